@@ -1,0 +1,225 @@
+//! Access tokens: EdDSA (Ed25519) JWTs with `iss`, `aud`, `exp` required and the
+//! algorithm pinned, so `none` and HS/RS confusion cannot be used.
+
+use super::{Identity, Role};
+use crate::domain::measures::Domain;
+use chrono::{Duration, Utc};
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub jti: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub exp: i64,
+}
+
+/// What an issued token should say.
+#[derive(Clone, Debug)]
+pub struct TokenRequest {
+    pub subject: String,
+    pub role: Role,
+    pub domains: Vec<Domain>,
+    pub region: Option<String>,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the bearer token is invalid: {0}")]
+    Invalid(String),
+    #[error("the bearer token has expired")]
+    Expired,
+    #[error("the bearer token is not valid yet")]
+    NotYetValid,
+}
+
+pub struct TokenService {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+impl TokenService {
+    pub fn new(
+        key: &SigningKey,
+        issuer: &str,
+        audience: &str,
+        leeway_seconds: u64,
+    ) -> anyhow::Result<Self> {
+        let encoding = EncodingKey::from_ed_pem(super::keys::private_pem(key)?.as_bytes())?;
+        let decoding = DecodingKey::from_ed_pem(super::keys::public_pem(key)?.as_bytes())?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.algorithms = vec![Algorithm::EdDSA];
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = leeway_seconds;
+        Ok(Self {
+            encoding,
+            decoding,
+            validation,
+            issuer: issuer.into(),
+            audience: audience.into(),
+        })
+    }
+
+    pub fn issue(&self, req: &TokenRequest) -> anyhow::Result<String> {
+        let now = Utc::now();
+        let claims = Claims {
+            sub: req.subject.clone(),
+            role: req.role.as_str().into(),
+            domains: req.domains.iter().map(|d| d.as_str().to_string()).collect(),
+            region: req.region.clone(),
+            jti: uuid::Uuid::now_v7().to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now.timestamp(),
+            nbf: Some(now.timestamp()),
+            exp: (now + req.ttl).timestamp(),
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims (tests use it to build expired or odd tokens).
+    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        Ok(encode(
+            &Header::new(Algorithm::EdDSA),
+            claims,
+            &self.encoding,
+        )?)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                    ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
+                    ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
+                    ErrorKind::InvalidAlgorithm => {
+                        TokenError::Invalid("algorithm not accepted".into())
+                    }
+                    ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".into()),
+                    ErrorKind::MissingRequiredClaim(c) => {
+                        TokenError::Invalid(format!("missing claim {c}"))
+                    }
+                    _ => TokenError::Invalid("malformed token".into()),
+                }
+            })?;
+        let claims = data.claims;
+        let role = Role::parse(&claims.role)
+            .ok_or_else(|| TokenError::Invalid(format!("unknown role '{}'", claims.role)))?;
+        let mut domains = Vec::with_capacity(claims.domains.len());
+        for d in &claims.domains {
+            domains.push(
+                Domain::parse(d)
+                    .ok_or_else(|| TokenError::Invalid(format!("unknown domain '{d}'")))?,
+            );
+        }
+        if let Some(region) = &claims.region
+            && !crate::domain::region::is_division_code(region)
+        {
+            return Err(TokenError::Invalid(format!(
+                "region '{region}' is not a division code"
+            )));
+        }
+        if claims.sub.trim().is_empty() {
+            return Err(TokenError::Invalid("empty subject".into()));
+        }
+        Ok(Identity {
+            subject: claims.sub,
+            role,
+            domains,
+            region: claims.region,
+            token_id: Some(claims.jti),
+        })
+    }
+}
+
+/// Parses a TTL such as `90s`, `15m`, `1h`, `7d`.
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 90s, 15m, 1h or 7d"))?;
+    let d = match unit {
+        "s" | "" => Duration::seconds(n),
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        _ => return Err(format!("unknown unit in '{s}': use s, m, h or d")),
+    };
+    if n <= 0 {
+        return Err("a token's lifetime must be positive".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> TokenService {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        TokenService::new(&key, "iss", "aud", 0).unwrap()
+    }
+
+    fn request(role: Role) -> TokenRequest {
+        TokenRequest {
+            subject: "someone".into(),
+            role,
+            domains: vec![Domain::Procurement],
+            region: Some("441802".into()),
+            ttl: Duration::hours(1),
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_into_identities() {
+        let svc = service();
+        let token = svc.issue(&request(Role::Partner)).unwrap();
+        let id = svc.verify(&token).unwrap();
+        assert_eq!(id.role, Role::Partner);
+        assert_eq!(id.domains, vec![Domain::Procurement]);
+        assert_eq!(id.region.as_deref(), Some("441802"));
+    }
+
+    #[test]
+    fn a_token_from_another_key_is_refused() {
+        let other =
+            TokenService::new(&SigningKey::from_bytes(&[9u8; 32]), "iss", "aud", 0).unwrap();
+        let token = other.issue(&request(Role::Admin)).unwrap();
+        assert!(matches!(
+            service().verify(&token),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn ttl_parsing() {
+        assert_eq!(parse_ttl("1h"), Ok(Duration::hours(1)));
+        assert_eq!(parse_ttl("90s"), Ok(Duration::seconds(90)));
+        assert!(parse_ttl("1y").is_err());
+        assert!(parse_ttl("0m").is_err());
+        assert!(parse_ttl("h").is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! The `credit-registry` command line.
+
+use crate::auth::Role;
+use crate::domain::measures::Domain;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "credit-registry",
+    version,
+    about = "Credit-punishment registry: joint-punishment checks over GraphQL"
+)]
+pub struct Cli {
+    /// TOML configuration file (also REGISTRY_CONFIG); environment variables override it.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run pending migrations (unless --no-migrate) and serve HTTP (the default command).
+    Serve {
+        /// Do not run migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending migrations, or list them with their status.
+    Migrate {
+        #[arg(value_enum, default_value_t = MigrateAction::Up)]
+        action: MigrateAction,
+    },
+    /// Print a signed access token, using the configured signing key.
+    Token {
+        #[arg(long, value_enum)]
+        role: CliRole,
+        /// Subject: the admin's or auditor's user id, or the partner system's registered subject.
+        #[arg(long)]
+        sub: String,
+        /// Partner domains, comma-separated (e.g. PROCUREMENT,BIDDING).
+        #[arg(long, value_delimiter = ',')]
+        domains: Vec<String>,
+        /// Limit an admin to one division (e.g. 441802); a city code covers its counties.
+        #[arg(long)]
+        region: Option<String>,
+        /// Lifetime: 90s, 15m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Print the GraphQL schema (SDL).
+    PrintSchema,
+    /// Write a new Ed25519 signing key (PKCS#8 PEM) for production configuration.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MigrateAction {
+    Up,
+    Status,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CliRole {
+    Admin,
+    Partner,
+    Auditor,
+}
+
+impl From<CliRole> for Role {
+    fn from(r: CliRole) -> Self {
+        match r {
+            CliRole::Admin => Role::Admin,
+            CliRole::Partner => Role::Partner,
+            CliRole::Auditor => Role::Auditor,
+        }
+    }
+}
+
+pub fn parse_domains(raw: &[String]) -> Result<Vec<Domain>, String> {
+    raw.iter()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| Domain::parse(d).ok_or_else(|| format!("unknown domain '{d}'")))
+        .collect()
+}

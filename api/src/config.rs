@@ -1,0 +1,232 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then
+//! environment variables (`DATABASE_URL`, `REGISTRY_BIND`, and `REGISTRY_<SECTION>__<KEY>`
+//! for everything else, e.g. `REGISTRY_LIMITS__MAX_DEPTH=12`).
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// GraphiQL, introspection and generated development keys allowed.
+    #[default]
+    Development,
+    /// Keys must be configured; introspection, GraphiQL and field suggestions are off.
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub profile: Profile,
+    /// `sqlite://...` or `postgres://...`. Default: an SQLite file under `data_dir`.
+    pub database_url: Option<String>,
+    pub bind: String,
+    /// Where the SQLite default database and generated development keys live.
+    pub data_dir: PathBuf,
+    /// Run pending migrations when `serve` starts.
+    pub run_migrations: bool,
+    pub log_format: LogFormat,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    pub auth: AuthSettings,
+    pub receipts: ReceiptSettings,
+    pub database: DatabaseSettings,
+    pub limits: Limits,
+    pub rules: RuleSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// PKCS#8 PEM Ed25519 key that signs access tokens. Default `data_dir/token-signing-key.pem`,
+    /// generated on first run outside production.
+    pub signing_key_file: Option<PathBuf>,
+    /// Tolerance for clock skew when checking `exp` and `nbf`, in seconds.
+    pub leeway_seconds: u64,
+    /// How long a partner's registration (active, domains) is cached, in seconds.
+    pub partner_cache_seconds: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReceiptSettings {
+    /// Directory of `<kid>.pem` Ed25519 keys; the newest signs, all verify.
+    /// Default `data_dir/receipt-keys`.
+    pub key_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout`; SQLite's busy timeout uses `sqlite_busy_timeout_ms`.
+    pub statement_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_batch_operations: usize,
+    pub max_page_size: u64,
+    pub max_check_batch: usize,
+    pub request_timeout_ms: u64,
+    /// Requests per second and burst, per token subject (or client address when anonymous).
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// Public (anonymous) requests per second and burst per client address.
+    pub public_rate_per_second: u32,
+    pub public_rate_burst: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
+/// `credit_lists` table; these are registry-wide.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuleSettings {
+    /// Repair may be applied for before this many months have passed since listing:
+    /// the upper bound of "listed at least one year and less than three".
+    pub repair_max_months: i32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Development,
+            database_url: None,
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            run_migrations: true,
+            log_format: LogFormat::Pretty,
+            workers: 0,
+            auth: AuthSettings::default(),
+            receipts: ReceiptSettings::default(),
+            database: DatabaseSettings::default(),
+            limits: Limits::default(),
+            rules: RuleSettings::default(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "credit-registry".into(),
+            audience: "credit-registry".into(),
+            signing_key_file: None,
+            leeway_seconds: 5,
+            partner_cache_seconds: 5,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout_ms: 3_000,
+            connect_timeout_ms: 3_000,
+            statement_timeout_ms: 10_000,
+            sqlite_busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+            max_depth: 12,
+            max_complexity: 5_000,
+            max_aliases: 30,
+            max_batch_operations: 10,
+            max_page_size: 500,
+            max_check_batch: 1_000,
+            request_timeout_ms: 15_000,
+            rate_per_second: 2_000,
+            rate_burst: 4_000,
+            public_rate_per_second: 20,
+            public_rate_burst: 40,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        Self {
+            repair_max_months: 36,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (or `REGISTRY_CONFIG`) if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("REGISTRY_CONFIG").map(PathBuf::from));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("REGISTRY_").split("__").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("registry.db").display()
+            ),
+        }
+    }
+
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.auth
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("token-signing-key.pem"))
+    }
+
+    pub fn receipt_key_dir(&self) -> PathBuf {
+        self.receipts
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("receipt-keys"))
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.profile == Profile::Production
+    }
+}

@@ -1,0 +1,137 @@
+//! Database connections and migrations.
+//!
+//! SQLite is the embedded default: a file under `data_dir`, in WAL mode with a busy
+//! timeout and a pool of several connections (sea-orm's default for SQLite is one).
+//! PostgreSQL is production: a statement timeout is set on every connection and pooled
+//! connections are not pinged on every checkout (an extra round trip per query).
+
+use crate::config::Settings;
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use std::time::Duration;
+
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Opens the pool described by the settings.
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    connect_url(&settings.database_url(), settings).await
+}
+
+pub async fn connect_url(url: &str, settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = &settings.database;
+    let mut opt = ConnectOptions::new(url.to_string());
+    opt.max_connections(db.max_connections)
+        .min_connections(db.min_connections)
+        .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms))
+        .connect_timeout(Duration::from_millis(db.connect_timeout_ms))
+        .test_before_acquire(false)
+        .sqlx_logging(false);
+    if is_sqlite(url) {
+        if let Some(path) = sqlite_file(url) {
+            if let Some(dir) = std::path::Path::new(&path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+        } else {
+            // An in-memory database is private to its connection: keep exactly one.
+            opt.max_connections(1).min_connections(1);
+        }
+        let busy = Duration::from_millis(db.sqlite_busy_timeout_ms);
+        opt.map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy)
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    } else {
+        opt.statement_timeout(Duration::from_millis(db.statement_timeout_ms))
+            .set_application_name("credit-registry");
+    }
+    Database::connect(opt)
+        .await
+        .with_context(|| format!("connecting to the database ({})", redact_url(url)))
+}
+
+/// The file path of an `sqlite://path?...` URL; `None` for in-memory databases.
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
+        None
+    } else {
+        Some(path.to_string())
+    }
+}
+
+/// A URL fit for logs: the password is replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("running migrations")
+}
+
+/// `(name, applied)` for every known migration.
+pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, bool)>> {
+    let applied: std::collections::HashSet<String> = Migrator::get_applied_migrations(db)
+        .await?
+        .into_iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    Ok(Migrator::migrations()
+        .into_iter()
+        .map(|m| {
+            let name = m.name().to_string();
+            let done = applied.contains(&name);
+            (name, done)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_file("sqlite://./data/r.db?mode=rwc").as_deref(),
+            Some("./data/r.db")
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+}

@@ -1,0 +1,234 @@
+//! Working-day arithmetic (工作日) for legal time limits.
+//!
+//! Monday to Friday are working days and weekends are not, except where the State
+//! Council's yearly notice says otherwise: holidays on weekdays and weekend days
+//! turned into working days (调休). A date in a year without a calendar is an error,
+//! never a guess.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, Default)]
+pub struct WorkingCalendar {
+    /// Years whose notice has been loaded.
+    years: BTreeSet<i32>,
+    /// Exceptions: `true` = working day on a weekend, `false` = holiday on a weekday.
+    exceptions: BTreeMap<NaiveDate, bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error(
+        "no working-day calendar is loaded for {0}: load the State Council holiday notice for that year before computing time limits in it"
+    )]
+    YearNotLoaded(i32),
+    #[error("a time limit must be at least one working day")]
+    NonPositive,
+}
+
+impl WorkingCalendar {
+    pub fn new(
+        years: impl IntoIterator<Item = i32>,
+        exceptions: impl IntoIterator<Item = (NaiveDate, bool)>,
+    ) -> Self {
+        Self {
+            years: years.into_iter().collect(),
+            exceptions: exceptions.into_iter().collect(),
+        }
+    }
+
+    pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years.iter().copied()
+    }
+
+    pub fn is_working_day(&self, day: NaiveDate) -> Result<bool, CalendarError> {
+        if !self.years.contains(&day.year()) {
+            return Err(CalendarError::YearNotLoaded(day.year()));
+        }
+        if let Some(&working) = self.exceptions.get(&day) {
+            return Ok(working);
+        }
+        Ok(!matches!(day.weekday(), Weekday::Sat | Weekday::Sun))
+    }
+
+    /// The date `n` working days after `start` (the start day itself is not counted,
+    /// as in "within N working days of receipt").
+    pub fn add_working_days(&self, start: NaiveDate, n: u32) -> Result<NaiveDate, CalendarError> {
+        if n == 0 {
+            return Err(CalendarError::NonPositive);
+        }
+        let mut day = start;
+        let mut remaining = n;
+        while remaining > 0 {
+            day = day
+                .succ_opt()
+                .ok_or(CalendarError::YearNotLoaded(day.year() + 1))?;
+            if self.is_working_day(day)? {
+                remaining -= 1;
+            }
+        }
+        Ok(day)
+    }
+
+    /// Working days strictly after `from` up to and including `to` (0 when `to <= from`).
+    pub fn working_days_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<u32, CalendarError> {
+        let mut count = 0;
+        let mut day = from;
+        while day < to {
+            day = day
+                .succ_opt()
+                .ok_or(CalendarError::YearNotLoaded(day.year() + 1))?;
+            if self.is_working_day(day)? {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Years covered, and `(date, is_working_day, name)` exceptions.
+pub type CalendarData = (Vec<i32>, Vec<(NaiveDate, bool, String)>);
+
+/// Parses the project's calendar format: `notice_year,date,HOLIDAY|WORKDAY,name` lines,
+/// `#` comments. Returns the years covered and the exceptions.
+pub fn parse_calendar_csv(text: &str) -> Result<CalendarData, String> {
+    let mut years = BTreeSet::new();
+    let mut days = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [year, day, kind, name] = fields[..] else {
+            return Err(format!("line {}: expected year,date,kind,name", n + 1));
+        };
+        let year: i32 = year
+            .parse()
+            .map_err(|_| format!("line {}: '{year}' is not a year", n + 1))?;
+        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map_err(|_| format!("line {}: '{day}' is not a YYYY-MM-DD date", n + 1))?;
+        let working = match kind {
+            "WORKDAY" => true,
+            "HOLIDAY" => false,
+            other => {
+                return Err(format!(
+                    "line {}: kind '{other}' is neither HOLIDAY nor WORKDAY",
+                    n + 1
+                ));
+            }
+        };
+        years.insert(year);
+        days.push((day, working, name.to_string()));
+    }
+    Ok((years.into_iter().collect(), days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn calendar_2026() -> WorkingCalendar {
+        let csv = include_str!("../../../migration/data/calendar-cn.csv");
+        let (years, days) = parse_calendar_csv(csv).unwrap();
+        WorkingCalendar::new(years, days.into_iter().map(|(d, w, _)| (d, w)))
+    }
+
+    #[test]
+    fn the_2026_swapped_working_days_are_working_days() {
+        let cal = calendar_2026();
+        for day in [
+            "2026-01-04",
+            "2026-02-14",
+            "2026-02-28",
+            "2026-05-09",
+            "2026-09-20",
+            "2026-10-10",
+        ] {
+            assert_eq!(cal.is_working_day(d(day)), Ok(true), "{day}");
+        }
+        // Spring Festival 2026: 15-23 February off.
+        for day in [
+            "2026-02-16",
+            "2026-02-17",
+            "2026-02-18",
+            "2026-02-19",
+            "2026-02-20",
+            "2026-02-23",
+        ] {
+            assert_eq!(cal.is_working_day(d(day)), Ok(false), "{day}");
+        }
+    }
+
+    #[test]
+    fn adding_working_days_across_spring_festival_and_a_swapped_saturday() {
+        let cal = calendar_2026();
+        // Thu 12 Feb: Fri 13 (1), Sat 14 swapped working day (2), then 15-23 off,
+        // Tue 24 (3), Wed 25 (4), Thu 26 (5).
+        assert_eq!(
+            cal.add_working_days(d("2026-02-12"), 5),
+            Ok(d("2026-02-26"))
+        );
+        // 15 working days from 12 Feb: ... 26 (5), 27 (6), Sat 28 swapped (7),
+        // Mar 2-6 (8-12), Mar 9-11 (13-15).
+        assert_eq!(
+            cal.add_working_days(d("2026-02-12"), 15),
+            Ok(d("2026-03-11"))
+        );
+    }
+
+    #[test]
+    fn national_day_week_is_skipped() {
+        let cal = calendar_2026();
+        // Wed 30 Sep 2026; 1-7 Oct off; Thu 8, Fri 9, Sat 10 (swapped) working.
+        assert_eq!(
+            cal.add_working_days(d("2026-09-30"), 3),
+            Ok(d("2026-10-10"))
+        );
+    }
+
+    #[test]
+    fn a_year_without_a_calendar_is_an_error() {
+        let cal = calendar_2026();
+        assert_eq!(
+            cal.is_working_day(d("2027-01-05")),
+            Err(CalendarError::YearNotLoaded(2027))
+        );
+        assert_eq!(
+            cal.add_working_days(d("2026-12-28"), 10),
+            Err(CalendarError::YearNotLoaded(2027))
+        );
+        assert_eq!(
+            cal.add_working_days(d("2026-12-28"), 0),
+            Err(CalendarError::NonPositive)
+        );
+    }
+
+    #[test]
+    fn counting_working_days_between_dates() {
+        let cal = calendar_2026();
+        assert_eq!(
+            cal.working_days_between(d("2026-02-12"), d("2026-02-26")),
+            Ok(5)
+        );
+        assert_eq!(
+            cal.working_days_between(d("2026-02-26"), d("2026-02-12")),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn malformed_calendar_lines_are_reported() {
+        assert!(parse_calendar_csv("2026,2026-13-01,HOLIDAY,x").is_err());
+        assert!(parse_calendar_csv("2026,2026-01-01,OFF,x").is_err());
+        assert!(parse_calendar_csv("2026,2026-01-01").is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! Writes audit events. Every mutating transaction starts with [`begin_write`], which
+//! takes the audit chain's lock first, so events are chained in commit order and the
+//! chain never forks; on SQLite the transaction is `IMMEDIATE`, so it waits for the
+//! write lock instead of failing half-way.
+
+use super::Actor;
+use crate::domain::audit_chain::{ChainedEvent, event_hash};
+use crate::error::{AppError, AppResult};
+use entity::{audit_event, audit_head};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Set,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use serde_json::Value;
+
+/// One change, as the audit log records it.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    pub action: &'static str,
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub reason: Option<String>,
+}
+
+/// Begins a write transaction holding the audit chain lock.
+pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    let tx = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    let backend = tx.get_database_backend();
+    tx.execute_raw(Statement::from_string(
+        backend,
+        "UPDATE audit_head SET last_event_id = last_event_id WHERE id = 1",
+    ))
+    .await?;
+    Ok(tx)
+}
+
+/// Appends one event to the chain inside `tx` (which must come from [`begin_write`]).
+pub async fn record(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    entry: AuditEntry,
+) -> AppResult<audit_event::Model> {
+    let head = audit_head::Entity::find_by_id(1)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit_head row is missing")))?;
+    let occurred_at = crate::domain::now();
+    let role = actor.identity.role.as_str();
+    let hash = event_hash(
+        &head.last_hash,
+        &ChainedEvent {
+            occurred_at,
+            actor: &actor.identity.subject,
+            role,
+            action: entry.action,
+            entity_type: entry.entity_type,
+            entity_id: &entry.entity_id,
+            before: entry.before.as_ref(),
+            after: entry.after.as_ref(),
+            reason: entry.reason.as_deref(),
+            request_id: &actor.request_id,
+        },
+    );
+    let event = audit_event::ActiveModel {
+        occurred_at: Set(occurred_at),
+        actor: Set(actor.identity.subject.clone()),
+        role: Set(role.to_string()),
+        action: Set(entry.action.to_string()),
+        entity_type: Set(entry.entity_type.to_string()),
+        entity_id: Set(entry.entity_id),
+        before: Set(entry.before),
+        after: Set(entry.after),
+        reason: Set(entry.reason),
+        request_id: Set(actor.request_id.clone()),
+        prev_hash: Set(head.last_hash.clone()),
+        hash: Set(hash.clone()),
+        ..Default::default()
+    }
+    .insert(tx)
+    .await?;
+    audit_head::ActiveModel {
+        id: Set(1),
+        last_event_id: Set(event.id),
+        last_hash: Set(hash),
+    }
+    .update(tx)
+    .await?;
+    Ok(event)
+}

@@ -1,0 +1,30 @@
+//! Use cases over the database, one file per area. Services take an [`Actor`] and plain
+//! inputs, enforce the rules from `domain`, and write an audit event in the same
+//! transaction as every change.
+
+pub mod audit;
+pub mod operators;
+
+use crate::auth::Identity;
+
+/// Who performs a use case, and from which request.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub identity: Identity,
+    pub request_id: String,
+}
+
+impl Actor {
+    pub fn system(request_id: impl Into<String>) -> Self {
+        Self {
+            identity: Identity {
+                subject: "system".into(),
+                role: crate::auth::Role::Admin,
+                domains: Vec::new(),
+                region: None,
+                token_id: None,
+            },
+            request_id: request_id.into(),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Operators: registration and correction of the market operators that listings name.
+
+use super::Actor;
+use super::audit::{self, AuditEntry};
+use crate::domain::names::normalize_name;
+use crate::domain::region::{is_division_code, scope_covers};
+use crate::domain::uscc::{Uscc, UsccError};
+use crate::error::{AppError, AppResult};
+use entity::operator;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
+use serde_json::json;
+
+const MAX_TEXT: usize = 500;
+
+#[derive(Clone, Debug, Default)]
+pub struct OperatorInput {
+    pub uscc: String,
+    pub name: String,
+    pub entity_type: Option<String>,
+    pub region_code: Option<String>,
+    pub legal_representative: Option<String>,
+    pub legal_rep_id_number: Option<String>,
+    pub address: Option<String>,
+    pub address_is_personal: Option<bool>,
+    /// Accepts a code whose check digits fail; audited.
+    pub check_digit_override_reason: Option<String>,
+    pub expected_version: Option<i32>,
+}
+
+/// Parses a code as admins must enter it, with a clear error for each failure.
+pub fn parse_admin_uscc(
+    input: &str,
+    override_reason: Option<&str>,
+) -> AppResult<(Uscc, Option<String>)> {
+    let code = Uscc::parse_format(input).map_err(uscc_error)?;
+    match (
+        code.check_digit_problem(),
+        override_reason.map(str::trim).filter(|r| !r.is_empty()),
+    ) {
+        (None, _) => Ok((code, None)),
+        (Some(_), Some(reason)) => Ok((code, Some(reason.to_string()))),
+        (Some(problem), None) => Err(AppError::bad_input(format!(
+            "{problem}; if this is a genuine older code, an admin may accept it with checkDigitOverrideReason"
+        ))),
+    }
+}
+
+pub fn uscc_error(err: UsccError) -> AppError {
+    AppError::bad_input_with(
+        err.to_string(),
+        json!({ "field": "uscc", "reason": match err {
+            UsccError::Length(_) => "LENGTH",
+            UsccError::Charset { .. } => "CHARACTER_SET",
+            UsccError::CheckDigit(_) => "CHECK_DIGIT",
+        }}),
+    )
+}
+
+fn clean_optional(field: &str, value: Option<String>) -> AppResult<Option<String>> {
+    match value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    {
+        Some(v) if v.chars().count() > MAX_TEXT => Err(AppError::bad_input(format!(
+            "{field} is longer than {MAX_TEXT} characters"
+        ))),
+        other => Ok(other),
+    }
+}
+
+pub fn snapshot(m: &operator::Model) -> serde_json::Value {
+    json!({
+        "id": m.id, "uscc": m.uscc, "name": m.name, "former_names": m.former_names,
+        "entity_type": m.entity_type, "region_code": m.region_code,
+        "legal_representative": m.legal_representative, "legal_rep_id_number": m.legal_rep_id_number,
+        "address": m.address, "address_is_personal": m.address_is_personal,
+        "check_digit_override": m.check_digit_override, "version": m.version,
+    })
+}
+
+pub async fn find_by_uscc<C: ConnectionTrait>(
+    db: &C,
+    uscc: &str,
+) -> AppResult<Option<operator::Model>> {
+    Ok(operator::Entity::find()
+        .filter(operator::Column::Uscc.eq(uscc))
+        .one(db)
+        .await?)
+}
+
+/// Creates the operator or updates it (a changed name is kept among the former names).
+pub async fn upsert(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: OperatorInput,
+) -> AppResult<operator::Model> {
+    let (code, override_reason) =
+        parse_admin_uscc(&input.uscc, input.check_digit_override_reason.as_deref())?;
+    let name = input.name.trim().to_string();
+    if name.is_empty() {
+        return Err(AppError::bad_input("name must not be empty"));
+    }
+    if name.chars().count() > 200 {
+        return Err(AppError::bad_input("name is longer than 200 characters"));
+    }
+    let region = match input.region_code.as_deref().map(str::trim) {
+        Some(r) if is_division_code(r) => r.to_string(),
+        Some(r) => {
+            return Err(AppError::bad_input(format!(
+                "regionCode '{r}' is not a six-digit division code"
+            )));
+        }
+        None => code.division().to_string(),
+    };
+    let scope = actor.identity.region.as_deref();
+    if !scope_covers(scope, &region) {
+        return Err(AppError::Forbidden(format!(
+            "an admin of region {} may not act on operators registered in {region}",
+            scope.unwrap_or("-")
+        )));
+    }
+    let entity_type = clean_optional("entityType", input.entity_type)?;
+    let legal_rep = clean_optional("legalRepresentative", input.legal_representative)?;
+    let legal_rep_id = clean_optional("legalRepIdNumber", input.legal_rep_id_number)?;
+    let address = clean_optional("address", input.address)?;
+
+    let tx = audit::begin_write(db).await?;
+    let existing = find_by_uscc(&tx, code.as_str()).await?;
+    let now = crate::domain::now();
+    let (saved, before, action) = match existing {
+        Some(current) => {
+            if let Some(expected) = input.expected_version
+                && expected != current.version
+            {
+                return Err(AppError::Conflict(format!(
+                    "operator {} is at version {}, not {expected}: reload and retry",
+                    current.uscc, current.version
+                )));
+            }
+            if !scope_covers(scope, &current.region_code) {
+                return Err(AppError::Forbidden(format!(
+                    "an admin of region {} may not act on operators registered in {}",
+                    scope.unwrap_or("-"),
+                    current.region_code
+                )));
+            }
+            let before = snapshot(&current);
+            let mut former: Vec<String> =
+                serde_json::from_value(current.former_names.clone()).unwrap_or_default();
+            if current.name != name && !former.contains(&current.name) {
+                former.push(current.name.clone());
+            }
+            let mut active: operator::ActiveModel = current.clone().into();
+            active.name = Set(name.clone());
+            active.name_normalized = Set(normalize_name(&name));
+            active.former_names = Set(json!(former));
+            active.entity_type = Set(entity_type);
+            active.region_code = Set(region);
+            active.legal_representative = Set(legal_rep);
+            active.legal_rep_id_number = Set(legal_rep_id);
+            active.address = Set(address);
+            active.address_is_personal = Set(input
+                .address_is_personal
+                .unwrap_or(current.address_is_personal));
+            active.check_digit_override = Set(override_reason.or(current.check_digit_override));
+            active.version = Set(current.version + 1);
+            active.updated_at = Set(now);
+            (active.update(&tx).await?, Some(before), "operator.update")
+        }
+        None => {
+            let model = operator::ActiveModel {
+                uscc: Set(code.into_string()),
+                name_normalized: Set(normalize_name(&name)),
+                name: Set(name),
+                former_names: Set(json!([])),
+                entity_type: Set(entity_type),
+                region_code: Set(region),
+                legal_representative: Set(legal_rep),
+                legal_rep_id_number: Set(legal_rep_id),
+                address: Set(address),
+                address_is_personal: Set(input.address_is_personal.unwrap_or(false)),
+                check_digit_override: Set(override_reason),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&tx)
+            .await?;
+            (model, None, "operator.create")
+        }
+    };
+    audit::record(
+        &tx,
+        actor,
+        AuditEntry {
+            action,
+            entity_type: "operator",
+            entity_id: saved.id.to_string(),
+            before,
+            after: Some(snapshot(&saved)),
+            reason: saved.check_digit_override.clone(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}

@@ -1,0 +1,29 @@
+//! One joint-punishment check and what it answered: the receipt's durable twin.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "check_records")]
+pub struct Model {
+    /// The receipt id.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub subject: String,
+    pub role: String,
+    pub domain: String,
+    pub uscc: String,
+    pub operator_id: Option<i64>,
+    pub as_of: DateTimeUtc,
+    pub checked_at: DateTimeUtc,
+    pub reference: Option<String>,
+    pub decision: String,
+    /// JSON array of listing ids.
+    pub hit_listing_ids: Json,
+    pub warnings: Json,
+    pub request_id: String,
+    pub batch_id: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

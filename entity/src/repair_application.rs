@@ -1,0 +1,36 @@
+//! An application for credit repair (信用修复) of one listing.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "repair_applications")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub listing_id: i64,
+    /// INELIGIBLE, PENDING, APPROVED, REJECTED, REVOKED.
+    pub status: String,
+    pub received_date: Date,
+    pub accepted_at: Option<DateTimeUtc>,
+    pub due_date: Option<Date>,
+    /// Documents received: kind, file name, SHA-256.
+    pub documents: Json,
+    /// The applicant's statements on each eligibility condition.
+    pub statements: Json,
+    /// The eligibility verdict, condition by condition.
+    pub eligibility: Json,
+    pub decided_at: Option<DateTimeUtc>,
+    pub decided_by: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub decision_reason: Option<String>,
+    pub revoked_at: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub revocation_reason: Option<String>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

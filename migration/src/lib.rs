@@ -1,0 +1,20 @@
+//! Schema migrations. Each migration is immutable once it has landed on `main`:
+//! a change to the schema is a new file, named `mYYYYMMDD_HHMMSS_<what>.rs`.
+//! Every migration runs unchanged on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_tables;
+mod m20261128_000002_seed_catalogues;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_tables::Migration),
+            Box::new(m20261128_000002_seed_catalogues::Migration),
+        ]
+    }
+}

@@ -1,0 +1,320 @@
+//! Black-box test harness: starts the real server on port 0 against a fresh database
+//! (an SQLite file in a temporary folder, or a new PostgreSQL database created on the
+//! server named by `TEST_DATABASE_URL`) and speaks GraphQL over HTTP like a partner.
+
+// A test harness: a failed set-up step should panic and fail the test that hit it.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::field_reassign_with_default
+)]
+use api::auth::Role;
+use api::auth::tokens::{TokenRequest, TokenService};
+use api::config::Settings;
+use api::domain::measures::Domain;
+use api::startup::{AppState, Application};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The server's PostgreSQL admin URL: `TEST_DATABASE_URL`, or the local default.
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: String,
+    pub client: reqwest::Client,
+    pub tokens: Arc<TokenService>,
+    /// A direct connection to the same database, for assertions and tampering.
+    pub db: DatabaseConnection,
+    pub state: Arc<AppState>,
+    pg_database: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh PostgreSQL database on the test server; returns its URL and name.
+pub async fn create_pg_database() -> (String, String) {
+    let admin_url = pg_admin_url();
+    let name = format!("registry_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL tests need a server at TEST_DATABASE_URL ({admin_url}): {e}")
+    });
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin_url);
+    (format!("{base}/{name}"), name)
+}
+
+pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
+    let mut settings = Settings::default();
+    settings.bind = "127.0.0.1:0".into();
+    settings.data_dir = dir.to_path_buf();
+    settings.database_url = Some(database_url);
+    settings.workers = 2;
+    settings.database.max_connections = 8;
+    settings
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server after letting the test adjust its settings.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, pg_database) = match backend {
+        Backend::Sqlite => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("registry.db").display()
+            ),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, name) = create_pg_database().await;
+            (url, Some(name))
+        }
+    };
+    let mut settings = test_settings(dir.path(), url);
+    adjust(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
+    let port = app.port();
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        backend,
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        tokens: state.tokens.clone(),
+        db: state.db.clone(),
+        state,
+        pg_database,
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Best effort: drop the PostgreSQL database on a thread of its own (Drop is sync).
+        if let Some(name) = self.pg_database.take() {
+            let handle = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    if let Ok(admin) = Database::connect(pg_admin_url()).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = admin.close().await;
+                    }
+                });
+            });
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A GraphQL response, with helpers for the common assertions.
+#[derive(Debug, Clone)]
+pub struct Gql {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Gql {
+    pub fn data(&self) -> &Value {
+        assert!(
+            self.body
+                .get("errors")
+                .is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())),
+            "unexpected errors: {}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The first error's `extensions.code`.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    pub fn error_message(&self) -> &str {
+        self.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+    }
+
+    pub fn assert_error(&self, code: &str) -> &Self {
+        assert_eq!(
+            self.error_code(),
+            Some(code),
+            "expected {code}, got {}",
+            self.body
+        );
+        self
+    }
+}
+
+impl TestApp {
+    pub fn token(&self, role: Role, subject: &str) -> String {
+        self.token_for(TokenRequest {
+            subject: subject.into(),
+            role,
+            domains: Vec::new(),
+            region: None,
+            ttl: chrono::Duration::hours(1),
+        })
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(Role::Admin, "admin-city")
+    }
+
+    pub fn auditor(&self) -> String {
+        self.token(Role::Auditor, "auditor-1")
+    }
+
+    pub fn region_admin(&self, region: &str) -> String {
+        self.token_for(TokenRequest {
+            subject: format!("admin-{region}"),
+            role: Role::Admin,
+            domains: Vec::new(),
+            region: Some(region.into()),
+            ttl: chrono::Duration::hours(1),
+        })
+    }
+
+    pub fn partner_token(&self, subject: &str, domains: &[Domain]) -> String {
+        self.token_for(TokenRequest {
+            subject: subject.into(),
+            role: Role::Partner,
+            domains: domains.to_vec(),
+            region: None,
+            ttl: chrono::Duration::hours(1),
+        })
+    }
+
+    pub fn token_for(&self, req: TokenRequest) -> String {
+        self.tokens.issue(&req).expect("issue token")
+    }
+
+    /// POSTs a GraphQL operation with an optional bearer token.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        self.post_json(token, &json!({ "query": query, "variables": variables }))
+            .await
+    }
+
+    pub async fn post_json(&self, token: Option<&str>, body: &Value) -> Gql {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        Gql { status, body }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Runs raw SQL on the test database (assertions and deliberate tampering).
+    pub async fn sql(&self, sql: &str) {
+        self.db
+            .execute_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                sql.to_string(),
+            ))
+            .await
+            .expect("raw SQL");
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+
+    /// Registers an operator as the city admin; returns its id.
+    pub async fn create_operator(&self, uscc: &str, name: &str) -> String {
+        let resp = self
+            .gql(
+                Some(&self.admin()),
+                "mutation($i: UpsertOperatorInput!) { upsertOperator(input: $i) { id } }",
+                json!({ "i": { "uscc": uscc, "name": name } }),
+            )
+            .await;
+        resp.data()["upsertOperator"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    }
+}
+
+/// Runs one async test body against SQLite and against PostgreSQL, as two tests
+/// named `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::spawn_app($crate::Backend::Sqlite).await).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::spawn_app($crate::Backend::Postgres).await).await
+                }
+            }
+        )+
+    };
+}
+
+/// Valid codes for tests (both check digits hold), with their Qingyuan divisions.
+pub fn valid_code(division: &str, serial: u32) -> String {
+    let prefix = format!("91{division}{serial:08}");
+    api::domain::uscc::complete_code(&prefix)
+        .expect("valid prefix")
+        .into_string()
+}

@@ -1,0 +1,89 @@
+use serde_json::json;
+use tests::{Backend, TestApp, on_both_backends, spawn_app};
+
+async fn health_and_readiness(app: TestApp) {
+    assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status().as_u16(), 200);
+    let sdl = app.get("/schema.graphql").await.text().await.unwrap();
+    assert!(sdl.contains("upsertOperator"));
+}
+
+async fn migrations_seed_the_catalogues(app: TestApp) {
+    assert_eq!(app.count("credit_lists").await, 3);
+    assert!(app.count("measures").await >= 11);
+    assert_eq!(app.count("calendar_years").await, 4);
+}
+
+async fn malformed_requests_are_refused_with_codes(app: TestApp) {
+    let resp = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .body("not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+
+    let resp = app
+        .gql(Some("not-a-token"), "{ __typename }", json!({}))
+        .await;
+    assert_eq!(resp.status, 401);
+    resp.assert_error("UNAUTHENTICATED");
+}
+
+on_both_backends!(
+    health_and_readiness,
+    migrations_seed_the_catalogues,
+    malformed_requests_are_refused_with_codes
+);
+
+/// The SDL is a contract with partner systems: a change must be deliberate.
+/// Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p tests sdl_snapshot`.
+#[test]
+fn sdl_snapshot() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/schema.graphql");
+    let sdl = api::graphql::sdl();
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &sdl).unwrap();
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        stored == sdl,
+        "the GraphQL schema changed; review it and run UPDATE_SNAPSHOTS=1 cargo test -p tests sdl_snapshot"
+    );
+}
+
+/// The development profile starts with no configuration at all: it creates its SQLite
+/// file and signing key under the data folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_with_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = api::config::Settings::default();
+    settings.bind = "127.0.0.1:0".into();
+    settings.data_dir = dir.path().join("data");
+    let app = api::startup::Application::build(settings).await.unwrap();
+    assert!(dir.path().join("data/registry.db").exists());
+    assert!(dir.path().join("data/token-signing-key.pem").exists());
+    drop(app);
+    let _ = Backend::Sqlite;
+    let _ = spawn_app;
+}
+
+/// Production refuses to start without a configured key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_refuses_to_start_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = api::config::Settings::default();
+    settings.bind = "127.0.0.1:0".into();
+    settings.data_dir = dir.path().to_path_buf();
+    settings.profile = api::config::Profile::Production;
+    let err = api::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("production"), "{err:#}");
+}
