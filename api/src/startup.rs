@@ -10,6 +10,7 @@ use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing_actix_web::TracingLogger;
 
 /// Everything a request may need, shared by all workers.
@@ -20,6 +21,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Verifies (and, for the CLI, issues) access tokens.
     pub tokens: Arc<TokenService>,
+    /// Statements run on the pool since start (a cheap counter: tests use it to prove
+    /// that a page of results costs a bounded number of queries).
+    pub queries: Arc<AtomicU64>,
 }
 
 impl AppState {
@@ -32,12 +36,18 @@ impl AppState {
         Self::with_db(settings, db)
     }
 
-    pub fn with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+    pub fn with_db(settings: Settings, mut db: DatabaseConnection) -> anyhow::Result<Self> {
         let tokens = token_service(&settings)?;
+        let queries = Arc::new(AtomicU64::new(0));
+        let counter = queries.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
         Ok(Self {
             db,
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
+            queries,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! Everything here is a small pure function with unit tests.
 
 pub mod audit_chain;
+pub mod lifecycle;
 pub mod measures;
 pub mod names;
 pub mod privacy;
@@ -9,7 +10,7 @@ pub mod region;
 pub mod uscc;
 pub mod working_days;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Offset, SubsecRound, Utc};
 
 /// Instants are kept at microsecond precision everywhere, which is what PostgreSQL
 /// stores; SQLite then holds exactly the same values.
@@ -20,4 +21,36 @@ pub fn truncate_instant(t: DateTime<Utc>) -> DateTime<Utc> {
 /// The current instant at storage precision.
 pub fn now() -> DateTime<Utc> {
     truncate_instant(Utc::now())
+}
+
+/// China Standard Time (UTC+8, no daylight saving): legal dates are Beijing dates.
+pub fn china_date(t: DateTime<Utc>) -> chrono::NaiveDate {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(Utc.fix());
+    t.with_timezone(&offset).date_naive()
+}
+
+/// The first instant of a Beijing date.
+pub fn china_midnight(d: chrono::NaiveDate) -> DateTime<Utc> {
+    let local = d.and_time(chrono::NaiveTime::MIN);
+    DateTime::<Utc>::from_naive_utc_and_offset(local, Utc) - chrono::Duration::hours(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn beijing_dates() {
+        let late_utc = Utc.with_ymd_and_hms(2026, 2, 13, 17, 0, 0).unwrap();
+        assert_eq!(
+            china_date(late_utc),
+            chrono::NaiveDate::from_ymd_opt(2026, 2, 14).unwrap()
+        );
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert_eq!(
+            china_midnight(d),
+            Utc.with_ymd_and_hms(2026, 2, 28, 16, 0, 0).unwrap()
+        );
+    }
 }

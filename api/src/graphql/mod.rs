@@ -1,5 +1,9 @@
 //! The GraphQL schema: one file per area, merged into the root types here.
 
+pub mod catalogue;
+pub mod connection;
+pub mod listings;
+pub mod loaders;
 pub mod operators;
 
 use crate::auth::Identity;
@@ -9,10 +13,18 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use std::sync::Arc;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(operators::OperatorQuery);
+pub struct QueryRoot(
+    operators::OperatorQuery,
+    listings::ListingQuery,
+    catalogue::CatalogueQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(operators::OperatorMutation);
+pub struct MutationRoot(
+    operators::OperatorMutation,
+    listings::ListingMutation,
+    catalogue::CatalogueMutation,
+);
 
 pub type RegistrySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -21,6 +33,8 @@ pub type RegistrySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 pub struct RequestContext {
     identity: Identity,
     request_id: String,
+    /// Built on first use: most requests (checks) never need them.
+    loaders: Arc<std::sync::OnceLock<loaders::Loaders>>,
 }
 
 impl RequestContext {
@@ -28,7 +42,13 @@ impl RequestContext {
         Self {
             identity,
             request_id,
+            loaders: Arc::new(std::sync::OnceLock::new()),
         }
+    }
+
+    /// This request's DataLoaders.
+    pub fn loaders(&self, db: &sea_orm::DatabaseConnection) -> &loaders::Loaders {
+        self.loaders.get_or_init(|| loaders::Loaders::new(db))
     }
 
     pub fn identity(&self) -> &Identity {
@@ -82,4 +102,23 @@ pub fn state<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a 
 
 pub fn request<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a RequestContext> {
     ctx.data::<RequestContext>()
+}
+
+/// Parses a numeric `ID`.
+pub fn parse_id(id: &async_graphql::ID, what: &str) -> Result<i64, crate::error::AppError> {
+    id.parse::<i64>().map_err(|_| {
+        crate::error::AppError::bad_input(format!("'{}' is not a {what} id", id.as_str()))
+    })
+}
+
+/// Loads a value through a per-request loader.
+pub async fn load_one<L, V>(
+    loader: &async_graphql::dataloader::DataLoader<L>,
+    key: i64,
+) -> async_graphql::Result<Option<V>>
+where
+    L: async_graphql::dataloader::Loader<i64, Value = V, Error = async_graphql::Error>,
+    V: Send + Sync + Clone + 'static,
+{
+    loader.load_one(key).await
 }

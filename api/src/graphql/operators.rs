@@ -1,7 +1,7 @@
 //! Operators: `operator(uscc)` and `upsertOperator`.
 
 use super::{request, state};
-use crate::auth::guard::{ADMIN, AUTHENTICATED};
+use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR, AUTHENTICATED};
 use crate::domain::privacy::{disclose, mask_address, mask_id_number, mask_name};
 use crate::service::operators::{self as svc, OperatorInput};
 use async_graphql::{Context, ID, InputObject, Object, Result};
@@ -76,6 +76,36 @@ impl Operator {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+    /// The operator's listings; with `asOf`, only those in force at that instant.
+    #[graphql(guard = "ADMIN_OR_AUDITOR")]
+    async fn listings(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<super::listings::Listing>> {
+        let db = &state(ctx)?.db;
+        let loaders = request(ctx)?.loaders(db);
+        let all = super::load_one(&loaders.operator_listings, self.0.id)
+            .await?
+            .unwrap_or_default();
+        let Some(at) = as_of else {
+            return Ok(all.into_iter().map(super::listings::Listing).collect());
+        };
+        let mut out = Vec::new();
+        for l in all {
+            let periods: Vec<entity::listing_period::Model> =
+                super::load_one(&loaders.periods, l.id)
+                    .await?
+                    .unwrap_or_default();
+            if crate::domain::lifecycle::in_force_at(
+                &crate::service::listings::to_periods(&periods),
+                at,
+            ) {
+                out.push(super::listings::Listing(l));
+            }
+        }
+        Ok(out)
     }
 }
 

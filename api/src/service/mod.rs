@@ -3,6 +3,10 @@
 //! transaction as every change.
 
 pub mod audit;
+pub mod calendar;
+pub mod catalogue;
+pub mod listing_search;
+pub mod listings;
 pub mod operators;
 
 use crate::auth::Identity;

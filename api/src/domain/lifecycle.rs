@@ -1,0 +1,267 @@
+//! The legal lifecycle of a listing (SAMR Order No. 44) as a state machine, and the
+//! rule that decides whether a listing is in force at an instant.
+//!
+//! ```text
+//! PROPOSED ──decide──▶ LISTED ──(period ends)──▶ EXPIRED   (computed, never stored)
+//!    │                   ├──revoke──▶ REVOKED
+//!    └──withdraw──▶ WITHDRAWN          └──repair──▶ REPAIRED ──revoke repair──▶ LISTED
+//! ```
+
+use chrono::{DateTime, Months, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What is stored. `EXPIRED` is not stored: it follows from the dates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StoredStatus {
+    Proposed,
+    Listed,
+    Withdrawn,
+    Revoked,
+    Repaired,
+}
+
+/// What callers see: the stored status, with `LISTED` turned into `EXPIRED` once the
+/// period has run out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ListingStatus {
+    Proposed,
+    Listed,
+    Expired,
+    Withdrawn,
+    Revoked,
+    Repaired,
+}
+
+impl StoredStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proposed => "PROPOSED",
+            Self::Listed => "LISTED",
+            Self::Withdrawn => "WITHDRAWN",
+            Self::Revoked => "REVOKED",
+            Self::Repaired => "REPAIRED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Proposed,
+            Self::Listed,
+            Self::Withdrawn,
+            Self::Revoked,
+            Self::Repaired,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+impl ListingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proposed => "PROPOSED",
+            Self::Listed => "LISTED",
+            Self::Expired => "EXPIRED",
+            Self::Withdrawn => "WITHDRAWN",
+            Self::Revoked => "REVOKED",
+            Self::Repaired => "REPAIRED",
+        }
+    }
+}
+
+/// A stretch of time during which the listing is in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+impl Period {
+    /// In force at `t`: started at or before it, not yet ended, not removed at or before it.
+    pub fn covers(&self, t: DateTime<Utc>) -> bool {
+        self.starts_at <= t && t < self.ends_at && self.removed_at.is_none_or(|r| t < r)
+    }
+}
+
+/// Whether a listing with these periods is in force at `t`.
+pub fn in_force_at(periods: &[Period], t: DateTime<Utc>) -> bool {
+    periods.iter().any(|p| p.covers(t))
+}
+
+/// What callers see, given the stored status, the periods and the present instant.
+pub fn display_status(
+    stored: StoredStatus,
+    periods: &[Period],
+    now: DateTime<Utc>,
+) -> ListingStatus {
+    match stored {
+        StoredStatus::Proposed => ListingStatus::Proposed,
+        StoredStatus::Withdrawn => ListingStatus::Withdrawn,
+        StoredStatus::Revoked => ListingStatus::Revoked,
+        StoredStatus::Repaired => ListingStatus::Repaired,
+        StoredStatus::Listed => {
+            let open = periods
+                .iter()
+                .any(|p| p.removed_at.is_none() && now < p.ends_at);
+            if open {
+                ListingStatus::Listed
+            } else {
+                ListingStatus::Expired
+            }
+        }
+    }
+}
+
+/// The end of a period that starts at `start` and lasts `months` calendar months
+/// (a 29 February start ends on 28 February when the end year has none).
+pub fn period_end(start: DateTime<Utc>, months: u32) -> Option<DateTime<Utc>> {
+    start.checked_add_months(Months::new(months))
+}
+
+/// The actions on a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Decide,
+    Withdraw,
+    Revoke,
+    Correct,
+    Repair,
+    RevokeRepair,
+}
+
+impl Action {
+    pub fn mutation(self) -> &'static str {
+        match self {
+            Self::Decide => "decideListing",
+            Self::Withdraw => "withdrawListing",
+            Self::Revoke => "revokeListing",
+            Self::Correct => "correctListing",
+            Self::Repair => "decideRepairApplication",
+            Self::RevokeRepair => "revokeRepair",
+        }
+    }
+}
+
+/// The actions allowed in each visible state. A correction is allowed in every state:
+/// it fixes recorded data, it does not move the listing.
+pub fn allowed_actions(status: ListingStatus) -> &'static [Action] {
+    use Action::*;
+    match status {
+        ListingStatus::Proposed => &[Decide, Withdraw, Correct],
+        ListingStatus::Listed => &[Revoke, Repair, Correct],
+        // The penalty may still be revoked after the period ran out, to clear the record.
+        ListingStatus::Expired => &[Revoke, Correct],
+        ListingStatus::Repaired => &[RevokeRepair, Revoke, Correct],
+        ListingStatus::Withdrawn | ListingStatus::Revoked => &[Correct],
+    }
+}
+
+/// Refuses an action the state does not allow, naming the state and what is allowed.
+pub fn ensure_allowed(status: ListingStatus, action: Action) -> Result<(), String> {
+    let allowed = allowed_actions(status);
+    if allowed.contains(&action) {
+        return Ok(());
+    }
+    let names: Vec<&str> = allowed.iter().map(|a| a.mutation()).collect();
+    Err(format!(
+        "{} is not allowed on a listing in state {}; allowed: {}",
+        action.mutation(),
+        status.as_str(),
+        names.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn t(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
+    }
+
+    fn three_years_from(start: DateTime<Utc>) -> Period {
+        Period {
+            starts_at: start,
+            ends_at: period_end(start, 36).unwrap(),
+            removed_at: None,
+        }
+    }
+
+    #[test]
+    fn in_force_from_the_decision_until_one_instant_before_expiry() {
+        let p = three_years_from(t(2023, 3, 1));
+        assert!(!in_force_at(&[p], t(2023, 3, 1) - Duration::seconds(1)));
+        assert!(in_force_at(&[p], t(2023, 3, 1)));
+        assert!(in_force_at(&[p], t(2026, 3, 1) - Duration::seconds(1)));
+        assert!(!in_force_at(&[p], t(2026, 3, 1)));
+        assert!(!in_force_at(&[p], t(2026, 3, 1) + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn removal_ends_force_at_the_removal_instant() {
+        let mut p = three_years_from(t(2023, 3, 1));
+        p.removed_at = Some(t(2024, 6, 1));
+        assert!(in_force_at(&[p], t(2024, 6, 1) - Duration::seconds(1)));
+        assert!(!in_force_at(&[p], t(2024, 6, 1)));
+    }
+
+    #[test]
+    fn a_second_period_after_a_revoked_repair_counts() {
+        let mut first = three_years_from(t(2023, 3, 1));
+        first.removed_at = Some(t(2024, 6, 1));
+        let second = three_years_from(t(2024, 9, 1));
+        let periods = [first, second];
+        assert!(!in_force_at(&periods, t(2024, 7, 1)));
+        assert!(in_force_at(&periods, t(2024, 9, 2)));
+    }
+
+    #[test]
+    fn leap_day_periods_end_on_the_last_day_of_february() {
+        assert_eq!(period_end(t(2024, 2, 29), 36), Some(t(2027, 2, 28)));
+    }
+
+    #[test]
+    fn expiry_is_computed() {
+        let p = three_years_from(t(2023, 3, 1));
+        assert_eq!(
+            display_status(StoredStatus::Listed, &[p], t(2025, 1, 1)),
+            ListingStatus::Listed
+        );
+        assert_eq!(
+            display_status(StoredStatus::Listed, &[p], t(2026, 3, 1)),
+            ListingStatus::Expired
+        );
+        assert_eq!(
+            display_status(StoredStatus::Revoked, &[p], t(2025, 1, 1)),
+            ListingStatus::Revoked
+        );
+    }
+
+    #[test]
+    fn transitions_follow_the_regulation() {
+        assert!(ensure_allowed(ListingStatus::Proposed, Action::Decide).is_ok());
+        assert!(ensure_allowed(ListingStatus::Proposed, Action::Withdraw).is_ok());
+        assert!(ensure_allowed(ListingStatus::Listed, Action::Revoke).is_ok());
+        let err = ensure_allowed(ListingStatus::Listed, Action::Decide).unwrap_err();
+        assert!(err.contains("state LISTED"), "{err}");
+        assert!(err.contains("revokeListing"), "{err}");
+        assert!(ensure_allowed(ListingStatus::Withdrawn, Action::Decide).is_err());
+        assert!(ensure_allowed(ListingStatus::Revoked, Action::Revoke).is_err());
+        assert!(ensure_allowed(ListingStatus::Expired, Action::Withdraw).is_err());
+        for s in [
+            ListingStatus::Proposed,
+            ListingStatus::Listed,
+            ListingStatus::Expired,
+            ListingStatus::Withdrawn,
+            ListingStatus::Revoked,
+            ListingStatus::Repaired,
+        ] {
+            assert!(ensure_allowed(s, Action::Correct).is_ok());
+        }
+    }
+}

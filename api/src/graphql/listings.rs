@@ -1,0 +1,492 @@
+//! Listings: the lifecycle mutations and the queries over them.
+
+use super::catalogue::{CreditList, Measure};
+use super::connection::{PageInfo, decode_id_cursor, encode_cursor, page_size};
+use super::operators::Operator;
+use super::{parse_id, request, state};
+use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR};
+use crate::domain::lifecycle::{ListingStatus, in_force_at};
+use crate::domain::measures::Domain;
+use crate::service::listing_search::{self, ListingFilter as SearchFilter};
+use crate::service::listings::{self as svc, RevocationGround};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{listing, listing_period};
+
+/// One operator on one list, decided by one authority.
+pub struct Listing(pub listing::Model);
+
+#[derive(SimpleObject, Clone)]
+pub struct ListingPeriod {
+    pub starts_at: DateTime<Utc>,
+    /// Scheduled end (expiry).
+    pub ends_at: DateTime<Utc>,
+    /// Early end (revocation, repair).
+    pub removed_at: Option<DateTime<Utc>>,
+    pub removal_kind: Option<String>,
+}
+
+impl From<&listing_period::Model> for ListingPeriod {
+    fn from(p: &listing_period::Model) -> Self {
+        Self {
+            starts_at: p.starts_at,
+            ends_at: p.ends_at,
+            removed_at: p.removed_at,
+            removal_kind: p.removal_kind.clone(),
+        }
+    }
+}
+
+impl Listing {
+    async fn period_rows(&self, ctx: &Context<'_>) -> Result<Vec<listing_period::Model>> {
+        let db = &state(ctx)?.db;
+        let loaders = request(ctx)?.loaders(db);
+        Ok(super::load_one(&loaders.periods, self.0.id)
+            .await?
+            .unwrap_or_default())
+    }
+}
+
+#[Object]
+impl Listing {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The state now; EXPIRED is computed from the dates, never stored.
+    async fn status(&self, ctx: &Context<'_>) -> Result<ListingStatus> {
+        let periods = self.period_rows(ctx).await?;
+        Ok(svc::status_at(&self.0, &periods, crate::domain::now())?)
+    }
+    /// Whether the listing is in force at `at` (default now).
+    async fn in_force(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> Result<bool> {
+        let periods = self.period_rows(ctx).await?;
+        Ok(in_force_at(
+            &svc::to_periods(&periods),
+            at.unwrap_or_else(crate::domain::now),
+        ))
+    }
+    async fn operator(&self, ctx: &Context<'_>) -> Result<Option<Operator>> {
+        let db = &state(ctx)?.db;
+        let loaders = request(ctx)?.loaders(db);
+        Ok(super::load_one(&loaders.operators, self.0.operator_id)
+            .await?
+            .map(Operator))
+    }
+    async fn list(&self, ctx: &Context<'_>) -> Result<Option<CreditList>> {
+        let db = &state(ctx)?.db;
+        let loaders = request(ctx)?.loaders(db);
+        Ok(super::load_one(&loaders.lists, self.0.list_id)
+            .await?
+            .map(CreditList))
+    }
+    async fn authority(&self) -> &str {
+        &self.0.authority
+    }
+    async fn authority_region(&self) -> &str {
+        &self.0.authority_region
+    }
+    /// The penalty decision the listing rests on.
+    async fn penalty_doc_no(&self) -> &str {
+        &self.0.penalty_doc_no
+    }
+    async fn penalty_date(&self) -> NaiveDate {
+        self.0.penalty_date
+    }
+    async fn violation_category(&self) -> &str {
+        &self.0.violation_category
+    }
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    async fn legal_basis(&self) -> &str {
+        &self.0.legal_basis
+    }
+    async fn notice_date(&self) -> NaiveDate {
+        self.0.notice_date
+    }
+    /// Last day the party may state its case (working days after the notice).
+    async fn defence_deadline(&self) -> NaiveDate {
+        self.0.defence_deadline
+    }
+    async fn proposed_at(&self) -> DateTime<Utc> {
+        self.0.proposed_at
+    }
+    async fn decision_doc_no(&self) -> Option<&str> {
+        self.0.decision_doc_no.as_deref()
+    }
+    async fn decision_date(&self) -> Option<NaiveDate> {
+        self.0.decision_date
+    }
+    /// When the listing first took effect.
+    async fn listed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.period_rows(ctx).await?.first().map(|p| p.starts_at))
+    }
+    /// The scheduled end of the current period.
+    async fn expires_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.period_rows(ctx).await?.last().map(|p| p.ends_at))
+    }
+    /// When the current period was ended early (revocation, repair).
+    async fn removed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .period_rows(ctx)
+            .await?
+            .last()
+            .and_then(|p| p.removed_at))
+    }
+    async fn periods(&self, ctx: &Context<'_>) -> Result<Vec<ListingPeriod>> {
+        Ok(self
+            .period_rows(ctx)
+            .await?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+    /// A longer period set by law, in months (null: the list's default).
+    async fn period_months_override(&self) -> Option<i32> {
+        self.0.period_months_override
+    }
+    async fn removal_doc_no(&self) -> Option<&str> {
+        self.0.removal_doc_no.as_deref()
+    }
+    async fn removal_reason(&self) -> Option<&str> {
+        self.0.removal_reason.as_deref()
+    }
+    /// After a revocation: the date by which publicity must have stopped.
+    async fn publicity_stop_deadline(&self) -> Option<NaiveDate> {
+        self.0.publicity_stop_deadline
+    }
+    /// The measures applied, optionally only those of one domain.
+    async fn measures(&self, ctx: &Context<'_>, domain: Option<Domain>) -> Result<Vec<Measure>> {
+        let db = &state(ctx)?.db;
+        let loaders = request(ctx)?.loaders(db);
+        let all = super::load_one(&loaders.measures, self.0.id)
+            .await?
+            .unwrap_or_default();
+        Ok(all
+            .into_iter()
+            .filter(|m| domain.is_none_or(|d| m.domain == d.as_str()))
+            .map(Measure)
+            .collect())
+    }
+    /// Optimistic concurrency: pass it back as `expectedVersion`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ListingEdge {
+    pub cursor: String,
+    pub node: Listing,
+}
+
+#[derive(SimpleObject)]
+pub struct ListingConnection {
+    pub edges: Vec<ListingEdge>,
+    pub page_info: PageInfo,
+}
+
+#[derive(InputObject, Default)]
+pub struct ListingFilter {
+    pub status: Option<ListingStatus>,
+    /// List code, e.g. SAMR_SERIOUS_DISHONEST.
+    pub list: Option<String>,
+    pub authority: Option<String>,
+    /// Division where the operator is registered.
+    pub region: Option<String>,
+    /// Violation category code.
+    pub category: Option<String>,
+    /// Only listings in force at this instant.
+    pub in_force_at: Option<DateTime<Utc>>,
+    /// An exact unified social credit code, or part of the operator's name.
+    pub operator: Option<String>,
+}
+
+impl From<ListingFilter> for SearchFilter {
+    fn from(f: ListingFilter) -> Self {
+        Self {
+            status: f.status,
+            list_code: f.list,
+            authority: f.authority,
+            region: f.region,
+            category: f.category,
+            in_force_at: f.in_force_at,
+            operator: f.operator,
+            operator_id: None,
+        }
+    }
+}
+
+pub fn listing_connection(rows: Vec<listing::Model>, has_next: bool) -> ListingConnection {
+    let edges: Vec<ListingEdge> = rows
+        .into_iter()
+        .map(|l| ListingEdge {
+            cursor: encode_cursor("listing", &l.id.to_string()),
+            node: Listing(l),
+        })
+        .collect();
+    let end_cursor = edges.last().map(|e| e.cursor.clone());
+    ListingConnection {
+        edges,
+        page_info: PageInfo {
+            has_next_page: has_next,
+            end_cursor,
+        },
+    }
+}
+
+#[derive(Default)]
+pub struct ListingQuery;
+
+#[Object]
+impl ListingQuery {
+    #[graphql(guard = "ADMIN_OR_AUDITOR")]
+    async fn listing(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Listing>> {
+        let id = parse_id(&id, "listing")?;
+        let db = &state(ctx)?.db;
+        Ok(listing_search::by_id(db, id).await?.map(Listing))
+    }
+
+    /// Listings matching a filter, in id order (admins and auditors).
+    #[graphql(guard = "ADMIN_OR_AUDITOR")]
+    async fn listings(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ListingFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ListingConnection> {
+        let st = state(ctx)?;
+        let first = page_size(first, st.settings.limits.max_page_size)?;
+        let after = decode_id_cursor("listing", after.as_deref())?;
+        let filter: SearchFilter = filter.unwrap_or_default().into();
+        let (rows, has_next) = listing_search::search(&st.db, &filter, first, after).await?;
+        Ok(listing_connection(rows, has_next))
+    }
+}
+
+#[derive(InputObject)]
+pub struct ProposeListingInput {
+    /// The operator's unified social credit code; it must be registered.
+    pub uscc: String,
+    /// List code, e.g. SAMR_SERIOUS_DISHONEST.
+    pub list: String,
+    /// The listing authority (the one that made the penalty decision).
+    pub authority: String,
+    /// Division of the authority; defaults to the operator's.
+    pub authority_region: Option<String>,
+    pub penalty_doc_no: String,
+    pub penalty_date: NaiveDate,
+    pub violation_category: String,
+    pub reason: String,
+    pub legal_basis: String,
+    /// When the party was told of the proposal; defaults to today (Beijing).
+    pub notice_date: Option<NaiveDate>,
+}
+
+#[derive(InputObject)]
+pub struct DecideListingInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub decision_doc_no: String,
+    pub decision_date: NaiveDate,
+    /// When the listing takes effect; defaults to now, never in the future.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// A longer period set by law, in months.
+    pub period_months: Option<i32>,
+    /// The measures applied; defaults to the list's default measures.
+    pub measure_codes: Option<Vec<String>>,
+    /// The party waived its right to state its case.
+    #[graphql(default = false)]
+    pub defence_waived: bool,
+}
+
+#[derive(InputObject)]
+pub struct WithdrawListingInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub reason: String,
+}
+
+#[derive(InputObject)]
+pub struct RevokeListingInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub ground: RevocationGround,
+    pub revocation_doc_no: String,
+    pub reason: String,
+    /// When the listing stops being in force; defaults to now.
+    pub effective_at: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct CorrectListingInput {
+    pub id: ID,
+    pub expected_version: i32,
+    /// Why the data is corrected (mandatory).
+    pub reason: String,
+    pub authority: Option<String>,
+    pub authority_region: Option<String>,
+    pub penalty_doc_no: Option<String>,
+    pub penalty_date: Option<NaiveDate>,
+    pub violation_category: Option<String>,
+    /// The listing's stated reason.
+    pub listing_reason: Option<String>,
+    pub legal_basis: Option<String>,
+    pub decision_doc_no: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+    /// Corrects the end of the current period.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Replaces the measures applied.
+    pub measure_codes: Option<Vec<String>>,
+}
+
+#[derive(Default)]
+pub struct ListingMutation;
+
+#[Object]
+impl ListingMutation {
+    /// Proposes a listing: the party is told and may state its case until the defence deadline.
+    #[graphql(guard = "ADMIN")]
+    async fn propose_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: ProposeListingInput,
+    ) -> Result<Listing> {
+        let actor = request(ctx)?.actor();
+        let db = &state(ctx)?.db;
+        let saved = svc::propose(
+            db,
+            &actor,
+            svc::ProposeInput {
+                uscc: input.uscc,
+                list_code: input.list,
+                authority: input.authority,
+                authority_region: input.authority_region,
+                penalty_doc_no: input.penalty_doc_no,
+                penalty_date: input.penalty_date,
+                violation_category: input.violation_category,
+                reason: input.reason,
+                legal_basis: input.legal_basis,
+                notice_date: input.notice_date,
+            },
+        )
+        .await?;
+        Ok(Listing(saved))
+    }
+
+    /// Decides a proposed listing: LISTED, with its period and measures.
+    #[graphql(guard = "ADMIN")]
+    async fn decide_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideListingInput,
+    ) -> Result<Listing> {
+        let actor = request(ctx)?.actor();
+        let db = &state(ctx)?.db;
+        let saved = svc::decide(
+            db,
+            &actor,
+            svc::DecideInput {
+                id: parse_id(&input.id, "listing")?,
+                expected_version: input.expected_version,
+                decision_doc_no: input.decision_doc_no,
+                decision_date: input.decision_date,
+                effective_at: input.effective_at,
+                period_months: input.period_months,
+                measure_codes: input.measure_codes,
+                defence_waived: input.defence_waived,
+            },
+        )
+        .await?;
+        Ok(Listing(saved))
+    }
+
+    /// Drops a proposal after the party's defence: WITHDRAWN.
+    #[graphql(guard = "ADMIN")]
+    async fn withdraw_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: WithdrawListingInput,
+    ) -> Result<Listing> {
+        let actor = request(ctx)?.actor();
+        let db = &state(ctx)?.db;
+        let saved = svc::withdraw(
+            db,
+            &actor,
+            svc::WithdrawInput {
+                id: parse_id(&input.id, "listing")?,
+                expected_version: input.expected_version,
+                reason: input.reason,
+            },
+        )
+        .await?;
+        Ok(Listing(saved))
+    }
+
+    /// The penalty was revoked, confirmed illegal or void: REVOKED, publicity stops.
+    #[graphql(guard = "ADMIN")]
+    async fn revoke_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeListingInput,
+    ) -> Result<Listing> {
+        let actor = request(ctx)?.actor();
+        let db = &state(ctx)?.db;
+        let saved = svc::revoke(
+            db,
+            &actor,
+            svc::RevokeInput {
+                id: parse_id(&input.id, "listing")?,
+                expected_version: input.expected_version,
+                ground: input.ground,
+                revocation_doc_no: input.revocation_doc_no,
+                reason: input.reason,
+                effective_at: input.effective_at,
+            },
+        )
+        .await?;
+        Ok(Listing(saved))
+    }
+
+    /// Corrects a listing's data with a mandatory reason; earlier values stay in history.
+    #[graphql(guard = "ADMIN")]
+    async fn correct_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: CorrectListingInput,
+    ) -> Result<Listing> {
+        let actor = request(ctx)?.actor();
+        let db = &state(ctx)?.db;
+        let saved = svc::correct(
+            db,
+            &actor,
+            svc::CorrectInput {
+                id: parse_id(&input.id, "listing")?,
+                expected_version: input.expected_version,
+                reason: input.reason,
+                changes: svc::Correction {
+                    authority: input.authority,
+                    authority_region: input.authority_region,
+                    penalty_doc_no: input.penalty_doc_no,
+                    penalty_date: input.penalty_date,
+                    violation_category: input.violation_category,
+                    listing_reason: input.listing_reason,
+                    legal_basis: input.legal_basis,
+                    decision_doc_no: input.decision_doc_no,
+                    decision_date: input.decision_date,
+                    expires_at: input.expires_at,
+                    measure_codes: input.measure_codes,
+                },
+            },
+        )
+        .await?;
+        Ok(Listing(saved))
+    }
+}

@@ -1,0 +1,109 @@
+//! The working-day calendar as stored data: loaded for time-limit arithmetic, and
+//! extended year by year by admins or the CLI as each State Council notice appears.
+
+use super::Actor;
+use super::audit::{self, AuditEntry};
+use crate::domain::working_days::{CalendarError, WorkingCalendar};
+use crate::error::{AppError, AppResult};
+use chrono::NaiveDate;
+use entity::{calendar_day, calendar_year};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
+use serde_json::json;
+
+pub async fn load<C: ConnectionTrait>(db: &C) -> AppResult<WorkingCalendar> {
+    let years = calendar_year::Entity::find().all(db).await?;
+    let days = calendar_day::Entity::find().all(db).await?;
+    Ok(WorkingCalendar::new(
+        years.into_iter().map(|y| y.year),
+        days.into_iter().map(|d| (d.day, d.is_working_day)),
+    ))
+}
+
+pub fn calendar_error(err: CalendarError) -> AppError {
+    AppError::bad_input_with(err.to_string(), json!({ "reason": "CALENDAR_MISSING" }))
+}
+
+/// One exception day of a year's notice.
+#[derive(Clone, Debug)]
+pub struct CalendarDayInput {
+    pub day: NaiveDate,
+    pub is_working_day: bool,
+    pub name: String,
+}
+
+/// Loads (or replaces) one notice year: the days listed are its exceptions; every
+/// other weekday works and every other weekend day rests.
+pub async fn load_year(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    year: i32,
+    source: &str,
+    days: Vec<CalendarDayInput>,
+) -> AppResult<()> {
+    if !(2000..=2100).contains(&year) {
+        return Err(AppError::bad_input(format!("year {year} is out of range")));
+    }
+    if source.trim().is_empty() {
+        return Err(AppError::bad_input(
+            "source must name the notice the calendar comes from",
+        ));
+    }
+    for d in &days {
+        use chrono::Datelike;
+        // A notice may reach a day or two into the neighbouring years.
+        if (d.day.year() - year).abs() > 1 {
+            return Err(AppError::bad_input(format!(
+                "{} is too far from notice year {year}",
+                d.day
+            )));
+        }
+    }
+    let tx = audit::begin_write(db).await?;
+    let before = calendar_year::Entity::find_by_id(year).one(&tx).await?;
+    calendar_day::Entity::delete_many()
+        .filter(calendar_day::Column::Day.is_in(days.iter().map(|d| d.day)))
+        .exec(&tx)
+        .await?;
+    for d in &days {
+        calendar_day::ActiveModel {
+            day: Set(d.day),
+            is_working_day: Set(d.is_working_day),
+            name: Set(d.name.clone()),
+        }
+        .insert(&tx)
+        .await?;
+    }
+    let now = crate::domain::now();
+    if before.is_some() {
+        calendar_year::Entity::delete_by_id(year).exec(&tx).await?;
+    }
+    calendar_year::ActiveModel {
+        year: Set(year),
+        source: Set(source.to_string()),
+        loaded_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    audit::record(
+        &tx,
+        actor,
+        AuditEntry {
+            action: "calendar.load_year",
+            entity_type: "calendar_year",
+            entity_id: year.to_string(),
+            before: before.map(|b| json!({ "year": b.year, "source": b.source })),
+            after: Some(json!({
+                "year": year,
+                "source": source,
+                "days": days.iter().map(|d| json!({"day": d.day.to_string(), "working": d.is_working_day, "name": d.name})).collect::<Vec<_>>(),
+            })),
+            reason: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

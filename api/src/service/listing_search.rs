@@ -1,0 +1,159 @@
+//! Finding listings: by id, and a filtered, keyset-paginated search.
+
+use crate::domain::lifecycle::ListingStatus;
+use crate::domain::names::normalize_name;
+use crate::error::AppResult;
+use chrono::{DateTime, Utc};
+use entity::{credit_list, listing, listing_period, operator};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+#[derive(Clone, Debug, Default)]
+pub struct ListingFilter {
+    pub status: Option<ListingStatus>,
+    pub list_code: Option<String>,
+    pub authority: Option<String>,
+    /// The division where the operator is registered.
+    pub region: Option<String>,
+    pub category: Option<String>,
+    pub in_force_at: Option<DateTime<Utc>>,
+    /// An exact code, or part of the operator's (normalised) name.
+    pub operator: Option<String>,
+    pub operator_id: Option<i64>,
+}
+
+/// `EXISTS (a period of this listing that covers t)`.
+fn in_force_condition(t: DateTime<Utc>) -> Condition {
+    let sub = Query::select()
+        .expr(Expr::val(1))
+        .from(listing_period::Entity)
+        .and_where(
+            Expr::col((listing_period::Entity, listing_period::Column::ListingId))
+                .equals((listing::Entity, listing::Column::Id)),
+        )
+        .and_where(Expr::col((listing_period::Entity, listing_period::Column::StartsAt)).lte(t))
+        .and_where(Expr::col((listing_period::Entity, listing_period::Column::EndsAt)).gt(t))
+        .cond_where(
+            Condition::any()
+                .add(
+                    Expr::col((listing_period::Entity, listing_period::Column::RemovedAt))
+                        .is_null(),
+                )
+                .add(Expr::col((listing_period::Entity, listing_period::Column::RemovedAt)).gt(t)),
+        )
+        .to_owned();
+    Condition::all().add(Expr::exists(sub))
+}
+
+/// `EXISTS (an open period, neither removed nor run out at t)`: a LISTED listing with one is
+/// still LISTED, without one it is EXPIRED.
+fn open_period_exists(t: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(listing_period::Entity)
+            .and_where(
+                Expr::col((listing_period::Entity, listing_period::Column::ListingId))
+                    .equals((listing::Entity, listing::Column::Id)),
+            )
+            .and_where(
+                Expr::col((listing_period::Entity, listing_period::Column::RemovedAt)).is_null(),
+            )
+            .and_where(Expr::col((listing_period::Entity, listing_period::Column::EndsAt)).gt(t))
+            .to_owned(),
+    )
+}
+
+pub fn condition(filter: &ListingFilter, now: DateTime<Utc>) -> Condition {
+    let mut cond = Condition::all();
+    if let Some(status) = filter.status {
+        cond = match status {
+            ListingStatus::Listed => cond
+                .add(listing::Column::Status.eq("LISTED"))
+                .add(open_period_exists(now)),
+            ListingStatus::Expired => cond
+                .add(listing::Column::Status.eq("LISTED"))
+                .add(open_period_exists(now).not()),
+            other => cond.add(listing::Column::Status.eq(other.as_str())),
+        };
+    }
+    if let Some(code) = &filter.list_code {
+        cond = cond.add(
+            listing::Column::ListId.in_subquery(
+                Query::select()
+                    .column(credit_list::Column::Id)
+                    .from(credit_list::Entity)
+                    .and_where(credit_list::Column::Code.eq(code.trim()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(authority) = &filter.authority {
+        cond = cond.add(listing::Column::Authority.eq(authority.trim()));
+    }
+    if let Some(category) = &filter.category {
+        cond = cond.add(listing::Column::ViolationCategory.eq(category.trim()));
+    }
+    if let Some(t) = filter.in_force_at {
+        cond = cond.add(in_force_condition(t));
+    }
+    if let Some(id) = filter.operator_id {
+        cond = cond.add(listing::Column::OperatorId.eq(id));
+    }
+    let mut operator_cond = Condition::all();
+    let mut by_operator = false;
+    if let Some(region) = &filter.region {
+        operator_cond = operator_cond.add(operator::Column::RegionCode.eq(region.trim()));
+        by_operator = true;
+    }
+    if let Some(text) = &filter.operator {
+        let code = text.trim().to_uppercase();
+        let name = normalize_name(text);
+        operator_cond = operator_cond.add(
+            Condition::any()
+                .add(operator::Column::Uscc.eq(code))
+                .add(operator::Column::NameNormalized.contains(&name)),
+        );
+        by_operator = true;
+    }
+    if by_operator {
+        cond = cond.add(
+            listing::Column::OperatorId.in_subquery(
+                Query::select()
+                    .column(operator::Column::Id)
+                    .from(operator::Entity)
+                    .cond_where(operator_cond)
+                    .to_owned(),
+            ),
+        );
+    }
+    cond
+}
+
+/// One page in id order after `after`; `first + 1` rows are read to learn whether
+/// another page follows.
+pub async fn search<C: ConnectionTrait>(
+    db: &C,
+    filter: &ListingFilter,
+    first: u64,
+    after: Option<i64>,
+) -> AppResult<(Vec<listing::Model>, bool)> {
+    let mut q = listing::Entity::find().filter(condition(filter, crate::domain::now()));
+    if let Some(after) = after {
+        q = q.filter(listing::Column::Id.gt(after));
+    }
+    let mut rows = q
+        .order_by_asc(listing::Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok((rows, has_next))
+}
+
+pub async fn by_id<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<listing::Model>> {
+    Ok(listing::Entity::find_by_id(id).one(db).await?)
+}

@@ -1,0 +1,859 @@
+//! Listings: the legal lifecycle (propose, decide, withdraw, revoke, correct), every
+//! change versioned, audited and kept as a revision for record-time questions.
+
+use super::audit::{self, AuditEntry};
+use super::{Actor, calendar, catalogue, operators};
+use crate::domain::lifecycle::{self, Action, ListingStatus, Period, StoredStatus};
+use crate::domain::region::{is_division_code, scope_covers};
+use crate::domain::{china_date, now};
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{
+    credit_list, listing, listing_measure, listing_period, listing_revision, measure, operator,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::{Value, json};
+
+/// A listing with what its state depends on.
+#[derive(Clone, Debug)]
+pub struct ListingView {
+    pub listing: listing::Model,
+    pub periods: Vec<listing_period::Model>,
+}
+
+pub fn to_periods(rows: &[listing_period::Model]) -> Vec<Period> {
+    rows.iter()
+        .map(|p| Period {
+            starts_at: p.starts_at,
+            ends_at: p.ends_at,
+            removed_at: p.removed_at,
+        })
+        .collect()
+}
+
+pub fn stored_status(l: &listing::Model) -> AppResult<StoredStatus> {
+    StoredStatus::parse(&l.status).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "listing {} has unknown status {}",
+            l.id,
+            l.status
+        ))
+    })
+}
+
+pub fn status_at(
+    l: &listing::Model,
+    periods: &[listing_period::Model],
+    at: DateTime<Utc>,
+) -> AppResult<ListingStatus> {
+    Ok(lifecycle::display_status(
+        stored_status(l)?,
+        &to_periods(periods),
+        at,
+    ))
+}
+
+pub async fn periods_of<C: ConnectionTrait>(
+    db: &C,
+    listing_id: i64,
+) -> AppResult<Vec<listing_period::Model>> {
+    Ok(listing_period::Entity::find()
+        .filter(listing_period::Column::ListingId.eq(listing_id))
+        .order_by_asc(listing_period::Column::StartsAt)
+        .order_by_asc(listing_period::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn measure_codes_of<C: ConnectionTrait>(
+    db: &C,
+    listing_id: i64,
+) -> AppResult<Vec<String>> {
+    let links = listing_measure::Entity::find()
+        .filter(listing_measure::Column::ListingId.eq(listing_id))
+        .all(db)
+        .await?;
+    let ids: Vec<i64> = links.iter().map(|l| l.measure_id).collect();
+    let mut codes: Vec<String> = measure::Entity::find()
+        .filter(measure::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.code)
+        .collect();
+    codes.sort();
+    Ok(codes)
+}
+
+/// The listing as a document: what the audit log and the revisions keep.
+pub async fn snapshot<C: ConnectionTrait>(db: &C, l: &listing::Model) -> AppResult<Value> {
+    let periods = periods_of(db, l.id).await?;
+    let measures = measure_codes_of(db, l.id).await?;
+    Ok(json!({
+        "id": l.id, "operator_id": l.operator_id, "list_id": l.list_id, "status": l.status,
+        "authority": l.authority, "authority_region": l.authority_region,
+        "penalty_doc_no": l.penalty_doc_no, "penalty_date": l.penalty_date.to_string(),
+        "violation_category": l.violation_category, "reason": l.reason, "legal_basis": l.legal_basis,
+        "notice_date": l.notice_date.to_string(), "defence_deadline": l.defence_deadline.to_string(),
+        "proposed_at": instant(l.proposed_at),
+        "decision_doc_no": l.decision_doc_no, "decision_date": l.decision_date.map(|d| d.to_string()),
+        "period_months_override": l.period_months_override,
+        "removal_doc_no": l.removal_doc_no, "removal_reason": l.removal_reason,
+        "publicity_stop_deadline": l.publicity_stop_deadline.map(|d| d.to_string()),
+        "version": l.version,
+        "periods": periods.iter().map(|p| json!({
+            "starts_at": instant(p.starts_at), "ends_at": instant(p.ends_at),
+            "removed_at": p.removed_at.map(instant), "removal_kind": p.removal_kind,
+        })).collect::<Vec<_>>(),
+        "measures": measures,
+    }))
+}
+
+fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Closes the current revision and records the new one (record time).
+async fn record_revision(
+    tx: &DatabaseTransaction,
+    l: &listing::Model,
+    action: &str,
+    doc: &Value,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    listing_revision::Entity::update_many()
+        .col_expr(
+            listing_revision::Column::SupersededAt,
+            sea_orm::sea_query::Expr::value(Some(at)),
+        )
+        .filter(listing_revision::Column::ListingId.eq(l.id))
+        .filter(listing_revision::Column::SupersededAt.is_null())
+        .exec(tx)
+        .await?;
+    listing_revision::ActiveModel {
+        listing_id: Set(l.id),
+        version: Set(l.version),
+        action: Set(action.to_string()),
+        recorded_at: Set(at),
+        superseded_at: Set(None),
+        snapshot: Set(doc.clone()),
+        ..Default::default()
+    }
+    .insert(tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes the revision and the audit event of a change, in the change's transaction.
+async fn finish_change(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    saved: &listing::Model,
+    action: &'static str,
+    before: Option<Value>,
+    reason: Option<String>,
+) -> AppResult<()> {
+    let after = snapshot(tx, saved).await?;
+    record_revision(tx, saved, action, &after, saved.updated_at).await?;
+    audit::record(
+        tx,
+        actor,
+        AuditEntry {
+            action,
+            entity_type: "listing",
+            entity_id: saved.id.to_string(),
+            before,
+            after: Some(after),
+            reason,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn required(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::bad_input(format!("{field} must not be empty")));
+    }
+    if v.chars().count() > max {
+        return Err(AppError::bad_input(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(v.to_string())
+}
+
+fn ensure_scope(actor: &Actor, op: &operator::Model) -> AppResult<()> {
+    let scope = actor.identity.region.as_deref();
+    if scope_covers(scope, &op.region_code) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "an admin of region {} may not act on operators registered in {}",
+            scope.unwrap_or("-"),
+            op.region_code
+        )))
+    }
+}
+
+/// Loads a listing for a change: it must exist, lie in the actor's region and be at
+/// the expected version.
+async fn load_for_change(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    id: i64,
+    expected_version: i32,
+) -> AppResult<(listing::Model, Vec<listing_period::Model>, Value)> {
+    let l = listing::Entity::find_by_id(id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no listing {id}")))?;
+    let op = operator::Entity::find_by_id(l.operator_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("listing {id} names a missing operator"))
+        })?;
+    ensure_scope(actor, &op)?;
+    if l.version != expected_version {
+        return Err(AppError::Conflict(format!(
+            "listing {id} is at version {}, not {expected_version}: someone changed it; reload and retry",
+            l.version
+        )));
+    }
+    let periods = periods_of(tx, id).await?;
+    let before = snapshot(tx, &l).await?;
+    Ok((l, periods, before))
+}
+
+fn ensure_action(
+    l: &listing::Model,
+    periods: &[listing_period::Model],
+    action: Action,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    let status = status_at(l, periods, at)?;
+    lifecycle::ensure_allowed(status, action).map_err(|msg| {
+        AppError::bad_input_with(
+            msg,
+            json!({ "reason": "INVALID_TRANSITION", "status": status.as_str() }),
+        )
+    })
+}
+
+async fn replace_measures(
+    tx: &DatabaseTransaction,
+    listing_id: i64,
+    measures: &[measure::Model],
+) -> AppResult<()> {
+    listing_measure::Entity::delete_many()
+        .filter(listing_measure::Column::ListingId.eq(listing_id))
+        .exec(tx)
+        .await?;
+    for m in measures {
+        listing_measure::ActiveModel {
+            listing_id: Set(listing_id),
+            measure_id: Set(m.id),
+        }
+        .insert(tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn bump(l: listing::Model, at: DateTime<Utc>) -> listing::ActiveModel {
+    let version = l.version + 1;
+    let mut a: listing::ActiveModel = l.into();
+    a.version = Set(version);
+    a.updated_at = Set(at);
+    a
+}
+
+#[derive(Clone, Debug)]
+pub struct ProposeInput {
+    pub uscc: String,
+    pub list_code: String,
+    pub authority: String,
+    pub authority_region: Option<String>,
+    pub penalty_doc_no: String,
+    pub penalty_date: NaiveDate,
+    pub violation_category: String,
+    pub reason: String,
+    pub legal_basis: String,
+    /// When the party was told; defaults to today (Beijing).
+    pub notice_date: Option<NaiveDate>,
+}
+
+/// Proposes a listing: the party has been told and may state its case until the
+/// defence deadline (working days after the notice, per list).
+pub async fn propose(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: ProposeInput,
+) -> AppResult<listing::Model> {
+    let code =
+        crate::domain::uscc::Uscc::parse_format(&input.uscc).map_err(operators::uscc_error)?;
+    let authority = required("authority", &input.authority, 200)?;
+    let penalty_doc_no = required("penaltyDocNo", &input.penalty_doc_no, 200)?;
+    let reason = required("reason", &input.reason, 5000)?;
+    let legal_basis = required("legalBasis", &input.legal_basis, 2000)?;
+    let at = now();
+    let today = china_date(at);
+    let notice_date = input.notice_date.unwrap_or(today);
+    if input.penalty_date > today {
+        return Err(AppError::bad_input("penaltyDate is in the future"));
+    }
+    if notice_date < input.penalty_date {
+        return Err(AppError::bad_input(
+            "noticeDate is before the penalty decision's date",
+        ));
+    }
+    if notice_date > today {
+        return Err(AppError::bad_input("noticeDate is in the future"));
+    }
+
+    let tx = audit::begin_write(db).await?;
+    let op = operators::find_by_uscc(&tx, code.as_str())
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "operator {code} is not registered: upsertOperator first"
+            ))
+        })?;
+    ensure_scope(actor, &op)?;
+    let list = catalogue::list_by_code(&tx, &input.list_code).await?;
+    if !list.active {
+        return Err(AppError::bad_input(format!(
+            "list {} is not active",
+            list.code
+        )));
+    }
+    catalogue::ensure_category(&tx, input.violation_category.trim()).await?;
+    let authority_region = match input.authority_region.as_deref().map(str::trim) {
+        Some(r) if is_division_code(r) => r.to_string(),
+        Some(r) => {
+            return Err(AppError::bad_input(format!(
+                "authorityRegion '{r}' is not a six-digit division code"
+            )));
+        }
+        None => op.region_code.clone(),
+    };
+    let duplicate = listing::Entity::find()
+        .filter(listing::Column::OperatorId.eq(op.id))
+        .filter(listing::Column::ListId.eq(list.id))
+        .filter(listing::Column::PenaltyDocNo.eq(&penalty_doc_no))
+        .filter(listing::Column::Status.is_in(["PROPOSED", "LISTED"]))
+        .one(&tx)
+        .await?;
+    if let Some(d) = duplicate {
+        return Err(AppError::Conflict(format!(
+            "listing {} already rests on penalty decision {penalty_doc_no} for this operator and list",
+            d.id
+        )));
+    }
+    let cal = calendar::load(&tx).await?;
+    let days = u32::try_from(list.defence_working_days).unwrap_or(5);
+    let defence_deadline = cal
+        .add_working_days(notice_date, days)
+        .map_err(calendar::calendar_error)?;
+    let saved = listing::ActiveModel {
+        operator_id: Set(op.id),
+        list_id: Set(list.id),
+        status: Set(StoredStatus::Proposed.as_str().into()),
+        authority: Set(authority),
+        authority_region: Set(authority_region),
+        penalty_doc_no: Set(penalty_doc_no),
+        penalty_date: Set(input.penalty_date),
+        violation_category: Set(input.violation_category.trim().to_string()),
+        reason: Set(reason),
+        legal_basis: Set(legal_basis),
+        notice_date: Set(notice_date),
+        defence_deadline: Set(defence_deadline),
+        proposed_at: Set(at),
+        decision_doc_no: Set(None),
+        decision_date: Set(None),
+        period_months_override: Set(None),
+        removal_doc_no: Set(None),
+        removal_reason: Set(None),
+        publicity_stop_deadline: Set(None),
+        version: Set(1),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    finish_change(&tx, actor, &saved, "listing.proposed", None, None).await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+#[derive(Clone, Debug)]
+pub struct DecideInput {
+    pub id: i64,
+    pub expected_version: i32,
+    pub decision_doc_no: String,
+    pub decision_date: NaiveDate,
+    /// The instant the listing takes effect; defaults to now. May lie in the past
+    /// (a decision recorded late), never in the future.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// A longer period set by law, in months; defaults to the list's.
+    pub period_months: Option<i32>,
+    /// The measures applied; defaults to the list's default measures.
+    pub measure_codes: Option<Vec<String>>,
+    /// The party waived its right to state its case, so the decision may precede the
+    /// defence deadline.
+    pub defence_waived: bool,
+}
+
+pub async fn decide(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: DecideInput,
+) -> AppResult<listing::Model> {
+    let doc = required("decisionDocNo", &input.decision_doc_no, 200)?;
+    let at = now();
+    let effective = crate::domain::truncate_instant(input.effective_at.unwrap_or(at));
+    if effective > at {
+        return Err(AppError::bad_input("effectiveAt is in the future"));
+    }
+    if input.decision_date > china_date(at) {
+        return Err(AppError::bad_input("decisionDate is in the future"));
+    }
+    let tx = audit::begin_write(db).await?;
+    let (l, periods, before) =
+        load_for_change(&tx, actor, input.id, input.expected_version).await?;
+    ensure_action(&l, &periods, Action::Decide, at)?;
+    if input.decision_date < l.notice_date {
+        return Err(AppError::bad_input(
+            "decisionDate is before the notice date",
+        ));
+    }
+    if input.decision_date <= l.defence_deadline && !input.defence_waived {
+        return Err(AppError::bad_input_with(
+            format!(
+                "the party may state its case until {}; decide after that date, or set defenceWaived if the party waived it",
+                l.defence_deadline
+            ),
+            json!({ "reason": "DEFENCE_PERIOD_OPEN", "defenceDeadline": l.defence_deadline.to_string() }),
+        ));
+    }
+    let list = credit_list::Entity::find_by_id(l.list_id)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing list")))?;
+    if let Some(months) = input.period_months
+        && (months < list.default_period_months || months > 240)
+    {
+        return Err(AppError::bad_input(format!(
+            "periodMonths may only lengthen the list's period of {} months (at most 240)",
+            list.default_period_months
+        )));
+    }
+    let months = input.period_months.unwrap_or(list.default_period_months);
+    let ends_at = lifecycle::period_end(effective, u32::try_from(months).unwrap_or(36))
+        .ok_or_else(|| AppError::bad_input("the period ends beyond the supported calendar"))?;
+    let measures = match &input.measure_codes {
+        Some(codes) => catalogue::measures_by_codes(&tx, codes).await?,
+        None => catalogue::default_measures(&tx, list.id).await?,
+    };
+    listing_period::ActiveModel {
+        listing_id: Set(l.id),
+        starts_at: Set(effective),
+        ends_at: Set(ends_at),
+        removed_at: Set(None),
+        removal_kind: Set(None),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    replace_measures(&tx, l.id, &measures).await?;
+    let mut a = bump(l, at);
+    a.status = Set(StoredStatus::Listed.as_str().into());
+    a.decision_doc_no = Set(Some(doc));
+    a.decision_date = Set(Some(input.decision_date));
+    a.period_months_override = Set(input
+        .period_months
+        .filter(|m| *m != list.default_period_months));
+    let saved = a.update(&tx).await?;
+    finish_change(&tx, actor, &saved, "listing.decided", Some(before), None).await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+#[derive(Clone, Debug)]
+pub struct WithdrawInput {
+    pub id: i64,
+    pub expected_version: i32,
+    pub reason: String,
+}
+
+/// Drops a proposal after the party's defence.
+pub async fn withdraw(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: WithdrawInput,
+) -> AppResult<listing::Model> {
+    let reason = required("reason", &input.reason, 5000)?;
+    let at = now();
+    let tx = audit::begin_write(db).await?;
+    let (l, periods, before) =
+        load_for_change(&tx, actor, input.id, input.expected_version).await?;
+    ensure_action(&l, &periods, Action::Withdraw, at)?;
+    let mut a = bump(l, at);
+    a.status = Set(StoredStatus::Withdrawn.as_str().into());
+    a.removal_reason = Set(Some(reason.clone()));
+    let saved = a.update(&tx).await?;
+    finish_change(
+        &tx,
+        actor,
+        &saved,
+        "listing.withdrawn",
+        Some(before),
+        Some(reason),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Why a penalty no longer supports its listing (Order 44 Art. 19).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum RevocationGround {
+    PenaltyRevoked,
+    ConfirmedIllegal,
+    ConfirmedVoid,
+}
+
+impl RevocationGround {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PenaltyRevoked => "PENALTY_REVOKED",
+            Self::ConfirmedIllegal => "CONFIRMED_ILLEGAL",
+            Self::ConfirmedVoid => "CONFIRMED_VOID",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RevokeInput {
+    pub id: i64,
+    pub expected_version: i32,
+    pub ground: RevocationGround,
+    pub revocation_doc_no: String,
+    pub reason: String,
+    /// When the listing stops being in force; defaults to now, never in the future.
+    pub effective_at: Option<DateTime<Utc>>,
+}
+
+/// The penalty was revoked, confirmed illegal or void: the listing is revoked and
+/// publicity must stop within the list's working-day limit (3 under Order 44).
+pub async fn revoke(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: RevokeInput,
+) -> AppResult<listing::Model> {
+    let reason = required("reason", &input.reason, 5000)?;
+    let doc = required("revocationDocNo", &input.revocation_doc_no, 200)?;
+    let at = now();
+    let effective = crate::domain::truncate_instant(input.effective_at.unwrap_or(at));
+    if effective > at {
+        return Err(AppError::bad_input("effectiveAt is in the future"));
+    }
+    let tx = audit::begin_write(db).await?;
+    let (l, periods, before) =
+        load_for_change(&tx, actor, input.id, input.expected_version).await?;
+    ensure_action(&l, &periods, Action::Revoke, at)?;
+    if let Some(first) = periods.first()
+        && effective < first.starts_at
+    {
+        return Err(AppError::bad_input(
+            "effectiveAt is before the listing took effect",
+        ));
+    }
+    let list = credit_list::Entity::find_by_id(l.list_id)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing list")))?;
+    let cal = calendar::load(&tx).await?;
+    let days = u32::try_from(list.publicity_stop_working_days).unwrap_or(3);
+    let deadline = cal
+        .add_working_days(china_date(at), days)
+        .map_err(calendar::calendar_error)?;
+    end_open_periods(&tx, &periods, effective, "REVOKED").await?;
+    let mut a = bump(l, at);
+    a.status = Set(StoredStatus::Revoked.as_str().into());
+    a.removal_doc_no = Set(Some(doc));
+    a.removal_reason = Set(Some(format!("{}: {reason}", input.ground.as_str())));
+    a.publicity_stop_deadline = Set(Some(deadline));
+    let saved = a.update(&tx).await?;
+    finish_change(
+        &tx,
+        actor,
+        &saved,
+        "listing.revoked",
+        Some(before),
+        Some(reason),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Ends every period still open at `at` (a period already over is left as it was).
+pub async fn end_open_periods(
+    tx: &DatabaseTransaction,
+    periods: &[listing_period::Model],
+    at: DateTime<Utc>,
+    kind: &str,
+) -> AppResult<()> {
+    for p in periods
+        .iter()
+        .filter(|p| p.removed_at.is_none() && p.ends_at > at)
+    {
+        let mut a: listing_period::ActiveModel = p.clone().into();
+        a.removed_at = Set(Some(at.max(p.starts_at)));
+        a.removal_kind = Set(Some(kind.to_string()));
+        a.update(tx).await?;
+    }
+    Ok(())
+}
+
+/// Data fields a correction may change; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct Correction {
+    pub authority: Option<String>,
+    pub authority_region: Option<String>,
+    pub penalty_doc_no: Option<String>,
+    pub penalty_date: Option<NaiveDate>,
+    pub violation_category: Option<String>,
+    pub listing_reason: Option<String>,
+    pub legal_basis: Option<String>,
+    pub decision_doc_no: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+    /// Corrects the end of the current period (e.g. a longer statutory restriction).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub measure_codes: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CorrectInput {
+    pub id: i64,
+    pub expected_version: i32,
+    pub reason: String,
+    pub changes: Correction,
+}
+
+/// Corrects recorded data with a stated reason; the previous values stay in the
+/// revisions and the audit log.
+pub async fn correct(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: CorrectInput,
+) -> AppResult<listing::Model> {
+    let reason = required("reason", &input.reason, 5000)?;
+    let c = input.changes;
+    let at = now();
+    let tx = audit::begin_write(db).await?;
+    let (l, periods, before) =
+        load_for_change(&tx, actor, input.id, input.expected_version).await?;
+    ensure_action(&l, &periods, Action::Correct, at)?;
+    let mut changed = false;
+    let measures_changed = c.measure_codes.is_some();
+    if let Some(codes) = &c.measure_codes {
+        if l.status == StoredStatus::Proposed.as_str() {
+            return Err(AppError::bad_input(
+                "measures are applied by decideListing; a proposal has none",
+            ));
+        }
+        let measures = catalogue::measures_by_codes(&tx, codes).await?;
+        replace_measures(&tx, l.id, &measures).await?;
+        changed = true;
+    }
+    if let Some(expires_at) = c.expires_at {
+        let expires_at = crate::domain::truncate_instant(expires_at);
+        let current = periods.last().ok_or_else(|| {
+            AppError::bad_input("expiresAt can only be corrected on a decided listing")
+        })?;
+        if expires_at <= current.starts_at {
+            return Err(AppError::bad_input(
+                "expiresAt must be after the period's start",
+            ));
+        }
+        let mut p: listing_period::ActiveModel = current.clone().into();
+        p.ends_at = Set(expires_at);
+        p.update(&tx).await?;
+        changed = true;
+    }
+    if let Some(code) = &c.violation_category {
+        catalogue::ensure_category(&tx, code.trim()).await?;
+    }
+    if let Some(r) = &c.authority_region
+        && !is_division_code(r.trim())
+    {
+        return Err(AppError::bad_input(format!(
+            "authorityRegion '{r}' is not a six-digit division code"
+        )));
+    }
+    if (c.decision_date.is_some() || c.decision_doc_no.is_some())
+        && l.status == StoredStatus::Proposed.as_str()
+    {
+        return Err(AppError::bad_input("a proposal has no decision to correct"));
+    }
+    if let Some(d) = c.decision_date
+        && d < l.notice_date
+    {
+        return Err(AppError::bad_input(
+            "decisionDate is before the notice date",
+        ));
+    }
+    let mut a = bump(l.clone(), at);
+    let fields: [(&str, &Option<String>, usize); 6] = [
+        ("authority", &c.authority, 200),
+        ("penaltyDocNo", &c.penalty_doc_no, 200),
+        ("violationCategory", &c.violation_category, 64),
+        ("reason", &c.listing_reason, 5000),
+        ("legalBasis", &c.legal_basis, 2000),
+        ("decisionDocNo", &c.decision_doc_no, 200),
+    ];
+    for (name, value, max) in fields {
+        if let Some(v) = value {
+            let v = required(name, v, max)?;
+            changed = true;
+            match name {
+                "authority" => a.authority = Set(v),
+                "penaltyDocNo" => a.penalty_doc_no = Set(v),
+                "violationCategory" => a.violation_category = Set(v),
+                "reason" => a.reason = Set(v),
+                "legalBasis" => a.legal_basis = Set(v),
+                _ => a.decision_doc_no = Set(Some(v)),
+            }
+        }
+    }
+    if let Some(r) = c.authority_region {
+        a.authority_region = Set(r.trim().to_string());
+        changed = true;
+    }
+    if let Some(d) = c.penalty_date {
+        a.penalty_date = Set(d);
+        changed = true;
+    }
+    if let Some(d) = c.decision_date {
+        a.decision_date = Set(Some(d));
+        changed = true;
+    }
+    if !changed {
+        return Err(AppError::bad_input(
+            "a correction must change at least one field",
+        ));
+    }
+    let saved = a.update(&tx).await?;
+    let action = if measures_changed {
+        "listing.measures_changed"
+    } else {
+        "listing.corrected"
+    };
+    finish_change(&tx, actor, &saved, action, Some(before), Some(reason)).await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Early removal after an approved credit repair: the listing stops being in force at
+/// `at`. Called by the repair service inside its own transaction.
+pub async fn mark_repaired(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    listing_id: i64,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> AppResult<listing::Model> {
+    let l = listing::Entity::find_by_id(listing_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
+    let periods = periods_of(tx, l.id).await?;
+    ensure_action(&l, &periods, Action::Repair, at)?;
+    let before = snapshot(tx, &l).await?;
+    end_open_periods(tx, &periods, at, "REPAIRED").await?;
+    let mut a = bump(l, at);
+    a.status = Set(StoredStatus::Repaired.as_str().into());
+    a.removal_reason = Set(Some(reason.to_string()));
+    let saved = a.update(tx).await?;
+    finish_change(
+        tx,
+        actor,
+        &saved,
+        "listing.repaired",
+        Some(before),
+        Some(reason.to_string()),
+    )
+    .await?;
+    Ok(saved)
+}
+
+/// A repair obtained by fraud is revoked: the listing is in force again from `at`, for
+/// the remaining period (`RESUME`) or a full new one (`RESTART`).
+pub async fn restore_after_repair_revocation(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    listing_id: i64,
+    at: DateTime<Utc>,
+    restart: bool,
+    reason: &str,
+) -> AppResult<listing::Model> {
+    let l = listing::Entity::find_by_id(listing_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
+    let periods = periods_of(tx, l.id).await?;
+    ensure_action(&l, &periods, Action::RevokeRepair, at)?;
+    let list = credit_list::Entity::find_by_id(l.list_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing list")))?;
+    let last = periods.last().ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "repaired listing {listing_id} has no period"
+        ))
+    })?;
+    let ends_at = if restart {
+        let months = l
+            .period_months_override
+            .unwrap_or(list.default_period_months);
+        lifecycle::period_end(at, u32::try_from(months).unwrap_or(36))
+            .ok_or_else(|| AppError::bad_input("the period ends beyond the supported calendar"))?
+    } else {
+        let served_until = last.removed_at.unwrap_or(at);
+        at + (last.ends_at - served_until)
+    };
+    let before = snapshot(tx, &l).await?;
+    listing_period::ActiveModel {
+        listing_id: Set(l.id),
+        starts_at: Set(at),
+        ends_at: Set(ends_at),
+        removed_at: Set(None),
+        removal_kind: Set(None),
+        ..Default::default()
+    }
+    .insert(tx)
+    .await?;
+    let mut a = bump(l, at);
+    a.status = Set(StoredStatus::Listed.as_str().into());
+    a.removal_reason = Set(None);
+    let saved = a.update(tx).await?;
+    finish_change(
+        tx,
+        actor,
+        &saved,
+        "listing.repair_revoked",
+        Some(before),
+        Some(reason.to_string()),
+    )
+    .await?;
+    Ok(saved)
+}
