@@ -51,6 +51,18 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     PrintSchema,
+    /// Load (or replace) one year's working-day calendar from a CSV file in the project's
+    /// format (`notice_year,date,HOLIDAY|WORKDAY,name`; see migration/data/calendar-cn.csv).
+    CalendarLoad {
+        #[arg(long)]
+        file: PathBuf,
+        /// The notice year to load from the file.
+        #[arg(long)]
+        year: i32,
+        /// The notice the calendar comes from.
+        #[arg(long)]
+        source: String,
+    },
     /// Write a new Ed25519 signing key (PKCS#8 PEM) for production configuration.
     Keygen {
         #[arg(long)]

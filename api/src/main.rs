@@ -57,6 +57,20 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", api::graphql::sdl());
             Ok(())
         }
+        Command::CalendarLoad { file, year, source } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let days = api::service::calendar::days_of_year_from_csv(&text, year)
+                .map_err(anyhow::Error::msg)?;
+            let db = api::db::connect(&settings).await?;
+            let actor = api::service::Actor::system("cli:calendar-load");
+            let count = days.len();
+            api::service::calendar::load_year(&db, &actor, year, &source, days)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("loaded {count} exception days for {year}");
+            Ok(())
+        }
         Command::Keygen { out } => {
             api::auth::keys::generate(&out)?;
             println!("wrote {}", out.display());

@@ -4,6 +4,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod calendar_data;
+
 mod m20261128_000001_create_tables;
 mod m20261128_000002_seed_catalogues;
 

@@ -197,9 +197,6 @@ const CATEGORIES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The project's own copy of the holiday calendars (notice year, date, kind, name).
-pub const CALENDAR_CSV: &str = include_str!("../data/calendar-cn.csv");
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -316,26 +313,15 @@ async fn seed_calendar(
     m: &SchemaManager<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DbErr> {
-    let mut years = std::collections::BTreeSet::new();
-    for line in CALENDAR_CSV
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let fields: Vec<&str> = line.split(',').collect();
-        let [year, day, kind, name] = fields[..] else {
-            return Err(DbErr::Migration(format!("bad calendar line: {line}")));
-        };
-        let year: i32 = year
-            .parse()
-            .map_err(|_| DbErr::Migration(format!("bad calendar year: {line}")))?;
-        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .map_err(|_| DbErr::Migration(format!("bad calendar date: {line}")))?;
-        years.insert(year);
+    let rows =
+        crate::calendar_data::parse(crate::calendar_data::SHIPPED_CSV).map_err(DbErr::Migration)?;
+    let years = crate::calendar_data::years(&rows);
+    for row in rows {
         m.exec_stmt(
             Query::insert()
                 .into_table("calendar_days")
                 .columns(["day", "is_working_day", "name"])
-                .values_panic([day.into(), (kind == "WORKDAY").into(), name.into()])
+                .values_panic([row.day.into(), row.is_working_day.into(), row.name.into()])
                 .to_owned(),
         )
         .await?;

@@ -90,44 +90,6 @@ impl WorkingCalendar {
     }
 }
 
-/// Years covered, and `(date, is_working_day, name)` exceptions.
-pub type CalendarData = (Vec<i32>, Vec<(NaiveDate, bool, String)>);
-
-/// Parses the project's calendar format: `notice_year,date,HOLIDAY|WORKDAY,name` lines,
-/// `#` comments. Returns the years covered and the exceptions.
-pub fn parse_calendar_csv(text: &str) -> Result<CalendarData, String> {
-    let mut years = BTreeSet::new();
-    let mut days = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [year, day, kind, name] = fields[..] else {
-            return Err(format!("line {}: expected year,date,kind,name", n + 1));
-        };
-        let year: i32 = year
-            .parse()
-            .map_err(|_| format!("line {}: '{year}' is not a year", n + 1))?;
-        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .map_err(|_| format!("line {}: '{day}' is not a YYYY-MM-DD date", n + 1))?;
-        let working = match kind {
-            "WORKDAY" => true,
-            "HOLIDAY" => false,
-            other => {
-                return Err(format!(
-                    "line {}: kind '{other}' is neither HOLIDAY nor WORKDAY",
-                    n + 1
-                ));
-            }
-        };
-        years.insert(year);
-        days.push((day, working, name.to_string()));
-    }
-    Ok((years.into_iter().collect(), days))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,9 +99,11 @@ mod tests {
     }
 
     fn calendar_2026() -> WorkingCalendar {
-        let csv = include_str!("../../../migration/data/calendar-cn.csv");
-        let (years, days) = parse_calendar_csv(csv).unwrap();
-        WorkingCalendar::new(years, days.into_iter().map(|(d, w, _)| (d, w)))
+        let rows = migration::calendar_data::parse(migration::calendar_data::SHIPPED_CSV).unwrap();
+        WorkingCalendar::new(
+            migration::calendar_data::years(&rows),
+            rows.iter().map(|r| (r.day, r.is_working_day)),
+        )
     }
 
     #[test]
@@ -223,12 +187,5 @@ mod tests {
             cal.working_days_between(d("2026-02-26"), d("2026-02-12")),
             Ok(0)
         );
-    }
-
-    #[test]
-    fn malformed_calendar_lines_are_reported() {
-        assert!(parse_calendar_csv("2026,2026-13-01,HOLIDAY,x").is_err());
-        assert!(parse_calendar_csv("2026,2026-01-01,OFF,x").is_err());
-        assert!(parse_calendar_csv("2026,2026-01-01").is_err());
     }
 }

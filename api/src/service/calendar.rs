@@ -34,6 +34,23 @@ pub struct CalendarDayInput {
     pub name: String,
 }
 
+/// The rows of one notice year from a file in the project's calendar format.
+pub fn days_of_year_from_csv(text: &str, year: i32) -> Result<Vec<CalendarDayInput>, String> {
+    let rows: Vec<CalendarDayInput> = migration::calendar_data::parse(text)?
+        .into_iter()
+        .filter(|r| r.notice_year == year)
+        .map(|r| CalendarDayInput {
+            day: r.day,
+            is_working_day: r.is_working_day,
+            name: r.name,
+        })
+        .collect();
+    if rows.is_empty() {
+        return Err(format!("the file has no days for notice year {year}"));
+    }
+    Ok(rows)
+}
+
 /// Loads (or replaces) one notice year: the days listed are its exceptions; every
 /// other weekday works and every other weekend day rests.
 pub async fn load_year(
