@@ -2,6 +2,7 @@ use anyhow::Context;
 use api::auth::tokens::{TokenRequest, parse_ttl};
 use api::cli::{Cli, Command, MigrateAction, parse_domains};
 use api::config::Settings;
+use api::service::receipts;
 use clap::Parser;
 
 #[actix_web::main]
@@ -61,6 +62,36 @@ async fn main() -> anyhow::Result<()> {
             api::auth::keys::generate(&out)?;
             println!("wrote {}", out.display());
             Ok(())
+        }
+        Command::RotateReceiptKey => {
+            let dir = settings.receipt_key_dir();
+            let kid = receipts::add_key(&dir)?;
+            println!(
+                "added receipt key {kid} ({})",
+                dir.join(format!("{kid}.pem")).display()
+            );
+            println!(
+                "it signs from the next start (a running service picks it up within 30 s); older keys keep verifying"
+            );
+            Ok(())
+        }
+        Command::VerifyReceipt { jwks, receipt } => {
+            let text = std::fs::read_to_string(&jwks)
+                .with_context(|| format!("reading the JWK set {}", jwks.display()))?;
+            let keys = receipts::parse_jwks(&text)
+                .with_context(|| format!("reading the JWK set {}", jwks.display()))?;
+            let receipt = api::cli::read_receipt_arg(&receipt)?;
+            match receipts::verify(&receipt, &keys) {
+                Ok(verified) => {
+                    println!("VALID: signed by key {}", verified.kid);
+                    println!("{}", serde_json::to_string_pretty(&verified.payload)?);
+                    Ok(())
+                }
+                Err(reason) => {
+                    println!("INVALID: {reason}");
+                    std::process::exit(1);
+                }
+            }
         }
     }
 }

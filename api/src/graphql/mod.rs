@@ -1,6 +1,8 @@
 //! The GraphQL schema: one file per area, merged into the root types here.
 
+pub mod checks;
 pub mod operators;
+pub mod partners;
 
 use crate::auth::Identity;
 use crate::config::Settings;
@@ -9,10 +11,18 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use std::sync::Arc;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(operators::OperatorQuery);
+pub struct QueryRoot(
+    operators::OperatorQuery,
+    partners::PartnerQuery,
+    checks::CheckQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(operators::OperatorMutation);
+pub struct MutationRoot(
+    operators::OperatorMutation,
+    partners::PartnerMutation,
+    checks::CheckMutation,
+);
 
 pub type RegistrySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

@@ -3,7 +3,12 @@
 //! transaction as every change.
 
 pub mod audit;
+pub mod check_records;
+pub mod checks;
+pub mod feedback;
 pub mod operators;
+pub mod partners;
+pub mod receipts;
 
 use crate::auth::Identity;
 
