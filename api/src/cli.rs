@@ -60,7 +60,7 @@ pub enum Command {
     /// start (or within 30 s for a running service) and the old keys keep verifying.
     RotateReceiptKey,
     /// Verify a check receipt offline against a JWK set (a saved /.well-known/jwks.json).
-    /// Exit status 0 when it is genuine, 1 when it is not.
+    /// Exit status 0 when it is genuine, 1 when it is not, 2 when it could not be checked.
     VerifyReceipt {
         /// The JWK set file.
         #[arg(long)]

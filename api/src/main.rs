@@ -76,22 +76,38 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::VerifyReceipt { jwks, receipt } => {
-            let text = std::fs::read_to_string(&jwks)
-                .with_context(|| format!("reading the JWK set {}", jwks.display()))?;
-            let keys = receipts::parse_jwks(&text)
-                .with_context(|| format!("reading the JWK set {}", jwks.display()))?;
-            let receipt = api::cli::read_receipt_arg(&receipt)?;
-            match receipts::verify(&receipt, &keys) {
-                Ok(verified) => {
-                    println!("VALID: signed by key {}", verified.kid);
-                    println!("{}", serde_json::to_string_pretty(&verified.payload)?);
-                    Ok(())
+            // Exit status 2: nothing could be verified (unlike 1: verified and not genuine).
+            let inputs = std::fs::read_to_string(&jwks)
+                .with_context(|| format!("reading the JWK set {}", jwks.display()))
+                .and_then(|text| {
+                    receipts::parse_jwks(&text)
+                        .with_context(|| format!("reading the JWK set {}", jwks.display()))
+                })
+                .and_then(|keys| Ok((keys, api::cli::read_receipt_arg(&receipt)?)));
+            let (keys, receipt) = match inputs {
+                Ok(inputs) => inputs,
+                Err(err) => {
+                    eprintln!("ERROR: {err:#}");
+                    std::process::exit(2);
                 }
-                Err(reason) => {
-                    println!("INVALID: {reason}");
-                    std::process::exit(1);
-                }
+            };
+            let (report, genuine) = match receipts::verify(&receipt, &keys) {
+                Ok(verified) => (
+                    format!(
+                        "VALID: signed by key {}\n{}\n",
+                        verified.kid,
+                        serde_json::to_string_pretty(&verified.payload)?
+                    ),
+                    true,
+                ),
+                Err(reason) => (format!("INVALID: {reason}\n"), false),
+            };
+            // The exit status is the answer; a closed pipe (`| head`) must not change it.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());
+            if !genuine {
+                std::process::exit(1);
             }
+            Ok(())
         }
     }
 }

@@ -106,8 +106,11 @@ async fn run_writer(db: DatabaseConnection, mut receiver: mpsc::Receiver<WriteRe
                 cause: format!("{:?}", anyhow::Error::from(err)),
             }
         });
-        if let Err(failure) = &outcome {
-            tracing::error!(cause = %failure.cause, requests = acks.len(), rows, "check records not written");
+        match &outcome {
+            Ok(()) => tracing::debug!(requests = acks.len(), rows, "check records committed"),
+            Err(failure) => {
+                tracing::error!(cause = %failure.cause, requests = acks.len(), rows, "check records not written")
+            }
         }
         for ack in acks {
             // A waiter that went away (timeout) no longer needs the answer.

@@ -698,7 +698,58 @@ async fn check_records_are_visible_by_role(app: TestApp) {
         .assert_error("BAD_USER_INPUT");
 }
 
+async fn concurrent_checks_are_all_recorded_before_they_answer(app: TestApp) {
+    let token = app.partner("gov-procurement", &[Domain::Procurement]).await;
+    let answers = futures_util::future::join_all((0..40).map(|i| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            check(
+                app,
+                &token,
+                &valid_code("441802", 100 + i),
+                "PROCUREMENT",
+                None,
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut ids: Vec<String> = answers
+        .iter()
+        .map(|a| a.data()["check"]["receiptId"].as_str().unwrap().to_string())
+        .collect();
+    // Every answered check already has its record (the count is taken after all answers).
+    assert_eq!(app.count("check_records").await, 40);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40);
+}
+
+async fn no_answer_without_its_record(app: TestApp) {
+    let admin = app.admin();
+    let code = valid_code("441802", 200);
+    check(&app, &admin, &code, "HONORS", None).await.data();
+    // The record cannot be written (the table is gone): the check fails, with no answer.
+    app.sql("ALTER TABLE check_records RENAME TO check_records_elsewhere")
+        .await;
+    let resp = check(&app, &admin, &code, "HONORS", None).await;
+    resp.assert_error("INTERNAL");
+    assert_eq!(resp.body["data"], Value::Null);
+    assert!(
+        !resp.body.to_string().contains("check_records"),
+        "no SQL detail leaks: {}",
+        resp.body
+    );
+    // Once it can be written again, checks answer again.
+    app.sql("ALTER TABLE check_records_elsewhere RENAME TO check_records")
+        .await;
+    check(&app, &admin, &code, "HONORS", None).await.data();
+    assert_eq!(app.count("check_records").await, 2);
+}
+
 on_both_backends!(
+    concurrent_checks_are_all_recorded_before_they_answer,
+    no_answer_without_its_record,
     each_effect_gives_its_decision,
     as_of_answers_from_the_listing_dates,
     unknown_and_check_digit_codes_answer_with_warnings,
