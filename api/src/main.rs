@@ -2,6 +2,7 @@ use anyhow::Context;
 use api::auth::tokens::{TokenRequest, parse_ttl};
 use api::cli::{Cli, Command, MigrateAction, parse_domains};
 use api::config::Settings;
+use api::service::receipts;
 use clap::Parser;
 
 #[actix_web::main]
@@ -74,6 +75,52 @@ async fn main() -> anyhow::Result<()> {
         Command::Keygen { out } => {
             api::auth::keys::generate(&out)?;
             println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::RotateReceiptKey => {
+            let dir = settings.receipt_key_dir();
+            let kid = receipts::add_key(&dir)?;
+            println!(
+                "added receipt key {kid} ({})",
+                dir.join(format!("{kid}.pem")).display()
+            );
+            println!(
+                "it signs from the next start (a running service picks it up within 30 s); older keys keep verifying"
+            );
+            Ok(())
+        }
+        Command::VerifyReceipt { jwks, receipt } => {
+            // Exit status 2: nothing could be verified (unlike 1: verified and not genuine).
+            let inputs = std::fs::read_to_string(&jwks)
+                .with_context(|| format!("reading the JWK set {}", jwks.display()))
+                .and_then(|text| {
+                    receipts::parse_jwks(&text)
+                        .with_context(|| format!("reading the JWK set {}", jwks.display()))
+                })
+                .and_then(|keys| Ok((keys, api::cli::read_receipt_arg(&receipt)?)));
+            let (keys, receipt) = match inputs {
+                Ok(inputs) => inputs,
+                Err(err) => {
+                    eprintln!("ERROR: {err:#}");
+                    std::process::exit(2);
+                }
+            };
+            let (report, genuine) = match receipts::verify(&receipt, &keys) {
+                Ok(verified) => (
+                    format!(
+                        "VALID: signed by key {}\n{}\n",
+                        verified.kid,
+                        serde_json::to_string_pretty(&verified.payload)?
+                    ),
+                    true,
+                ),
+                Err(reason) => (format!("INVALID: {reason}\n"), false),
+            };
+            // The exit status is the answer; a closed pipe (`| head`) must not change it.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());
+            if !genuine {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

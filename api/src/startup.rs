@@ -1,16 +1,20 @@
 //! Builds the application: database, keys, schema and HTTP server. Tests call
 //! [`Application::build`] with `bind = "127.0.0.1:0"` and read the chosen port.
 
+use crate::auth::partners::PartnerDirectory;
 use crate::auth::{keys, tokens::TokenService};
 use crate::config::Settings;
 use crate::graphql::{RegistrySchema, build_schema};
 use crate::http;
+use crate::service::check_records::CheckRecorder;
+use crate::service::receipts::{self, ReceiptService};
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 
 /// Everything a request may need, shared by all workers.
@@ -24,6 +28,12 @@ pub struct AppState {
     /// Statements run on the pool since start (a cheap counter: tests use it to prove
     /// that a page of results costs a bounded number of queries).
     pub queries: Arc<AtomicU64>,
+    /// Partner registrations behind partner tokens, cached for `auth.partner_cache_seconds`.
+    pub partners: Arc<PartnerDirectory>,
+    /// Receipt signing keys (the newest signs, all verify) and the published JWK set.
+    pub receipts: Arc<ReceiptService>,
+    /// Group-commit writer of check records: a check answers only once its record is committed.
+    pub check_recorder: CheckRecorder,
 }
 
 impl AppState {
@@ -36,6 +46,8 @@ impl AppState {
         Self::with_db(settings, db)
     }
 
+    /// Builds the state over an open pool; starts the check-record writer and the
+    /// receipt-key reloader on the current Tokio runtime.
     pub fn with_db(settings: Settings, mut db: DatabaseConnection) -> anyhow::Result<Self> {
         let tokens = token_service(&settings)?;
         let queries = Arc::new(AtomicU64::new(0));
@@ -43,11 +55,20 @@ impl AppState {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
+        let receipts = Arc::new(receipt_service(&settings)?);
+        receipts::spawn_reloader(&receipts);
+        let partners = Arc::new(PartnerDirectory::new(Duration::from_secs(
+            settings.auth.partner_cache_seconds,
+        )));
+        let check_recorder = CheckRecorder::start(db.clone());
         Ok(Self {
             db,
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
             queries,
+            partners,
+            receipts,
+            check_recorder,
         })
     }
 }
@@ -62,6 +83,16 @@ pub fn token_service(settings: &Settings) -> anyhow::Result<TokenService> {
         &settings.auth.audience,
         settings.auth.leeway_seconds,
     )
+}
+
+/// The receipt keys from the configured (or, in development, a generated) key directory.
+pub fn receipt_service(settings: &Settings) -> anyhow::Result<ReceiptService> {
+    ReceiptService::open(
+        settings.receipt_key_dir(),
+        settings.auth.issuer.clone(),
+        !settings.is_production(),
+    )
+    .context("loading the receipt signing keys")
 }
 
 pub struct Application {

@@ -318,3 +318,141 @@ pub fn valid_code(division: &str, serial: u32) -> String {
         .expect("valid prefix")
         .into_string()
 }
+
+// --- Listing fixtures and partners (checks) ----------------------------------------
+
+/// An instant in UTC, for fixtures: `at("2026-03-01T09:00:00Z")`.
+pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("RFC 3339 instant")
+        .with_timezone(&chrono::Utc)
+}
+
+impl TestApp {
+    /// Inserts a listing of the operator with code `operator_uscc` (which must exist) on
+    /// the list `list_code`, in force from `starts_at` to `ends_at` unless removed at
+    /// `removed_at`, with the given measures. Rows go straight into the database (the
+    /// listing mutations are tested on their own); returns the listing id.
+    pub async fn insert_listing(
+        &self,
+        operator_uscc: &str,
+        list_code: &str,
+        starts_at: chrono::DateTime<chrono::Utc>,
+        ends_at: chrono::DateTime<chrono::Utc>,
+        removed_at: Option<chrono::DateTime<chrono::Utc>>,
+        measure_codes: &[&str],
+    ) -> i64 {
+        use entity::{credit_list, listing, listing_measure, operator};
+        use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+        let operator = operator::Entity::find()
+            .filter(operator::Column::Uscc.eq(operator_uscc))
+            .one(&self.db)
+            .await
+            .expect("find operator")
+            .unwrap_or_else(|| panic!("operator {operator_uscc} does not exist"));
+        let list = credit_list::Entity::find()
+            .filter(credit_list::Column::Code.eq(list_code))
+            .one(&self.db)
+            .await
+            .expect("find list")
+            .unwrap_or_else(|| panic!("list {list_code} does not exist"));
+        let day = starts_at.date_naive();
+        let listing = listing::ActiveModel {
+            operator_id: Set(operator.id),
+            list_id: Set(list.id),
+            status: Set(if removed_at.is_some() {
+                "REVOKED".into()
+            } else {
+                "LISTED".into()
+            }),
+            authority: Set("清远市市场监督管理局".into()),
+            authority_region: Set("441800".into()),
+            penalty_doc_no: Set(format!("清市监罚〔{}〕{}号", day.format("%Y"), operator.id)),
+            penalty_date: Set(day - chrono::Duration::days(30)),
+            violation_category: Set("CONSUMER_HARM".into()),
+            reason: Set("收取预付款后卷款跑路".into()),
+            legal_basis: Set("市场监管总局令第44号 第八条".into()),
+            notice_date: Set(day - chrono::Duration::days(20)),
+            defence_deadline: Set(day - chrono::Duration::days(13)),
+            proposed_at: Set(starts_at - chrono::Duration::days(20)),
+            decision_doc_no: Set(Some(format!(
+                "清市监信列〔{}〕{}号",
+                day.format("%Y"),
+                operator.id
+            ))),
+            decision_date: Set(Some(day)),
+            version: Set(1),
+            created_at: Set(starts_at),
+            updated_at: Set(starts_at),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .expect("insert listing");
+        self.add_listing_period(listing.id, starts_at, ends_at, removed_at)
+            .await;
+        for code in measure_codes {
+            let measure = self.measure_id(code).await;
+            listing_measure::ActiveModel {
+                listing_id: Set(listing.id),
+                measure_id: Set(measure),
+            }
+            .insert(&self.db)
+            .await
+            .expect("insert listing measure");
+        }
+        listing.id
+    }
+
+    /// Adds a period to a listing (e.g. a repair revoked for fraud restores the listing).
+    pub async fn add_listing_period(
+        &self,
+        listing_id: i64,
+        starts_at: chrono::DateTime<chrono::Utc>,
+        ends_at: chrono::DateTime<chrono::Utc>,
+        removed_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        use sea_orm::{ActiveModelTrait, Set};
+        entity::listing_period::ActiveModel {
+            listing_id: Set(listing_id),
+            starts_at: Set(starts_at),
+            ends_at: Set(ends_at),
+            removed_at: Set(removed_at),
+            removal_kind: Set(removed_at.map(|_| "REVOKED".to_string())),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .expect("insert listing period");
+    }
+
+    pub async fn measure_id(&self, code: &str) -> i64 {
+        use entity::measure;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        measure::Entity::find()
+            .filter(measure::Column::Code.eq(code))
+            .one(&self.db)
+            .await
+            .expect("find measure")
+            .unwrap_or_else(|| panic!("measure {code} does not exist"))
+            .id
+    }
+
+    /// Registers a partner as the city admin.
+    pub async fn register_partner(&self, subject: &str, domains: &[Domain]) {
+        let domains: Vec<&str> = domains.iter().map(|d| d.as_str()).collect();
+        self.gql(
+            Some(&self.admin()),
+            "mutation($i: RegisterPartnerInput!) { registerPartner(input: $i) { id } }",
+            json!({ "i": { "subject": subject, "name": format!("{subject} system"), "domains": domains } }),
+        )
+        .await
+        .data();
+    }
+
+    /// Registers a partner and returns a token for it (no narrowing).
+    pub async fn partner(&self, subject: &str, domains: &[Domain]) -> String {
+        self.register_partner(subject, domains).await;
+        self.partner_token(subject, &[])
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod guard;
 pub mod keys;
+pub mod partners;
 pub mod tokens;
 
 use crate::domain::measures::Domain;

@@ -1,14 +1,25 @@
 //! Relay-style connections: opaque cursors over keyset pagination.
 
 use crate::error::AppError;
-use async_graphql::SimpleObject;
+use async_graphql::OutputType;
+use async_graphql::connection::{Connection, Edge};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-#[derive(SimpleObject, Clone, Debug)]
-pub struct PageInfo {
-    pub has_next_page: bool,
-    pub end_cursor: Option<String>,
+/// A forward-only page of `(key, node)` pairs as a Relay connection (async-graphql's
+/// own `Connection`, so every list in the schema shares one `PageInfo`).
+pub fn forward_page<N: OutputType>(
+    kind: &str,
+    items: Vec<(String, N)>,
+    has_next: bool,
+) -> Connection<String, N> {
+    let mut conn = Connection::new(false, has_next);
+    conn.edges.extend(
+        items
+            .into_iter()
+            .map(|(key, node)| Edge::new(encode_cursor(kind, &key), node)),
+    );
+    conn
 }
 
 /// `kind:key`, base64url: opaque to clients, checked on the way back in.

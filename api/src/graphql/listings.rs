@@ -1,7 +1,7 @@
 //! Listings: the lifecycle mutations and the queries over them.
 
 use super::catalogue::{CreditList, Measure};
-use super::connection::{PageInfo, decode_id_cursor, encode_cursor, page_size};
+use super::connection::{decode_id_cursor, forward_page, page_size};
 use super::operators::Operator;
 use super::{parse_id, request, state};
 use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR};
@@ -9,6 +9,7 @@ use crate::domain::lifecycle::{ListingStatus, in_force_at};
 use crate::domain::measures::Domain;
 use crate::service::listing_search::{self, ListingFilter as SearchFilter};
 use crate::service::listings::{self as svc, RevocationGround};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{listing, listing_period};
@@ -180,18 +181,6 @@ impl Listing {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct ListingEdge {
-    pub cursor: String,
-    pub node: Listing,
-}
-
-#[derive(SimpleObject)]
-pub struct ListingConnection {
-    pub edges: Vec<ListingEdge>,
-    pub page_info: PageInfo,
-}
-
 #[derive(InputObject, Default)]
 pub struct ListingFilter {
     pub status: Option<ListingStatus>,
@@ -223,22 +212,16 @@ impl From<ListingFilter> for SearchFilter {
     }
 }
 
+pub type ListingConnection = Connection<String, Listing>;
+
 pub fn listing_connection(rows: Vec<listing::Model>, has_next: bool) -> ListingConnection {
-    let edges: Vec<ListingEdge> = rows
-        .into_iter()
-        .map(|l| ListingEdge {
-            cursor: encode_cursor("listing", &l.id.to_string()),
-            node: Listing(l),
-        })
-        .collect();
-    let end_cursor = edges.last().map(|e| e.cursor.clone());
-    ListingConnection {
-        edges,
-        page_info: PageInfo {
-            has_next_page: has_next,
-            end_cursor,
-        },
-    }
+    forward_page(
+        "listing",
+        rows.into_iter()
+            .map(|l| (l.id.to_string(), Listing(l)))
+            .collect(),
+        has_next,
+    )
 }
 
 #[derive(Default)]

@@ -1,10 +1,12 @@
 //! The GraphQL schema: one file per area, merged into the root types here.
 
 pub mod catalogue;
+pub mod checks;
 pub mod connection;
 pub mod listings;
 pub mod loaders;
 pub mod operators;
+pub mod partners;
 
 use crate::auth::Identity;
 use crate::config::Settings;
@@ -17,6 +19,8 @@ pub struct QueryRoot(
     operators::OperatorQuery,
     listings::ListingQuery,
     catalogue::CatalogueQuery,
+    partners::PartnerQuery,
+    checks::CheckQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -24,6 +28,8 @@ pub struct MutationRoot(
     operators::OperatorMutation,
     listings::ListingMutation,
     catalogue::CatalogueMutation,
+    partners::PartnerMutation,
+    checks::CheckMutation,
 );
 
 pub type RegistrySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

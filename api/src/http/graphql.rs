@@ -4,6 +4,7 @@
 
 use super::error_body;
 use crate::auth::Identity;
+use crate::error::{AppError, ErrorCode};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
@@ -19,6 +20,21 @@ fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -> Ht
     HttpResponse::build(status)
         .insert_header(("x-request-id", request_id.to_string()))
         .json(error_body(code, message))
+}
+
+/// A refusal from a service error, with the HTTP status its code stands for.
+fn refuse_app_error(err: AppError, request_id: &str) -> HttpResponse {
+    let code = err.code();
+    let status = match code {
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = err.to_string();
+    // Logs internal causes; the client gets the generic message only.
+    drop(err.into_graphql());
+    refuse(status, code.as_str(), &message, request_id)
 }
 
 pub async fn post(
@@ -78,6 +94,12 @@ pub async fn post(
                 &request_id,
             );
         }
+    };
+
+    // 2b. A partner token counts only for a registered, active partner (cached briefly).
+    let identity = match state.partners.resolve(&state.db, identity).await {
+        Ok(identity) => identity,
+        Err(err) => return refuse_app_error(err, &request_id),
     };
 
     // 3. The GraphQL request(s).

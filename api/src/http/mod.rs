@@ -1,7 +1,8 @@
-//! HTTP routes: `/graphql`, health, the SDL download.
+//! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS).
 
 mod graphql;
 mod health;
+mod receipts;
 
 use actix_web::web;
 
@@ -10,7 +11,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql", web::get().to(graphql::graphiql))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/schema.graphql", web::get().to(health::schema_sdl));
+        .route("/schema.graphql", web::get().to(health::schema_sdl))
+        .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
 }
 
 /// A GraphQL-shaped error body for refusals made before GraphQL runs.

@@ -5,9 +5,14 @@
 pub mod audit;
 pub mod calendar;
 pub mod catalogue;
+pub mod check_records;
+pub mod checks;
+pub mod feedback;
 pub mod listing_search;
 pub mod listings;
 pub mod operators;
+pub mod partners;
+pub mod receipts;
 
 use crate::auth::Identity;
 

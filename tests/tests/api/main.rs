@@ -1,5 +1,9 @@
 //! Black-box tests: the real server on port 0, GraphQL over HTTP, SQLite and PostgreSQL.
 
+mod checks;
+mod feedback;
 mod foundation;
 mod listings;
 mod operators;
+mod partners;
+mod receipts;

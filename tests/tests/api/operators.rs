@@ -102,7 +102,7 @@ async fn only_admins_may_upsert(app: TestApp) {
     app.gql(None, UPSERT, vars.clone())
         .await
         .assert_error("UNAUTHENTICATED");
-    let partner = app.partner_token("gov-procurement", &[Domain::Procurement]);
+    let partner = app.partner("gov-procurement", &[Domain::Procurement]).await;
     app.gql(Some(&partner), UPSERT, vars.clone())
         .await
         .assert_error("FORBIDDEN");
@@ -155,7 +155,7 @@ async fn personal_data_is_masked_by_role(app: TestApp) {
     );
     let full = app.gql(Some(&app.auditor()), &q, json!({})).await;
     assert_eq!(full.data()["operator"]["legalRepresentative"], "张三丰");
-    let partner = app.partner_token("gov-procurement", &[Domain::Procurement]);
+    let partner = app.partner("gov-procurement", &[Domain::Procurement]).await;
     let masked = app.gql(Some(&partner), &q, json!({})).await;
     assert_eq!(masked.data()["operator"]["legalRepresentative"], "张**");
     assert_eq!(

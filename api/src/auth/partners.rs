@@ -1,0 +1,206 @@
+//! Partner tokens are only as good as the partner's registration: the subject must be a
+//! registered, active partner, and the token may narrow the partner's domains but never
+//! widen them. The registration is looked up once per request and cached for
+//! `auth.partner_cache_seconds` (default 5), so a deactivated partner is refused at
+//! the latest that long after the deactivation (at once on the instance that made it).
+
+use super::{Identity, Role};
+use crate::domain::measures::Domain;
+use crate::error::{AppError, AppResult};
+use entity::partner;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a request needs to know about a partner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerStanding {
+    pub active: bool,
+    pub domains: Vec<Domain>,
+}
+
+/// Domains a partner may check: the registration's, narrowed to the token's when the
+/// token lists any. Order follows the registration.
+pub fn effective_domains(registered: &[Domain], token: &[Domain]) -> Vec<Domain> {
+    registered
+        .iter()
+        .copied()
+        .filter(|d| token.is_empty() || token.contains(d))
+        .collect()
+}
+
+/// The domain codes stored in a partner row (unknown codes are ignored, never widened).
+pub fn stored_domains(value: &serde_json::Value) -> Vec<Domain> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| v.as_str().and_then(Domain::parse))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A short-lived cache of partner registrations, keyed by token subject.
+pub struct PartnerDirectory {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, PartnerStanding)>>,
+}
+
+/// Cached entries kept before expired ones are swept.
+const SWEEP_ABOVE: usize = 10_000;
+
+impl PartnerDirectory {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, subject: &str) -> Option<PartnerStanding> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(subject)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, standing)| standing.clone())
+    }
+
+    fn remember(&self, subject: &str, standing: PartnerStanding) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= SWEEP_ABOVE {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+        }
+        entries.insert(subject.to_string(), (Instant::now(), standing));
+    }
+
+    /// Drops a subject's cached registration (after a change made by this instance).
+    pub fn forget(&self, subject: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(subject);
+    }
+
+    /// The registration of `subject`; `None` when it is not registered (never cached,
+    /// so a partner registered a moment ago is let in at once).
+    pub async fn standing(
+        &self,
+        db: &DatabaseConnection,
+        subject: &str,
+    ) -> AppResult<Option<PartnerStanding>> {
+        if let Some(standing) = self.cached(subject) {
+            return Ok(Some(standing));
+        }
+        let Some(row) = partner::Entity::find()
+            .filter(partner::Column::Subject.eq(subject))
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let standing = PartnerStanding {
+            active: row.active,
+            domains: stored_domains(&row.domains),
+        };
+        self.remember(subject, standing.clone());
+        Ok(Some(standing))
+    }
+
+    /// Checks a partner identity against its registration and narrows its domains.
+    /// Other roles pass through unchanged.
+    pub async fn resolve(
+        &self,
+        db: &DatabaseConnection,
+        identity: Identity,
+    ) -> AppResult<Identity> {
+        if identity.role != Role::Partner {
+            return Ok(identity);
+        }
+        match self.standing(db, &identity.subject).await? {
+            None => Err(AppError::Forbidden(format!(
+                "partner '{}' is not registered; an admin must register it (registerPartner) before its tokens are accepted",
+                identity.subject
+            ))),
+            Some(standing) if !standing.active => Err(AppError::Forbidden(format!(
+                "partner '{}' has been deactivated",
+                identity.subject
+            ))),
+            Some(standing) => Ok(Identity {
+                domains: effective_domains(&standing.domains, &identity.domains),
+                ..identity
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Domain::*;
+
+    #[test]
+    fn a_token_without_domains_gets_the_registration() {
+        assert_eq!(
+            effective_domains(&[Procurement, Bidding], &[]),
+            vec![Procurement, Bidding]
+        );
+    }
+
+    #[test]
+    fn a_token_narrows_but_never_widens() {
+        assert_eq!(
+            effective_domains(&[Procurement, Bidding], &[Bidding, LandTransfer]),
+            vec![Bidding]
+        );
+        assert!(effective_domains(&[Procurement], &[Honors]).is_empty());
+    }
+
+    #[test]
+    fn stored_domains_ignore_unknown_codes() {
+        let value = serde_json::json!(["PROCUREMENT", "FISHING", 3]);
+        assert_eq!(stored_domains(&value), vec![Procurement]);
+        assert!(stored_domains(&serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn the_cache_expires_and_can_be_cleared() {
+        let directory = PartnerDirectory::new(Duration::from_millis(30));
+        let standing = PartnerStanding {
+            active: true,
+            domains: vec![Procurement],
+        };
+        directory.remember("p", standing.clone());
+        assert_eq!(directory.cached("p"), Some(standing.clone()));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(directory.cached("p"), None);
+        directory.remember("p", standing);
+        directory.forget("p");
+        assert_eq!(directory.cached("p"), None);
+    }
+
+    #[test]
+    fn a_zero_ttl_caches_nothing() {
+        let directory = PartnerDirectory::new(Duration::ZERO);
+        directory.remember(
+            "p",
+            PartnerStanding {
+                active: true,
+                domains: vec![],
+            },
+        );
+        assert_eq!(directory.cached("p"), None);
+    }
+}

@@ -1,0 +1,110 @@
+//! The answer a joint-punishment check gives for one domain.
+//!
+//! `RESTRICTED` when any measure in force for the domain prohibits, else `REVIEW` when
+//! one is an important factor for the partner's own review, else `CLEAR`. Supervision
+//! measures are the registry's own business and never change a partner's answer.
+
+use super::measures::Effect;
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    async_graphql::Enum,
+)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Decision {
+    /// Nothing in force restricts the operator in this domain.
+    Clear,
+    /// A measure in force is an important factor for the partner's own review.
+    Review,
+    /// A measure in force bars the operator from the procedure.
+    Restricted,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 3] = [Decision::Clear, Decision::Review, Decision::Restricted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Clear => "CLEAR",
+            Decision::Review => "REVIEW",
+            Decision::Restricted => "RESTRICTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// What one measure in force contributes to the answer.
+pub fn effect_decision(effect: Effect) -> Decision {
+    match effect {
+        Effect::Prohibit => Decision::Restricted,
+        Effect::Consider => Decision::Review,
+        Effect::Supervise => Decision::Clear,
+    }
+}
+
+/// The answer for the effects of every measure in force for the checked domain: the
+/// strictest one wins; no measures at all is `CLEAR`.
+pub fn decide(effects: impl IntoIterator<Item = Effect>) -> Decision {
+    effects
+        .into_iter()
+        .map(effect_decision)
+        .max()
+        .unwrap_or(Decision::Clear)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Effect::*;
+
+    #[test]
+    fn nothing_in_force_is_clear() {
+        assert_eq!(decide([]), Decision::Clear);
+    }
+
+    #[test]
+    fn each_effect_on_its_own() {
+        assert_eq!(decide([Prohibit]), Decision::Restricted);
+        assert_eq!(decide([Consider]), Decision::Review);
+        assert_eq!(decide([Supervise]), Decision::Clear);
+    }
+
+    #[test]
+    fn prohibit_beats_consider_in_any_order() {
+        assert_eq!(decide([Consider, Prohibit]), Decision::Restricted);
+        assert_eq!(decide([Prohibit, Consider]), Decision::Restricted);
+        assert_eq!(decide([Supervise, Consider, Supervise]), Decision::Review);
+    }
+
+    #[test]
+    fn supervision_never_changes_the_answer() {
+        for base in [vec![], vec![Consider], vec![Prohibit]] {
+            let mut with = base.clone();
+            with.push(Supervise);
+            with.insert(0, Supervise);
+            assert_eq!(decide(base), decide(with));
+        }
+    }
+
+    #[test]
+    fn decisions_round_trip_through_their_codes() {
+        for d in Decision::ALL {
+            assert_eq!(Decision::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(Decision::parse("MAYBE"), None);
+    }
+}

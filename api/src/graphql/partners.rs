@@ -1,0 +1,116 @@
+//! Partner systems: `partners`, `registerPartner`, `deactivatePartner`.
+
+use super::{request, state};
+use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR};
+use crate::domain::measures::Domain;
+use crate::service::partners::{self as svc, PartnerInput};
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::partner;
+
+/// A partner department system allowed to run checks for its domains.
+pub struct Partner(pub partner::Model);
+
+#[Object]
+impl Partner {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The `sub` of the partner's tokens.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Domains the partner may check (a token may narrow them, never widen them).
+    async fn domains(&self) -> Vec<Domain> {
+        svc::domains_of(&self.0)
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    async fn deactivated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deactivated_at
+    }
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct RegisterPartnerInput {
+    /// The `sub` its tokens will carry (no white space).
+    pub subject: String,
+    pub name: String,
+    /// The domains it may check.
+    pub domains: Vec<Domain>,
+}
+
+#[derive(Default)]
+pub struct PartnerQuery;
+
+#[Object]
+impl PartnerQuery {
+    /// Registered partners, by subject (admins and auditors).
+    #[graphql(guard = "ADMIN_OR_AUDITOR")]
+    async fn partners(&self, ctx: &Context<'_>, active: Option<bool>) -> Result<Vec<Partner>> {
+        let db = &state(ctx)?.db;
+        Ok(svc::list(db, active)
+            .await?
+            .into_iter()
+            .map(Partner)
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct PartnerMutation;
+
+#[Object]
+impl PartnerMutation {
+    /// Registers a partner system and the domains it may check (admin). Audited.
+    #[graphql(guard = "ADMIN")]
+    async fn register_partner(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterPartnerInput,
+    ) -> Result<Partner> {
+        let actor = request(ctx)?.actor();
+        let state = state(ctx)?;
+        let saved = svc::register(
+            &state.db,
+            &actor,
+            PartnerInput {
+                subject: input.subject,
+                name: input.name,
+                domains: input.domains,
+            },
+        )
+        .await?;
+        state.partners.forget(&saved.subject);
+        Ok(Partner(saved))
+    }
+
+    /// Deactivates a partner (admin), with the reason. Audited. Its tokens are refused
+    /// from its next request on (other instances: within `auth.partner_cache_seconds`).
+    #[graphql(guard = "ADMIN")]
+    async fn deactivate_partner(
+        &self,
+        ctx: &Context<'_>,
+        subject: String,
+        reason: String,
+    ) -> Result<Partner> {
+        let actor = request(ctx)?.actor();
+        let state = state(ctx)?;
+        let saved = svc::deactivate(&state.db, &actor, &subject, &reason).await?;
+        state.partners.forget(&saved.subject);
+        Ok(Partner(saved))
+    }
+}

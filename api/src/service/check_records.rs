@@ -1,0 +1,271 @@
+//! Check records: every check is on disk before its answer leaves the registry.
+//!
+//! Requests hand their records to one background writer through a channel and wait for
+//! its acknowledgement. The writer takes everything queued since its last commit and
+//! writes it in one transaction with multi-row INSERTs (group commit), so a busy
+//! registry pays one commit for many checks while no answer is ever sent without its
+//! record. If the write fails, every waiting check fails with it.
+
+use crate::domain::decision::Decision;
+use crate::domain::measures::Domain;
+use crate::error::{AppError, AppResult, ErrorCode};
+use chrono::{DateTime, Utc};
+use entity::check_record;
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests queued for the writer before senders wait for room.
+const QUEUE_CAPACITY: usize = 4_096;
+/// Rows per INSERT statement: 14 columns each stays well under SQLite's 32 766 and
+/// PostgreSQL's 65 535 bind parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+/// Rows per transaction: the writer stops collecting queued requests at this many.
+const ROWS_PER_COMMIT: usize = 5_000;
+
+/// Why the records of a request were not written (kept cheap to copy to every waiter).
+#[derive(Clone, Debug)]
+struct WriteFailure {
+    code: ErrorCode,
+    cause: String,
+}
+
+impl WriteFailure {
+    fn into_app_error(self) -> AppError {
+        let cause = anyhow::anyhow!("recording checks failed: {}", self.cause);
+        if self.code == ErrorCode::ServiceUnavailable {
+            AppError::Unavailable(cause)
+        } else {
+            AppError::Internal(cause)
+        }
+    }
+}
+
+struct WriteRequest {
+    records: Vec<check_record::ActiveModel>,
+    done: oneshot::Sender<Result<(), WriteFailure>>,
+}
+
+/// The handle requests use to record checks.
+#[derive(Clone)]
+pub struct CheckRecorder {
+    queue: mpsc::Sender<WriteRequest>,
+}
+
+impl CheckRecorder {
+    /// Starts the writer on the current Tokio runtime. It stops when every handle is gone.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run_writer(db, receiver));
+        Self { queue }
+    }
+
+    /// Writes `records` durably; returns once they are committed.
+    pub async fn record(&self, records: Vec<check_record::ActiveModel>) -> AppResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (done, committed) = oneshot::channel();
+        let stopped = || AppError::Unavailable(anyhow::anyhow!("the check recorder has stopped"));
+        self.queue
+            .send(WriteRequest { records, done })
+            .await
+            .map_err(|_| stopped())?;
+        committed
+            .await
+            .map_err(|_| stopped())?
+            .map_err(WriteFailure::into_app_error)
+    }
+}
+
+async fn run_writer(db: DatabaseConnection, mut receiver: mpsc::Receiver<WriteRequest>) {
+    while let Some(first) = receiver.recv().await {
+        let mut rows = first.records.len();
+        let mut group = vec![first];
+        while rows < ROWS_PER_COMMIT {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    rows += next.records.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::with_capacity(group.len());
+        let mut records = Vec::with_capacity(rows);
+        for request in group {
+            acks.push(request.done);
+            records.extend(request.records);
+        }
+        let outcome = write_group(&db, records).await.map_err(|err| {
+            let err = AppError::from(err);
+            WriteFailure {
+                code: err.code(),
+                cause: format!("{:?}", anyhow::Error::from(err)),
+            }
+        });
+        match &outcome {
+            Ok(()) => tracing::debug!(requests = acks.len(), rows, "check records committed"),
+            Err(failure) => {
+                tracing::error!(cause = %failure.cause, requests = acks.len(), rows, "check records not written")
+            }
+        }
+        for ack in acks {
+            // A waiter that went away (timeout) no longer needs the answer.
+            let _ = ack.send(outcome.clone());
+        }
+    }
+}
+
+async fn write_group(
+    db: &DatabaseConnection,
+    records: Vec<check_record::ActiveModel>,
+) -> Result<(), sea_orm::DbErr> {
+    // IMMEDIATE: on SQLite wait for the write lock up front instead of failing mid-way.
+    let tx = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<_> = records.by_ref().take(ROWS_PER_STATEMENT).collect();
+        check_record::Entity::insert_many(chunk)
+            .exec_without_returning(&tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// What `checkRecords` may be narrowed by.
+#[derive(Clone, Debug, Default)]
+pub struct RecordFilter {
+    /// Set for partners (their own records only); auditors and admins may choose.
+    pub subject: Option<String>,
+    pub domain: Option<Domain>,
+    pub decision: Option<Decision>,
+    pub uscc: Option<String>,
+    pub reference: Option<String>,
+    pub checked_from: Option<DateTime<Utc>>,
+    pub checked_before: Option<DateTime<Utc>>,
+}
+
+/// A position in the newest-first order of records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordCursor {
+    pub checked_at: DateTime<Utc>,
+    pub id: String,
+}
+
+impl RecordCursor {
+    /// Opaque to clients: base64url of `<checked_at micros>:<id>`.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}:{}",
+            self.checked_at.timestamp_micros(),
+            self.id
+        ))
+    }
+
+    pub fn decode(cursor: &str) -> AppResult<Self> {
+        use base64::Engine;
+        let bad = || AppError::bad_input("`after` is not a cursor returned by checkRecords");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(raw).map_err(|_| bad())?;
+        let (micros, id) = text.split_once(':').ok_or_else(bad)?;
+        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        let checked_at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        if id.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            checked_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// One page of records, newest first, and whether more follow.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &RecordFilter,
+    first: u64,
+    after: Option<&RecordCursor>,
+) -> AppResult<(Vec<check_record::Model>, bool)> {
+    use check_record::Column as C;
+    let mut query = check_record::Entity::find();
+    if let Some(subject) = &filter.subject {
+        query = query.filter(C::Subject.eq(subject.as_str()));
+    }
+    if let Some(domain) = filter.domain {
+        query = query.filter(C::Domain.eq(domain.as_str()));
+    }
+    if let Some(decision) = filter.decision {
+        query = query.filter(C::Decision.eq(decision.as_str()));
+    }
+    if let Some(uscc) = &filter.uscc {
+        query = query.filter(C::Uscc.eq(uscc.as_str()));
+    }
+    if let Some(reference) = &filter.reference {
+        query = query.filter(C::Reference.eq(reference.as_str()));
+    }
+    if let Some(from) = filter.checked_from {
+        query = query.filter(C::CheckedAt.gte(from));
+    }
+    if let Some(before) = filter.checked_before {
+        query = query.filter(C::CheckedAt.lt(before));
+    }
+    if let Some(cursor) = after {
+        query = query.filter(
+            Condition::any()
+                .add(C::CheckedAt.lt(cursor.checked_at))
+                .add(
+                    Condition::all()
+                        .add(C::CheckedAt.eq(cursor.checked_at))
+                        .add(C::Id.lt(cursor.id.as_str())),
+                ),
+        );
+    }
+    let mut rows = query
+        .order_by_desc(C::CheckedAt)
+        .order_by_desc(C::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok((rows, more))
+}
+
+pub async fn find(db: &DatabaseConnection, id: &str) -> AppResult<Option<check_record::Model>> {
+    Ok(check_record::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = RecordCursor {
+            checked_at: DateTime::from_timestamp_micros(1_780_000_000_123_456).unwrap(),
+            id: "0192f0c4-0000-7000-8000-000000000001".into(),
+        };
+        assert_eq!(RecordCursor::decode(&cursor.encode()).unwrap(), cursor);
+    }
+
+    #[test]
+    fn foreign_cursors_are_bad_input() {
+        for junk in ["", "!!", "bm90IGEgY3Vyc29y", "MTIzOg"] {
+            assert!(RecordCursor::decode(junk).is_err(), "{junk}");
+        }
+    }
+}

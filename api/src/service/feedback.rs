@@ -1,0 +1,214 @@
+//! Execution feedback (执行反馈): the partner that made a check reports which measure it
+//! actually applied (e.g. "bid rejected in tender X"), closing the joint-punishment loop.
+
+use super::Actor;
+use super::audit::{self, AuditEntry};
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use entity::{check_record, measure, partner_feedback};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::json;
+
+const MAX_CONTEXT: usize = 2_000;
+const MAX_NOTE: usize = 4_000;
+
+#[derive(Clone, Debug)]
+pub struct FeedbackInput {
+    pub receipt_id: String,
+    pub measure_code: String,
+    pub context: String,
+    pub note: Option<String>,
+}
+
+fn bounded(field: &str, value: &str, max: usize) -> AppResult<()> {
+    if value.chars().count() > max {
+        return Err(AppError::bad_input(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Only the partner that made the check may report on it.
+pub fn may_report(actor: &Actor, record: &check_record::Model) -> AppResult<()> {
+    if actor.identity.role != Role::Partner {
+        return Err(AppError::Forbidden(
+            "only the partner that made a check reports the measure it applied".into(),
+        ));
+    }
+    if record.role != Role::Partner.as_str() || record.subject != actor.identity.subject {
+        return Err(AppError::Forbidden(format!(
+            "receipt {} belongs to another caller's check",
+            record.id
+        )));
+    }
+    Ok(())
+}
+
+pub fn snapshot(m: &partner_feedback::Model) -> serde_json::Value {
+    json!({
+        "id": m.id, "receipt_id": m.receipt_id, "subject": m.subject,
+        "measure_code": m.measure_code, "context": m.context, "note": m.note,
+    })
+}
+
+pub async fn report(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: FeedbackInput,
+) -> AppResult<partner_feedback::Model> {
+    let receipt_id = input.receipt_id.trim().to_string();
+    let measure_code = input.measure_code.trim().to_string();
+    let context = input.context.trim().to_string();
+    let note = input
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if context.is_empty() {
+        return Err(AppError::bad_input(
+            "context must say where the measure was applied (e.g. the tender)",
+        ));
+    }
+    bounded("context", &context, MAX_CONTEXT)?;
+    if let Some(note) = &note {
+        bounded("note", note, MAX_NOTE)?;
+    }
+
+    let tx = audit::begin_write(db).await?;
+    let record = check_record::Entity::find_by_id(receipt_id.clone())
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no check with receipt id '{receipt_id}'")))?;
+    may_report(actor, &record)?;
+    let measure = measure::Entity::find()
+        .filter(measure::Column::Code.eq(measure_code.as_str()))
+        .one(&tx)
+        .await?
+        .ok_or_else(|| {
+            AppError::bad_input_with(
+                format!("'{measure_code}' is not a measure in the catalogue"),
+                json!({ "field": "measureCode" }),
+            )
+        })?;
+    if measure.domain != record.domain {
+        return Err(AppError::bad_input_with(
+            format!(
+                "measure {} restricts {}, but receipt {} is a {} check",
+                measure.code, measure.domain, record.id, record.domain
+            ),
+            json!({ "field": "measureCode" }),
+        ));
+    }
+    let saved = partner_feedback::ActiveModel {
+        receipt_id: Set(record.id.clone()),
+        subject: Set(actor.identity.subject.clone()),
+        measure_code: Set(measure.code),
+        context: Set(context),
+        note: Set(note),
+        created_at: Set(crate::domain::now()),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    audit::record(
+        &tx,
+        actor,
+        AuditEntry {
+            action: "partner_feedback.report",
+            entity_type: "partner_feedback",
+            entity_id: saved.id.to_string(),
+            before: None,
+            after: Some(snapshot(&saved)),
+            reason: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FeedbackFilter {
+    /// Set for partners (their own feedback only).
+    pub subject: Option<String>,
+    pub receipt_id: Option<String>,
+    pub measure_code: Option<String>,
+}
+
+/// One page of feedback, newest first, and whether more follow.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &FeedbackFilter,
+    first: u64,
+    after_id: Option<i64>,
+) -> AppResult<(Vec<partner_feedback::Model>, bool)> {
+    use partner_feedback::Column as C;
+    let mut query = partner_feedback::Entity::find();
+    if let Some(subject) = &filter.subject {
+        query = query.filter(C::Subject.eq(subject.as_str()));
+    }
+    if let Some(receipt_id) = &filter.receipt_id {
+        query = query.filter(C::ReceiptId.eq(receipt_id.as_str()));
+    }
+    if let Some(code) = &filter.measure_code {
+        query = query.filter(C::MeasureCode.eq(code.as_str()));
+    }
+    if let Some(after) = after_id {
+        query = query.filter(C::Id.lt(after));
+    }
+    let mut rows = query.order_by_desc(C::Id).limit(first + 1).all(db).await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok((rows, more))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Identity;
+
+    fn record(subject: &str, role: &str) -> check_record::Model {
+        check_record::Model {
+            id: "r1".into(),
+            subject: subject.into(),
+            role: role.into(),
+            domain: "PROCUREMENT".into(),
+            uscc: "91110000101623741K".into(),
+            operator_id: None,
+            as_of: crate::domain::now(),
+            checked_at: crate::domain::now(),
+            reference: None,
+            decision: "CLEAR".into(),
+            hit_listing_ids: json!([]),
+            warnings: json!([]),
+            request_id: "req".into(),
+            batch_id: None,
+        }
+    }
+
+    fn actor(subject: &str, role: Role) -> Actor {
+        Actor {
+            identity: Identity {
+                subject: subject.into(),
+                role,
+                domains: vec![],
+                region: None,
+                token_id: None,
+            },
+            request_id: "req".into(),
+        }
+    }
+
+    #[test]
+    fn only_the_checking_partner_reports() {
+        let rec = record("p1", "partner");
+        assert!(may_report(&actor("p1", Role::Partner), &rec).is_ok());
+        assert!(may_report(&actor("p2", Role::Partner), &rec).is_err());
+        assert!(may_report(&actor("p1", Role::Admin), &rec).is_err());
+        // An admin's check with the same subject name is not the partner's.
+        assert!(may_report(&actor("p1", Role::Partner), &record("p1", "admin")).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! Partner department systems: registration and deactivation (admins, audited).
+
+use super::Actor;
+use super::audit::{self, AuditEntry};
+use crate::auth::partners::stored_domains;
+use crate::domain::measures::Domain;
+use crate::error::{AppError, AppResult};
+use entity::partner;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
+
+const MAX_SUBJECT: usize = 100;
+const MAX_NAME: usize = 200;
+const MAX_REASON: usize = 2_000;
+
+#[derive(Clone, Debug)]
+pub struct PartnerInput {
+    pub subject: String,
+    pub name: String,
+    pub domains: Vec<Domain>,
+}
+
+/// A subject is what a token's `sub` carries: printable, no white space.
+pub fn validate_subject(subject: &str) -> AppResult<String> {
+    let subject = subject.trim();
+    if subject.is_empty() {
+        return Err(AppError::bad_input("subject must not be empty"));
+    }
+    if subject.chars().count() > MAX_SUBJECT {
+        return Err(AppError::bad_input(format!(
+            "subject is longer than {MAX_SUBJECT} characters"
+        )));
+    }
+    if subject.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AppError::bad_input(
+            "subject must not contain white space or control characters",
+        ));
+    }
+    Ok(subject.to_string())
+}
+
+/// The domains as stored: each once, in the catalogue's order.
+pub fn normalize_domains(domains: &[Domain]) -> AppResult<Vec<Domain>> {
+    let list: Vec<Domain> = Domain::ALL
+        .into_iter()
+        .filter(|d| domains.contains(d))
+        .collect();
+    if list.is_empty() {
+        return Err(AppError::bad_input(
+            "a partner needs at least one domain it may check",
+        ));
+    }
+    Ok(list)
+}
+
+pub fn snapshot(m: &partner::Model) -> serde_json::Value {
+    json!({
+        "id": m.id, "subject": m.subject, "name": m.name, "domains": m.domains,
+        "active": m.active, "deactivated_at": m.deactivated_at, "version": m.version,
+    })
+}
+
+pub fn domains_of(m: &partner::Model) -> Vec<Domain> {
+    stored_domains(&m.domains)
+}
+
+pub async fn register(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: PartnerInput,
+) -> AppResult<partner::Model> {
+    let subject = validate_subject(&input.subject)?;
+    let name = input.name.trim().to_string();
+    if name.is_empty() {
+        return Err(AppError::bad_input("name must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(AppError::bad_input(format!(
+            "name is longer than {MAX_NAME} characters"
+        )));
+    }
+    let domains = normalize_domains(&input.domains)?;
+
+    let tx = audit::begin_write(db).await?;
+    if let Some(existing) = partner::Entity::find()
+        .filter(partner::Column::Subject.eq(subject.as_str()))
+        .one(&tx)
+        .await?
+    {
+        return Err(AppError::Conflict(format!(
+            "a partner with subject '{}' is already registered ({})",
+            existing.subject,
+            if existing.active {
+                "active"
+            } else {
+                "deactivated"
+            }
+        )));
+    }
+    let now = crate::domain::now();
+    let saved = partner::ActiveModel {
+        subject: Set(subject),
+        name: Set(name),
+        domains: Set(json!(
+            domains.iter().map(|d| d.as_str()).collect::<Vec<_>>()
+        )),
+        active: Set(true),
+        deactivated_at: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    audit::record(
+        &tx,
+        actor,
+        AuditEntry {
+            action: "partner.register",
+            entity_type: "partner",
+            entity_id: saved.id.to_string(),
+            before: None,
+            after: Some(snapshot(&saved)),
+            reason: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+pub async fn deactivate(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    subject: &str,
+    reason: &str,
+) -> AppResult<partner::Model> {
+    let subject = subject.trim();
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::bad_input(
+            "a reason is required to deactivate a partner",
+        ));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(AppError::bad_input(format!(
+            "reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    let tx = audit::begin_write(db).await?;
+    let current = partner::Entity::find()
+        .filter(partner::Column::Subject.eq(subject))
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no partner with subject '{subject}'")))?;
+    if !current.active {
+        return Err(AppError::Conflict(format!(
+            "partner '{subject}' is already deactivated"
+        )));
+    }
+    let before = snapshot(&current);
+    let now = crate::domain::now();
+    let mut active: partner::ActiveModel = current.clone().into();
+    active.active = Set(false);
+    active.deactivated_at = Set(Some(now));
+    active.version = Set(current.version + 1);
+    active.updated_at = Set(now);
+    let saved = active.update(&tx).await?;
+    audit::record(
+        &tx,
+        actor,
+        AuditEntry {
+            action: "partner.deactivate",
+            entity_type: "partner",
+            entity_id: saved.id.to_string(),
+            before: Some(before),
+            after: Some(snapshot(&saved)),
+            reason: Some(reason.to_string()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+pub async fn list(db: &DatabaseConnection, active: Option<bool>) -> AppResult<Vec<partner::Model>> {
+    let mut query = partner::Entity::find();
+    if let Some(active) = active {
+        query = query.filter(partner::Column::Active.eq(active));
+    }
+    Ok(query.order_by_asc(partner::Column::Subject).all(db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_trimmed_and_need_no_spaces() {
+        assert_eq!(
+            validate_subject("  gov-procurement ").unwrap(),
+            "gov-procurement"
+        );
+        assert!(validate_subject("").is_err());
+        assert!(validate_subject("two words").is_err());
+        assert!(validate_subject(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn domains_are_deduplicated_in_catalogue_order() {
+        assert_eq!(
+            normalize_domains(&[Domain::Bidding, Domain::Procurement, Domain::Bidding]).unwrap(),
+            vec![Domain::Procurement, Domain::Bidding]
+        );
+        assert!(normalize_domains(&[]).is_err());
+    }
+}
