@@ -2,6 +2,7 @@
 //! Everything here is a small pure function with unit tests.
 
 pub mod audit_chain;
+pub mod idempotency;
 pub mod measures;
 pub mod names;
 pub mod privacy;

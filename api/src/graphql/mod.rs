@@ -1,6 +1,8 @@
 //! The GraphQL schema: one file per area, merged into the root types here.
 
+pub mod limits;
 pub mod operators;
+pub mod pagination;
 
 use crate::auth::Identity;
 use crate::config::Settings;
@@ -61,14 +63,21 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-/// The executable schema with its limits and shared state.
+/// The parser refuses documents nested deeper than this before any rule runs (it bounds
+/// the recursion of parsing and validation; `limits.max_depth` is checked afterwards).
+pub const MAX_RECURSIVE_DEPTH: usize = 32;
+
+/// The executable schema with its limits and shared state. Depth, complexity and alias
+/// limits are applied by [`limits::QueryLimits`] (which also gives async-graphql's own
+/// errors a code), not by `limit_depth`/`limit_complexity`.
 pub fn build_schema(state: Arc<AppState>, settings: &Settings) -> RegistrySchema {
-    let limits = &settings.limits;
     let mut builder = schema_builder()
         .data(state)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(32);
+        .extension(limits::QueryLimits::new(
+            &settings.limits,
+            !settings.is_production(),
+        ))
+        .limit_recursive_depth(MAX_RECURSIVE_DEPTH);
     if settings.is_production() {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -1,7 +1,8 @@
 //! HTTP routes: `/graphql`, health, the SDL download.
 
-mod graphql;
+pub mod graphql;
 mod health;
+pub mod rate_limit;
 
 use actix_web::web;
 

@@ -3,6 +3,7 @@
 //! transaction as every change.
 
 pub mod audit;
+pub mod idempotency;
 pub mod operators;
 
 use crate::auth::Identity;
