@@ -28,14 +28,16 @@ pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 pub const TOO_DEEP: &str = "QUERY_TOO_DEEP";
 pub const TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
+pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
 
 /// Codes of errors that refuse the whole document before anything runs (HTTP 400).
-pub const DOCUMENT_REFUSALS: [&str; 5] = [
+pub const DOCUMENT_REFUSALS: [&str; 6] = [
     PARSE_FAILED,
     VALIDATION_FAILED,
     TOO_DEEP,
     TOO_COMPLEX,
     TOO_MANY_ALIASES,
+    INTROSPECTION_DISABLED,
 ];
 
 /// The extension factory registered on the schema.
@@ -125,6 +127,13 @@ impl Extension for QueryLimitsExtension {
                     self.max_aliases
                 ),
                 TOO_MANY_ALIASES,
+            ));
+        }
+        if !self.introspection_allowed && selects_schema_introspection(&doc) {
+            // async-graphql would answer null; say why instead.
+            return Err(coded_error(
+                "introspection is disabled in production; download the schema from /schema.graphql",
+                INTROSPECTION_DISABLED,
             ));
         }
         if self.introspection_allowed && is_introspection_only(&doc) {
@@ -294,6 +303,46 @@ fn top_level_introspects<'a>(
     })
 }
 
+/// Some operation selects `__schema` or `__type` (they exist on the query root only).
+pub fn selects_schema_introspection(doc: &ExecutableDocument) -> bool {
+    let mut stack = Vec::new();
+    doc.operations.iter().any(|(_, op)| {
+        top_level_any(
+            &op.node.selection_set.node,
+            &doc.fragments,
+            &mut stack,
+            &|name| name == "__schema" || name == "__type",
+        )
+    })
+}
+
+fn top_level_any<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    stack: &mut Vec<&'a str>,
+    wanted: &dyn Fn(&str) -> bool,
+) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => wanted(field.node.name.node.as_str()),
+        Selection::InlineFragment(inline) => {
+            top_level_any(&inline.node.selection_set.node, fragments, stack, wanted)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            if stack.contains(&name) {
+                return false;
+            }
+            let Some((key, fragment)) = fragments.get_key_value(name) else {
+                return false;
+            };
+            stack.push(key.as_str());
+            let found = top_level_any(&fragment.node.selection_set.node, fragments, stack, wanted);
+            stack.pop();
+            found
+        }
+    })
+}
+
 /// Field depth of the deepest operation, fragments expanded, not counting `ofType` fields.
 pub fn depth_without_of_type(doc: &ExecutableDocument) -> usize {
     let mut memo = HashMap::new();
@@ -392,6 +441,20 @@ mod tests {
         )));
         assert!(!is_introspection_only(&doc(
             "{ __schema { types { name } } operator(uscc: \"x\") { id } }"
+        )));
+    }
+
+    #[test]
+    fn schema_introspection_is_found_through_fragments() {
+        assert!(selects_schema_introspection(&doc(
+            "{ __schema { types { name } } }"
+        )));
+        assert!(selects_schema_introspection(&doc(
+            "query { ... on Query { ...T } } fragment T on Query { __type(name: \"X\") { name } }"
+        )));
+        assert!(!selects_schema_introspection(&doc("{ __typename }")));
+        assert!(!selects_schema_introspection(&doc(
+            "{ operator(uscc: \"x\") { __typename } }"
         )));
     }
 
