@@ -122,14 +122,18 @@ impl From<AppError> for async_graphql::Error {
     }
 }
 
-/// Connection-level failures become `SERVICE_UNAVAILABLE` (retryable); anything else
-/// from the database is an internal error.
+/// Connection-level failures become `SERVICE_UNAVAILABLE` (retryable), a statement
+/// cancelled by the database's statement timeout becomes `TIMEOUT`; anything else from
+/// the database is an internal error.
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
-        if is_unavailable(&err) {
-            Self::Unavailable(err.into())
-        } else {
-            Self::Internal(err.into())
+        match classify_db_error(&err) {
+            DbFailure::Unavailable => Self::Unavailable(err.into()),
+            DbFailure::StatementTimeout => {
+                tracing::warn!(error = %err, "statement cancelled by the statement timeout");
+                Self::Timeout
+            }
+            DbFailure::Other => Self::Internal(err.into()),
         }
     }
 }
@@ -143,22 +147,86 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
     }
 }
 
-fn is_unavailable(err: &DbErr) -> bool {
+/// What a database error means for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbFailure {
+    /// The database cannot be reached or is refusing work: retry later.
+    Unavailable,
+    /// The statement ran past the statement timeout and was cancelled.
+    StatementTimeout,
+    /// Anything else: a bug or a broken invariant.
+    Other,
+}
+
+pub fn is_unavailable(err: &DbErr) -> bool {
+    classify_db_error(err) == DbFailure::Unavailable
+}
+
+pub fn classify_db_error(err: &DbErr) -> DbFailure {
+    use sea_orm::RuntimeErr;
     match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        other => {
-            // sqlx reports a dropped server as an I/O or protocol error inside Exec/Query.
-            let text = other.to_string();
-            text.contains("PoolTimedOut")
-                || text.contains("pool timed out")
-                || text.contains("Connection refused")
-                || text.contains("connection closed")
-                || text.contains("error communicating with database")
-                || text.contains("terminating connection")
-                || text.contains("the database system is shutting down")
-                || text.contains("the database system is starting up")
-                || text.contains("broken pipe")
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => DbFailure::Unavailable,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            classify_sqlx(e)
         }
+        other => classify_text(&other.to_string()),
+    }
+}
+
+fn classify_sqlx(err: &sea_orm::sqlx::Error) -> DbFailure {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed
+        | Error::BeginFailed => DbFailure::Unavailable,
+        Error::Database(db) => db
+            .code()
+            .map(|code| classify_sqlstate(&code))
+            .unwrap_or(DbFailure::Other),
+        other => classify_text(&other.to_string()),
+    }
+}
+
+/// PostgreSQL SQLSTATEs and SQLite result codes that mean "not now" rather than "wrong".
+pub fn classify_sqlstate(code: &str) -> DbFailure {
+    match code {
+        // query_canceled: PostgreSQL's statement_timeout.
+        "57014" => DbFailure::StatementTimeout,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
+        // and every connection_exception (class 08).
+        "57P01" | "57P02" | "57P03" | "53300" => DbFailure::Unavailable,
+        c if c.starts_with("08") => DbFailure::Unavailable,
+        // SQLite: SQLITE_BUSY (and its extended codes) and SQLITE_LOCKED after the busy
+        // timeout: another writer holds the database.
+        "5" | "6" | "261" | "517" | "262" => DbFailure::Unavailable,
+        _ => DbFailure::Other,
+    }
+}
+
+/// sea-orm sometimes flattens driver errors into strings.
+fn classify_text(text: &str) -> DbFailure {
+    const UNAVAILABLE: [&str; 10] = [
+        "PoolTimedOut",
+        "pool timed out",
+        "Connection refused",
+        "connection closed",
+        "error communicating with database",
+        "terminating connection",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "broken pipe",
+        "Connection reset",
+    ];
+    if text.contains("canceling statement due to statement timeout") {
+        DbFailure::StatementTimeout
+    } else if UNAVAILABLE.iter().any(|needle| text.contains(needle)) {
+        DbFailure::Unavailable
+    } else {
+        DbFailure::Other
     }
 }
 
@@ -181,5 +249,31 @@ mod tests {
         let unavailable: AppError =
             DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout).into();
         assert_eq!(unavailable.code().as_str(), "SERVICE_UNAVAILABLE");
+    }
+
+    #[test]
+    fn database_failures_are_classified_by_kind() {
+        use sea_orm::RuntimeErr;
+        use std::sync::Arc;
+        let io = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sea_orm::sqlx::Error::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        ))));
+        assert_eq!(classify_db_error(&io), DbFailure::Unavailable);
+        let closed = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
+            sea_orm::sqlx::Error::PoolClosed,
+        )));
+        assert_eq!(classify_db_error(&closed), DbFailure::Unavailable);
+        assert_eq!(classify_sqlstate("57014"), DbFailure::StatementTimeout);
+        assert_eq!(classify_sqlstate("57P01"), DbFailure::Unavailable);
+        assert_eq!(classify_sqlstate("08006"), DbFailure::Unavailable);
+        assert_eq!(classify_sqlstate("23505"), DbFailure::Other);
+        let text = DbErr::Custom("canceling statement due to statement timeout".into());
+        assert_eq!(
+            AppError::from(text).code().as_str(),
+            "TIMEOUT",
+            "a statement timeout is a timeout"
+        );
+        let other = DbErr::Custom("syntax error".into());
+        assert_eq!(classify_db_error(&other), DbFailure::Other);
     }
 }

@@ -113,13 +113,16 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let schema: RegistrySchema = build_schema(state.clone(), &settings);
+        let limiter = http::rate_limit::RateLimiter::from_limits(&settings.limits)?;
         let data_state = web::Data::new(state.clone());
         let data_schema = web::Data::new(schema);
+        let data_limiter = web::Data::new(limiter);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())
+                .app_data(data_limiter.clone())
                 .configure(http::routes)
         })
         .listen(listener)?
@@ -143,13 +146,17 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGTERM/SIGINT; in-flight requests finish, then the pool closes.
+    /// Serves until SIGTERM (graceful: in-flight requests finish, up to 30 s) or SIGINT
+    /// (immediate), then closes the pool. The pool is shared by every clone of the
+    /// connection, so closing a clone closes it even while workers still hold theirs.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
-        let state = self.state;
-        if let Ok(state) = Arc::try_unwrap(state) {
-            let _ = state.db.close().await;
+        let served = self.server.await;
+        let closed = self.state.db.clone().close().await;
+        match &closed {
+            Ok(()) => tracing::info!("database pool closed"),
+            Err(err) => tracing::warn!(error = %err, "closing the database pool failed"),
         }
+        served?;
         tracing::info!("credit-registry stopped");
         Ok(())
     }

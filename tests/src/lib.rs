@@ -441,8 +441,11 @@ impl TestApp {
     /// Registers a partner as the city admin.
     pub async fn register_partner(&self, subject: &str, domains: &[Domain]) {
         let domains: Vec<&str> = domains.iter().map(|d| d.as_str()).collect();
+        // A registrar of its own, so registering spends no rate budget of the admin a
+        // test is measuring.
+        let registrar = self.token(Role::Admin, "partner-registrar");
         self.gql(
-            Some(&self.admin()),
+            Some(&registrar),
             "mutation($i: RegisterPartnerInput!) { registerPartner(input: $i) { id } }",
             json!({ "i": { "subject": subject, "name": format!("{subject} system"), "domains": domains } }),
         )
@@ -456,3 +459,197 @@ impl TestApp {
         self.partner_token(subject, &[])
     }
 }
+/// Like [`on_both_backends!`], for a server started with adjusted settings: each
+/// `name => adjust` pair runs `name(app)` on both backends, where `adjust` is a
+/// `fn(&mut Settings)` in the same module.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($($name:ident => $adjust:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(
+                        $crate::spawn_app_with($crate::Backend::Sqlite, super::$adjust).await,
+                    )
+                    .await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(
+                        $crate::spawn_app_with($crate::Backend::Postgres, super::$adjust).await,
+                    )
+                    .await
+                }
+            }
+        )+
+    };
+}
+
+/// An HTTP answer with its headers.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl HttpAnswer {
+    pub fn gql(&self) -> Gql {
+        Gql {
+            status: self.status,
+            body: self.body.clone(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// POSTs a JSON body to `/graphql` with extra headers; keeps the answer's headers.
+    pub async fn post_graphql(
+        &self,
+        token: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> HttpAnswer {
+        self.post_graphql_raw(token, serde_json::to_vec(body).unwrap(), headers)
+            .await
+    }
+
+    /// POSTs raw bytes to `/graphql` as JSON, with extra headers.
+    pub async fn post_graphql_raw(
+        &self,
+        token: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> HttpAnswer {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        HttpAnswer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Counts rows of `table` matching a raw SQL condition.
+    pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
+/// The introspection query GraphiQL sends (graphql-js `getIntrospectionQuery` with
+/// descriptions, deprecated input values and nine levels of `ofType`).
+pub const INTROSPECTION_QUERY: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives {
+      name
+      description
+      locations
+      isRepeatable
+      args(includeDeprecated: true) { ...InputValue }
+    }
+  }
+}
+fragment FullType on __Type {
+  kind
+  name
+  description
+  specifiedByURL
+  fields(includeDeprecated: true) {
+    name
+    description
+    args(includeDeprecated: true) { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated
+    deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) {
+    name
+    description
+    isDeprecated
+    deprecationReason
+  }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name
+  description
+  type { ...TypeRef }
+  defaultValue
+  isDeprecated
+  deprecationReason
+}
+fragment TypeRef on __Type {
+  kind
+  name
+  ofType {
+    kind
+    name
+    ofType {
+      kind
+      name
+      ofType {
+        kind
+        name
+        ofType {
+          kind
+          name
+          ofType {
+            kind
+            name
+            ofType {
+              kind
+              name
+              ofType {
+                kind
+                name
+                ofType {
+                  kind
+                  name
+                  ofType {
+                    kind
+                    name
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"#;

@@ -292,5 +292,50 @@ mod tests {
                 proptest::prop_assert!(Uscc::parse(&tampered).is_err());
             }
         }
+
+        #[test]
+        fn accepted_formats_are_normalised_codes(s in "[ \t]{0,2}[0-9A-Za-z]{16,20}[ \t]{0,2}|\\PC{0,30}") {
+            if let Ok(code) = Uscc::parse_format(&s) {
+                let text = code.as_str();
+                proptest::prop_assert_eq!(text.len(), USCC_LEN);
+                proptest::prop_assert!(text.bytes().all(|b| ALPHABET.contains(&b)));
+                proptest::prop_assert_eq!(text, s.trim().to_uppercase());
+                proptest::prop_assert_eq!(Uscc::parse_format(text).ok(), Some(code.clone()));
+                // Only the check digits can still fail; they never panic either.
+                let _ = code.check_digit_problem();
+            }
+        }
+
+        #[test]
+        fn completed_codes_always_parse(prefix in "[0-9A-HJ-NP-RTUW-Y]{16}") {
+            let code = complete_code(&prefix).expect("every alphabet prefix completes");
+            proptest::prop_assert!(code.as_str().starts_with(&prefix));
+            proptest::prop_assert_eq!(Uscc::parse(code.as_str()).ok(), Some(code.clone()));
+            proptest::prop_assert_eq!(Uscc::parse(&code.as_str().to_lowercase()).ok(), Some(code));
+        }
+
+        /// 31 is prime and no weight is 0 mod 31, so the final check digit catches any single
+        /// changed symbol in positions 1-17 and any swap of two different neighbours there.
+        #[test]
+        fn single_substitutions_and_adjacent_swaps_are_caught(
+            prefix in "[0-9A-HJ-NP-RTUW-Y]{16}",
+            position in 0usize..17,
+            delta in 1u32..31,
+        ) {
+            let code = complete_code(&prefix).expect("completes");
+            let mut bytes = code.as_str().as_bytes().to_vec();
+            let value = symbol_value(bytes[position]).unwrap();
+            bytes[position] = ALPHABET[((value + delta) % 31) as usize];
+            let changed = String::from_utf8(bytes).unwrap();
+            proptest::prop_assert!(Uscc::parse(&changed).is_err(), "{} -> {}", code, changed);
+
+            let mut bytes = code.as_str().as_bytes().to_vec();
+            let next = (position + 1).min(16);
+            if bytes[position] != bytes[next] {
+                bytes.swap(position, next);
+                let swapped = String::from_utf8(bytes).unwrap();
+                proptest::prop_assert!(Uscc::parse(&swapped).is_err(), "{} -> {}", code, swapped);
+            }
+        }
     }
 }

@@ -3,9 +3,11 @@
 pub mod catalogue;
 pub mod checks;
 pub mod connection;
+pub mod limits;
 pub mod listings;
 pub mod loaders;
 pub mod operators;
+pub mod pagination;
 pub mod partners;
 
 use crate::auth::Identity;
@@ -87,14 +89,21 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-/// The executable schema with its limits and shared state.
+/// The parser refuses documents nested deeper than this before any rule runs (it bounds
+/// the recursion of parsing and validation; `limits.max_depth` is checked afterwards).
+pub const MAX_RECURSIVE_DEPTH: usize = 32;
+
+/// The executable schema with its limits and shared state. Depth, complexity and alias
+/// limits are applied by [`limits::QueryLimits`] (which also gives async-graphql's own
+/// errors a code), not by `limit_depth`/`limit_complexity`.
 pub fn build_schema(state: Arc<AppState>, settings: &Settings) -> RegistrySchema {
-    let limits = &settings.limits;
     let mut builder = schema_builder()
         .data(state)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(32);
+        .extension(limits::QueryLimits::new(
+            &settings.limits,
+            !settings.is_production(),
+        ))
+        .limit_recursive_depth(MAX_RECURSIVE_DEPTH);
     if settings.is_production() {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -1,7 +1,8 @@
 //! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS).
 
-mod graphql;
+pub mod graphql;
 mod health;
+pub mod rate_limit;
 mod receipts;
 
 use actix_web::web;

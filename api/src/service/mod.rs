@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod check_records;
 pub mod checks;
 pub mod feedback;
+pub mod idempotency;
 pub mod listing_search;
 pub mod listings;
 pub mod operators;

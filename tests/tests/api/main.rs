@@ -3,7 +3,12 @@
 mod checks;
 mod feedback;
 mod foundation;
+mod fuzz;
+mod idempotency;
+mod limits;
 mod listings;
 mod operators;
 mod partners;
+mod rate_limits;
 mod receipts;
+mod tokens;

@@ -1,0 +1,468 @@
+//! Query limits enforced inside async-graphql, and a stable `extensions.code` for every
+//! error async-graphql raises itself (its parse and validation errors carry none).
+//!
+//! One [`QueryLimits`] extension instance runs per request:
+//! - after parsing: refuses documents with too many aliases (`TOO_MANY_ALIASES`), tags
+//!   parse failures `GRAPHQL_PARSE_FAILED` (a document nested beyond the parser's recursion
+//!   bound is `QUERY_TOO_DEEP`), and notes whether the document only introspects;
+//! - after validation: tags rule failures `GRAPHQL_VALIDATION_FAILED`, then applies the
+//!   depth (`QUERY_TOO_DEEP`) and complexity (`QUERY_TOO_COMPLEX`) limits to the figures
+//!   async-graphql computed. The schema itself is built without depth/complexity limits so
+//!   that this extension can measure an introspection-only document without counting its
+//!   `ofType` chains: GraphiQL's introspection query nests `ofType` nine levels deep, and
+//!   each level is a single (non-list) value, so it cannot multiply work.
+
+use crate::config::Limits;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
+};
+use async_graphql::{Name, Positioned, ServerError, ServerResult, ValidationResult, Variables};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+pub const TOO_DEEP: &str = "QUERY_TOO_DEEP";
+pub const TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
+pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+
+/// Codes of errors that refuse the whole document before anything runs (HTTP 400).
+pub const DOCUMENT_REFUSALS: [&str; 6] = [
+    PARSE_FAILED,
+    VALIDATION_FAILED,
+    TOO_DEEP,
+    TOO_COMPLEX,
+    TOO_MANY_ALIASES,
+    INTROSPECTION_DISABLED,
+];
+
+/// The extension factory registered on the schema.
+pub struct QueryLimits {
+    max_depth: usize,
+    max_complexity: usize,
+    max_aliases: usize,
+    /// Introspection documents may nest `ofType` freely (development only: production
+    /// disables introspection altogether).
+    introspection_allowed: bool,
+}
+
+impl QueryLimits {
+    pub fn new(limits: &Limits, introspection_allowed: bool) -> Self {
+        Self {
+            max_depth: limits.max_depth,
+            max_complexity: limits.max_complexity,
+            max_aliases: limits.max_aliases,
+            introspection_allowed,
+        }
+    }
+}
+
+impl ExtensionFactory for QueryLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(QueryLimitsExtension {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_aliases: self.max_aliases,
+            introspection_allowed: self.introspection_allowed,
+            introspection_depth: std::sync::Mutex::new(None),
+        })
+    }
+}
+
+struct QueryLimitsExtension {
+    max_depth: usize,
+    max_complexity: usize,
+    max_aliases: usize,
+    introspection_allowed: bool,
+    /// Set after parsing when the document only introspects: its depth without `ofType`.
+    introspection_depth: std::sync::Mutex<Option<usize>>,
+}
+
+/// An error with a code, as async-graphql reports request-level errors.
+pub fn coded_error(message: impl Into<String>, code: &str) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    set_code(&mut err, code);
+    err
+}
+
+/// Sets `extensions.code` unless the error already has one.
+pub fn set_code(err: &mut ServerError, code: &str) {
+    let ext = err.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_none() {
+        ext.set("code", code);
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for QueryLimitsExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = match next.run(ctx, query, variables).await {
+            Ok(doc) => doc,
+            Err(mut err) => {
+                // The parser's own nesting bound (limit_recursive_depth) reports this way.
+                let code = if err.message.contains("recursion depth") {
+                    TOO_DEEP
+                } else {
+                    PARSE_FAILED
+                };
+                set_code(&mut err, code);
+                return Err(err);
+            }
+        };
+        let aliases = alias_count(&doc);
+        if aliases > self.max_aliases {
+            return Err(coded_error(
+                format!(
+                    "the query uses {aliases} aliases; at most {} are allowed",
+                    self.max_aliases
+                ),
+                TOO_MANY_ALIASES,
+            ));
+        }
+        if !self.introspection_allowed && selects_schema_introspection(&doc) {
+            // async-graphql would answer null; say why instead.
+            return Err(coded_error(
+                "introspection is disabled in production; download the schema from /schema.graphql",
+                INTROSPECTION_DISABLED,
+            ));
+        }
+        if self.introspection_allowed && is_introspection_only(&doc) {
+            let depth = depth_without_of_type(&doc);
+            if let Ok(mut slot) = self.introspection_depth.lock() {
+                *slot = Some(depth);
+            }
+        }
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await.map_err(|mut errors| {
+            for err in &mut errors {
+                set_code(err, VALIDATION_FAILED);
+            }
+            errors
+        })?;
+        let introspection_depth = self.introspection_depth.lock().ok().and_then(|d| *d);
+        let depth = introspection_depth.unwrap_or(result.depth);
+        if depth > self.max_depth {
+            return Err(vec![coded_error(
+                format!(
+                    "the query is nested {depth} levels deep; at most {} are allowed",
+                    self.max_depth
+                ),
+                TOO_DEEP,
+            )]);
+        }
+        if result.complexity > self.max_complexity {
+            return Err(vec![coded_error(
+                format!(
+                    "the query's complexity is {}; at most {} is allowed",
+                    result.complexity, self.max_complexity
+                ),
+                TOO_COMPLEX,
+            )]);
+        }
+        Ok(result)
+    }
+}
+
+type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+/// The number of aliased fields the largest operation would resolve, with fragment
+/// spreads expanded (a fragment of 10 aliases spread 10 times is 100). Saturates rather
+/// than overflows on fragments that double at every level.
+pub fn alias_count(doc: &ExecutableDocument) -> usize {
+    let mut memo = HashMap::new();
+    doc.operations
+        .iter()
+        .map(|(_, op)| {
+            let mut stack = Vec::new();
+            aliases_in(
+                &op.node.selection_set.node,
+                &doc.fragments,
+                &mut memo,
+                &mut stack,
+            )
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn aliases_in<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    memo: &mut HashMap<&'a str, usize>,
+    stack: &mut Vec<&'a str>,
+) -> usize {
+    let mut total = 0usize;
+    for item in &set.items {
+        let n = match &item.node {
+            Selection::Field(field) => {
+                let own = usize::from(field.node.alias.is_some());
+                own.saturating_add(aliases_in(
+                    &field.node.selection_set.node,
+                    fragments,
+                    memo,
+                    stack,
+                ))
+            }
+            Selection::InlineFragment(inline) => {
+                aliases_in(&inline.node.selection_set.node, fragments, memo, stack)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                fragment_measure(name, fragments, memo, stack, aliases_in)
+            }
+        };
+        total = total.saturating_add(n);
+    }
+    total
+}
+
+/// Memoised measure of a named fragment; a fragment already being measured (a cycle,
+/// which validation refuses anyway) or unknown counts 0.
+fn fragment_measure<'a>(
+    name: &'a str,
+    fragments: &'a Fragments,
+    memo: &mut HashMap<&'a str, usize>,
+    stack: &mut Vec<&'a str>,
+    measure: fn(
+        &'a SelectionSet,
+        &'a Fragments,
+        &mut HashMap<&'a str, usize>,
+        &mut Vec<&'a str>,
+    ) -> usize,
+) -> usize {
+    if let Some(&n) = memo.get(name) {
+        return n;
+    }
+    if stack.contains(&name) {
+        return 0;
+    }
+    let Some((key, fragment)) = fragments.get_key_value(name) else {
+        return 0;
+    };
+    stack.push(key.as_str());
+    let n = measure(&fragment.node.selection_set.node, fragments, memo, stack);
+    stack.pop();
+    memo.insert(key.as_str(), n);
+    n
+}
+
+/// Every operation selects only introspection fields (`__schema`, `__type`, `__typename`)
+/// at its top level, through fragments too.
+pub fn is_introspection_only(doc: &ExecutableDocument) -> bool {
+    let mut stack = Vec::new();
+    match &doc.operations {
+        DocumentOperations::Single(op) => {
+            top_level_introspects(&op.node.selection_set.node, &doc.fragments, &mut stack)
+        }
+        DocumentOperations::Multiple(ops) => ops.values().all(|op| {
+            top_level_introspects(&op.node.selection_set.node, &doc.fragments, &mut stack)
+        }),
+    }
+}
+
+fn top_level_introspects<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    stack: &mut Vec<&'a str>,
+) -> bool {
+    set.items.iter().all(|item| match &item.node {
+        Selection::Field(field) => field.node.name.node.starts_with("__"),
+        Selection::InlineFragment(inline) => {
+            top_level_introspects(&inline.node.selection_set.node, fragments, stack)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            if stack.contains(&name) {
+                return true;
+            }
+            let Some((key, fragment)) = fragments.get_key_value(name) else {
+                return false;
+            };
+            stack.push(key.as_str());
+            let ok = top_level_introspects(&fragment.node.selection_set.node, fragments, stack);
+            stack.pop();
+            ok
+        }
+    })
+}
+
+/// Some operation selects `__schema` or `__type` (they exist on the query root only).
+pub fn selects_schema_introspection(doc: &ExecutableDocument) -> bool {
+    let mut stack = Vec::new();
+    doc.operations.iter().any(|(_, op)| {
+        top_level_any(
+            &op.node.selection_set.node,
+            &doc.fragments,
+            &mut stack,
+            &|name| name == "__schema" || name == "__type",
+        )
+    })
+}
+
+fn top_level_any<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    stack: &mut Vec<&'a str>,
+    wanted: &dyn Fn(&str) -> bool,
+) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => wanted(field.node.name.node.as_str()),
+        Selection::InlineFragment(inline) => {
+            top_level_any(&inline.node.selection_set.node, fragments, stack, wanted)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            if stack.contains(&name) {
+                return false;
+            }
+            let Some((key, fragment)) = fragments.get_key_value(name) else {
+                return false;
+            };
+            stack.push(key.as_str());
+            let found = top_level_any(&fragment.node.selection_set.node, fragments, stack, wanted);
+            stack.pop();
+            found
+        }
+    })
+}
+
+/// Field depth of the deepest operation, fragments expanded, not counting `ofType` fields.
+pub fn depth_without_of_type(doc: &ExecutableDocument) -> usize {
+    let mut memo = HashMap::new();
+    doc.operations
+        .iter()
+        .map(|(_, op)| {
+            let mut stack = Vec::new();
+            depth_in(
+                &op.node.selection_set.node,
+                &doc.fragments,
+                &mut memo,
+                &mut stack,
+            )
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn depth_in<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    memo: &mut HashMap<&'a str, usize>,
+    stack: &mut Vec<&'a str>,
+) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => {
+                let own = usize::from(field.node.name.node != "ofType");
+                own + depth_in(&field.node.selection_set.node, fragments, memo, stack)
+            }
+            Selection::InlineFragment(inline) => {
+                depth_in(&inline.node.selection_set.node, fragments, memo, stack)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                fragment_measure(name, fragments, memo, stack, depth_in)
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::parser::parse_query;
+
+    fn doc(q: &str) -> ExecutableDocument {
+        parse_query(q).unwrap()
+    }
+
+    #[test]
+    fn aliases_are_counted_through_fragments() {
+        assert_eq!(alias_count(&doc("{ a b c }")), 0);
+        assert_eq!(alias_count(&doc("{ x: a y: b { z: c } }")), 3);
+        // A fragment with two aliases spread three times is six.
+        let q = "query { ...F ...F o: obj { ...F } } fragment F on Q { p: a q: b }";
+        assert_eq!(alias_count(&doc(q)), 7);
+        // The largest operation counts, not the sum.
+        assert_eq!(
+            alias_count(&doc("query A { x: a } query B { x: a y: b }")),
+            2
+        );
+    }
+
+    #[test]
+    fn doubling_fragments_saturate_instead_of_overflowing() {
+        let mut q = String::from("query { ...F0 } fragment F0 on Q { a: x }");
+        for i in 1..80 {
+            q.push_str(&format!(
+                " fragment F{i} on Q {{ ...F{} ...F{} }}",
+                i - 1,
+                i - 1
+            ));
+        }
+        q = q.replacen("...F0 }", "...F79 }", 1);
+        assert!(alias_count(&doc(&q)) > 1_000_000);
+    }
+
+    #[test]
+    fn fragment_cycles_terminate() {
+        let q = "query { ...A } fragment A on Q { x: a ...B } fragment B on Q { y: b ...A }";
+        assert_eq!(alias_count(&doc(q)), 2);
+        assert!(!is_introspection_only(&doc(q)));
+        assert_eq!(depth_without_of_type(&doc(q)), 1);
+    }
+
+    #[test]
+    fn introspection_only_documents_are_recognised() {
+        assert!(is_introspection_only(&doc(
+            "{ __schema { types { name } } }"
+        )));
+        assert!(is_introspection_only(&doc(
+            "query { ...S } fragment S on Query { __type(name: \"X\") { name } __typename }"
+        )));
+        assert!(!is_introspection_only(&doc(
+            "{ __schema { types { name } } operator(uscc: \"x\") { id } }"
+        )));
+    }
+
+    #[test]
+    fn schema_introspection_is_found_through_fragments() {
+        assert!(selects_schema_introspection(&doc(
+            "{ __schema { types { name } } }"
+        )));
+        assert!(selects_schema_introspection(&doc(
+            "query { ... on Query { ...T } } fragment T on Query { __type(name: \"X\") { name } }"
+        )));
+        assert!(!selects_schema_introspection(&doc("{ __typename }")));
+        assert!(!selects_schema_introspection(&doc(
+            "{ operator(uscc: \"x\") { __typename } }"
+        )));
+    }
+
+    #[test]
+    fn of_type_chains_do_not_count_towards_introspection_depth() {
+        let d = doc(
+            "{ __schema { types { fields { type { kind ofType { kind ofType { kind ofType { name } } } } } } } }",
+        );
+        assert_eq!(depth_without_of_type(&d), 5);
+    }
+}

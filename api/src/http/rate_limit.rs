@@ -1,0 +1,355 @@
+//! Rate limits: an in-memory token bucket per token subject (authenticated callers) and
+//! per client address (anonymous callers and callers whose token is refused).
+//!
+//! The client address is the TCP peer, unless the peer is one of `limits.trusted_proxies`:
+//! then it is the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
+//! (entries to its left were written by the client and prove nothing).
+//!
+//! Cost per request: one hash and one uncontended lock of one of [`SHARDS`] maps. Memory is
+//! bounded: each shard keeps at most `MAX_KEYS / SHARDS` buckets; when full, buckets that
+//! have refilled (and so equal a fresh one) are dropped first.
+
+use crate::config::Limits;
+use anyhow::Context;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const SHARDS: usize = 16;
+/// Buckets kept per kind of key (subjects, addresses).
+pub const MAX_KEYS: usize = 65_536;
+
+/// A sustained rate and a burst; `rate_per_second == 0` means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quota {
+    pub rate_per_second: f64,
+    pub burst: f64,
+}
+
+impl Quota {
+    pub fn new(rate_per_second: u32, burst: u32) -> Option<Self> {
+        (rate_per_second > 0).then(|| Self {
+            rate_per_second: f64::from(rate_per_second),
+            // A burst below the rate would refuse a steady caller at exactly the rate.
+            burst: f64::from(burst.max(rate_per_second).max(1)),
+        })
+    }
+
+    /// Time for an empty bucket to fill up: after that, a bucket equals a fresh one.
+    fn refill_time(&self) -> Duration {
+        Duration::from_secs_f64(self.burst / self.rate_per_second)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    pub fn full(quota: &Quota, now: Instant) -> Self {
+        Self {
+            tokens: quota.burst,
+            last: now,
+        }
+    }
+
+    /// Takes `cost` tokens (at most the burst, so any request can pass eventually), or
+    /// says how long until it could.
+    pub fn take(&mut self, quota: &Quota, now: Instant, cost: u32) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * quota.rate_per_second).min(quota.burst);
+        self.last = now;
+        let cost = f64::from(cost).min(quota.burst);
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (cost - self.tokens) / quota.rate_per_second,
+            ))
+        }
+    }
+
+    fn is_refilled(&self, quota: &Quota, now: Instant) -> bool {
+        now.saturating_duration_since(self.last) >= quota.refill_time()
+    }
+}
+
+/// Token buckets by key, sharded to keep the locks short and uncontended.
+pub struct KeyedBuckets<K> {
+    quota: Option<Quota>,
+    shards: Vec<Mutex<HashMap<K, Bucket>>>,
+    hasher: RandomState,
+    per_shard: usize,
+}
+
+impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
+    pub fn new(quota: Option<Quota>, max_keys: usize) -> Self {
+        Self {
+            quota,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            per_shard: (max_keys / SHARDS).max(1),
+        }
+    }
+
+    pub fn check(&self, key: &K, cost: u32, now: Instant) -> Result<(), Duration> {
+        let Some(quota) = &self.quota else {
+            return Ok(());
+        };
+        let shard = (self.hasher.hash_one(key) as usize) % self.shards.len();
+        // A poisoned lock only means another request panicked mid-update of a counter.
+        let mut map = match self.shards[shard].lock() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(bucket) = map.get_mut(key) {
+            return bucket.take(quota, now, cost);
+        }
+        if map.len() >= self.per_shard {
+            map.retain(|_, b| !b.is_refilled(quota, now));
+            if map.len() >= self.per_shard
+                && let Some(victim) = map.keys().next().cloned()
+            {
+                map.remove(&victim);
+            }
+        }
+        let mut bucket = Bucket::full(quota, now);
+        let result = bucket.take(quota, now, cost);
+        map.insert(key.clone(), bucket);
+        result
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+}
+
+/// Who a request is counted against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    /// `role:subject` of a verified token.
+    Subject(String),
+    /// The client address of an anonymous caller.
+    Address(IpAddr),
+}
+
+pub struct RateLimiter {
+    subjects: KeyedBuckets<String>,
+    addresses: KeyedBuckets<IpAddr>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl RateLimiter {
+    pub fn from_limits(limits: &Limits) -> anyhow::Result<Self> {
+        let trusted_proxies = limits
+            .trusted_proxies
+            .iter()
+            .map(|p| parse_net(p).with_context(|| format!("limits.trusted_proxies: '{p}'")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            subjects: KeyedBuckets::new(
+                Quota::new(limits.rate_per_second, limits.rate_burst),
+                MAX_KEYS,
+            ),
+            addresses: KeyedBuckets::new(
+                Quota::new(limits.public_rate_per_second, limits.public_rate_burst),
+                MAX_KEYS,
+            ),
+            trusted_proxies,
+        })
+    }
+
+    /// Takes `cost` requests from the key's bucket, or returns how long to wait.
+    pub fn check(&self, key: &RateKey, cost: u32) -> Result<(), Duration> {
+        let now = Instant::now();
+        match key {
+            RateKey::Subject(s) => self.subjects.check(s, cost, now),
+            RateKey::Address(a) => self.addresses.check(a, cost, now),
+        }
+    }
+
+    pub fn client_address(&self, peer: Option<SocketAddr>, forwarded_for: Option<&str>) -> IpAddr {
+        client_address(peer.map(|p| p.ip()), forwarded_for, &self.trusted_proxies)
+    }
+}
+
+/// `10.0.0.0/8`, `::1/128` or a bare address.
+fn parse_net(s: &str) -> anyhow::Result<IpNet> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net);
+    }
+    let addr: IpAddr = s
+        .parse()
+        .map_err(|_| anyhow::anyhow!("not an IP address or CIDR network"))?;
+    Ok(IpNet::from(addr))
+}
+
+/// The address a request is counted against (see the module documentation).
+pub fn client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpNet],
+) -> IpAddr {
+    let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(header) = forwarded_for else {
+        return peer;
+    };
+    let mut client = peer;
+    for entry in header.rsplit(',') {
+        match parse_forwarded_entry(entry) {
+            Some(ip) if is_trusted(&ip) => client = ip,
+            Some(ip) => return ip,
+            // Garbage written by someone we do not trust: stop at the last good hop.
+            None => return client,
+        }
+    }
+    client
+}
+
+fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// `Retry-After` in whole seconds, at least 1.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quota(rate: u32, burst: u32) -> Quota {
+        Quota::new(rate, burst).unwrap()
+    }
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let q = quota(10, 20);
+        let t0 = Instant::now();
+        let mut b = Bucket::full(&q, t0);
+        for _ in 0..20 {
+            assert!(b.take(&q, t0, 1).is_ok());
+        }
+        let wait = b.take(&q, t0, 1).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "{wait:?}");
+        // 100 ms later one more token is there, and only one.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(b.take(&q, t1, 1).is_ok());
+        assert!(b.take(&q, t1, 1).is_err());
+    }
+
+    #[test]
+    fn a_cost_above_the_burst_is_capped_so_it_can_pass() {
+        let q = quota(1, 2);
+        let t0 = Instant::now();
+        let mut b = Bucket::full(&q, t0);
+        assert!(b.take(&q, t0, 50).is_ok());
+        assert!(b.take(&q, t0, 1).is_err());
+    }
+
+    #[test]
+    fn zero_rate_means_unlimited() {
+        assert_eq!(Quota::new(0, 10), None);
+        let buckets: KeyedBuckets<u32> = KeyedBuckets::new(None, 10);
+        let now = Instant::now();
+        for _ in 0..10_000 {
+            assert!(buckets.check(&1, 1, now).is_ok());
+        }
+    }
+
+    #[test]
+    fn keys_have_separate_buckets() {
+        let buckets = KeyedBuckets::new(Some(quota(1, 1)), 100);
+        let now = Instant::now();
+        assert!(buckets.check(&"a", 1, now).is_ok());
+        assert!(buckets.check(&"a", 1, now).is_err());
+        assert!(buckets.check(&"b", 1, now).is_ok());
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let buckets = KeyedBuckets::new(Some(quota(1, 5)), SHARDS * 4);
+        let now = Instant::now();
+        for key in 0..10_000u32 {
+            let _ = buckets.check(&key, 1, now);
+        }
+        assert!(buckets.len() <= SHARDS * 4, "{}", buckets.len());
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let trusted = vec![parse_net("10.0.0.0/8").unwrap()];
+        // Not from a trusted proxy: the header is ignored.
+        assert_eq!(
+            client_address(Some(client), Some("198.51.100.1"), &trusted),
+            client
+        );
+        // From the proxy: the right-most untrusted entry.
+        assert_eq!(
+            client_address(
+                Some(proxy),
+                Some("1.1.1.1, 203.0.113.7, 10.0.0.9"),
+                &trusted
+            ),
+            client
+        );
+        // From the proxy without a header: the proxy itself.
+        assert_eq!(client_address(Some(proxy), None, &trusted), proxy);
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(
+            client_address(Some(proxy), Some("evil, 10.0.0.9"), &trusted),
+            "10.0.0.9".parse::<IpAddr>().unwrap()
+        );
+        // Ports are tolerated.
+        assert_eq!(
+            client_address(Some(proxy), Some("203.0.113.7:5555"), &trusted),
+            client
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_settings_must_parse() {
+        assert!(parse_net("10.0.0.0/8").is_ok());
+        assert!(parse_net("::1").is_ok());
+        assert!(parse_net("127.0.0.1").is_ok());
+        assert!(parse_net("localhost").is_err());
+        let limits = Limits {
+            trusted_proxies: vec!["nonsense".into()],
+            ..Limits::default()
+        };
+        assert!(RateLimiter::from_limits(&limits).is_err());
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+    }
+}

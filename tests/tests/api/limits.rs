@@ -1,0 +1,282 @@
+//! Query limits: every refusal has its own code and a fitting HTTP status, none is a 500.
+
+use api::config::{Profile, Settings};
+use serde_json::{Value, json};
+use tests::{
+    Backend, INTROSPECTION_QUERY, TestApp, on_both_backends, on_both_backends_with, spawn_app_with,
+};
+
+/// Asserts a whole-request refusal: status, code, and no data.
+fn assert_refused(answer: &tests::HttpAnswer, status: u16, code: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    answer.gql().assert_error(code);
+    assert!(
+        answer.body.get("data").is_none_or(Value::is_null),
+        "{}",
+        answer.body
+    );
+}
+
+async fn query(app: &TestApp, token: Option<&str>, q: &str) -> tests::HttpAnswer {
+    app.post_graphql(token, &json!({ "query": q }), &[]).await
+}
+
+async fn oversized_bodies_are_refused(app: TestApp) {
+    let padding = "x".repeat(300 * 1024);
+    let body = json!({ "query": "{ __typename }", "variables": { "pad": padding } });
+    let answer = app.post_graphql(None, &body, &[]).await;
+    assert_refused(&answer, 413, "PAYLOAD_TOO_LARGE");
+    // Chunked (no Content-Length): the cap holds while reading.
+    assert_eq!(chunked_post_status(&app, 40, 8 * 1024).await, 413);
+    assert_eq!(chunked_post_status(&app, 1, 64).await, 400);
+}
+
+/// Sends `chunks` chunks of `size` spaces to /graphql without a Content-Length (a
+/// "body" of spaces is not a GraphQL request, so a small one gets 400); returns the status.
+async fn chunked_post_status(app: &TestApp, chunks: usize, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {host}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..chunks {
+        let chunk = format!("{size:x}\r\n{}\r\n", " ".repeat(size));
+        // The server may stop reading (and answer) before every chunk is sent.
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+}
+
+async fn batches_are_bounded(app: TestApp) {
+    let one = json!({ "query": "{ __typename }" });
+    let ok = app
+        .post_graphql(Some(&app.admin()), &json!([one.clone(), one.clone()]), &[])
+        .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body[1]["data"]["__typename"], "QueryRoot");
+    let too_many: Vec<Value> = (0..11).map(|_| one.clone()).collect();
+    let refused = app
+        .post_graphql(Some(&app.admin()), &json!(too_many), &[])
+        .await;
+    assert_refused(&refused, 400, "BATCH_TOO_LARGE");
+}
+
+async fn deep_queries_are_refused(app: TestApp) {
+    // Thirteen levels of real fields (introspection is the only recursive part of the schema).
+    let mut inner = String::from("name");
+    for _ in 0..6 {
+        inner = format!("fields {{ type {{ {inner} }} }}");
+    }
+    let q = format!("{{ __type(name: \"Operator\") {{ {inner} }} }}");
+    let answer = query(&app, None, &q).await;
+    assert_refused(&answer, 400, "QUERY_TOO_DEEP");
+    assert!(answer.gql().error_message().contains("at most 12"));
+
+    // Beyond the parser's recursion bound: refused before validation, same code.
+    let q = format!("{}{}", "{ a ".repeat(40), "}".repeat(40));
+    assert_refused(&query(&app, None, &q).await, 400, "QUERY_TOO_DEEP");
+}
+
+async fn complex_queries_are_refused(app: TestApp) {
+    // No aliases and shallow, but 2000 repetitions of a three-field selection.
+    let q = format!(
+        "{{ {} }}",
+        "operator(uscc: \"91110000101623741K\") { id name } ".repeat(2000)
+    );
+    let answer = query(&app, Some(&app.admin()), &q).await;
+    assert_refused(&answer, 400, "QUERY_TOO_COMPLEX");
+}
+
+async fn aliases_are_limited(app: TestApp) {
+    let aliased = |n: usize| {
+        format!(
+            "{{ {} }}",
+            (0..n)
+                .map(|i| format!("a{i}: __typename"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let ok = query(&app, None, &aliased(30)).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["data"]["a29"], "QueryRoot");
+    let answer = query(&app, None, &aliased(31)).await;
+    assert_refused(&answer, 400, "TOO_MANY_ALIASES");
+    // Aliases hidden in a fragment spread many times count once per spread.
+    let q = "{ ...F ...F ...F ...F } fragment F on QueryRoot { a: __typename b: __typename c: __typename d: __typename e: __typename f: __typename g: __typename h: __typename }";
+    assert_refused(&query(&app, None, q).await, 400, "TOO_MANY_ALIASES");
+}
+
+async fn invalid_documents_have_codes(app: TestApp) {
+    assert_refused(
+        &query(&app, None, "{ operator(").await,
+        400,
+        "GRAPHQL_PARSE_FAILED",
+    );
+    assert_refused(
+        &query(&app, None, "{ noSuchField }").await,
+        400,
+        "GRAPHQL_VALIDATION_FAILED",
+    );
+    let unknown_op = app
+        .post_graphql(
+            None,
+            &json!({ "query": "query A { __typename }", "operationName": "B" }),
+            &[],
+        )
+        .await;
+    assert_refused(&unknown_op, 400, "GRAPHQL_VALIDATION_FAILED");
+    let two_ops = query(&app, None, "query A { __typename } query B { __typename }").await;
+    assert_refused(&two_ops, 400, "GRAPHQL_VALIDATION_FAILED");
+    // A variable of the wrong type.
+    let wrong_var = app
+        .post_graphql(
+            Some(&app.admin()),
+            &json!({
+                "query": "query($u: String!) { operator(uscc: $u) { id } }",
+                "variables": { "u": 5 }
+            }),
+            &[],
+        )
+        .await;
+    assert_refused(&wrong_var, 400, "GRAPHQL_VALIDATION_FAILED");
+    // Development keeps suggestions.
+    let typo = query(&app, Some(&app.admin()), "{ operatr(uscc: \"x\") { id } }").await;
+    assert!(
+        typo.gql().error_message().contains("Did you mean"),
+        "{}",
+        typo.body
+    );
+}
+
+/// GraphiQL's own introspection query nests `ofType` nine levels deep; it still works in
+/// development with the default depth limit.
+async fn graphiql_introspection_works_in_development(app: TestApp) {
+    let page = app.get("/graphql").await;
+    assert_eq!(page.status().as_u16(), 200);
+    let answer = app
+        .post_graphql(
+            None,
+            &json!({ "query": INTROSPECTION_QUERY, "operationName": "IntrospectionQuery" }),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let types = answer.gql().data()["__schema"]["types"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(types.iter().any(|t| t["name"] == "Operator"));
+}
+
+fn production(settings: &mut Settings) {
+    let key = settings.data_dir.join("configured-key.pem");
+    api::auth::keys::generate(&key).unwrap();
+    settings.auth.signing_key_file = Some(key);
+    api::service::receipts::add_key(&settings.receipt_key_dir()).unwrap();
+    settings.profile = Profile::Production;
+}
+
+async fn production_hides_the_schema(app: TestApp) {
+    assert_eq!(app.get("/graphql").await.status().as_u16(), 404);
+    let answer = app
+        .post_graphql(
+            None,
+            &json!({ "query": INTROSPECTION_QUERY, "operationName": "IntrospectionQuery" }),
+            &[],
+        )
+        .await;
+    assert_refused(&answer, 400, "INTROSPECTION_DISABLED");
+    let shallow = query(&app, None, "{ __schema { types { name } } }").await;
+    assert_refused(&shallow, 400, "INTROSPECTION_DISABLED");
+    let by_type = query(
+        &app,
+        None,
+        "{ ...T } fragment T on QueryRoot { __type(name: \"Operator\") { name } }",
+    )
+    .await;
+    assert_refused(&by_type, 400, "INTROSPECTION_DISABLED");
+    let typo = query(&app, Some(&app.admin()), "{ operatr(uscc: \"x\") { id } }").await;
+    typo.gql().assert_error("GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        !typo.gql().error_message().contains("Did you mean"),
+        "{}",
+        typo.body
+    );
+    // The API itself still works.
+    let ok = query(&app, Some(&app.admin()), "{ __typename }").await;
+    assert_eq!(ok.body["data"]["__typename"], "QueryRoot");
+}
+
+fn tiny_timeout(settings: &mut Settings) {
+    settings.limits.request_timeout_ms = 1;
+}
+
+/// A request that runs past the timeout is stopped with 504 TIMEOUT, and whatever it was
+/// doing is rolled back whole: every operator still has its audit event.
+async fn slow_requests_time_out(app: TestApp) {
+    let batch: Vec<Value> = (0..10)
+        .map(|i| {
+            json!({
+                "query": "mutation($i: UpsertOperatorInput!) { upsertOperator(input: $i) { id } }",
+                "variables": { "i": { "uscc": tests::valid_code("441802", i), "name": format!("公司{i}") } }
+            })
+        })
+        .collect();
+    let answer = app
+        .post_graphql(Some(&app.admin()), &json!(batch), &[])
+        .await;
+    assert_refused(&answer, 504, "TIMEOUT");
+    // Let a rollback that the drop of the transaction started finish.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let operators = app.count("operators").await;
+    assert!(operators < 10, "the batch ran to the end: {operators}");
+    assert_eq!(app.count("audit_events").await, operators);
+}
+
+/// PostgreSQL cancels a statement past `database.statement_timeout_ms`; the service
+/// reports it as TIMEOUT, not as an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_cancels_slow_statements() {
+    let app = spawn_app_with(Backend::Postgres, |s| {
+        s.database.statement_timeout_ms = 200;
+    })
+    .await;
+    use sea_orm::ConnectionTrait;
+    let started = std::time::Instant::now();
+    let err = app
+        .state
+        .db
+        .execute_unprepared("SELECT pg_sleep(3)")
+        .await
+        .expect_err("the statement timeout must cancel pg_sleep(3)");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let app_err = api::error::AppError::from(err);
+    assert_eq!(app_err.code().as_str(), "TIMEOUT");
+}
+
+on_both_backends!(
+    oversized_bodies_are_refused,
+    batches_are_bounded,
+    deep_queries_are_refused,
+    complex_queries_are_refused,
+    aliases_are_limited,
+    invalid_documents_have_codes,
+    graphiql_introspection_works_in_development,
+);
+
+on_both_backends_with!(
+    production_hides_the_schema => production,
+    slow_requests_time_out => tiny_timeout,
+);

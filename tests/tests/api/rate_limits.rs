@@ -1,0 +1,90 @@
+//! Rate limits per token subject and per client address: 429, Retry-After, RATE_LIMITED.
+
+use api::config::Settings;
+use serde_json::json;
+use tests::{HttpAnswer, TestApp, on_both_backends_with};
+
+fn strict(settings: &mut Settings) {
+    settings.limits.rate_per_second = 1;
+    settings.limits.rate_burst = 3;
+    settings.limits.public_rate_per_second = 1;
+    settings.limits.public_rate_burst = 2;
+}
+
+fn behind_a_proxy(settings: &mut Settings) {
+    strict(settings);
+    settings.limits.trusted_proxies = vec!["127.0.0.1".into()];
+}
+
+async fn call(app: &TestApp, token: Option<&str>, headers: &[(&str, &str)]) -> HttpAnswer {
+    app.post_graphql(token, &json!({ "query": "{ __typename }" }), headers)
+        .await
+}
+
+fn assert_limited(answer: &HttpAnswer) {
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    answer.gql().assert_error("RATE_LIMITED");
+    let retry: u64 = answer
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=2).contains(&retry), "{retry}");
+}
+
+async fn each_subject_has_its_own_bucket(app: TestApp) {
+    let admin = app.admin();
+    let partner_same_name = app
+        .partner("admin-city", &[api::domain::measures::Domain::Procurement])
+        .await;
+    for _ in 0..3 {
+        assert_eq!(call(&app, Some(&admin), &[]).await.status, 200);
+    }
+    assert_limited(&call(&app, Some(&admin), &[]).await);
+    // Another caller is not affected; nor is the same subject under another role.
+    assert_eq!(call(&app, Some(&app.auditor()), &[]).await.status, 200);
+    assert_eq!(call(&app, Some(&partner_same_name), &[]).await.status, 200);
+    // A batch costs one request per operation.
+    let auditor2 = app.token(api::auth::Role::Auditor, "auditor-2");
+    let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }, { "query": "{ __typename }" }]);
+    assert_eq!(
+        app.post_graphql(Some(&auditor2), &batch, &[]).await.status,
+        200
+    );
+    assert_limited(&call(&app, Some(&auditor2), &[]).await);
+    // The bucket refills at the configured rate.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(call(&app, Some(&admin), &[]).await.status, 200);
+}
+
+async fn anonymous_callers_are_counted_by_address(app: TestApp) {
+    for _ in 0..2 {
+        assert_eq!(call(&app, None, &[]).await.status, 200);
+    }
+    // X-Forwarded-For from an untrusted peer changes nothing.
+    assert_limited(&call(&app, None, &[("x-forwarded-for", "198.51.100.9")]).await);
+    // Refused tokens count against the address too (they cost a signature check).
+    assert_limited(&call(&app, Some("garbage"), &[]).await);
+    // Authenticated callers from the same address have their own buckets.
+    assert_eq!(call(&app, Some(&app.admin()), &[]).await.status, 200);
+}
+
+async fn trusted_proxies_forward_the_client_address(app: TestApp) {
+    let a = [("x-forwarded-for", "198.51.100.1")];
+    let b = [("x-forwarded-for", "203.0.113.50, 198.51.100.2")];
+    for _ in 0..2 {
+        assert_eq!(call(&app, None, &a).await.status, 200);
+    }
+    assert_limited(&call(&app, None, &a).await);
+    // Another client behind the same proxy: its own bucket (the right-most entry).
+    assert_eq!(call(&app, None, &b).await.status, 200);
+    // A client cannot escape by prepending addresses: the right-most untrusted one counts.
+    let spoof = [("x-forwarded-for", "10.9.9.9, 198.51.100.1")];
+    assert_limited(&call(&app, None, &spoof).await);
+}
+
+on_both_backends_with!(
+    each_subject_has_its_own_bucket => strict,
+    anonymous_callers_are_counted_by_address => strict,
+    trusted_proxies_forward_the_client_address => behind_a_proxy,
+);
