@@ -5,6 +5,7 @@ pub mod connection;
 pub mod listings;
 pub mod loaders;
 pub mod operators;
+pub mod repair;
 
 use crate::auth::Identity;
 use crate::config::Settings;
@@ -17,6 +18,7 @@ pub struct QueryRoot(
     operators::OperatorQuery,
     listings::ListingQuery,
     catalogue::CatalogueQuery,
+    repair::RepairQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -24,6 +26,7 @@ pub struct MutationRoot(
     operators::OperatorMutation,
     listings::ListingMutation,
     catalogue::CatalogueMutation,
+    repair::RepairMutation,
 );
 
 pub type RegistrySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

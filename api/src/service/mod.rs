@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod listing_search;
 pub mod listings;
 pub mod operators;
+pub mod repair;
 
 use crate::auth::Identity;
 

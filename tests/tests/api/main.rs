@@ -3,3 +3,4 @@
 mod foundation;
 mod listings;
 mod operators;
+mod repair;
