@@ -54,6 +54,7 @@ impl RepairStatus {
 /// The documents of a repair application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
 #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[graphql(name = "RepairDocumentKind")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DocumentKind {
     /// 信用修复申请书
@@ -145,6 +146,7 @@ pub struct Facts<'a> {
 
 /// One condition's verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+#[graphql(name = "RepairConditionResult")]
 pub struct ConditionResult {
     pub condition: RepairCondition,
     pub met: bool,
@@ -306,6 +308,7 @@ pub fn is_overdue(
 
 /// The share of decisions made on time over a period.
 #[derive(Clone, Copy, Debug, PartialEq, async_graphql::SimpleObject)]
+#[graphql(name = "RepairOnTimeRate")]
 pub struct OnTimeRate {
     /// Decisions made in the period.
     pub decided: i64,

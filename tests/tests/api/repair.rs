@@ -466,6 +466,29 @@ async fn approval_removes_the_listing_at_the_decision_instant(app: TestApp) {
             .await
             .contains(&listing_id)
     );
+    // The partner-facing `check` comes from the checks slice: these assertions run once
+    // both are merged (the schema then has the query).
+    if api::graphql::sdl().contains("check(uscc:") {
+        let q = "query($u: String!, $t: DateTime) { check(uscc: $u, domain: PROCUREMENT, asOf: $t) { decision } }";
+        let uscc = valid_code("441802", 5);
+        let now = app
+            .gql(Some(&app.admin()), q, json!({"u": uscc, "t": null}))
+            .await;
+        assert_eq!(now.data()["check"]["decision"], "CLEAR", "{}", now.body);
+        let earlier = app
+            .gql(
+                Some(&app.admin()),
+                q,
+                json!({"u": uscc, "t": before_approval}),
+            )
+            .await;
+        assert_eq!(
+            earlier.data()["check"]["decision"],
+            "RESTRICTED",
+            "{}",
+            earlier.body
+        );
+    }
 
     // Deciding again is refused: it is no longer pending.
     let again = decide_as(&app, &app.admin(), &app_id, 2, false, "x").await;
