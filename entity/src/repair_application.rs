@@ -25,6 +25,8 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub revocation_reason: Option<String>,
+    /// Whether the decision was made on or before the due date (null until decided).
+    pub decided_on_time: Option<bool>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -8,6 +8,7 @@ pub mod calendar_data;
 
 mod m20261128_000001_create_tables;
 mod m20261128_000002_seed_catalogues;
+mod m20261128_120000_repair_timeliness;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_tables::Migration),
             Box::new(m20261128_000002_seed_catalogues::Migration),
+            Box::new(m20261128_120000_repair_timeliness::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ pub mod measures;
 pub mod names;
 pub mod privacy;
 pub mod region;
+pub mod repair;
 pub mod uscc;
 pub mod working_days;
 

@@ -169,6 +169,14 @@ impl Listing {
             .map(Measure)
             .collect())
     }
+    /// The credit-repair applications for this listing, in id order.
+    #[graphql(guard = "ADMIN_OR_AUDITOR")]
+    async fn repair_applications(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::repair::RepairApplication>> {
+        super::repair::applications_of_listing(ctx, self.0.id).await
+    }
     /// Optimistic concurrency: pass it back as `expectedVersion`.
     async fn version(&self) -> i32 {
         self.0.version

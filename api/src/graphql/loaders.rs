@@ -18,6 +18,8 @@ pub struct ListLoader(pub DatabaseConnection);
 pub struct PeriodsLoader(pub DatabaseConnection);
 pub struct MeasuresLoader(pub DatabaseConnection);
 pub struct OperatorListingsLoader(pub DatabaseConnection);
+pub struct ListingLoader(pub DatabaseConnection);
+pub struct ListingRepairsLoader(pub DatabaseConnection);
 
 impl async_graphql::dataloader::Loader<i64> for OperatorLoader {
     type Value = operator::Model;
@@ -118,6 +120,35 @@ impl async_graphql::dataloader::Loader<i64> for OperatorListingsLoader {
     }
 }
 
+impl async_graphql::dataloader::Loader<i64> for ListingLoader {
+    type Value = listing::Model;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[i64]) -> LoadResult<Self::Value> {
+        let rows = listing::Entity::find()
+            .filter(listing::Column::Id.is_in(keys.to_vec()))
+            .all(&self.0)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+/// The credit-repair applications of each listing, in id order.
+impl async_graphql::dataloader::Loader<i64> for ListingRepairsLoader {
+    type Value = Vec<crate::service::repair::RepairView>;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[i64]) -> LoadResult<Self::Value> {
+        let rows = crate::service::repair::of_listings(&self.0, keys)
+            .await
+            .map_err(AppError::into_graphql)?;
+        let mut out: HashMap<i64, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for r in rows {
+            out.entry(r.row.listing_id).or_default().push(r);
+        }
+        Ok(out)
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     pub operators: async_graphql::dataloader::DataLoader<OperatorLoader>,
@@ -125,6 +156,8 @@ pub struct Loaders {
     pub periods: async_graphql::dataloader::DataLoader<PeriodsLoader>,
     pub measures: async_graphql::dataloader::DataLoader<MeasuresLoader>,
     pub operator_listings: async_graphql::dataloader::DataLoader<OperatorListingsLoader>,
+    pub listings: async_graphql::dataloader::DataLoader<ListingLoader>,
+    pub listing_repairs: async_graphql::dataloader::DataLoader<ListingRepairsLoader>,
 }
 
 impl Loaders {
@@ -136,6 +169,8 @@ impl Loaders {
             periods: DataLoader::new(PeriodsLoader(db.clone()), tokio::spawn),
             measures: DataLoader::new(MeasuresLoader(db.clone()), tokio::spawn),
             operator_listings: DataLoader::new(OperatorListingsLoader(db.clone()), tokio::spawn),
+            listings: DataLoader::new(ListingLoader(db.clone()), tokio::spawn),
+            listing_repairs: DataLoader::new(ListingRepairsLoader(db.clone()), tokio::spawn),
         }
     }
 }

@@ -7,8 +7,8 @@ pub mod limits;
 pub mod listings;
 pub mod loaders;
 pub mod operators;
-pub mod pagination;
 pub mod partners;
+pub mod repair;
 
 use crate::auth::Identity;
 use crate::config::Settings;
@@ -23,6 +23,7 @@ pub struct QueryRoot(
     catalogue::CatalogueQuery,
     partners::PartnerQuery,
     checks::CheckQuery,
+    repair::RepairQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -32,6 +33,7 @@ pub struct MutationRoot(
     catalogue::CatalogueMutation,
     partners::PartnerMutation,
     checks::CheckMutation,
+    repair::RepairMutation,
 );
 
 pub type RegistrySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -14,6 +14,7 @@ pub mod listings;
 pub mod operators;
 pub mod partners;
 pub mod receipts;
+pub mod repair;
 
 use crate::auth::Identity;
 

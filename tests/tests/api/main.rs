@@ -11,4 +11,5 @@ mod operators;
 mod partners;
 mod rate_limits;
 mod receipts;
+mod repair;
 mod tokens;
