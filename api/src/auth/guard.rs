@@ -41,3 +41,57 @@ impl Guard for RoleGuard {
         authorize(identity, self.allowed).map_err(Into::into)
     }
 }
+
+/// Registry-wide administration (catalogues, calendar, partners): an admin with no
+/// region, or a city-level one. A county admin acts only on its own operators.
+pub struct RegistryAdminGuard;
+
+pub const REGISTRY_ADMIN: RegistryAdminGuard = RegistryAdminGuard;
+
+/// The decision, as a pure function.
+pub fn authorize_registry_admin(identity: &Identity) -> Result<(), AppError> {
+    authorize(identity, &[Role::Admin])?;
+    match identity.region.as_deref() {
+        None => Ok(()),
+        Some(region) if region.ends_with("00") => Ok(()),
+        Some(region) => Err(AppError::Forbidden(format!(
+            "an admin limited to county {region} may not change registry-wide data"
+        ))),
+    }
+}
+
+impl Guard for RegistryAdminGuard {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let identity = ctx.data::<crate::graphql::RequestContext>()?.identity();
+        authorize_registry_admin(identity).map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin(region: Option<&str>) -> Identity {
+        Identity {
+            subject: "a".into(),
+            role: Role::Admin,
+            domains: Vec::new(),
+            region: region.map(Into::into),
+            token_id: None,
+        }
+    }
+
+    #[test]
+    fn registry_admin_is_an_unscoped_or_city_admin() {
+        assert!(authorize_registry_admin(&admin(None)).is_ok());
+        assert!(authorize_registry_admin(&admin(Some("441800"))).is_ok());
+        assert!(authorize_registry_admin(&admin(Some("441802"))).is_err());
+        let mut auditor = admin(None);
+        auditor.role = Role::Auditor;
+        assert!(authorize_registry_admin(&auditor).is_err());
+        assert!(matches!(
+            authorize_registry_admin(&Identity::anonymous()),
+            Err(AppError::Unauthenticated(_))
+        ));
+    }
+}

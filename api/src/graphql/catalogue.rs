@@ -1,7 +1,7 @@
 //! Catalogues: lists, measures, violation categories and the working-day calendar.
 
 use super::{request, state};
-use crate::auth::guard::{ADMIN, AUTHENTICATED};
+use crate::auth::guard::{AUTHENTICATED, REGISTRY_ADMIN};
 use crate::domain::measures::{Domain, Effect};
 use crate::service::{calendar, catalogue as svc};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
@@ -240,7 +240,7 @@ pub struct CatalogueMutation;
 #[Object]
 impl CatalogueMutation {
     /// Adds a measure to the catalogue or edits one (admin; audited).
-    #[graphql(guard = "ADMIN")]
+    #[graphql(guard = "REGISTRY_ADMIN")]
     async fn upsert_measure(&self, ctx: &Context<'_>, input: MeasureInput) -> Result<Measure> {
         let actor = request(ctx)?.actor();
         let db = &state(ctx)?.db;
@@ -261,7 +261,7 @@ impl CatalogueMutation {
     }
 
     /// Creates a list or edits its rules and default measures (admin; audited).
-    #[graphql(guard = "ADMIN")]
+    #[graphql(guard = "REGISTRY_ADMIN")]
     async fn upsert_list(&self, ctx: &Context<'_>, input: ListInput) -> Result<CreditList> {
         let actor = request(ctx)?.actor();
         let db = &state(ctx)?.db;
@@ -291,7 +291,7 @@ impl CatalogueMutation {
     }
 
     /// Adds or renames a violation category (admin; audited).
-    #[graphql(guard = "ADMIN")]
+    #[graphql(guard = "REGISTRY_ADMIN")]
     async fn upsert_violation_category(
         &self,
         ctx: &Context<'_>,
@@ -308,7 +308,7 @@ impl CatalogueMutation {
 
     /// Loads (or replaces) a year's working-day calendar from its State Council notice
     /// (admin; audited). `days` are the exceptions to the Monday-Friday week.
-    #[graphql(guard = "ADMIN")]
+    #[graphql(guard = "REGISTRY_ADMIN")]
     async fn load_calendar_year(
         &self,
         ctx: &Context<'_>,

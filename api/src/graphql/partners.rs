@@ -1,7 +1,7 @@
 //! Partner systems: `partners`, `registerPartner`, `deactivatePartner`.
 
 use super::{request, state};
-use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR};
+use crate::auth::guard::{ADMIN_OR_AUDITOR, REGISTRY_ADMIN};
 use crate::domain::measures::Domain;
 use crate::service::partners::{self as svc, PartnerInput};
 use async_graphql::{Context, ID, InputObject, Object, Result};
@@ -76,7 +76,7 @@ pub struct PartnerMutation;
 #[Object]
 impl PartnerMutation {
     /// Registers a partner system and the domains it may check (admin). Audited.
-    #[graphql(guard = "ADMIN")]
+    #[graphql(guard = "REGISTRY_ADMIN")]
     async fn register_partner(
         &self,
         ctx: &Context<'_>,
@@ -100,7 +100,7 @@ impl PartnerMutation {
 
     /// Deactivates a partner (admin), with the reason. Audited. Its tokens are refused
     /// from its next request on (other instances: within `auth.partner_cache_seconds`).
-    #[graphql(guard = "ADMIN")]
+    #[graphql(guard = "REGISTRY_ADMIN")]
     async fn deactivate_partner(
         &self,
         ctx: &Context<'_>,
