@@ -1,6 +1,6 @@
 use anyhow::Context;
 use api::auth::tokens::{TokenRequest, parse_ttl};
-use api::cli::{Cli, Command, MigrateAction, parse_domains};
+use api::cli::{Cli, Command, MigrateAction, ReportFormat, parse_domains};
 use api::config::Settings;
 use clap::Parser;
 
@@ -60,6 +60,39 @@ async fn main() -> anyhow::Result<()> {
         Command::Keygen { out } => {
             api::auth::keys::generate(&out)?;
             println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::VerifyAudit { page_size } => {
+            let db = api::db::connect(&settings).await?;
+            let report = api::service::audit_query::verify_chain(&db, page_size).await?;
+            if report.ok {
+                println!(
+                    "audit chain ok: {} events checked, last event {}",
+                    report.checked_events,
+                    report.last_event_id.unwrap_or(0)
+                );
+                Ok(())
+            } else {
+                eprintln!(
+                    "audit chain BROKEN at event {}: {}",
+                    report.first_broken_event_id.unwrap_or(0),
+                    report.problem.as_deref().unwrap_or("unknown problem")
+                );
+                eprintln!("{} events before it verified", report.checked_events);
+                std::process::exit(1);
+            }
+        }
+        Command::Report {
+            year,
+            format,
+            region,
+        } => {
+            let db = api::db::connect(&settings).await?;
+            let report = api::service::report::yearly(&db, year, region.as_deref()).await?;
+            match format {
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                ReportFormat::Csv => print!("{}", api::service::report::to_csv(&report)),
+            }
             Ok(())
         }
     }

@@ -5,12 +5,14 @@ use crate::auth::{keys, tokens::TokenService};
 use crate::config::Settings;
 use crate::graphql::{RegistrySchema, build_schema};
 use crate::http;
+use crate::service::feed::FeedHub;
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 
 /// Everything a request may need, shared by all workers.
@@ -24,6 +26,9 @@ pub struct AppState {
     /// Statements run on the pool since start (a cheap counter: tests use it to prove
     /// that a page of results costs a bounded number of queries).
     pub queries: Arc<AtomicU64>,
+    /// The live change feed: notified after each committed listing change, it pushes
+    /// the new events to `registryChanged` subscribers.
+    pub feed: Arc<FeedHub>,
 }
 
 impl AppState {
@@ -33,7 +38,11 @@ impl AppState {
         if settings.run_migrations {
             crate::db::migrate_up(&db).await?;
         }
-        Self::with_db(settings, db)
+        let state = Self::with_db(settings, db)?;
+        // Live subscribers start from the present; older events come from `changes`.
+        let latest = crate::service::feed::latest_revision_id(&state.db).await?;
+        state.feed.set_position(latest);
+        Ok(state)
     }
 
     pub fn with_db(settings: Settings, mut db: DatabaseConnection) -> anyhow::Result<Self> {
@@ -48,8 +57,26 @@ impl AppState {
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
             queries,
+            feed: Arc::new(FeedHub::new(FEED_BUFFER)),
         })
     }
+}
+
+/// The change feed's pump (always) and the expiry recorder (unless turned off).
+fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+    let jobs = &state.settings.jobs;
+    let poll = Duration::from_millis(jobs.feed_poll_ms.max(50));
+    let mut handles = vec![tokio::spawn(
+        state.feed.clone().pump(state.db.clone(), poll),
+    )];
+    if jobs.expiry_interval_seconds > 0 {
+        handles.push(tokio::spawn(crate::service::feed::expiry_job(
+            state.db.clone(),
+            state.feed.clone(),
+            Duration::from_secs(jobs.expiry_interval_seconds),
+        )));
+    }
+    handles
 }
 
 /// The access-token service from the configured (or development) key.
@@ -64,10 +91,15 @@ pub fn token_service(settings: &Settings) -> anyhow::Result<TokenService> {
     )
 }
 
+/// Events a slow subscriber may fall behind before it re-reads from the database.
+const FEED_BUFFER: usize = 1024;
+
 pub struct Application {
     port: u16,
     server: Server,
     state: Arc<AppState>,
+    /// The change feed's pump and the expiry recorder, stopped with the server.
+    jobs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -97,10 +129,12 @@ impl Application {
             server = server.workers(settings.workers);
         }
         tracing::info!(port, "credit-registry listening");
+        let jobs = background_jobs(&state);
         Ok(Self {
             port,
             server: server.run(),
             state,
+            jobs,
         })
     }
 
@@ -115,6 +149,9 @@ impl Application {
     /// Serves until SIGTERM/SIGINT; in-flight requests finish, then the pool closes.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        for job in &self.jobs {
+            job.abort();
+        }
         let state = self.state;
         if let Ok(state) = Arc::try_unwrap(state) {
             let _ = state.db.close().await;

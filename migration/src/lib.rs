@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_tables;
 mod m20261128_000002_seed_catalogues;
+mod m20261201_000001_audit_append_only;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_tables::Migration),
             Box::new(m20261128_000002_seed_catalogues::Migration),
+            Box::new(m20261201_000001_audit_append_only::Migration),
         ]
     }
 }

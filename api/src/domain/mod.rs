@@ -2,6 +2,7 @@
 //! Everything here is a small pure function with unit tests.
 
 pub mod audit_chain;
+pub mod history;
 pub mod lifecycle;
 pub mod measures;
 pub mod names;

@@ -18,6 +18,24 @@ pub struct ListLoader(pub DatabaseConnection);
 pub struct PeriodsLoader(pub DatabaseConnection);
 pub struct MeasuresLoader(pub DatabaseConnection);
 pub struct OperatorListingsLoader(pub DatabaseConnection);
+/// Measures by code: a listing read at record time names its measures by code.
+pub struct MeasuresByCodeLoader(pub DatabaseConnection);
+
+impl async_graphql::dataloader::Loader<String> for MeasuresByCodeLoader {
+    type Value = measure::Model;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, measure::Model>, async_graphql::Error> {
+        let rows = measure::Entity::find()
+            .filter(measure::Column::Code.is_in(keys.to_vec()))
+            .all(&self.0)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| (r.code.clone(), r)).collect())
+    }
+}
 
 impl async_graphql::dataloader::Loader<i64> for OperatorLoader {
     type Value = operator::Model;
@@ -125,6 +143,7 @@ pub struct Loaders {
     pub periods: async_graphql::dataloader::DataLoader<PeriodsLoader>,
     pub measures: async_graphql::dataloader::DataLoader<MeasuresLoader>,
     pub operator_listings: async_graphql::dataloader::DataLoader<OperatorListingsLoader>,
+    pub measures_by_code: async_graphql::dataloader::DataLoader<MeasuresByCodeLoader>,
 }
 
 impl Loaders {
@@ -136,6 +155,7 @@ impl Loaders {
             periods: DataLoader::new(PeriodsLoader(db.clone()), tokio::spawn),
             measures: DataLoader::new(MeasuresLoader(db.clone()), tokio::spawn),
             operator_listings: DataLoader::new(OperatorListingsLoader(db.clone()), tokio::spawn),
+            measures_by_code: DataLoader::new(MeasuresByCodeLoader(db.clone()), tokio::spawn),
         }
     }
 }

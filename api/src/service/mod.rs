@@ -3,11 +3,16 @@
 //! transaction as every change.
 
 pub mod audit;
+pub mod audit_query;
 pub mod calendar;
 pub mod catalogue;
+pub mod feed;
+pub mod history;
 pub mod listing_search;
 pub mod listings;
 pub mod operators;
+pub mod public;
+pub mod report;
 
 use crate::auth::Identity;
 

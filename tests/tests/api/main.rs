@@ -1,5 +1,6 @@
 //! Black-box tests: the real server on port 0, GraphQL over HTTP, SQLite and PostgreSQL.
 
 mod foundation;
+mod history;
 mod listings;
 mod operators;
