@@ -89,11 +89,21 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let db = api::db::connect(&settings).await?;
             let report = api::service::report::yearly(&db, year, region.as_deref()).await?;
-            match format {
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                ReportFormat::Csv => print!("{}", api::service::report::to_csv(&report)),
-            }
-            Ok(())
+            let text = match format {
+                ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+                ReportFormat::Csv => api::service::report::to_csv(&report),
+            };
+            write_stdout(&text)
         }
+    }
+}
+
+/// Writes to standard output; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -101,6 +101,39 @@ pub fn needs_expiry_event(
         && display_status(stored, periods, now) == ListingStatus::Expired
 }
 
+/// A catalogue entry at an instant, from the audit events of its edits (`before` and
+/// `after` documents, in chain order): the catalogue keeps only the current row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CatalogueStateAt<'a> {
+    /// The document an edit recorded.
+    Recorded(&'a serde_json::Value),
+    /// It did not exist yet.
+    Absent,
+    /// Never edited through the API (seeded): the current row is what it was.
+    Current,
+}
+
+/// Each event is `(occurred_at, before, after)`, oldest first.
+pub fn catalogue_state_at<'a>(
+    events: &'a [(
+        DateTime<Utc>,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+    )],
+    at: DateTime<Utc>,
+) -> CatalogueStateAt<'a> {
+    if let Some((_, _, after)) = events.iter().rev().find(|(t, _, _)| *t <= at) {
+        return after
+            .as_ref()
+            .map_or(CatalogueStateAt::Absent, CatalogueStateAt::Recorded);
+    }
+    match events.first() {
+        Some((_, Some(before), _)) => CatalogueStateAt::Recorded(before),
+        Some((_, None, _)) => CatalogueStateAt::Absent,
+        None => CatalogueStateAt::Current,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +193,30 @@ mod tests {
             recorded
         );
         assert_eq!(effective_at(ChangeKind::Decided, &[], recorded), recorded);
+    }
+
+    #[test]
+    fn catalogue_entries_are_rebuilt_from_their_edits() {
+        let seeded = serde_json::json!({"effect": "PROHIBIT"});
+        let edited = serde_json::json!({"effect": "CONSIDER"});
+        let events = vec![(t(2026, 3, 1), Some(seeded.clone()), Some(edited.clone()))];
+        assert_eq!(
+            catalogue_state_at(&events, t(2026, 2, 1)),
+            CatalogueStateAt::Recorded(&seeded)
+        );
+        assert_eq!(
+            catalogue_state_at(&events, t(2026, 3, 1)),
+            CatalogueStateAt::Recorded(&edited)
+        );
+        let created = vec![(t(2026, 3, 1), None, Some(edited.clone()))];
+        assert_eq!(
+            catalogue_state_at(&created, t(2026, 2, 1)),
+            CatalogueStateAt::Absent
+        );
+        assert_eq!(
+            catalogue_state_at(&[], t(2026, 2, 1)),
+            CatalogueStateAt::Current
+        );
     }
 
     #[test]

@@ -131,6 +131,10 @@ impl FeedQuery {
     }
 }
 
+/// When the token of a WebSocket connection expires: its subscriptions end then.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionExpiry(pub DateTime<Utc>);
+
 #[derive(Default)]
 pub struct FeedSubscription;
 
@@ -148,9 +152,20 @@ impl FeedSubscription {
     ) -> Result<impl Stream<Item = Result<ListingChange>> + use<>> {
         let st = state(ctx)?;
         let position = decode(after.as_deref())?;
-        Ok(feed::live(&st.feed, st.db.clone(), position).map(|item| {
-            item.map(ListingChange)
-                .map_err(crate::error::AppError::into_graphql)
-        }))
+        let remaining = ctx
+            .data_opt::<ConnectionExpiry>()
+            .map(|e| (e.0 - Utc::now()).to_std().unwrap_or_default());
+        let expired = async move {
+            match remaining {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        Ok(feed::live(&st.feed, st.db.clone(), position)
+            .map(|item| {
+                item.map(ListingChange)
+                    .map_err(crate::error::AppError::into_graphql)
+            })
+            .take_until(expired))
     }
 }

@@ -107,15 +107,14 @@ impl Listing {
                 .await?
                 .unwrap_or_default());
         };
-        let found = loaders
-            .measures_by_code
-            .load_many(r.measure_codes.iter().cloned())
-            .await?;
-        // A recorded code always names a catalogue entry (measures are never deleted).
-        Ok(r.measure_codes
+        let keys: Vec<(String, DateTime<Utc>)> = r
+            .measure_codes
             .iter()
-            .filter_map(|c| found.get(c).cloned())
-            .collect())
+            .map(|c| (c.clone(), r.known_at))
+            .collect();
+        let found = loaders.measures_known_at.load_many(keys.clone()).await?;
+        // As the catalogue held them at `knownAt` (a domain or effect may have changed since).
+        Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
     }
 
     /// The instant the status is evaluated at: now, or `knownAt` for a record-time read.

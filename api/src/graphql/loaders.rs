@@ -3,6 +3,7 @@
 //! number of queries.
 
 use crate::error::AppError;
+use chrono::{DateTime, Utc};
 use entity::{credit_list, listing, listing_measure, listing_period, measure, operator};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::HashMap;
@@ -18,22 +19,29 @@ pub struct ListLoader(pub DatabaseConnection);
 pub struct PeriodsLoader(pub DatabaseConnection);
 pub struct MeasuresLoader(pub DatabaseConnection);
 pub struct OperatorListingsLoader(pub DatabaseConnection);
-/// Measures by code: a listing read at record time names its measures by code.
-pub struct MeasuresByCodeLoader(pub DatabaseConnection);
+/// Measures by code as the catalogue held them at an instant: a listing read at record
+/// time (`knownAt`) names its measures by code.
+pub struct MeasuresKnownAtLoader(pub DatabaseConnection);
 
-impl async_graphql::dataloader::Loader<String> for MeasuresByCodeLoader {
+impl async_graphql::dataloader::Loader<(String, DateTime<Utc>)> for MeasuresKnownAtLoader {
     type Value = measure::Model;
     type Error = async_graphql::Error;
     async fn load(
         &self,
-        keys: &[String],
-    ) -> Result<HashMap<String, measure::Model>, async_graphql::Error> {
-        let rows = measure::Entity::find()
-            .filter(measure::Column::Code.is_in(keys.to_vec()))
-            .all(&self.0)
-            .await
-            .map_err(db_error)?;
-        Ok(rows.into_iter().map(|r| (r.code.clone(), r)).collect())
+        keys: &[(String, DateTime<Utc>)],
+    ) -> Result<HashMap<(String, DateTime<Utc>), measure::Model>, async_graphql::Error> {
+        let mut by_instant: HashMap<DateTime<Utc>, Vec<String>> = HashMap::new();
+        for (code, at) in keys {
+            by_instant.entry(*at).or_default().push(code.clone());
+        }
+        let mut out = HashMap::new();
+        for (at, codes) in by_instant {
+            let found = crate::service::history::measures_known_at(&self.0, &codes, at)
+                .await
+                .map_err(AppError::into_graphql)?;
+            out.extend(found.into_iter().map(|(code, m)| ((code, at), m)));
+        }
+        Ok(out)
     }
 }
 
@@ -143,7 +151,7 @@ pub struct Loaders {
     pub periods: async_graphql::dataloader::DataLoader<PeriodsLoader>,
     pub measures: async_graphql::dataloader::DataLoader<MeasuresLoader>,
     pub operator_listings: async_graphql::dataloader::DataLoader<OperatorListingsLoader>,
-    pub measures_by_code: async_graphql::dataloader::DataLoader<MeasuresByCodeLoader>,
+    pub measures_known_at: async_graphql::dataloader::DataLoader<MeasuresKnownAtLoader>,
 }
 
 impl Loaders {
@@ -155,7 +163,7 @@ impl Loaders {
             periods: DataLoader::new(PeriodsLoader(db.clone()), tokio::spawn),
             measures: DataLoader::new(MeasuresLoader(db.clone()), tokio::spawn),
             operator_listings: DataLoader::new(OperatorListingsLoader(db.clone()), tokio::spawn),
-            measures_by_code: DataLoader::new(MeasuresByCodeLoader(db.clone()), tokio::spawn),
+            measures_known_at: DataLoader::new(MeasuresKnownAtLoader(db.clone()), tokio::spawn),
         }
     }
 }

@@ -4,19 +4,21 @@
 //! exist then; later corrections are invisible.
 //!
 //! The check service answers "as the registry knew it at knownAt" with
-//! [`for_operator_known_at`] and [`RecordedListing::in_force_at`].
+//! [`for_operator_known_at`], [`RecordedListing::in_force_at`] and
+//! [`measures_known_at`] (the measures' domains and effects as they then stood).
 
 use super::listing_search::{self, ListingFilter};
-use crate::domain::history::revision_covers;
+use crate::domain::history::{CatalogueStateAt, catalogue_state_at, revision_covers};
 use crate::domain::lifecycle::{self, ListingStatus, Period, StoredStatus};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{listing, listing_period, listing_revision};
+use entity::{audit_event, listing, listing_period, listing_revision, measure};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// The document `service::listings::snapshot` writes.
 #[derive(Deserialize)]
@@ -144,6 +146,89 @@ impl RecordedListing {
         super::listings::status_at(&self.row, &self.periods, t)
     }
 }
+
+#[derive(Deserialize)]
+struct MeasureDoc {
+    code: String,
+    name: String,
+    domain: String,
+    effect: String,
+    legal_basis: String,
+    active: bool,
+    version: i32,
+}
+
+/// The measures named by `codes` as the catalogue held them at `k`: a listing recorded
+/// then names its measures by code, and a measure's domain or effect may have been
+/// edited since. Rebuilt from the audit log of `measure.upsert` (two queries); a
+/// measure never edited through the API is its current row.
+pub async fn measures_known_at<C: ConnectionTrait>(
+    db: &C,
+    codes: &[String],
+    k: DateTime<Utc>,
+) -> AppResult<HashMap<String, measure::Model>> {
+    if codes.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let current: HashMap<String, measure::Model> = measure::Entity::find()
+        .filter(measure::Column::Code.is_in(codes.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.code.clone(), m))
+        .collect();
+    let mut edits: HashMap<String, Vec<EditEvent>> = HashMap::new();
+    for e in audit_event::Entity::find()
+        .filter(audit_event::Column::EntityType.eq("measure"))
+        .filter(audit_event::Column::EntityId.is_in(codes.to_vec()))
+        .order_by_asc(audit_event::Column::Id)
+        .all(db)
+        .await?
+    {
+        edits
+            .entry(e.entity_id.clone())
+            .or_default()
+            .push((e.occurred_at, e.before, e.after));
+    }
+    let mut out = HashMap::new();
+    for code in codes {
+        let events = edits.get(code).map_or(&[][..], Vec::as_slice);
+        let now = current.get(code);
+        let model = match catalogue_state_at(events, k) {
+            CatalogueStateAt::Current => now.cloned(),
+            CatalogueStateAt::Absent => None,
+            CatalogueStateAt::Recorded(doc) => {
+                let d: MeasureDoc = serde_json::from_value(doc.clone()).map_err(|e| {
+                    AppError::internal(anyhow::anyhow!(
+                        "audit event of measure {code} has an unreadable document: {e}"
+                    ))
+                })?;
+                Some(measure::Model {
+                    id: now.map_or(0, |m| m.id),
+                    code: d.code,
+                    name: d.name,
+                    domain: d.domain,
+                    effect: d.effect,
+                    legal_basis: d.legal_basis,
+                    active: d.active,
+                    version: d.version,
+                    created_at: now.map_or(k, |m| m.created_at),
+                    updated_at: now.map_or(k, |m| m.updated_at),
+                })
+            }
+        };
+        if let Some(m) = model {
+            out.insert(code.clone(), m);
+        }
+    }
+    Ok(out)
+}
+
+type EditEvent = (
+    DateTime<Utc>,
+    Option<serde_json::Value>,
+    Option<serde_json::Value>,
+);
 
 /// `recorded_at <= k AND (superseded_at IS NULL OR k < superseded_at)`.
 fn covers(k: DateTime<Utc>) -> Condition {

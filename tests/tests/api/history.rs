@@ -3,6 +3,8 @@
 //! typical cases and the yearly report.
 
 use crate::listings::{LISTING_FIELDS, decide, listed, propose};
+use api::auth::Role;
+use api::auth::tokens::TokenRequest;
 use api::service::Actor;
 use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
 use futures_util::{SinkExt, StreamExt};
@@ -81,6 +83,34 @@ async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     assert_eq!(
         new["measures"],
         json!([{"code": "SAMR44_FACTOR_PROCUREMENT"}])
+    );
+    // A catalogue edit after the correction: the record keeps the measure's effect as it
+    // stood then; the live listing shows the new one.
+    app.gql(
+        Some(&app.admin()),
+        "mutation { upsertMeasure(input: {code: \"SAMR44_FACTOR_PROCUREMENT\", name: \"政府采购限制\", domain: PROCUREMENT, effect: PROHIBIT, legalBasis: \"测试\"}) { effect } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let effect = "query($id: ID!, $k: DateTime) { listing(id: $id, knownAt: $k) { measures { code effect name } } }";
+    let then = app
+        .gql(
+            Some(&auditor),
+            effect,
+            json!({"id": id, "k": after_correction}),
+        )
+        .await;
+    assert_eq!(
+        then.data()["listing"]["measures"],
+        json!([{"code": "SAMR44_FACTOR_PROCUREMENT", "effect": "CONSIDER", "name": "委托承担政府采购项目时作为重要考量因素"}])
+    );
+    let now = app
+        .gql(Some(&auditor), effect, json!({"id": id, "k": Value::Null}))
+        .await;
+    assert_eq!(
+        now.data()["listing"]["measures"],
+        json!([{"code": "SAMR44_FACTOR_PROCUREMENT", "effect": "PROHIBIT", "name": "政府采购限制"}])
     );
     let live = app
         .gql(Some(&auditor), one, json!({"id": id, "k": Value::Null}))
@@ -661,6 +691,34 @@ async fn a_subscription_receives_a_change_within_a_second(app: TestApp) {
     assert_eq!(feed.len(), 1);
     assert_eq!(feed[0]["cursor"], event["cursor"]);
     ws_send(&mut ws, json!({"id": "1", "type": "complete"})).await;
+
+    // A subscription ends when its token expires (also served on GET /graphql).
+    let short = app.token_for(TokenRequest {
+        subject: "gov-short".into(),
+        role: Role::Partner,
+        domains: Vec::new(),
+        region: None,
+        ttl: Duration::seconds(2),
+    });
+    let mut ws = ws_connect(&app, "/graphql").await;
+    ws_send(
+        &mut ws,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {short}")}}),
+    )
+    .await;
+    let ack = ws_next(&mut ws, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(ack["type"], "connection_ack");
+    ws_send(
+        &mut ws,
+        json!({"id": "2", "type": "subscribe", "payload": {"query": "subscription { registryChanged { cursor } }"}}),
+    )
+    .await;
+    let done = ws_next(&mut ws, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(done, json!({"type": "complete", "id": "2"}));
 
     // No token, or a bad one: closed before any acknowledgement (also on GET /graphql).
     for (path, payload) in [
