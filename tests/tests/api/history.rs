@@ -678,6 +678,7 @@ async fn a_subscription_receives_a_change_within_a_second(app: TestApp) {
         .unwrap_or_else(|e| panic!("no event within a second of the mutation: {e}"));
     let elapsed = started.elapsed();
     assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
+    eprintln!("registryChanged: event received {elapsed:?} after the mutation was sent");
     assert_eq!(next["type"], "next", "{next}");
     assert_eq!(next["id"], "1");
     let event = &next["payload"]["data"]["registryChanged"];
