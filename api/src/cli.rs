@@ -80,6 +80,29 @@ pub enum Command {
         /// The receipt (compact JWS), `@FILE` to read it from a file, or `-` for standard input.
         receipt: String,
     },
+    /// Recompute the audit log's hash chain; exits with status 1 and names the first
+    /// broken link when the chain does not hold.
+    VerifyAudit {
+        /// Events read per query.
+        #[arg(long, default_value_t = 1000)]
+        page_size: u64,
+    },
+    /// Print the yearly report (per county-level division) to standard output.
+    Report {
+        #[arg(long)]
+        year: i32,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+        /// Limit to one division (a city code covers its counties).
+        #[arg(long)]
+        region: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReportFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

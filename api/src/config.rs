@@ -46,6 +46,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub limits: Limits,
     pub rules: RuleSettings,
+    pub jobs: JobSettings,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -128,6 +129,7 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             limits: Limits::default(),
             rules: RuleSettings::default(),
+            jobs: JobSettings::default(),
         }
     }
 }
@@ -173,6 +175,27 @@ impl Default for Limits {
             public_rate_per_second: 20,
             public_rate_burst: 40,
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Background work of the server. Nothing that decides a check depends on it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobSettings {
+    /// How often the server records `listing.expired` events for the change feed, in
+    /// seconds; 0 turns the job off (expiry itself is computed and never waits for it).
+    pub expiry_interval_seconds: u64,
+    /// How often the change feed looks for changes written by other processes, in
+    /// milliseconds; changes made through this server are pushed at once.
+    pub feed_poll_ms: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            expiry_interval_seconds: 60,
+            feed_poll_ms: 1_000,
         }
     }
 }

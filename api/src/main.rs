@@ -1,6 +1,6 @@
 use anyhow::Context;
 use api::auth::tokens::{TokenRequest, parse_ttl};
-use api::cli::{Cli, Command, MigrateAction, parse_domains};
+use api::cli::{Cli, Command, MigrateAction, ReportFormat, parse_domains};
 use api::config::Settings;
 use api::service::receipts;
 use clap::Parser;
@@ -123,5 +123,48 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::VerifyAudit { page_size } => {
+            let db = api::db::connect(&settings).await?;
+            let report = api::service::audit_query::verify_chain(&db, page_size).await?;
+            if report.ok {
+                println!(
+                    "audit chain ok: {} events checked, last event {}",
+                    report.checked_events,
+                    report.last_event_id.unwrap_or(0)
+                );
+                Ok(())
+            } else {
+                eprintln!(
+                    "audit chain BROKEN at event {}: {}",
+                    report.first_broken_event_id.unwrap_or(0),
+                    report.problem.as_deref().unwrap_or("unknown problem")
+                );
+                eprintln!("{} events before it verified", report.checked_events);
+                std::process::exit(1);
+            }
+        }
+        Command::Report {
+            year,
+            format,
+            region,
+        } => {
+            let db = api::db::connect(&settings).await?;
+            let report = api::service::report::yearly(&db, year, region.as_deref()).await?;
+            let text = match format {
+                ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+                ReportFormat::Csv => api::service::report::to_csv(&report),
+            };
+            write_stdout(&text)
+        }
+    }
+}
+
+/// Writes to standard output; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

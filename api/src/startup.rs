@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::graphql::{RegistrySchema, build_schema};
 use crate::http;
 use crate::service::check_records::CheckRecorder;
+use crate::service::feed::FeedHub;
 use crate::service::receipts::{self, ReceiptService};
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
@@ -34,6 +35,9 @@ pub struct AppState {
     pub receipts: Arc<ReceiptService>,
     /// Group-commit writer of check records: a check answers only once its record is committed.
     pub check_recorder: CheckRecorder,
+    /// The live change feed: notified after each committed listing change, it pushes
+    /// the new events to `registryChanged` subscribers.
+    pub feed: Arc<FeedHub>,
 }
 
 impl AppState {
@@ -43,7 +47,11 @@ impl AppState {
         if settings.run_migrations {
             crate::db::migrate_up(&db).await?;
         }
-        Self::with_db(settings, db)
+        let state = Self::with_db(settings, db)?;
+        // Live subscribers start from the present; older events come from `changes`.
+        let latest = crate::service::feed::latest_revision_id(&state.db).await?;
+        state.feed.set_position(latest);
+        Ok(state)
     }
 
     /// Builds the state over an open pool; starts the check-record writer and the
@@ -69,8 +77,26 @@ impl AppState {
             partners,
             receipts,
             check_recorder,
+            feed: Arc::new(FeedHub::new(FEED_BUFFER)),
         })
     }
+}
+
+/// The change feed's pump (always) and the expiry recorder (unless turned off).
+fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+    let jobs = &state.settings.jobs;
+    let poll = Duration::from_millis(jobs.feed_poll_ms.max(50));
+    let mut handles = vec![tokio::spawn(
+        state.feed.clone().pump(state.db.clone(), poll),
+    )];
+    if jobs.expiry_interval_seconds > 0 {
+        handles.push(tokio::spawn(crate::service::feed::expiry_job(
+            state.db.clone(),
+            state.feed.clone(),
+            Duration::from_secs(jobs.expiry_interval_seconds),
+        )));
+    }
+    handles
 }
 
 /// The access-token service from the configured (or development) key.
@@ -94,11 +120,15 @@ pub fn receipt_service(settings: &Settings) -> anyhow::Result<ReceiptService> {
     )
     .context("loading the receipt signing keys")
 }
+/// Events a slow subscriber may fall behind before it re-reads from the database.
+const FEED_BUFFER: usize = 1024;
 
 pub struct Application {
     port: u16,
     server: Server,
     state: Arc<AppState>,
+    /// The change feed's pump and the expiry recorder, stopped with the server.
+    jobs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -131,10 +161,12 @@ impl Application {
             server = server.workers(settings.workers);
         }
         tracing::info!(port, "credit-registry listening");
+        let jobs = background_jobs(&state);
         Ok(Self {
             port,
             server: server.run(),
             state,
+            jobs,
         })
     }
 
@@ -151,6 +183,9 @@ impl Application {
     /// connection, so closing a clone closes it even while workers still hold theirs.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
+        for job in &self.jobs {
+            job.abort();
+        }
         let closed = self.state.db.clone().close().await;
         match &closed {
             Ok(()) => tracing::info!("database pool closed"),

@@ -21,6 +21,8 @@ pub struct Model {
     pub warnings: Json,
     pub request_id: String,
     pub batch_id: Option<String>,
+    /// Set when the check was re-run as the registry knew it at that instant (auditors).
+    pub known_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,8 @@ pub mod calendar_data;
 mod m20261128_000001_create_tables;
 mod m20261128_000002_seed_catalogues;
 mod m20261128_120000_repair_timeliness;
+mod m20261128_130000_audit_append_only;
+mod m20261128_140000_check_known_at;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_tables::Migration),
             Box::new(m20261128_000002_seed_catalogues::Migration),
             Box::new(m20261128_120000_repair_timeliness::Migration),
+            Box::new(m20261128_130000_audit_append_only::Migration),
+            Box::new(m20261128_140000_check_known_at::Migration),
         ]
     }
 }

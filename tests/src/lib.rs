@@ -69,6 +69,9 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
     settings.database_url = Some(database_url);
     settings.workers = 2;
     settings.database.max_connections = 8;
+    // The expiry recorder bumps listing versions in the background: tests run it
+    // explicitly (`api::service::feed::record_expiries`) so nothing changes under them.
+    settings.jobs.expiry_interval_seconds = 0;
     settings
 }
 
@@ -653,3 +656,9 @@ fragment TypeRef on __Type {
   }
 }
 "#;
+impl TestApp {
+    /// The WebSocket URL of a path on the test server, e.g. `/graphql/ws`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.address.replacen("http://", "ws://", 1))
+    }
+}

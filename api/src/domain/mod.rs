@@ -3,6 +3,7 @@
 
 pub mod audit_chain;
 pub mod decision;
+pub mod history;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod measures;

@@ -109,6 +109,10 @@ impl CheckResult {
     async fn checked_at(&self) -> DateTime<Utc> {
         self.0.checked_at
     }
+    /// Set on a reconstruction: the answer as the registry's records stood then.
+    async fn known_at(&self) -> Option<DateTime<Utc>> {
+        self.0.known_at
+    }
     async fn reference(&self) -> Option<&str> {
         self.0.reference.as_deref()
     }
@@ -321,12 +325,22 @@ impl CheckQuery {
         domain: Domain,
         as_of: Option<DateTime<Utc>>,
         reference: Option<String>,
+        #[graphql(
+            desc = "Audit only (admins, auditors): answer as the registry's records stood at this instant"
+        )]
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<CheckResult> {
         let actor = request(ctx)?.actor();
         let code = svc::parse_single(&uscc)?;
         let cx = check_context(state(ctx)?);
-        let mut outcomes =
-            svc::run(&cx, &actor, vec![code], domain, as_of, reference, false).await?;
+        let ask = svc::CheckQuestion {
+            domain,
+            as_of,
+            reference,
+            known_at,
+            batch: false,
+        };
+        let mut outcomes = svc::run(&cx, &actor, vec![code], ask).await?;
         let outcome = outcomes
             .pop()
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("a check produced no answer")))?;
@@ -344,11 +358,27 @@ impl CheckQuery {
         domain: Domain,
         as_of: Option<DateTime<Utc>>,
         reference: Option<String>,
+        #[graphql(
+            desc = "Audit only (admins, auditors): answer as the registry's records stood at this instant"
+        )]
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<CheckResult>> {
         let actor = request(ctx)?.actor();
         let cx = check_context(state(ctx)?);
         let codes = svc::parse_batch(&usccs, cx.max_batch)?;
-        let outcomes = svc::run(&cx, &actor, codes, domain, as_of, reference, true).await?;
+        let outcomes = svc::run(
+            &cx,
+            &actor,
+            codes,
+            svc::CheckQuestion {
+                domain,
+                as_of,
+                reference,
+                known_at,
+                batch: true,
+            },
+        )
+        .await?;
         Ok(outcomes.into_iter().map(CheckResult).collect())
     }
 

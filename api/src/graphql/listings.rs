@@ -7,15 +7,65 @@ use super::{parse_id, request, state};
 use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR};
 use crate::domain::lifecycle::{ListingStatus, in_force_at};
 use crate::domain::measures::Domain;
+use crate::service::history::{self, RecordedListing};
 use crate::service::listing_search::{self, ListingFilter as SearchFilter};
 use crate::service::listings::{self as svc, RevocationGround};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{listing, listing_period};
+use entity::{listing, listing_period, measure};
+use std::sync::Arc;
 
 /// One operator on one list, decided by one authority.
-pub struct Listing(pub listing::Model);
+///
+/// Backed either by the live row (periods and measures through the request's
+/// DataLoaders) or by a revision (record time, `knownAt`): then the row, the periods and
+/// the measure codes are those the revision recorded, and the status is evaluated at
+/// `knownAt`. Every field resolver reads through the same accessors, so both kinds
+/// answer the same fields.
+pub struct Listing {
+    row: listing::Model,
+    recorded: Option<Arc<Recorded>>,
+}
+
+/// What a revision adds to a listing read at record time.
+struct Recorded {
+    known_at: DateTime<Utc>,
+    periods: Vec<listing_period::Model>,
+    measure_codes: Vec<String>,
+}
+
+impl Listing {
+    /// The listing as it is now.
+    pub fn live(row: listing::Model) -> Self {
+        Self {
+            row,
+            recorded: None,
+        }
+    }
+
+    /// The listing as the registry recorded it at `known_at`.
+    pub fn as_recorded(r: RecordedListing, known_at: DateTime<Utc>) -> Self {
+        Self {
+            row: r.row,
+            recorded: Some(Arc::new(Recorded {
+                known_at,
+                periods: r.periods,
+                measure_codes: r.measure_codes,
+            })),
+        }
+    }
+
+    pub fn row(&self) -> &listing::Model {
+        &self.row
+    }
+}
+
+impl From<listing::Model> for Listing {
+    fn from(row: listing::Model) -> Self {
+        Self::live(row)
+    }
+}
 
 #[derive(SimpleObject, Clone)]
 pub struct ListingPeriod {
@@ -40,23 +90,57 @@ impl From<&listing_period::Model> for ListingPeriod {
 
 impl Listing {
     async fn period_rows(&self, ctx: &Context<'_>) -> Result<Vec<listing_period::Model>> {
+        if let Some(r) = &self.recorded {
+            return Ok(r.periods.clone());
+        }
         let db = &state(ctx)?.db;
         let loaders = request(ctx)?.loaders(db);
-        Ok(super::load_one(&loaders.periods, self.0.id)
+        Ok(super::load_one(&loaders.periods, self.row.id)
             .await?
             .unwrap_or_default())
+    }
+
+    async fn measure_rows(&self, ctx: &Context<'_>) -> Result<Vec<measure::Model>> {
+        let db = &state(ctx)?.db;
+        let loaders = request(ctx)?.loaders(db);
+        let Some(r) = &self.recorded else {
+            return Ok(super::load_one(&loaders.measures, self.row.id)
+                .await?
+                .unwrap_or_default());
+        };
+        let keys: Vec<(String, DateTime<Utc>)> = r
+            .measure_codes
+            .iter()
+            .map(|c| (c.clone(), r.known_at))
+            .collect();
+        let found = loaders.measures_known_at.load_many(keys.clone()).await?;
+        // As the catalogue held them at `knownAt` (a domain or effect may have changed since).
+        Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
+    }
+
+    /// The instant the status is evaluated at: now, or `knownAt` for a record-time read.
+    fn status_instant(&self) -> DateTime<Utc> {
+        self.recorded
+            .as_ref()
+            .map_or_else(crate::domain::now, |r| r.known_at)
     }
 }
 
 #[Object]
 impl Listing {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
-    /// The state now; EXPIRED is computed from the dates, never stored.
+    /// The state now (at `knownAt` for a record-time read); EXPIRED is computed from
+    /// the dates, never stored.
     async fn status(&self, ctx: &Context<'_>) -> Result<ListingStatus> {
         let periods = self.period_rows(ctx).await?;
-        Ok(svc::status_at(&self.0, &periods, crate::domain::now())?)
+        Ok(svc::status_at(&self.row, &periods, self.status_instant())?)
+    }
+    /// Set when this is the listing as the registry recorded it at that instant
+    /// (`knownAt`), before any later correction; null for the current data.
+    async fn known_at(&self) -> Option<DateTime<Utc>> {
+        self.recorded.as_ref().map(|r| r.known_at)
     }
     /// Whether the listing is in force at `at` (default now).
     async fn in_force(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> Result<bool> {
@@ -69,54 +153,54 @@ impl Listing {
     async fn operator(&self, ctx: &Context<'_>) -> Result<Option<Operator>> {
         let db = &state(ctx)?.db;
         let loaders = request(ctx)?.loaders(db);
-        Ok(super::load_one(&loaders.operators, self.0.operator_id)
+        Ok(super::load_one(&loaders.operators, self.row.operator_id)
             .await?
             .map(Operator))
     }
     async fn list(&self, ctx: &Context<'_>) -> Result<Option<CreditList>> {
         let db = &state(ctx)?.db;
         let loaders = request(ctx)?.loaders(db);
-        Ok(super::load_one(&loaders.lists, self.0.list_id)
+        Ok(super::load_one(&loaders.lists, self.row.list_id)
             .await?
             .map(CreditList))
     }
     async fn authority(&self) -> &str {
-        &self.0.authority
+        &self.row.authority
     }
     async fn authority_region(&self) -> &str {
-        &self.0.authority_region
+        &self.row.authority_region
     }
     /// The penalty decision the listing rests on.
     async fn penalty_doc_no(&self) -> &str {
-        &self.0.penalty_doc_no
+        &self.row.penalty_doc_no
     }
     async fn penalty_date(&self) -> NaiveDate {
-        self.0.penalty_date
+        self.row.penalty_date
     }
     async fn violation_category(&self) -> &str {
-        &self.0.violation_category
+        &self.row.violation_category
     }
     async fn reason(&self) -> &str {
-        &self.0.reason
+        &self.row.reason
     }
     async fn legal_basis(&self) -> &str {
-        &self.0.legal_basis
+        &self.row.legal_basis
     }
     async fn notice_date(&self) -> NaiveDate {
-        self.0.notice_date
+        self.row.notice_date
     }
     /// Last day the party may state its case (working days after the notice).
     async fn defence_deadline(&self) -> NaiveDate {
-        self.0.defence_deadline
+        self.row.defence_deadline
     }
     async fn proposed_at(&self) -> DateTime<Utc> {
-        self.0.proposed_at
+        self.row.proposed_at
     }
     async fn decision_doc_no(&self) -> Option<&str> {
-        self.0.decision_doc_no.as_deref()
+        self.row.decision_doc_no.as_deref()
     }
     async fn decision_date(&self) -> Option<NaiveDate> {
-        self.0.decision_date
+        self.row.decision_date
     }
     /// When the listing first took effect.
     async fn listed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
@@ -144,25 +228,21 @@ impl Listing {
     }
     /// A longer period set by law, in months (null: the list's default).
     async fn period_months_override(&self) -> Option<i32> {
-        self.0.period_months_override
+        self.row.period_months_override
     }
     async fn removal_doc_no(&self) -> Option<&str> {
-        self.0.removal_doc_no.as_deref()
+        self.row.removal_doc_no.as_deref()
     }
     async fn removal_reason(&self) -> Option<&str> {
-        self.0.removal_reason.as_deref()
+        self.row.removal_reason.as_deref()
     }
     /// After a revocation: the date by which publicity must have stopped.
     async fn publicity_stop_deadline(&self) -> Option<NaiveDate> {
-        self.0.publicity_stop_deadline
+        self.row.publicity_stop_deadline
     }
     /// The measures applied, optionally only those of one domain.
     async fn measures(&self, ctx: &Context<'_>, domain: Option<Domain>) -> Result<Vec<Measure>> {
-        let db = &state(ctx)?.db;
-        let loaders = request(ctx)?.loaders(db);
-        let all = super::load_one(&loaders.measures, self.0.id)
-            .await?
-            .unwrap_or_default();
+        let all = self.measure_rows(ctx).await?;
         Ok(all
             .into_iter()
             .filter(|m| domain.is_none_or(|d| m.domain == d.as_str()))
@@ -175,17 +255,17 @@ impl Listing {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<super::repair::RepairApplication>> {
-        super::repair::applications_of_listing(ctx, self.0.id).await
+        super::repair::applications_of_listing(ctx, self.row.id).await
     }
     /// Optimistic concurrency: pass it back as `expectedVersion`.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.row.version
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
 }
 
@@ -223,13 +303,32 @@ impl From<ListingFilter> for SearchFilter {
 pub type ListingConnection = Connection<String, Listing>;
 
 pub fn listing_connection(rows: Vec<listing::Model>, has_next: bool) -> ListingConnection {
+    connection_of(rows.into_iter().map(Listing::live).collect(), has_next)
+}
+
+/// A page of listings, live or recorded, with cursors on the listing id.
+pub fn connection_of(nodes: Vec<Listing>, has_next: bool) -> ListingConnection {
     forward_page(
         "listing",
-        rows.into_iter()
-            .map(|l| (l.id.to_string(), Listing(l)))
+        nodes
+            .into_iter()
+            .map(|node| (node.row.id.to_string(), node))
             .collect(),
         has_next,
     )
+}
+
+/// Valid time: `asOf` and `filter.inForceAt` mean the same; given both, they must agree.
+fn valid_time(
+    filter_at: Option<DateTime<Utc>>,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Option<DateTime<Utc>>, crate::error::AppError> {
+    match (filter_at, as_of) {
+        (Some(a), Some(b)) if a != b => Err(crate::error::AppError::bad_input(
+            "asOf and filter.inForceAt ask about different instants; give one of them",
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
 }
 
 #[derive(Default)]
@@ -237,14 +336,29 @@ pub struct ListingQuery;
 
 #[Object]
 impl ListingQuery {
+    /// A listing; with `knownAt`, as the registry recorded it at that instant (null if it
+    /// had not been recorded yet).
     #[graphql(guard = "ADMIN_OR_AUDITOR")]
-    async fn listing(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Listing>> {
+    async fn listing(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        known_at: Option<DateTime<Utc>>,
+    ) -> Result<Option<Listing>> {
         let id = parse_id(&id, "listing")?;
         let db = &state(ctx)?.db;
-        Ok(listing_search::by_id(db, id).await?.map(Listing))
+        match known_at {
+            None => Ok(listing_search::by_id(db, id).await?.map(Listing::live)),
+            Some(k) => Ok(history::by_id_known_at(db, id, k)
+                .await?
+                .map(|r| Listing::as_recorded(r, k))),
+        }
     }
 
-    /// Listings matching a filter, in id order (admins and auditors).
+    /// Listings matching a filter, in id order (admins and auditors). Valid time:
+    /// `asOf` (or `filter.inForceAt`) keeps those in force at that instant. Record time:
+    /// `knownAt` answers from the data as recorded at that instant, before any later
+    /// correction. Both together: in force at `asOf` as the registry knew it at `knownAt`.
     #[graphql(guard = "ADMIN_OR_AUDITOR")]
     async fn listings(
         &self,
@@ -252,13 +366,31 @@ impl ListingQuery {
         filter: Option<ListingFilter>,
         first: Option<i32>,
         after: Option<String>,
+        as_of: Option<DateTime<Utc>>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<ListingConnection> {
         let st = state(ctx)?;
         let first = page_size(first, st.settings.limits.max_page_size)?;
         let after = decode_id_cursor("listing", after.as_deref())?;
-        let filter: SearchFilter = filter.unwrap_or_default().into();
-        let (rows, has_next) = listing_search::search(&st.db, &filter, first, after).await?;
-        Ok(listing_connection(rows, has_next))
+        let mut filter: SearchFilter = filter.unwrap_or_default().into();
+        filter.in_force_at = valid_time(filter.in_force_at, as_of)?;
+        match known_at {
+            None => {
+                let (rows, has_next) =
+                    listing_search::search(&st.db, &filter, first, after).await?;
+                Ok(listing_connection(rows, has_next))
+            }
+            Some(k) => {
+                let (rows, has_next) =
+                    history::search_known_at(&st.db, &filter, k, first, after).await?;
+                Ok(connection_of(
+                    rows.into_iter()
+                        .map(|r| Listing::as_recorded(r, k))
+                        .collect(),
+                    has_next,
+                ))
+            }
+        }
     }
 }
 
@@ -369,7 +501,9 @@ impl ListingMutation {
             },
         )
         .await?;
-        Ok(Listing(saved))
+        // Committed: the change feed pushes it to live subscribers.
+        state(ctx)?.feed.notify();
+        Ok(Listing::live(saved))
     }
 
     /// Decides a proposed listing: LISTED, with its period and measures.
@@ -396,7 +530,9 @@ impl ListingMutation {
             },
         )
         .await?;
-        Ok(Listing(saved))
+        // Committed: the change feed pushes it to live subscribers.
+        state(ctx)?.feed.notify();
+        Ok(Listing::live(saved))
     }
 
     /// Drops a proposal after the party's defence: WITHDRAWN.
@@ -418,7 +554,9 @@ impl ListingMutation {
             },
         )
         .await?;
-        Ok(Listing(saved))
+        // Committed: the change feed pushes it to live subscribers.
+        state(ctx)?.feed.notify();
+        Ok(Listing::live(saved))
     }
 
     /// The penalty was revoked, confirmed illegal or void: REVOKED, publicity stops.
@@ -443,7 +581,9 @@ impl ListingMutation {
             },
         )
         .await?;
-        Ok(Listing(saved))
+        // Committed: the change feed pushes it to live subscribers.
+        state(ctx)?.feed.notify();
+        Ok(Listing::live(saved))
     }
 
     /// Corrects a listing's data with a mandatory reason; earlier values stay in history.
@@ -478,6 +618,8 @@ impl ListingMutation {
             },
         )
         .await?;
-        Ok(Listing(saved))
+        // Committed: the change feed pushes it to live subscribers.
+        state(ctx)?.feed.notify();
+        Ok(Listing::live(saved))
     }
 }

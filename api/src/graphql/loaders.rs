@@ -3,6 +3,7 @@
 //! number of queries.
 
 use crate::error::AppError;
+use chrono::{DateTime, Utc};
 use entity::{credit_list, listing, listing_measure, listing_period, measure, operator};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::HashMap;
@@ -20,6 +21,31 @@ pub struct MeasuresLoader(pub DatabaseConnection);
 pub struct OperatorListingsLoader(pub DatabaseConnection);
 pub struct ListingLoader(pub DatabaseConnection);
 pub struct ListingRepairsLoader(pub DatabaseConnection);
+/// Measures by code as the catalogue held them at an instant: a listing read at record
+/// time (`knownAt`) names its measures by code.
+pub struct MeasuresKnownAtLoader(pub DatabaseConnection);
+
+impl async_graphql::dataloader::Loader<(String, DateTime<Utc>)> for MeasuresKnownAtLoader {
+    type Value = measure::Model;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[(String, DateTime<Utc>)],
+    ) -> Result<HashMap<(String, DateTime<Utc>), measure::Model>, async_graphql::Error> {
+        let mut by_instant: HashMap<DateTime<Utc>, Vec<String>> = HashMap::new();
+        for (code, at) in keys {
+            by_instant.entry(*at).or_default().push(code.clone());
+        }
+        let mut out = HashMap::new();
+        for (at, codes) in by_instant {
+            let found = crate::service::history::measures_known_at(&self.0, &codes, at)
+                .await
+                .map_err(AppError::into_graphql)?;
+            out.extend(found.into_iter().map(|(code, m)| ((code, at), m)));
+        }
+        Ok(out)
+    }
+}
 
 impl async_graphql::dataloader::Loader<i64> for OperatorLoader {
     type Value = operator::Model;
@@ -158,6 +184,7 @@ pub struct Loaders {
     pub operator_listings: async_graphql::dataloader::DataLoader<OperatorListingsLoader>,
     pub listings: async_graphql::dataloader::DataLoader<ListingLoader>,
     pub listing_repairs: async_graphql::dataloader::DataLoader<ListingRepairsLoader>,
+    pub measures_known_at: async_graphql::dataloader::DataLoader<MeasuresKnownAtLoader>,
 }
 
 impl Loaders {
@@ -171,6 +198,7 @@ impl Loaders {
             operator_listings: DataLoader::new(OperatorListingsLoader(db.clone()), tokio::spawn),
             listings: DataLoader::new(ListingLoader(db.clone()), tokio::spawn),
             listing_repairs: DataLoader::new(ListingRepairsLoader(db.clone()), tokio::spawn),
+            measures_known_at: DataLoader::new(MeasuresKnownAtLoader(db.clone()), tokio::spawn),
         }
     }
 }

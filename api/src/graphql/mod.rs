@@ -3,17 +3,21 @@
 pub mod catalogue;
 pub mod checks;
 pub mod connection;
+pub mod feed;
+pub mod history;
 pub mod limits;
 pub mod listings;
 pub mod loaders;
 pub mod operators;
 pub mod partners;
+pub mod public;
 pub mod repair;
+pub mod report;
 
 use crate::auth::Identity;
 use crate::config::Settings;
 use crate::startup::AppState;
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use std::sync::Arc;
 
 #[derive(MergedObject, Default)]
@@ -24,6 +28,10 @@ pub struct QueryRoot(
     partners::PartnerQuery,
     checks::CheckQuery,
     repair::RepairQuery,
+    history::HistoryQuery,
+    feed::FeedQuery,
+    public::PublicQuery,
+    report::ReportQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -34,9 +42,13 @@ pub struct MutationRoot(
     partners::PartnerMutation,
     checks::CheckMutation,
     repair::RepairMutation,
+    public::PublicMutation,
 );
 
-pub type RegistrySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(feed::FeedSubscription);
+
+pub type RegistrySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Per-request data: the caller and the request id, resolved once by the HTTP layer.
 #[derive(Clone)]
@@ -78,11 +90,11 @@ impl RequestContext {
 }
 
 /// The schema's shape with no data attached: enough for the SDL.
-pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
 }
 

@@ -77,20 +77,32 @@ impl Operator {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
-    /// The operator's listings; with `asOf`, only those in force at that instant.
+    /// The operator's listings; with `asOf`, only those in force at that instant (valid
+    /// time); with `knownAt`, as the registry recorded them at that instant (record time).
+    /// Both: in force at `asOf` as the registry knew it at `knownAt`.
     #[graphql(guard = "ADMIN_OR_AUDITOR")]
     async fn listings(
         &self,
         ctx: &Context<'_>,
         as_of: Option<DateTime<Utc>>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<super::listings::Listing>> {
+        use super::listings::Listing;
         let db = &state(ctx)?.db;
+        if let Some(k) = known_at {
+            let recorded = crate::service::history::for_operator_known_at(db, self.0.id, k).await?;
+            return Ok(recorded
+                .into_iter()
+                .filter(|r| as_of.is_none_or(|t| r.in_force_at(t)))
+                .map(|r| Listing::as_recorded(r, k))
+                .collect());
+        }
         let loaders = request(ctx)?.loaders(db);
         let all = super::load_one(&loaders.operator_listings, self.0.id)
             .await?
             .unwrap_or_default();
         let Some(at) = as_of else {
-            return Ok(all.into_iter().map(super::listings::Listing).collect());
+            return Ok(all.into_iter().map(Listing::live).collect());
         };
         let mut out = Vec::new();
         for l in all {
@@ -102,7 +114,7 @@ impl Operator {
                 &crate::service::listings::to_periods(&periods),
                 at,
             ) {
-                out.push(super::listings::Listing(l));
+                out.push(Listing::live(l));
             }
         }
         Ok(out)

@@ -62,7 +62,7 @@ impl RepairApplication {
         let loaders = request(ctx)?.loaders(db);
         Ok(super::load_one(&loaders.listings, self.0.row.listing_id)
             .await?
-            .map(Listing))
+            .map(Listing::live))
     }
     async fn status(&self) -> RepairStatus {
         self.0.status

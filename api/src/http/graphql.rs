@@ -434,6 +434,7 @@ pub async fn graphiql(state: web::Data<Arc<AppState>>) -> HttpResponse {
         .body(
             async_graphql::http::GraphiQLSource::build()
                 .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
                 .finish(),
         )
 }

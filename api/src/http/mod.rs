@@ -4,16 +4,32 @@ pub mod graphql;
 mod health;
 pub mod rate_limit;
 mod receipts;
+mod ws;
 
 use actix_web::web;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql::post))
-        .route("/graphql", web::get().to(graphql::graphiql))
+        .route("/graphql", web::get().to(graphiql_or_subscribe))
+        .route("/graphql/ws", web::get().to(ws::subscribe))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/schema.graphql", web::get().to(health::schema_sdl))
         .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
+}
+
+/// `GET /graphql`: a WebSocket upgrade is a subscription, anything else gets GraphiQL.
+async fn graphiql_or_subscribe(
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+    state: web::Data<std::sync::Arc<crate::startup::AppState>>,
+    schema: web::Data<crate::graphql::RegistrySchema>,
+) -> actix_web::Result<actix_web::HttpResponse> {
+    if ws::is_upgrade(&req) {
+        ws::subscribe(req, payload, state, schema).await
+    } else {
+        Ok(graphql::graphiql(state).await)
+    }
 }
 
 /// A GraphQL-shaped error body for refusals made before GraphQL runs.

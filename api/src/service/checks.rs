@@ -90,6 +90,8 @@ pub struct CheckOutcome {
     pub hits: Vec<Hit>,
     pub warnings: Vec<CheckWarning>,
     pub receipt: String,
+    /// A reconstruction as the registry's records stood at this instant.
+    pub known_at: Option<DateTime<Utc>>,
 }
 
 /// What the registry knows about one code at `asOf`.
@@ -356,26 +358,147 @@ async fn lookup(
     Ok(found)
 }
 
+/// What a caller asks of every code in one check or batch.
+#[derive(Clone, Debug)]
+pub struct CheckQuestion {
+    pub domain: Domain,
+    /// Valid time: default now.
+    pub as_of: Option<DateTime<Utc>>,
+    /// The partner's reference (tender number).
+    pub reference: Option<String>,
+    /// Record time, for audit reconstructions.
+    pub known_at: Option<DateTime<Utc>>,
+    /// Marks the records of one `checkBatch` call.
+    pub batch: bool,
+}
+
+/// `knownAt` re-runs a check as the registry's records stood at an earlier instant: an
+/// audit function (admins and auditors), never a partner's evidence for a procedure,
+/// which must rest on what the registry knows now.
+pub fn resolve_known_at(
+    identity: &Identity,
+    known_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<DateTime<Utc>>> {
+    let Some(k) = known_at else {
+        return Ok(None);
+    };
+    if !matches!(identity.role, Role::Admin | Role::Auditor) {
+        return Err(AppError::Forbidden(
+            "knownAt reconstructs past answers for audit: only admins and auditors may use it"
+                .into(),
+        ));
+    }
+    if k > now {
+        return Err(AppError::bad_input("knownAt is in the future"));
+    }
+    Ok(Some(crate::domain::truncate_instant(k)))
+}
+
+/// Findings from the listing revisions recorded at `k` (record time) for the listings
+/// in force at `as_of` (valid time), with the measures as the catalogue defined them
+/// then. Audit queries: one pass per operator, not the hot path.
+async fn lookup_known_at(
+    db: &DatabaseConnection,
+    codes: &[&str],
+    as_of: DateTime<Utc>,
+    k: DateTime<Utc>,
+    domain: Domain,
+) -> AppResult<HashMap<String, Findings>> {
+    use entity::{credit_list, operator};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let operators = operator::Entity::find()
+        .filter(operator::Column::Uscc.is_in(codes.iter().map(|c| c.to_string())))
+        .filter(operator::Column::CreatedAt.lte(k))
+        .all(db)
+        .await?;
+    let lists: HashMap<i64, credit_list::Model> = credit_list::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
+    let mut found = HashMap::with_capacity(operators.len());
+    for op in operators {
+        let mut findings = Findings {
+            operator_id: op.id,
+            operator_name: op.name.clone(),
+            hits: BTreeMap::new(),
+        };
+        let recorded = super::history::for_operator_known_at(db, op.id, k).await?;
+        for r in recorded.into_iter().filter(|r| r.in_force_at(as_of)) {
+            let measures = super::history::measures_known_at(db, &r.measure_codes, k).await?;
+            let mut hit_measures: Vec<HitMeasure> = Vec::new();
+            for m in measures.values().filter(|m| m.domain == domain.as_str()) {
+                let effect = Effect::parse(&m.effect).ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!(
+                        "measure {} has effect '{}'",
+                        m.code,
+                        m.effect
+                    ))
+                })?;
+                hit_measures.push(HitMeasure {
+                    code: m.code.clone(),
+                    name: m.name.clone(),
+                    effect,
+                    legal_basis: m.legal_basis.clone(),
+                });
+            }
+            if hit_measures.is_empty() {
+                continue;
+            }
+            hit_measures.sort_by(|a, b| a.code.cmp(&b.code));
+            let period = r.periods.iter().find(|p| {
+                crate::service::listings::to_periods(std::slice::from_ref(p))[0].covers(as_of)
+            });
+            let list = lists.get(&r.row.list_id);
+            findings.hits.insert(
+                r.row.id,
+                Hit {
+                    listing_id: r.row.id,
+                    list_code: list.map(|l| l.code.clone()).unwrap_or_default(),
+                    list_name: list.map(|l| l.name.clone()).unwrap_or_default(),
+                    authority: r.row.authority.clone(),
+                    decision_doc_no: r.row.decision_doc_no.clone(),
+                    listed_at: period.map(|p| p.starts_at).unwrap_or(as_of),
+                    expires_at: period.map(|p| p.ends_at).unwrap_or(as_of),
+                    measures: hit_measures,
+                },
+            );
+        }
+        found.insert(op.uscc, findings);
+    }
+    Ok(found)
+}
+
 /// Answers, signs and records a check of `codes` (in order, duplicates answered at
 /// each place). `batch` marks the records of one `checkBatch` call.
 pub async fn run(
     cx: &CheckContext<'_>,
     actor: &Actor,
     codes: Vec<Uscc>,
-    domain: Domain,
-    as_of: Option<DateTime<Utc>>,
-    reference: Option<String>,
-    batch: bool,
+    ask: CheckQuestion,
 ) -> AppResult<Vec<CheckOutcome>> {
+    let CheckQuestion {
+        domain,
+        as_of,
+        reference,
+        known_at,
+        batch,
+    } = ask;
     authorize_domain(&actor.identity, domain)?;
     let checked_at = crate::domain::now();
     let as_of = resolve_as_of(as_of, checked_at)?;
     let reference = clean_reference(reference)?;
+    let known_at = resolve_known_at(&actor.identity, known_at, checked_at)?;
 
     let mut unique: Vec<&str> = codes.iter().map(Uscc::as_str).collect();
     unique.sort_unstable();
     unique.dedup();
-    let found = lookup(cx.db, &unique, as_of, domain).await?;
+    let found = match known_at {
+        None => lookup(cx.db, &unique, as_of, domain).await?,
+        Some(k) => lookup_known_at(cx.db, &unique, as_of, k, domain).await?,
+    };
 
     let signer = ReceiptSigner::new(cx.receipts);
     let batch_id = batch.then(|| uuid::Uuid::now_v7().to_string());
@@ -409,6 +532,7 @@ pub async fn run(
                     .iter()
                     .map(|w| w.code.as_str().to_string())
                     .collect(),
+                known_at,
             })
             .map_err(AppError::internal)?;
         records.push(check_record::ActiveModel {
@@ -426,6 +550,7 @@ pub async fn run(
             warnings: Set(json!(warnings)),
             request_id: Set(actor.request_id.clone()),
             batch_id: Set(batch_id.clone()),
+            known_at: Set(known_at),
         });
         outcomes.push(CheckOutcome {
             receipt_id,
@@ -439,6 +564,7 @@ pub async fn run(
             hits,
             warnings,
             receipt,
+            known_at,
         });
     }
     // No answer without its record: this returns only after the records are committed.

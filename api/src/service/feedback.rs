@@ -186,6 +186,7 @@ mod tests {
             warnings: json!([]),
             request_id: "req".into(),
             batch_id: None,
+            known_at: None,
         }
     }
 

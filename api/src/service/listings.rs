@@ -148,7 +148,8 @@ async fn record_revision(
 }
 
 /// Writes the revision and the audit event of a change, in the change's transaction.
-async fn finish_change(
+/// (Also used by the expiry job of the change feed, `service::feed`.)
+pub(crate) async fn finish_change(
     tx: &DatabaseTransaction,
     actor: &Actor,
     saved: &listing::Model,
@@ -265,7 +266,7 @@ async fn replace_measures(
     Ok(())
 }
 
-fn bump(l: listing::Model, at: DateTime<Utc>) -> listing::ActiveModel {
+pub(crate) fn bump(l: listing::Model, at: DateTime<Utc>) -> listing::ActiveModel {
     let version = l.version + 1;
     let mut a: listing::ActiveModel = l.into();
     a.version = Set(version);

@@ -3,18 +3,23 @@
 //! transaction as every change.
 
 pub mod audit;
+pub mod audit_query;
 pub mod calendar;
 pub mod catalogue;
 pub mod check_records;
 pub mod checks;
+pub mod feed;
 pub mod feedback;
+pub mod history;
 pub mod idempotency;
 pub mod listing_search;
 pub mod listings;
 pub mod operators;
 pub mod partners;
+pub mod public;
 pub mod receipts;
 pub mod repair;
+pub mod report;
 
 use crate::auth::Identity;
 

@@ -49,6 +49,9 @@ pub struct ReceiptPayload {
     /// Warning codes (e.g. `UNKNOWN_OPERATOR`: a CLEAR for a code the registry does not know).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A reconstruction: the answer as the registry's records stood at this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -419,6 +422,7 @@ mod tests {
             hit_listing_ids: vec![7, 9],
             reference: Some("QY-2026-001".into()),
             warnings: vec![],
+            known_at: None,
         }
     }
 

@@ -166,6 +166,12 @@ fn rows(f: &Fixture) -> Vec<(&'static str, String, Value, &'static str)> {
         ("repairApplication", "query($id: ID!) { repairApplication(id: $id) { id } }".into(), json!({"id": f.repair_id}), "UAAAFFFA"),
         ("repairApplications", "{ repairApplications(first: 5) { edges { cursor } } }".into(), json!({}), "UAAAFFFA"),
         ("repairOnTimeRate", "{ repairOnTimeRate(from: \"2026-01-01\", to: \"2026-12-31\") { decided } }".into(), json!({}), "UAAAFFFA"),
+        ("auditEvents", "{ auditEvents(first: 5) { edges { cursor } } }".into(), json!({}), "UAAAFFFA"),
+        ("verifyAuditChain", "{ verifyAuditChain { ok } }".into(), json!({}), "UAAAFFFA"),
+        ("changes", "{ changes(first: 5) { edges { cursor } } }".into(), json!({}), "UAAAAAFA"),
+        ("publicListings", "{ publicListings(first: 5) { edges { cursor } } }".into(), json!({}), "AAAAAAFA"),
+        ("typicalCases", "{ typicalCases(year: 2026) { id } }".into(), json!({}), "AAAAAAFA"),
+        ("report", "{ report(year: 2026) { region } }".into(), json!({}), "UAAAFFFA"),
         // Mutations on one operator: admins of its region (or the whole registry) only.
         ("upsertOperator", "mutation($u: String!) { upsertOperator(input: {uscc: $u, name: \"清城区矩阵测试有限公司\"}) { id } }".into(), json!({"u": u}), "UAAFFFFF"),
         ("proposeListing",
@@ -181,6 +187,10 @@ fn rows(f: &Fixture) -> Vec<(&'static str, String, Value, &'static str)> {
          "mutation($id: ID!) { revokeListing(input: {id: $id, expectedVersion: 99, ground: PENALTY_REVOKED, revocationDocNo: \"R\", reason: \"r\"}) { id } }".into(),
          json!({"id": listed}), "UAAFFFFF"),
         ("correctListing", "mutation($id: ID!) { correctListing(input: {id: $id, expectedVersion: 99, reason: \"r\", authority: \"x\"}) { id } }".into(), json!({"id": listed}), "UAAFFFFF"),
+        ("markTypicalCase",
+         "mutation($id: ID!) { markTypicalCase(listingId: $id, year: 2026, commentary: \"预付卡跑路典型案例\") { id } }".into(),
+         json!({"id": listed}), "UAAFFFFF"),
+        ("unmarkTypicalCase", "mutation($id: ID!) { unmarkTypicalCase(listingId: $id, year: 2025) }".into(), json!({"id": listed}), "UAAFFFFF"),
         ("submitRepairApplication",
          "mutation($i: SubmitRepairApplicationInput!) { submitRepairApplication(input: $i) { id } }".into(),
          json!({"i": repair_input(listed)}), "UAAFFFFF"),
@@ -216,6 +226,10 @@ fn root_fields(sdl: &str, root: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut in_doc = false;
     for line in body.lines().skip(1) {
+        // Fields sit one level in; a multi-line argument list sits deeper.
+        if line.starts_with("\t\t") || line.starts_with("    ") {
+            continue;
+        }
         let t = line.trim();
         if t.starts_with("\"\"\"") {
             // A one-line description opens and closes on the same line.

@@ -5,6 +5,7 @@ mod checks;
 mod feedback;
 mod foundation;
 mod fuzz;
+mod history;
 mod idempotency;
 mod limits;
 mod listings;

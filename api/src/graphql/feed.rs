@@ -1,0 +1,179 @@
+//! The change feed: `changes(after, first)` for mirroring the list page by page, and
+//! the `registryChanged` subscription (graphql-transport-ws at `/graphql/ws`) pushing
+//! the same events live.
+
+use super::connection::{decode_cursor, encode_cursor, page_size};
+use super::state;
+use crate::auth::guard::AUTHENTICATED;
+use crate::domain::history::ChangeKind;
+use crate::domain::lifecycle::ListingStatus;
+use crate::service::feed::{self, ChangeEvent};
+use crate::service::public::PublicListing;
+use async_graphql::{Context, ID, Object, Result, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use std::sync::Arc;
+
+const CURSOR_KIND: &str = "change";
+
+fn cursor_of(revision_id: i64) -> String {
+    encode_cursor(CURSOR_KIND, &revision_id.to_string())
+}
+
+fn decode(after: Option<&str>) -> Result<Option<i64>, crate::error::AppError> {
+    after
+        .map(|c| decode_cursor(CURSOR_KIND, c).and_then(|p| feed::position_of(&p)))
+        .transpose()
+}
+
+/// One change of a listing, with the listing's public fields after it.
+pub struct ListingChange(pub Arc<ChangeEvent>);
+
+#[Object]
+impl ListingChange {
+    /// Pass it as `after` to continue from this event.
+    async fn cursor(&self) -> String {
+        cursor_of(self.0.revision_id)
+    }
+    async fn kind(&self) -> ChangeKind {
+        self.0.kind
+    }
+    async fn listing_id(&self) -> ID {
+        self.0.listing.id.clone()
+    }
+    /// The operator's unified social credit code.
+    async fn uscc(&self) -> &str {
+        &self.0.listing.uscc
+    }
+    async fn list_code(&self) -> &str {
+        &self.0.listing.list_code
+    }
+    /// When the registry recorded the change: the feed's order.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    /// When the change took effect (a back-dated decision, the end of an expired period).
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.0.effective_at
+    }
+    /// The status after the change, at `occurredAt`.
+    async fn status(&self) -> ListingStatus {
+        self.0.status
+    }
+    /// Whether the listing is in force after the change, at `occurredAt`: a mirror drops
+    /// the listing when this is false.
+    async fn in_force(&self) -> bool {
+        self.0.in_force
+    }
+    /// The listing's version after the change.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The measures applied after the change.
+    async fn measure_codes(&self) -> &[String] {
+        &self.0.measure_codes
+    }
+    /// The listing's public fields after the change.
+    async fn listing(&self) -> &PublicListing {
+        &self.0.listing
+    }
+}
+
+/// The feed's page info: unlike other lists, `endCursor` is never null once a consumer
+/// has a position, so it can keep it and ask again later.
+#[derive(SimpleObject)]
+pub struct FeedPageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct ListingChangeEdge {
+    pub cursor: String,
+    pub node: ListingChange,
+}
+
+#[derive(SimpleObject)]
+pub struct ListingChangeConnection {
+    pub edges: Vec<ListingChangeEdge>,
+    /// `endCursor` is the last event's cursor (or the `after` given, on an empty page):
+    /// keep it and ask again later for what happened since.
+    pub page_info: FeedPageInfo,
+}
+
+#[derive(Default)]
+pub struct FeedQuery;
+
+#[Object]
+impl FeedQuery {
+    /// Listing changes in the order they were recorded, after `after` (from the start
+    /// when omitted): decided, corrected, measures changed, expired, repaired, revoked,
+    /// withdrawn, repair revoked. Any authenticated caller.
+    #[graphql(guard = "AUTHENTICATED")]
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+    ) -> Result<ListingChangeConnection> {
+        let st = state(ctx)?;
+        let first = page_size(first, st.settings.limits.max_page_size)?;
+        let position = decode(after.as_deref())?;
+        let page = feed::page(&st.db, position, first).await?;
+        let edges: Vec<ListingChangeEdge> = page
+            .events
+            .into_iter()
+            .map(|e| ListingChangeEdge {
+                cursor: cursor_of(e.revision_id),
+                node: ListingChange(Arc::new(e)),
+            })
+            .collect();
+        let end_cursor = edges.last().map(|e| e.cursor.clone()).or(after);
+        Ok(ListingChangeConnection {
+            edges,
+            page_info: FeedPageInfo {
+                has_next_page: page.has_next,
+                end_cursor,
+            },
+        })
+    }
+}
+
+/// When the token of a WebSocket connection expires: its subscriptions end then.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionExpiry(pub DateTime<Utc>);
+
+#[derive(Default)]
+pub struct FeedSubscription;
+
+#[Subscription]
+impl FeedSubscription {
+    /// The same events as `changes`, pushed as they are committed. With `after` (a
+    /// cursor from `changes` or an earlier event), the events since then are replayed
+    /// first, so a mirror that reconnects misses nothing. Any authenticated caller;
+    /// authenticate in `connection_init` with `{"Authorization": "Bearer <token>"}`.
+    #[graphql(guard = "AUTHENTICATED")]
+    async fn registry_changed(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<ListingChange>> + use<>> {
+        let st = state(ctx)?;
+        let position = decode(after.as_deref())?;
+        let remaining = ctx
+            .data_opt::<ConnectionExpiry>()
+            .map(|e| (e.0 - Utc::now()).to_std().unwrap_or_default());
+        let expired = async move {
+            match remaining {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        Ok(feed::live(&st.feed, st.db.clone(), position)
+            .map(|item| {
+                item.map(ListingChange)
+                    .map_err(crate::error::AppError::into_graphql)
+            })
+            .take_until(expired))
+    }
+}
