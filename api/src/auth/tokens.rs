@@ -45,7 +45,36 @@ pub enum TokenError {
     NotYetValid,
 }
 
+/// Tokens already verified, so a partner system that sends the same token with every
+/// check pays for one Ed25519 verification, not thousands. Keyed by the exact token
+/// text (a forged or altered token never matches) and kept only until the token's
+/// `exp`; bounded, and simply emptied when full.
+struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Identity, i64)>>,
+    capacity: usize,
+}
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, now: i64) -> Option<Identity> {
+        let entries = self.entries.lock().ok()?;
+        match entries.get(token) {
+            Some((identity, exp)) if now < *exp => Some(identity.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, token: &str, identity: &Identity, exp: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+            entries.insert(token.to_string(), (identity.clone(), exp));
+        }
+    }
+}
+
 pub struct TokenService {
+    verified: VerifiedTokens,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -71,6 +100,10 @@ impl TokenService {
         validation.validate_nbf = true;
         validation.leeway = leeway_seconds;
         Ok(Self {
+            verified: VerifiedTokens {
+                entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+                capacity: 10_000,
+            },
             encoding,
             decoding,
             validation,
@@ -105,7 +138,19 @@ impl TokenService {
         )?)
     }
 
+    /// Verifies a token, from the cache of verified tokens when it was seen before and
+    /// has not expired.
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        let now = Utc::now().timestamp();
+        if let Some(identity) = self.verified.get(token, now) {
+            return Ok(identity);
+        }
+        let (identity, exp) = self.verify_uncached(token)?;
+        self.verified.put(token, &identity, exp);
+        Ok(identity)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<(Identity, i64), TokenError> {
         use jsonwebtoken::errors::ErrorKind;
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
@@ -144,13 +189,15 @@ impl TokenService {
         if claims.sub.trim().is_empty() {
             return Err(TokenError::Invalid("empty subject".into()));
         }
-        Ok(Identity {
+        let exp = claims.exp;
+        let identity = Identity {
             subject: claims.sub,
             role,
             domains,
             region: claims.region,
             token_id: Some(claims.jti),
-        })
+        };
+        Ok((identity, exp))
     }
 }
 
@@ -212,6 +259,33 @@ mod tests {
             service().verify(&token),
             Err(TokenError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_cached_token_still_expires() {
+        let svc = service();
+        let token = svc
+            .sign(&Claims {
+                sub: "p".into(),
+                role: "partner".into(),
+                domains: vec![],
+                region: None,
+                jti: "j".into(),
+                iss: "iss".into(),
+                aud: "aud".into(),
+                iat: Utc::now().timestamp(),
+                nbf: None,
+                exp: Utc::now().timestamp() + 1,
+            })
+            .unwrap();
+        assert!(svc.verify(&token).is_ok());
+        assert!(svc.verify(&token).is_ok(), "answered from the cache");
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+        assert!(matches!(svc.verify(&token), Err(TokenError::Expired)));
+        // An altered token never matches a cached one.
+        let mut altered = token.clone();
+        altered.pop();
+        assert!(svc.verify(&altered).is_err());
     }
 
     #[test]
