@@ -1,7 +1,10 @@
 //! The catalogues as data: lists, measures and violation categories. Seeded by
 //! migrations, edited by admins, every edit audited.
 
-use super::Actor;
+use super::{Actor, required_text};
+
+/// Catalogue texts (names, legal bases) are short.
+const MAX_TEXT: usize = 1000;
 use super::audit::{self, AuditEntry};
 use crate::domain::measures::{Domain, Effect};
 use crate::error::{AppError, AppResult};
@@ -126,19 +129,6 @@ fn list_json(l: &credit_list::Model, defaults: &[String]) -> serde_json::Value {
     })
 }
 
-fn required_text(field: &str, value: &str) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(format!("{field} must not be empty")));
-    }
-    if v.chars().count() > 1000 {
-        return Err(AppError::bad_input(format!(
-            "{field} is longer than 1000 characters"
-        )));
-    }
-    Ok(v.to_string())
-}
-
 fn valid_code(code: &str) -> AppResult<String> {
     let c = code.trim();
     if c.is_empty()
@@ -171,8 +161,8 @@ pub async fn upsert_measure(
     input: MeasureInput,
 ) -> AppResult<measure::Model> {
     let code = valid_code(&input.code)?;
-    let name = required_text("name", &input.name)?;
-    let basis = required_text("legalBasis", &input.legal_basis)?;
+    let name = required_text("name", &input.name, MAX_TEXT)?;
+    let basis = required_text("legalBasis", &input.legal_basis, MAX_TEXT)?;
     let tx = audit::begin_write(db).await?;
     let now = crate::domain::now();
     let existing = measure::Entity::find()
@@ -314,10 +304,10 @@ pub async fn upsert_list(
             let version = l.version + 1;
             let mut a: credit_list::ActiveModel = l.into();
             if let Some(v) = &input.name {
-                a.name = Set(required_text("name", v)?);
+                a.name = Set(required_text("name", v, MAX_TEXT)?);
             }
             if let Some(v) = &input.legal_basis {
-                a.legal_basis = Set(required_text("legalBasis", v)?);
+                a.legal_basis = Set(required_text("legalBasis", v, MAX_TEXT)?);
             }
             if let Some(v) = period {
                 a.default_period_months = Set(v);
@@ -345,10 +335,11 @@ pub async fn upsert_list(
             a.update(&tx).await?
         }
         None => {
-            let name = required_text("name", input.name.as_deref().unwrap_or_default())?;
+            let name = required_text("name", input.name.as_deref().unwrap_or_default(), MAX_TEXT)?;
             let basis = required_text(
                 "legalBasis",
                 input.legal_basis.as_deref().unwrap_or_default(),
+                MAX_TEXT,
             )?;
             credit_list::ActiveModel {
                 code: Set(code),
@@ -418,8 +409,8 @@ pub async fn upsert_category(
     article: &str,
 ) -> AppResult<violation_category::Model> {
     let code = valid_code(code)?;
-    let name = required_text("name", name)?;
-    let article = required_text("article", article)?;
+    let name = required_text("name", name, MAX_TEXT)?;
+    let article = required_text("article", article, MAX_TEXT)?;
     let tx = audit::begin_write(db).await?;
     let existing = violation_category::Entity::find()
         .filter(violation_category::Column::Code.eq(&code))

@@ -2,9 +2,9 @@
 //! change versioned, audited and kept as a revision for record-time questions.
 
 use super::audit::{self, AuditEntry};
-use super::{Actor, calendar, catalogue, operators};
+use super::{Actor, calendar, catalogue, ensure_scope, operators, required_text};
 use crate::domain::lifecycle::{self, Action, ListingStatus, Period, StoredStatus};
-use crate::domain::region::{is_division_code, scope_covers};
+use crate::domain::region::is_division_code;
 use crate::domain::{china_date, now};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -175,32 +175,6 @@ pub(crate) async fn finish_change(
     Ok(())
 }
 
-fn required(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::bad_input(format!(
-            "{field} is longer than {max} characters"
-        )));
-    }
-    Ok(v.to_string())
-}
-
-fn ensure_scope(actor: &Actor, op: &operator::Model) -> AppResult<()> {
-    let scope = actor.identity.region.as_deref();
-    if scope_covers(scope, &op.region_code) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "an admin of region {} may not act on operators registered in {}",
-            scope.unwrap_or("-"),
-            op.region_code
-        )))
-    }
-}
-
 /// Loads a listing for a change: it must exist, lie in the actor's region and be at
 /// the expected version.
 async fn load_for_change(
@@ -298,10 +272,10 @@ pub async fn propose(
 ) -> AppResult<listing::Model> {
     let code =
         crate::domain::uscc::Uscc::parse_format(&input.uscc).map_err(operators::uscc_error)?;
-    let authority = required("authority", &input.authority, 200)?;
-    let penalty_doc_no = required("penaltyDocNo", &input.penalty_doc_no, 200)?;
-    let reason = required("reason", &input.reason, 5000)?;
-    let legal_basis = required("legalBasis", &input.legal_basis, 2000)?;
+    let authority = required_text("authority", &input.authority, 200)?;
+    let penalty_doc_no = required_text("penaltyDocNo", &input.penalty_doc_no, 200)?;
+    let reason = required_text("reason", &input.reason, 5000)?;
+    let legal_basis = required_text("legalBasis", &input.legal_basis, 2000)?;
     let at = now();
     let today = china_date(at);
     let notice_date = input.notice_date.unwrap_or(today);
@@ -416,7 +390,7 @@ pub async fn decide(
     actor: &Actor,
     input: DecideInput,
 ) -> AppResult<listing::Model> {
-    let doc = required("decisionDocNo", &input.decision_doc_no, 200)?;
+    let doc = required_text("decisionDocNo", &input.decision_doc_no, 200)?;
     let at = now();
     let effective = crate::domain::truncate_instant(input.effective_at.unwrap_or(at));
     if effective > at {
@@ -499,7 +473,7 @@ pub async fn withdraw(
     actor: &Actor,
     input: WithdrawInput,
 ) -> AppResult<listing::Model> {
-    let reason = required("reason", &input.reason, 5000)?;
+    let reason = required_text("reason", &input.reason, 5000)?;
     let at = now();
     let tx = audit::begin_write(db).await?;
     let (l, periods, before) =
@@ -559,8 +533,8 @@ pub async fn revoke(
     actor: &Actor,
     input: RevokeInput,
 ) -> AppResult<listing::Model> {
-    let reason = required("reason", &input.reason, 5000)?;
-    let doc = required("revocationDocNo", &input.revocation_doc_no, 200)?;
+    let reason = required_text("reason", &input.reason, 5000)?;
+    let doc = required_text("revocationDocNo", &input.revocation_doc_no, 200)?;
     let at = now();
     let effective = crate::domain::truncate_instant(input.effective_at.unwrap_or(at));
     if effective > at {
@@ -657,7 +631,7 @@ pub async fn correct(
     actor: &Actor,
     input: CorrectInput,
 ) -> AppResult<listing::Model> {
-    let reason = required("reason", &input.reason, 5000)?;
+    let reason = required_text("reason", &input.reason, 5000)?;
     let c = input.changes;
     let at = now();
     let tx = audit::begin_write(db).await?;
@@ -724,7 +698,7 @@ pub async fn correct(
     ];
     for (name, value, max) in fields {
         if let Some(v) = value {
-            let v = required(name, v, max)?;
+            let v = required_text(name, v, max)?;
             changed = true;
             match name {
                 "authority" => a.authority = Set(v),

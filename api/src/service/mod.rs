@@ -22,6 +22,8 @@ pub mod repair;
 pub mod report;
 
 use crate::auth::Identity;
+use crate::domain::region::scope_covers;
+use crate::error::{AppError, AppResult};
 
 /// Who performs a use case, and from which request.
 #[derive(Clone, Debug)]
@@ -42,5 +44,33 @@ impl Actor {
             },
             request_id: request_id.into(),
         }
+    }
+}
+
+/// A required free-text field: trimmed, not empty, at most `max` characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::bad_input(format!("{field} must not be empty")));
+    }
+    if v.chars().count() > max {
+        return Err(AppError::bad_input(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(v.to_string())
+}
+
+/// Region scope: an admin limited to a division acts only on operators registered in it.
+pub fn ensure_scope(actor: &Actor, op: &entity::operator::Model) -> AppResult<()> {
+    let scope = actor.identity.region.as_deref();
+    if scope_covers(scope, &op.region_code) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "an admin of region {} may not act on operators registered in {}",
+            scope.unwrap_or("-"),
+            op.region_code
+        )))
     }
 }

@@ -7,7 +7,6 @@ use super::Actor;
 use super::audit::{self, AuditEntry};
 use super::listing_search::{self, ListingFilter};
 use crate::domain::lifecycle::in_force_at;
-use crate::domain::region::scope_covers;
 use crate::error::{AppError, AppResult};
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -262,14 +261,7 @@ async fn listing_in_scope<C: ConnectionTrait>(
         .one(db)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing operator")))?;
-    let scope = actor.identity.region.as_deref();
-    if !scope_covers(scope, &op.region_code) {
-        return Err(AppError::Forbidden(format!(
-            "an admin of region {} may not act on operators registered in {}",
-            scope.unwrap_or("-"),
-            op.region_code
-        )));
-    }
+    super::ensure_scope(actor, &op)?;
     Ok(l)
 }
 

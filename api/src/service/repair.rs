@@ -4,9 +4,9 @@
 //! and audited in its transaction.
 
 use super::audit::{self, AuditEntry};
-use super::{Actor, calendar, listings};
+use super::{Actor, calendar, ensure_scope, listings, required_text};
 use crate::domain::lifecycle::ListingStatus;
-use crate::domain::region::{is_division_code, scope_covers};
+use crate::domain::region::is_division_code;
 use crate::domain::repair::{
     self, ConditionResult, DocumentKind, Facts, LaterListing, OnTimeRate, RepairStatus, Statement,
     Statements,
@@ -90,19 +90,6 @@ impl RepairView {
     }
 }
 
-fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::bad_input(format!(
-            "{field} is longer than {max} characters"
-        )));
-    }
-    Ok(v.to_string())
-}
-
 fn clean_statement(field: &str, s: Statement) -> AppResult<Statement> {
     let note = match s.note.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -136,24 +123,11 @@ fn clean_documents(docs: Vec<Document>) -> AppResult<Vec<Document>> {
             })?;
             Ok(Document {
                 kind: d.kind,
-                file_name: text(&format!("documents[{i}].fileName"), &d.file_name, 255)?,
+                file_name: required_text(&format!("documents[{i}].fileName"), &d.file_name, 255)?,
                 sha256,
             })
         })
         .collect()
-}
-
-fn ensure_scope(actor: &Actor, op: &operator::Model) -> AppResult<()> {
-    let scope = actor.identity.region.as_deref();
-    if scope_covers(scope, &op.region_code) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "an admin of region {} may not act on operators registered in {}",
-            scope.unwrap_or("-"),
-            op.region_code
-        )))
-    }
 }
 
 async fn listing_and_operator<C: ConnectionTrait>(
@@ -438,7 +412,7 @@ pub async fn decide(
     actor: &Actor,
     input: DecideInput,
 ) -> AppResult<RepairView> {
-    let reason = text("reason", &input.reason, MAX_REASON_CHARS)?;
+    let reason = required_text("reason", &input.reason, MAX_REASON_CHARS)?;
     let at = now();
     let tx = audit::begin_write(db).await?;
     let (a, l) = load_for_change(&tx, actor, input.id, Some(input.expected_version)).await?;
@@ -502,7 +476,7 @@ pub async fn revoke(
     actor: &Actor,
     input: RevokeInput,
 ) -> AppResult<RepairView> {
-    let reason = text("reason", &input.reason, MAX_REASON_CHARS)?;
+    let reason = required_text("reason", &input.reason, MAX_REASON_CHARS)?;
     let at = now();
     let tx = audit::begin_write(db).await?;
     let (a, l) = load_for_change(&tx, actor, input.id, input.expected_version).await?;
