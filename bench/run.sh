@@ -38,8 +38,10 @@ RESULTS=$OUT/results.jsonl
 COMMANDS=$OUT/commands.txt
 NOTES=$OUT/notes.txt
 : >"$RESULTS"
-: >"$COMMANDS"
 : >"$NOTES"
+# The server and the token command share this directory: its token-signing key.
+export REGISTRY_DATA_DIR=$OUT/data
+printf 'export REGISTRY_DATA_DIR=%s\n' "$REGISTRY_DATA_DIR" >"$COMMANDS"
 rm -f "$OUT"/scale-*.json
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -47,10 +49,14 @@ note() { printf '%s\n' "$*" >>"$NOTES"; }
 
 # Records a command (tokens replaced by their names) and runs it.
 run() {
-    local shown="$*"
-    [[ -n ${ADMIN_TOKEN:-} ]] && shown=${shown//$ADMIN_TOKEN/\$ADMIN_TOKEN}
-    [[ -n ${PARTNER_TOKEN:-} ]] && shown=${shown//$PARTNER_TOKEN/\$PARTNER_TOKEN}
-    shown=${shown//$ROOT\//}
+    local shown="" arg
+    for arg in "$@"; do
+        if [[ -n ${ADMIN_TOKEN:-} && $arg == "$ADMIN_TOKEN" ]]; then arg='"$ADMIN_TOKEN"'
+        elif [[ -n ${PARTNER_TOKEN:-} && $arg == "$PARTNER_TOKEN" ]]; then arg='"$PARTNER_TOKEN"'
+        elif [[ $arg =~ [[:space:]\$\(\)\\] ]]; then arg="'$arg'"
+        fi
+        shown+="${shown:+ }${arg//$ROOT\//}"
+    done
     printf '%s\n' "$shown" >>"$COMMANDS"
     "$@"
 }
@@ -119,7 +125,7 @@ prepare_database() {
         [[ $(psql "$PG_SERVER/$db" -qAtc "SELECT count(*) FROM operators" 2>/dev/null) == "$operators" ]]; then
         log "reusing $db (manifest $manifest matches)"
         printf '%s\n' "# reused database $db seeded earlier by:" >>"$COMMANDS"
-        printf 'DATABASE_URL=%s/%s credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
+        printf 'DATABASE_URL=%s/%s target/release/credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
             "$PG_SERVER" "$db" "$operators" "$listings" "$checks" "$SEED" "$manifest" >>"$COMMANDS"
         echo true
         return
@@ -127,9 +133,9 @@ prepare_database() {
     log "seeding $db: $operators operators, $listings listings, $checks check records"
     run psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >&2
     run psql "$PG_SERVER/postgres" -qc "CREATE DATABASE $db" >&2
-    printf 'DATABASE_URL=%s/%s credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
+    printf 'DATABASE_URL=%s/%s target/release/credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
         "$PG_SERVER" "$db" "$operators" "$listings" "$checks" "$SEED" "$manifest" >>"$COMMANDS"
-    DATABASE_URL="$PG_SERVER/$db" REGISTRY_DATA_DIR="$OUT/data" RUST_LOG=warn \
+    DATABASE_URL="$PG_SERVER/$db" RUST_LOG=warn \
         "$BIN" seed-bench --operators "$operators" --listings "$listings" \
         --check-records "$checks" --seed "$SEED" --manifest "$manifest" >&2
     echo false
@@ -139,9 +145,9 @@ start_server() {
     local db=$1
     PORT=$(free_port)
     URL=http://127.0.0.1:$PORT/graphql
-    printf 'DATABASE_URL=%s/%s REGISTRY_BIND=127.0.0.1:%s RUST_LOG=warn credit-registry serve &\n' \
+    printf 'DATABASE_URL=%s/%s REGISTRY_BIND=127.0.0.1:%s RUST_LOG=warn target/release/credit-registry serve &\n' \
         "$PG_SERVER" "$db" "$PORT" >>"$COMMANDS"
-    DATABASE_URL="$PG_SERVER/$db" REGISTRY_BIND="127.0.0.1:$PORT" REGISTRY_DATA_DIR="$OUT/data" \
+    DATABASE_URL="$PG_SERVER/$db" REGISTRY_BIND="127.0.0.1:$PORT" \
         RUST_LOG=warn "$BIN" serve >"$OUT/server-$db.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 150); do
@@ -183,19 +189,23 @@ measure_scale() {
     start_server "$db"
     log "server pid $SERVER_PID on $URL ($db)"
 
-    ADMIN_TOKEN=$(REGISTRY_DATA_DIR="$OUT/data" "$BIN" token --role admin --sub bench-admin --ttl 2h)
+    ADMIN_TOKEN=$("$BIN" token --role admin --sub bench-admin --ttl 2h)
+    printf 'ADMIN_TOKEN=$(target/release/credit-registry token --role admin --sub bench-admin --ttl 2h)\n' >>"$COMMANDS"
     local partner_sub=bench-loadgen
     local reg
     reg=$(run "$LOADGEN" register-partner --url "$URL" --admin-token "$ADMIN_TOKEN" \
         --subject "$partner_sub" --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS)
     partner_sub=$(jq -r .subject <<<"$reg")
-    PARTNER_TOKEN=$(REGISTRY_DATA_DIR="$OUT/data" "$BIN" token --role partner --sub "$partner_sub" \
+    PARTNER_TOKEN=$("$BIN" token --role partner --sub "$partner_sub" \
         --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)
-    printf 'ADMIN_TOKEN=$(credit-registry token --role admin --sub bench-admin --ttl 2h)\n' >>"$COMMANDS"
-    printf 'PARTNER_TOKEN=$(credit-registry token --role partner --sub %s --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)\n' "$partner_sub" >>"$COMMANDS"
+    printf 'PARTNER_TOKEN=$(target/release/credit-registry token --role partner --sub %s --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)\n' "$partner_sub" >>"$COMMANDS"
     local probe
     probe=$(run "$LOADGEN" probe --url "$URL" --token "$PARTNER_TOKEN")
     log "server offers: $probe; partner registration: $reg"
+    # The answers must agree with the seeded data before anything is measured.
+    local verified
+    verified=$(run "$LOADGEN" verify --url "$URL" --token "$PARTNER_TOKEN" --manifest "$manifest" --domain "$DOMAIN" --seed "$SEED")
+    log "answers agree with the seeded data: $verified"
     [[ $(jq -r .single <<<"$probe") == check ]] ||
         note "At $label the single lookup measured \`operator(uscc:)\`: \`check\` does not exist in this build."
 
@@ -233,8 +243,8 @@ measure_scale() {
 
     jq -n --arg scale "$label" --arg db "$db" --argjson manifest "$(cat "$manifest")" \
         --argjson reused "$reused" --argjson hwm "${hwm:-null}" --argjson probe "$probe" \
-        --argjson partner "$reg" \
-        '{scale:$scale, database:$db, manifest:$manifest, reused:$reused, vmhwm_kib:$hwm, queries:$probe, partner:$partner}' \
+        --argjson partner "$reg" --argjson verified "$verified" \
+        '{scale:$scale, database:$db, manifest:$manifest, reused:$reused, vmhwm_kib:$hwm, queries:$probe, partner:$partner, verified:$verified}' \
         >"$OUT/scale-$label.json"
     unset ADMIN_TOKEN PARTNER_TOKEN
 }

@@ -10,6 +10,7 @@ mod pg_load;
 mod report;
 mod schema;
 mod stats;
+mod verify;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -81,6 +82,23 @@ enum Command {
         name: String,
         #[arg(long, value_delimiter = ',')]
         domains: Vec<String>,
+    },
+    /// Check that the server's answers agree with the seeded data (exit status 1 if not).
+    Verify {
+        #[arg(long)]
+        url: String,
+        /// The partner's token.
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        manifest: PathBuf,
+        #[arg(long, default_value = "PROCUREMENT")]
+        domain: String,
+        /// Codes to ask about, half of them listed in force.
+        #[arg(long, default_value_t = 40)]
+        samples: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// HTTP load against the GraphQL endpoint.
     Http {
@@ -184,6 +202,37 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let out =
                 serde_json::json!({"registered": registered, "subject": subject, "note": note});
             println!("{}", serde_json::to_string(&out)?);
+            Ok(())
+        }
+        Command::Verify {
+            url,
+            token,
+            manifest,
+            domain,
+            samples,
+            seed,
+        } => {
+            let target = client::Target::parse(&url)?;
+            let schema = schema::Schema::fetch(&target, Some(&token)).await?;
+            let population = read_population(&manifest)?;
+            let result = verify::verify(
+                &target,
+                &schema,
+                &token,
+                &population,
+                &domain,
+                samples.max(2),
+                seed,
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&result)?);
+            if result.agree != result.sampled {
+                anyhow::bail!(
+                    "{} of {} answers disagree with the seeded data",
+                    result.sampled - result.agree,
+                    result.sampled
+                );
+            }
             Ok(())
         }
         Command::Http {

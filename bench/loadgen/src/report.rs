@@ -202,6 +202,38 @@ pub fn render(records: &[Record], meta: &Value) -> String {
         }
     }
 
+    let _ = writeln!(w);
+    for v in &scales {
+        let ver = &v["verified"];
+        if ver.is_object() {
+            let _ = writeln!(
+                w,
+                "{}: before measuring, {} of {} sampled codes (half of them listed in force) were answered by `{}` as seeded ({}).",
+                s(&v["scale"]),
+                s(&ver["agree"]),
+                s(&ver["sampled"]),
+                s(&ver["query"]),
+                if s(&ver["query"]) == "check" {
+                    format!(
+                        "listed in force ⇔ not CLEAR or with hits, for {}",
+                        s(&ver["domain"])
+                    )
+                } else {
+                    "every code found".to_string()
+                }
+            );
+        }
+        if v["partner"].is_object() {
+            let _ = writeln!(
+                w,
+                "{}: partner `{}` — {}.",
+                s(&v["scale"]),
+                s(&v["partner"]["subject"]),
+                s(&v["partner"]["note"])
+            );
+        }
+    }
+
     // Single lookups, per scale.
     for scale in &scale_names {
         let _ = writeln!(w, "\n## Single lookups, {scale} operators\n");

@@ -180,29 +180,42 @@ pub struct Queries {
     pub batch: Option<String>,
 }
 
+/// The declared type of argument `name` of `field`, or `default` when it has none.
+fn arg_type(field: &Field, name: &str, default: &str) -> String {
+    field
+        .args
+        .iter()
+        .find(|a| a.name == name)
+        .map_or_else(|| default.to_string(), |a| render_type(&a.ty))
+}
+
 /// Builds the operations from the schema; `selection` overrides the check selection.
+/// Variable types are the arguments' declared types, so a renamed enum still works.
 pub fn queries(schema: &Schema, selection: Option<&str>) -> Queries {
-    let batch = schema.query_field("checkBatch").map(|f| {
-        let sel = selection
+    let select = |f: &Field| {
+        selection
             .map(str::to_string)
-            .unwrap_or_else(|| schema.selection(&schema.return_type(f), 2));
+            .unwrap_or_else(|| schema.selection(&schema.return_type(f), 2))
+    };
+    let batch = schema.query_field("checkBatch").map(|f| {
         format!(
-            "query BenchCheckBatch($u: [String!]!, $d: Domain!) {{ checkBatch(usccs: $u, domain: $d) {{ {sel} }} }}"
+            "query BenchCheckBatch($u: {}, $d: {}) {{ checkBatch(usccs: $u, domain: $d) {{ {} }} }}",
+            arg_type(f, "usccs", "[String!]!"),
+            arg_type(f, "domain", "Domain!"),
+            select(f)
         )
     });
     match schema.query_field("check") {
-        Some(f) => {
-            let sel = selection
-                .map(str::to_string)
-                .unwrap_or_else(|| schema.selection(&schema.return_type(f), 2));
-            Queries {
-                single_name: "check".into(),
-                single: format!(
-                    "query BenchCheck($u: String!, $d: Domain!) {{ check(uscc: $u, domain: $d) {{ {sel} }} }}"
-                ),
-                batch,
-            }
-        }
+        Some(f) => Queries {
+            single_name: "check".into(),
+            single: format!(
+                "query BenchCheck($u: {}, $d: {}) {{ check(uscc: $u, domain: $d) {{ {} }} }}",
+                arg_type(f, "uscc", "String!"),
+                arg_type(f, "domain", "Domain!"),
+                select(f)
+            ),
+            batch,
+        },
         None => Queries {
             single_name: "operator".into(),
             single: "query BenchOperator($u: String!) { operator(uscc: $u) { id uscc name regionCode version } }".into(),
@@ -211,23 +224,34 @@ pub fn queries(schema: &Schema, selection: Option<&str>) -> Queries {
     }
 }
 
-/// Registers the bench partner when `registerPartner` exists, filling its arguments by
-/// name (subject, name, domains). Returns (registered, subject to put in the token, note).
-pub async fn register_partner(
-    target: &Target,
+/// A minimal single lookup (`uscc decision hits { listingId }` for `check`) used to
+/// verify that the server's answers agree with the seeded data.
+pub fn verification_query(schema: &Schema) -> Option<String> {
+    let f = schema.query_field("check")?;
+    let hits = if schema.field(&schema.return_type(f), "hits").is_some() {
+        " hits { listingId }"
+    } else {
+        ""
+    };
+    Some(format!(
+        "query BenchVerify($u: {}, $d: {}) {{ check(uscc: $u, domain: $d) {{ uscc decision{hits} }} }}",
+        arg_type(f, "uscc", "String!"),
+        arg_type(f, "domain", "Domain!"),
+    ))
+}
+
+/// The `registerPartner` call for the bench partner, its arguments filled by name (an
+/// input object or flat arguments: `subject`, `name`, any `…domain…` list). `Err` says
+/// why the harness cannot call it.
+pub fn registration(
     schema: &Schema,
-    admin_token: &str,
     subject: &str,
     name: &str,
     domains: &[String],
-) -> anyhow::Result<(bool, String, String)> {
-    let Some(field) = schema.mutation_field("registerPartner") else {
-        return Ok((
-            false,
-            subject.to_string(),
-            "registerPartner does not exist yet: the partner token is used unregistered".into(),
-        ));
-    };
+) -> Result<(String, Value), String> {
+    let field = schema.mutation_field("registerPartner").ok_or_else(|| {
+        "registerPartner does not exist yet: the partner token is used unregistered".to_string()
+    })?;
     let fill = |values: &[InputValue]| -> Result<Map<String, Value>, String> {
         let mut out = Map::new();
         for v in values {
@@ -250,31 +274,23 @@ pub async fn register_partner(
         }
         Ok(out)
     };
-    // Either one input object argument, or flat arguments.
     let (args, decl, call) = match field.args.as_slice() {
         [only] if schema.input_fields(only.ty.named().1).is_some() => {
-            let input_type = only.ty.named().1.to_string();
             let fields = schema
-                .input_fields(&input_type)
+                .input_fields(only.ty.named().1)
                 .cloned()
                 .unwrap_or_default();
-            let value = match fill(&fields) {
-                Ok(v) => v,
-                Err(e) => return Ok((false, subject.to_string(), e)),
-            };
             let mut args = Map::new();
-            args.insert("a".into(), Value::Object(value));
+            args.insert("a".into(), Value::Object(fill(&fields)?));
             (
                 args,
-                format!("$a: {input_type}!"),
+                format!("$a: {}", render_type(&only.ty)),
                 format!("{}: $a", only.name),
             )
         }
         flat => {
-            let value = match fill(flat) {
-                Ok(v) => v,
-                Err(e) => return Ok((false, subject.to_string(), e)),
-            };
+            let value = fill(flat)?;
+            let mut args = Map::new();
             let mut decls = Vec::new();
             let mut calls = Vec::new();
             for (i, a) in flat
@@ -284,13 +300,6 @@ pub async fn register_partner(
             {
                 decls.push(format!("$v{i}: {}", render_type(&a.ty)));
                 calls.push(format!("{}: $v{i}", a.name));
-            }
-            let mut args = Map::new();
-            for (i, a) in flat
-                .iter()
-                .filter(|a| value.contains_key(&a.name))
-                .enumerate()
-            {
                 args.insert(format!("v{i}"), value[&a.name].clone());
             }
             (args, decls.join(", "), calls.join(", "))
@@ -302,8 +311,37 @@ pub async fn register_partner(
     } else {
         format!(" {{ {selection} }}")
     };
-    let query = format!("mutation BenchRegister({decl}) {{ registerPartner({call}){selection} }}");
-    let reply = graphql(target, Some(admin_token), &query, Value::Object(args)).await?;
+    let decl = if decl.is_empty() {
+        String::new()
+    } else {
+        format!("({decl})")
+    };
+    let call = if call.is_empty() {
+        String::new()
+    } else {
+        format!("({call})")
+    };
+    Ok((
+        format!("mutation BenchRegister{decl} {{ registerPartner{call}{selection} }}"),
+        Value::Object(args),
+    ))
+}
+
+/// Registers the bench partner when `registerPartner` exists (see `registration`).
+/// Returns (registered, subject to put in the token, note).
+pub async fn register_partner(
+    target: &Target,
+    schema: &Schema,
+    admin_token: &str,
+    subject: &str,
+    name: &str,
+    domains: &[String],
+) -> anyhow::Result<(bool, String, String)> {
+    let (query, variables) = match registration(schema, subject, name, domains) {
+        Ok(call) => call,
+        Err(why) => return Ok((false, subject.to_string(), why)),
+    };
+    let reply = graphql(target, Some(admin_token), &query, variables).await?;
     let body = reply.json();
     if reply.ok() {
         let registered_subject = body["data"]["registerPartner"]["subject"]
@@ -377,6 +415,87 @@ mod tests {
             queries(&s, Some("decision"))
                 .single
                 .contains("{ decision }")
+        );
+    }
+
+    fn with_mutation(fields: Value, input: Option<Value>) -> Schema {
+        let mut types = vec![
+            json!({"name": "QueryRoot", "kind": "OBJECT", "fields": []}),
+            json!({"name": "MutationRoot", "kind": "OBJECT", "fields": [
+                {"name": "registerPartner", "args": fields, "type": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "OBJECT", "name": "Partner"}}}
+            ]}),
+            json!({"name": "Partner", "kind": "OBJECT", "fields": [
+                {"name": "id", "args": [], "type": {"kind": "SCALAR", "name": "ID"}},
+                {"name": "subject", "args": [], "type": {"kind": "SCALAR", "name": "String"}}
+            ]}),
+        ];
+        types.extend(input);
+        let raw: RawSchema = serde_json::from_value(json!({
+            "queryType": {"name": "QueryRoot"},
+            "mutationType": {"name": "MutationRoot"},
+            "types": types,
+        }))
+        .unwrap();
+        Schema::from_raw(raw)
+    }
+
+    fn string_arg(name: &str, required: bool) -> Value {
+        let ty = json!({"kind": "SCALAR", "name": "String"});
+        let ty = if required {
+            json!({"kind": "NON_NULL", "name": null, "ofType": ty})
+        } else {
+            ty
+        };
+        json!({"name": name, "defaultValue": null, "type": ty})
+    }
+
+    #[test]
+    fn registration_fills_an_input_object_by_name() {
+        let input = json!({"name": "RegisterPartnerInput", "kind": "INPUT_OBJECT", "inputFields": [
+            string_arg("subject", true),
+            string_arg("name", true),
+            {"name": "domains", "defaultValue": null, "type": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "LIST", "name": null, "ofType": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "ENUM", "name": "Domain"}}}}},
+            string_arg("contact", false)
+        ]});
+        let schema = with_mutation(
+            json!([{"name": "input", "defaultValue": null, "type": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "INPUT_OBJECT", "name": "RegisterPartnerInput"}}}]),
+            Some(input),
+        );
+        let (query, vars) =
+            registration(&schema, "bench", "压测", &["PROCUREMENT".to_string()]).unwrap();
+        assert_eq!(
+            query,
+            "mutation BenchRegister($a: RegisterPartnerInput!) { registerPartner(input: $a) { id subject } }"
+        );
+        assert_eq!(
+            vars,
+            json!({"a": {"subject": "bench", "name": "压测", "domains": ["PROCUREMENT"]}})
+        );
+    }
+
+    #[test]
+    fn registration_fills_flat_arguments_and_refuses_unknown_required_ones() {
+        let flat = with_mutation(
+            json!([string_arg("name", true), string_arg("subject", false)]),
+            None,
+        );
+        let (query, vars) = registration(&flat, "bench", "压测", &[]).unwrap();
+        assert_eq!(
+            query,
+            "mutation BenchRegister($v0: String!, $v1: String) { registerPartner(name: $v0, subject: $v1) { id subject } }"
+        );
+        assert_eq!(vars, json!({"v0": "压测", "v1": "bench"}));
+        let secret = with_mutation(json!([string_arg("secret", true)]), None);
+        assert!(
+            registration(&secret, "bench", "x", &[])
+                .unwrap_err()
+                .contains("'secret'")
+        );
+        let empty = schema();
+        assert!(
+            registration(&empty, "b", "x", &[])
+                .unwrap_err()
+                .contains("does not exist")
         );
     }
 
