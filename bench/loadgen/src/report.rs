@@ -208,7 +208,7 @@ pub fn render(records: &[Record], meta: &Value) -> String {
         if ver.is_object() {
             let _ = writeln!(
                 w,
-                "{}: before measuring, {} of {} sampled codes (half of them listed in force) were answered by `{}` as seeded ({}).",
+                "- {}: before measuring, {} of {} sampled codes (half of them listed in force) were answered by `{}` as seeded ({}).",
                 s(&v["scale"]),
                 s(&ver["agree"]),
                 s(&ver["sampled"]),
@@ -226,7 +226,7 @@ pub fn render(records: &[Record], meta: &Value) -> String {
         if v["partner"].is_object() {
             let _ = writeln!(
                 w,
-                "{}: partner `{}` — {}.",
+                "- {}: partner `{}` — {}.",
                 s(&v["scale"]),
                 s(&v["partner"]["subject"]),
                 s(&v["partner"]["note"])
