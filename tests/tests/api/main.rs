@@ -14,4 +14,5 @@ mod partners;
 mod rate_limits;
 mod receipts;
 mod repair;
+mod seed;
 mod tokens;

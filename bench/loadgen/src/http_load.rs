@@ -1,0 +1,305 @@
+//! Closed-loop HTTP load: N connections, each sending its next request as soon as the
+//! previous answer is read, for a warm-up and then a fixed measurement window.
+
+use crate::client::{Connection, Target};
+use crate::schema::Queries;
+use crate::stats::{Record, Summary, summarize};
+use api::bench::Population;
+use api::bench::population::Rng;
+use bytes::Bytes;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// One code per request (`check`, or `operator` until `check` exists).
+    Single,
+    /// `checkBatch` of `--batch-size` codes per request.
+    Batch,
+    /// Single checks, and admin mutations (`upsertOperator`) for `--write-share` of requests.
+    Mixed,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Single => "single",
+            Scenario::Batch => "batch",
+            Scenario::Mixed => "mixed",
+        }
+    }
+}
+
+/// The admin mutation of the mixed load: renaming an existing operator (audited), among
+/// a few names so that `formerNames` stays short.
+const UPSERT: &str =
+    "mutation BenchUpsert($i: UpsertOperatorInput!) { upsertOperator(input: $i) { id version } }";
+const RENAMES: [&str; 4] = [
+    "压测更名甲有限公司",
+    "压测更名乙有限公司",
+    "压测更名丙有限公司",
+    "压测更名丁有限公司",
+];
+
+pub struct HttpLoad {
+    pub target: Target,
+    pub scenario: Scenario,
+    pub connections: u32,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub population: Population,
+    pub queries: Queries,
+    /// The partner's token (checks).
+    pub read_token: String,
+    /// An admin token (mutations of the mixed load).
+    pub admin_token: String,
+    pub domain: String,
+    pub batch_size: u32,
+    pub write_per_mille: u64,
+    pub seed: u64,
+    pub server_pid: Option<u32>,
+    pub scale: String,
+}
+
+struct Request {
+    write: bool,
+    body: Bytes,
+    codes: u64,
+    listed: u64,
+}
+
+#[derive(Default)]
+struct WorkerOut {
+    read: Vec<u32>,
+    write: Vec<u32>,
+    read_errors: u64,
+    write_errors: u64,
+    samples: Vec<String>,
+    codes: u64,
+    listed: u64,
+}
+
+impl WorkerOut {
+    fn sample(&mut self, s: String) {
+        if self.samples.len() < 3 && !self.samples.contains(&s) {
+            self.samples.push(s);
+        }
+    }
+}
+
+impl HttpLoad {
+    fn pick(&self, rng: &mut Rng) -> (String, bool) {
+        let i = rng.below(self.population.operators);
+        (self.population.code(i), self.population.is_in_force(i))
+    }
+
+    fn request(&self, rng: &mut Rng) -> anyhow::Result<Request> {
+        let write = self.scenario == Scenario::Mixed && rng.below(1000) < self.write_per_mille;
+        if write {
+            let (code, _) = self.pick(rng);
+            let body = json!({
+                "query": UPSERT,
+                "variables": {"i": {"uscc": code, "name": rng.pick(&RENAMES)}},
+            });
+            return Ok(Request {
+                write: true,
+                body: Bytes::from(serde_json::to_vec(&body)?),
+                codes: 0,
+                listed: 0,
+            });
+        }
+        if self.scenario == Scenario::Batch {
+            let batch = self
+                .queries
+                .batch
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("checkBatch does not exist on this server"))?;
+            let mut codes = Vec::with_capacity(self.batch_size as usize);
+            let mut listed = 0;
+            for _ in 0..self.batch_size {
+                let (code, l) = self.pick(rng);
+                listed += u64::from(l);
+                codes.push(code);
+            }
+            let body = json!({"query": batch, "variables": {"u": codes, "d": self.domain}});
+            return Ok(Request {
+                write: false,
+                body: Bytes::from(serde_json::to_vec(&body)?),
+                codes: u64::from(self.batch_size),
+                listed,
+            });
+        }
+        let (code, listed) = self.pick(rng);
+        let variables = if self.queries.single_name == "check" {
+            json!({"u": code, "d": self.domain})
+        } else {
+            json!({"u": code})
+        };
+        let body = json!({"query": self.queries.single, "variables": variables});
+        Ok(Request {
+            write: false,
+            body: Bytes::from(serde_json::to_vec(&body)?),
+            codes: 1,
+            listed: u64::from(listed),
+        })
+    }
+
+    async fn worker(self: Arc<Self>, id: u32, measure_from: Instant, stop: Instant) -> WorkerOut {
+        let mut out = WorkerOut::default();
+        let mut rng = Rng::new(self.seed, 1000 + u64::from(id), self.connections as u64);
+        let mut conn: Option<Connection> = None;
+        while Instant::now() < stop {
+            if conn.is_none() {
+                match Connection::open(&self.target).await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        out.read_errors += 1;
+                        out.sample(format!("connect: {e}"));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            let req = match self.request(&mut rng) {
+                Ok(r) => r,
+                Err(e) => {
+                    out.read_errors += 1;
+                    out.sample(e.to_string());
+                    break;
+                }
+            };
+            let token = if req.write {
+                &self.admin_token
+            } else {
+                &self.read_token
+            };
+            let started = Instant::now();
+            let result = c.post(req.body, Some(token)).await;
+            let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+            let measured = started >= measure_from && started < stop;
+            let ok = match result {
+                Ok(reply) if reply.ok() => true,
+                Ok(reply) => {
+                    out.sample(reply.snippet());
+                    false
+                }
+                Err(e) => {
+                    out.sample(format!("transport: {e}"));
+                    conn = None;
+                    false
+                }
+            };
+            if !measured {
+                continue;
+            }
+            match (req.write, ok) {
+                (false, true) => {
+                    out.read.push(micros);
+                    out.codes += req.codes;
+                    out.listed += req.listed;
+                }
+                (false, false) => out.read_errors += 1,
+                (true, true) => out.write.push(micros),
+                (true, false) => out.write_errors += 1,
+            }
+        }
+        out
+    }
+
+    pub async fn run(self) -> anyhow::Result<Record> {
+        let load = Arc::new(self);
+        let measure_from = Instant::now() + load.warmup;
+        let stop = measure_from + load.duration;
+        let sampler = load
+            .server_pid
+            .map(|pid| tokio::spawn(sample_rss(pid, stop)));
+        let workers: Vec<_> = (0..load.connections)
+            .map(|id| tokio::spawn(load.clone().worker(id, measure_from, stop)))
+            .collect();
+        let mut all = WorkerOut::default();
+        for w in workers {
+            let out = w.await?;
+            all.read.extend(out.read);
+            all.write.extend(out.write);
+            all.read_errors += out.read_errors;
+            all.write_errors += out.write_errors;
+            all.codes += out.codes;
+            all.listed += out.listed;
+            for s in out.samples {
+                all.sample(s);
+            }
+        }
+        let rss_peak_kib = match sampler {
+            Some(s) => s.await.unwrap_or(None),
+            None => None,
+        };
+        let seconds = load.duration.as_secs_f64();
+        let mut parts = BTreeMap::new();
+        let summary: Summary = if load.scenario == Scenario::Mixed {
+            let merged: Vec<u32> = all.read.iter().chain(all.write.iter()).copied().collect();
+            parts.insert(
+                "read".to_string(),
+                summarize(all.read, all.read_errors, seconds),
+            );
+            parts.insert(
+                "write".to_string(),
+                summarize(all.write, all.write_errors, seconds),
+            );
+            summarize(merged, all.read_errors + all.write_errors, seconds)
+        } else {
+            summarize(all.read, all.read_errors, seconds)
+        };
+        let query = match load.scenario {
+            Scenario::Batch => load.queries.batch.clone().unwrap_or_default(),
+            Scenario::Mixed => format!("{} + {UPSERT}", load.queries.single),
+            Scenario::Single => load.queries.single.clone(),
+        };
+        Ok(Record {
+            kind: "http".into(),
+            scenario: load.scenario.name().into(),
+            query,
+            scale: load.scale.clone(),
+            operators: load.population.operators,
+            connections: load.connections,
+            duration_s: seconds,
+            summary,
+            parts,
+            batch_size: (load.scenario == Scenario::Batch).then_some(load.batch_size),
+            listed_share: (all.codes > 0).then(|| all.listed as f64 / all.codes as f64),
+            rss_peak_mib: rss_peak_kib.map(|k| k as f64 / 1024.0),
+            error_samples: all.samples,
+            note: Some(format!(
+                "single lookup measured with `{}`",
+                load.queries.single_name
+            )),
+            loadavg: None,
+        })
+    }
+}
+
+/// Resident memory of a process in KiB, from `/proc/<pid>/status` (`VmRSS` or `VmHWM`).
+pub fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The highest `VmRSS` seen until `stop`, sampled every 100 ms.
+async fn sample_rss(pid: u32, stop: Instant) -> Option<u64> {
+    let mut peak = None;
+    while Instant::now() < stop {
+        if let Some(kib) = proc_status_kib(pid, "VmRSS:") {
+            peak = Some(peak.map_or(kib, |p: u64| p.max(kib)));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    peak
+}

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# One command for the whole benchmark: build the release binaries, seed one PostgreSQL
+# database per scale, start the server on a free loopback port, measure everything
+# side by side, and write BENCHMARKS.md. Loopback only; every measurement is bounded.
+#
+#   bench/run.sh                                      # 10 thousand and 10 million operators
+#   LARGE_OPERATORS=1000000 LARGE_LISTINGS=100000 bench/run.sh   # a quicker large scale
+#
+# Settings (environment): see bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SMALL_OPERATORS=${SMALL_OPERATORS:-10000}
+SMALL_LISTINGS=${SMALL_LISTINGS:-$((SMALL_OPERATORS / 10))}
+LARGE_OPERATORS=${LARGE_OPERATORS:-10000000}
+LARGE_LISTINGS=${LARGE_LISTINGS:-$((LARGE_OPERATORS / 10))}
+CHECK_RECORDS=${CHECK_RECORDS:-}          # default: one per listing
+SEED=${SEED:-42}
+DURATION=${DURATION:-15}                  # seconds per measurement
+WARMUP=${WARMUP:-3}                       # seconds of warm-up before each
+CONNECTIONS=${CONNECTIONS:-"16 64"}
+MIXED_CONNECTIONS=${MIXED_CONNECTIONS:-16}
+BATCH_SIZE=${BATCH_SIZE:-1000}
+BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-1}
+WRITE_SHARE=${WRITE_SHARE:-0.05}
+DOMAIN=${DOMAIN:-PROCUREMENT}
+PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}   # no database part
+REUSE=${REUSE:-1}                         # keep a bench database whose manifest matches
+OUT=${OUT:-bench/out}
+REPORT=${REPORT:-BENCHMARKS.md}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$CARGO_TARGET_DIR/release/credit-registry
+LOADGEN=$CARGO_TARGET_DIR/release/loadgen
+
+mkdir -p "$OUT/data"
+RESULTS=$OUT/results.jsonl
+COMMANDS=$OUT/commands.txt
+NOTES=$OUT/notes.txt
+: >"$RESULTS"
+: >"$NOTES"
+# The server and the token command share this directory: its token-signing key.
+export REGISTRY_DATA_DIR=$OUT/data
+printf 'export REGISTRY_DATA_DIR=%s\n' "$REGISTRY_DATA_DIR" >"$COMMANDS"
+rm -f "$OUT"/scale-*.json
+
+log() { printf '\n== %s\n' "$*" >&2; }
+note() { printf '%s\n' "$*" >>"$NOTES"; }
+
+# Records a command (tokens replaced by their names) and runs it.
+run() {
+    local shown="" arg
+    for arg in "$@"; do
+        if [[ -n ${ADMIN_TOKEN:-} && $arg == "$ADMIN_TOKEN" ]]; then arg='"$ADMIN_TOKEN"'
+        elif [[ -n ${PARTNER_TOKEN:-} && $arg == "$PARTNER_TOKEN" ]]; then arg='"$PARTNER_TOKEN"'
+        elif [[ $arg =~ [[:space:]\$\(\)\\] ]]; then arg="'$arg'"
+        fi
+        shown+="${shown:+ }${arg//$ROOT\//}"
+    done
+    printf '%s\n' "$shown" >>"$COMMANDS"
+    "$@"
+}
+
+need_tools() {
+    local missing=()
+    for tool in psql pgbench jq curl; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    if ((${#missing[@]})); then
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+            log "installing postgresql-client jq curl (missing: ${missing[*]})"
+            apt-get install -y postgresql-client jq curl >/dev/null
+        else
+            echo "missing tools: ${missing[*]} (install postgresql-client, jq, curl)" >&2
+            exit 1
+        fi
+    fi
+}
+
+label_of() {
+    local n=$1
+    if ((n % 1000000 == 0)); then echo "$((n / 1000000))m"
+    elif ((n % 1000 == 0)); then echo "$((n / 1000))k"
+    else echo "$n"; fi
+}
+
+free_port() {
+    local p
+    for p in $(shuf -i 20000-60000 -n 100); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
+
+SERVER_PID=
+stop_server() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID"
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=
+}
+trap stop_server EXIT
+
+need_tools
+log "building release binaries"
+run cargo build --release -p api -p loadgen
+
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+SERVER_WORKERS=${REGISTRY_WORKERS:-0}
+POOL=${REGISTRY_DATABASE__MAX_CONNECTIONS:-16}
+
+# Seeds (or reuses) one database; prints whether it was reused.
+prepare_database() {
+    local db=$1 operators=$2 listings=$3 manifest=$4
+    local checks=${CHECK_RECORDS:-$listings}
+    if [[ $REUSE == 1 && -f $manifest ]] &&
+        [[ $(psql_admin "SELECT 1 FROM pg_database WHERE datname = '$db'") == 1 ]] &&
+        [[ $(jq -r '"\(.operators) \(.listings) \(.seed) \(.check_records)"' "$manifest") == "$operators $listings $SEED $checks" ]] &&
+        [[ $(psql "$PG_SERVER/$db" -qAtc "SELECT count(*) FROM operators" 2>/dev/null) == "$operators" ]]; then
+        log "reusing $db (manifest $manifest matches)"
+        printf '%s\n' "# reused database $db seeded earlier by:" >>"$COMMANDS"
+        printf 'DATABASE_URL=%s/%s target/release/credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
+            "$PG_SERVER" "$db" "$operators" "$listings" "$checks" "$SEED" "$manifest" >>"$COMMANDS"
+        echo true
+        return
+    fi
+    log "seeding $db: $operators operators, $listings listings, $checks check records"
+    run psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >&2
+    run psql "$PG_SERVER/postgres" -qc "CREATE DATABASE $db" >&2
+    printf 'DATABASE_URL=%s/%s target/release/credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
+        "$PG_SERVER" "$db" "$operators" "$listings" "$checks" "$SEED" "$manifest" >>"$COMMANDS"
+    DATABASE_URL="$PG_SERVER/$db" RUST_LOG=warn \
+        "$BIN" seed-bench --operators "$operators" --listings "$listings" \
+        --check-records "$checks" --seed "$SEED" --manifest "$manifest" >&2
+    echo false
+}
+
+start_server() {
+    local db=$1
+    PORT=$(free_port)
+    URL=http://127.0.0.1:$PORT/graphql
+    printf 'DATABASE_URL=%s/%s REGISTRY_BIND=127.0.0.1:%s RUST_LOG=warn target/release/credit-registry serve &\n' \
+        "$PG_SERVER" "$db" "$PORT" >>"$COMMANDS"
+    DATABASE_URL="$PG_SERVER/$db" REGISTRY_BIND="127.0.0.1:$PORT" \
+        RUST_LOG=warn "$BIN" serve >"$OUT/server-$db.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 150); do
+        curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server-$db.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    echo "the server did not come up" >&2
+    exit 1
+}
+
+pgbench_pk() {
+    local db=$1 label=$2 operators=$3 c=$4
+    local jobs=$(( c < $(nproc) ? c : $(nproc) ))
+    local args=(-n -M prepared -c "$c" -j "$jobs" -D "operators=$operators" -f bench/pgbench/pk_lookup.sql "$PG_SERVER/$db")
+    pgbench "${args[@]}" -T "$WARMUP" >/dev/null 2>&1 || true
+    local out
+    out=$(run pgbench "${args[@]}" -T "$DURATION" 2>&1)
+    local tps lat n failed
+    tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out" | tail -1)
+    lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
+    n=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' <<<"$out")
+    failed=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' <<<"$out")
+    jq -nc --arg scale "$label" --argjson c "$c" --argjson tps "${tps:-0}" --argjson lat "${lat:-null}" \
+        --argjson n "${n:-0}" --argjson failed "${failed:-0}" --argjson ops "$operators" \
+        --argjson d "$DURATION" --arg q "$(tr '\n' ' ' <bench/pgbench/pk_lookup.sql)" \
+        --argjson load "$(cut -d' ' -f1 /proc/loadavg)" \
+        '{kind:"pgbench", scenario:"pk", query:$q, scale:$scale, operators:$ops, connections:$c,
+          duration_s:$d, requests:$n, errors:$failed, rps:$tps, mean_ms:$lat, loadavg:$load}' | tee -a "$RESULTS" >&2
+}
+
+measure_scale() {
+    local operators=$1 listings=$2 full=$3
+    local label db manifest reused
+    label=$(label_of "$operators")
+    db=bench_$label
+    manifest=$OUT/$label.manifest.json
+    reused=$(prepare_database "$db" "$operators" "$listings" "$manifest")
+    start_server "$db"
+    log "server pid $SERVER_PID on $URL ($db)"
+
+    ADMIN_TOKEN=$("$BIN" token --role admin --sub bench-admin --ttl 2h)
+    printf 'ADMIN_TOKEN=$(target/release/credit-registry token --role admin --sub bench-admin --ttl 2h)\n' >>"$COMMANDS"
+    local partner_sub=bench-loadgen
+    local reg
+    reg=$(run "$LOADGEN" register-partner --url "$URL" --admin-token "$ADMIN_TOKEN" \
+        --subject "$partner_sub" --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS)
+    partner_sub=$(jq -r .subject <<<"$reg")
+    PARTNER_TOKEN=$("$BIN" token --role partner --sub "$partner_sub" \
+        --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)
+    printf 'PARTNER_TOKEN=$(target/release/credit-registry token --role partner --sub %s --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)\n' "$partner_sub" >>"$COMMANDS"
+    local probe
+    probe=$(run "$LOADGEN" probe --url "$URL" --token "$PARTNER_TOKEN")
+    log "server offers: $probe; partner registration: $reg"
+    # The answers must agree with the seeded data before anything is measured.
+    local verified
+    verified=$(run "$LOADGEN" verify --url "$URL" --token "$PARTNER_TOKEN" --manifest "$manifest" --domain "$DOMAIN" --seed "$SEED")
+    log "answers agree with the seeded data: $verified"
+    [[ $(jq -r .single <<<"$probe") == check ]] ||
+        note "At $label the single lookup measured \`operator(uscc:)\`: \`check\` does not exist in this build."
+
+    local common=(--manifest "$manifest" --scale "$label" --out "$RESULTS" --duration "$DURATION" --warmup "$WARMUP" --seed "$SEED")
+    local http=(--url "$URL" --token "$PARTNER_TOKEN" --admin-token "$ADMIN_TOKEN" --domain "$DOMAIN" --server-pid "$SERVER_PID")
+    for c in $CONNECTIONS; do
+        log "$label: single lookups over HTTP, $c connections"
+        run "$LOADGEN" http --scenario single --connections "$c" "${http[@]}" "${common[@]}"
+    done
+    if [[ $full == 1 ]]; then
+        if [[ $(jq -r .batch <<<"$probe") == true ]]; then
+            log "$label: checkBatch of $BATCH_SIZE codes"
+            run "$LOADGEN" http --scenario batch --connections "$BATCH_CONNECTIONS" --batch-size "$BATCH_SIZE" "${http[@]}" "${common[@]}"
+        else
+            note "checkBatch does not exist in this build: the batch figure is missing."
+        fi
+        log "$label: mixed load ($WRITE_SHARE admin mutations)"
+        run "$LOADGEN" http --scenario mixed --connections "$MIXED_CONNECTIONS" --write-share "$WRITE_SHARE" "${http[@]}" "${common[@]}"
+    fi
+    local hwm
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
+    stop_server
+
+    # The ceilings, with the server idle (still on the same cores).
+    for c in $CONNECTIONS; do
+        log "$label: pgbench primary-key lookup, $c clients"
+        pgbench_pk "$db" "$label" "$operators" "$c"
+        log "$label: SQL loop uscc = \$1, $c connections"
+        run "$LOADGEN" pg --database-url "$PG_SERVER/$db" --scenario lookup --connections "$c" "${common[@]}"
+    done
+    if [[ $full == 1 ]]; then
+        log "$label: bare = ANY(\$1) of $BATCH_SIZE codes"
+        run "$LOADGEN" pg --database-url "$PG_SERVER/$db" --scenario any --connections "$BATCH_CONNECTIONS" --batch-size "$BATCH_SIZE" "${common[@]}"
+    fi
+
+    jq -n --arg scale "$label" --arg db "$db" --argjson manifest "$(cat "$manifest")" \
+        --argjson reused "$reused" --argjson hwm "${hwm:-null}" --argjson probe "$probe" \
+        --argjson partner "$reg" --argjson verified "$verified" \
+        '{scale:$scale, database:$db, manifest:$manifest, reused:$reused, vmhwm_kib:$hwm, queries:$probe, partner:$partner, verified:$verified}' \
+        >"$OUT/scale-$label.json"
+    unset ADMIN_TOKEN PARTNER_TOKEN
+}
+
+measure_scale "$SMALL_OPERATORS" "$SMALL_LISTINGS" 0
+measure_scale "$LARGE_OPERATORS" "$LARGE_LISTINGS" 1
+
+note "Load average before the run: $LOADAVG_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)."
+note "Server: release build, REGISTRY_WORKERS=$SERVER_WORKERS (0 = one per core), pool of $POOL connections, RUST_LOG=warn (no per-request logs)."
+note "Load generator: \`loadgen\` (bench/loadgen), one runtime thread, one kept-alive HTTP/1.1 connection per client, closed loop; p50/p99 over successful requests started inside the window."
+note "pgbench: -M prepared, -j min(clients, nproc), a ${WARMUP}-second warm-up run discarded; the PK lookup is by operators.id (random ids over every operator)."
+note "Bench data are a bulk load: seed-bench writes no audit events and leaves audit_head alone; the mixed load's mutations are audited as usual."
+
+jq -n \
+    --arg generated_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg git_commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' || echo ' (with uncommitted changes)')" \
+    --arg command "bench/run.sh" \
+    --arg cpu "$(lscpu | sed -nE 's/^Model name: +//p' | head -1)" \
+    --arg nproc "$(nproc)" \
+    --arg memory "$(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}')" \
+    --arg kernel "$(uname -sr)" \
+    --arg postgres "$(psql_admin 'SHOW server_version') (shared_buffers $(psql_admin 'SHOW shared_buffers'))" \
+    --arg server "release build, workers ${SERVER_WORKERS} (0 = one per core), pool ${POOL}" \
+    --arg window "${WARMUP} s warm-up + ${DURATION} s per measurement; connections: ${CONNECTIONS}" \
+    --slurpfile scales <(cat "$OUT"/scale-*.json | jq -s 'sort_by(.manifest.operators)[]') \
+    --rawfile commands "$COMMANDS" \
+    --rawfile notes "$NOTES" \
+    '{generated_at:$generated_at, git_commit:$git_commit, command:$command,
+      machine:{cpu:$cpu, nproc:$nproc, memory:$memory, kernel:$kernel, postgres:$postgres, server:$server, window:$window},
+      scales:$scales,
+      commands:($commands | split("\n") | map(select(length > 0))),
+      notes:($notes | split("\n") | map(select(length > 0)))}' >"$OUT/meta.json"
+
+run "$LOADGEN" report --results "$RESULTS" --meta "$OUT/meta.json" --out "$REPORT"
