@@ -24,6 +24,10 @@ const QUEUE_CAPACITY: usize = 4_096;
 const ROWS_PER_STATEMENT: usize = 1_000;
 /// Rows per transaction: the writer stops collecting queued requests at this many.
 const ROWS_PER_COMMIT: usize = 5_000;
+/// Writers working at once on PostgreSQL: while one waits for its commit to reach disk,
+/// the next gathers what queued meanwhile, and the server's own group commit shares the
+/// WAL flushes. SQLite has one write lock, so one writer.
+const POSTGRES_WRITERS: usize = 4;
 
 /// Why the records of a request were not written (kept cheap to copy to every waiter).
 #[derive(Clone, Debug)]
@@ -58,7 +62,14 @@ impl CheckRecorder {
     /// Starts the writer on the current Tokio runtime. It stops when every handle is gone.
     pub fn start(db: DatabaseConnection) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run_writer(db, receiver));
+        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
+        let writers = match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => POSTGRES_WRITERS,
+            _ => 1,
+        };
+        for _ in 0..writers {
+            tokio::spawn(run_writer(db.clone(), receiver.clone()));
+        }
         Self { queue }
     }
 
@@ -80,19 +91,32 @@ impl CheckRecorder {
     }
 }
 
-async fn run_writer(db: DatabaseConnection, mut receiver: mpsc::Receiver<WriteRequest>) {
-    while let Some(first) = receiver.recv().await {
-        let mut rows = first.records.len();
-        let mut group = vec![first];
-        while rows < ROWS_PER_COMMIT {
-            match receiver.try_recv() {
-                Ok(next) => {
-                    rows += next.records.len();
-                    group.push(next);
-                }
-                Err(_) => break,
+/// Takes the next group: the first queued request (waiting for one) and whatever else is
+/// queued, up to `ROWS_PER_COMMIT` rows. `None` when every handle is gone.
+async fn next_group(
+    receiver: &tokio::sync::Mutex<mpsc::Receiver<WriteRequest>>,
+) -> Option<(Vec<WriteRequest>, usize)> {
+    let mut receiver = receiver.lock().await;
+    let first = receiver.recv().await?;
+    let mut rows = first.records.len();
+    let mut group = vec![first];
+    while rows < ROWS_PER_COMMIT {
+        match receiver.try_recv() {
+            Ok(next) => {
+                rows += next.records.len();
+                group.push(next);
             }
+            Err(_) => break,
         }
+    }
+    Some((group, rows))
+}
+
+async fn run_writer(
+    db: DatabaseConnection,
+    receiver: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<WriteRequest>>>,
+) {
+    while let Some((group, rows)) = next_group(&receiver).await {
         let mut acks = Vec::with_capacity(group.len());
         let mut records = Vec::with_capacity(rows);
         for request in group {
@@ -123,6 +147,13 @@ async fn write_group(
     db: &DatabaseConnection,
     records: Vec<check_record::ActiveModel>,
 ) -> Result<(), sea_orm::DbErr> {
+    // One statement is atomic by itself: no BEGIN/COMMIT round trips around it.
+    if records.len() <= ROWS_PER_STATEMENT {
+        check_record::Entity::insert_many(records)
+            .exec_without_returning(db)
+            .await?;
+        return Ok(());
+    }
     // IMMEDIATE: on SQLite wait for the write lock up front instead of failing mid-way.
     let tx = db
         .begin_with_options(TransactionOptions {
