@@ -104,20 +104,20 @@ impl Operator {
         let Some(at) = as_of else {
             return Ok(all.into_iter().map(Listing::live).collect());
         };
-        let mut out = Vec::new();
-        for l in all {
-            let periods: Vec<entity::listing_period::Model> =
-                super::load_one(&loaders.periods, l.id)
-                    .await?
-                    .unwrap_or_default();
-            if crate::domain::lifecycle::in_force_at(
-                &crate::service::listings::to_periods(&periods),
-                at,
-            ) {
-                out.push(Listing::live(l));
-            }
-        }
-        Ok(out)
+        // One batched load for the periods of all the operator's listings.
+        let periods = loaders.periods.load_many(all.iter().map(|l| l.id)).await?;
+        Ok(all
+            .into_iter()
+            .filter(|l| {
+                periods.get(&l.id).is_some_and(|p| {
+                    crate::domain::lifecycle::in_force_at(
+                        &crate::service::listings::to_periods(p),
+                        at,
+                    )
+                })
+            })
+            .map(Listing::live)
+            .collect())
     }
 }
 

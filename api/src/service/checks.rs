@@ -425,11 +425,23 @@ async fn lookup_known_at(
             operator_name: op.name.clone(),
             hits: BTreeMap::new(),
         };
-        let recorded = super::history::for_operator_known_at(db, op.id, k).await?;
-        for r in recorded.into_iter().filter(|r| r.in_force_at(as_of)) {
-            let measures = super::history::measures_known_at(db, &r.measure_codes, k).await?;
+        let in_force: Vec<_> = super::history::for_operator_known_at(db, op.id, k)
+            .await?
+            .into_iter()
+            .filter(|r| r.in_force_at(as_of))
+            .collect();
+        // The catalogue as it stood at `k`, read once for all these listings' measures.
+        let mut codes: Vec<String> = in_force
+            .iter()
+            .flat_map(|r| r.measure_codes.clone())
+            .collect();
+        codes.sort();
+        codes.dedup();
+        let catalogue = super::history::measures_known_at(db, &codes, k).await?;
+        for r in in_force {
+            let measures = r.measure_codes.iter().filter_map(|c| catalogue.get(c));
             let mut hit_measures: Vec<HitMeasure> = Vec::new();
-            for m in measures.values().filter(|m| m.domain == domain.as_str()) {
+            for m in measures.filter(|m| m.domain == domain.as_str()) {
                 let effect = Effect::parse(&m.effect).ok_or_else(|| {
                     AppError::internal(anyhow::anyhow!(
                         "measure {} has effect '{}'",

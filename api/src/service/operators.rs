@@ -140,13 +140,7 @@ pub async fn upsert(
                     current.uscc, current.version
                 )));
             }
-            if !scope_covers(scope, &current.region_code) {
-                return Err(AppError::Forbidden(format!(
-                    "an admin of region {} may not act on operators registered in {}",
-                    scope.unwrap_or("-"),
-                    current.region_code
-                )));
-            }
+            super::ensure_scope(actor, &current)?;
             let before = snapshot(&current);
             let mut former: Vec<String> =
                 serde_json::from_value(current.former_names.clone()).unwrap_or_default();
