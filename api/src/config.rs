@@ -81,6 +81,10 @@ pub struct DatabaseSettings {
     /// PostgreSQL `statement_timeout`; SQLite's busy timeout uses `sqlite_busy_timeout_ms`.
     pub statement_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
+    /// Check-record writers working at once (0: the backend's default, 2 on PostgreSQL,
+    /// 1 on SQLite, which has one write lock). Each writes whatever checks queued while
+    /// the others were committing, so fewer writers make larger groups.
+    pub check_record_writers: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,6 +106,8 @@ pub struct Limits {
     pub public_rate_burst: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// Parsed GraphQL documents kept by their text (0: parse every request).
+    pub document_cache_entries: usize,
 }
 
 /// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
@@ -155,6 +161,7 @@ impl Default for DatabaseSettings {
             connect_timeout_ms: 3_000,
             statement_timeout_ms: 10_000,
             sqlite_busy_timeout_ms: 5_000,
+            check_record_writers: 0,
         }
     }
 }
@@ -175,6 +182,7 @@ impl Default for Limits {
             public_rate_per_second: 20,
             public_rate_burst: 40,
             trusted_proxies: Vec::new(),
+            document_cache_entries: 512,
         }
     }
 }

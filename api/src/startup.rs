@@ -68,7 +68,8 @@ impl AppState {
         let partners = Arc::new(PartnerDirectory::new(Duration::from_secs(
             settings.auth.partner_cache_seconds,
         )));
-        let check_recorder = CheckRecorder::start(db.clone());
+        let check_recorder =
+            CheckRecorder::start(db.clone(), settings.database.check_record_writers);
         Ok(Self {
             db,
             settings: Arc::new(settings),

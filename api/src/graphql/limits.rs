@@ -12,6 +12,7 @@
 //!   `ofType` chains: GraphiQL's introspection query nests `ofType` nine levels deep, and
 //!   each level is a single (non-list) value, so it cannot multiply work.
 
+use super::document_cache::{AcceptedDocument, DocumentCache};
 use crate::config::Limits;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
@@ -48,6 +49,8 @@ pub struct QueryLimits {
     /// Introspection documents may nest `ofType` freely (development only: production
     /// disables introspection altogether).
     introspection_allowed: bool,
+    /// Accepted documents by text, shared by every request of this schema.
+    documents: Arc<DocumentCache>,
 }
 
 impl QueryLimits {
@@ -57,9 +60,16 @@ impl QueryLimits {
             max_complexity: limits.max_complexity,
             max_aliases: limits.max_aliases,
             introspection_allowed,
+            documents: Arc::new(DocumentCache::new(
+                limits.document_cache_entries,
+                DOCUMENT_CACHE_MAX_QUERY_BYTES,
+            )),
         }
     }
 }
+
+/// Longer documents are parsed every time (partners' documents are far shorter).
+const DOCUMENT_CACHE_MAX_QUERY_BYTES: usize = 16 * 1024;
 
 impl ExtensionFactory for QueryLimits {
     fn create(&self) -> Arc<dyn Extension> {
@@ -69,6 +79,7 @@ impl ExtensionFactory for QueryLimits {
             max_aliases: self.max_aliases,
             introspection_allowed: self.introspection_allowed,
             introspection_depth: std::sync::Mutex::new(None),
+            documents: self.documents.clone(),
         })
     }
 }
@@ -80,6 +91,7 @@ struct QueryLimitsExtension {
     introspection_allowed: bool,
     /// Set after parsing when the document only introspects: its depth without `ofType`.
     introspection_depth: std::sync::Mutex<Option<usize>>,
+    documents: Arc<DocumentCache>,
 }
 
 /// An error with a code, as async-graphql reports request-level errors.
@@ -97,6 +109,14 @@ pub fn set_code(err: &mut ServerError, code: &str) {
     }
 }
 
+impl QueryLimitsExtension {
+    fn note_introspection_depth(&self, depth: Option<usize>) {
+        if let (Some(depth), Ok(mut slot)) = (depth, self.introspection_depth.lock()) {
+            *slot = Some(depth);
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Extension for QueryLimitsExtension {
     async fn parse_query(
@@ -106,6 +126,10 @@ impl Extension for QueryLimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        if let Some(accepted) = self.documents.get(query) {
+            self.note_introspection_depth(accepted.introspection_depth);
+            return Ok(accepted.document.clone());
+        }
         let doc = match next.run(ctx, query, variables).await {
             Ok(doc) => doc,
             Err(mut err) => {
@@ -136,12 +160,16 @@ impl Extension for QueryLimitsExtension {
                 INTROSPECTION_DISABLED,
             ));
         }
-        if self.introspection_allowed && is_introspection_only(&doc) {
-            let depth = depth_without_of_type(&doc);
-            if let Ok(mut slot) = self.introspection_depth.lock() {
-                *slot = Some(depth);
-            }
-        }
+        let introspection_depth = (self.introspection_allowed && is_introspection_only(&doc))
+            .then(|| depth_without_of_type(&doc));
+        self.note_introspection_depth(introspection_depth);
+        self.documents.insert(
+            query,
+            AcceptedDocument {
+                document: doc.clone(),
+                introspection_depth,
+            },
+        );
         Ok(doc)
     }
 

@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod checks;
 pub mod connection;
+pub mod document_cache;
 pub mod feed;
 pub mod history;
 pub mod limits;

@@ -16,7 +16,7 @@ use crate::domain::uscc::Uscc;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Duration, Utc};
 use entity::check_record;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Set, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -244,10 +244,47 @@ fn warnings_for(code: &Uscc, known: bool) -> Vec<CheckWarning> {
 
 // --- The query --------------------------------------------------------------------
 
-/// Selects, for the matched operators, one row per operator and one per (listing in
-/// force, measure for the domain). Parameters: 1 the code(s), 2 `asOf`, 3 the domain.
-/// The in-force rule: a period with `starts_at <= T < ends_at`, not removed at or before T.
-fn hits_sql(match_operator: &str, t: &str, domain: &str) -> String {
+/// The in-force rule, for a period `p` at instant `t`: `starts_at <= t < ends_at`, and
+/// not removed at or before `t`.
+fn in_force_at(t: &str) -> String {
+    format!(
+        "p.starts_at <= {t} AND {t} < p.ends_at AND (p.removed_at IS NULL OR {t} < p.removed_at)"
+    )
+}
+
+/// PostgreSQL: every matched operator once, each joined laterally with its listings in
+/// force at `asOf` and their measures for the domain (one row per operator without any,
+/// one per listing and measure otherwise). Parameters: 1 the code(s), 2 `asOf`, 3 the
+/// domain. `OFFSET 0` keeps the subquery per operator: flattened, the planner may hash
+/// the whole of `listing_measures` for a batch (measured: 87 ms instead of 7 ms for
+/// 1,000 codes over 100 k operators), and a check must cost what its codes cost.
+fn pg_hits_sql(match_operator: &str) -> String {
+    format!(
+        "SELECT o.id AS operator_id, o.uscc AS uscc, o.name AS operator_name, h.* \
+         FROM operators o \
+         LEFT JOIN LATERAL ( \
+             SELECT l.id AS listing_id, cl.code AS list_code, cl.name AS list_name, \
+                    l.authority AS authority, l.decision_doc_no AS decision_doc_no, \
+                    p.starts_at AS starts_at, p.ends_at AS ends_at, \
+                    m.code AS measure_code, m.name AS measure_name, m.effect AS effect, \
+                    m.legal_basis AS legal_basis \
+             FROM listings l \
+             JOIN listing_periods p ON p.listing_id = l.id \
+             JOIN listing_measures lm ON lm.listing_id = l.id \
+             JOIN measures m ON m.id = lm.measure_id \
+             JOIN credit_lists cl ON cl.id = l.list_id \
+             WHERE l.operator_id = o.id AND {in_force} AND m.domain = $3 \
+             OFFSET 0 \
+         ) h ON true \
+         WHERE {match_operator}",
+        in_force = in_force_at("$2"),
+    )
+}
+
+/// SQLite (no LATERAL): one row per matched operator, then one per (listing in force,
+/// measure for the domain); SQLite's planner drives both parts from the operator index.
+/// Parameters as for PostgreSQL.
+fn sqlite_hits_sql(match_operator: &str) -> String {
     format!(
         "SELECT o.id AS operator_id, o.uscc AS uscc, o.name AS operator_name, \
                 NULL AS listing_id, NULL AS list_code, NULL AS list_name, NULL AS authority, \
@@ -263,22 +300,20 @@ fn hits_sql(match_operator: &str, t: &str, domain: &str) -> String {
          JOIN listing_measures lm ON lm.listing_id = l.id \
          JOIN measures m ON m.id = lm.measure_id \
          JOIN credit_lists cl ON cl.id = l.list_id \
-         WHERE {match_operator} \
-           AND p.starts_at <= {t} AND {t} < p.ends_at \
-           AND (p.removed_at IS NULL OR {t} < p.removed_at) \
-           AND m.domain = {domain}"
+         WHERE {match_operator} AND {in_force} AND m.domain = ?3",
+        in_force = in_force_at("?2"),
     )
 }
 
 // PostgreSQL: one array parameter (`= ANY`), so a batch of any size is one prepared
 // statement; codes never contain commas (their alphabet is checked first).
-static PG_SINGLE: LazyLock<String> = LazyLock::new(|| hits_sql("o.uscc = $1", "$2", "$3"));
+static PG_SINGLE: LazyLock<String> = LazyLock::new(|| pg_hits_sql("o.uscc = $1"));
 static PG_BATCH: LazyLock<String> =
-    LazyLock::new(|| hits_sql("o.uscc = ANY(string_to_array($1, ','))", "$2", "$3"));
+    LazyLock::new(|| pg_hits_sql("o.uscc = ANY(string_to_array($1, ','))"));
 // SQLite: the codes as one JSON array parameter.
-static SQLITE_SINGLE: LazyLock<String> = LazyLock::new(|| hits_sql("o.uscc = ?1", "?2", "?3"));
+static SQLITE_SINGLE: LazyLock<String> = LazyLock::new(|| sqlite_hits_sql("o.uscc = ?1"));
 static SQLITE_BATCH: LazyLock<String> =
-    LazyLock::new(|| hits_sql("o.uscc IN (SELECT value FROM json_each(?1))", "?2", "?3"));
+    LazyLock::new(|| sqlite_hits_sql("o.uscc IN (SELECT value FROM json_each(?1))"));
 
 fn statement(
     backend: DatabaseBackend,
@@ -512,10 +547,11 @@ pub async fn run(
         Some(k) => lookup_known_at(cx.db, &unique, as_of, k, domain).await?,
     };
 
-    let signer = ReceiptSigner::new(cx.receipts);
     let batch_id = batch.then(|| uuid::Uuid::now_v7().to_string());
-    let mut outcomes = Vec::with_capacity(codes.len());
-    let mut records = Vec::with_capacity(codes.len());
+    // First what each code gets, then every receipt in one signing pass (on several
+    // cores for a large batch), then the answers and their records.
+    let mut answers = Vec::with_capacity(codes.len());
+    let mut payloads = Vec::with_capacity(codes.len());
     for code in codes {
         let findings = found.get(code.as_str());
         let hits: Vec<Hit> = findings
@@ -528,41 +564,50 @@ pub async fn run(
         let warnings = warnings_for(&code, findings.is_some());
         let hit_ids: Vec<i64> = hits.iter().map(|h| h.listing_id).collect();
         let receipt_id = uuid::Uuid::now_v7().to_string();
-        let receipt = signer
-            .sign(&ReceiptPayload {
-                iss: cx.receipts.issuer().to_string(),
-                receipt_id: receipt_id.clone(),
-                sub: actor.identity.subject.clone(),
-                uscc: code.as_str().to_string(),
-                domain,
-                as_of,
-                checked_at,
-                decision,
-                hit_listing_ids: hit_ids.clone(),
-                reference: reference.clone(),
-                warnings: warnings
-                    .iter()
-                    .map(|w| w.code.as_str().to_string())
-                    .collect(),
-                known_at,
-            })
-            .map_err(AppError::internal)?;
-        records.push(check_record::ActiveModel {
-            id: Set(receipt_id.clone()),
-            subject: Set(actor.identity.subject.clone()),
-            role: Set(actor.identity.role.as_str().to_string()),
-            domain: Set(domain.as_str().to_string()),
-            uscc: Set(code.as_str().to_string()),
-            operator_id: Set(findings.map(|f| f.operator_id)),
-            as_of: Set(as_of),
-            checked_at: Set(checked_at),
-            reference: Set(reference.clone()),
-            decision: Set(decision.as_str().to_string()),
-            hit_listing_ids: Set(json!(hit_ids)),
-            warnings: Set(json!(warnings)),
-            request_id: Set(actor.request_id.clone()),
-            batch_id: Set(batch_id.clone()),
-            known_at: Set(known_at),
+        payloads.push(ReceiptPayload {
+            iss: cx.receipts.issuer().to_string(),
+            receipt_id: receipt_id.clone(),
+            sub: actor.identity.subject.clone(),
+            uscc: code.as_str().to_string(),
+            domain,
+            as_of,
+            checked_at,
+            decision,
+            hit_listing_ids: hit_ids,
+            reference: reference.clone(),
+            warnings: warnings
+                .iter()
+                .map(|w| w.code.as_str().to_string())
+                .collect(),
+            known_at,
+        });
+        answers.push((code, findings, hits, decision, warnings, receipt_id));
+    }
+    let receipts = ReceiptSigner::new(cx.receipts)
+        .sign_all(&payloads)
+        .map_err(AppError::internal)?;
+
+    let mut outcomes = Vec::with_capacity(answers.len());
+    let mut records = Vec::with_capacity(answers.len());
+    for ((code, findings, hits, decision, warnings, receipt_id), (payload, receipt)) in
+        answers.into_iter().zip(payloads.into_iter().zip(receipts))
+    {
+        records.push(check_record::Model {
+            id: receipt_id.clone(),
+            subject: actor.identity.subject.clone(),
+            role: actor.identity.role.as_str().to_string(),
+            domain: domain.as_str().to_string(),
+            uscc: code.as_str().to_string(),
+            operator_id: findings.map(|f| f.operator_id),
+            as_of,
+            checked_at,
+            reference: reference.clone(),
+            decision: decision.as_str().to_string(),
+            hit_listing_ids: json!(payload.hit_listing_ids),
+            warnings: json!(warnings),
+            request_id: actor.request_id.clone(),
+            batch_id: batch_id.clone(),
+            known_at,
         });
         outcomes.push(CheckOutcome {
             receipt_id,
@@ -698,6 +743,8 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap();
         let pg = statement(DatabaseBackend::Postgres, &["A", "B"], t, Domain::Bidding);
         assert!(pg.sql.contains("= ANY(string_to_array($1, ','))"));
+        // Per operator, never flattened into a join the planner may hash (see pg_hits_sql).
+        assert!(pg.sql.contains("LEFT JOIN LATERAL") && pg.sql.contains("OFFSET 0"));
         assert_eq!(pg.values.as_ref().unwrap().0.len(), 3);
         let lite = statement(DatabaseBackend::Sqlite, &["A", "B"], t, Domain::Bidding);
         assert!(lite.sql.contains("json_each(?1)"));
