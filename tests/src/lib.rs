@@ -102,6 +102,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         .expect("application starts");
     let port = app.port();
     let state = app.state();
+    load_fixture_calendar_years(&state.db).await;
     tokio::spawn(app.run_until_stopped());
     TestApp {
         backend,
@@ -112,6 +113,42 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         state,
         pg_database,
         _dir: dir,
+    }
+}
+
+/// How fixture years are marked in `calendar_years.source`.
+pub const FIXTURE_CALENDAR_SOURCE: &str =
+    "test fixture: weekdays work, weekends rest, no holidays (not a State Council notice)";
+
+/// Many tests date listings and repair applications relative to today, and their
+/// working-day deadlines (5, 3, 15 working days) run into next year from December on.
+/// Whether they pass must not depend on whether next year's State Council notice has
+/// been published and shipped yet, so every year after the shipped calendar up to next
+/// year is loaded as a plain calendar, marked as a fixture. Tests of real holiday
+/// arithmetic use fixed dates in shipped years; the missing-year refusal is tested with
+/// far-future years.
+async fn load_fixture_calendar_years(db: &DatabaseConnection) {
+    use chrono::Datelike;
+    use entity::calendar_year;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let shipped = calendar_year::Entity::find()
+        .all(db)
+        .await
+        .expect("calendar years")
+        .into_iter()
+        .map(|y| y.year)
+        .max()
+        .expect("the migrations ship calendar years");
+    let next_year = chrono::Utc::now().year() + 1;
+    for year in shipped + 1..=next_year {
+        calendar_year::ActiveModel {
+            year: Set(year),
+            source: Set(FIXTURE_CALENDAR_SOURCE.into()),
+            loaded_at: Set(chrono::Utc::now()),
+        }
+        .insert(db)
+        .await
+        .expect("fixture calendar year");
     }
 }
 
