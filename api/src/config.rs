@@ -85,6 +85,9 @@ pub struct DatabaseSettings {
     /// 1 on SQLite, which has one write lock). Each writes whatever checks queued while
     /// the others were committing, so fewer writers make larger groups.
     pub check_record_writers: usize,
+    /// PostgreSQL: single checks of concurrent requests share one lookup statement
+    /// (`false`: each check runs its own).
+    pub shared_check_lookups: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -162,6 +165,7 @@ impl Default for DatabaseSettings {
             statement_timeout_ms: 10_000,
             sqlite_busy_timeout_ms: 5_000,
             check_record_writers: 0,
+            shared_check_lookups: true,
         }
     }
 }

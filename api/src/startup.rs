@@ -6,6 +6,7 @@ use crate::auth::{keys, tokens::TokenService};
 use crate::config::Settings;
 use crate::graphql::{RegistrySchema, build_schema};
 use crate::http;
+use crate::service::check_lookups::CheckLookups;
 use crate::service::check_records::CheckRecorder;
 use crate::service::feed::FeedHub;
 use crate::service::receipts::{self, ReceiptService};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub receipts: Arc<ReceiptService>,
     /// Group-commit writer of check records: a check answers only once its record is committed.
     pub check_recorder: CheckRecorder,
+    /// Shared lookups of single checks (PostgreSQL, unless turned off).
+    pub check_lookups: Option<CheckLookups>,
     /// The live change feed: notified after each committed listing change, it pushes
     /// the new events to `registryChanged` subscribers.
     pub feed: Arc<FeedHub>,
@@ -70,6 +73,9 @@ impl AppState {
         )));
         let check_recorder =
             CheckRecorder::start(db.clone(), settings.database.check_record_writers);
+        let check_lookups = (settings.database.shared_check_lookups
+            && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
+            .then(|| CheckLookups::start(db.clone()));
         Ok(Self {
             db,
             settings: Arc::new(settings),
@@ -78,6 +84,7 @@ impl AppState {
             partners,
             receipts,
             check_recorder,
+            check_lookups,
             feed: Arc::new(FeedHub::new(FEED_BUFFER)),
         })
     }

@@ -305,6 +305,7 @@ fn check_context(state: &Arc<AppState>) -> CheckContext<'_> {
         db: &state.db,
         receipts: &state.receipts,
         recorder: &state.check_recorder,
+        lookups: state.check_lookups.as_ref(),
         max_batch: state.settings.limits.max_check_batch,
     }
 }

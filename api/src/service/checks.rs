@@ -7,6 +7,7 @@
 //! writer, which must acknowledge them before any answer is returned.
 
 use super::Actor;
+use super::check_lookups::CheckLookups;
 use super::check_records::CheckRecorder;
 use super::receipts::{ReceiptPayload, ReceiptService, ReceiptSigner};
 use crate::auth::{Identity, Role};
@@ -96,10 +97,19 @@ pub struct CheckOutcome {
 
 /// What the registry knows about one code at `asOf`.
 #[derive(Clone, Debug, Default)]
-struct Findings {
+pub(crate) struct Findings {
     operator_id: i64,
     operator_name: String,
     hits: BTreeMap<i64, Hit>,
+}
+
+impl Findings {
+    /// Measures in code order, whatever order the rows came in.
+    fn finish(&mut self) {
+        for hit in self.hits.values_mut() {
+            hit.measures.sort_by(|a, b| a.code.cmp(&b.code));
+        }
+    }
 }
 
 /// Everything a check needs from the running service.
@@ -107,6 +117,8 @@ pub struct CheckContext<'a> {
     pub db: &'a DatabaseConnection,
     pub receipts: &'a ReceiptService,
     pub recorder: &'a CheckRecorder,
+    /// Shared lookups for single checks (PostgreSQL); `None`: each check queries alone.
+    pub lookups: Option<&'a CheckLookups>,
     pub max_batch: usize,
 }
 
@@ -262,22 +274,27 @@ fn pg_hits_sql(match_operator: &str) -> String {
     format!(
         "SELECT o.id AS operator_id, o.uscc AS uscc, o.name AS operator_name, h.* \
          FROM operators o \
-         LEFT JOIN LATERAL ( \
-             SELECT l.id AS listing_id, cl.code AS list_code, cl.name AS list_name, \
-                    l.authority AS authority, l.decision_doc_no AS decision_doc_no, \
-                    p.starts_at AS starts_at, p.ends_at AS ends_at, \
-                    m.code AS measure_code, m.name AS measure_name, m.effect AS effect, \
-                    m.legal_basis AS legal_basis \
-             FROM listings l \
-             JOIN listing_periods p ON p.listing_id = l.id \
-             JOIN listing_measures lm ON lm.listing_id = l.id \
-             JOIN measures m ON m.id = lm.measure_id \
-             JOIN credit_lists cl ON cl.id = l.list_id \
-             WHERE l.operator_id = o.id AND {in_force} AND m.domain = $3 \
-             OFFSET 0 \
-         ) h ON true \
+         LEFT JOIN LATERAL ({listings} AND m.domain = $3 OFFSET 0) h ON true \
          WHERE {match_operator}",
-        in_force = in_force_at("$2"),
+        listings = pg_listings_of_operator(&in_force_at("$2")),
+    )
+}
+
+/// The listings of operator `o` in force by `in_force`, one row per measure (the caller
+/// adds the domain condition and closes the subquery).
+fn pg_listings_of_operator(in_force: &str) -> String {
+    format!(
+        "SELECT l.id AS listing_id, cl.code AS list_code, cl.name AS list_name, \
+                l.authority AS authority, l.decision_doc_no AS decision_doc_no, \
+                p.starts_at AS starts_at, p.ends_at AS ends_at, \
+                m.code AS measure_code, m.name AS measure_name, m.effect AS effect, \
+                m.legal_basis AS legal_basis \
+         FROM listings l \
+         JOIN listing_periods p ON p.listing_id = l.id \
+         JOIN listing_measures lm ON lm.listing_id = l.id \
+         JOIN measures m ON m.id = lm.measure_id \
+         JOIN credit_lists cl ON cl.id = l.list_id \
+         WHERE l.operator_id = o.id AND {in_force}"
     )
 }
 
@@ -347,48 +364,116 @@ async fn lookup(
     let mut found: HashMap<String, Findings> = HashMap::with_capacity(codes.len());
     for row in rows {
         let uscc: String = row.try_get("", "uscc")?;
-        let entry = found.entry(uscc).or_default();
-        entry.operator_id = row.try_get("", "operator_id")?;
-        entry.operator_name = row.try_get("", "operator_name")?;
-        let Some(listing_id) = row.try_get::<Option<i64>>("", "listing_id")? else {
-            continue;
-        };
-        let effect_code: String = row.try_get("", "effect")?;
-        let effect = Effect::parse(&effect_code).ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "measure effect '{effect_code}' is not PROHIBIT, CONSIDER or SUPERVISE"
-            ))
-        })?;
-        let measure = HitMeasure {
-            code: row.try_get("", "measure_code")?,
-            name: row.try_get("", "measure_name")?,
-            effect,
-            legal_basis: row.try_get("", "legal_basis")?,
-        };
-        let starts_at: DateTime<Utc> = row.try_get("", "starts_at")?;
-        let ends_at: DateTime<Utc> = row.try_get("", "ends_at")?;
-        let hit = match entry.hits.entry(listing_id) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => e.insert(Hit {
-                listing_id,
-                list_code: row.try_get("", "list_code")?,
-                list_name: row.try_get("", "list_name")?,
-                authority: row.try_get("", "authority")?,
-                decision_doc_no: row.try_get("", "decision_doc_no")?,
-                listed_at: starts_at,
-                expires_at: ends_at,
-                measures: Vec::new(),
-            }),
-        };
-        // Overlapping periods of one listing would repeat its measures: keep each once.
-        if !hit.measures.iter().any(|m| m.code == measure.code) {
-            hit.measures.push(measure);
-        }
+        add_row(found.entry(uscc).or_default(), &row)?;
     }
     for findings in found.values_mut() {
-        for hit in findings.hits.values_mut() {
-            hit.measures.sort_by(|a, b| a.code.cmp(&b.code));
-        }
+        findings.finish();
+    }
+    Ok(found)
+}
+
+/// Adds one row of the hits query (the operator, and a listing with one measure when
+/// the row has them) to what is known of its code.
+fn add_row(entry: &mut Findings, row: &sea_orm::QueryResult) -> AppResult<()> {
+    entry.operator_id = row.try_get("", "operator_id")?;
+    entry.operator_name = row.try_get("", "operator_name")?;
+    let Some(listing_id) = row.try_get::<Option<i64>>("", "listing_id")? else {
+        return Ok(());
+    };
+    let effect_code: String = row.try_get("", "effect")?;
+    let effect = Effect::parse(&effect_code).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "measure effect '{effect_code}' is not PROHIBIT, CONSIDER or SUPERVISE"
+        ))
+    })?;
+    let measure = HitMeasure {
+        code: row.try_get("", "measure_code")?,
+        name: row.try_get("", "measure_name")?,
+        effect,
+        legal_basis: row.try_get("", "legal_basis")?,
+    };
+    let starts_at: DateTime<Utc> = row.try_get("", "starts_at")?;
+    let ends_at: DateTime<Utc> = row.try_get("", "ends_at")?;
+    let hit = match entry.hits.entry(listing_id) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => e.insert(Hit {
+            listing_id,
+            list_code: row.try_get("", "list_code")?,
+            list_name: row.try_get("", "list_name")?,
+            authority: row.try_get("", "authority")?,
+            decision_doc_no: row.try_get("", "decision_doc_no")?,
+            listed_at: starts_at,
+            expires_at: ends_at,
+            measures: Vec::new(),
+        }),
+    };
+    // Overlapping periods of one listing would repeat its measures: keep each once.
+    if !hit.measures.iter().any(|m| m.code == measure.code) {
+        hit.measures.push(measure);
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the single checks of concurrent requests in one statement, each code
+/// with its own `asOf` and domain, rows tagged with the request's position (1-based).
+/// Parameters: 1 codes, 2 instants (RFC 3339), 3 domains, each comma-joined (none of
+/// them can contain a comma).
+pub(crate) static PG_SINGLES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT q.i AS request_index, o.id AS operator_id, o.uscc AS uscc, \
+                o.name AS operator_name, h.* \
+         FROM unnest(string_to_array($1, ','), \
+                     string_to_array($2, ',')::timestamptz[], \
+                     string_to_array($3, ',')) WITH ORDINALITY AS q(uscc, as_of, domain, i) \
+         JOIN operators o ON o.uscc = q.uscc \
+         LEFT JOIN LATERAL ({listings} AND m.domain = q.domain OFFSET 0) h ON true",
+        listings = pg_listings_of_operator(&in_force_at("q.as_of")),
+    )
+});
+
+/// One single check's question, as `PG_SINGLES` answers it.
+#[derive(Clone, Debug)]
+pub(crate) struct SingleAsk {
+    pub uscc: String,
+    pub as_of: DateTime<Utc>,
+    pub domain: Domain,
+}
+
+/// Runs `PG_SINGLES` for `asks` and returns what is known of each, in order (`None`:
+/// the registry has no operator with that code).
+pub(crate) async fn lookup_singles(
+    db: &DatabaseConnection,
+    asks: &[SingleAsk],
+) -> AppResult<Vec<Option<Findings>>> {
+    use chrono::SecondsFormat::Micros;
+    let codes: Vec<&str> = asks.iter().map(|a| a.uscc.as_str()).collect();
+    let instants: Vec<String> = asks
+        .iter()
+        .map(|a| a.as_of.to_rfc3339_opts(Micros, true))
+        .collect();
+    let domains: Vec<&str> = asks.iter().map(|a| a.domain.as_str()).collect();
+    let (codes, instants, domains) = (codes.join(","), instants.join(","), domains.join(","));
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            PG_SINGLES.as_str(),
+            [codes.into(), instants.into(), domains.into()],
+        ))
+        .await?;
+    let mut found: Vec<Option<Findings>> = vec![None; asks.len()];
+    for row in rows {
+        let index: i64 = row.try_get("", "request_index")?;
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| found.get_mut(i))
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("request index {index} out of range"))
+            })?;
+        add_row(slot.get_or_insert_with(Findings::default), &row)?;
+    }
+    for findings in found.iter_mut().flatten() {
+        findings.finish();
     }
     Ok(found)
 }
@@ -542,9 +627,15 @@ pub async fn run(
     let mut unique: Vec<&str> = codes.iter().map(Uscc::as_str).collect();
     unique.sort_unstable();
     unique.dedup();
-    let found = match known_at {
-        None => lookup(cx.db, &unique, as_of, domain).await?,
-        Some(k) => lookup_known_at(cx.db, &unique, as_of, k, domain).await?,
+    let found = match (known_at, cx.lookups, unique.as_slice()) {
+        (None, Some(lookups), [code]) => lookups
+            .lookup(code, as_of, domain)
+            .await?
+            .map(|findings| (code.to_string(), findings))
+            .into_iter()
+            .collect(),
+        (None, _, _) => lookup(cx.db, &unique, as_of, domain).await?,
+        (Some(k), _, _) => lookup_known_at(cx.db, &unique, as_of, k, domain).await?,
     };
 
     let batch_id = batch.then(|| uuid::Uuid::now_v7().to_string());

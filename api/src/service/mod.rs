@@ -6,6 +6,7 @@ pub mod audit;
 pub mod audit_query;
 pub mod calendar;
 pub mod catalogue;
+pub mod check_lookups;
 pub mod check_records;
 pub mod checks;
 pub mod feed;

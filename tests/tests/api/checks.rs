@@ -747,7 +747,101 @@ async fn no_answer_without_its_record(app: TestApp) {
     assert_eq!(app.count("check_records").await, 2);
 }
 
+/// Concurrent single checks may be answered by one shared statement (PostgreSQL): each
+/// must still get the answer for its own code, `asOf` and domain.
+async fn concurrent_checks_each_get_their_own_answer(app: TestApp) {
+    let admin = app.admin();
+    let listed = valid_code("441802", 300);
+    let clear = valid_code("441802", 301);
+    app.create_operator(&listed, "上榜公司").await;
+    app.create_operator(&clear, "守信公司").await;
+    app.insert_listing(
+        &listed,
+        "SAMR_SERIOUS_DISHONEST",
+        at("2024-03-01T00:00:00Z"),
+        at("2027-03-01T00:00:00Z"),
+        None,
+        &["PROCUREMENT_RESTRICT"],
+    )
+    .await;
+    let unknown = valid_code("441802", 302);
+    // (code, domain, asOf, expected decision, expected hits)
+    let cases: Vec<(String, &str, &str, &str, usize)> = (0..48)
+        .map(|i| match i % 6 {
+            0 => (
+                listed.clone(),
+                "PROCUREMENT",
+                "2024-02-29T23:59:59Z",
+                "CLEAR",
+                0,
+            ),
+            1 => (
+                listed.clone(),
+                "PROCUREMENT",
+                "2024-03-01T00:00:00Z",
+                "RESTRICTED",
+                1,
+            ),
+            2 => (listed.clone(), "HONORS", "2025-01-01T00:00:00Z", "CLEAR", 0),
+            3 => (
+                clear.clone(),
+                "PROCUREMENT",
+                "2025-01-01T00:00:00Z",
+                "CLEAR",
+                0,
+            ),
+            4 => (
+                unknown.clone(),
+                "PROCUREMENT",
+                "2025-01-01T00:00:00Z",
+                "CLEAR",
+                0,
+            ),
+            _ => (
+                listed.clone(),
+                "PROCUREMENT",
+                "2026-06-01T08:00:00Z",
+                "RESTRICTED",
+                1,
+            ),
+        })
+        .collect();
+    let answers =
+        futures_util::future::join_all(cases.iter().map(|(code, domain, as_of, _, _)| {
+            let (app, admin) = (&app, admin.clone());
+            async move { check(app, &admin, code, domain, Some(as_of)).await }
+        }))
+        .await;
+    for ((code, domain, as_of, expected, hits), answer) in cases.iter().zip(&answers) {
+        let c = &answer.data()["check"];
+        let what = format!("{code} {domain} as of {as_of}");
+        assert_eq!(c["uscc"], code.as_str(), "{what}");
+        assert_eq!(c["domain"], *domain, "{what}");
+        assert_eq!(c["asOf"].as_str().map(at), Some(at(as_of)), "{what}");
+        assert_eq!(c["decision"], *expected, "{what}");
+        assert_eq!(c["hits"].as_array().map(Vec::len), Some(*hits), "{what}");
+        let warned_unknown = c["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "UNKNOWN_OPERATOR");
+        assert_eq!(warned_unknown, code == &unknown, "{what}");
+        let name = c["operatorName"].as_str();
+        assert_eq!(
+            name,
+            match code {
+                c if c == &listed => Some("上榜公司"),
+                c if c == &clear => Some("守信公司"),
+                _ => None,
+            },
+            "{what}"
+        );
+    }
+    assert_eq!(app.count("check_records").await, 48);
+}
+
 on_both_backends!(
+    concurrent_checks_each_get_their_own_answer,
     concurrent_checks_are_all_recorded_before_they_answer,
     no_answer_without_its_record,
     each_effect_gives_its_decision,
