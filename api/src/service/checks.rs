@@ -3,8 +3,9 @@
 //!
 //! The hot path. One database query answers a single check or a whole batch (operators
 //! by code, joined with the listings in force at `asOf` and their measures for the
-//! domain); the answers are signed, and their records are handed to the group-commit
-//! writer, which must acknowledge them before any answer is returned.
+//! domain; on PostgreSQL the single checks of concurrent requests share one query, see
+//! `check_lookups`); the answers are signed, and their records are handed to the
+//! group-commit writers, which must acknowledge them before any answer is returned.
 
 use super::Actor;
 use super::check_lookups::CheckLookups;
