@@ -201,6 +201,9 @@ pub struct JobSettings {
     /// How often the change feed looks for changes written by other processes, in
     /// milliseconds; changes made through this server are pushed at once.
     pub feed_poll_ms: u64,
+    /// How often idempotency keys past their 24-hour retention are deleted, in seconds;
+    /// 0 turns the job off (expired keys are treated as new either way).
+    pub idempotency_purge_interval_seconds: u64,
 }
 
 impl Default for JobSettings {
@@ -208,6 +211,7 @@ impl Default for JobSettings {
         Self {
             expiry_interval_seconds: 60,
             feed_poll_ms: 1_000,
+            idempotency_purge_interval_seconds: 3_600,
         }
     }
 }

@@ -90,13 +90,20 @@ impl AppState {
     }
 }
 
-/// The change feed's pump (always) and the expiry recorder (unless turned off).
+/// The change feed's pump (always), the expiry recorder and the purge of expired
+/// idempotency keys (unless turned off).
 fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
     let jobs = &state.settings.jobs;
     let poll = Duration::from_millis(jobs.feed_poll_ms.max(50));
     let mut handles = vec![tokio::spawn(
         state.feed.clone().pump(state.db.clone(), poll),
     )];
+    if jobs.idempotency_purge_interval_seconds > 0 {
+        handles.push(tokio::spawn(crate::service::idempotency::purge_job(
+            state.db.clone(),
+            Duration::from_secs(jobs.idempotency_purge_interval_seconds),
+        )));
+    }
     if jobs.expiry_interval_seconds > 0 {
         handles.push(tokio::spawn(crate::service::feed::expiry_job(
             state.db.clone(),

@@ -72,6 +72,8 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
     // The expiry recorder bumps listing versions in the background: tests run it
     // explicitly (`api::service::feed::record_expiries`) so nothing changes under them.
     settings.jobs.expiry_interval_seconds = 0;
+    // Likewise the purge of expired idempotency keys (`service::idempotency::purge_expired`).
+    settings.jobs.idempotency_purge_interval_seconds = 0;
     settings
 }
 

@@ -41,6 +41,32 @@ pub enum Begin {
     InProgress,
 }
 
+/// Deletes the keys older than the retention (`domain::idempotency::retention`): their
+/// answers are no longer replayed (an old key counts as new), so keeping them would only
+/// grow the table. Returns how many went.
+pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+    let cutoff = now - crate::domain::idempotency::retention();
+    let deleted = idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::CreatedAt.lt(cutoff))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// Runs [`purge_expired`] every `interval` while the server lives.
+pub async fn purge_job(db: DatabaseConnection, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match purge_expired(&db, crate::domain::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired idempotency keys deleted"),
+            Err(e) => tracing::warn!(error = ?e, "deleting expired idempotency keys failed"),
+        }
+    }
+}
+
 /// Claims the key for this attempt, or says why not.
 pub async fn begin(
     db: &DatabaseConnection,

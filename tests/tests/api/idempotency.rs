@@ -208,7 +208,40 @@ async fn abandoned_attempts_are_recovered(app: TestApp) {
     retry.gql().assert_error("IDEMPOTENCY_KEY_IN_PROGRESS");
 }
 
+/// Keys past their 24-hour retention are deleted; younger ones, answered or pending, stay.
+async fn expired_keys_are_purged(app: TestApp) {
+    let admin = app.admin();
+    let body = upsert(&tests::valid_code("441802", 31), "清除甲");
+    assert_eq!(send(&app, &admin, &body, "fresh").await.status, 200);
+    // Written as the service writes instants (RFC 3339), so that SQLite, which compares
+    // them as text, orders them as the service's own rows.
+    let ago = |hours: i64| {
+        (chrono::Utc::now() - chrono::Duration::hours(hours))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+    };
+    let (old, young) = (ago(25), ago(23));
+    for (key, at) in [("old-1", &old), ("old-2", &old), ("young", &young)] {
+        app.sql(&format!(
+            "INSERT INTO idempotency_keys (subject, key, request_hash, response, created_at) VALUES ('admin:admin-city', '{key}', 'h', '{{\"state\":\"pending\",\"request_id\":\"r\"}}', '{at}')"
+        ))
+        .await;
+    }
+    let deleted = api::service::idempotency::purge_expired(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    assert_eq!(
+        app.count("idempotency_keys").await,
+        2,
+        "fresh and young stay"
+    );
+    // The answered key still replays.
+    let again = send(&app, &admin, &body, "fresh").await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+}
+
 on_both_backends!(
+    expired_keys_are_purged,
     a_retry_returns_the_first_answer,
     a_key_reused_for_another_request_is_refused,
     keys_belong_to_their_caller,
