@@ -244,11 +244,11 @@ pub async fn post(
 }
 
 /// `role:subject`: subjects of different roles never share a bucket or a key space.
-fn caller_key(identity: &Identity) -> String {
+pub(super) fn caller_key(identity: &Identity) -> String {
     format!("{}:{}", identity.role.as_str(), identity.subject)
 }
 
-fn rate_limited(wait: Duration, request_id: &str) -> HttpResponse {
+pub(super) fn rate_limited(wait: Duration, request_id: &str) -> HttpResponse {
     let seconds = retry_after_seconds(wait);
     HttpResponse::TooManyRequests()
         .insert_header(("x-request-id", request_id.to_string()))

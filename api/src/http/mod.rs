@@ -24,9 +24,10 @@ async fn graphiql_or_subscribe(
     payload: web::Payload,
     state: web::Data<std::sync::Arc<crate::startup::AppState>>,
     schema: web::Data<crate::graphql::RegistrySchema>,
+    limiter: web::Data<rate_limit::RateLimiter>,
 ) -> actix_web::Result<actix_web::HttpResponse> {
     if ws::is_upgrade(&req) {
-        ws::subscribe(req, payload, state, schema).await
+        ws::subscribe(req, payload, state, schema, limiter).await
     } else {
         Ok(graphql::graphiql(state).await)
     }

@@ -5,7 +5,14 @@
 //! (an `Authorization` header on the upgrade request is accepted too). Without a valid
 //! token the connection is closed before `connection_ack`; when the token expires, its
 //! subscriptions complete (reconnect with a fresh token and `after` the last cursor).
+//!
+//! Rate limits, as on `/graphql`: each upgrade request counts against the client
+//! address's bucket (it carries no token yet; refused with HTTP 429 and `Retry-After`),
+//! and each `connection_init` against the token subject's bucket (refused before
+//! `connection_ack`). Messages inside an open connection are not counted.
 
+use super::graphql::{caller_key, rate_limited};
+use super::rate_limit::{RateKey, RateLimiter};
 use crate::auth::Identity;
 use crate::graphql::feed::ConnectionExpiry;
 use crate::graphql::{RegistrySchema, RequestContext};
@@ -54,14 +61,24 @@ pub async fn subscribe(
     payload: web::Payload,
     state: web::Data<Arc<AppState>>,
     schema: web::Data<RegistrySchema>,
+    limiter: web::Data<RateLimiter>,
 ) -> actix_web::Result<HttpResponse> {
+    let request_id = format!("ws-{}", uuid::Uuid::new_v4());
+    let address = limiter.client_address(
+        req.peer_addr(),
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+    );
+    if let Err(wait) = limiter.check(&RateKey::Address(address), 1) {
+        return Ok(rate_limited(wait, &request_id));
+    }
     let state = state.get_ref().clone();
     let header = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let request_id = format!("ws-{}", uuid::Uuid::new_v4());
     GraphQLSubscription::new(schema.get_ref().clone())
         .on_connection_init(move |init: serde_json::Value| async move {
             let value = authorization_of(&init)
@@ -80,6 +97,12 @@ pub async fn subscribe(
                 .resolve(&state.db, identity)
                 .await
                 .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+            if let Err(wait) = limiter.check(&RateKey::Subject(caller_key(&identity)), 1) {
+                return Err(async_graphql::Error::new(format!(
+                    "too many requests; retry in {} s",
+                    super::rate_limit::retry_after_seconds(wait)
+                )));
+            }
             tracing::info!(subject = %identity.subject, %request_id, "subscription connected");
             let mut data = Data::default();
             data.insert(RequestContext::new(identity, request_id));

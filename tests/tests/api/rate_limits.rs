@@ -83,7 +83,69 @@ async fn trusted_proxies_forward_the_client_address(app: TestApp) {
     assert_limited(&call(&app, None, &spoof).await);
 }
 
+/// WebSocket upgrades count against the client address; each `connection_init` against
+/// its token's subject.
+async fn websocket_connections_are_rate_limited(app: TestApp) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let connect = || async {
+        let mut req = app.ws_url("/graphql/ws").into_client_request().unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(req).await
+    };
+    // The address's burst is 2: two upgrades pass, the third is refused before upgrading.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        open.push(connect().await.expect("upgrade").0);
+    }
+    match connect().await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429);
+            assert!(resp.headers().get("retry-after").is_some());
+        }
+        other => panic!(
+            "expected HTTP 429, got {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+    // The subject's burst is 3, and the admin token already spent it on /graphql.
+    let admin = app.admin();
+    for _ in 0..3 {
+        assert_eq!(call(&app, Some(&admin), &[]).await.status, 200);
+    }
+    let ws = &mut open[0];
+    let init = serde_json::json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {admin}")}});
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await;
+    // Refused: the connection is closed before any acknowledgement (not left hanging).
+    let closed = matches!(
+        &answer,
+        Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_))))
+    );
+    assert!(closed, "a limited subject was not refused: {answer:?}");
+    // Another subject still connects (on the second open socket).
+    let auditor = app.auditor();
+    let ws = &mut open[1];
+    let init = serde_json::json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {auditor}")}});
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(&answer, Some(Ok(Message::Text(t))) if t.contains("connection_ack")),
+        "{answer:?}"
+    );
+}
+
 on_both_backends_with!(
+    websocket_connections_are_rate_limited => strict,
     each_subject_has_its_own_bucket => strict,
     anonymous_callers_are_counted_by_address => strict,
     trusted_proxies_forward_the_client_address => behind_a_proxy,
