@@ -214,12 +214,21 @@ type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 /// spreads expanded (a fragment of 10 aliases spread 10 times is 100). Saturates rather
 /// than overflows on fragments that double at every level.
 pub fn alias_count(doc: &ExecutableDocument) -> usize {
+    largest_operation(doc, aliases_in)
+}
+
+/// A selection-set measure (fragments memoised by name, the stack guarding cycles).
+type Measure<'a> =
+    fn(&'a SelectionSet, &'a Fragments, &mut HashMap<&'a str, usize>, &mut Vec<&'a str>) -> usize;
+
+/// `measure` of the document's largest operation (0 without any).
+fn largest_operation<'a>(doc: &'a ExecutableDocument, measure: Measure<'a>) -> usize {
     let mut memo = HashMap::new();
     doc.operations
         .iter()
         .map(|(_, op)| {
             let mut stack = Vec::new();
-            aliases_in(
+            measure(
                 &op.node.selection_set.node,
                 &doc.fragments,
                 &mut memo,
@@ -268,12 +277,7 @@ fn fragment_measure<'a>(
     fragments: &'a Fragments,
     memo: &mut HashMap<&'a str, usize>,
     stack: &mut Vec<&'a str>,
-    measure: fn(
-        &'a SelectionSet,
-        &'a Fragments,
-        &mut HashMap<&'a str, usize>,
-        &mut Vec<&'a str>,
-    ) -> usize,
+    measure: Measure<'a>,
 ) -> usize {
     if let Some(&n) = memo.get(name) {
         return n;
@@ -373,20 +377,7 @@ fn top_level_any<'a>(
 
 /// Field depth of the deepest operation, fragments expanded, not counting `ofType` fields.
 pub fn depth_without_of_type(doc: &ExecutableDocument) -> usize {
-    let mut memo = HashMap::new();
-    doc.operations
-        .iter()
-        .map(|(_, op)| {
-            let mut stack = Vec::new();
-            depth_in(
-                &op.node.selection_set.node,
-                &doc.fragments,
-                &mut memo,
-                &mut stack,
-            )
-        })
-        .max()
-        .unwrap_or(0)
+    largest_operation(doc, depth_in)
 }
 
 fn depth_in<'a>(

@@ -5,7 +5,7 @@
 //! given a code too (see `graphql::limits`), so no error leaves without one.
 
 use super::error_body;
-use super::rate_limit::{RateKey, RateLimiter, retry_after_seconds};
+use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_seconds};
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
@@ -64,14 +64,7 @@ pub async fn post(
     let identity = resolve_identity(&req, &state);
     let rate_key = match &identity {
         Ok(identity) if !identity.is_anonymous() => RateKey::Subject(caller_key(identity)),
-        _ => RateKey::Address(
-            limiter.client_address(
-                req.peer_addr(),
-                req.headers()
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok()),
-            ),
-        ),
+        _ => RateKey::Address(limiter.client_address(&req)),
     };
     if let Err(wait) = limiter.check(&rate_key, 1) {
         return rate_limited(wait, &request_id);
@@ -253,10 +246,7 @@ pub(super) fn rate_limited(wait: Duration, request_id: &str) -> HttpResponse {
     HttpResponse::TooManyRequests()
         .insert_header(("x-request-id", request_id.to_string()))
         .insert_header((RETRY_AFTER, seconds.to_string()))
-        .json(error_body(
-            "RATE_LIMITED",
-            &format!("too many requests; retry in {seconds} s"),
-        ))
+        .json(error_body("RATE_LIMITED", &refusal_message(seconds)))
 }
 
 fn app_error_response(err: crate::error::AppError, request_id: &str) -> HttpResponse {

@@ -179,8 +179,17 @@ impl RateLimiter {
         }
     }
 
-    pub fn client_address(&self, peer: Option<SocketAddr>, forwarded_for: Option<&str>) -> IpAddr {
-        client_address(peer.map(|p| p.ip()), forwarded_for, &self.trusted_proxies)
+    /// The client of `req`: its peer, or what a trusted proxy forwarded.
+    pub fn client_address(&self, req: &actix_web::HttpRequest) -> IpAddr {
+        let forwarded_for = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        client_address(
+            req.peer_addr().map(|p| p.ip()),
+            forwarded_for,
+            &self.trusted_proxies,
+        )
     }
 }
 
@@ -228,6 +237,11 @@ fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
         .parse::<IpAddr>()
         .ok()
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// What a refused caller is told.
+pub fn refusal_message(seconds: u64) -> String {
+    format!("too many requests; retry in {seconds} s")
 }
 
 /// `Retry-After` in whole seconds, at least 1.

@@ -12,7 +12,7 @@
 //! `connection_ack`). Messages inside an open connection are not counted.
 
 use super::graphql::{caller_key, rate_limited};
-use super::rate_limit::{RateKey, RateLimiter};
+use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_seconds};
 use crate::auth::Identity;
 use crate::graphql::feed::ConnectionExpiry;
 use crate::graphql::{RegistrySchema, RequestContext};
@@ -64,12 +64,7 @@ pub async fn subscribe(
     limiter: web::Data<RateLimiter>,
 ) -> actix_web::Result<HttpResponse> {
     let request_id = format!("ws-{}", uuid::Uuid::new_v4());
-    let address = limiter.client_address(
-        req.peer_addr(),
-        req.headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok()),
-    );
+    let address = limiter.client_address(&req);
     if let Err(wait) = limiter.check(&RateKey::Address(address), 1) {
         return Ok(rate_limited(wait, &request_id));
     }
@@ -98,9 +93,8 @@ pub async fn subscribe(
                 .await
                 .map_err(|e| async_graphql::Error::new(e.to_string()))?;
             if let Err(wait) = limiter.check(&RateKey::Subject(caller_key(&identity)), 1) {
-                return Err(async_graphql::Error::new(format!(
-                    "too many requests; retry in {} s",
-                    super::rate_limit::retry_after_seconds(wait)
+                return Err(async_graphql::Error::new(refusal_message(
+                    retry_after_seconds(wait),
                 )));
             }
             tracing::info!(subject = %identity.subject, %request_id, "subscription connected");

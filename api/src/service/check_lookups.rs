@@ -4,20 +4,20 @@
 //! the round trip around it: the message, the wake-up of a backend, the executor start.
 //! Requests hand their question (code, `asOf`, domain) to background readers; a reader
 //! takes everything queued since its last statement and answers all of it with one
-//! statement (`checks::PG_SINGLES`), each code at its own `asOf`. While one reader's
-//! statement runs, the other gathers the next group, so nobody waits for a timer.
+//! statement (`checks::PG_SINGLES`), each code at its own `asOf` (the same queue as the
+//! check records' group commit: `group_queue`).
 //!
 //! Consistency: a reader's statement starts after every question in its group was asked,
 //! so under READ COMMITTED it sees every listing decision committed before any of those
 //! checks began — a check never misses a listing decided before it began.
 
 use super::checks::{Findings, SingleAsk, lookup_singles};
+use super::group_queue::{self, SharedReceiver};
 use crate::domain::measures::Domain;
 use crate::error::{AppError, AppResult, ErrorCode};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
-use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// Questions queued before askers wait for room.
 const QUEUE_CAPACITY: usize = 4_096;
@@ -70,8 +70,7 @@ impl CheckLookups {
     /// Starts the readers on the current Tokio runtime; they stop when every handle is
     /// gone. PostgreSQL only (the statement uses `unnest … WITH ORDINALITY`).
     pub fn start(db: DatabaseConnection) -> Self {
-        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (queue, receiver) = group_queue::channel(QUEUE_CAPACITY);
         for _ in 0..READERS {
             tokio::spawn(run_reader(db.clone(), receiver.clone()));
         }
@@ -103,23 +102,8 @@ impl CheckLookups {
     }
 }
 
-/// The first queued question (waiting for one) and whatever else is queued, up to
-/// `MAX_GROUP`. `None` when every handle is gone.
-async fn next_group(receiver: &Mutex<mpsc::Receiver<Question>>) -> Option<Vec<Question>> {
-    let mut receiver = receiver.lock().await;
-    let first = receiver.recv().await?;
-    let mut group = vec![first];
-    while group.len() < MAX_GROUP {
-        match receiver.try_recv() {
-            Ok(next) => group.push(next),
-            Err(_) => break,
-        }
-    }
-    Some(group)
-}
-
-async fn run_reader(db: DatabaseConnection, receiver: Arc<Mutex<mpsc::Receiver<Question>>>) {
-    while let Some(group) = next_group(&receiver).await {
+async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) {
+    while let Some(group) = group_queue::next_group(&receiver, MAX_GROUP, |_| 1).await {
         let asks: Vec<SingleAsk> = group
             .iter()
             .map(|q| SingleAsk {

@@ -11,6 +11,7 @@
 //! statement text (and a new server-side parse and plan) for every group size, and no
 //! 15 000-placeholder statement for a batch of 1,000 checks.
 
+use super::group_queue::{self, SharedReceiver};
 use crate::domain::decision::Decision;
 use crate::domain::measures::Domain;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -81,8 +82,7 @@ impl CheckRecorder {
     /// Starts the writers on the current Tokio runtime; `writers` 0 means the backend's
     /// default. They stop when every handle is gone.
     pub fn start(db: DatabaseConnection, writers: usize) -> Self {
-        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
+        let (queue, receiver) = group_queue::channel(QUEUE_CAPACITY);
         let writers = match (db.get_database_backend(), writers) {
             (sea_orm::DatabaseBackend::Postgres, 0) => POSTGRES_WRITERS,
             (sea_orm::DatabaseBackend::Postgres, n) => n,
@@ -112,32 +112,11 @@ impl CheckRecorder {
     }
 }
 
-/// Takes the next group: the first queued request (waiting for one) and whatever else is
-/// queued, up to `ROWS_PER_COMMIT` rows. `None` when every handle is gone.
-async fn next_group(
-    receiver: &tokio::sync::Mutex<mpsc::Receiver<WriteRequest>>,
-) -> Option<(Vec<WriteRequest>, usize)> {
-    let mut receiver = receiver.lock().await;
-    let first = receiver.recv().await?;
-    let mut rows = first.records.len();
-    let mut group = vec![first];
-    while rows < ROWS_PER_COMMIT {
-        match receiver.try_recv() {
-            Ok(next) => {
-                rows += next.records.len();
-                group.push(next);
-            }
-            Err(_) => break,
-        }
-    }
-    Some((group, rows))
-}
-
-async fn run_writer(
-    db: DatabaseConnection,
-    receiver: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<WriteRequest>>>,
-) {
-    while let Some((group, rows)) = next_group(&receiver).await {
+async fn run_writer(db: DatabaseConnection, receiver: SharedReceiver<WriteRequest>) {
+    while let Some(group) =
+        group_queue::next_group(&receiver, ROWS_PER_COMMIT, |r| r.records.len()).await
+    {
+        let rows = group.iter().map(|r| r.records.len()).sum();
         let mut acks = Vec::with_capacity(group.len());
         let mut records = Vec::with_capacity(rows);
         for request in group {
@@ -164,33 +143,53 @@ async fn run_writer(
     }
 }
 
-/// One JSON object per record, with the column names `PG_INSERT_GROUP` reads.
-fn group_json(records: &[check_record::Model]) -> serde_json::Value {
-    use chrono::SecondsFormat::Micros;
-    serde_json::Value::Array(
-        records
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "id": r.id,
-                    "subject": r.subject,
-                    "role": r.role,
-                    "domain": r.domain,
-                    "uscc": r.uscc,
-                    "operator_id": r.operator_id,
-                    "as_of": r.as_of.to_rfc3339_opts(Micros, true),
-                    "checked_at": r.checked_at.to_rfc3339_opts(Micros, true),
-                    "reference": r.reference,
-                    "decision": r.decision,
-                    "hit_listing_ids": r.hit_listing_ids,
-                    "warnings": r.warnings,
-                    "request_id": r.request_id,
-                    "batch_id": r.batch_id,
-                    "known_at": r.known_at.map(|k| k.to_rfc3339_opts(Micros, true)),
-                })
-            })
-            .collect(),
-    )
+/// One record as `PG_INSERT_GROUP` reads it: the columns by name, borrowed from the
+/// record (serialised straight to the statement's text, no intermediate JSON tree).
+#[derive(serde::Serialize)]
+struct GroupRow<'a> {
+    id: &'a str,
+    subject: &'a str,
+    role: &'a str,
+    domain: &'a str,
+    uscc: &'a str,
+    operator_id: Option<i64>,
+    as_of: DateTime<Utc>,
+    checked_at: DateTime<Utc>,
+    reference: Option<&'a str>,
+    decision: &'a str,
+    hit_listing_ids: &'a serde_json::Value,
+    warnings: &'a serde_json::Value,
+    request_id: &'a str,
+    batch_id: Option<&'a str>,
+    known_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a check_record::Model> for GroupRow<'a> {
+    fn from(r: &'a check_record::Model) -> Self {
+        Self {
+            id: &r.id,
+            subject: &r.subject,
+            role: &r.role,
+            domain: &r.domain,
+            uscc: &r.uscc,
+            operator_id: r.operator_id,
+            as_of: r.as_of,
+            checked_at: r.checked_at,
+            reference: r.reference.as_deref(),
+            decision: &r.decision,
+            hit_listing_ids: &r.hit_listing_ids,
+            warnings: &r.warnings,
+            request_id: &r.request_id,
+            batch_id: r.batch_id.as_deref(),
+            known_at: r.known_at,
+        }
+    }
+}
+
+/// The group's rows as the JSON array text `PG_INSERT_GROUP` takes.
+fn group_json(records: &[check_record::Model]) -> Result<String, sea_orm::DbErr> {
+    let rows: Vec<GroupRow<'_>> = records.iter().map(GroupRow::from).collect();
+    serde_json::to_string(&rows).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
 }
 
 async fn write_group(
@@ -203,7 +202,7 @@ async fn write_group(
         db.execute_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,
             PG_INSERT_GROUP,
-            [group_json(&records).into()],
+            [group_json(&records)?.into()],
         ))
         .await?;
         return Ok(());

@@ -604,6 +604,13 @@ async fn lookup_known_at(
     Ok(found)
 }
 
+/// What a code's answer holds besides its receipt payload.
+struct Answer<'f> {
+    findings: Option<&'f Findings>,
+    hits: Vec<Hit>,
+    warnings: Vec<CheckWarning>,
+}
+
 /// Answers, signs and records a check of `codes` (in order, duplicates answered at
 /// each place). `batch` marks the records of one `checkBatch` call.
 pub async fn run(
@@ -655,10 +662,9 @@ pub async fn run(
         );
         let warnings = warnings_for(&code, findings.is_some());
         let hit_ids: Vec<i64> = hits.iter().map(|h| h.listing_id).collect();
-        let receipt_id = uuid::Uuid::now_v7().to_string();
         payloads.push(ReceiptPayload {
             iss: cx.receipts.issuer().to_string(),
-            receipt_id: receipt_id.clone(),
+            receipt_id: uuid::Uuid::now_v7().to_string(),
             sub: actor.identity.subject.clone(),
             uscc: code.as_str().to_string(),
             domain,
@@ -673,7 +679,11 @@ pub async fn run(
                 .collect(),
             known_at,
         });
-        answers.push((code, findings, hits, decision, warnings, receipt_id));
+        answers.push(Answer {
+            findings,
+            hits,
+            warnings,
+        });
     }
     let receipts = ReceiptSigner::new(cx.receipts)
         .sign_all(&payloads)
@@ -681,20 +691,24 @@ pub async fn run(
 
     let mut outcomes = Vec::with_capacity(answers.len());
     let mut records = Vec::with_capacity(answers.len());
-    for ((code, findings, hits, decision, warnings, receipt_id), (payload, receipt)) in
-        answers.into_iter().zip(payloads.into_iter().zip(receipts))
+    for (answer, (payload, receipt)) in answers.into_iter().zip(payloads.into_iter().zip(receipts))
     {
+        let Answer {
+            findings,
+            hits,
+            warnings,
+        } = answer;
         records.push(check_record::Model {
-            id: receipt_id.clone(),
+            id: payload.receipt_id.clone(),
             subject: actor.identity.subject.clone(),
             role: actor.identity.role.as_str().to_string(),
             domain: domain.as_str().to_string(),
-            uscc: code.as_str().to_string(),
+            uscc: payload.uscc.clone(),
             operator_id: findings.map(|f| f.operator_id),
             as_of,
             checked_at,
             reference: reference.clone(),
-            decision: decision.as_str().to_string(),
+            decision: payload.decision.as_str().to_string(),
             hit_listing_ids: json!(payload.hit_listing_ids),
             warnings: json!(warnings),
             request_id: actor.request_id.clone(),
@@ -702,14 +716,14 @@ pub async fn run(
             known_at,
         });
         outcomes.push(CheckOutcome {
-            receipt_id,
-            uscc: code.into_string(),
+            receipt_id: payload.receipt_id,
+            uscc: payload.uscc,
             operator_name: findings.map(|f| f.operator_name.clone()),
             domain,
             as_of,
             checked_at,
             reference: reference.clone(),
-            decision,
+            decision: payload.decision,
             hits,
             warnings,
             receipt,

@@ -11,6 +11,7 @@ pub mod check_records;
 pub mod checks;
 pub mod feed;
 pub mod feedback;
+pub mod group_queue;
 pub mod history;
 pub mod idempotency;
 pub mod listing_search;
