@@ -277,3 +277,12 @@ mod tests {
         assert_eq!(classify_db_error(&other), DbFailure::Other);
     }
 }
+
+impl From<crate::domain::refusal::Refusal> for AppError {
+    fn from(refusal: crate::domain::refusal::Refusal) -> Self {
+        Self::BadInput {
+            details: Some(refusal.details()),
+            message: refusal.message,
+        }
+    }
+}

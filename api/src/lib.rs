@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -14,4 +15,5 @@ pub mod graphql;
 pub mod http;
 pub mod service;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

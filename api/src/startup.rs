@@ -3,9 +3,11 @@
 
 use crate::auth::partners::PartnerDirectory;
 use crate::auth::{keys, tokens::TokenService};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::graphql::{RegistrySchema, build_schema};
 use crate::http;
+use crate::service::Services;
 use crate::service::check_lookups::CheckLookups;
 use crate::service::check_records::CheckRecorder;
 use crate::service::feed::FeedHub;
@@ -41,6 +43,10 @@ pub struct AppState {
     /// The live change feed: notified after each committed listing change, it pushes
     /// the new events to `registryChanged` subscribers.
     pub feed: Arc<FeedHub>,
+    /// The registry's clock: services read the present from it.
+    pub clock: Clock,
+    /// What use cases need (pool, clock, post-commit effects).
+    pub services: Services,
 }
 
 impl AppState {
@@ -76,6 +82,9 @@ impl AppState {
         let check_lookups = (settings.database.shared_check_lookups
             && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
             .then(|| CheckLookups::start(db.clone()));
+        let clock = Clock::system();
+        let feed = Arc::new(FeedHub::new(FEED_BUFFER));
+        let services = Services::new(db.clone(), clock.clone(), feed.clone(), partners.clone());
         Ok(Self {
             db,
             settings: Arc::new(settings),
@@ -85,7 +94,9 @@ impl AppState {
             receipts,
             check_recorder,
             check_lookups,
-            feed: Arc::new(FeedHub::new(FEED_BUFFER)),
+            feed,
+            clock,
+            services,
         })
     }
 }

@@ -21,6 +21,9 @@ pub struct Model {
     pub warnings: Json,
     pub request_id: String,
     pub batch_id: Option<String>,
+    /// JSON array of the codes of the measures that produced the answer (`[]` for CLEAR);
+    /// NULL on records written before it was kept.
+    pub hit_measure_codes: Option<Json>,
     /// Set when the check was re-run as the registry knew it at that instant (auditors).
     pub known_at: Option<DateTimeUtc>,
 }

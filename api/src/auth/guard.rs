@@ -51,13 +51,15 @@ pub const REGISTRY_ADMIN: RegistryAdminGuard = RegistryAdminGuard;
 /// The decision, as a pure function.
 pub fn authorize_registry_admin(identity: &Identity) -> Result<(), AppError> {
     authorize(identity, &[Role::Admin])?;
-    match identity.region.as_deref() {
-        None => Ok(()),
-        Some(region) if region.ends_with("00") => Ok(()),
-        Some(region) => Err(AppError::Forbidden(format!(
-            "an admin limited to county {region} may not change registry-wide data"
-        ))),
+    let scope = identity.region.as_deref();
+    if crate::domain::region::is_registry_wide(scope) {
+        return Ok(());
     }
+    Err(AppError::Forbidden(format!(
+        "an admin limited to division {} may not change registry-wide data (only the city, {}, or no region)",
+        scope.unwrap_or("-"),
+        crate::domain::region::CITY_CODE
+    )))
 }
 
 impl Guard for RegistryAdminGuard {
@@ -86,6 +88,8 @@ mod tests {
         assert!(authorize_registry_admin(&admin(None)).is_ok());
         assert!(authorize_registry_admin(&admin(Some("441800"))).is_ok());
         assert!(authorize_registry_admin(&admin(Some("441802"))).is_err());
+        assert!(authorize_registry_admin(&admin(Some("441900"))).is_err());
+        assert!(authorize_registry_admin(&admin(Some("000000"))).is_err());
         let mut auditor = admin(None);
         auditor.role = Role::Auditor;
         assert!(authorize_registry_admin(&auditor).is_err());

@@ -851,6 +851,7 @@ mod sqlite {
             reference: Set(r.reference),
             decision: Set(r.decision.to_string()),
             hit_listing_ids: Set(json!(r.hit_listing_ids)),
+            hit_measure_codes: Set(None),
             warnings: Set(json!([])),
             request_id: Set(r.request_id.to_string()),
             batch_id: Set(None),

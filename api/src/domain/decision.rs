@@ -56,6 +56,13 @@ pub fn effect_decision(effect: Effect) -> Decision {
     }
 }
 
+/// Whether a measure with this effect bears on a partner's answer, and so is a *hit*
+/// of a check: prohibitions and review factors do, supervision measures never do.
+/// A CLEAR answer therefore has no hits, in the answer and in its receipt.
+pub fn bears_on_answer(effect: Effect) -> bool {
+    effect_decision(effect) != Decision::Clear
+}
+
 /// The answer for the effects of every measure in force for the checked domain: the
 /// strictest one wins; no measures at all is `CLEAR`.
 pub fn decide(effects: impl IntoIterator<Item = Effect>) -> Decision {
@@ -98,6 +105,20 @@ mod tests {
             with.insert(0, Supervise);
             assert_eq!(decide(base), decide(with));
         }
+    }
+
+    #[test]
+    fn only_measures_that_change_the_answer_are_hits() {
+        assert!(bears_on_answer(Prohibit));
+        assert!(bears_on_answer(Consider));
+        assert!(!bears_on_answer(Supervise));
+        // Whatever the hits, the answer is what they decide: none means CLEAR.
+        let effects = [Supervise, Consider];
+        let hits: Vec<Effect> = effects
+            .into_iter()
+            .filter(|e| bears_on_answer(*e))
+            .collect();
+        assert_eq!(decide(hits), decide(effects));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!    └──withdraw──▶ WITHDRAWN          └──repair──▶ REPAIRED ──revoke repair──▶ LISTED
 //! ```
 
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What is stored. `EXPIRED` is not stored: it follows from the dates.
@@ -81,9 +81,18 @@ pub struct Period {
 }
 
 impl Period {
-    /// In force at `t`: started at or before it, not yet ended, not removed at or before it.
+    /// **The in-force rule.** In force at `t`: started at or before it, not yet ended,
+    /// not removed at or before it. Every query that asks "in force at T" uses this, or
+    /// its one SQL translation in `store::in_force` (tested to agree with it).
     pub fn covers(&self, t: DateTime<Utc>) -> bool {
         self.starts_at <= t && t < self.ends_at && self.removed_at.is_none_or(|r| t < r)
+    }
+
+    /// **Open** at `t`: not removed and not yet ended. A listed listing with no open
+    /// period has expired; a removal (revocation, repair) closes the periods open at its
+    /// instant. SQL translation: `store::in_force::period_open_*`.
+    pub fn is_open(&self, t: DateTime<Utc>) -> bool {
+        self.removed_at.is_none() && t < self.ends_at
     }
 }
 
@@ -104,22 +113,13 @@ pub fn display_status(
         StoredStatus::Revoked => ListingStatus::Revoked,
         StoredStatus::Repaired => ListingStatus::Repaired,
         StoredStatus::Listed => {
-            let open = periods
-                .iter()
-                .any(|p| p.removed_at.is_none() && now < p.ends_at);
-            if open {
+            if periods.iter().any(|p| p.is_open(now)) {
                 ListingStatus::Listed
             } else {
                 ListingStatus::Expired
             }
         }
     }
-}
-
-/// The end of a period that starts at `start` and lasts `months` calendar months
-/// (a 29 February start ends on 28 February when the end year has none).
-pub fn period_end(start: DateTime<Utc>, months: u32) -> Option<DateTime<Utc>> {
-    start.checked_add_months(Months::new(months))
 }
 
 /// The actions on a listing.
@@ -153,8 +153,9 @@ pub fn allowed_actions(status: ListingStatus) -> &'static [Action] {
     match status {
         ListingStatus::Proposed => &[Decide, Withdraw, Correct],
         ListingStatus::Listed => &[Revoke, Repair, Correct],
-        // The penalty may still be revoked after the period ran out, to clear the record.
-        ListingStatus::Expired => &[Revoke, Correct],
+        // Nothing leaves EXPIRED: the listing is no longer in force, so there is nothing
+        // to revoke (the state diagram has no transition out of it).
+        ListingStatus::Expired => &[Correct],
         ListingStatus::Repaired => &[RevokeRepair, Revoke, Correct],
         ListingStatus::Withdrawn | ListingStatus::Revoked => &[Correct],
     }
@@ -187,7 +188,7 @@ mod tests {
     fn three_years_from(start: DateTime<Utc>) -> Period {
         Period {
             starts_at: start,
-            ends_at: period_end(start, 36).unwrap(),
+            ends_at: crate::domain::listing_rules::period_end(start, 36).unwrap(),
             removed_at: None,
         }
     }
@@ -221,11 +222,6 @@ mod tests {
     }
 
     #[test]
-    fn leap_day_periods_end_on_the_last_day_of_february() {
-        assert_eq!(period_end(t(2024, 2, 29), 36), Some(t(2027, 2, 28)));
-    }
-
-    #[test]
     fn expiry_is_computed() {
         let p = three_years_from(t(2023, 3, 1));
         assert_eq!(
@@ -253,6 +249,8 @@ mod tests {
         assert!(ensure_allowed(ListingStatus::Withdrawn, Action::Decide).is_err());
         assert!(ensure_allowed(ListingStatus::Revoked, Action::Revoke).is_err());
         assert!(ensure_allowed(ListingStatus::Expired, Action::Withdraw).is_err());
+        let err = ensure_allowed(ListingStatus::Expired, Action::Revoke).unwrap_err();
+        assert!(err.contains("state EXPIRED"), "{err}");
         for s in [
             ListingStatus::Proposed,
             ListingStatus::Listed,

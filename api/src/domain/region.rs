@@ -18,14 +18,46 @@ pub fn is_division_code(code: &str) -> bool {
     code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The city this registry serves (清远市).
+pub const CITY_CODE: &str = "441800";
+
+/// **Registry-wide administration** (catalogues, the calendar, partners): an admin with no
+/// region, or one scoped to the city itself. No other code is registry-wide, whatever it
+/// ends in (`441900` is another city, `000000` is no division at all).
+pub fn is_registry_wide(scope: Option<&str>) -> bool {
+    scope.is_none_or(|s| s == CITY_CODE)
+}
+
+/// Which division codes a scope covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeMatch<'a> {
+    /// No scope: every division.
+    Everything,
+    /// A prefecture-level scope (`xxxx00`): every code starting with these four digits.
+    Prefix(&'a str),
+    /// A county-level scope: that code only.
+    Exactly(&'a str),
+}
+
+/// How a scope matches division codes; SQL conditions and [`scope_covers`] both use it.
+pub fn scope_match(scope: Option<&str>) -> ScopeMatch<'_> {
+    match scope {
+        None => ScopeMatch::Everything,
+        Some(s) if s.len() == 6 && s.ends_with("00") && !s.ends_with("0000") => {
+            ScopeMatch::Prefix(&s[..4])
+        }
+        Some(s) => ScopeMatch::Exactly(s),
+    }
+}
+
 /// Whether an admin scoped to `scope` may act on something registered in `region`.
 /// No scope: the whole registry. A prefecture-level scope (`xxxx00`, e.g. 441800 for
 /// Qingyuan) covers every county of that city; a county scope covers only itself.
 pub fn scope_covers(scope: Option<&str>, region: &str) -> bool {
-    match scope {
-        None => true,
-        Some(scope) if scope.ends_with("00") && scope.len() == 6 => region.starts_with(&scope[..4]),
-        Some(scope) => scope == region,
+    match scope_match(scope) {
+        ScopeMatch::Everything => true,
+        ScopeMatch::Prefix(prefix) => region.starts_with(prefix),
+        ScopeMatch::Exactly(code) => code == region,
     }
 }
 
@@ -45,6 +77,22 @@ mod tests {
         assert!(scope_covers(Some("441802"), "441802"));
         assert!(!scope_covers(Some("441802"), "441803"));
         assert!(scope_covers(None, "110000"));
+    }
+
+    #[test]
+    fn only_the_city_or_no_scope_is_registry_wide() {
+        assert!(is_registry_wide(None));
+        assert!(is_registry_wide(Some("441800")));
+        for other in ["441900", "000000", "440000", "441802", "4418"] {
+            assert!(!is_registry_wide(Some(other)), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_province_code_is_no_prefix_of_everything() {
+        assert_eq!(scope_match(Some("000000")), ScopeMatch::Exactly("000000"));
+        assert!(!scope_covers(Some("000000"), "000001"));
+        assert_eq!(scope_match(Some("441800")), ScopeMatch::Prefix("4418"));
     }
 
     #[test]

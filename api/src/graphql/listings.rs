@@ -419,7 +419,8 @@ pub struct DecideListingInput {
     pub expected_version: i32,
     pub decision_doc_no: String,
     pub decision_date: NaiveDate,
-    /// When the listing takes effect; defaults to now, never in the future.
+    /// When the listing takes effect: defaults to the start of the decision date (Beijing
+    /// time); may be later, never before the decision date and never in the future.
     pub effective_at: Option<DateTime<Utc>>,
     /// A longer period set by law, in months.
     pub period_months: Option<i32>,
@@ -483,9 +484,9 @@ impl ListingMutation {
         input: ProposeListingInput,
     ) -> Result<Listing> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
+        let services = &state(ctx)?.services;
         let saved = svc::propose(
-            db,
+            services,
             &actor,
             svc::ProposeInput {
                 uscc: input.uscc,
@@ -501,8 +502,6 @@ impl ListingMutation {
             },
         )
         .await?;
-        // Committed: the change feed pushes it to live subscribers.
-        state(ctx)?.feed.notify();
         Ok(Listing::live(saved))
     }
 
@@ -514,9 +513,9 @@ impl ListingMutation {
         input: DecideListingInput,
     ) -> Result<Listing> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
+        let services = &state(ctx)?.services;
         let saved = svc::decide(
-            db,
+            services,
             &actor,
             svc::DecideInput {
                 id: parse_id(&input.id, "listing")?,
@@ -530,8 +529,6 @@ impl ListingMutation {
             },
         )
         .await?;
-        // Committed: the change feed pushes it to live subscribers.
-        state(ctx)?.feed.notify();
         Ok(Listing::live(saved))
     }
 
@@ -543,9 +540,9 @@ impl ListingMutation {
         input: WithdrawListingInput,
     ) -> Result<Listing> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
+        let services = &state(ctx)?.services;
         let saved = svc::withdraw(
-            db,
+            services,
             &actor,
             svc::WithdrawInput {
                 id: parse_id(&input.id, "listing")?,
@@ -554,8 +551,6 @@ impl ListingMutation {
             },
         )
         .await?;
-        // Committed: the change feed pushes it to live subscribers.
-        state(ctx)?.feed.notify();
         Ok(Listing::live(saved))
     }
 
@@ -567,9 +562,9 @@ impl ListingMutation {
         input: RevokeListingInput,
     ) -> Result<Listing> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
+        let services = &state(ctx)?.services;
         let saved = svc::revoke(
-            db,
+            services,
             &actor,
             svc::RevokeInput {
                 id: parse_id(&input.id, "listing")?,
@@ -581,8 +576,6 @@ impl ListingMutation {
             },
         )
         .await?;
-        // Committed: the change feed pushes it to live subscribers.
-        state(ctx)?.feed.notify();
         Ok(Listing::live(saved))
     }
 
@@ -594,9 +587,9 @@ impl ListingMutation {
         input: CorrectListingInput,
     ) -> Result<Listing> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
+        let services = &state(ctx)?.services;
         let saved = svc::correct(
-            db,
+            services,
             &actor,
             svc::CorrectInput {
                 id: parse_id(&input.id, "listing")?,
@@ -618,8 +611,6 @@ impl ListingMutation {
             },
         )
         .await?;
-        // Committed: the change feed pushes it to live subscribers.
-        state(ctx)?.feed.notify();
         Ok(Listing::live(saved))
     }
 }

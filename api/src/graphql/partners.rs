@@ -85,7 +85,7 @@ impl PartnerMutation {
         let actor = request(ctx)?.actor();
         let state = state(ctx)?;
         let saved = svc::register(
-            &state.db,
+            &state.services,
             &actor,
             PartnerInput {
                 subject: input.subject,
@@ -94,7 +94,6 @@ impl PartnerMutation {
             },
         )
         .await?;
-        state.partners.forget(&saved.subject);
         Ok(Partner(saved))
     }
 
@@ -109,8 +108,7 @@ impl PartnerMutation {
     ) -> Result<Partner> {
         let actor = request(ctx)?.actor();
         let state = state(ctx)?;
-        let saved = svc::deactivate(&state.db, &actor, &subject, &reason).await?;
-        state.partners.forget(&saved.subject);
+        let saved = svc::deactivate(&state.services, &actor, &subject, &reason).await?;
         Ok(Partner(saved))
     }
 }

@@ -345,9 +345,9 @@ impl RepairMutation {
         reason: String,
     ) -> Result<RepairApplication> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
+        let services = &state(ctx)?.services;
         let view = svc::decide(
-            db,
+            services,
             &actor,
             svc::DecideInput {
                 id: parse_id(&id, "repair application")?,
@@ -371,9 +371,9 @@ impl RepairMutation {
         expected_version: Option<i32>,
     ) -> Result<RepairApplication> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
+        let services = &state(ctx)?.services;
         let view = svc::revoke(
-            db,
+            services,
             &actor,
             svc::RevokeInput {
                 id: parse_id(&id, "repair application")?,

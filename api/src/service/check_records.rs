@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Requests queued for the writer before senders wait for room.
 const QUEUE_CAPACITY: usize = 4_096;
-/// Rows per INSERT statement on SQLite: 15 columns each stays well under its 32 766
+/// Rows per INSERT statement on SQLite: 16 columns each stays well under its 32 766
 /// bind parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
 /// Rows per transaction: the writer stops collecting queued requests at this many.
@@ -40,13 +40,13 @@ const POSTGRES_WRITERS: usize = 2;
 /// PostgreSQL: the group's rows as one JSON array of objects.
 const PG_INSERT_GROUP: &str = "INSERT INTO check_records \
     (id, subject, role, domain, uscc, operator_id, as_of, checked_at, reference, decision, \
-     hit_listing_ids, warnings, request_id, batch_id, known_at) \
+     hit_listing_ids, hit_measure_codes, warnings, request_id, batch_id, known_at) \
     SELECT id, subject, role, domain, uscc, operator_id, as_of, checked_at, reference, decision, \
-           hit_listing_ids, warnings, request_id, batch_id, known_at \
+           hit_listing_ids, hit_measure_codes, warnings, request_id, batch_id, known_at \
     FROM jsonb_to_recordset($1::jsonb) AS r( \
         id text, subject text, role text, domain text, uscc text, operator_id bigint, \
         as_of timestamptz, checked_at timestamptz, reference text, decision text, \
-        hit_listing_ids jsonb, warnings jsonb, request_id text, batch_id text, \
+        hit_listing_ids jsonb, hit_measure_codes jsonb, warnings jsonb, request_id text, batch_id text, \
         known_at timestamptz)";
 
 /// Why the records of a request were not written (kept cheap to copy to every waiter).
@@ -158,6 +158,7 @@ struct GroupRow<'a> {
     reference: Option<&'a str>,
     decision: &'a str,
     hit_listing_ids: &'a serde_json::Value,
+    hit_measure_codes: Option<&'a serde_json::Value>,
     warnings: &'a serde_json::Value,
     request_id: &'a str,
     batch_id: Option<&'a str>,
@@ -178,6 +179,7 @@ impl<'a> From<&'a check_record::Model> for GroupRow<'a> {
             reference: r.reference.as_deref(),
             decision: &r.decision,
             hit_listing_ids: &r.hit_listing_ids,
+            hit_measure_codes: r.hit_measure_codes.as_ref(),
             warnings: &r.warnings,
             request_id: &r.request_id,
             batch_id: r.batch_id.as_deref(),

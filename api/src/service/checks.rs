@@ -12,7 +12,7 @@ use super::check_lookups::CheckLookups;
 use super::check_records::CheckRecorder;
 use super::receipts::{ReceiptPayload, ReceiptService, ReceiptSigner};
 use crate::auth::{Identity, Role};
-use crate::domain::decision::{Decision, decide};
+use crate::domain::decision::{Decision, bears_on_answer, decide};
 use crate::domain::measures::{Domain, Effect};
 use crate::domain::uscc::Uscc;
 use crate::error::{AppError, AppResult};
@@ -257,12 +257,9 @@ fn warnings_for(code: &Uscc, known: bool) -> Vec<CheckWarning> {
 
 // --- The query --------------------------------------------------------------------
 
-/// The in-force rule, for a period `p` at instant `t`: `starts_at <= t < ends_at`, and
-/// not removed at or before `t`.
+/// The in-force rule for the period `p` at instant `t` (`store::in_force`).
 fn in_force_at(t: &str) -> String {
-    format!(
-        "p.starts_at <= {t} AND {t} < p.ends_at AND (p.removed_at IS NULL OR {t} < p.removed_at)"
-    )
+    crate::store::in_force::period_covers_sql("p", t)
 }
 
 /// PostgreSQL: every matched operator once, each joined laterally with its listings in
@@ -387,6 +384,11 @@ fn add_row(entry: &mut Findings, row: &sea_orm::QueryResult) -> AppResult<()> {
             "measure effect '{effect_code}' is not PROHIBIT, CONSIDER or SUPERVISE"
         ))
     })?;
+    // Hits are what produced the answer: a supervision measure never does, so a listing
+    // whose only measures for the domain supervise is no hit (and a CLEAR answer has none).
+    if !bears_on_answer(effect) {
+        return Ok(());
+    }
     let measure = HitMeasure {
         code: row.try_get("", "measure_code")?,
         name: row.try_get("", "measure_name")?,
@@ -570,6 +572,9 @@ async fn lookup_known_at(
                         m.effect
                     ))
                 })?;
+                if !bears_on_answer(effect) {
+                    continue;
+                }
                 hit_measures.push(HitMeasure {
                     code: m.code.clone(),
                     name: m.name.clone(),
@@ -581,9 +586,10 @@ async fn lookup_known_at(
                 continue;
             }
             hit_measures.sort_by(|a, b| a.code.cmp(&b.code));
-            let period = r.periods.iter().find(|p| {
-                crate::service::listings::to_periods(std::slice::from_ref(p))[0].covers(as_of)
-            });
+            let period = r
+                .periods
+                .iter()
+                .find(|p| crate::service::listings::to_period(p).covers(as_of));
             let list = lists.get(&r.row.list_id);
             findings.hits.insert(
                 r.row.id,
@@ -602,6 +608,52 @@ async fn lookup_known_at(
         found.insert(op.uscc, findings);
     }
     Ok(found)
+}
+
+/// The codes of the measures that produced a check's answer, in code order: none for
+/// CLEAR. Records keep them; for a record written before they were kept, they are rebuilt
+/// from the listing revisions as they stood when it was answered (its `knownAt`, or the
+/// instant it was checked), limited to the listings the record names.
+pub(crate) async fn hit_measure_codes(
+    db: &DatabaseConnection,
+    record: &check_record::Model,
+) -> AppResult<Vec<String>> {
+    let corrupt = |e: &dyn std::fmt::Display| {
+        AppError::internal(anyhow::anyhow!("check record {}: {e}", record.id))
+    };
+    if let Some(kept) = &record.hit_measure_codes {
+        return serde_json::from_value(kept.clone()).map_err(|e| corrupt(&e));
+    }
+    if record.decision == Decision::Clear.as_str() {
+        return Ok(Vec::new());
+    }
+    let domain = Domain::parse(&record.domain).ok_or_else(|| corrupt(&"unknown domain"))?;
+    let named: Vec<i64> =
+        serde_json::from_value(record.hit_listing_ids.clone()).map_err(|e| corrupt(&e))?;
+    let basis = record.known_at.unwrap_or(record.checked_at);
+    let found = lookup_known_at(db, &[record.uscc.as_str()], record.as_of, basis, domain).await?;
+    let hits: Vec<Hit> = found
+        .get(record.uscc.as_str())
+        .map(|f| {
+            f.hits
+                .values()
+                .filter(|h| named.contains(&h.listing_id))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(measure_codes_of_hits(&hits))
+}
+
+/// The distinct measure codes of `hits`, in code order.
+fn measure_codes_of_hits(hits: &[Hit]) -> Vec<String> {
+    let mut codes: Vec<String> = hits
+        .iter()
+        .flat_map(|h| h.measures.iter().map(|m| m.code.clone()))
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
 }
 
 /// What a code's answer holds besides its receipt payload.
@@ -710,6 +762,7 @@ pub async fn run(
             reference: reference.clone(),
             decision: payload.decision.as_str().to_string(),
             hit_listing_ids: json!(payload.hit_listing_ids),
+            hit_measure_codes: Some(json!(measure_codes_of_hits(&hits))),
             warnings: json!(warnings),
             request_id: actor.request_id.clone(),
             batch_id: batch_id.clone(),

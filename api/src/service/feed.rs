@@ -17,12 +17,12 @@ use super::history::RecordedListing;
 use super::listing_search::{self, ListingFilter};
 use super::public::{PublicListing, Related};
 use crate::domain::history::{ChangeKind, effective_at, needs_expiry_event};
-use crate::domain::lifecycle::{ListingStatus, StoredStatus};
+use crate::domain::lifecycle::ListingStatus;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
-use entity::{listing, listing_period, listing_revision};
+use entity::{listing, listing_revision};
 use futures_util::Stream;
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -75,7 +75,7 @@ fn event_of(r: &RecordedListing, kind: ChangeKind, related: &Related) -> AppResu
 }
 
 /// Up to `first` events after revision `after`, in revision order. Changes to a
-/// proposal that was never on a list (corrections before a decision) are left out.
+/// listing that was never decided (corrections or withdrawal of a proposal) are left out.
 pub async fn page(db: &DatabaseConnection, after: Option<i64>, first: u64) -> AppResult<FeedPage> {
     let chunk = (first + 1).clamp(50, 1000);
     let mut recorded: Vec<(RecordedListing, ChangeKind)> = Vec::new();
@@ -95,7 +95,9 @@ pub async fn page(db: &DatabaseConnection, after: Option<i64>, first: u64) -> Ap
                 continue;
             };
             let r = RecordedListing::from_revision(rev)?;
-            if r.stored_status()? == StoredStatus::Proposed {
+            // Proposals are never on a list: a listing that was never decided (a
+            // proposal, corrected or withdrawn) never appears in the feed.
+            if !r.was_decided() {
                 continue;
             }
             recorded.push((r, kind));
@@ -134,23 +136,10 @@ pub async fn latest_revision_id(db: &DatabaseConnection) -> AppResult<i64> {
 /// `LISTED`, no period open at `now`, but one was open when the listing was last
 /// recorded: the listings whose expiry the feed has not told yet.
 fn expiry_candidates(now: DateTime<Utc>) -> sea_orm::Condition {
-    let open_when_recorded = Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(listing_period::Entity)
-            .and_where(
-                Expr::col((listing_period::Entity, listing_period::Column::ListingId))
-                    .equals((listing::Entity, listing::Column::Id)),
-            )
-            .and_where(
-                Expr::col((listing_period::Entity, listing_period::Column::RemovedAt)).is_null(),
-            )
-            .and_where(
-                Expr::col((listing_period::Entity, listing_period::Column::EndsAt))
-                    .gt(Expr::col((listing::Entity, listing::Column::UpdatedAt))),
-            )
-            .to_owned(),
-    );
+    let open_when_recorded = crate::store::in_force::listing_has_open_period(Expr::col((
+        listing::Entity,
+        listing::Column::UpdatedAt,
+    )));
     listing_search::condition(
         &ListingFilter {
             status: Some(ListingStatus::Expired),

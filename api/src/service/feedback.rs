@@ -4,6 +4,7 @@
 use super::Actor;
 use super::audit::{self, AuditEntry};
 use crate::auth::Role;
+use crate::domain::refusal::{Reason, Refusal};
 use crate::error::{AppError, AppResult};
 use entity::{check_record, measure, partner_feedback};
 use sea_orm::{
@@ -48,6 +49,36 @@ pub fn may_report(actor: &Actor, record: &check_record::Model) -> AppResult<()> 
     Ok(())
 }
 
+/// Feedback reports a measure applied *because of* a check's answer, so it must be one of
+/// the measures that produced that answer: nothing for a CLEAR answer (which has no
+/// hits), else a measure of one of its hits. Otherwise the yearly report would count a
+/// restriction that never was.
+pub fn ensure_applied_measure_was_a_hit(
+    record: &check_record::Model,
+    hit_measures: &[String],
+    measure_code: &str,
+) -> AppResult<()> {
+    if hit_measures.iter().any(|m| m == measure_code) {
+        return Ok(());
+    }
+    let message = if hit_measures.is_empty() {
+        format!(
+            "receipt {} answered {} with no hits: no measure was applied because of it",
+            record.id, record.decision
+        )
+    } else {
+        format!(
+            "measure {measure_code} was not among the hits of receipt {} ({})",
+            record.id,
+            hit_measures.join(", ")
+        )
+    };
+    Err(Refusal::new(Reason::MeasureNotAHit, message)
+        .on("measureCode")
+        .with("decision", record.decision.clone())
+        .into())
+}
+
 pub fn snapshot(m: &partner_feedback::Model) -> serde_json::Value {
     json!({
         "id": m.id, "receipt_id": m.receipt_id, "subject": m.subject,
@@ -77,12 +108,14 @@ pub async fn report(
         bounded("note", note, MAX_NOTE)?;
     }
 
-    let tx = audit::begin_write(db).await?;
+    // A check record never changes once written: read it and its hits before the write.
     let record = check_record::Entity::find_by_id(receipt_id.clone())
-        .one(&tx)
+        .one(db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no check with receipt id '{receipt_id}'")))?;
     may_report(actor, &record)?;
+    let hits = super::checks::hit_measure_codes(db, &record).await?;
+    let tx = audit::begin_write(db).await?;
     let measure = measure::Entity::find()
         .filter(measure::Column::Code.eq(measure_code.as_str()))
         .one(&tx)
@@ -102,6 +135,7 @@ pub async fn report(
             json!({ "field": "measureCode" }),
         ));
     }
+    ensure_applied_measure_was_a_hit(&record, &hits, &measure.code)?;
     let saved = partner_feedback::ActiveModel {
         receipt_id: Set(record.id.clone()),
         subject: Set(actor.identity.subject.clone()),
@@ -183,6 +217,7 @@ mod tests {
             reference: None,
             decision: "CLEAR".into(),
             hit_listing_ids: json!([]),
+            hit_measure_codes: Some(json!([])),
             warnings: json!([]),
             request_id: "req".into(),
             batch_id: None,
@@ -201,6 +236,16 @@ mod tests {
             },
             request_id: "req".into(),
         }
+    }
+
+    #[test]
+    fn only_a_hit_measure_was_applied() {
+        let clear = record("p1", "partner");
+        let e = ensure_applied_measure_was_a_hit(&clear, &[], "PROCUREMENT_RESTRICT").unwrap_err();
+        assert!(e.to_string().contains("no hits"), "{e}");
+        let hits = vec!["BIDDING_RESTRICT".to_string()];
+        assert!(ensure_applied_measure_was_a_hit(&clear, &hits, "BIDDING_RESTRICT").is_ok());
+        assert!(ensure_applied_measure_was_a_hit(&clear, &hits, "BIDDING_CONSIDER").is_err());
     }
 
     #[test]

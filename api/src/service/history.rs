@@ -133,6 +133,12 @@ impl RecordedListing {
     }
 
     /// Valid time over the recorded periods: in force at `t` as the record then said.
+    /// Whether the listing had been decided when this revision was recorded: a decision
+    /// opens the first period, and nothing else does.
+    pub fn was_decided(&self) -> bool {
+        !self.periods.is_empty()
+    }
+
     pub fn in_force_at(&self, t: DateTime<Utc>) -> bool {
         lifecycle::in_force_at(&self.periods(), t)
     }

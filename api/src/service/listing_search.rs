@@ -3,9 +3,10 @@
 use crate::domain::lifecycle::ListingStatus;
 use crate::domain::names::normalize_name;
 use crate::error::AppResult;
+use crate::store::in_force;
 use chrono::{DateTime, Utc};
-use entity::{credit_list, listing, listing_period, operator};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use entity::{credit_list, listing, operator};
+use sea_orm::sea_query::{ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -24,58 +25,16 @@ pub struct ListingFilter {
     pub operator_id: Option<i64>,
 }
 
-/// `EXISTS (a period of this listing that covers t)`.
-fn in_force_condition(t: DateTime<Utc>) -> Condition {
-    let sub = Query::select()
-        .expr(Expr::val(1))
-        .from(listing_period::Entity)
-        .and_where(
-            Expr::col((listing_period::Entity, listing_period::Column::ListingId))
-                .equals((listing::Entity, listing::Column::Id)),
-        )
-        .and_where(Expr::col((listing_period::Entity, listing_period::Column::StartsAt)).lte(t))
-        .and_where(Expr::col((listing_period::Entity, listing_period::Column::EndsAt)).gt(t))
-        .cond_where(
-            Condition::any()
-                .add(
-                    Expr::col((listing_period::Entity, listing_period::Column::RemovedAt))
-                        .is_null(),
-                )
-                .add(Expr::col((listing_period::Entity, listing_period::Column::RemovedAt)).gt(t)),
-        )
-        .to_owned();
-    Condition::all().add(Expr::exists(sub))
-}
-
-/// `EXISTS (an open period, neither removed nor run out at t)`: a LISTED listing with one is
-/// still LISTED, without one it is EXPIRED.
-fn open_period_exists(t: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
-    Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(listing_period::Entity)
-            .and_where(
-                Expr::col((listing_period::Entity, listing_period::Column::ListingId))
-                    .equals((listing::Entity, listing::Column::Id)),
-            )
-            .and_where(
-                Expr::col((listing_period::Entity, listing_period::Column::RemovedAt)).is_null(),
-            )
-            .and_where(Expr::col((listing_period::Entity, listing_period::Column::EndsAt)).gt(t))
-            .to_owned(),
-    )
-}
-
 pub fn condition(filter: &ListingFilter, now: DateTime<Utc>) -> Condition {
     let mut cond = Condition::all();
     if let Some(status) = filter.status {
         cond = match status {
             ListingStatus::Listed => cond
                 .add(listing::Column::Status.eq("LISTED"))
-                .add(open_period_exists(now)),
+                .add(in_force::listing_has_open_period(now)),
             ListingStatus::Expired => cond
                 .add(listing::Column::Status.eq("LISTED"))
-                .add(open_period_exists(now).not()),
+                .add(in_force::listing_has_open_period(now).not()),
             other => cond.add(listing::Column::Status.eq(other.as_str())),
         };
     }
@@ -97,7 +56,7 @@ pub fn condition(filter: &ListingFilter, now: DateTime<Utc>) -> Condition {
         cond = cond.add(listing::Column::ViolationCategory.eq(category.trim()));
     }
     if let Some(t) = filter.in_force_at {
-        cond = cond.add(in_force_condition(t));
+        cond = cond.add(in_force::listing_in_force(t));
     }
     if let Some(id) = filter.operator_id {
         cond = cond.add(listing::Column::OperatorId.eq(id));

@@ -2,18 +2,19 @@
 //! change versioned, audited and kept as a revision for record-time questions.
 
 use super::audit::{self, AuditEntry};
-use super::{Actor, calendar, catalogue, ensure_scope, operators, required_text};
+use super::{Actor, Services, calendar, catalogue, ensure_scope, operators, required_text};
+use crate::domain::china_date;
 use crate::domain::lifecycle::{self, Action, ListingStatus, Period, StoredStatus};
+use crate::domain::listing_rules::{self, ListRules};
 use crate::domain::region::is_division_code;
-use crate::domain::{china_date, now};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
     credit_list, listing, listing_measure, listing_period, listing_revision, measure, operator,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde_json::{Value, json};
 
@@ -24,14 +25,16 @@ pub struct ListingView {
     pub periods: Vec<listing_period::Model>,
 }
 
+pub fn to_period(p: &listing_period::Model) -> Period {
+    Period {
+        starts_at: p.starts_at,
+        ends_at: p.ends_at,
+        removed_at: p.removed_at,
+    }
+}
+
 pub fn to_periods(rows: &[listing_period::Model]) -> Vec<Period> {
-    rows.iter()
-        .map(|p| Period {
-            starts_at: p.starts_at,
-            ends_at: p.ends_at,
-            removed_at: p.removed_at,
-        })
-        .collect()
+    rows.iter().map(to_period).collect()
 }
 
 pub fn stored_status(l: &listing::Model) -> AppResult<StoredStatus> {
@@ -248,6 +251,19 @@ pub(crate) fn bump(l: listing::Model, at: DateTime<Utc>) -> listing::ActiveModel
     a
 }
 
+/// The list a listing is on.
+async fn list_of<C: ConnectionTrait>(db: &C, l: &listing::Model) -> AppResult<credit_list::Model> {
+    credit_list::Entity::find_by_id(l.list_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing {} names a missing list", l.id)))
+}
+
+/// A list's rules; a negative number in the catalogue is a data fault, not a default.
+pub(crate) fn list_rules(list: &credit_list::Model) -> AppResult<ListRules> {
+    ListRules::of(list).map_err(|e| AppError::internal(anyhow::anyhow!(e)))
+}
+
 #[derive(Clone, Debug)]
 pub struct ProposeInput {
     pub uscc: String,
@@ -266,7 +282,7 @@ pub struct ProposeInput {
 /// Proposes a listing: the party has been told and may state its case until the
 /// defence deadline (working days after the notice, per list).
 pub async fn propose(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: ProposeInput,
 ) -> AppResult<listing::Model> {
@@ -276,20 +292,11 @@ pub async fn propose(
     let penalty_doc_no = required_text("penaltyDocNo", &input.penalty_doc_no, 200)?;
     let reason = required_text("reason", &input.reason, 5000)?;
     let legal_basis = required_text("legalBasis", &input.legal_basis, 2000)?;
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let today = china_date(at);
     let notice_date = input.notice_date.unwrap_or(today);
-    if input.penalty_date > today {
-        return Err(AppError::bad_input("penaltyDate is in the future"));
-    }
-    if notice_date < input.penalty_date {
-        return Err(AppError::bad_input(
-            "noticeDate is before the penalty decision's date",
-        ));
-    }
-    if notice_date > today {
-        return Err(AppError::bad_input("noticeDate is in the future"));
-    }
+    listing_rules::check_proposal_dates(input.penalty_date, notice_date, today)?;
 
     let tx = audit::begin_write(db).await?;
     let op = operators::find_by_uscc(&tx, code.as_str())
@@ -330,10 +337,10 @@ pub async fn propose(
             d.id
         )));
     }
+    let rules = list_rules(&list)?;
     let cal = calendar::load(&tx).await?;
-    let days = u32::try_from(list.defence_working_days).unwrap_or(5);
     let defence_deadline = cal
-        .add_working_days(notice_date, days)
+        .add_working_days(notice_date, rules.defence_working_days)
         .map_err(calendar::calendar_error)?;
     let saved = listing::ActiveModel {
         operator_id: Set(op.id),
@@ -364,6 +371,7 @@ pub async fn propose(
     .await?;
     finish_change(&tx, actor, &saved, "listing.proposed", None, None).await?;
     tx.commit().await?;
+    services.list_changed();
     Ok(saved)
 }
 
@@ -373,8 +381,9 @@ pub struct DecideInput {
     pub expected_version: i32,
     pub decision_doc_no: String,
     pub decision_date: NaiveDate,
-    /// The instant the listing takes effect; defaults to now. May lie in the past
-    /// (a decision recorded late), never in the future.
+    /// The instant the listing takes effect; defaults to the start of the decision date
+    /// (Beijing), may be later, never before it, never in the future
+    /// (`listing_rules::effective_from`).
     pub effective_at: Option<DateTime<Utc>>,
     /// A longer period set by law, in months; defaults to the list's.
     pub period_months: Option<i32>,
@@ -386,52 +395,31 @@ pub struct DecideInput {
 }
 
 pub async fn decide(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: DecideInput,
 ) -> AppResult<listing::Model> {
     let doc = required_text("decisionDocNo", &input.decision_doc_no, 200)?;
-    let at = now();
-    let effective = crate::domain::truncate_instant(input.effective_at.unwrap_or(at));
-    if effective > at {
-        return Err(AppError::bad_input("effectiveAt is in the future"));
-    }
-    if input.decision_date > china_date(at) {
-        return Err(AppError::bad_input("decisionDate is in the future"));
-    }
+    let db = &services.db;
+    let at = services.clock.now();
     let tx = audit::begin_write(db).await?;
     let (l, periods, before) =
         load_for_change(&tx, actor, input.id, input.expected_version).await?;
     ensure_action(&l, &periods, Action::Decide, at)?;
-    if input.decision_date < l.notice_date {
-        return Err(AppError::bad_input(
-            "decisionDate is before the notice date",
-        ));
-    }
-    if input.decision_date <= l.defence_deadline && !input.defence_waived {
-        return Err(AppError::bad_input_with(
-            format!(
-                "the party may state its case until {}; decide after that date, or set defenceWaived if the party waived it",
-                l.defence_deadline
-            ),
-            json!({ "reason": "DEFENCE_PERIOD_OPEN", "defenceDeadline": l.defence_deadline.to_string() }),
-        ));
-    }
-    let list = credit_list::Entity::find_by_id(l.list_id)
-        .one(&tx)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing list")))?;
-    if let Some(months) = input.period_months
-        && (months < list.default_period_months || months > 240)
-    {
-        return Err(AppError::bad_input(format!(
-            "periodMonths may only lengthen the list's period of {} months (at most 240)",
-            list.default_period_months
-        )));
-    }
-    let months = input.period_months.unwrap_or(list.default_period_months);
-    let ends_at = lifecycle::period_end(effective, u32::try_from(months).unwrap_or(36))
-        .ok_or_else(|| AppError::bad_input("the period ends beyond the supported calendar"))?;
+    listing_rules::check_decision_date(
+        listing_rules::Proposal {
+            notice_date: l.notice_date,
+            defence_deadline: l.defence_deadline,
+        },
+        input.decision_date,
+        input.defence_waived,
+        china_date(at),
+    )?;
+    let effective = listing_rules::effective_from(input.decision_date, input.effective_at, at)?;
+    let list = list_of(&tx, &l).await?;
+    let rules = list_rules(&list)?;
+    let months = listing_rules::period_months(input.period_months, rules)?;
+    let ends_at = listing_rules::period_end(effective, months)?;
     let measures = match &input.measure_codes {
         Some(codes) => catalogue::measures_by_codes(&tx, codes).await?,
         None => catalogue::default_measures(&tx, list.id).await?,
@@ -451,12 +439,14 @@ pub async fn decide(
     a.status = Set(StoredStatus::Listed.as_str().into());
     a.decision_doc_no = Set(Some(doc));
     a.decision_date = Set(Some(input.decision_date));
-    a.period_months_override = Set(input
-        .period_months
-        .filter(|m| *m != list.default_period_months));
+    a.period_months_override = Set((months != rules.period_months)
+        .then(|| i32::try_from(months))
+        .transpose()
+        .map_err(AppError::internal)?);
     let saved = a.update(&tx).await?;
     finish_change(&tx, actor, &saved, "listing.decided", Some(before), None).await?;
     tx.commit().await?;
+    services.list_changed();
     Ok(saved)
 }
 
@@ -469,12 +459,13 @@ pub struct WithdrawInput {
 
 /// Drops a proposal after the party's defence.
 pub async fn withdraw(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: WithdrawInput,
 ) -> AppResult<listing::Model> {
     let reason = required_text("reason", &input.reason, 5000)?;
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let tx = audit::begin_write(db).await?;
     let (l, periods, before) =
         load_for_change(&tx, actor, input.id, input.expected_version).await?;
@@ -493,6 +484,7 @@ pub async fn withdraw(
     )
     .await?;
     tx.commit().await?;
+    services.list_changed();
     Ok(saved)
 }
 
@@ -529,13 +521,14 @@ pub struct RevokeInput {
 /// The penalty was revoked, confirmed illegal or void: the listing is revoked and
 /// publicity must stop within the list's working-day limit (3 under Order 44).
 pub async fn revoke(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: RevokeInput,
 ) -> AppResult<listing::Model> {
     let reason = required_text("reason", &input.reason, 5000)?;
     let doc = required_text("revocationDocNo", &input.revocation_doc_no, 200)?;
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let effective = crate::domain::truncate_instant(input.effective_at.unwrap_or(at));
     if effective > at {
         return Err(AppError::bad_input("effectiveAt is in the future"));
@@ -551,14 +544,10 @@ pub async fn revoke(
             "effectiveAt is before the listing took effect",
         ));
     }
-    let list = credit_list::Entity::find_by_id(l.list_id)
-        .one(&tx)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing list")))?;
+    let rules = list_rules(&list_of(&tx, &l).await?)?;
     let cal = calendar::load(&tx).await?;
-    let days = u32::try_from(list.publicity_stop_working_days).unwrap_or(3);
     let deadline = cal
-        .add_working_days(china_date(at), days)
+        .add_working_days(china_date(at), rules.publicity_stop_working_days)
         .map_err(calendar::calendar_error)?;
     end_open_periods(&tx, &periods, effective, "REVOKED").await?;
     let mut a = bump(l, at);
@@ -577,6 +566,7 @@ pub async fn revoke(
     )
     .await?;
     tx.commit().await?;
+    services.list_changed();
     Ok(saved)
 }
 
@@ -587,10 +577,7 @@ pub async fn end_open_periods(
     at: DateTime<Utc>,
     kind: &str,
 ) -> AppResult<()> {
-    for p in periods
-        .iter()
-        .filter(|p| p.removed_at.is_none() && p.ends_at > at)
-    {
+    for p in periods.iter().filter(|p| to_period(p).is_open(at)) {
         let mut a: listing_period::ActiveModel = p.clone().into();
         a.removed_at = Set(Some(at.max(p.starts_at)));
         a.removal_kind = Set(Some(kind.to_string()));
@@ -627,13 +614,14 @@ pub struct CorrectInput {
 /// Corrects recorded data with a stated reason; the previous values stay in the
 /// revisions and the audit log.
 pub async fn correct(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: CorrectInput,
 ) -> AppResult<listing::Model> {
     let reason = required_text("reason", &input.reason, 5000)?;
     let c = input.changes;
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let tx = audit::begin_write(db).await?;
     let (l, periods, before) =
         load_for_change(&tx, actor, input.id, input.expected_version).await?;
@@ -655,11 +643,13 @@ pub async fn correct(
         let current = periods.last().ok_or_else(|| {
             AppError::bad_input("expiresAt can only be corrected on a decided listing")
         })?;
-        if expires_at <= current.starts_at {
-            return Err(AppError::bad_input(
-                "expiresAt must be after the period's start",
-            ));
-        }
+        let rules = list_rules(&list_of(&tx, &l).await?)?;
+        listing_rules::check_corrected_end(
+            current.starts_at,
+            expires_at,
+            periods.len() == 1,
+            rules,
+        )?;
         let mut p: listing_period::ActiveModel = current.clone().into();
         p.ends_at = Set(expires_at);
         p.update(&tx).await?;
@@ -680,12 +670,24 @@ pub async fn correct(
     {
         return Err(AppError::bad_input("a proposal has no decision to correct"));
     }
-    if let Some(d) = c.decision_date
-        && d < l.notice_date
-    {
-        return Err(AppError::bad_input(
-            "decisionDate is before the notice date",
-        ));
+    if c.penalty_date.is_some() || c.decision_date.is_some() {
+        // Only when a date changes: a correction of other fields must not fail on how
+        // older data was recorded.
+        listing_rules::check_corrected_dates(
+            listing_rules::CorrectedDates {
+                penalty_date: c.penalty_date.unwrap_or(l.penalty_date),
+                notice_date: l.notice_date,
+                defence_deadline: l.defence_deadline,
+                decision_date: c.decision_date.or(l.decision_date),
+                // The waiver is not stored; a recorded decision inside the defence period
+                // could only have been made with it.
+                decided_inside_defence_period: l
+                    .decision_date
+                    .is_some_and(|d| d <= l.defence_deadline),
+                first_start: periods.first().map(|p| p.starts_at),
+            },
+            china_date(at),
+        )?;
     }
     let mut a = bump(l.clone(), at);
     let fields: [(&str, &Option<String>, usize); 6] = [
@@ -735,6 +737,7 @@ pub async fn correct(
     };
     finish_change(&tx, actor, &saved, action, Some(before), Some(reason)).await?;
     tx.commit().await?;
+    services.list_changed();
     Ok(saved)
 }
 
@@ -787,21 +790,15 @@ pub async fn restore_after_repair_revocation(
         .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
     let periods = periods_of(tx, l.id).await?;
     ensure_action(&l, &periods, Action::RevokeRepair, at)?;
-    let list = credit_list::Entity::find_by_id(l.list_id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing list")))?;
+    let rules = list_rules(&list_of(tx, &l).await?)?;
     let last = periods.last().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!(
             "repaired listing {listing_id} has no period"
         ))
     })?;
     let ends_at = if restart {
-        let months = l
-            .period_months_override
-            .unwrap_or(list.default_period_months);
-        lifecycle::period_end(at, u32::try_from(months).unwrap_or(36))
-            .ok_or_else(|| AppError::bad_input("the period ends beyond the supported calendar"))?
+        let months = listing_rules::period_months(l.period_months_override, rules)?;
+        listing_rules::period_end(at, months)?
     } else {
         let served_until = last.removed_at.unwrap_or(at);
         at + (last.ends_at - served_until)

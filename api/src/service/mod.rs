@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod check_lookups;
 pub mod check_records;
 pub mod checks;
+pub mod context;
 pub mod feed;
 pub mod feedback;
 pub mod group_queue;
@@ -22,6 +23,8 @@ pub mod public;
 pub mod receipts;
 pub mod repair;
 pub mod report;
+
+pub use context::Services;
 
 use crate::auth::Identity;
 use crate::domain::region::scope_covers;

@@ -67,7 +67,7 @@ pub fn domains_of(m: &partner::Model) -> Vec<Domain> {
 }
 
 pub async fn register(
-    db: &DatabaseConnection,
+    services: &super::Services,
     actor: &Actor,
     input: PartnerInput,
 ) -> AppResult<partner::Model> {
@@ -83,7 +83,7 @@ pub async fn register(
     }
     let domains = normalize_domains(&input.domains)?;
 
-    let tx = audit::begin_write(db).await?;
+    let tx = audit::begin_write(&services.db).await?;
     if let Some(existing) = partner::Entity::find()
         .filter(partner::Column::Subject.eq(subject.as_str()))
         .one(&tx)
@@ -99,7 +99,7 @@ pub async fn register(
             }
         )));
     }
-    let now = crate::domain::now();
+    let now = services.clock.now();
     let saved = partner::ActiveModel {
         subject: Set(subject),
         name: Set(name),
@@ -129,11 +129,12 @@ pub async fn register(
     )
     .await?;
     tx.commit().await?;
+    services.partner_changed(&saved.subject);
     Ok(saved)
 }
 
 pub async fn deactivate(
-    db: &DatabaseConnection,
+    services: &super::Services,
     actor: &Actor,
     subject: &str,
     reason: &str,
@@ -150,7 +151,7 @@ pub async fn deactivate(
             "reason is longer than {MAX_REASON} characters"
         )));
     }
-    let tx = audit::begin_write(db).await?;
+    let tx = audit::begin_write(&services.db).await?;
     let current = partner::Entity::find()
         .filter(partner::Column::Subject.eq(subject))
         .one(&tx)
@@ -162,7 +163,7 @@ pub async fn deactivate(
         )));
     }
     let before = snapshot(&current);
-    let now = crate::domain::now();
+    let now = services.clock.now();
     let mut active: partner::ActiveModel = current.clone().into();
     active.active = Set(false);
     active.deactivated_at = Set(Some(now));
@@ -183,6 +184,7 @@ pub async fn deactivate(
     )
     .await?;
     tx.commit().await?;
+    services.partner_changed(&saved.subject);
     Ok(saved)
 }
 

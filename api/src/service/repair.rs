@@ -4,9 +4,9 @@
 //! and audited in its transaction.
 
 use super::audit::{self, AuditEntry};
-use super::{Actor, calendar, ensure_scope, listings, required_text};
+use super::{Actor, Services, calendar, ensure_scope, listings, required_text};
 use crate::domain::lifecycle::ListingStatus;
-use crate::domain::region::is_division_code;
+use crate::domain::region::{ScopeMatch, is_division_code, scope_match};
 use crate::domain::repair::{
     self, ConditionResult, DocumentKind, Facts, LaterListing, OnTimeRate, RepairStatus, Statement,
     Statements,
@@ -408,12 +408,13 @@ pub struct DecideInput {
 /// Decides a pending application. Approval removes the listing early (REPAIRED) at the
 /// decision instant, in the same transaction; rejection leaves it as it is.
 pub async fn decide(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: DecideInput,
 ) -> AppResult<RepairView> {
     let reason = required_text("reason", &input.reason, MAX_REASON_CHARS)?;
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let tx = audit::begin_write(db).await?;
     let (a, l) = load_for_change(&tx, actor, input.id, Some(input.expected_version)).await?;
     let what = if input.approve {
@@ -458,6 +459,8 @@ pub async fn decide(
     };
     audit_change(&tx, actor, action, Some(before), &saved, Some(reason)).await?;
     tx.commit().await?;
+    // Approving or revoking a repair changes the list.
+    services.list_changed();
     RepairView::from_row(saved)
 }
 
@@ -472,12 +475,13 @@ pub struct RevokeInput {
 /// again from now, for a full new period (list policy RESTART) or the time it had left
 /// (RESUME).
 pub async fn revoke(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: RevokeInput,
 ) -> AppResult<RepairView> {
     let reason = required_text("reason", &input.reason, MAX_REASON_CHARS)?;
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let tx = audit::begin_write(db).await?;
     let (a, l) = load_for_change(&tx, actor, input.id, input.expected_version).await?;
     ensure_status(&a, RepairStatus::Approved, "revoked")?;
@@ -508,6 +512,8 @@ pub async fn revoke(
     )
     .await?;
     tx.commit().await?;
+    // Approving or revoking a repair changes the list.
+    services.list_changed();
     RepairView::from_row(saved)
 }
 
@@ -608,10 +614,12 @@ pub async fn search<C: ConnectionTrait>(
 /// `listing_id IN (listings of operators registered in region)`, with the region-scope
 /// rule of admins: a city code (`xxxx00`) covers its counties.
 fn region_condition(region: &str) -> Condition {
-    let operators = if region.ends_with("00") {
-        operator::Column::RegionCode.starts_with(&region[..4])
-    } else {
-        operator::Column::RegionCode.eq(region)
+    let operators = match scope_match(Some(region)) {
+        ScopeMatch::Everything => Condition::all(),
+        ScopeMatch::Prefix(prefix) => {
+            Condition::all().add(operator::Column::RegionCode.starts_with(prefix))
+        }
+        ScopeMatch::Exactly(code) => Condition::all().add(operator::Column::RegionCode.eq(code)),
     };
     Condition::all().add(
         repair_application::Column::ListingId.in_subquery(
@@ -623,7 +631,7 @@ fn region_condition(region: &str) -> Condition {
                         Query::select()
                             .column(operator::Column::Id)
                             .from(operator::Entity)
-                            .and_where(operators)
+                            .cond_where(operators)
                             .to_owned(),
                     ),
                 )

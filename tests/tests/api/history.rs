@@ -1057,6 +1057,7 @@ async fn check_record(
         reference: Set(Some("QYCG-2025-001".into())),
         decision: Set(decision.into()),
         hit_listing_ids: Set(json!([])),
+        hit_measure_codes: Set(None),
         warnings: Set(json!([])),
         request_id: Set("r".into()),
         batch_id: Set(None),

@@ -1,0 +1,421 @@
+//! The date and period rules every listing obeys, whichever mutation records it
+//! (`proposeListing`, `decideListing`, `correctListing`; an import of an existing list
+//! goes through the same functions). Pure functions: the services read the stored
+//! values, ask these, and write only what they allow.
+//!
+//! Sources (domain.md): the party is told before listing and may state its case
+//! (陈述申辩) until the defence deadline; the listing takes effect on its decision and
+//! lasts the list's period (three years for the SAMR list), longer only where a law
+//! sets a longer restriction.
+
+use super::refusal::{Reason, Refusal};
+use super::{china_date, china_midnight, truncate_instant};
+use chrono::{DateTime, Months, NaiveDate, Utc};
+
+/// The longest period any listing may have (20 years): a bound on data-entry errors,
+/// not a legal period.
+pub const MAX_PERIOD_MONTHS: u32 = 240;
+
+/// A list's rules as stored in the catalogue, validated once. A negative value in the
+/// catalogue is a data fault, never silently replaced by a default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListRules {
+    pub period_months: u32,
+    pub defence_working_days: u32,
+    pub publicity_stop_working_days: u32,
+    pub repair_min_months: u32,
+    pub repair_decision_working_days: u32,
+}
+
+impl ListRules {
+    pub fn of(list: &entity::credit_list::Model) -> Result<Self, String> {
+        let field = |name: &str, v: i32| {
+            u32::try_from(v).map_err(|_| format!("list {} has a negative {name} ({v})", list.code))
+        };
+        Ok(Self {
+            period_months: field("default_period_months", list.default_period_months)?,
+            defence_working_days: field("defence_working_days", list.defence_working_days)?,
+            publicity_stop_working_days: field(
+                "publicity_stop_working_days",
+                list.publicity_stop_working_days,
+            )?,
+            repair_min_months: field("repair_min_months", list.repair_min_months)?,
+            repair_decision_working_days: field(
+                "repair_decision_working_days",
+                list.repair_decision_working_days,
+            )?,
+        })
+    }
+}
+
+fn in_future(field: &'static str, what: impl std::fmt::Display) -> Refusal {
+    Refusal::new(Reason::InFuture, format!("{field} {what} is in the future")).on(field)
+}
+
+/// A proposal: the penalty came first, then the notice; neither lies ahead of `today`
+/// (a Beijing date).
+pub fn check_proposal_dates(
+    penalty_date: NaiveDate,
+    notice_date: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), Refusal> {
+    if penalty_date > today {
+        return Err(in_future("penaltyDate", penalty_date));
+    }
+    if notice_date < penalty_date {
+        return Err(Refusal::new(
+            Reason::DateOrder,
+            "noticeDate is before the penalty decision's date",
+        )
+        .on("noticeDate"));
+    }
+    if notice_date > today {
+        return Err(in_future("noticeDate", notice_date));
+    }
+    Ok(())
+}
+
+/// What a decision rests on, from the proposal.
+#[derive(Clone, Copy, Debug)]
+pub struct Proposal {
+    pub notice_date: NaiveDate,
+    pub defence_deadline: NaiveDate,
+}
+
+/// A decision date: not ahead of today, not before the notice, and after the defence
+/// deadline unless the party waived its right to state its case.
+pub fn check_decision_date(
+    proposal: Proposal,
+    decision_date: NaiveDate,
+    defence_waived: bool,
+    today: NaiveDate,
+) -> Result<(), Refusal> {
+    if decision_date > today {
+        return Err(in_future("decisionDate", decision_date));
+    }
+    if decision_date < proposal.notice_date {
+        return Err(
+            Refusal::new(Reason::DateOrder, "decisionDate is before the notice date")
+                .on("decisionDate"),
+        );
+    }
+    if decision_date <= proposal.defence_deadline && !defence_waived {
+        return Err(Refusal::new(
+            Reason::DefencePeriodOpen,
+            format!(
+                "the party may state its case until {}; decide after that date, or set defenceWaived if the party waived it",
+                proposal.defence_deadline
+            ),
+        )
+        .with("defenceDeadline", proposal.defence_deadline.to_string()));
+    }
+    Ok(())
+}
+
+/// When a decided listing takes effect: at the start of the decision date (Beijing
+/// time) unless `effective_at` says later; never before the decision (a back-dated
+/// instant would restrict the party before it was even told), never in the future.
+pub fn effective_from(
+    decision_date: NaiveDate,
+    effective_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Refusal> {
+    let decided = china_midnight(decision_date);
+    let effective = truncate_instant(effective_at.unwrap_or(decided));
+    if effective > now {
+        return Err(in_future("effectiveAt", effective.to_rfc3339()));
+    }
+    if effective < decided {
+        return Err(Refusal::new(
+            Reason::DateOrder,
+            format!(
+                "effectiveAt {} is before the decision date {decision_date}: a listing takes effect on its decision",
+                effective.to_rfc3339()
+            ),
+        )
+        .on("effectiveAt")
+        .with("decisionDate", decision_date.to_string()));
+    }
+    Ok(effective)
+}
+
+/// The period a decision sets: the list's, or longer where a law says so, up to the cap.
+pub fn period_months(requested: Option<i32>, rules: ListRules) -> Result<u32, Refusal> {
+    let Some(months) = requested else {
+        return Ok(rules.period_months);
+    };
+    match u32::try_from(months) {
+        Ok(m) if m >= rules.period_months && m <= MAX_PERIOD_MONTHS => Ok(m),
+        _ => Err(Refusal::new(
+            Reason::PeriodOutOfRange,
+            format!(
+                "periodMonths may only lengthen the list's period of {} months (at most {MAX_PERIOD_MONTHS})",
+                rules.period_months
+            ),
+        )
+        .on("periodMonths")),
+    }
+}
+
+/// The end of a period that starts at `start` and lasts `months` calendar months
+/// (a 29 February start ends on 28 February when the end year has none).
+pub fn period_end(start: DateTime<Utc>, months: u32) -> Result<DateTime<Utc>, Refusal> {
+    start
+        .checked_add_months(Months::new(months))
+        .ok_or_else(|| {
+            Refusal::new(
+                Reason::PeriodOutOfRange,
+                "the period ends beyond the supported calendar",
+            )
+        })
+}
+
+/// A listing's dates as they would stand after a correction.
+#[derive(Clone, Copy, Debug)]
+pub struct CorrectedDates {
+    pub penalty_date: NaiveDate,
+    pub notice_date: NaiveDate,
+    pub defence_deadline: NaiveDate,
+    /// `None` for a proposal.
+    pub decision_date: Option<NaiveDate>,
+    /// Whether the recorded decision was taken inside the defence period (so the party
+    /// had waived it): a correction may keep such a date, not create one.
+    pub decided_inside_defence_period: bool,
+    /// The start of the first period (the decision's effect), for a decided listing.
+    pub first_start: Option<DateTime<Utc>>,
+}
+
+/// A correction obeys the rules the original mutations enforce: the penalty, notice and
+/// decision in that order and none in the future, and a decision that still precedes
+/// the instant the listing took effect.
+pub fn check_corrected_dates(d: CorrectedDates, today: NaiveDate) -> Result<(), Refusal> {
+    check_proposal_dates(d.penalty_date, d.notice_date, today)?;
+    let Some(decision_date) = d.decision_date else {
+        return Ok(());
+    };
+    check_decision_date(
+        Proposal {
+            notice_date: d.notice_date,
+            defence_deadline: d.defence_deadline,
+        },
+        decision_date,
+        d.decided_inside_defence_period,
+        today,
+    )?;
+    if let Some(start) = d.first_start
+        && china_midnight(decision_date) > start
+    {
+        return Err(Refusal::new(
+            Reason::DateOrder,
+            format!(
+                "decisionDate {decision_date} is after the listing took effect ({}, Beijing date {})",
+                start.to_rfc3339(),
+                china_date(start)
+            ),
+        )
+        .on("decisionDate"));
+    }
+    Ok(())
+}
+
+/// A corrected end of the current period: after its start, and within the period rules
+/// (for the period the decision began, at least the list's period; for any, at most
+/// [`MAX_PERIOD_MONTHS`] from its start).
+pub fn check_corrected_end(
+    starts_at: DateTime<Utc>,
+    new_end: DateTime<Utc>,
+    is_first_period: bool,
+    rules: ListRules,
+) -> Result<(), Refusal> {
+    let refuse =
+        |message: String| Err(Refusal::new(Reason::PeriodOutOfRange, message).on("expiresAt"));
+    if new_end <= starts_at {
+        return Err(Refusal::new(
+            Reason::DateOrder,
+            "expiresAt must be after the period's start",
+        )
+        .on("expiresAt"));
+    }
+    let cap = period_end(starts_at, MAX_PERIOD_MONTHS)?;
+    if new_end > cap {
+        return refuse(format!(
+            "expiresAt {} is more than {MAX_PERIOD_MONTHS} months after the period's start",
+            new_end.to_rfc3339()
+        ));
+    }
+    if is_first_period && new_end < period_end(starts_at, rules.period_months)? {
+        return refuse(format!(
+            "expiresAt {} would shorten the list's period of {} months; a period may only be lengthened",
+            new_end.to_rfc3339(),
+            rules.period_months
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn rules() -> ListRules {
+        ListRules {
+            period_months: 36,
+            defence_working_days: 5,
+            publicity_stop_working_days: 3,
+            repair_min_months: 12,
+            repair_decision_working_days: 15,
+        }
+    }
+
+    fn proposal() -> Proposal {
+        Proposal {
+            notice_date: d(2026, 3, 2),
+            defence_deadline: d(2026, 3, 9),
+        }
+    }
+
+    #[test]
+    fn proposals_need_penalty_then_notice_and_nothing_ahead() {
+        let today = d(2026, 6, 1);
+        assert!(check_proposal_dates(d(2026, 2, 2), d(2026, 2, 12), today).is_ok());
+        let e = check_proposal_dates(d(2026, 2, 2), d(2026, 2, 1), today).unwrap_err();
+        assert_eq!(e.reason, Reason::DateOrder);
+        let e = check_proposal_dates(d(2031, 1, 1), d(2031, 1, 2), today).unwrap_err();
+        assert_eq!((e.reason, e.field), (Reason::InFuture, Some("penaltyDate")));
+        let e = check_proposal_dates(d(2026, 2, 2), d(2026, 7, 1), today).unwrap_err();
+        assert_eq!(e.field, Some("noticeDate"));
+    }
+
+    #[test]
+    fn a_decision_waits_for_the_defence_unless_waived() {
+        let today = d(2026, 6, 1);
+        let e = check_decision_date(proposal(), d(2026, 3, 9), false, today).unwrap_err();
+        assert_eq!(e.reason, Reason::DefencePeriodOpen);
+        assert_eq!(e.details()["defenceDeadline"], "2026-03-09");
+        assert!(check_decision_date(proposal(), d(2026, 3, 9), true, today).is_ok());
+        assert!(check_decision_date(proposal(), d(2026, 3, 10), false, today).is_ok());
+        let e = check_decision_date(proposal(), d(2026, 3, 1), true, today).unwrap_err();
+        assert_eq!(e.reason, Reason::DateOrder);
+        let e = check_decision_date(proposal(), d(2030, 1, 1), false, today).unwrap_err();
+        assert_eq!(e.reason, Reason::InFuture);
+    }
+
+    #[test]
+    fn a_listing_takes_effect_on_its_decision_not_before() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        // Default: the start of the decision date in Beijing (16:00 UTC the day before).
+        assert_eq!(
+            effective_from(d(2026, 3, 16), None, now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 15, 16, 0, 0).unwrap()
+        );
+        // Back-dated to before the notice: refused.
+        let back = Utc.with_ymd_and_hms(2026, 2, 2, 0, 0, 0).unwrap();
+        let e = effective_from(d(2026, 3, 16), Some(back), now).unwrap_err();
+        assert_eq!(
+            (e.reason, e.field),
+            (Reason::DateOrder, Some("effectiveAt"))
+        );
+        // Inside the defence period, i.e. before the decision date: refused as well.
+        let inside = Utc.with_ymd_and_hms(2026, 3, 5, 0, 0, 0).unwrap();
+        assert!(effective_from(d(2026, 3, 16), Some(inside), now).is_err());
+        // Later than the decision (the decision says so): allowed.
+        let later = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            effective_from(d(2026, 3, 16), Some(later), now).unwrap(),
+            later
+        );
+        let e = effective_from(d(2026, 3, 16), Some(now + chrono::Duration::hours(1)), now)
+            .unwrap_err();
+        assert_eq!(e.reason, Reason::InFuture);
+    }
+
+    #[test]
+    fn periods_may_only_lengthen_up_to_the_cap() {
+        assert_eq!(period_months(None, rules()).unwrap(), 36);
+        assert_eq!(period_months(Some(60), rules()).unwrap(), 60);
+        assert!(period_months(Some(12), rules()).is_err());
+        assert!(period_months(Some(241), rules()).is_err());
+        assert!(period_months(Some(-1), rules()).is_err());
+    }
+
+    #[test]
+    fn leap_day_periods_end_on_the_last_day_of_february() {
+        let start = Utc.with_ymd_and_hms(2024, 2, 29, 0, 0, 0).unwrap();
+        assert_eq!(
+            period_end(start, 36).unwrap(),
+            Utc.with_ymd_and_hms(2027, 2, 28, 0, 0, 0).unwrap()
+        );
+    }
+
+    fn decided() -> CorrectedDates {
+        CorrectedDates {
+            penalty_date: d(2026, 2, 2),
+            notice_date: d(2026, 3, 2),
+            defence_deadline: d(2026, 3, 9),
+            decision_date: Some(d(2026, 3, 16)),
+            decided_inside_defence_period: false,
+            first_start: Some(china_midnight(d(2026, 3, 16))),
+        }
+    }
+
+    #[test]
+    fn corrections_obey_the_same_date_rules() {
+        let today = d(2026, 6, 1);
+        assert!(check_corrected_dates(decided(), today).is_ok());
+        let mut c = decided();
+        c.decision_date = Some(d(2030, 1, 1));
+        assert_eq!(
+            check_corrected_dates(c, today).unwrap_err().reason,
+            Reason::InFuture
+        );
+        let mut c = decided();
+        c.penalty_date = d(2031, 1, 1);
+        assert!(check_corrected_dates(c, today).is_err());
+        // Moving the decision after the instant the listing took effect.
+        let mut c = decided();
+        c.decision_date = Some(d(2026, 3, 20));
+        assert_eq!(
+            check_corrected_dates(c, today).unwrap_err().reason,
+            Reason::DateOrder
+        );
+        // Into the defence period: only where the recorded decision was already there.
+        let mut c = decided();
+        c.decision_date = Some(d(2026, 3, 5));
+        c.first_start = Some(china_midnight(d(2026, 3, 5)));
+        assert_eq!(
+            check_corrected_dates(c, today).unwrap_err().reason,
+            Reason::DefencePeriodOpen
+        );
+        c.decided_inside_defence_period = true;
+        assert!(check_corrected_dates(c, today).is_ok());
+    }
+
+    #[test]
+    fn a_corrected_end_stays_within_the_period_rules() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 15, 16, 0, 0).unwrap();
+        let four_years = period_end(start, 48).unwrap();
+        assert!(check_corrected_end(start, four_years, true, rules()).is_ok());
+        let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap();
+        assert_eq!(
+            check_corrected_end(start, far, true, rules())
+                .unwrap_err()
+                .reason,
+            Reason::PeriodOutOfRange
+        );
+        let short = period_end(start, 12).unwrap();
+        assert!(check_corrected_end(start, short, true, rules()).is_err());
+        // A later period (a revoked repair that resumed the remainder) may be shorter.
+        assert!(check_corrected_end(start, short, false, rules()).is_ok());
+        assert_eq!(
+            check_corrected_end(start, start, false, rules())
+                .unwrap_err()
+                .reason,
+            Reason::DateOrder
+        );
+    }
+}

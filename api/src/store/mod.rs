@@ -1,0 +1,4 @@
+//! Store-side translations of domain rules: the SQL that must say exactly what a rule in
+//! `domain/` says, kept in one place and tested against the rule.
+
+pub mod in_force;
