@@ -32,6 +32,7 @@ REPORT=${REPORT:-BENCHMARKS.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$CARGO_TARGET_DIR/release/credit-registry
 LOADGEN=$CARGO_TARGET_DIR/release/loadgen
+SEED_BENCH=$CARGO_TARGET_DIR/release/seed-bench
 
 mkdir -p "$OUT/data"
 RESULTS=$OUT/results.jsonl
@@ -116,7 +117,7 @@ trap stop_server EXIT
 
 need_tools
 log "building release binaries"
-run cargo build --release -p api -p loadgen
+run cargo build --release -p api -p bench-seed -p loadgen
 
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 SERVER_WORKERS=${REGISTRY_WORKERS:-0}
@@ -132,7 +133,7 @@ prepare_database() {
         [[ $(psql "$PG_SERVER/$db" -qAtc "SELECT count(*) FROM operators" 2>/dev/null) == "$operators" ]]; then
         log "reusing $db (manifest $manifest matches)"
         printf '%s\n' "# reused database $db seeded earlier by:" >>"$COMMANDS"
-        printf 'DATABASE_URL=%s/%s target/release/credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
+        printf 'DATABASE_URL=%s/%s target/release/seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
             "$PG_SERVER" "$db" "$operators" "$listings" "$checks" "$SEED" "$manifest" >>"$COMMANDS"
         echo true
         return
@@ -140,10 +141,10 @@ prepare_database() {
     log "seeding $db: $operators operators, $listings listings, $checks check records"
     run psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >&2
     run psql "$PG_SERVER/postgres" -qc "CREATE DATABASE $db" >&2
-    printf 'DATABASE_URL=%s/%s target/release/credit-registry seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
+    printf 'DATABASE_URL=%s/%s target/release/seed-bench --operators %s --listings %s --check-records %s --seed %s --manifest %s\n' \
         "$PG_SERVER" "$db" "$operators" "$listings" "$checks" "$SEED" "$manifest" >>"$COMMANDS"
     DATABASE_URL="$PG_SERVER/$db" RUST_LOG=warn \
-        "$BIN" seed-bench --operators "$operators" --listings "$listings" \
+        "$SEED_BENCH" --operators "$operators" --listings "$listings" \
         --check-records "$checks" --seed "$SEED" --manifest "$manifest" >&2
     echo false
 }

@@ -68,35 +68,6 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Fill an EMPTY registry with synthetic bench data: operators with valid codes,
-    /// listings in every state with periods and measures, check records. A bulk load for
-    /// benchmarks: it writes no audit events. Migrates first.
-    SeedBench {
-        /// Operators to generate (at least 10).
-        #[arg(long)]
-        operators: u64,
-        /// Listings to generate, in every state.
-        #[arg(long)]
-        listings: u64,
-        /// Check records to generate (default: as many as listings).
-        #[arg(long)]
-        check_records: Option<u64>,
-        /// Seed: the same seed and sizes give the same data (and the same codes).
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Share of operators listed in force now (at most 0.9; capped at 90 % of the listings).
-        #[arg(long, default_value_t = 0.1)]
-        in_force_share: f64,
-        /// Write what was loaded as JSON: the manifest the load generator reads.
-        #[arg(long)]
-        manifest: Option<PathBuf>,
-        /// Write every generated code with whether it is listed in force (`USCC<TAB>0|1`).
-        #[arg(long)]
-        codes_out: Option<PathBuf>,
-        /// No progress bars (they are also hidden when stderr is not a terminal).
-        #[arg(long)]
-        no_progress: bool,
-    },
     /// Add a new receipt signing key to the receipt key directory; it signs from the next
     /// start (or within 30 s for a running service) and the old keys keep verifying.
     RotateReceiptKey,

@@ -4,7 +4,6 @@
 //! (`graphql`) → use cases (`service`) → rules (`domain`) and sea-orm → database.
 
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -77,61 +77,6 @@ async fn main() -> anyhow::Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::SeedBench {
-            operators,
-            listings,
-            check_records,
-            seed,
-            in_force_share,
-            manifest,
-            codes_out,
-            no_progress,
-        } => {
-            let db = api::db::connect(&settings).await?;
-            api::db::migrate_up(&db).await?;
-            let options = api::bench::SeedOptions {
-                operators,
-                listings,
-                check_records: check_records.unwrap_or(listings),
-                seed,
-                in_force_share,
-                progress: !no_progress,
-            };
-            let report = api::bench::seed(&db, &options).await?;
-            for phase in &report.phases {
-                println!(
-                    "{:<18} {:>12} rows {:>9.1} s {:>12.0} rows/s",
-                    phase.name,
-                    phase.rows,
-                    phase.seconds,
-                    phase.rows as f64 / phase.seconds.max(1e-9)
-                );
-            }
-            println!(
-                "seeded {} operators ({} listed in force, {:.1} %), {} listings, {} periods, {} listing measures, {} check records on {} in {:.1} s",
-                report.operators,
-                report.in_force_operators,
-                report.in_force_share * 100.0,
-                report.listings,
-                report.listing_periods,
-                report.listing_measures,
-                report.check_records,
-                report.backend,
-                report.seconds
-            );
-            if let Some(path) = manifest {
-                std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                println!("manifest: {}", path.display());
-            }
-            if let Some(path) = codes_out {
-                let population = report.population().map_err(anyhow::Error::msg)?;
-                api::bench::load::write_codes(&population, &path)?;
-                println!("codes: {}", path.display());
-            }
-            db.close().await?;
-            Ok(())
-        }
         Command::RotateReceiptKey => {
             let dir = settings.receipt_key_dir();
             let kid = receipts::add_key(&dir)?;

@@ -4,8 +4,8 @@
 use crate::client::{Connection, Target};
 use crate::schema::Queries;
 use crate::stats::{Record, Summary, summarize};
-use api::bench::Population;
-use api::bench::population::Rng;
+use bench_seed::Population;
+use bench_seed::population::Rng;
 use bytes::Bytes;
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -145,10 +145,10 @@ enum Command {
     },
 }
 
-fn read_population(path: &Path) -> anyhow::Result<api::bench::Population> {
+fn read_population(path: &Path) -> anyhow::Result<bench_seed::Population> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let report: api::bench::SeedReport =
+    let report: bench_seed::SeedReport =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     report.population().map_err(anyhow::Error::msg)
 }

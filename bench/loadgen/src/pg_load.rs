@@ -3,8 +3,8 @@
 //! batch. Prepared statements, one connection per client, closed loop.
 
 use crate::stats::{Record, summarize};
-use api::bench::Population;
-use api::bench::population::Rng;
+use bench_seed::Population;
+use bench_seed::population::Rng;
 use sea_orm::sqlx::{self, postgres::PgPoolOptions};
 use std::time::{Duration, Instant};
 

@@ -155,7 +155,7 @@ pub fn render(records: &[Record], meta: &Value) -> String {
          ratio below compares figures taken under the same sharing.\n"
     );
 
-    let _ = writeln!(w, "## Data sets (`credit-registry seed-bench`)\n");
+    let _ = writeln!(w, "## Data sets (`seed-bench`)\n");
     let _ = writeln!(
         w,
         "| scale | database | operators | listed in force | listings | periods | listing measures | check records | load time | operators/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -6,8 +6,8 @@
 
 use crate::client::{Connection, Target};
 use crate::schema::{Schema, queries, verification_query};
-use api::bench::Population;
-use api::bench::population::Rng;
+use bench_seed::Population;
+use bench_seed::population::Rng;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};

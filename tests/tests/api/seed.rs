@@ -1,7 +1,7 @@
 //! `seed-bench`: bench data that the registry itself accepts as valid.
 
-use api::bench::{Population, SeedOptions};
 use api::domain::uscc::Uscc;
+use bench_seed::{Population, SeedOptions};
 use chrono::{DateTime, Utc};
 use entity::{
     check_record, credit_list, list_default_measure, listing, listing_measure, listing_period,
@@ -32,7 +32,7 @@ fn in_force(p: &listing_period::Model, t: DateTime<Utc>) -> bool {
 }
 
 async fn seed_bench_writes_valid_consistent_data(app: TestApp) {
-    let report = api::bench::seed(&app.db, &options(7))
+    let report = bench_seed::seed(&app.db, &options(7))
         .await
         .expect("seed-bench");
     let now = report.now;
@@ -204,7 +204,7 @@ async fn seed_bench_writes_valid_consistent_data(app: TestApp) {
 async fn seed_bench_refuses_a_registry_with_data(app: TestApp) {
     app.create_operator(&tests::valid_code("441802", 1), "已有经营者有限公司")
         .await;
-    let err = api::bench::seed(&app.db, &options(1))
+    let err = bench_seed::seed(&app.db, &options(1))
         .await
         .expect_err("a registry with data is refused");
     assert!(err.to_string().contains("empty registry"), "{err:#}");
@@ -213,7 +213,7 @@ async fn seed_bench_refuses_a_registry_with_data(app: TestApp) {
 }
 
 async fn seed_bench_is_reproducible_from_its_seed(app: TestApp) {
-    let report = api::bench::seed(&app.db, &options(99)).await.unwrap();
+    let report = bench_seed::seed(&app.db, &options(99)).await.unwrap();
     let other = Population::new(99, OPERATORS, LISTINGS, 0.1).unwrap();
     assert_eq!(report.population().unwrap(), other);
     let first = operator::Entity::find_by_id(1)

@@ -4,7 +4,7 @@
 //! so the load generator regenerates exactly the codes that `seed-bench` wrote (and knows
 //! which are listed) without reading the database or a file of ten million codes.
 
-use crate::domain::uscc::{Uscc, complete_code};
+use api::domain::uscc::{Uscc, complete_code};
 
 /// 31^6: organisation-code bodies `MA` + six symbols, and the cap on operators.
 pub const BODY_SPACE: u64 = 887_503_681;

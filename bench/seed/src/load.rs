@@ -148,7 +148,7 @@ pub async fn load_catalogue(db: &DatabaseConnection) -> anyhow::Result<super::pl
     Ok(Catalogue {
         lists,
         categories,
-        calendar: crate::domain::working_days::WorkingCalendar::new(years, days),
+        calendar: api::domain::working_days::WorkingCalendar::new(years, days),
     })
 }
 
@@ -167,7 +167,7 @@ pub async fn seed(db: &DatabaseConnection, opts: &SeedOptions) -> anyhow::Result
             population,
             catalogue,
             opts.check_records,
-            crate::domain::now(),
+            api::domain::now(),
         )
         .map_err(anyhow::Error::msg)?,
     );

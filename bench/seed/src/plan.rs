@@ -4,8 +4,8 @@
 
 use super::population::{DIVISIONS, Population, Rng, Slot, stream};
 use super::synth;
-use crate::domain::names::normalize_name;
-use crate::domain::working_days::WorkingCalendar;
+use api::domain::names::normalize_name;
+use api::domain::working_days::WorkingCalendar;
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc, Weekday};
 
 /// Listing dates start here (the registry's data runs from 2021).

@@ -1,6 +1,10 @@
-//! Bench data: `credit-registry seed-bench` fills an empty registry with a realistic
+//! Bench data: the `seed-bench` command fills an empty registry with a realistic
 //! synthetic data set (operators with valid codes, listings in every state with their
 //! periods and measures, check records) fast enough for ten million operators.
+//!
+//! It lives in a crate of its own, outside the production `credit-registry` binary: it
+//! drops indexes and truncates tables, which a registry server has no business being able
+//! to do. It reads the registry's rules (codes, names, working days) from `api::domain`.
 //!
 //! It is a bulk load, not a sequence of use cases: it writes no audit events and leaves
 //! `audit_head` alone (the audit chain stays valid and simply does not mention bench

@@ -1,0 +1,216 @@
+//! The audit log: append-only on both backends, searchable by entity, action, actor and
+//! time, and hash-chained so that an altered or deleted row (even the last one) is found
+//! by `verifyAuditChain` and by the code behind `credit-registry verify-audit`.
+
+use crate::listings::listed;
+use api::domain::measures::Domain;
+use chrono::{Duration, Utc};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+use tests::{Backend, TestApp, on_both_backends};
+
+async fn run_sql(app: &TestApp, sql: &str) -> Result<(), sea_orm::DbErr> {
+    app.db
+        .execute_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            sql.to_string(),
+        ))
+        .await
+        .map(|_| ())
+}
+
+/// What an intruder with database access does first: switch off the append-only guard.
+async fn disable_audit_triggers(app: &TestApp) {
+    match app.backend {
+        Backend::Postgres => {
+            app.sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+                .await
+        }
+        Backend::Sqlite => {
+            app.sql("DROP TRIGGER audit_events_no_update").await;
+            app.sql("DROP TRIGGER audit_events_no_delete").await;
+        }
+    }
+}
+
+const VERIFY: &str =
+    "{ verifyAuditChain { ok checkedEvents firstBrokenEventId problem lastEventId } }";
+
+pub(super) async fn verify(app: &TestApp) -> Value {
+    app.gql(Some(&app.auditor()), VERIFY, json!({}))
+        .await
+        .data()["verifyAuditChain"]
+        .clone()
+}
+
+async fn some_history(app: &TestApp) -> i64 {
+    for n in 1..=2 {
+        listed(app, "441803", n, Utc::now() - Duration::days(3)).await;
+    }
+    app.count("audit_events").await
+}
+
+async fn the_audit_log_is_append_only_and_searchable(app: TestApp) {
+    let events = some_history(&app).await;
+    assert_eq!(events, 6, "two operators, proposals and decisions");
+    let ok = verify(&app).await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["checkedEvents"], events);
+    assert_eq!(ok["lastEventId"], events.to_string());
+
+    // The database refuses changes on both backends.
+    for sql in [
+        "UPDATE audit_events SET actor = 'mallory' WHERE id = 2",
+        "DELETE FROM audit_events WHERE id = 2",
+        "UPDATE audit_head SET last_event_id = 1 WHERE id = 1",
+    ] {
+        let err = run_sql(&app, sql).await.expect_err(sql);
+        let text = err.to_string();
+        assert!(
+            text.contains("append-only") || text.contains("only moves forward"),
+            "{sql}: {text}"
+        );
+    }
+    if app.backend == Backend::Postgres {
+        assert!(run_sql(&app, "TRUNCATE audit_events").await.is_err());
+    }
+    assert_eq!(app.count("audit_events").await, events);
+    assert_eq!(verify(&app).await["ok"], true);
+
+    // Search by entity, action, actor and time, page by page.
+    let auditor = app.auditor();
+    let q = "query($f: AuditEventFilter, $n: Int, $a: String) { auditEvents(filter: $f, first: $n, after: $a) { edges { cursor node { id action entityType entityId actor role before after prevHash hash } } pageInfo { hasNextPage endCursor } } }";
+    let listings = app
+        .gql(
+            Some(&auditor),
+            q,
+            json!({"f": {"entityType": "listing"}, "n": 3}),
+        )
+        .await;
+    let page = &listings.data()["auditEvents"];
+    assert_eq!(page["edges"].as_array().unwrap().len(), 3);
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    let rest = app
+        .gql(
+            Some(&auditor),
+            q,
+            json!({"f": {"entityType": "listing"}, "n": 3, "a": page["pageInfo"]["endCursor"]}),
+        )
+        .await;
+    let rest = &rest.data()["auditEvents"];
+    assert_eq!(rest["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+    let first = &page["edges"][0]["node"];
+    assert_eq!(first["action"], "listing.proposed");
+    assert_eq!(first["actor"], "admin-city");
+    assert_eq!(first["before"], Value::Null);
+    assert_eq!(first["after"]["status"], "PROPOSED");
+    let decided = app
+        .gql(
+            Some(&auditor),
+            q,
+            json!({"f": {"action": "listing.decided", "entityId": first["entityId"]}}),
+        )
+        .await;
+    let decided = decided.data()["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0]["node"]["before"]["status"], "PROPOSED");
+    assert_eq!(decided[0]["node"]["after"]["status"], "LISTED");
+    assert_eq!(decided[0]["node"]["prevHash"].as_str().unwrap().len(), 64);
+    let nobody = app
+        .gql(Some(&auditor), q, json!({"f": {"actor": "nobody"}}))
+        .await;
+    assert!(
+        nobody.data()["auditEvents"]["edges"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let future = app
+        .gql(
+            Some(&auditor),
+            q,
+            json!({"f": {"from": Utc::now() + Duration::hours(1)}}),
+        )
+        .await;
+    assert!(
+        future.data()["auditEvents"]["edges"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let past = app
+        .gql(
+            Some(&auditor),
+            q,
+            json!({"f": {"to": Utc::now() + Duration::hours(1)}, "n": 100}),
+        )
+        .await;
+    assert_eq!(
+        past.data()["auditEvents"]["edges"]
+            .as_array()
+            .unwrap()
+            .len() as i64,
+        events
+    );
+    app.gql(
+        Some(&app.partner("p", &[Domain::Procurement]).await),
+        "{ auditEvents { edges { cursor } } }",
+        json!({}),
+    )
+    .await
+    .assert_error("FORBIDDEN");
+    app.gql(None, VERIFY, json!({}))
+        .await
+        .assert_error("UNAUTHENTICATED");
+}
+
+async fn the_chain_verifier_catches_an_altered_row(app: TestApp) {
+    some_history(&app).await;
+    disable_audit_triggers(&app).await;
+    app.sql("UPDATE audit_events SET reason = '事后补记' WHERE id = 4")
+        .await;
+    let r = verify(&app).await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["firstBrokenEventId"], "4");
+    assert_eq!(r["checkedEvents"], 3);
+    assert!(r["problem"].as_str().unwrap().contains("altered"), "{r}");
+    // The same verdict from the code behind `credit-registry verify-audit`.
+    let cli = api::service::audit_query::verify_chain(&app.db, 2)
+        .await
+        .unwrap();
+    assert!(!cli.ok);
+    assert_eq!(cli.first_broken_event_id, Some(4));
+}
+
+async fn the_chain_verifier_catches_a_deleted_row(app: TestApp) {
+    some_history(&app).await;
+    disable_audit_triggers(&app).await;
+    app.sql("DELETE FROM audit_events WHERE id = 3").await;
+    let r = verify(&app).await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["firstBrokenEventId"], "4");
+    assert!(r["problem"].as_str().unwrap().contains("event 2"), "{r}");
+}
+
+async fn the_chain_verifier_catches_a_deleted_last_row(app: TestApp) {
+    let events = some_history(&app).await;
+    disable_audit_triggers(&app).await;
+    app.sql(&format!("DELETE FROM audit_events WHERE id = {events}"))
+        .await;
+    let r = verify(&app).await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["firstBrokenEventId"], events.to_string());
+    assert_eq!(r["checkedEvents"], events - 1);
+    assert!(r["problem"].as_str().unwrap().contains("head"), "{r}");
+}
+
+on_both_backends!(
+    the_audit_log_is_append_only_and_searchable,
+    the_chain_verifier_catches_an_altered_row,
+    the_chain_verifier_catches_a_deleted_row,
+    the_chain_verifier_catches_a_deleted_last_row,
+);
