@@ -14,6 +14,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tests::{Gql, TestApp, on_both_backends, valid_code};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const DECIDE: &str = "mutation($i: DecideListingInput!) { decideListing(input: $i) { id status version listedAt expiresAt } }";
 
@@ -160,7 +162,7 @@ async fn a_listing_takes_effect_on_its_decision(app: TestApp) {
 /// 3. Nothing leaves EXPIRED: revoking an expired listing is an invalid transition.
 async fn an_expired_listing_cannot_be_revoked(app: TestApp) {
     // Decided 1 Feb 2023 for three years: expired on 1 Feb 2026.
-    let (_, id) = proposed(&app, 503, "2023-01-05").await;
+    let (_, id) = proposed(&app, 503, "2023-01-12").await;
     let d = decide(&app, &app.admin(), &id, 1, "2023-02-01", None).await;
     let l = &d.data()["decideListing"];
     let version = l["version"].as_i64().unwrap();
@@ -333,7 +335,12 @@ async fn repair_decisions_reach_subscribers_at_once(app: TestApp) {
     let partner = app
         .partner("subscriber-repair", &[Domain::Procurement])
         .await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url("/graphql/ws"))
+    let mut request = app.ws_url("/graphql/ws").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("websocket");
     ws.send(Message::text(
