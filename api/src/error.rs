@@ -230,6 +230,15 @@ fn classify_text(text: &str) -> DbFailure {
     }
 }
 
+impl From<crate::domain::refusal::Refusal> for AppError {
+    fn from(refusal: crate::domain::refusal::Refusal) -> Self {
+        Self::BadInput {
+            details: Some(refusal.details()),
+            message: refusal.message,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,14 +284,5 @@ mod tests {
         );
         let other = DbErr::Custom("syntax error".into());
         assert_eq!(classify_db_error(&other), DbFailure::Other);
-    }
-}
-
-impl From<crate::domain::refusal::Refusal> for AppError {
-    fn from(refusal: crate::domain::refusal::Refusal) -> Self {
-        Self::BadInput {
-            details: Some(refusal.details()),
-            message: refusal.message,
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! Who is calling: bearer tokens (EdDSA JWTs) decoded once per request into an
 //! [`Identity`] that resolvers and guards read.
 
-pub mod guard;
+pub mod access;
 pub mod keys;
 pub mod partners;
 pub mod tokens;

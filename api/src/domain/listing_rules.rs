@@ -28,6 +28,18 @@ pub struct ListRules {
 }
 
 impl ListRules {
+    /// A new list's rules when its `upsertList` leaves them out: the SAMR list's
+    /// (Order 44: three years, 3 working days to stop publicity) and the configurable
+    /// values domain.md marks unconfirmed (5 working days of defence, 12 months before
+    /// repair, 15 working days to decide it).
+    pub const DEFAULT: Self = Self {
+        period_months: 36,
+        defence_working_days: 5,
+        publicity_stop_working_days: 3,
+        repair_min_months: 12,
+        repair_decision_working_days: 15,
+    };
+
     pub fn of(list: &entity::credit_list::Model) -> Result<Self, String> {
         let field = |name: &str, v: i32| {
             u32::try_from(v).map_err(|_| format!("list {} has a negative {name} ({v})", list.code))

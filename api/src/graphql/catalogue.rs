@@ -1,8 +1,8 @@
 //! Catalogues: lists, measures, violation categories and the working-day calendar.
 
 use super::{request, state};
-use crate::auth::guard::{AUTHENTICATED, REGISTRY_ADMIN};
 use crate::domain::measures::{Domain, Effect};
+use crate::graphql::guards::{AUTHENTICATED, REGISTRY_ADMIN};
 use crate::service::{calendar, catalogue as svc};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};

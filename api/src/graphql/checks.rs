@@ -4,10 +4,10 @@
 
 use super::{request, state};
 use crate::auth::Role;
-use crate::auth::guard::AUTHENTICATED;
 use crate::domain::decision::Decision;
 use crate::domain::measures::{Domain, Effect};
 use crate::error::AppError;
+use crate::graphql::guards::AUTHENTICATED;
 use crate::service::Actor;
 use crate::service::check_records::{self as records, RecordCursor, RecordFilter};
 use crate::service::checks::{self as svc, CheckContext, CheckOutcome, CheckWarning, WarningCode};

@@ -51,10 +51,12 @@ pub fn page_size(first: Option<i32>, max: u64) -> Result<u64, AppError> {
     match first {
         None => Ok(50.min(max)),
         Some(n) if n < 1 => Err(AppError::bad_input("first must be at least 1")),
-        Some(n) if n as u64 > max => Err(AppError::bad_input_with(
+        Some(n) if n as u64 > max => Err(crate::domain::refusal::Refusal::new(
+            crate::domain::refusal::Reason::PageTooLarge,
             format!("first may be at most {max}"),
-            serde_json::json!({ "reason": "PAGE_TOO_LARGE", "max": max }),
-        )),
+        )
+        .with("max", max)
+        .into()),
         Some(n) => Ok(n as u64),
     }
 }

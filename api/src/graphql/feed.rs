@@ -4,9 +4,9 @@
 
 use super::connection::{decode_cursor, encode_cursor, page_size};
 use super::state;
-use crate::auth::guard::AUTHENTICATED;
 use crate::domain::history::ChangeKind;
 use crate::domain::lifecycle::ListingStatus;
+use crate::graphql::guards::AUTHENTICATED;
 use crate::service::feed::{self, ChangeEvent};
 use crate::service::public::PublicListing;
 use async_graphql::{Context, ID, Object, Result, SimpleObject, Subscription};

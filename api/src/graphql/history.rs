@@ -2,7 +2,7 @@
 
 use super::connection::{decode_id_cursor, forward_page, page_size};
 use super::state;
-use crate::auth::guard::ADMIN_OR_AUDITOR;
+use crate::graphql::guards::ADMIN_OR_AUDITOR;
 use crate::service::audit_query::{self, AuditFilter};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject};

@@ -5,6 +5,7 @@ pub mod checks;
 pub mod connection;
 pub mod document_cache;
 pub mod feed;
+pub mod guards;
 pub mod history;
 pub mod limits;
 pub mod listings;

@@ -1,8 +1,8 @@
 //! Operators: `operator(uscc)` and `upsertOperator`.
 
 use super::{request, state};
-use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR, AUTHENTICATED};
 use crate::domain::privacy::{disclose, mask_address, mask_id_number, mask_name};
+use crate::graphql::guards::{ADMIN, ADMIN_OR_AUDITOR, AUTHENTICATED};
 use crate::service::operators::{self as svc, OperatorInput};
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};

@@ -1,8 +1,8 @@
 //! Partner systems: `partners`, `registerPartner`, `deactivatePartner`.
 
 use super::{request, state};
-use crate::auth::guard::{ADMIN_OR_AUDITOR, REGISTRY_ADMIN};
 use crate::domain::measures::Domain;
+use crate::graphql::guards::{ADMIN_OR_AUDITOR, REGISTRY_ADMIN};
 use crate::service::partners::{self as svc, PartnerInput};
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};

@@ -4,7 +4,7 @@
 use super::connection::{decode_id_cursor, forward_page, page_size};
 use super::{parse_id, request, state};
 use crate::auth::Role;
-use crate::auth::guard::ADMIN;
+use crate::graphql::guards::ADMIN;
 use crate::service::public::{self as svc, PublicListing, TypicalCaseView};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, Result};

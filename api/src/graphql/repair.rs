@@ -3,11 +3,11 @@
 use super::connection::{decode_id_cursor, forward_page, page_size};
 use super::listings::Listing;
 use super::{parse_id, request, state};
-use crate::auth::guard::{ADMIN, ADMIN_OR_AUDITOR};
 use crate::domain::repair::{
     ConditionResult, DocumentKind, OnTimeRate, RepairCondition, RepairStatus,
 };
 use crate::domain::{china_date, now};
+use crate::graphql::guards::{ADMIN, ADMIN_OR_AUDITOR};
 use crate::service::repair::{self as svc, RepairView};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};

@@ -1,7 +1,7 @@
 //! The yearly report (admins and auditors; an admin limited to a division sees it).
 
 use super::{request, state};
-use crate::auth::guard::ADMIN_OR_AUDITOR;
+use crate::graphql::guards::ADMIN_OR_AUDITOR;
 use crate::service::report::{self, YearReport};
 use async_graphql::{Context, Object, Result};
 

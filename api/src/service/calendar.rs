@@ -23,7 +23,11 @@ pub async fn load<C: ConnectionTrait>(db: &C) -> AppResult<WorkingCalendar> {
 }
 
 pub fn calendar_error(err: CalendarError) -> AppError {
-    AppError::bad_input_with(err.to_string(), json!({ "reason": "CALENDAR_MISSING" }))
+    crate::domain::refusal::Refusal::new(
+        crate::domain::refusal::Reason::CalendarMissing,
+        err.to_string(),
+    )
+    .into()
 }
 
 /// One exception day of a year's notice.

@@ -335,6 +335,9 @@ pub async fn upsert_list(
             a.update(&tx).await?
         }
         None => {
+            let d = crate::domain::listing_rules::ListRules::DEFAULT;
+            // The defaults are small constants: they always fit the column.
+            let default = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
             let name = required_text("name", input.name.as_deref().unwrap_or_default(), MAX_TEXT)?;
             let basis = required_text(
                 "legalBasis",
@@ -345,11 +348,15 @@ pub async fn upsert_list(
                 code: Set(code),
                 name: Set(name),
                 legal_basis: Set(basis),
-                default_period_months: Set(period.unwrap_or(36)),
-                defence_working_days: Set(defence.unwrap_or(5)),
-                publicity_stop_working_days: Set(publicity.unwrap_or(3)),
-                repair_min_months: Set(repair_min.unwrap_or(12)),
-                repair_decision_working_days: Set(repair_days.unwrap_or(15)),
+                default_period_months: Set(period.unwrap_or(default(d.period_months))),
+                defence_working_days: Set(defence.unwrap_or(default(d.defence_working_days))),
+                publicity_stop_working_days: Set(
+                    publicity.unwrap_or(default(d.publicity_stop_working_days))
+                ),
+                repair_min_months: Set(repair_min.unwrap_or(default(d.repair_min_months))),
+                repair_decision_working_days: Set(
+                    repair_days.unwrap_or(default(d.repair_decision_working_days))
+                ),
                 repair_revocation_policy: Set(input
                     .repair_revocation_policy
                     .clone()

@@ -6,6 +6,7 @@ use super::{Actor, Services, calendar, catalogue, ensure_scope, operators, requi
 use crate::domain::china_date;
 use crate::domain::lifecycle::{self, Action, ListingStatus, Period, StoredStatus};
 use crate::domain::listing_rules::{self, ListRules};
+use crate::domain::refusal::{Reason, Refusal};
 use crate::domain::region::is_division_code;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -216,10 +217,9 @@ fn ensure_action(
 ) -> AppResult<()> {
     let status = status_at(l, periods, at)?;
     lifecycle::ensure_allowed(status, action).map_err(|msg| {
-        AppError::bad_input_with(
-            msg,
-            json!({ "reason": "INVALID_TRANSITION", "status": status.as_str() }),
-        )
+        Refusal::new(Reason::InvalidTransition, msg)
+            .with("status", status.as_str())
+            .into()
     })
 }
 

@@ -287,13 +287,15 @@ pub async fn mark_typical_case(
     let tx = audit::begin_write(db).await?;
     let l = listing_in_scope(&tx, actor, listing_id).await?;
     if l.decision_date.is_none() {
-        return Err(AppError::bad_input_with(
+        return Err(crate::domain::refusal::Refusal::new(
+            crate::domain::refusal::Reason::NotDecided,
             format!(
                 "listing {listing_id} was never decided ({}): only decided listings can be typical cases",
                 l.status
             ),
-            serde_json::json!({ "reason": "NOT_DECIDED", "status": l.status }),
-        ));
+        )
+        .with("status", l.status.clone())
+        .into());
     }
     let existing = typical_case::Entity::find()
         .filter(typical_case::Column::ListingId.eq(listing_id))

@@ -6,6 +6,7 @@
 use super::audit::{self, AuditEntry};
 use super::{Actor, Services, calendar, ensure_scope, listings, required_text};
 use crate::domain::lifecycle::ListingStatus;
+use crate::domain::refusal::{Reason, Refusal};
 use crate::domain::region::{ScopeMatch, is_division_code, scope_match};
 use crate::domain::repair::{
     self, ConditionResult, DocumentKind, Facts, LaterListing, OnTimeRate, RepairStatus, Statement,
@@ -116,9 +117,12 @@ fn clean_documents(docs: Vec<Document>) -> AppResult<Vec<Document>> {
         .enumerate()
         .map(|(i, d)| {
             let sha256 = repair::parse_sha256(&d.sha256).map_err(|msg| {
-                AppError::bad_input_with(
-                    format!("documents[{i}].sha256: {msg}"),
-                    json!({ "reason": "INVALID_SHA256", "index": i }),
+                AppError::from(
+                    Refusal::new(
+                        Reason::InvalidSha256,
+                        format!("documents[{i}].sha256: {msg}"),
+                    )
+                    .with("index", i),
                 )
             })?;
             Ok(Document {
@@ -263,14 +267,16 @@ pub async fn submit(
     let periods = listings::periods_of(&tx, l.id).await?;
     let status = listings::status_at(&l, &periods, at)?;
     if status != ListingStatus::Listed {
-        return Err(AppError::bad_input_with(
+        return Err(Refusal::new(
+            Reason::ListingNotInForce,
             format!(
                 "listing {} is {}: credit repair applies only to a listing in force (LISTED)",
                 l.id,
                 status.as_str()
             ),
-            json!({ "reason": "LISTING_NOT_IN_FORCE", "status": status.as_str() }),
-        ));
+        )
+        .with("status", status.as_str())
+        .into());
     }
     let first = periods.first().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!("listed listing {} has no period", l.id))
@@ -296,20 +302,24 @@ pub async fn submit(
     let list = list_of(&tx, &l).await?;
     let later = later_listings(&tx, &l, first.starts_at).await?;
     let kinds: Vec<DocumentKind> = documents.iter().map(|d| d.kind).collect();
+    let rules = listings::list_rules(&list)?;
     let eligibility = repair::assess(&Facts {
         listed_on,
         received_on: input.received_date,
-        min_months: u32::try_from(list.repair_min_months).unwrap_or(12),
-        max_months: u32::try_from(repair_max_months).unwrap_or(36),
+        min_months: rules.repair_min_months,
+        max_months: u32::try_from(repair_max_months).map_err(|_| {
+            AppError::internal(anyhow::anyhow!(
+                "rules.repair_max_months is negative ({repair_max_months})"
+            ))
+        })?,
         statements: &statements,
         later_listings: &later,
         documents: &kinds,
     });
     let (status, accepted_at, due_date) = if repair::is_eligible(&eligibility) {
         let cal = calendar::load(&tx).await?;
-        let days = u32::try_from(list.repair_decision_working_days).unwrap_or(15);
         let due = cal
-            .add_working_days(input.received_date, days)
+            .add_working_days(input.received_date, rules.repair_decision_working_days)
             .map_err(calendar::calendar_error)?;
         (RepairStatus::Pending, Some(at), Some(due))
     } else {
@@ -377,15 +387,17 @@ fn ensure_status(a: &repair_application::Model, wanted: RepairStatus, what: &str
     if a.status == wanted.as_str() {
         Ok(())
     } else {
-        Err(AppError::bad_input_with(
+        Err(Refusal::new(
+            Reason::InvalidTransition,
             format!(
                 "repair application {} is {}: only a {} application can be {what}",
                 a.id,
                 a.status,
                 wanted.as_str()
             ),
-            json!({ "reason": "INVALID_TRANSITION", "status": a.status }),
-        ))
+        )
+        .with("status", a.status.clone())
+        .into())
     }
 }
 

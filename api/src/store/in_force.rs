@@ -120,7 +120,7 @@ mod tests {
         db.execute_unprepared("DELETE FROM listing_periods")
             .await
             .unwrap();
-        db.execute(Statement::from_sql_and_values(
+        db.execute_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
             "INSERT INTO listing_periods (id, listing_id, starts_at, ends_at, removed_at) VALUES (1, 1, ?, ?, ?)",
             [p.starts_at.into(), p.ends_at.into(), p.removed_at.into()],

@@ -1,23 +1,8 @@
-//! Field guards: which roles may call a field. Anonymous callers of a protected field get
-//! `UNAUTHENTICATED`; authenticated callers with the wrong role get `FORBIDDEN`.
+//! Who may call what, as pure functions over the caller's identity. The GraphQL field
+//! guards (`graphql::guards`) and any other transport ask these.
 
 use super::{Identity, Role};
 use crate::error::AppError;
-use async_graphql::{Context, Guard, Result};
-
-pub struct RoleGuard {
-    allowed: &'static [Role],
-}
-
-impl RoleGuard {
-    pub const fn new(allowed: &'static [Role]) -> Self {
-        Self { allowed }
-    }
-}
-
-pub const ADMIN: RoleGuard = RoleGuard::new(&[Role::Admin]);
-pub const ADMIN_OR_AUDITOR: RoleGuard = RoleGuard::new(&[Role::Admin, Role::Auditor]);
-pub const AUTHENTICATED: RoleGuard = RoleGuard::new(&[Role::Admin, Role::Auditor, Role::Partner]);
 
 /// The decision, as a pure function.
 pub fn authorize(identity: &Identity, allowed: &[Role]) -> Result<(), AppError> {
@@ -35,20 +20,8 @@ pub fn authorize(identity: &Identity, allowed: &[Role]) -> Result<(), AppError> 
     }
 }
 
-impl Guard for RoleGuard {
-    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        let identity = ctx.data::<crate::graphql::RequestContext>()?.identity();
-        authorize(identity, self.allowed).map_err(Into::into)
-    }
-}
-
 /// Registry-wide administration (catalogues, calendar, partners): an admin with no
-/// region, or a city-level one. A county admin acts only on its own operators.
-pub struct RegistryAdminGuard;
-
-pub const REGISTRY_ADMIN: RegistryAdminGuard = RegistryAdminGuard;
-
-/// The decision, as a pure function.
+/// region, or the city's (`domain::region::is_registry_wide`).
 pub fn authorize_registry_admin(identity: &Identity) -> Result<(), AppError> {
     authorize(identity, &[Role::Admin])?;
     let scope = identity.region.as_deref();
@@ -60,13 +33,6 @@ pub fn authorize_registry_admin(identity: &Identity) -> Result<(), AppError> {
         scope.unwrap_or("-"),
         crate::domain::region::CITY_CODE
     )))
-}
-
-impl Guard for RegistryAdminGuard {
-    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        let identity = ctx.data::<crate::graphql::RequestContext>()?.identity();
-        authorize_registry_admin(identity).map_err(Into::into)
-    }
 }
 
 #[cfg(test)]
