@@ -230,17 +230,15 @@ pub fn check_corrected_dates(d: CorrectedDates, today: NaiveDate) -> Result<(), 
     Ok(())
 }
 
-/// A corrected end of the current period: after its start, and within the period rules
-/// (for the period the decision began, at least the list's period; for any, at most
-/// [`MAX_PERIOD_MONTHS`] from its start).
+/// A corrected end of the current period: after its start and at most
+/// [`MAX_PERIOD_MONTHS`] from it, the cap `periodMonths` has at decision. Unlike a
+/// decision, a correction may shorten the period: it exists to make the record match
+/// the decision document, and a period recorded longer than the document says is such
+/// an error.
 pub fn check_corrected_end(
     starts_at: DateTime<Utc>,
     new_end: DateTime<Utc>,
-    is_first_period: bool,
-    rules: ListRules,
 ) -> Result<(), Refusal> {
-    let refuse =
-        |message: String| Err(Refusal::new(Reason::PeriodOutOfRange, message).on("expiresAt"));
     if new_end <= starts_at {
         return Err(Refusal::new(
             Reason::DateOrder,
@@ -248,19 +246,15 @@ pub fn check_corrected_end(
         )
         .on("expiresAt"));
     }
-    let cap = period_end(starts_at, MAX_PERIOD_MONTHS)?;
-    if new_end > cap {
-        return refuse(format!(
-            "expiresAt {} is more than {MAX_PERIOD_MONTHS} months after the period's start",
-            new_end.to_rfc3339()
-        ));
-    }
-    if is_first_period && new_end < period_end(starts_at, rules.period_months)? {
-        return refuse(format!(
-            "expiresAt {} would shorten the list's period of {} months; a period may only be lengthened",
-            new_end.to_rfc3339(),
-            rules.period_months
-        ));
+    if new_end > period_end(starts_at, MAX_PERIOD_MONTHS)? {
+        return Err(Refusal::new(
+            Reason::PeriodOutOfRange,
+            format!(
+                "expiresAt {} is more than {MAX_PERIOD_MONTHS} months after the period's start",
+                new_end.to_rfc3339()
+            ),
+        )
+        .on("expiresAt"));
     }
     Ok(())
 }
@@ -411,22 +405,18 @@ mod tests {
     fn a_corrected_end_stays_within_the_period_rules() {
         let start = Utc.with_ymd_and_hms(2026, 3, 15, 16, 0, 0).unwrap();
         let four_years = period_end(start, 48).unwrap();
-        assert!(check_corrected_end(start, four_years, true, rules()).is_ok());
+        assert!(check_corrected_end(start, four_years).is_ok());
         let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap();
         assert_eq!(
-            check_corrected_end(start, far, true, rules())
-                .unwrap_err()
-                .reason,
+            check_corrected_end(start, far).unwrap_err().reason,
             Reason::PeriodOutOfRange
         );
-        let short = period_end(start, 12).unwrap();
-        assert!(check_corrected_end(start, short, true, rules()).is_err());
-        // A later period (a revoked repair that resumed the remainder) may be shorter.
-        assert!(check_corrected_end(start, short, false, rules()).is_ok());
+        assert!(check_corrected_end(start, period_end(start, 240).unwrap()).is_ok());
+        assert!(check_corrected_end(start, period_end(start, 241).unwrap()).is_err());
+        // Shorter than the list's period: a correction to what the document says.
+        assert!(check_corrected_end(start, period_end(start, 12).unwrap()).is_ok());
         assert_eq!(
-            check_corrected_end(start, start, false, rules())
-                .unwrap_err()
-                .reason,
+            check_corrected_end(start, start).unwrap_err().reason,
             Reason::DateOrder
         );
     }

@@ -643,13 +643,7 @@ pub async fn correct(
         let current = periods.last().ok_or_else(|| {
             AppError::bad_input("expiresAt can only be corrected on a decided listing")
         })?;
-        let rules = list_rules(&list_of(&tx, &l).await?)?;
-        listing_rules::check_corrected_end(
-            current.starts_at,
-            expires_at,
-            periods.len() == 1,
-            rules,
-        )?;
+        listing_rules::check_corrected_end(current.starts_at, expires_at)?;
         let mut p: listing_period::ActiveModel = current.clone().into();
         p.ends_at = Set(expires_at);
         p.update(&tx).await?;
