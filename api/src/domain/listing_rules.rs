@@ -151,6 +151,29 @@ pub fn effective_from(
     Ok(effective)
 }
 
+/// When a removal (a revocation) takes effect: by default now; never in the future (it
+/// cannot be announced ahead), never before the listing took effect.
+pub fn removal_effective_at(
+    effective_at: Option<DateTime<Utc>>,
+    listed_from: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Refusal> {
+    let effective = truncate_instant(effective_at.unwrap_or(now));
+    if effective > now {
+        return Err(in_future("effectiveAt", effective.to_rfc3339()));
+    }
+    if let Some(start) = listed_from
+        && effective < start
+    {
+        return Err(Refusal::new(
+            Reason::DateOrder,
+            "effectiveAt is before the listing took effect",
+        )
+        .on("effectiveAt"));
+    }
+    Ok(effective)
+}
+
 /// The period a decision sets: the list's, or longer where a law says so, up to the cap.
 pub fn period_months(requested: Option<i32>, rules: ListRules) -> Result<u32, Refusal> {
     let Some(months) = requested else {
@@ -262,7 +285,7 @@ pub fn check_corrected_end(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone};
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -337,6 +360,18 @@ mod tests {
         );
         let e = effective_from(d(2026, 3, 16), Some(now + chrono::Duration::hours(1)), now)
             .unwrap_err();
+        assert_eq!(e.reason, Reason::InFuture);
+    }
+
+    #[test]
+    fn a_removal_takes_effect_between_the_listing_and_now() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 3, 15, 16, 0, 0).unwrap();
+        assert_eq!(removal_effective_at(None, Some(start), now).unwrap(), now);
+        let e =
+            removal_effective_at(Some(start - Duration::days(1)), Some(start), now).unwrap_err();
+        assert_eq!(e.reason, Reason::DateOrder);
+        let e = removal_effective_at(Some(now + Duration::days(1)), Some(start), now).unwrap_err();
         assert_eq!(e.reason, Reason::InFuture);
     }
 

@@ -41,10 +41,26 @@ pub fn china_midnight(d: chrono::NaiveDate) -> DateTime<Utc> {
     DateTime::<Utc>::from_naive_utc_and_offset(local, Utc) - chrono::Duration::hours(8)
 }
 
+/// The years typical cases and yearly reports may name: a plausible calendar year.
+pub fn check_reporting_year(year: i32) -> Result<(), String> {
+    if (2000..=2100).contains(&year) {
+        Ok(())
+    } else {
+        Err(format!("year {year} is outside 2000-2100"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn reporting_years_are_plausible() {
+        assert!(check_reporting_year(2026).is_ok());
+        assert!(check_reporting_year(1999).is_err());
+        assert!(check_reporting_year(2101).is_err());
+    }
 
     #[test]
     fn beijing_dates() {

@@ -24,6 +24,36 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
+impl AuditEntry {
+    /// An event of `action` on one entity; what it was and became, and why, are added
+    /// with [`before`](Self::before), [`after`](Self::after) and [`reason`](Self::reason).
+    pub fn new(action: &'static str, entity_type: &'static str, entity_id: impl ToString) -> Self {
+        Self {
+            action,
+            entity_type,
+            entity_id: entity_id.to_string(),
+            before: None,
+            after: None,
+            reason: None,
+        }
+    }
+
+    pub fn before(mut self, before: Option<Value>) -> Self {
+        self.before = before;
+        self
+    }
+
+    pub fn after(mut self, after: Option<Value>) -> Self {
+        self.after = after;
+        self
+    }
+
+    pub fn reason(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
+    }
+}
+
 /// Begins a write transaction holding the audit chain lock.
 pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
     let tx = db

@@ -57,17 +57,12 @@ pub async fn search<C: ConnectionTrait>(
     if let Some(to) = filter.to {
         q = q.filter(audit_event::Column::OccurredAt.lt(to));
     }
-    if let Some(after) = after {
-        q = q.filter(audit_event::Column::Id.gt(after));
-    }
-    let mut rows = q
-        .order_by_asc(audit_event::Column::Id)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    let has_next = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok((rows, has_next))
+    super::page::fetch(
+        db,
+        super::page::ascending_after(q, audit_event::Column::Id, after),
+        first,
+    )
+    .await
 }
 
 /// The verdict on the chain.

@@ -203,14 +203,9 @@ pub async fn upsert_measure(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action: "measure.upsert",
-            entity_type: "measure",
-            entity_id: saved.code.clone(),
-            before,
-            after: Some(measure_json(&saved)),
-            reason: None,
-        },
+        AuditEntry::new("measure.upsert", "measure", &saved.code)
+            .before(before)
+            .after(Some(measure_json(&saved))),
     )
     .await?;
     tx.commit().await?;
@@ -393,14 +388,9 @@ pub async fn upsert_list(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action: "list.upsert",
-            entity_type: "credit_list",
-            entity_id: saved.code.clone(),
-            before,
-            after: Some(list_json(&saved, &codes)),
-            reason: None,
-        },
+        AuditEntry::new("list.upsert", "credit_list", &saved.code)
+            .before(before)
+            .after(Some(list_json(&saved, &codes))),
     )
     .await?;
     tx.commit().await?;
@@ -447,14 +437,15 @@ pub async fn upsert_category(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action: "violation_category.upsert",
-            entity_type: "violation_category",
-            entity_id: saved.code.clone(),
-            before,
-            after: Some(json!({"code": saved.code, "name": saved.name, "article": saved.article})),
-            reason: None,
-        },
+        AuditEntry::new(
+            "violation_category.upsert",
+            "violation_category",
+            &saved.code,
+        )
+        .before(before)
+        .after(Some(
+            json!({"code": saved.code, "name": saved.name, "article": saved.article}),
+        )),
     )
     .await?;
     tx.commit().await?;

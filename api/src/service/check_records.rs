@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult, ErrorCode};
 use chrono::{DateTime, Utc};
 use entity::check_record;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -328,15 +328,8 @@ pub async fn list(
                 ),
         );
     }
-    let mut rows = query
-        .order_by_desc(C::CheckedAt)
-        .order_by_desc(C::Id)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok((rows, more))
+    let ordered = query.order_by_desc(C::CheckedAt).order_by_desc(C::Id);
+    super::page::fetch(db, ordered, first).await
 }
 
 pub async fn find(db: &DatabaseConnection, id: &str) -> AppResult<Option<check_record::Model>> {

@@ -7,10 +7,7 @@ use crate::auth::Role;
 use crate::domain::refusal::{Reason, Refusal};
 use crate::error::{AppError, AppResult};
 use entity::{check_record, measure, partner_feedback};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 const MAX_CONTEXT: usize = 2_000;
@@ -150,14 +147,8 @@ pub async fn report(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action: "partner_feedback.report",
-            entity_type: "partner_feedback",
-            entity_id: saved.id.to_string(),
-            before: None,
-            after: Some(snapshot(&saved)),
-            reason: None,
-        },
+        AuditEntry::new("partner_feedback.report", "partner_feedback", saved.id)
+            .after(Some(snapshot(&saved))),
     )
     .await?;
     tx.commit().await?;
@@ -190,13 +181,12 @@ pub async fn list(
     if let Some(code) = &filter.measure_code {
         query = query.filter(C::MeasureCode.eq(code.as_str()));
     }
-    if let Some(after) = after_id {
-        query = query.filter(C::Id.lt(after));
-    }
-    let mut rows = query.order_by_desc(C::Id).limit(first + 1).all(db).await?;
-    let more = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok((rows, more))
+    super::page::fetch(
+        db,
+        super::page::descending_before(query, C::Id, after_id),
+        first,
+    )
+    .await
 }
 
 #[cfg(test)]

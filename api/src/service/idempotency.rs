@@ -145,9 +145,7 @@ pub async fn finish(
             idempotency_key::Column::Response,
             Expr::value(done.to_text()),
         )
-        .filter(idempotency_key::Column::Subject.eq(&claim.subject))
-        .filter(idempotency_key::Column::Key.eq(&claim.key))
-        .filter(idempotency_key::Column::Response.eq(pending_text(claim)))
+        .filter(still_pending(claim))
         .exec(db)
         .await?;
     Ok(())
@@ -156,9 +154,7 @@ pub async fn finish(
 /// Gives the key up after an attempt that committed nothing, so a retry runs afresh.
 pub async fn release(db: &DatabaseConnection, claim: &Claim) -> AppResult<()> {
     idempotency_key::Entity::delete_many()
-        .filter(idempotency_key::Column::Subject.eq(&claim.subject))
-        .filter(idempotency_key::Column::Key.eq(&claim.key))
-        .filter(idempotency_key::Column::Response.eq(pending_text(claim)))
+        .filter(still_pending(claim))
         .exec(db)
         .await?;
     Ok(())
@@ -185,6 +181,14 @@ pub async fn committed(
         .one(db)
         .await?;
     Ok(found.is_some())
+}
+
+/// The key row of `claim` while it is still pending for this attempt.
+fn still_pending(claim: &Claim) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(idempotency_key::Column::Subject.eq(&claim.subject))
+        .add(idempotency_key::Column::Key.eq(&claim.key))
+        .add(idempotency_key::Column::Response.eq(pending_text(claim)))
 }
 
 fn pending_text(claim: &Claim) -> String {

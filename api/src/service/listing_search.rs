@@ -1,5 +1,6 @@
 //! Finding listings: by id, and a filtered, keyset-paginated search.
 
+use super::page;
 use crate::domain::lifecycle::ListingStatus;
 use crate::domain::names::normalize_name;
 use crate::error::AppResult;
@@ -7,9 +8,7 @@ use crate::store::in_force;
 use chrono::{DateTime, Utc};
 use entity::{credit_list, listing, operator};
 use sea_orm::sea_query::{ExprTrait, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 #[derive(Clone, Debug, Default)]
 pub struct ListingFilter {
@@ -99,18 +98,13 @@ pub async fn search<C: ConnectionTrait>(
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<listing::Model>, bool)> {
-    let mut q = listing::Entity::find().filter(condition(filter, crate::domain::now()));
-    if let Some(after) = after {
-        q = q.filter(listing::Column::Id.gt(after));
-    }
-    let mut rows = q
-        .order_by_asc(listing::Column::Id)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    let has_next = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok((rows, has_next))
+    let q = listing::Entity::find().filter(condition(filter, crate::domain::now()));
+    page::fetch(
+        db,
+        page::ascending_after(q, listing::Column::Id, after),
+        first,
+    )
+    .await
 }
 
 pub async fn by_id<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<listing::Model>> {

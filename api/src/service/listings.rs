@@ -166,47 +166,91 @@ pub(crate) async fn finish_change(
     audit::record(
         tx,
         actor,
-        AuditEntry {
-            action,
-            entity_type: "listing",
-            entity_id: saved.id.to_string(),
-            before,
-            after: Some(after),
-            reason,
-        },
+        AuditEntry::new(action, "listing", saved.id)
+            .before(before)
+            .after(Some(after))
+            .reason(reason),
     )
     .await?;
     Ok(())
 }
 
-/// Loads a listing for a change: it must exist, lie in the actor's region and be at
-/// the expected version.
-async fn load_for_change(
-    tx: &DatabaseTransaction,
+/// An open change of one listing: the write transaction (holding the audit chain's
+/// lock), the instant it acts at, and the listing as it was.
+struct Change {
+    tx: DatabaseTransaction,
+    at: DateTime<Utc>,
+    listing: listing::Model,
+    periods: Vec<listing_period::Model>,
+    /// The listing's snapshot before the change, for the audit event.
+    before: Value,
+}
+
+/// Begins a change of listing `id` (the caller's view of it at `expected_version`): it must exist, lie in the actor's region, be at the
+/// expected version and be in a state that allows `action`.
+async fn begin(
+    services: &Services,
     actor: &Actor,
-    id: i64,
-    expected_version: i32,
-) -> AppResult<(listing::Model, Vec<listing_period::Model>, Value)> {
-    let l = listing::Entity::find_by_id(id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no listing {id}")))?;
-    let op = operator::Entity::find_by_id(l.operator_id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("listing {id} names a missing operator"))
-        })?;
-    ensure_scope(actor, &op)?;
+    (id, expected_version): (i64, i32),
+    action: Action,
+) -> AppResult<Change> {
+    let at = services.clock.now();
+    let tx = audit::begin_write(&services.db).await?;
+    let l = in_scope(&tx, actor, id).await?;
     if l.version != expected_version {
         return Err(AppError::Conflict(format!(
             "listing {id} is at version {}, not {expected_version}: someone changed it; reload and retry",
             l.version
         )));
     }
-    let periods = periods_of(tx, id).await?;
-    let before = snapshot(tx, &l).await?;
-    Ok((l, periods, before))
+    let periods = periods_of(&tx, id).await?;
+    ensure_action(&l, &periods, action, at)?;
+    let before = snapshot(&tx, &l).await?;
+    Ok(Change {
+        tx,
+        at,
+        listing: l,
+        periods,
+        before,
+    })
+}
+
+/// Records the change's revision and audit event, commits, and announces it.
+async fn commit_change(
+    services: &Services,
+    tx: DatabaseTransaction,
+    actor: &Actor,
+    saved: listing::Model,
+    action: &'static str,
+    before: Value,
+    reason: Option<String>,
+) -> AppResult<listing::Model> {
+    finish_change(&tx, actor, &saved, action, Some(before), reason).await?;
+    tx.commit().await?;
+    services.list_changed();
+    Ok(saved)
+}
+
+/// **The one place** that loads a listing for an admin's change: it must exist and its
+/// operator must lie in the admin's region (listing mutations, credit repair, typical
+/// cases all come through here).
+pub(crate) async fn in_scope<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<listing::Model> {
+    let l = listing::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no listing {id}")))?;
+    let op = operator::Entity::find_by_id(l.operator_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("listing {id} names a missing operator"))
+        })?;
+    ensure_scope(actor, &op)?;
+    Ok(l)
 }
 
 fn ensure_action(
@@ -252,7 +296,10 @@ pub(crate) fn bump(l: listing::Model, at: DateTime<Utc>) -> listing::ActiveModel
 }
 
 /// The list a listing is on.
-async fn list_of<C: ConnectionTrait>(db: &C, l: &listing::Model) -> AppResult<credit_list::Model> {
+pub(crate) async fn list_of<C: ConnectionTrait>(
+    db: &C,
+    l: &listing::Model,
+) -> AppResult<credit_list::Model> {
     credit_list::Entity::find_by_id(l.list_id)
         .one(db)
         .await?
@@ -400,12 +447,9 @@ pub async fn decide(
     input: DecideInput,
 ) -> AppResult<listing::Model> {
     let doc = required_text("decisionDocNo", &input.decision_doc_no, 200)?;
-    let db = &services.db;
-    let at = services.clock.now();
-    let tx = audit::begin_write(db).await?;
-    let (l, periods, before) =
-        load_for_change(&tx, actor, input.id, input.expected_version).await?;
-    ensure_action(&l, &periods, Action::Decide, at)?;
+    let target = (input.id, input.expected_version);
+    let change = begin(services, actor, target, Action::Decide).await?;
+    let (tx, at, l, before) = (change.tx, change.at, change.listing, change.before);
     listing_rules::check_decision_date(
         listing_rules::Proposal {
             notice_date: l.notice_date,
@@ -444,10 +488,7 @@ pub async fn decide(
         .transpose()
         .map_err(AppError::internal)?);
     let saved = a.update(&tx).await?;
-    finish_change(&tx, actor, &saved, "listing.decided", Some(before), None).await?;
-    tx.commit().await?;
-    services.list_changed();
-    Ok(saved)
+    commit_change(services, tx, actor, saved, "listing.decided", before, None).await
 }
 
 #[derive(Clone, Debug)]
@@ -464,28 +505,23 @@ pub async fn withdraw(
     input: WithdrawInput,
 ) -> AppResult<listing::Model> {
     let reason = required_text("reason", &input.reason, 5000)?;
-    let db = &services.db;
-    let at = services.clock.now();
-    let tx = audit::begin_write(db).await?;
-    let (l, periods, before) =
-        load_for_change(&tx, actor, input.id, input.expected_version).await?;
-    ensure_action(&l, &periods, Action::Withdraw, at)?;
+    let target = (input.id, input.expected_version);
+    let change = begin(services, actor, target, Action::Withdraw).await?;
+    let (tx, at, l, before) = (change.tx, change.at, change.listing, change.before);
     let mut a = bump(l, at);
     a.status = Set(StoredStatus::Withdrawn.as_str().into());
     a.removal_reason = Set(Some(reason.clone()));
     let saved = a.update(&tx).await?;
-    finish_change(
-        &tx,
+    commit_change(
+        services,
+        tx,
         actor,
-        &saved,
+        saved,
         "listing.withdrawn",
-        Some(before),
+        before,
         Some(reason),
     )
-    .await?;
-    tx.commit().await?;
-    services.list_changed();
-    Ok(saved)
+    .await
 }
 
 /// Why a penalty no longer supports its listing (Order 44 Art. 19).
@@ -527,23 +563,15 @@ pub async fn revoke(
 ) -> AppResult<listing::Model> {
     let reason = required_text("reason", &input.reason, 5000)?;
     let doc = required_text("revocationDocNo", &input.revocation_doc_no, 200)?;
-    let db = &services.db;
-    let at = services.clock.now();
-    let effective = crate::domain::truncate_instant(input.effective_at.unwrap_or(at));
-    if effective > at {
-        return Err(AppError::bad_input("effectiveAt is in the future"));
-    }
-    let tx = audit::begin_write(db).await?;
-    let (l, periods, before) =
-        load_for_change(&tx, actor, input.id, input.expected_version).await?;
-    ensure_action(&l, &periods, Action::Revoke, at)?;
-    if let Some(first) = periods.first()
-        && effective < first.starts_at
-    {
-        return Err(AppError::bad_input(
-            "effectiveAt is before the listing took effect",
-        ));
-    }
+    let target = (input.id, input.expected_version);
+    let change = begin(services, actor, target, Action::Revoke).await?;
+    let (tx, at, l, before) = (change.tx, change.at, change.listing, change.before);
+    let periods = change.periods;
+    let effective = listing_rules::removal_effective_at(
+        input.effective_at,
+        periods.first().map(|p| p.starts_at),
+        at,
+    )?;
     let rules = list_rules(&list_of(&tx, &l).await?)?;
     let cal = calendar::load(&tx).await?;
     let deadline = cal
@@ -556,18 +584,16 @@ pub async fn revoke(
     a.removal_reason = Set(Some(format!("{}: {reason}", input.ground.as_str())));
     a.publicity_stop_deadline = Set(Some(deadline));
     let saved = a.update(&tx).await?;
-    finish_change(
-        &tx,
+    commit_change(
+        services,
+        tx,
         actor,
-        &saved,
+        saved,
         "listing.revoked",
-        Some(before),
+        before,
         Some(reason),
     )
-    .await?;
-    tx.commit().await?;
-    services.list_changed();
-    Ok(saved)
+    .await
 }
 
 /// Ends every period still open at `at` (a period already over is left as it was).
@@ -620,12 +646,10 @@ pub async fn correct(
 ) -> AppResult<listing::Model> {
     let reason = required_text("reason", &input.reason, 5000)?;
     let c = input.changes;
-    let db = &services.db;
-    let at = services.clock.now();
-    let tx = audit::begin_write(db).await?;
-    let (l, periods, before) =
-        load_for_change(&tx, actor, input.id, input.expected_version).await?;
-    ensure_action(&l, &periods, Action::Correct, at)?;
+    let target = (input.id, input.expected_version);
+    let change = begin(services, actor, target, Action::Correct).await?;
+    let (tx, at, l, before) = (change.tx, change.at, change.listing, change.before);
+    let periods = change.periods;
     let mut changed = false;
     let measures_changed = c.measure_codes.is_some();
     if let Some(codes) = &c.measure_codes {
@@ -729,10 +753,7 @@ pub async fn correct(
     } else {
         "listing.corrected"
     };
-    finish_change(&tx, actor, &saved, action, Some(before), Some(reason)).await?;
-    tx.commit().await?;
-    services.list_changed();
-    Ok(saved)
+    commit_change(services, tx, actor, saved, action, before, Some(reason)).await
 }
 
 /// Early removal after an approved credit repair: the listing stops being in force at

@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod listing_search;
 pub mod listings;
 pub mod operators;
+pub mod page;
 pub mod partners;
 pub mod public;
 pub mod receipts;

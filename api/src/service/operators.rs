@@ -190,14 +190,10 @@ pub async fn upsert(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action,
-            entity_type: "operator",
-            entity_id: saved.id.to_string(),
-            before,
-            after: Some(snapshot(&saved)),
-            reason: saved.check_digit_override.clone(),
-        },
+        AuditEntry::new(action, "operator", saved.id)
+            .before(before)
+            .after(Some(snapshot(&saved)))
+            .reason(saved.check_digit_override.clone()),
     )
     .await?;
     tx.commit().await?;

@@ -118,14 +118,7 @@ pub async fn register(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action: "partner.register",
-            entity_type: "partner",
-            entity_id: saved.id.to_string(),
-            before: None,
-            after: Some(snapshot(&saved)),
-            reason: None,
-        },
+        AuditEntry::new("partner.register", "partner", saved.id).after(Some(snapshot(&saved))),
     )
     .await?;
     tx.commit().await?;
@@ -173,14 +166,10 @@ pub async fn deactivate(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action: "partner.deactivate",
-            entity_type: "partner",
-            entity_id: saved.id.to_string(),
-            before: Some(before),
-            after: Some(snapshot(&saved)),
-            reason: Some(reason.to_string()),
-        },
+        AuditEntry::new("partner.deactivate", "partner", saved.id)
+            .before(Some(before))
+            .after(Some(snapshot(&saved)))
+            .reason(Some(reason.to_string())),
     )
     .await?;
     tx.commit().await?;

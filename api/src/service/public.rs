@@ -182,15 +182,9 @@ pub struct TypicalCaseView {
     pub in_force: bool,
 }
 
-/// The year of a typical case: a plausible calendar year.
+/// A year the registry can report on or publish cases for.
 fn check_year(year: i32) -> AppResult<()> {
-    if (2000..=2100).contains(&year) {
-        Ok(())
-    } else {
-        Err(AppError::bad_input(format!(
-            "year {year} is outside 2000-2100"
-        )))
-    }
+    crate::domain::check_reporting_year(year).map_err(AppError::bad_input)
 }
 
 /// The typical cases of a year, in the order they were marked. `public_only` keeps
@@ -248,23 +242,6 @@ fn case_doc(c: &typical_case::Model) -> serde_json::Value {
     })
 }
 
-async fn listing_in_scope<C: ConnectionTrait>(
-    db: &C,
-    actor: &Actor,
-    listing_id: i64,
-) -> AppResult<listing::Model> {
-    let l = listing::Entity::find_by_id(listing_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
-    let op = operator::Entity::find_by_id(l.operator_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing names a missing operator")))?;
-    super::ensure_scope(actor, &op)?;
-    Ok(l)
-}
-
 /// Marks a decided listing as a typical case of `year` with a commentary; marking it
 /// again replaces the commentary. Audited.
 pub async fn mark_typical_case(
@@ -285,7 +262,7 @@ pub async fn mark_typical_case(
         ));
     }
     let tx = audit::begin_write(db).await?;
-    let l = listing_in_scope(&tx, actor, listing_id).await?;
+    let l = super::listings::in_scope(&tx, actor, listing_id).await?;
     if l.decision_date.is_none() {
         return Err(crate::domain::refusal::Refusal::new(
             crate::domain::refusal::Reason::NotDecided,
@@ -325,14 +302,9 @@ pub async fn mark_typical_case(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action,
-            entity_type: "typical_case",
-            entity_id: saved.id.to_string(),
-            before,
-            after: Some(case_doc(&saved)),
-            reason: None,
-        },
+        AuditEntry::new(action, "typical_case", saved.id)
+            .before(before)
+            .after(Some(case_doc(&saved))),
     )
     .await?;
     tx.commit().await?;
@@ -348,7 +320,7 @@ pub async fn unmark_typical_case(
 ) -> AppResult<()> {
     check_year(year)?;
     let tx = audit::begin_write(db).await?;
-    listing_in_scope(&tx, actor, listing_id).await?;
+    super::listings::in_scope(&tx, actor, listing_id).await?;
     let existing = typical_case::Entity::find()
         .filter(typical_case::Column::ListingId.eq(listing_id))
         .filter(typical_case::Column::Year.eq(year))
@@ -365,14 +337,7 @@ pub async fn unmark_typical_case(
     audit::record(
         &tx,
         actor,
-        AuditEntry {
-            action: "typical_case.unmarked",
-            entity_type: "typical_case",
-            entity_id: id.to_string(),
-            before: Some(before),
-            after: None,
-            reason: None,
-        },
+        AuditEntry::new("typical_case.unmarked", "typical_case", id).before(Some(before)),
     )
     .await?;
     tx.commit().await?;

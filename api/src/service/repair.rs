@@ -4,7 +4,7 @@
 //! and audited in its transaction.
 
 use super::audit::{self, AuditEntry};
-use super::{Actor, Services, calendar, ensure_scope, listings, required_text};
+use super::{Actor, Services, calendar, listings, required_text};
 use crate::domain::lifecycle::ListingStatus;
 use crate::domain::refusal::{Reason, Refusal};
 use crate::domain::region::{ScopeMatch, is_division_code, scope_match};
@@ -15,11 +15,11 @@ use crate::domain::repair::{
 use crate::domain::{china_date, china_midnight, now};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use entity::{credit_list, listing, operator, repair_application};
+use entity::{listing, operator, repair_application};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -134,32 +134,6 @@ fn clean_documents(docs: Vec<Document>) -> AppResult<Vec<Document>> {
         .collect()
 }
 
-async fn listing_and_operator<C: ConnectionTrait>(
-    db: &C,
-    listing_id: i64,
-) -> AppResult<(listing::Model, operator::Model)> {
-    let l = listing::Entity::find_by_id(listing_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
-    let op = operator::Entity::find_by_id(l.operator_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "listing {listing_id} names a missing operator"
-            ))
-        })?;
-    Ok((l, op))
-}
-
-async fn list_of<C: ConnectionTrait>(db: &C, l: &listing::Model) -> AppResult<credit_list::Model> {
-    credit_list::Entity::find_by_id(l.list_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing {} names a missing list", l.id)))
-}
-
 /// Other listings of the operator, decided (LISTED or REPAIRED, not revoked or merely
 /// proposed), that took effect after `since`: a new heavier penalty.
 async fn later_listings<C: ConnectionTrait>(
@@ -180,7 +154,7 @@ async fn later_listings<C: ConnectionTrait>(
             continue;
         };
         if first.starts_at > since {
-            let list = list_of(db, &other).await?;
+            let list = listings::list_of(db, &other).await?;
             out.push(LaterListing {
                 id: other.id,
                 list_code: list.code,
@@ -219,14 +193,10 @@ async fn audit_change(
     audit::record(
         tx,
         actor,
-        AuditEntry {
-            action,
-            entity_type: "repair_application",
-            entity_id: saved.id.to_string(),
-            before,
-            after: Some(snapshot(saved)),
-            reason,
-        },
+        AuditEntry::new(action, "repair_application", saved.id)
+            .before(before)
+            .after(Some(snapshot(saved)))
+            .reason(reason),
     )
     .await?;
     Ok(())
@@ -262,8 +232,7 @@ pub async fn submit(
     }
 
     let tx = audit::begin_write(db).await?;
-    let (l, op) = listing_and_operator(&tx, input.listing_id).await?;
-    ensure_scope(actor, &op)?;
+    let l = listings::in_scope(&tx, actor, input.listing_id).await?;
     let periods = listings::periods_of(&tx, l.id).await?;
     let status = listings::status_at(&l, &periods, at)?;
     if status != ListingStatus::Listed {
@@ -299,7 +268,7 @@ pub async fn submit(
             l.id, open.id
         )));
     }
-    let list = list_of(&tx, &l).await?;
+    let list = listings::list_of(&tx, &l).await?;
     let later = later_listings(&tx, &l, first.starts_at).await?;
     let kinds: Vec<DocumentKind> = documents.iter().map(|d| d.kind).collect();
     let rules = listings::list_rules(&list)?;
@@ -370,8 +339,7 @@ async fn load_for_change(
         .one(tx)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("there is no repair application {id}")))?;
-    let (l, op) = listing_and_operator(tx, a.listing_id).await?;
-    ensure_scope(actor, &op)?;
+    let l = listings::in_scope(tx, actor, a.listing_id).await?;
     if let Some(expected) = expected_version
         && a.version != expected
     {
@@ -497,7 +465,7 @@ pub async fn revoke(
     let tx = audit::begin_write(db).await?;
     let (a, l) = load_for_change(&tx, actor, input.id, input.expected_version).await?;
     ensure_status(&a, RepairStatus::Approved, "revoked")?;
-    let list = list_of(&tx, &l).await?;
+    let list = listings::list_of(&tx, &l).await?;
     let restart = list.repair_revocation_policy == "RESTART";
     listings::restore_after_repair_revocation(
         &tx,
@@ -605,17 +573,9 @@ pub async fn search<C: ConnectionTrait>(
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<RepairView>, bool)> {
-    let mut q = repair_application::Entity::find().filter(condition(filter, china_date(now())));
-    if let Some(after) = after {
-        q = q.filter(repair_application::Column::Id.gt(after));
-    }
-    let mut rows = q
-        .order_by_asc(repair_application::Column::Id)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    let has_next = rows.len() as u64 > first;
-    rows.truncate(first as usize);
+    let q = repair_application::Entity::find().filter(condition(filter, china_date(now())));
+    let q = super::page::ascending_after(q, repair_application::Column::Id, after);
+    let (rows, has_next) = super::page::fetch(db, q, first).await?;
     let views = rows
         .into_iter()
         .map(RepairView::from_row)

@@ -111,14 +111,9 @@ pub fn effective_region(scope: Option<&str>, requested: Option<&str>) -> AppResu
     }
 }
 
+/// A year the registry can report on or publish cases for.
 fn check_year(year: i32) -> AppResult<()> {
-    if (2000..=2100).contains(&year) {
-        Ok(())
-    } else {
-        Err(AppError::bad_input(format!(
-            "year {year} is outside 2000-2100"
-        )))
-    }
+    crate::domain::check_reporting_year(year).map_err(AppError::bad_input)
 }
 
 /// Whether a decision was made in time: its Beijing date on or before the due date.
