@@ -153,9 +153,7 @@ pub fn contains_pattern(text: &str) -> String {
 
 /// The operator's normalised name contains `name` literally.
 fn name_contains(name: &str) -> sea_orm::sea_query::SimpleExpr {
-    operator::Column::NameNormalized
-        .like(LikeExpr::new(contains_pattern(name)).escape(LIKE_ESCAPE))
-        .into()
+    operator::Column::NameNormalized.like(LikeExpr::new(contains_pattern(name)).escape(LIKE_ESCAPE))
 }
 
 /// One page in id order after `after`; `first + 1` rows are read to learn whether
