@@ -304,6 +304,46 @@ mod tests {
         );
     }
 
+    /// What the service's log subscriber would print while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer(Arc::new(Mutex::new(Vec::new())));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn an_internal_error_logs_exactly_one_line() {
+        let err = AppError::internal(
+            anyhow::anyhow!("relation \"x\"\ndoes not exist").context("listing"),
+        );
+        let text = logged(|| drop(err.into_graphql()));
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("internal error"), "{text}");
+        assert!(
+            text.contains("listing: relation \"x\" does not exist"),
+            "{text}"
+        );
+        assert!(!text.contains("backtrace"), "{text}");
+    }
+
     #[test]
     fn codes_are_stable_strings() {
         assert_eq!(AppError::bad_input("x").code().as_str(), "BAD_USER_INPUT");
