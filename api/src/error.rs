@@ -122,19 +122,19 @@ impl AppError {
 /// Whether internal errors are logged with their backtrace (`log_backtraces`).
 static LOG_BACKTRACES: AtomicBool = AtomicBool::new(false);
 
-/// Applies `log_backtraces` for the whole process. Without it, library backtraces are
-/// also not *captured* (`RUST_LIB_BACKTRACE=0`; panics keep theirs): with
-/// `RUST_BACKTRACE=1` set, anyhow would otherwise walk the stack for every error, and a
-/// burst of failing requests would cost a stack walk and a 150 KB log line each.
+/// Applies `log_backtraces` for the whole process, through `RUST_LIB_BACKTRACE` (which
+/// decides whether anyhow captures; panics keep following `RUST_BACKTRACE`). Off, errors
+/// capture nothing: with `RUST_BACKTRACE=1` set, anyhow would otherwise walk the stack
+/// for every error, and a burst of failing requests would cost a stack walk and a 150 KB
+/// log line each. On, each internal error is captured and logged with its backtrace.
 ///
 /// Call it at start-up, before any other thread runs: it sets an environment variable.
 pub fn configure_backtraces(log_backtraces: bool) {
     LOG_BACKTRACES.store(log_backtraces, Ordering::Relaxed);
-    if !log_backtraces {
-        // SAFETY: called from `main` before the runtime and its threads start, so no
-        // other thread reads the environment at the same time.
-        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
-    }
+    let capture = if log_backtraces { "1" } else { "0" };
+    // SAFETY: called from `main` before the runtime and its threads start, so no other
+    // thread reads the environment at the same time.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", capture) };
 }
 
 /// An error and its causes on one line (`outer: inner`), never with a backtrace: what

@@ -169,12 +169,33 @@ struct Walk<'a> {
     defaults: HashMap<&'a str, &'a ConstValue>,
 }
 
-/// Where a value sits, for the message: `proposeListing(input.reason)`, `checkBatch(usccs[3])`.
+/// Where a value sits: a chain of steps from the field's argument, spelled out only
+/// for a refusal (`proposeListing(input.reason)`, `checkBatch(usccs[3])`), so that a
+/// valid request allocates nothing for it.
 struct Place<'p> {
-    path: String,
+    step: Step<'p>,
+    parent: Option<&'p Place<'p>>,
     /// The argument or input field the value belongs to (a list's elements share it).
     name: &'p str,
     pos: Pos,
+}
+
+enum Step<'p> {
+    Argument { field: &'p str, argument: &'p str },
+    Field(&'p str),
+    Index(usize),
+}
+
+impl Place<'_> {
+    fn path(&self) -> String {
+        let mut path = self.parent.map(Place::path).unwrap_or_default();
+        match self.step {
+            Step::Argument { field, argument } => path.push_str(&format!("{field}({argument}")),
+            Step::Field(name) => path.push_str(&format!(".{name}")),
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+        path
+    }
 }
 
 impl Walk<'_> {
@@ -197,7 +218,11 @@ impl Walk<'_> {
                             continue;
                         };
                         let place = Place {
-                            path: format!("{name}({}", arg.node),
+                            step: Step::Argument {
+                                field: name,
+                                argument: arg.node.as_str(),
+                            },
+                            parent: None,
                             name: arg.node.as_str(),
                             pos: value.pos,
                         };
@@ -238,7 +263,8 @@ impl Walk<'_> {
                 View::List(items) => {
                     for (i, item) in items.iter().enumerate() {
                         let element = Place {
-                            path: format!("{}[{i}]", place.path),
+                            step: Step::Index(i),
+                            parent: Some(place),
                             name: place.name,
                             pos: place.pos,
                         };
@@ -256,7 +282,8 @@ impl Walk<'_> {
                             continue;
                         };
                         let field = Place {
-                            path: format!("{}.{key}", place.path),
+                            step: Step::Field(key.as_str()),
+                            parent: Some(place),
                             name: key.as_str(),
                             pos: place.pos,
                         };
@@ -292,7 +319,7 @@ impl Walk<'_> {
 }
 
 fn refusal(place: &Place<'_>, refused: Refused) -> ServerError {
-    let field = format!("{})", place.path);
+    let field = format!("{})", place.path());
     let mut err = ServerError::new(format!("{field} {}", refused.message), Some(place.pos));
     let ext = err.extensions.get_or_insert_with(Default::default);
     ext.set("code", BAD_USER_INPUT);
