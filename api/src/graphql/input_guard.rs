@@ -10,19 +10,23 @@
 //! `extensions.details {field, reason}`, and nothing executes: no SQL runs, and no
 //! shared lookup statement can be failed for others by one caller's bad value.
 //!
-//! Values the walk cannot place (an unknown field or argument, a value of the wrong
-//! shape) are left alone: validation, which runs next, refuses them.
+//! The walk runs right after parsing and its refusal is reported right after validation
+//! (before execution): a document that is invalid as well is refused as invalid
+//! (`GRAPHQL_VALIDATION_FAILED`). Values the walk cannot place (an unknown field or
+//! argument, a value of the wrong shape) are left alone for validation to refuse.
 
 use crate::domain::input::{InputRules, Refused, TextKind};
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
-use async_graphql::{Name, Pos, ServerError, ServerResult, Variables};
+use async_graphql::{Name, Pos, ServerError, ServerResult, ValidationResult, Variables};
 use async_graphql_value::{ConstValue, Value};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 
@@ -59,12 +63,19 @@ impl InputGuard {
 
 impl ExtensionFactory for InputGuard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputGuardExtension { rules: self.rules })
+        Arc::new(InputGuardExtension {
+            rules: self.rules,
+            refusal: Mutex::new(None),
+        })
     }
 }
 
+/// One per request.
 struct InputGuardExtension {
     rules: InputRules,
+    /// Found after parsing (where the document and variables are at hand), reported
+    /// after validation, so that an invalid document is still refused as invalid.
+    refusal: Mutex<Option<ServerError>>,
 }
 
 #[async_trait::async_trait]
@@ -77,8 +88,31 @@ impl Extension for InputGuardExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        check_document(&ctx.schema_env.registry, &self.rules, &doc, variables)?;
+        if let Err(refusal) = check_document(&ctx.schema_env.registry, &self.rules, &doc, variables)
+        {
+            match self.refusal.lock() {
+                Ok(mut slot) => *slot = Some(refusal),
+                // Never let a bad value through: refuse now instead.
+                Err(_) => return Err(refusal),
+            }
+        }
         Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let refusal = match self.refusal.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        match refusal {
+            Some(refusal) => Err(vec![refusal]),
+            None => Ok(result),
+        }
     }
 }
 
@@ -429,6 +463,22 @@ mod tests {
         assert_eq!(
             refusal_of(q, json!({"n": "某某\n公司"})).await,
             refused("upsertOperator(input.name)", "CONTROL_CHARACTER")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_document_is_refused_as_invalid_first() {
+        let q = r#"{ publicListings(search: "a\u0000b", bogus: 1) { edges { cursor } } }"#;
+        assert_eq!(refusal_of(q, json!({})).await, None);
+        let schema = crate::graphql::schema_builder()
+            .extension(InputGuard { rules: RULES })
+            .finish();
+        let response = schema.execute(q).await;
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+        assert!(
+            response.errors[0].message.contains("bogus"),
+            "{:?}",
+            response.errors
         );
     }
 
