@@ -10,6 +10,11 @@
 //! Consistency: a reader's statement starts after every question in its group was asked,
 //! so under READ COMMITTED it sees every listing decision committed before any of those
 //! checks began — a check never misses a listing decided before it began.
+//!
+//! Isolation: one caller's question must never fail another's check. Values PostgreSQL
+//! would refuse (a year ≤ 0) are refused before they are queued (`graphql::input_guard`);
+//! should a group's statement fail anyway, for any reason but an unavailable database or
+//! a statement timeout, its questions are answered one by one, each with its own result.
 
 use super::checks::{Findings, SingleAsk, lookup_singles};
 use super::group_queue::{self, SharedReceiver};
@@ -37,7 +42,8 @@ impl LookupFailure {
     fn from_app_error(err: AppError) -> Self {
         Self {
             code: err.code(),
-            // `{:#}`: the cause chain on one line. `{:?}` would print a captured backtrace.
+            // The cause chain on one line; `{:?}` of an anyhow error would print a
+            // captured backtrace with it.
             cause: crate::error::one_line(&err),
         }
     }
@@ -101,9 +107,7 @@ impl CheckLookups {
             .map_err(|_| stopped())?
             .map_err(LookupFailure::into_app_error)
     }
-}
 
-impl CheckLookups {
     /// Whether the registry knows an operator with `uscc` — [`Self::lookup`] without the
     /// findings, for black-box tests of the shared statement (its grouping is not
     /// observable through GraphQL once bad inputs are refused at the edge).
@@ -133,6 +137,9 @@ async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) 
                     "a shared check lookup failed; answering its questions one by one"
                 );
                 for question in group {
+                    if question.answer.is_closed() {
+                        continue; // the asker went away (timeout)
+                    }
                     let answer = lookup_singles(&db, std::slice::from_ref(&question.ask()))
                         .await
                         .map(|mut found| found.pop().flatten())
