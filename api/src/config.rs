@@ -41,6 +41,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
+    /// Capture and log a backtrace with each internal error. Off by default: with
+    /// `RUST_BACKTRACE` set, anyhow would otherwise capture one per error (150 KB lines).
+    pub log_backtraces: bool,
     pub auth: AuthSettings,
     pub receipts: ReceiptSettings,
     pub database: DatabaseSettings,
@@ -111,6 +114,15 @@ pub struct Limits {
     pub trusted_proxies: Vec<String>,
     /// Parsed GraphQL documents kept by their text (0: parse every request).
     pub document_cache_entries: usize,
+    /// Years an input instant (its UTC year) or date may lie in, inclusive: beyond them
+    /// a value is a typo or an attack (PostgreSQL refuses years <= 0 outright).
+    pub min_year: i32,
+    pub max_year: i32,
+    /// Characters in any one input string (names, codes, free text alike).
+    pub max_string_chars: usize,
+    /// Time for the whole request body to arrive once the handler starts reading it
+    /// (actix-web's client request timeout covers the headers only).
+    pub body_read_timeout_ms: u64,
 }
 
 /// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
@@ -133,6 +145,7 @@ impl Default for Settings {
             run_migrations: true,
             log_format: LogFormat::Pretty,
             workers: 0,
+            log_backtraces: false,
             auth: AuthSettings::default(),
             receipts: ReceiptSettings::default(),
             database: DatabaseSettings::default(),
@@ -187,6 +200,10 @@ impl Default for Limits {
             public_rate_burst: 40,
             trusted_proxies: Vec::new(),
             document_cache_entries: 512,
+            min_year: 1900,
+            max_year: 2200,
+            max_string_chars: 10_000,
+            body_read_timeout_ms: 10_000,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use async_graphql::ErrorExtensions;
 use sea_orm::DbErr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Stable codes that partner systems can program against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,8 +98,10 @@ impl AppError {
     pub fn into_graphql(self) -> async_graphql::Error {
         let code = self.code();
         match &self {
-            Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
-            Self::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            Self::Internal(cause) => log_internal(cause),
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %one_line(cause.as_ref()), "database unavailable")
+            }
             _ => {}
         }
         let details = match &self {
@@ -113,6 +116,50 @@ impl AppError {
                 ext.set("details", value);
             }
         })
+    }
+}
+
+/// Whether internal errors are logged with their backtrace (`log_backtraces`).
+static LOG_BACKTRACES: AtomicBool = AtomicBool::new(false);
+
+/// Applies `log_backtraces` for the whole process, through `RUST_LIB_BACKTRACE` (which
+/// decides whether anyhow captures; panics keep following `RUST_BACKTRACE`). Off, errors
+/// capture nothing: with `RUST_BACKTRACE=1` set, anyhow would otherwise walk the stack
+/// for every error, and a burst of failing requests would cost a stack walk and a 150 KB
+/// log line each. On, each internal error is captured and logged with its backtrace.
+///
+/// Call it at start-up, before any other thread runs: it sets an environment variable.
+pub fn configure_backtraces(log_backtraces: bool) {
+    LOG_BACKTRACES.store(log_backtraces, Ordering::Relaxed);
+    let capture = if log_backtraces { "1" } else { "0" };
+    // SAFETY: called from `main` before the runtime and its threads start, so no other
+    // thread reads the environment at the same time.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", capture) };
+}
+
+/// An error and its causes on one line (`outer: inner`), never with a backtrace: what
+/// `{:#}` prints for an anyhow error, with line breaks folded.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if line.contains(['\n', '\r']) {
+        line = line.replace(['\n', '\r'], " ");
+    }
+    line
+}
+
+/// One log line per internal error; the backtrace only when `log_backtraces` asks.
+fn log_internal(cause: &anyhow::Error) {
+    let line = one_line(cause.as_ref());
+    if LOG_BACKTRACES.load(Ordering::Relaxed) {
+        tracing::error!(error = %line, backtrace = %cause.backtrace(), "internal error");
+    } else {
+        tracing::error!(error = %line, "internal error");
     }
 }
 
@@ -249,6 +296,61 @@ mod tests {
         let gql = err.into_graphql();
         assert_eq!(gql.message, "internal error");
         assert!(!format!("{:?}", gql.extensions).contains("SELECT"));
+    }
+
+    #[test]
+    fn an_internal_error_is_one_line_with_its_causes() {
+        let err = anyhow::anyhow!("disk\nfull").context("writing check records");
+        assert_eq!(
+            one_line(err.as_ref()),
+            "writing check records: disk full",
+            "causes joined, line breaks folded"
+        );
+        let app = AppError::internal(err);
+        assert_eq!(
+            one_line(&app),
+            "internal error: writing check records: disk full"
+        );
+    }
+
+    /// What the service's log subscriber would print while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer(Arc::new(Mutex::new(Vec::new())));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn an_internal_error_logs_exactly_one_line() {
+        let err = AppError::internal(
+            anyhow::anyhow!("relation \"x\"\ndoes not exist").context("listing"),
+        );
+        let text = logged(|| drop(err.into_graphql()));
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("internal error"), "{text}");
+        assert!(
+            text.contains("listing: relation \"x\" does not exist"),
+            "{text}"
+        );
+        assert!(!text.contains("backtrace"), "{text}");
     }
 
     #[test]

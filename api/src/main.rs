@@ -5,10 +5,15 @@ use api::config::Settings;
 use api::service::receipts;
 use clap::Parser;
 
-#[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    // Before the runtime starts any thread: it may set an environment variable.
+    api::error::configure_backtraces(settings.log_backtraces);
+    actix_web::rt::System::new().block_on(run(cli, settings))
+}
+
+async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
     api::telemetry::init(settings.log_format);
     match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
         Command::Serve { no_migrate } => {

@@ -152,6 +152,16 @@ impl TokenService {
 
     fn verify_uncached(&self, token: &str) -> Result<(Identity, i64), TokenError> {
         use jsonwebtoken::errors::ErrorKind;
+        // RFC 7515 4.1.11: a recipient must refuse a token whose `crit` header names
+        // extensions it does not understand, and this service understands none (an empty
+        // list is forbidden outright). jsonwebtoken parses `crit` but never checks it.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| TokenError::Invalid("malformed token".into()))?;
+        if header.crit.is_some() {
+            return Err(TokenError::Invalid(
+                "critical header extensions (crit) are not supported".into(),
+            ));
+        }
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
@@ -286,6 +296,33 @@ mod tests {
         let mut altered = token.clone();
         altered.pop();
         assert!(svc.verify(&altered).is_err());
+    }
+
+    #[test]
+    fn a_token_with_critical_extensions_is_refused() {
+        let svc = service();
+        let claims = Claims {
+            sub: "p".into(),
+            role: "admin".into(),
+            domains: vec![],
+            region: None,
+            jti: "j".into(),
+            iss: "iss".into(),
+            aud: "aud".into(),
+            iat: Utc::now().timestamp(),
+            nbf: None,
+            exp: Utc::now().timestamp() + 60,
+        };
+        let signed = |crit: Option<Vec<String>>| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.crit = crit;
+            encode(&header, &claims, &svc.encoding).unwrap()
+        };
+        assert!(svc.verify(&signed(None)).is_ok(), "the control");
+        for crit in [vec!["b64".to_string()], vec![]] {
+            let err = svc.verify(&signed(Some(crit.clone()))).unwrap_err();
+            assert!(err.to_string().contains("crit"), "{crit:?}: {err}");
+        }
     }
 
     #[test]

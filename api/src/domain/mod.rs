@@ -5,6 +5,7 @@ pub mod audit_chain;
 pub mod decision;
 pub mod history;
 pub mod idempotency;
+pub mod input;
 pub mod lifecycle;
 pub mod listing_rules;
 pub mod measures;

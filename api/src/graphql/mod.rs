@@ -7,6 +7,7 @@ pub mod document_cache;
 pub mod feed;
 pub mod guards;
 pub mod history;
+pub mod input_guard;
 pub mod limits;
 pub mod listings;
 pub mod loaders;
@@ -111,10 +112,12 @@ pub const MAX_RECURSIVE_DEPTH: usize = 32;
 
 /// The executable schema with its limits and shared state. Depth, complexity and alias
 /// limits are applied by [`limits::QueryLimits`] (which also gives async-graphql's own
-/// errors a code), not by `limit_depth`/`limit_complexity`.
+/// errors a code), not by `limit_depth`/`limit_complexity`; every input value is checked
+/// by [`input_guard::InputGuard`] before anything executes.
 pub fn build_schema(state: Arc<AppState>, settings: &Settings) -> RegistrySchema {
     let mut builder = schema_builder()
         .data(state)
+        .extension(input_guard::InputGuard::new(&settings.limits))
         .extension(limits::QueryLimits::new(
             &settings.limits,
             !settings.is_production(),

@@ -13,8 +13,8 @@ use crate::graphql::limits::{DOCUMENT_REFUSALS, VALIDATION_FAILED, set_code};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::startup::AppState;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Response};
@@ -107,21 +107,34 @@ pub async fn post(
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
         return too_large();
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
+    let body = match read_body(&mut payload, limits).await {
+        Ok(body) => body,
+        Err(BodyRefusal::TooLarge) => return too_large(),
+        Err(BodyRefusal::Unreadable) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "BAD_REQUEST",
                 "the request body could not be read",
                 &request_id,
             );
-        };
-        if body.len() + chunk.len() > limits.max_body_bytes {
-            return too_large();
         }
-        body.extend_from_slice(&chunk);
-    }
+        Err(BodyRefusal::TooSlow) => {
+            // The client is still sending: close the connection rather than drain it.
+            let mut response = refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+                &format!(
+                    "the request body did not arrive within {} ms",
+                    limits.body_read_timeout_ms
+                ),
+                &request_id,
+            );
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+            return response;
+        }
+    };
 
     // 3. The GraphQL request(s).
     let batch: BatchRequest = match serde_json::from_slice(&body) {
@@ -234,6 +247,40 @@ pub async fn post(
         response.insert_header((RETRY_AFTER, "1"));
     }
     response.json(body)
+}
+
+/// The code of a body that did not arrive in time (HTTP 408).
+pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+
+enum BodyRefusal {
+    TooLarge,
+    Unreadable,
+    TooSlow,
+}
+
+/// The whole body, at most `limits.max_body_bytes`, within `limits.body_read_timeout_ms`
+/// from the first read: a client trickling a byte a second must not hold a worker's
+/// request (actix-web's `client_request_timeout` covers the headers only). Every route
+/// that reads a body reads it here (today only `POST /graphql` does).
+async fn read_body(
+    payload: &mut web::Payload,
+    limits: &crate::config::Limits,
+) -> Result<web::BytesMut, BodyRefusal> {
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| BodyRefusal::Unreadable)?;
+            if body.len() + chunk.len() > limits.max_body_bytes {
+                return Err(BodyRefusal::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    let timeout = Duration::from_millis(limits.body_read_timeout_ms);
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyRefusal::TooSlow))
 }
 
 /// `role:subject`: subjects of different roles never share a bucket or a key space.

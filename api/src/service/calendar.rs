@@ -55,6 +55,12 @@ pub fn days_of_year_from_csv(text: &str, year: i32) -> Result<Vec<CalendarDayInp
     Ok(rows)
 }
 
+/// The first date that appears twice among `days`, in the order given.
+fn first_repeated_day(days: &[CalendarDayInput]) -> Option<NaiveDate> {
+    let mut seen = std::collections::HashSet::with_capacity(days.len());
+    days.iter().map(|d| d.day).find(|day| !seen.insert(*day))
+}
+
 /// Loads (or replaces) one notice year: the days listed are its exceptions; every
 /// other weekday works and every other weekend day rests.
 pub async fn load_year(
@@ -81,6 +87,13 @@ pub async fn load_year(
                 d.day
             )));
         }
+    }
+    if let Some(day) = first_repeated_day(&days) {
+        // The table holds one row per date: a repeated date would fail its unique key.
+        return Err(AppError::bad_input_with(
+            format!("{day} is given more than once; each date may appear once"),
+            json!({ "reason": "DUPLICATE_DATE", "date": day.to_string() }),
+        ));
     }
     let tx = audit::begin_write(db).await?;
     let before = calendar_year::Entity::find_by_id(year).one(&tx).await?;
@@ -127,4 +140,32 @@ pub async fn load_year(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> CalendarDayInput {
+        CalendarDayInput {
+            day: NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap(),
+            is_working_day: false,
+            name: "假日".into(),
+        }
+    }
+
+    #[test]
+    fn a_repeated_date_is_found() {
+        assert_eq!(
+            first_repeated_day(&[day("2027-01-01"), day("2027-01-02")]),
+            None
+        );
+        let days = [
+            day("2027-01-01"),
+            day("2027-02-01"),
+            day("2027-02-01"),
+            day("2027-01-01"),
+        ];
+        assert_eq!(first_repeated_day(&days), Some(days[1].day));
+    }
 }

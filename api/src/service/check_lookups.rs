@@ -10,6 +10,11 @@
 //! Consistency: a reader's statement starts after every question in its group was asked,
 //! so under READ COMMITTED it sees every listing decision committed before any of those
 //! checks began — a check never misses a listing decided before it began.
+//!
+//! Isolation: one caller's question must never fail another's check. Values PostgreSQL
+//! would refuse (a year ≤ 0) are refused before they are queued (`graphql::input_guard`);
+//! should a group's statement fail anyway, for any reason but an unavailable database or
+//! a statement timeout, its questions are answered one by one, each with its own result.
 
 use super::checks::{Findings, SingleAsk, lookup_singles};
 use super::group_queue::{self, SharedReceiver};
@@ -37,7 +42,9 @@ impl LookupFailure {
     fn from_app_error(err: AppError) -> Self {
         Self {
             code: err.code(),
-            cause: format!("{:?}", anyhow::Error::from(err)),
+            // The cause chain on one line; `{:?}` of an anyhow error would print a
+            // captured backtrace with it.
+            cause: crate::error::one_line(&err),
         }
     }
 
@@ -100,18 +107,19 @@ impl CheckLookups {
             .map_err(|_| stopped())?
             .map_err(LookupFailure::into_app_error)
     }
+
+    /// Whether the registry knows an operator with `uscc` — [`Self::lookup`] without the
+    /// findings, for black-box tests of the shared statement (its grouping is not
+    /// observable through GraphQL once bad inputs are refused at the edge).
+    #[doc(hidden)]
+    pub async fn knows(&self, uscc: &str, as_of: DateTime<Utc>, domain: Domain) -> AppResult<bool> {
+        self.lookup(uscc, as_of, domain).await.map(|f| f.is_some())
+    }
 }
 
 async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) {
     while let Some(group) = group_queue::next_group(&receiver, MAX_GROUP, |_| 1).await {
-        let asks: Vec<SingleAsk> = group
-            .iter()
-            .map(|q| SingleAsk {
-                uscc: q.uscc.clone(),
-                as_of: q.as_of,
-                domain: q.domain,
-            })
-            .collect();
+        let asks: Vec<SingleAsk> = group.iter().map(Question::ask).collect();
         match lookup_singles(&db, &asks).await {
             Ok(found) => {
                 for (question, findings) in group.into_iter().zip(found) {
@@ -119,13 +127,81 @@ async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) 
                     let _ = question.answer.send(Ok(findings));
                 }
             }
+            Err(err) if group.len() > 1 && answer_one_by_one(&err) => {
+                // Inputs are checked before they are queued (graphql::input_guard), so
+                // this should not happen; if some value still breaks the statement, it
+                // must fail only its own check, not everyone's in the group.
+                tracing::warn!(
+                    error = %crate::error::one_line(&err),
+                    questions = group.len(),
+                    "a shared check lookup failed; answering its questions one by one"
+                );
+                for question in group {
+                    if question.answer.is_closed() {
+                        continue; // the asker went away (timeout)
+                    }
+                    let answer = lookup_singles(&db, std::slice::from_ref(&question.ask()))
+                        .await
+                        .map(|mut found| found.pop().flatten())
+                        .map_err(LookupFailure::from_app_error);
+                    let _ = question.answer.send(answer);
+                }
+            }
             Err(err) => {
+                // The database is unavailable or the statement timed out: the same for
+                // each question alone, so retrying them one by one would only add load.
                 let failure = LookupFailure::from_app_error(err);
-                tracing::error!(cause = %failure.cause, questions = group.len(), "check lookups failed");
                 for question in group {
                     let _ = question.answer.send(Err(failure.clone()));
                 }
             }
         }
+    }
+}
+
+/// A group's failure that one of its questions may have caused (anything but an
+/// unavailable database or a statement timeout, which would fail each question alone
+/// just the same).
+fn answer_one_by_one(err: &AppError) -> bool {
+    !matches!(
+        err.code(),
+        ErrorCode::ServiceUnavailable | ErrorCode::Timeout
+    )
+}
+
+impl Question {
+    fn ask(&self) -> SingleAsk {
+        SingleAsk {
+            uscc: self.uscc.clone(),
+            as_of: self.as_of,
+            domain: self.domain,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_a_question_can_cause_are_retried_alone() {
+        assert!(answer_one_by_one(&AppError::internal(anyhow::anyhow!(
+            "date/time field value out of range"
+        ))));
+        assert!(!answer_one_by_one(&AppError::Timeout));
+        assert!(!answer_one_by_one(&AppError::Unavailable(anyhow::anyhow!(
+            "pool timed out"
+        ))));
+    }
+
+    #[test]
+    fn a_failure_keeps_its_kind_and_a_one_line_cause() {
+        let failure = LookupFailure::from_app_error(AppError::internal(
+            anyhow::anyhow!("inner").context("outer"),
+        ));
+        assert_eq!(failure.cause, "internal error: outer: inner");
+        assert_eq!(failure.into_app_error().code(), ErrorCode::Internal);
+        let failure = LookupFailure::from_app_error(AppError::Timeout);
+        assert_eq!(failure.into_app_error().code(), ErrorCode::Timeout);
     }
 }

@@ -127,7 +127,8 @@ async fn run_writer(db: DatabaseConnection, receiver: SharedReceiver<WriteReques
             let err = AppError::from(err);
             WriteFailure {
                 code: err.code(),
-                cause: format!("{:?}", anyhow::Error::from(err)),
+                // One line, no backtrace (`{:?}` of an anyhow error prints a captured one).
+                cause: crate::error::one_line(&err),
             }
         });
         match &outcome {

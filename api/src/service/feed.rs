@@ -261,7 +261,7 @@ impl FeedHub {
         loop {
             let _ = tokio::time::timeout(poll, self.wake.notified()).await;
             if let Err(e) = self.pump_once(&db).await {
-                tracing::warn!(error = ?e, "change feed: reading new changes failed");
+                tracing::warn!(error = %crate::error::one_line(&e), "change feed: reading new changes failed");
             }
         }
     }
@@ -279,7 +279,9 @@ pub async fn expiry_job(db: DatabaseConnection, hub: Arc<FeedHub>, interval: Dur
                 tracing::info!(recorded = n, "change feed: expiries recorded");
                 hub.notify();
             }
-            Err(e) => tracing::warn!(error = ?e, "change feed: recording expiries failed"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::one_line(&e), "change feed: recording expiries failed")
+            }
         }
     }
 }

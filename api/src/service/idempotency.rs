@@ -62,7 +62,9 @@ pub async fn purge_job(db: DatabaseConnection, interval: std::time::Duration) {
         match purge_expired(&db, crate::domain::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired idempotency keys deleted"),
-            Err(e) => tracing::warn!(error = ?e, "deleting expired idempotency keys failed"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::one_line(&e), "deleting expired idempotency keys failed")
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod access_matrix;
 mod checks;
+mod edge_input;
 mod feedback;
 mod foundation;
 mod fuzz;
