@@ -405,8 +405,10 @@ async fn corrections_obey_the_date_and_period_rules(app: TestApp) {
         }
     };
     for (changes, expected) in [
+        // Past the input guard's year range (OUT_OF_RANGE) or past the 240-month cap.
+        (json!({"expiresAt": "9999-12-31T00:00:00Z"}), "OUT_OF_RANGE"),
         (
-            json!({"expiresAt": "9999-12-31T00:00:00Z"}),
+            json!({"expiresAt": "2100-01-01T00:00:00Z"}),
             "PERIOD_OUT_OF_RANGE",
         ),
         (json!({"decisionDate": "2030-01-01"}), "IN_FUTURE"),
