@@ -16,3 +16,4 @@ mod receipts;
 mod repair;
 mod seed;
 mod tokens;
+mod ws_security;
