@@ -545,6 +545,39 @@ async fn connections_per_subject_and_address_are_bounded(app: TestApp) {
     }
 }
 
+/// Breaking graphql-transport-ws closes the socket with the protocol's codes.
+async fn protocol_errors_close_with_the_specs_codes(app: TestApp) {
+    // subscribe before connection_ack: 4401.
+    let mut ws = connect(&app).await;
+    subscribe(&mut ws, "1", json!({"query": LISTS})).await;
+    assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4401);
+    // Not JSON, or not a message type of the protocol: 4400.
+    for bad in ["not json", r#"{"type": "shout"}"#] {
+        let mut ws = connect(&app).await;
+        ws.send(Message::Text(bad.into())).await.unwrap();
+        assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4400, "{bad}");
+    }
+    // A second connection_init: 4429.
+    let mut ws = connect(&app).await;
+    init(&mut ws, &app.admin()).await;
+    send(
+        &mut ws,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", app.admin())}}),
+    )
+    .await;
+    assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4429);
+    // No token, or a bad one: 4403 before any acknowledgement.
+    for payload in [json!({}), json!({"Authorization": "Bearer not-a-token"})] {
+        let mut ws = connect(&app).await;
+        send(
+            &mut ws,
+            json!({"type": "connection_init", "payload": payload}),
+        )
+        .await;
+        assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4403);
+    }
+}
+
 /// The older subscriptions-transport-ws subprotocol (`graphql-ws`) keeps working, with
 /// its own message names.
 async fn the_older_subprotocol_still_works(app: TestApp) {
@@ -569,6 +602,7 @@ on_both_backends!(
     a_keyed_mutation_runs_once,
     oversized_messages_close_the_socket_before_authentication,
     the_older_subprotocol_still_works,
+    protocol_errors_close_with_the_specs_codes,
 );
 
 on_both_backends_with!(

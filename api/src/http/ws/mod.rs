@@ -232,7 +232,8 @@ impl Connection {
     ) {
         let state = self.state.clone();
         let limits = &state.settings.limits;
-        let init_deadline = Instant::now() + Duration::from_millis(limits.ws_init_timeout_ms);
+        let init_deadline =
+            Instant::now() + Duration::from_millis(limits.ws_init_timeout_ms.max(1));
         let recheck = partner_recheck(Duration::from_secs(
             state.settings.auth.partner_cache_seconds,
         ));
@@ -268,7 +269,8 @@ impl Connection {
                             close::MESSAGE_TOO_BIG,
                             format!("a message may have at most {} bytes", limits.ws_max_message_bytes),
                         ),
-                        Some(Err(_)) => break None,
+                        // Invalid UTF-8, a bad frame, or a read error (then the close is moot).
+                        Some(Err(err)) => Flow::Close(close::PROTOCOL_ERROR, format!("protocol error: {err}")),
                         Some(Ok(AggregatedMessage::Text(text))) => self.on_message(text.as_bytes()).await,
                         Some(Ok(AggregatedMessage::Binary(bytes))) => self.on_message(&bytes).await,
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {

@@ -20,6 +20,8 @@ pub mod close {
     pub const SUBSCRIBER_EXISTS: u16 = 4409;
     /// A second `connection_init`.
     pub const TOO_MANY_INITS: u16 = 4429;
+    /// RFC 6455 1002: a frame that breaks the WebSocket protocol (or invalid UTF-8 text).
+    pub const PROTOCOL_ERROR: u16 = 1002;
     /// RFC 6455 1009: a message beyond `limits.ws_max_message_bytes`.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// RFC 6455 1013 "Try Again Later": rate limited, too many connections for the
