@@ -241,6 +241,10 @@ impl Connection {
         // after the registration was read at `connection_init`.
         let mut partner_check = tokio::time::interval_at(Instant::now() + recheck, recheck);
         let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+        // Ticks missed while the connection was busy (or, for the re-check, before
+        // `connection_init`) are not made up in a burst.
+        partner_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_seen = Instant::now();
         let outcome = loop {
             let init_timer = async {
