@@ -148,8 +148,9 @@ impl FeedSubscription {
     /// cursor from `changes` or an earlier event), the events since then are replayed
     /// first, so a mirror that reconnects misses nothing. Any authenticated caller;
     /// authenticate in `connection_init` with `{"Authorization": "Bearer <token>"}`.
-    /// The connection ends it when the token expires or the partner is deactivated
-    /// (`http::ws`).
+    /// It ends when the token expires (the socket is closed with 4403) or the partner
+    /// is deactivated (an `error` message with `FORBIDDEN`).
+    // Both are the connection's doing (`http::ws`), not this resolver's.
     #[graphql(guard = "AUTHENTICATED")]
     async fn registry_changed(
         &self,
