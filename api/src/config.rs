@@ -123,6 +123,16 @@ pub struct Limits {
     /// Time for the whole request body to arrive once the handler starts reading it
     /// (actix-web's client request timeout covers the headers only).
     pub body_read_timeout_ms: u64,
+    /// A WebSocket must send `connection_init` within this time (closed 4408 otherwise).
+    pub ws_init_timeout_ms: u64,
+    /// Largest WebSocket message, continuation frames included (closed 1009 beyond it).
+    pub ws_max_message_bytes: usize,
+    /// Operations running at once on one WebSocket (subscriptions, queries, mutations).
+    pub ws_max_subscriptions: usize,
+    /// Open WebSocket connections per token subject (`role:subject`).
+    pub ws_max_connections_per_subject: usize,
+    /// WebSockets per client address that have not yet been acknowledged.
+    pub ws_max_pending_per_address: usize,
 }
 
 /// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
@@ -204,6 +214,11 @@ impl Default for Limits {
             max_year: 2200,
             max_string_chars: 10_000,
             body_read_timeout_ms: 10_000,
+            ws_init_timeout_ms: 10_000,
+            ws_max_message_bytes: 64 * 1024,
+            ws_max_subscriptions: 20,
+            ws_max_connections_per_subject: 10,
+            ws_max_pending_per_address: 16,
         }
     }
 }

@@ -173,12 +173,14 @@ impl Application {
         let data_state = web::Data::new(state.clone());
         let data_schema = web::Data::new(schema);
         let data_limiter = web::Data::new(limiter);
+        let data_sockets = web::Data::new(http::Sockets::new(&settings.limits));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())
                 .app_data(data_limiter.clone())
+                .app_data(data_sockets.clone())
                 .configure(http::routes)
         })
         .listen(listener)?

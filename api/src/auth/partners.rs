@@ -60,14 +60,15 @@ impl PartnerDirectory {
         }
     }
 
-    fn cached(&self, subject: &str) -> Option<PartnerStanding> {
+    /// The cached registration, if it was read less than `max_age` ago.
+    fn cached(&self, subject: &str, max_age: Duration) -> Option<PartnerStanding> {
         let entries = self
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
             .get(subject)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .filter(|(at, _)| at.elapsed() < max_age.min(self.ttl))
             .map(|(_, standing)| standing.clone())
     }
 
@@ -101,7 +102,18 @@ impl PartnerDirectory {
         db: &DatabaseConnection,
         subject: &str,
     ) -> AppResult<Option<PartnerStanding>> {
-        if let Some(standing) = self.cached(subject) {
+        self.standing_within(db, subject, self.ttl).await
+    }
+
+    /// Like [`Self::standing`], trusting a cached registration only if it was read less
+    /// than `max_age` ago (and never longer than the cache time).
+    pub async fn standing_within(
+        &self,
+        db: &DatabaseConnection,
+        subject: &str,
+        max_age: Duration,
+    ) -> AppResult<Option<PartnerStanding>> {
+        if let Some(standing) = self.cached(subject, max_age) {
             return Ok(Some(standing));
         }
         let Some(row) = partner::Entity::find()
@@ -126,10 +138,22 @@ impl PartnerDirectory {
         db: &DatabaseConnection,
         identity: Identity,
     ) -> AppResult<Identity> {
+        self.resolve_within(db, identity, self.ttl).await
+    }
+
+    /// Like [`Self::resolve`], with a registration read less than `max_age` ago: an open
+    /// WebSocket re-checks its partner every half cache time with half the cache time as
+    /// `max_age`, so its subscriptions end within one cache time of a deactivation.
+    pub async fn resolve_within(
+        &self,
+        db: &DatabaseConnection,
+        identity: Identity,
+        max_age: Duration,
+    ) -> AppResult<Identity> {
         if identity.role != Role::Partner {
             return Ok(identity);
         }
-        match self.standing(db, &identity.subject).await? {
+        match self.standing_within(db, &identity.subject, max_age).await? {
             None => Err(AppError::Forbidden(format!(
                 "partner '{}' is not registered; an admin must register it (registerPartner) before its tokens are accepted",
                 identity.subject
@@ -183,12 +207,16 @@ mod tests {
             domains: vec![Procurement],
         };
         directory.remember("p", standing.clone());
-        assert_eq!(directory.cached("p"), Some(standing.clone()));
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(directory.cached("p"), None);
+        let ttl = Duration::from_millis(30);
+        assert_eq!(directory.cached("p", ttl), Some(standing.clone()));
+        // A shorter age asked for is honoured; a longer one is capped at the cache time.
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(directory.cached("p", Duration::from_millis(5)), None);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(directory.cached("p", Duration::from_secs(60)), None);
         directory.remember("p", standing);
         directory.forget("p");
-        assert_eq!(directory.cached("p"), None);
+        assert_eq!(directory.cached("p", ttl), None);
     }
 
     #[test]
@@ -201,6 +229,6 @@ mod tests {
                 domains: vec![],
             },
         );
-        assert_eq!(directory.cached("p"), None);
+        assert_eq!(directory.cached("p", Duration::from_secs(1)), None);
     }
 }

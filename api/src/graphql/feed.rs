@@ -139,10 +139,6 @@ impl FeedQuery {
     }
 }
 
-/// When the token of a WebSocket connection expires: its subscriptions end then.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectionExpiry(pub DateTime<Utc>);
-
 #[derive(Default)]
 pub struct FeedSubscription;
 
@@ -152,6 +148,9 @@ impl FeedSubscription {
     /// cursor from `changes` or an earlier event), the events since then are replayed
     /// first, so a mirror that reconnects misses nothing. Any authenticated caller;
     /// authenticate in `connection_init` with `{"Authorization": "Bearer <token>"}`.
+    /// It ends when the token expires (the socket is closed with 4403) or the partner
+    /// is deactivated (an `error` message with `FORBIDDEN`).
+    // Both are the connection's doing (`http::ws`), not this resolver's.
     #[graphql(guard = "AUTHENTICATED")]
     async fn registry_changed(
         &self,
@@ -160,20 +159,9 @@ impl FeedSubscription {
     ) -> Result<impl Stream<Item = Result<ListingChange>> + use<>> {
         let st = state(ctx)?;
         let position = decode(after.as_deref())?;
-        let remaining = ctx
-            .data_opt::<ConnectionExpiry>()
-            .map(|e| (e.0 - Utc::now()).to_std().unwrap_or_default());
-        let expired = async move {
-            match remaining {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        Ok(feed::live(&st.feed, st.db.clone(), position)
-            .map(|item| {
-                item.map(ListingChange)
-                    .map_err(crate::error::AppError::into_graphql)
-            })
-            .take_until(expired))
+        Ok(feed::live(&st.feed, st.db.clone(), position).map(|item| {
+            item.map(ListingChange)
+                .map_err(crate::error::AppError::into_graphql)
+        }))
     }
 }

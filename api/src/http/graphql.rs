@@ -4,8 +4,9 @@
 //! here carry their own code and HTTP status; every error async-graphql itself raises is
 //! given a code too (see `graphql::limits`), so no error leaves without one.
 
+use super::caller::{self, Refusal, caller_key};
 use super::error_body;
-use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_seconds};
+use super::rate_limit::{RateLimiter, refusal_message, retry_after_seconds};
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
@@ -59,19 +60,14 @@ pub async fn post(
     let request_id = request_id.to_string();
     let limits = &state.settings.limits;
 
-    // 1. Who is calling, and whether they may call again so soon. A refused token is
-    //    counted against the client address like an anonymous call.
-    let identity = resolve_identity(&req, &state);
-    let rate_key = match &identity {
-        Ok(identity) if !identity.is_anonymous() => RateKey::Subject(caller_key(identity)),
-        _ => RateKey::Address(limiter.client_address(&req)),
-    };
-    if let Err(wait) = limiter.check(&rate_key, 1) {
-        return rate_limited(wait, &request_id);
-    }
-    let identity = match identity {
+    // 1. Who is calling, whether they may call again so soon, and (a partner token)
+    //    whether its partner is still registered and active: the same authorisation as
+    //    every WebSocket operation (`caller::authorise`).
+    let address = limiter.client_address(&req);
+    let identity = match caller::authorise(&state, &limiter, bearer_of(&req), address).await {
         Ok(identity) => identity,
-        Err(message) => {
+        Err(Refusal::RateLimited(wait)) => return rate_limited(wait, &request_id),
+        Err(Refusal::Unauthenticated(message)) => {
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
@@ -79,13 +75,9 @@ pub async fn post(
                 &request_id,
             );
         }
+        Err(Refusal::Refused(err)) => return refuse_app_error(err, &request_id),
     };
-
-    // 1b. A partner token counts only for a registered, active partner (cached briefly).
-    let identity = match state.partners.resolve(&state.db, identity).await {
-        Ok(identity) => identity,
-        Err(err) => return refuse_app_error(err, &request_id),
-    };
+    let rate_key = caller::rate_key(Some(&identity), address);
 
     // 2. Body, under the cap: refuse early on a declared length, and stop reading at the cap.
     let declared = req
@@ -181,42 +173,118 @@ pub async fn post(
             );
         }
     };
+
+    // 5. Execute under the timeout (and the key), keep the answer for retries of the key.
+    let context = RequestContext::new(identity, request_id.clone());
+    match execute(&state, &schema, batch, context, claim.as_ref()).await {
+        Executed::Answer {
+            status,
+            body,
+            replayed,
+        } => {
+            let mut response = HttpResponse::build(status);
+            response.insert_header(("x-request-id", request_id));
+            if replayed {
+                response.insert_header((IDEMPOTENT_REPLAYED, "true"));
+            }
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response.insert_header((RETRY_AFTER, "1"));
+            }
+            response.json(body)
+        }
+        Executed::Refused {
+            status,
+            code,
+            message,
+        } => {
+            let mut response = HttpResponse::build(status);
+            response.insert_header(("x-request-id", request_id));
+            if matches!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT
+            ) {
+                response.insert_header((RETRY_AFTER, "1"));
+            }
+            response.json(error_body(code, &message))
+        }
+    }
+}
+
+/// What running a GraphQL request came to.
+pub(super) enum Executed {
+    /// It ran (or timed out: `TIMEOUT`, HTTP 504), or this is the stored answer of an
+    /// earlier run with the same Idempotency-Key (`replayed`).
+    Answer {
+        status: StatusCode,
+        body: serde_json::Value,
+        replayed: bool,
+    },
+    /// Its Idempotency-Key did not let it run.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// Runs a request (or batch) under the request timeout and, with a claim, under its
+/// Idempotency-Key: the one way a query or mutation runs, over HTTP and over WebSocket.
+pub(super) async fn execute(
+    state: &AppState,
+    schema: &RegistrySchema,
+    batch: BatchRequest,
+    context: RequestContext,
+    claim: Option<&Claim>,
+) -> Executed {
+    let limits = &state.settings.limits;
     let timeout = Duration::from_millis(limits.request_timeout_ms);
-    if let Some(claim) = &claim {
+    if let Some(claim) = claim {
         let stale_after = chrono::Duration::milliseconds(
             i64::try_from(limits.request_timeout_ms).unwrap_or(i64::MAX / 2),
         ) + chrono::Duration::seconds(2);
         match keys::begin(&state.db, claim, stale_after).await {
             Ok(Begin::Proceed) => {}
             Ok(Begin::Replay { status, body }) => {
-                return HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-                    .insert_header(("x-request-id", request_id))
-                    .insert_header((IDEMPOTENT_REPLAYED, "true"))
-                    .json(body);
+                return Executed::Answer {
+                    status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                    body,
+                    replayed: true,
+                };
             }
             Ok(Begin::Reused) => {
-                return refuse(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    rules::KEY_REUSED,
-                    "this Idempotency-Key was already used with a different request",
-                    &request_id,
-                );
+                return Executed::Refused {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    code: rules::KEY_REUSED,
+                    message: "this Idempotency-Key was already used with a different request"
+                        .into(),
+                };
             }
             Ok(Begin::InProgress) => {
-                return HttpResponse::Conflict()
-                    .insert_header(("x-request-id", request_id))
-                    .insert_header((RETRY_AFTER, "1"))
-                    .json(error_body(
-                        rules::KEY_IN_PROGRESS,
-                        "a request with this Idempotency-Key is still running; retry shortly",
-                    ));
+                return Executed::Refused {
+                    status: StatusCode::CONFLICT,
+                    code: rules::KEY_IN_PROGRESS,
+                    message: "a request with this Idempotency-Key is still running; retry shortly"
+                        .into(),
+                };
             }
-            Err(err) => return app_error_response(err, &request_id),
+            Err(err) => {
+                let code = err.code().as_str();
+                let status = match code {
+                    "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+                    "TIMEOUT" => StatusCode::GATEWAY_TIMEOUT,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                // Logs internal causes; the client gets the generic message only.
+                let message = err.into_graphql().message;
+                return Executed::Refused {
+                    status,
+                    code,
+                    message,
+                };
+            }
         }
     }
 
-    // 5. Execute under the timeout.
-    let context = RequestContext::new(identity, request_id.clone());
     let batch = batch.data(context);
     let started = crate::domain::now();
     let outcome = tokio::time::timeout(timeout, schema.execute_batch(batch)).await;
@@ -236,17 +304,14 @@ pub async fn post(
             false,
         ),
     };
-
-    // 6. Keep the answer for retries of the same key.
-    if let Some(claim) = &claim {
-        settle_claim(&state, claim, started, status, &body, answered).await;
+    if let Some(claim) = claim {
+        settle_claim(state, claim, started, status, &body, answered).await;
     }
-    let mut response = HttpResponse::build(status);
-    response.insert_header(("x-request-id", request_id));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header((RETRY_AFTER, "1"));
+    Executed::Answer {
+        status,
+        body,
+        replayed: false,
     }
-    response.json(body)
 }
 
 /// The code of a body that did not arrive in time (HTTP 408).
@@ -283,33 +348,12 @@ async fn read_body(
         .unwrap_or(Err(BodyRefusal::TooSlow))
 }
 
-/// `role:subject`: subjects of different roles never share a bucket or a key space.
-pub(super) fn caller_key(identity: &Identity) -> String {
-    format!("{}:{}", identity.role.as_str(), identity.subject)
-}
-
 pub(super) fn rate_limited(wait: Duration, request_id: &str) -> HttpResponse {
     let seconds = retry_after_seconds(wait);
     HttpResponse::TooManyRequests()
         .insert_header(("x-request-id", request_id.to_string()))
         .insert_header((RETRY_AFTER, seconds.to_string()))
         .json(error_body("RATE_LIMITED", &refusal_message(seconds)))
-}
-
-fn app_error_response(err: crate::error::AppError, request_id: &str) -> HttpResponse {
-    let code = err.code().as_str();
-    let status = match code {
-        "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
-        "TIMEOUT" => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let gql = err.into_graphql();
-    let mut response = HttpResponse::build(status);
-    response.insert_header(("x-request-id", request_id.to_string()));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header((RETRY_AFTER, "1"));
-    }
-    response.json(error_body(code, &gql.message))
 }
 
 /// The claim for a keyed request: only authenticated callers' requests that contain a
@@ -347,17 +391,21 @@ fn contains_mutation(batch: &BatchRequest) -> bool {
         BatchRequest::Batch(rs) => rs.as_slice(),
     };
     requests.iter().any(|r| {
-        let Ok(doc) = async_graphql::parser::parse_query(&r.query) else {
-            return false;
-        };
-        let op = match (&doc.operations, r.operation_name.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some(op),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-            _ => None,
-        };
-        op.is_some_and(|op| op.node.ty == OperationType::Mutation)
+        operation_type(&r.query, r.operation_name.as_deref()) == Some(OperationType::Mutation)
     })
+}
+
+/// The type of the operation a request runs: `None` when the document does not parse or
+/// does not say which operation (execution then answers the error).
+pub(super) fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
+    let doc = async_graphql::parser::parse_query(query).ok()?;
+    let op = match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    };
+    op.map(|op| op.node.ty)
 }
 
 /// Stores the answer, or gives the key up when the attempt changed nothing and did not
@@ -399,7 +447,7 @@ async fn settle_claim(
 /// Gives every error a code: async-graphql's own request-level errors that no extension
 /// hook saw (an unknown operation name, say) are validation failures; field errors
 /// without a code come from input coercion (a variable of the wrong type).
-fn code_every_error(response: &mut BatchResponse) {
+pub(crate) fn code_every_error(response: &mut BatchResponse) {
     let responses: &mut [Response] = match response {
         BatchResponse::Single(r) => std::slice::from_mut(r),
         BatchResponse::Batch(rs) => rs.as_mut_slice(),
@@ -446,19 +494,16 @@ fn status_of(response: &BatchResponse) -> StatusCode {
     }
 }
 
-/// No header: the public. A header that is not a valid bearer token: refused.
-fn resolve_identity(req: &HttpRequest, state: &AppState) -> Result<Identity, String> {
+/// The bearer token of a request: none (the public), or why its `Authorization`
+/// header cannot be one.
+fn bearer_of(req: &HttpRequest) -> Result<Option<&str>, String> {
     let Some(value) = req.headers().get(AUTHORIZATION) else {
-        return Ok(Identity::anonymous());
+        return Ok(None);
     };
     let value = value
         .to_str()
         .map_err(|_| "the Authorization header is not text".to_string())?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| "the Authorization header must be 'Bearer <token>'".to_string())?;
-    state.tokens.verify(token.trim()).map_err(|e| e.to_string())
+    caller::bearer_token(value).map(Some)
 }
 
 /// GraphiQL for people exploring the API; not served in production.

@@ -1,10 +1,13 @@
 //! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS).
 
+mod caller;
 pub mod graphql;
 mod health;
 pub mod rate_limit;
 mod receipts;
 mod ws;
+
+pub use ws::Sockets;
 
 use actix_web::web;
 
@@ -25,9 +28,10 @@ async fn graphiql_or_subscribe(
     state: web::Data<std::sync::Arc<crate::startup::AppState>>,
     schema: web::Data<crate::graphql::RegistrySchema>,
     limiter: web::Data<rate_limit::RateLimiter>,
+    sockets: web::Data<ws::Sockets>,
 ) -> actix_web::Result<actix_web::HttpResponse> {
     if ws::is_upgrade(&req) {
-        ws::subscribe(req, payload, state, schema, limiter).await
+        ws::subscribe(req, payload, state, schema, limiter, sockets).await
     } else {
         Ok(graphql::graphiql(state).await)
     }

@@ -18,3 +18,4 @@ mod repair;
 mod rules;
 mod seed;
 mod tokens;
+mod ws_security;

@@ -1,0 +1,615 @@
+//! A WebSocket is trusted no more than an HTTP request (issue 13, rows 1, 2 and 7), with a
+//! real client (tokio-tungstenite) against the real server, on both backends: every
+//! operation is authorised when it is sent (token expiry closes the socket with 4403, a
+//! deactivated partner is refused and its subscription ended), queries and mutations run
+//! under the request timeout, the rate limit and the Idempotency-Key; and a socket's
+//! cost is bounded before and after authentication (message size, `connection_init`
+//! timeout, operations per connection, connections per subject and per address).
+
+use api::auth::Role;
+use api::auth::tokens::TokenRequest;
+use api::config::Settings;
+use api::domain::measures::Domain;
+use chrono::Duration;
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::{Value, json};
+use std::time::{Duration as StdDuration, Instant};
+use tests::{Backend, TestApp, on_both_backends, on_both_backends_with, valid_code};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const SECOND: StdDuration = StdDuration::from_secs(1);
+
+/// What the server sent next.
+#[derive(Debug)]
+enum Got {
+    Text(Value),
+    /// A close frame's code and reason (`None` when the frame had none).
+    Closed(Option<u16>, String),
+    /// The connection ended without a close frame, or failed.
+    Ended(String),
+    TimedOut,
+}
+
+async fn connect_with(app: &TestApp, protocol: &'static str) -> Ws {
+    let mut req = app.ws_url("/graphql/ws").into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+    let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some(protocol)
+    );
+    ws
+}
+
+async fn connect(app: &TestApp) -> Ws {
+    connect_with(app, "graphql-transport-ws").await
+}
+
+async fn send(ws: &mut Ws, msg: Value) {
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
+}
+
+async fn recv(ws: &mut Ws, within: StdDuration) -> Got {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let Ok(msg) = tokio::time::timeout_at(deadline, ws.next()).await else {
+            return Got::TimedOut;
+        };
+        match msg {
+            Some(Ok(Message::Text(t))) => return Got::Text(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                return match frame {
+                    Some(f) => Got::Closed(Some(u16::from(f.code)), f.reason.to_string()),
+                    None => Got::Closed(None, String::new()),
+                };
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Got::Ended(e.to_string()),
+            None => return Got::Ended("ended".into()),
+        }
+    }
+}
+
+/// Reads until the server closes; returns the close code and reason, or fails the test.
+async fn closed(ws: &mut Ws, within: StdDuration) -> (u16, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match recv(ws, left).await {
+            Got::Text(_) => continue,
+            Got::Closed(Some(code), reason) => return (code, reason),
+            other => panic!("expected a close frame within {within:?}, got {other:?}"),
+        }
+    }
+}
+
+async fn init(ws: &mut Ws, token: &str) {
+    send(
+        ws,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    match recv(ws, 5 * SECOND).await {
+        Got::Text(ack) if ack["type"] == "connection_ack" => {}
+        other => panic!("expected connection_ack, got {other:?}"),
+    }
+}
+
+async fn subscribe(ws: &mut Ws, id: &str, payload: Value) {
+    send(
+        ws,
+        json!({"id": id, "type": "subscribe", "payload": payload}),
+    )
+    .await;
+}
+
+async fn close_code(ws: &mut Ws, within: StdDuration) -> u16 {
+    closed(ws, within).await.0
+}
+
+/// The next text message, which must belong to operation `id`.
+async fn message_for(ws: &mut Ws, id: &str, within: StdDuration) -> Value {
+    match recv(ws, within).await {
+        Got::Text(msg) => {
+            assert_eq!(msg["id"], id, "{msg}");
+            msg
+        }
+        other => panic!("expected a message for {id} within {within:?}, got {other:?}"),
+    }
+}
+
+/// A query or mutation's answer: its `next` payload (after which `complete` must come).
+async fn answer(ws: &mut Ws, id: &str) -> Value {
+    let next = message_for(ws, id, 5 * SECOND).await;
+    assert_eq!(next["type"], "next", "{next}");
+    let done = message_for(ws, id, 5 * SECOND).await;
+    assert_eq!(done["type"], "complete", "{done}");
+    next["payload"].clone()
+}
+
+/// The code of the `error` message that refused operation `id`.
+async fn refusal(ws: &mut Ws, id: &str) -> String {
+    let msg = message_for(ws, id, 5 * SECOND).await;
+    assert_eq!(msg["type"], "error", "{msg}");
+    msg["payload"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+const LISTS: &str = "{ lists { code } }";
+const UPSERT: &str = "mutation($i: UpsertOperatorInput!) { upsertOperator(input: $i) { id uscc } }";
+const CHECK: &str = "query($u: String!) { check(uscc: $u, domain: PROCUREMENT) { decision } }";
+const FEED: &str = "subscription { registryChanged { cursor } }";
+
+// --- Row 1: every operation is authorised when it is sent ------------------------------
+
+/// An admin token that expires mid-connection: the socket closes with 4403 at the
+/// expiry (not at the next message), and a mutation sent afterwards runs nothing.
+async fn an_expired_token_closes_the_socket_and_runs_nothing(app: TestApp) {
+    let short = app.token_for(TokenRequest {
+        subject: "admin-short".into(),
+        role: Role::Admin,
+        domains: Vec::new(),
+        region: None,
+        ttl: Duration::seconds(2),
+    });
+    let mut ws = connect(&app).await;
+    init(&mut ws, &short).await;
+    subscribe(&mut ws, "1", json!({"query": LISTS})).await;
+    assert!(answer(&mut ws, "1").await["data"]["lists"].is_array());
+    let started = Instant::now();
+    let (code, reason) = closed(&mut ws, 4 * SECOND).await;
+    assert_eq!(code, 4403);
+    assert!(reason.contains("expired"), "{reason}");
+    assert!(started.elapsed() < 3 * SECOND, "{:?}", started.elapsed());
+
+    // The client insists: the mutation does not run, nothing is audited.
+    let audited = app.count("audit_events").await;
+    let code = valid_code("441802", 501);
+    let _ = ws
+        .send(Message::Text(
+            json!({"id": "2", "type": "subscribe", "payload": {
+                "query": UPSERT, "variables": {"i": {"uscc": code, "name": "过期令牌公司"}}}})
+            .to_string()
+            .into(),
+        ))
+        .await;
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    assert_eq!(app.count("audit_events").await, audited);
+    assert_eq!(
+        app.count_where("operators", &format!("uscc = '{code}'"))
+            .await,
+        0
+    );
+}
+
+fn short_partner_cache(settings: &mut Settings) {
+    settings.auth.partner_cache_seconds = 2;
+}
+
+/// A partner deactivated over HTTP is refused `check` at its next WebSocket operation,
+/// and its running `registryChanged` ends (FORBIDDEN) within the partner cache time.
+async fn a_deactivated_partner_is_refused_and_its_subscription_ends(app: TestApp) {
+    let partner = app.partner("gov-leaving", &[Domain::Procurement]).await;
+    let code = valid_code("441802", 502);
+    let mut ws = connect(&app).await;
+    init(&mut ws, &partner).await;
+    subscribe(
+        &mut ws,
+        "c1",
+        json!({"query": CHECK, "variables": {"u": code}}),
+    )
+    .await;
+    assert_eq!(
+        answer(&mut ws, "c1").await["data"]["check"]["decision"],
+        "CLEAR"
+    );
+    subscribe(&mut ws, "feed", json!({"query": FEED})).await;
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+
+    app.gql(
+        Some(&app.admin()),
+        "mutation { deactivatePartner(subject: \"gov-leaving\", reason: \"合作终止\") { active } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let deactivated = Instant::now();
+    subscribe(
+        &mut ws,
+        "c2",
+        json!({"query": CHECK, "variables": {"u": code}}),
+    )
+    .await;
+    let mut refused = std::collections::HashMap::new();
+    while refused.len() < 2 {
+        match recv(&mut ws, 5 * SECOND).await {
+            Got::Text(msg) => {
+                assert_eq!(msg["type"], "error", "{msg}");
+                let id = msg["id"].as_str().unwrap().to_string();
+                let code = msg["payload"][0]["extensions"]["code"].clone();
+                refused.insert(id, (code, deactivated.elapsed()));
+            }
+            other => panic!("expected the operations to be refused, got {other:?}"),
+        }
+    }
+    assert_eq!(refused["c2"].0, "FORBIDDEN");
+    assert_eq!(refused["feed"].0, "FORBIDDEN");
+    // Within the cache time (2 s), with a little room for a loaded machine.
+    let ended = refused["feed"].1;
+    assert!(ended < StdDuration::from_millis(2_500), "{ended:?}");
+    // Only the answered check was recorded.
+    assert_eq!(app.count("check_records").await, 1);
+}
+
+fn short_request_timeout(settings: &mut Settings) {
+    settings.limits.request_timeout_ms = 500;
+}
+
+/// A WebSocket mutation that runs longer than the request timeout is stopped with
+/// TIMEOUT, as over HTTP. (It is held up by a lock the test takes on the database.)
+async fn a_slow_operation_times_out(app: TestApp) {
+    let mut ws = connect(&app).await;
+    init(&mut ws, &app.admin()).await;
+    let lock = app.db.begin().await.unwrap();
+    match app.backend {
+        // Every mutation writes the audit head.
+        Backend::Postgres => lock
+            .execute_unprepared("LOCK TABLE audit_head IN EXCLUSIVE MODE")
+            .await
+            .unwrap(),
+        // Any write takes SQLite's one write lock.
+        Backend::Sqlite => lock
+            .execute_unprepared("CREATE TABLE ws_test_lock (x INTEGER)")
+            .await
+            .unwrap(),
+    };
+    let code = valid_code("441802", 503);
+    let started = Instant::now();
+    subscribe(
+        &mut ws,
+        "slow",
+        json!({"query": UPSERT, "variables": {"i": {"uscc": code, "name": "慢操作公司"}}}),
+    )
+    .await;
+    let msg = message_for(&mut ws, "slow", 3 * SECOND).await;
+    let elapsed = started.elapsed();
+    lock.rollback().await.unwrap();
+    assert_eq!(msg["type"], "error", "{msg}");
+    assert_eq!(msg["payload"][0]["extensions"]["code"], "TIMEOUT", "{msg}");
+    assert!(elapsed < 2 * SECOND, "{elapsed:?}");
+    // The socket goes on serving.
+    subscribe(&mut ws, "after", json!({"query": LISTS})).await;
+    assert!(answer(&mut ws, "after").await["data"]["lists"].is_array());
+}
+
+fn low_rate(settings: &mut Settings) {
+    settings.limits.rate_per_second = 1;
+    settings.limits.rate_burst = 3;
+}
+
+/// Each WebSocket operation is charged to the token subject's bucket, the same one its
+/// HTTP requests use.
+async fn operations_are_rate_limited(app: TestApp) {
+    let admin = app.admin();
+    let mut ws = connect(&app).await;
+    // The burst is 3: connection_init takes one, two operations the rest.
+    init(&mut ws, &admin).await;
+    for id in ["1", "2"] {
+        subscribe(&mut ws, id, json!({"query": LISTS})).await;
+        assert!(answer(&mut ws, id).await["data"]["lists"].is_array());
+    }
+    subscribe(&mut ws, "3", json!({"query": LISTS})).await;
+    let msg = message_for(&mut ws, "3", 5 * SECOND).await;
+    assert_eq!(msg["type"], "error", "{msg}");
+    assert_eq!(msg["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert!(msg["payload"][0]["extensions"]["details"]["retryAfter"].as_u64() >= Some(1));
+    // Over HTTP the same subject is limited too: one bucket.
+    let http = app.gql(Some(&admin), LISTS, json!({})).await;
+    assert_eq!(http.status, 429, "{:?}", http.body);
+}
+
+/// A mutation keyed with `extensions.idempotencyKey` runs once: a retry gets the stored
+/// answer (marked `idempotentReplayed`), the same key with another request is refused.
+async fn a_keyed_mutation_runs_once(app: TestApp) {
+    let mut ws = connect(&app).await;
+    init(&mut ws, &app.admin()).await;
+    let register = |subject: &str| {
+        json!({
+            "query": "mutation($i: RegisterPartnerInput!) { registerPartner(input: $i) { subject active } }",
+            "variables": {"i": {"subject": subject, "name": "某平台", "domains": ["BIDDING"]}},
+            "extensions": {"idempotencyKey": "ws-key-1"}
+        })
+    };
+    subscribe(&mut ws, "1", register("gov-keyed")).await;
+    let first = answer(&mut ws, "1").await;
+    assert_eq!(
+        first["data"]["registerPartner"]["subject"], "gov-keyed",
+        "{first}"
+    );
+    let audited = app.count("audit_events").await;
+    // Registering the same subject again would be refused: the replay shows it did not run.
+    subscribe(&mut ws, "2", register("gov-keyed")).await;
+    let replay = answer(&mut ws, "2").await;
+    assert_eq!(replay["data"], first["data"], "{replay}");
+    assert_eq!(replay["extensions"]["idempotentReplayed"], true, "{replay}");
+    assert_eq!(app.count("audit_events").await, audited);
+    subscribe(&mut ws, "3", register("gov-other")).await;
+    assert_eq!(refusal(&mut ws, "3").await, "IDEMPOTENCY_KEY_REUSED");
+    // A malformed key is refused before anything runs.
+    let mut bad = register("gov-third");
+    bad["extensions"]["idempotencyKey"] = json!("has space");
+    subscribe(&mut ws, "4", bad).await;
+    assert_eq!(refusal(&mut ws, "4").await, "IDEMPOTENCY_KEY_INVALID");
+    assert_eq!(
+        app.count_where("partners", "subject = 'gov-third'").await,
+        0
+    );
+}
+
+// --- Row 2: a socket's cost is bounded before authentication -------------------------
+
+fn fragment(payload: Vec<u8>, first: bool, last: bool) -> Message {
+    let opcode = if first {
+        OpCode::Data(Data::Text)
+    } else {
+        OpCode::Data(Data::Continue)
+    };
+    Message::Frame(Frame::message(payload, opcode, last))
+}
+
+/// Continuation frames beyond `limits.ws_max_message_bytes` (64 KiB) close an
+/// unauthenticated socket with 1009 as soon as the limit is passed, as does one
+/// oversized frame; a fragmented message under the limit is read.
+async fn oversized_messages_close_the_socket_before_authentication(app: TestApp) {
+    // A message of 16 KiB fragments that never ends: one fragment at a time, so that
+    // the server has read all that was sent when it closes.
+    let mut ws = connect(&app).await;
+    let mut sent = 0;
+    let closed = loop {
+        assert!(
+            sent < 1024 * 1024,
+            "1 MiB of continuation frames and still open"
+        );
+        ws.send(fragment(vec![b' '; 16 * 1024], sent == 0, false))
+            .await
+            .unwrap();
+        sent += 16 * 1024;
+        match recv(&mut ws, StdDuration::from_millis(200)).await {
+            Got::TimedOut => continue,
+            Got::Closed(code, _) => break code,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed, Some(1009));
+    // Closed at the first fragment past the limit, not later.
+    assert_eq!(sent, 80 * 1024);
+
+    // One frame over the limit: refused from its header, before its payload is read
+    // (the server may reset the connection with the unread payload behind the close).
+    let mut ws = connect(&app).await;
+    let _ = ws.send(Message::Text(" ".repeat(100 * 1024).into())).await;
+    match recv(&mut ws, 5 * SECOND).await {
+        Got::Closed(code, _) => assert_eq!(code, Some(1009)),
+        Got::Ended(why) => eprintln!("reset with the payload unread: {why}"),
+        other => panic!("expected the socket to close, got {other:?}"),
+    }
+
+    // 48 KiB in three fragments is under the limit: a connection_init padded to it works.
+    let mut ws = connect(&app).await;
+    let init = json!({"type": "connection_init", "payload": {
+        "Authorization": format!("Bearer {}", app.admin()), "pad": "x".repeat(47 * 1024)}})
+    .to_string();
+    let bytes = init.into_bytes();
+    let chunks: Vec<&[u8]> = bytes.chunks(bytes.len() / 3 + 1).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        ws.send(fragment(chunk.to_vec(), i == 0, i + 1 == chunks.len()))
+            .await
+            .unwrap();
+    }
+    match recv(&mut ws, 5 * SECOND).await {
+        Got::Text(ack) => assert_eq!(ack["type"], "connection_ack"),
+        other => panic!("expected connection_ack, got {other:?}"),
+    }
+}
+
+fn quick_init(settings: &mut Settings) {
+    settings.limits.ws_init_timeout_ms = 300;
+}
+
+/// No `connection_init` within `limits.ws_init_timeout_ms`: closed with 4408. A socket
+/// that did initialise in time is not affected.
+async fn connection_init_must_come_in_time(app: TestApp) {
+    let mut idle = connect(&app).await;
+    let mut ready = connect(&app).await;
+    init(&mut ready, &app.admin()).await;
+    let started = Instant::now();
+    let (code, reason) = closed(&mut idle, 3 * SECOND).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (4408, "Connection initialisation timeout")
+    );
+    assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    subscribe(&mut ready, "1", json!({"query": LISTS})).await;
+    assert!(answer(&mut ready, "1").await["data"]["lists"].is_array());
+}
+
+// --- Row 7: operations per connection, connections per subject and address ---------
+
+fn few_subscriptions(settings: &mut Settings) {
+    settings.limits.ws_max_subscriptions = 2;
+}
+
+/// The (N+1)th running operation on one socket is refused (TOO_MANY_SUBSCRIPTIONS);
+/// completing one frees its place; reusing a running id closes the socket (4409).
+async fn operations_per_connection_are_bounded(app: TestApp) {
+    let partner = app.partner("gov-many", &[Domain::Bidding]).await;
+    let mut ws = connect(&app).await;
+    init(&mut ws, &partner).await;
+    subscribe(&mut ws, "a", json!({"query": FEED})).await;
+    subscribe(&mut ws, "b", json!({"query": FEED})).await;
+    subscribe(&mut ws, "c", json!({"query": FEED})).await;
+    let msg = message_for(&mut ws, "c", 5 * SECOND).await;
+    assert_eq!(msg["type"], "error", "{msg}");
+    assert_eq!(
+        msg["payload"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
+    assert_eq!(msg["payload"][0]["extensions"]["details"]["max"], 2);
+    send(&mut ws, json!({"id": "a", "type": "complete"})).await;
+    subscribe(&mut ws, "d", json!({"query": LISTS})).await;
+    assert!(answer(&mut ws, "d").await["data"]["lists"].is_array());
+    subscribe(&mut ws, "b", json!({"query": FEED})).await;
+    assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4409);
+}
+
+fn few_connections(settings: &mut Settings) {
+    settings.limits.ws_max_connections_per_subject = 2;
+    settings.limits.ws_max_pending_per_address = 2;
+}
+
+/// A subject holds at most `limits.ws_max_connections_per_subject` connections (the next
+/// is closed with 1013, Try Again Later), and an address at most
+/// `limits.ws_max_pending_per_address` sockets that have not initialised (the next
+/// upgrade is refused with HTTP 429 TOO_MANY_CONNECTIONS).
+async fn connections_per_subject_and_address_are_bounded(app: TestApp) {
+    let admin = app.admin();
+    let mut first = connect(&app).await;
+    init(&mut first, &admin).await;
+    let mut second = connect(&app).await;
+    init(&mut second, &admin).await;
+    let mut third = connect(&app).await;
+    send(
+        &mut third,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {admin}")}}),
+    )
+    .await;
+    assert_eq!(close_code(&mut third, 5 * SECOND).await, 1013);
+    // Another subject is counted apart, and a closed connection frees its place.
+    let mut auditor = connect(&app).await;
+    init(&mut auditor, &app.auditor()).await;
+    first.close(None).await.unwrap();
+    let mut ended = false;
+    for _ in 0..50 {
+        let mut again = connect(&app).await;
+        send(
+            &mut again,
+            json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {admin}")}}),
+        )
+        .await;
+        if let Got::Text(ack) = recv(&mut again, 5 * SECOND).await {
+            assert_eq!(ack["type"], "connection_ack");
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert!(ended, "the closed connection's place was not given back");
+
+    // Two sockets waiting for connection_init: the third upgrade is refused.
+    let _waiting = [connect(&app).await, connect(&app).await];
+    let mut req = app.ws_url("/graphql/ws").into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429);
+            let body: Value =
+                serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"],
+                "TOO_MANY_CONNECTIONS"
+            );
+        }
+        other => panic!(
+            "expected HTTP 429, got {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+}
+
+/// Breaking graphql-transport-ws closes the socket with the protocol's codes.
+async fn protocol_errors_close_with_the_specs_codes(app: TestApp) {
+    // subscribe before connection_ack: 4401.
+    let mut ws = connect(&app).await;
+    subscribe(&mut ws, "1", json!({"query": LISTS})).await;
+    assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4401);
+    // Not JSON, or not a message type of the protocol: 4400.
+    for bad in ["not json", r#"{"type": "shout"}"#] {
+        let mut ws = connect(&app).await;
+        ws.send(Message::Text(bad.into())).await.unwrap();
+        assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4400, "{bad}");
+    }
+    // A second connection_init: 4429.
+    let mut ws = connect(&app).await;
+    init(&mut ws, &app.admin()).await;
+    send(
+        &mut ws,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", app.admin())}}),
+    )
+    .await;
+    assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4429);
+    // No token, or a bad one: 4403 before any acknowledgement.
+    for payload in [json!({}), json!({"Authorization": "Bearer not-a-token"})] {
+        let mut ws = connect(&app).await;
+        send(
+            &mut ws,
+            json!({"type": "connection_init", "payload": payload}),
+        )
+        .await;
+        assert_eq!(close_code(&mut ws, 5 * SECOND).await, 4403);
+    }
+}
+
+/// The older subscriptions-transport-ws subprotocol (`graphql-ws`) keeps working, with
+/// its own message names.
+async fn the_older_subprotocol_still_works(app: TestApp) {
+    let mut ws = connect_with(&app, "graphql-ws").await;
+    init(&mut ws, &app.admin()).await;
+    send(
+        &mut ws,
+        json!({"id": "1", "type": "start", "payload": {"query": LISTS}}),
+    )
+    .await;
+    let data = message_for(&mut ws, "1", 5 * SECOND).await;
+    assert_eq!(data["type"], "data", "{data}");
+    assert!(data["payload"]["data"]["lists"].is_array());
+    assert_eq!(
+        message_for(&mut ws, "1", 5 * SECOND).await["type"],
+        "complete"
+    );
+}
+
+on_both_backends!(
+    an_expired_token_closes_the_socket_and_runs_nothing,
+    a_keyed_mutation_runs_once,
+    oversized_messages_close_the_socket_before_authentication,
+    the_older_subprotocol_still_works,
+    protocol_errors_close_with_the_specs_codes,
+);
+
+on_both_backends_with!(
+    a_deactivated_partner_is_refused_and_its_subscription_ends => short_partner_cache,
+    a_slow_operation_times_out => short_request_timeout,
+    operations_are_rate_limited => low_rate,
+    connection_init_must_come_in_time => quick_init,
+    operations_per_connection_are_bounded => few_subscriptions,
+    connections_per_subject_and_address_are_bounded => few_connections,
+);
