@@ -10,12 +10,11 @@
 use crate::domain::region::{QINGYUAN_DIVISIONS, is_division_code, scope_covers};
 use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
+use crate::store::report_sql;
 use async_graphql::SimpleObject;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{listing, operator, repair_application};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement, Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -128,27 +127,6 @@ pub fn division_name(code: &str) -> String {
         .map_or_else(|| "（清远市外）".to_string(), |(_, n)| (*n).to_string())
 }
 
-/// `?` placeholders in PostgreSQL's `$n` form where needed.
-fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DatabaseBackend::Postgres => {
-            let mut out = String::with_capacity(sql.len() + 8);
-            let mut n = 0;
-            for ch in sql.chars() {
-                if ch == '?' {
-                    n += 1;
-                    out.push_str(&format!("${n}"));
-                } else {
-                    out.push(ch);
-                }
-            }
-            out
-        }
-        _ => sql.to_string(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
 /// Rows of `(region, key..., n)` from a grouped count.
 async fn grouped<C: ConnectionTrait>(
     db: &C,
@@ -157,7 +135,11 @@ async fn grouped<C: ConnectionTrait>(
     keys: &[&str],
 ) -> AppResult<Vec<(String, Vec<String>, i64)>> {
     let rows = db
-        .query_all_raw(statement(db.get_database_backend(), sql, values))
+        .query_all_raw(report_sql::statement(
+            db.get_database_backend(),
+            sql,
+            values,
+        ))
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -172,33 +154,6 @@ async fn grouped<C: ConnectionTrait>(
     }
     Ok(out)
 }
-
-const DECIDED_SQL: &str = "SELECT o.region_code AS region, COUNT(*) AS n \
-    FROM listings l JOIN operators o ON o.id = l.operator_id \
-    WHERE l.decision_date >= ? AND l.decision_date < ? GROUP BY o.region_code";
-
-const REMOVED_SQL: &str = "SELECT o.region_code AS region, p.removal_kind AS kind, COUNT(*) AS n \
-    FROM listing_periods p JOIN listings l ON l.id = p.listing_id JOIN operators o ON o.id = l.operator_id \
-    WHERE p.removed_at >= ? AND p.removed_at < ? GROUP BY o.region_code, p.removal_kind";
-
-/// A period expired when it ran out without an early removal.
-const EXPIRED_SQL: &str = "SELECT o.region_code AS region, COUNT(*) AS n \
-    FROM listing_periods p JOIN listings l ON l.id = p.listing_id JOIN operators o ON o.id = l.operator_id \
-    WHERE p.removed_at IS NULL AND p.ends_at >= ? AND p.ends_at < ? AND p.ends_at <= ? \
-    GROUP BY o.region_code";
-
-const CHECKS_SQL: &str = "SELECT COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)) AS region, \
-    c.domain AS domain, c.decision AS decision, COUNT(*) AS n \
-    FROM check_records c LEFT JOIN operators o ON o.id = c.operator_id \
-    WHERE c.checked_at >= ? AND c.checked_at < ? \
-    GROUP BY COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)), c.domain, c.decision";
-
-const FEEDBACK_SQL: &str = "SELECT COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)) AS region, \
-    f.measure_code AS measure, COUNT(*) AS n \
-    FROM partner_feedback f JOIN check_records c ON c.id = f.receipt_id \
-    LEFT JOIN operators o ON o.id = c.operator_id \
-    WHERE f.created_at >= ? AND f.created_at < ? \
-    GROUP BY COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)), f.measure_code";
 
 /// The division of each listing's operator.
 async fn listing_regions<C: ConnectionTrait>(
@@ -254,12 +209,12 @@ pub async fn yearly<C: ConnectionTrait>(
     let days = vec![Value::from(first_day), Value::from(next_first_day)];
     let instants = || vec![Value::from(from), Value::from(to)];
 
-    for (r, _, n) in grouped(db, DECIDED_SQL, days, &[]).await? {
+    for (r, _, n) in grouped(db, report_sql::DECIDED_SQL, days, &[]).await? {
         if let Some(d) = slot(&mut divisions, region.as_deref(), &r) {
             d.listings_decided += n;
         }
     }
-    for (r, kind, n) in grouped(db, REMOVED_SQL, instants(), &["kind"]).await? {
+    for (r, kind, n) in grouped(db, report_sql::REMOVED_SQL, instants(), &["kind"]).await? {
         if let Some(d) = slot(&mut divisions, region.as_deref(), &r) {
             match kind[0].as_str() {
                 "REPAIRED" => d.removed.repaired += n,
@@ -270,12 +225,19 @@ pub async fn yearly<C: ConnectionTrait>(
     }
     let mut expired_values = instants();
     expired_values.push(Value::from(now));
-    for (r, _, n) in grouped(db, EXPIRED_SQL, expired_values, &[]).await? {
+    for (r, _, n) in grouped(db, report_sql::EXPIRED_SQL, expired_values, &[]).await? {
         if let Some(d) = slot(&mut divisions, region.as_deref(), &r) {
             d.removed.expired += n;
         }
     }
-    for (r, k, n) in grouped(db, CHECKS_SQL, instants(), &["domain", "decision"]).await? {
+    for (r, k, n) in grouped(
+        db,
+        report_sql::CHECKS_SQL,
+        instants(),
+        &["domain", "decision"],
+    )
+    .await?
+    {
         if let Some(d) = slot(&mut divisions, region.as_deref(), &r) {
             d.checks_total += n;
             let [domain, decision] = [k[0].clone(), k[1].clone()];
@@ -286,7 +248,7 @@ pub async fn yearly<C: ConnectionTrait>(
             });
         }
     }
-    for (r, k, n) in grouped(db, FEEDBACK_SQL, instants(), &["measure"]).await? {
+    for (r, k, n) in grouped(db, report_sql::FEEDBACK_SQL, instants(), &["measure"]).await? {
         if let Some(d) = slot(&mut divisions, region.as_deref(), &r) {
             d.feedback_total += n;
             d.feedback.push(MeasureCount {

@@ -1,4 +1,7 @@
 //! Store-side translations of domain rules: the SQL that must say exactly what a rule in
 //! `domain/` says, kept in one place and tested against the rule.
 
+pub mod check_record_sql;
+pub mod check_sql;
 pub mod in_force;
+pub mod report_sql;

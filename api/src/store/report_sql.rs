@@ -1,0 +1,52 @@
+//! The yearly report's grouped counts, written once for both backends with `?`
+//! placeholders and translated for PostgreSQL.
+
+use sea_orm::{DatabaseBackend, Statement, Value};
+
+/// `?` placeholders in PostgreSQL's `$n` form where needed.
+pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for ch in sql.chars() {
+                if ch == '?' {
+                    n += 1;
+                    out.push_str(&format!("${n}"));
+                } else {
+                    out.push(ch);
+                }
+            }
+            out
+        }
+        _ => sql.to_string(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+pub const DECIDED_SQL: &str = "SELECT o.region_code AS region, COUNT(*) AS n \
+    FROM listings l JOIN operators o ON o.id = l.operator_id \
+    WHERE l.decision_date >= ? AND l.decision_date < ? GROUP BY o.region_code";
+
+pub const REMOVED_SQL: &str = "SELECT o.region_code AS region, p.removal_kind AS kind, COUNT(*) AS n \
+    FROM listing_periods p JOIN listings l ON l.id = p.listing_id JOIN operators o ON o.id = l.operator_id \
+    WHERE p.removed_at >= ? AND p.removed_at < ? GROUP BY o.region_code, p.removal_kind";
+
+/// A period expired when it ran out without an early removal.
+pub const EXPIRED_SQL: &str = "SELECT o.region_code AS region, COUNT(*) AS n \
+    FROM listing_periods p JOIN listings l ON l.id = p.listing_id JOIN operators o ON o.id = l.operator_id \
+    WHERE p.removed_at IS NULL AND p.ends_at >= ? AND p.ends_at < ? AND p.ends_at <= ? \
+    GROUP BY o.region_code";
+
+pub const CHECKS_SQL: &str = "SELECT COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)) AS region, \
+    c.domain AS domain, c.decision AS decision, COUNT(*) AS n \
+    FROM check_records c LEFT JOIN operators o ON o.id = c.operator_id \
+    WHERE c.checked_at >= ? AND c.checked_at < ? \
+    GROUP BY COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)), c.domain, c.decision";
+
+pub const FEEDBACK_SQL: &str = "SELECT COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)) AS region, \
+    f.measure_code AS measure, COUNT(*) AS n \
+    FROM partner_feedback f JOIN check_records c ON c.id = f.receipt_id \
+    LEFT JOIN operators o ON o.id = c.operator_id \
+    WHERE f.created_at >= ? AND f.created_at < ? \
+    GROUP BY COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)), f.measure_code";
