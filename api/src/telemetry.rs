@@ -1,5 +1,9 @@
 //! Logging: `tracing` with a request id per request (tracing-actix-web), human-readable
 //! by default and JSON when `log_format = "json"`. `RUST_LOG` sets the filter.
+//!
+//! Every line goes to standard error: standard output belongs to the commands' answers
+//! (`TOKEN=$(credit-registry token …)` must capture the token and nothing else, even on
+//! a first run that warns about generating a development key).
 
 use crate::config::LogFormat;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
@@ -11,8 +15,15 @@ pub fn init(format: LogFormat) {
     // A second init (tests start several servers) is harmless: keep the first.
     let _ = match format {
         LogFormat::Json => registry
-            .with(fmt::layer().json().with_current_span(true))
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .try_init(),
     };
 }

@@ -83,3 +83,41 @@ async fn sigterm_finishes_in_flight_requests_then_closes_the_pool() {
     assert_eq!(row.try_get::<i64>("", "ops").unwrap(), 1);
     assert_eq!(row.try_get::<i64>("", "events").unwrap(), 1);
 }
+
+/// Logs go to standard error: in a fresh folder the first `token` generates a development
+/// key and warns about it, and `TOKEN=$(credit-registry token …)` must still capture the
+/// token alone.
+#[test]
+fn token_prints_only_the_token_on_stdout_and_logs_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(common::BINARY)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .args(["token", "--role", "admin", "--sub", "x"])
+        .output()
+        .expect("run credit-registry token");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {}: {stderr}", output.status);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout is not one line: {stdout:?}");
+    assert!(stdout.ends_with('\n'));
+    let parts: Vec<&str> = lines[0].split('.').collect();
+    assert_eq!(parts.len(), 3, "not a JWT: {stdout:?}");
+    use base64::Engine;
+    for part in &parts {
+        assert!(
+            !part.is_empty()
+                && base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(part)
+                    .is_ok(),
+            "not base64url: {part:?}"
+        );
+    }
+    assert!(
+        stderr.contains("generated a development signing key"),
+        "the warning did not reach stderr: {stderr:?}"
+    );
+    assert!(dir.path().join("data/token-signing-key.pem").exists());
+}
