@@ -10,6 +10,7 @@ use crate::service::check_lookups::CheckLookups;
 use crate::service::check_records::CheckRecorder;
 use crate::service::feed::FeedHub;
 use crate::service::receipts::{self, ReceiptService};
+use crate::telemetry::RequestSpan;
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
@@ -164,7 +165,10 @@ impl Application {
         let data_limiter = web::Data::new(limiter);
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                // The access middleware is outermost: the request id it assigns is the
+                // one the request span (and every event inside it) carries.
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(actix_web::middleware::from_fn(http::access::access_log))
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())
                 .app_data(data_limiter.clone())

@@ -121,3 +121,73 @@ fn token_prints_only_the_token_on_stdout_and_logs_on_stderr() {
     );
     assert!(dir.path().join("data/token-signing-key.pem").exists());
 }
+
+/// One JSON access line per request, written by the access middleware: method, matched
+/// route pattern, status, duration, request id, and the caller's role and subject when a
+/// token was verified (`anonymous` and no subject otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_writes_one_access_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    );
+    let token = admin_token(dir.path());
+    let mut server = Server::start(dir.path(), &url, &[], "server.log").await;
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(server.url("/graphql"))
+        .bearer_auth(&token)
+        .header("x-request-id", "access-test-1")
+        .json(&upsert_body(7))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let missing = client
+        .get(server.url("/listings/42/nothing"))
+        .header("x-request-id", "access-test-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(10)).await;
+
+    let logs = server.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let access = |id: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["target"] == "access" && l["fields"]["request_id"] == id)
+            .map(|l| &l["fields"])
+            .collect()
+    };
+    let posted = access("access-test-1");
+    assert_eq!(posted.len(), 1, "{logs}");
+    let line = posted[0];
+    assert_eq!(line["message"], "request");
+    assert_eq!(line["method"], "POST");
+    assert_eq!(line["route"], "/graphql");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["role"], "admin");
+    assert_eq!(line["subject"], "fault-tester");
+    assert!(
+        line["duration_ms"].as_f64().is_some_and(|d| d > 0.0),
+        "{line}"
+    );
+
+    let missed = access("access-test-2");
+    assert_eq!(missed.len(), 1, "{logs}");
+    assert_eq!(missed[0]["method"], "GET");
+    assert_eq!(
+        missed[0]["route"], "default",
+        "the path itself is not a route"
+    );
+    assert_eq!(missed[0]["status"], 404);
+    assert_eq!(missed[0]["role"], "anonymous");
+    assert!(missed[0].get("subject").is_none(), "{}", missed[0]);
+}

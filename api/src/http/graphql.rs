@@ -13,6 +13,7 @@ use crate::graphql::limits::{DOCUMENT_REFUSALS, VALIDATION_FAILED, set_code};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::startup::AppState;
+use crate::telemetry::RequestId;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,7 +22,6 @@ use async_graphql::{BatchRequest, BatchResponse, Response};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_actix_web::RequestId;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set on an answer replayed for a retried Idempotency-Key.
@@ -62,6 +62,9 @@ pub async fn post(
     // 1. Who is calling, and whether they may call again so soon. A refused token is
     //    counted against the client address like an anonymous call.
     let identity = resolve_identity(&req, &state);
+    if let Ok(identity) = &identity {
+        super::access::record_caller(&req, identity);
+    }
     let rate_key = match &identity {
         Ok(identity) if !identity.is_anonymous() => RateKey::Subject(caller_key(identity)),
         _ => RateKey::Address(limiter.client_address(&req)),
@@ -328,7 +331,8 @@ async fn settle_claim(
         if answered && rules::is_definitive(body) {
             return keys::finish(&state.db, claim, status.as_u16(), body.clone()).await;
         }
-        let committed = keys::committed(&state.db, &claim.request_id, started).await?;
+        let committed =
+            keys::committed(&state.db, &claim.request_id, &claim.subject, started).await?;
         match (committed, answered) {
             (false, _) => keys::release(&state.db, claim).await,
             (true, true) => keys::finish(&state.db, claim, status.as_u16(), body.clone()).await,

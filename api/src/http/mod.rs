@@ -1,5 +1,7 @@
-//! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS).
+//! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS); the access
+//! middleware (`access`) wraps them all.
 
+pub mod access;
 pub mod graphql;
 mod health;
 pub mod rate_limit;

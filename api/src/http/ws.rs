@@ -63,7 +63,7 @@ pub async fn subscribe(
     schema: web::Data<RegistrySchema>,
     limiter: web::Data<RateLimiter>,
 ) -> actix_web::Result<HttpResponse> {
-    let request_id = format!("ws-{}", uuid::Uuid::new_v4());
+    let request_id = crate::telemetry::RequestId::of(&req).to_string();
     let address = limiter.client_address(&req);
     if let Err(wait) = limiter.check(&RateKey::Address(address), 1) {
         return Ok(rate_limited(wait, &request_id));

@@ -14,5 +14,6 @@ mod partners;
 mod rate_limits;
 mod receipts;
 mod repair;
+mod request_ids;
 mod seed;
 mod tokens;
