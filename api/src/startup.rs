@@ -155,8 +155,8 @@ impl Application {
 
     pub fn from_state(state: Arc<AppState>) -> anyhow::Result<Self> {
         let settings = state.settings.clone();
-        let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("binding {}", settings.bind))?;
+        let address = settings.listen_address();
+        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();
         let schema: RegistrySchema = build_schema(state.clone(), &settings);
         let limiter = http::rate_limit::RateLimiter::from_limits(&settings.limits)?;
