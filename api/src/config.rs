@@ -53,6 +53,16 @@ pub struct Settings {
     pub limits: Limits,
     pub rules: RuleSettings,
     pub jobs: JobSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A bearer token that scrapers must send (`Authorization: Bearer <token>`), from any
+    /// address. Unset: only direct loopback connections (no proxy headers) may read it.
+    pub token: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,6 +155,7 @@ impl Default for Settings {
             limits: Limits::default(),
             rules: RuleSettings::default(),
             jobs: JobSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }

@@ -155,6 +155,8 @@ impl Application {
 
     pub fn from_state(state: Arc<AppState>) -> anyhow::Result<Self> {
         let settings = state.settings.clone();
+        // The process's metrics recorder, before the first request is counted.
+        crate::metrics::handle();
         let address = settings.listen_address();
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();

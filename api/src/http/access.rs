@@ -2,7 +2,8 @@
 //! caller's usable `x-request-id`, or a new UUID; see `telemetry::RequestId`), writes one
 //! access line when the response is ready (method, matched route pattern, status,
 //! duration, request id, and the caller's role and subject when a token was verified),
-//! and puts `x-request-id` on every response, 404s and refused upgrades included.
+//! and puts `x-request-id` on every response, 404s and refused upgrades included. It
+//! also counts the request in the HTTP metrics (`crate::metrics::http_request`).
 
 use crate::auth::Identity;
 use crate::telemetry::RequestId;
@@ -49,7 +50,7 @@ pub async fn access_log<B: MessageBody + 'static>(
             // from a middleware, and the request it belonged to is gone (it cannot be
             // kept: routing needs it unshared), so only the line is written.
             let status = err.as_response_error().status_code().as_u16();
-            access_line(&method, UNMATCHED_ROUTE, status, started, &request_id, None);
+            finished(&method, UNMATCHED_ROUTE, status, started, &request_id, None);
             return Err(err);
         }
     };
@@ -63,7 +64,7 @@ pub async fn access_log<B: MessageBody + 'static>(
         .match_pattern()
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_string());
     let caller = response.request().extensions().get::<Caller>().cloned();
-    access_line(
+    finished(
         &method,
         &route,
         response.status().as_u16(),
@@ -74,7 +75,8 @@ pub async fn access_log<B: MessageBody + 'static>(
     Ok(response)
 }
 
-fn access_line(
+/// The access line and the request metrics of one answered request.
+fn finished(
     method: &actix_web::http::Method,
     route: &str,
     status: u16,
@@ -82,8 +84,10 @@ fn access_line(
     request_id: &RequestId,
     caller: Option<&Caller>,
 ) {
+    let elapsed = started.elapsed();
+    crate::metrics::http_request(method.as_str(), route, status, elapsed);
     // Microsecond resolution is plenty and keeps the line short.
-    let duration_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     tracing::info!(
         target: "access",
         method = %method,

@@ -9,7 +9,7 @@ use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_secon
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
-use crate::graphql::limits::{DOCUMENT_REFUSALS, VALIDATION_FAILED, set_code};
+use crate::graphql::limits::{DOCUMENT_REFUSALS, code_errors};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::startup::AppState;
@@ -28,6 +28,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -> HttpResponse {
+    crate::metrics::refusal(code);
     HttpResponse::build(status)
         .insert_header(("x-request-id", request_id.to_string()))
         .json(error_body(code, message))
@@ -246,6 +247,7 @@ pub(super) fn caller_key(identity: &Identity) -> String {
 
 pub(super) fn rate_limited(wait: Duration, request_id: &str) -> HttpResponse {
     let seconds = retry_after_seconds(wait);
+    crate::metrics::refusal("RATE_LIMITED");
     HttpResponse::TooManyRequests()
         .insert_header(("x-request-id", request_id.to_string()))
         .insert_header((RETRY_AFTER, seconds.to_string()))
@@ -353,30 +355,14 @@ async fn settle_claim(
     }
 }
 
-/// Gives every error a code: async-graphql's own request-level errors that no extension
-/// hook saw (an unknown operation name, say) are validation failures; field errors
-/// without a code come from input coercion (a variable of the wrong type).
+/// Gives every error a code (`graphql::limits::code_errors`).
 fn code_every_error(response: &mut BatchResponse) {
     let responses: &mut [Response] = match response {
         BatchResponse::Single(r) => std::slice::from_mut(r),
         BatchResponse::Batch(rs) => rs.as_mut_slice(),
     };
     for r in responses {
-        for err in &mut r.errors {
-            let has_code = err
-                .extensions
-                .as_ref()
-                .is_some_and(|e| e.get("code").is_some());
-            if has_code {
-                continue;
-            }
-            if err.path.is_empty() {
-                set_code(err, VALIDATION_FAILED);
-            } else {
-                tracing::debug!(message = %err.message, "field error without a code");
-                set_code(err, "BAD_USER_INPUT");
-            }
-        }
+        code_errors(r);
     }
 }
 

@@ -1,9 +1,10 @@
-//! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS); the access
+//! HTTP routes: `/graphql`, health, `/metrics`, the SDL download, the receipt keys (JWKS); the access
 //! middleware (`access`) wraps them all.
 
 pub mod access;
 pub mod graphql;
 mod health;
+mod prometheus;
 pub mod rate_limit;
 mod receipts;
 mod ws;
@@ -16,6 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql/ws", web::get().to(ws::subscribe))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(prometheus::scrape))
         .route("/schema.graphql", web::get().to(health::schema_sdl))
         .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
 }

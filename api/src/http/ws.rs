@@ -100,6 +100,8 @@ pub async fn subscribe(
             tracing::info!(subject = %identity.subject, %request_id, "subscription connected");
             let mut data = Data::default();
             data.insert(RequestContext::new(identity, request_id));
+            // Lives as long as the connection's data: counts the connection while open.
+            data.insert(crate::metrics::WebSocketConnection::opened());
             if let Some(expiry) = expiry {
                 data.insert(expiry);
             }

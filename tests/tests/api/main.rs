@@ -9,6 +9,7 @@ mod history;
 mod idempotency;
 mod limits;
 mod listings;
+mod metrics;
 mod operators;
 mod partners;
 mod rate_limits;
