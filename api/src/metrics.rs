@@ -18,7 +18,7 @@ use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, g
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::{DatabaseBackend, DatabaseConnection, EntityTrait};
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 pub const HTTP_REQUESTS: &str = "registry_http_requests_total";
@@ -152,24 +152,25 @@ pub fn http_request(method: &str, route: &str, status: u16, duration: Duration) 
 /// The label for an operation name: the name while fewer than [`MAX_OPERATION_NAMES`]
 /// distinct ones were seen, `anonymous` for none, `OTHER` past the bound.
 pub fn operation_label(name: Option<&str>) -> String {
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    bounded_label(SEEN.get_or_init(Mutex::default), name, MAX_OPERATION_NAMES)
+    static SEEN: OnceLock<RwLock<HashSet<String>>> = OnceLock::new();
+    bounded_label(SEEN.get_or_init(RwLock::default), name, MAX_OPERATION_NAMES)
 }
 
-fn bounded_label(seen: &Mutex<HashSet<String>>, name: Option<&str>, max: usize) -> String {
+fn bounded_label(seen: &RwLock<HashSet<String>>, name: Option<&str>, max: usize) -> String {
     let Some(name) = name else {
         return "anonymous".into();
     };
     if name.len() > MAX_OPERATION_NAME_LEN {
         return OTHER.into();
     }
-    let Ok(mut seen) = seen.lock() else {
-        return OTHER.into();
-    };
-    if seen.contains(name) {
+    // Partners repeat the same few names: the usual case only reads.
+    if seen.read().is_ok_and(|seen| seen.contains(name)) {
         return name.to_string();
     }
-    if seen.len() < max {
+    let Ok(mut seen) = seen.write() else {
+        return OTHER.into();
+    };
+    if seen.contains(name) || seen.len() < max {
         seen.insert(name.to_string());
         return name.to_string();
     }
@@ -268,14 +269,14 @@ mod tests {
 
     #[test]
     fn operation_names_are_bounded() {
-        let seen = Mutex::default();
+        let seen = RwLock::default();
         assert_eq!(bounded_label(&seen, None, 2), "anonymous");
         assert_eq!(bounded_label(&seen, Some("CheckBidder"), 2), "CheckBidder");
         assert_eq!(bounded_label(&seen, Some("Listings"), 2), "Listings");
         assert_eq!(bounded_label(&seen, Some("Third"), 2), OTHER);
         assert_eq!(bounded_label(&seen, Some("CheckBidder"), 2), "CheckBidder");
         let long = "x".repeat(MAX_OPERATION_NAME_LEN + 1);
-        assert_eq!(bounded_label(&Mutex::default(), Some(&long), 2), OTHER);
+        assert_eq!(bounded_label(&RwLock::default(), Some(&long), 2), OTHER);
     }
 
     #[test]
