@@ -241,6 +241,11 @@ impl Default for RuleSettings {
     }
 }
 
+/// Free-text keys whose environment values are taken exactly as written: figment reads
+/// other values as TOML-like literals, so `REGISTRY_METRICS__TOKEN=12345` would be a
+/// number (refused for a text key) and `3e5` a float (a different token).
+const TEXT_KEYS: &[&str] = &["auth.issuer", "auth.audience", "metrics.token"];
+
 impl Settings {
     /// Defaults, then `file` (or `REGISTRY_CONFIG`) if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
@@ -251,11 +256,18 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment
-            .merge(Env::prefixed("REGISTRY_").split("__").ignore(&["CONFIG"]))
-            .merge(Env::raw().only(&["DATABASE_URL"]))
-            .extract()
-            .map_err(Box::new)
+        let mut ignored = vec!["CONFIG"];
+        ignored.extend_from_slice(TEXT_KEYS);
+        figment = figment
+            .merge(Env::prefixed("REGISTRY_").split("__").ignore(&ignored))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        for key in TEXT_KEYS {
+            let name = format!("REGISTRY_{}", key.replace('.', "__").to_uppercase());
+            if let Ok(value) = std::env::var(name) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        figment.extract().map_err(Box::new)
     }
 
     /// The address to listen on: `bind`, where `:PORT` (`REGISTRY_BIND=:0`) means the
@@ -364,6 +376,21 @@ mod tests {
             assert_eq!(settings.database_url.as_deref(), Some("postgres://u@h/db"));
             assert_eq!(settings.auth.issuer, "qy");
             assert_eq!(settings.listen_address(), "127.0.0.1:0");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn text_keys_from_the_environment_are_taken_as_written() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("REGISTRY_METRICS__TOKEN", "12345");
+            jail.set_env("REGISTRY_AUTH__ISSUER", "3e5");
+            jail.set_env("REGISTRY_AUTH__AUDIENCE", "true");
+            let settings = Settings::load(None).expect("loads");
+            assert_eq!(settings.metrics.token.as_deref(), Some("12345"));
+            assert_eq!(settings.auth.issuer, "3e5");
+            assert_eq!(settings.auth.audience, "true");
             Ok(())
         });
     }
