@@ -1,6 +1,12 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then
 //! environment variables (`DATABASE_URL`, `REGISTRY_BIND`, and `REGISTRY_<SECTION>__<KEY>`
 //! for everything else, e.g. `REGISTRY_LIMITS__MAX_DEPTH=12`).
+//!
+//! Every settings struct denies unknown fields, so a misspelt key (`max_dpeth = 3` in the
+//! file, `REGISTRY_LIMITS__MAX_DPETH=3` or `REGISTRY_LIMITS_MAX_DEPTH=3` in the
+//! environment: figment lower-cases the name after the prefix and splits it at `__`)
+//! stops the start with an error naming the key instead of being ignored.
+//! `config/registry.example.toml` lists every key with its default.
 
 use figment::{
     Figment,
@@ -27,8 +33,8 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub profile: Profile,
     /// `sqlite://...` or `postgres://...`. Default: an SQLite file under `data_dir`.
@@ -50,10 +56,20 @@ pub struct Settings {
     pub limits: Limits,
     pub rules: RuleSettings,
     pub jobs: JobSettings,
+    pub metrics: MetricsSettings,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+/// Who may read `GET /metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A bearer token that scrapers must send (`Authorization: Bearer <token>`), from any
+    /// address. Unset: only direct loopback connections (no proxy headers) may read it.
+    pub token: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
@@ -66,16 +82,16 @@ pub struct AuthSettings {
     pub partner_cache_seconds: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReceiptSettings {
     /// Directory of `<kid>.pem` Ed25519 keys; the newest signs, all verify.
     /// Default `data_dir/receipt-keys`.
     pub key_dir: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub max_connections: u32,
     pub min_connections: u32,
@@ -93,8 +109,8 @@ pub struct DatabaseSettings {
     pub shared_check_lookups: bool,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_depth: usize,
@@ -137,8 +153,8 @@ pub struct Limits {
 
 /// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
 /// `credit_lists` table; these are registry-wide.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RuleSettings {
     /// Repair may be applied for before this many months have passed since listing:
     /// the upper bound of "listed at least one year and less than three".
@@ -162,6 +178,7 @@ impl Default for Settings {
             limits: Limits::default(),
             rules: RuleSettings::default(),
             jobs: JobSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -224,8 +241,8 @@ impl Default for Limits {
 }
 
 /// Background work of the server. Nothing that decides a check depends on it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct JobSettings {
     /// How often the server records `listing.expired` events for the change feed, in
     /// seconds; 0 turns the job off (expiry itself is computed and never waits for it).
@@ -256,6 +273,11 @@ impl Default for RuleSettings {
     }
 }
 
+/// Free-text keys whose environment values are taken exactly as written: figment reads
+/// other values as TOML-like literals, so `REGISTRY_METRICS__TOKEN=12345` would be a
+/// number (refused for a text key) and `3e5` a float (a different token).
+const TEXT_KEYS: &[&str] = &["auth.issuer", "auth.audience", "metrics.token"];
+
 impl Settings {
     /// Defaults, then `file` (or `REGISTRY_CONFIG`) if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
@@ -266,11 +288,27 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment
-            .merge(Env::prefixed("REGISTRY_").split("__").ignore(&["CONFIG"]))
-            .merge(Env::raw().only(&["DATABASE_URL"]))
-            .extract()
-            .map_err(Box::new)
+        let mut ignored = vec!["CONFIG"];
+        ignored.extend_from_slice(TEXT_KEYS);
+        figment = figment
+            .merge(Env::prefixed("REGISTRY_").split("__").ignore(&ignored))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        for key in TEXT_KEYS {
+            let name = format!("REGISTRY_{}", key.replace('.', "__").to_uppercase());
+            if let Ok(value) = std::env::var(name) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        figment.extract().map_err(Box::new)
+    }
+
+    /// The address to listen on: `bind`, where `:PORT` (`REGISTRY_BIND=:0`) means the
+    /// loopback interface with that port (port 0: a free one).
+    pub fn listen_address(&self) -> String {
+        match self.bind.strip_prefix(':') {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => self.bind.clone(),
+        }
     }
 
     pub fn database_url(&self) -> String {
@@ -299,5 +337,109 @@ impl Settings {
 
     pub fn is_production(&self) -> bool {
         self.profile == Profile::Production
+    }
+}
+
+#[cfg(test)]
+// figment's Jail takes closures that return its (large) error by value.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_error(jail: &mut Jail, file: Option<&str>) -> String {
+        let file = file.map(|text| {
+            jail.create_file("registry.toml", text)
+                .expect("write the test file");
+            Path::new("registry.toml")
+        });
+        match Settings::load(file) {
+            Ok(settings) => panic!("loaded despite the typo: {settings:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_file_is_refused_naming_it() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let err = load_error(jail, Some("[limits]\nmax_dpeth = 3\n"));
+            assert!(err.contains("max_dpeth"), "{err}");
+            let err = load_error(jail, Some("databse_url = \"sqlite::memory:\"\n"));
+            assert!(err.contains("databse_url"), "{err}");
+            let err = load_error(jail, Some("[limit]\nmax_depth = 3\n"));
+            assert!(err.contains("limit"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_environment_key_is_refused_naming_it() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("REGISTRY_LIMITS__MAX_DPETH", "3");
+            let err = load_error(jail, None);
+            assert!(err.contains("max_dpeth"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            // One underscore instead of two: a top-level key that does not exist.
+            jail.set_env("REGISTRY_LIMITS_MAX_DEPTH", "3");
+            let err = load_error(jail, None);
+            assert!(err.contains("limits_max_depth"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_direct_environment_keys_still_work() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("other.toml", "[limits]\nmax_depth = 7\n")?;
+            jail.set_env("REGISTRY_CONFIG", "other.toml");
+            jail.set_env("DATABASE_URL", "postgres://u@h/db");
+            jail.set_env("REGISTRY_BIND", ":0");
+            jail.set_env("REGISTRY_LIMITS__MAX_COMPLEXITY", "99");
+            jail.set_env("REGISTRY_AUTH__ISSUER", "qy");
+            let settings = Settings::load(None).expect("loads");
+            assert_eq!(settings.limits.max_depth, 7);
+            assert_eq!(settings.limits.max_complexity, 99);
+            assert_eq!(settings.database_url.as_deref(), Some("postgres://u@h/db"));
+            assert_eq!(settings.auth.issuer, "qy");
+            assert_eq!(settings.listen_address(), "127.0.0.1:0");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn text_keys_from_the_environment_are_taken_as_written() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("REGISTRY_METRICS__TOKEN", "12345");
+            jail.set_env("REGISTRY_AUTH__ISSUER", "3e5");
+            jail.set_env("REGISTRY_AUTH__AUDIENCE", "true");
+            let settings = Settings::load(None).expect("loads");
+            assert_eq!(settings.metrics.token.as_deref(), Some("12345"));
+            assert_eq!(settings.auth.issuer, "3e5");
+            assert_eq!(settings.auth.audience, "true");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bind_of_only_a_port_listens_on_loopback() {
+        let with = |bind: &str| Settings {
+            bind: bind.into(),
+            ..Settings::default()
+        };
+        assert_eq!(with(":0").listen_address(), "127.0.0.1:0");
+        assert_eq!(with(":9090").listen_address(), "127.0.0.1:9090");
+        assert_eq!(with("0.0.0.0:8080").listen_address(), "0.0.0.0:8080");
+        assert_eq!(with("[::1]:8080").listen_address(), "[::1]:8080");
+        let listener = std::net::TcpListener::bind(with(":0").listen_address())
+            .expect("binds a free loopback port");
+        let address = listener.local_addr().expect("address");
+        assert!(address.ip().is_loopback() && address.port() != 0);
     }
 }

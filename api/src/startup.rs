@@ -12,6 +12,7 @@ use crate::service::check_lookups::CheckLookups;
 use crate::service::check_records::CheckRecorder;
 use crate::service::feed::FeedHub;
 use crate::service::receipts::{self, ReceiptService};
+use crate::telemetry::RequestSpan;
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
@@ -165,8 +166,10 @@ impl Application {
 
     pub fn from_state(state: Arc<AppState>) -> anyhow::Result<Self> {
         let settings = state.settings.clone();
-        let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("binding {}", settings.bind))?;
+        // The process's metrics recorder, before the first request is counted.
+        crate::metrics::handle();
+        let address = settings.listen_address();
+        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();
         let schema: RegistrySchema = build_schema(state.clone(), &settings);
         let limiter = http::rate_limit::RateLimiter::from_limits(&settings.limits)?;
@@ -176,7 +179,10 @@ impl Application {
         let data_sockets = web::Data::new(http::Sockets::new(&settings.limits));
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                // The access middleware is outermost: the request id it assigns is the
+                // one the request span (and every event inside it) carries.
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(actix_web::middleware::from_fn(http::access::access_log))
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())
                 .app_data(data_limiter.clone())

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Server, ThrowawayCluster, admin_token, code, upsert_body};
+use common::{Server, admin_token, code, pg, upsert_body};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,9 +50,9 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_mutation_and_retries_apply_once() {
-    let admin_url = common::pg_admin_url();
+    let admin_url = pg::admin_url();
     let name = format!("fault_kill_{}", uuid::Uuid::new_v4().simple());
-    let url = common::create_database(&admin_url, &name).await;
+    let url = pg::create_database(&admin_url, &name).await;
     let dir = tempfile::tempdir().unwrap();
     let token = admin_token(dir.path());
     // A short request timeout makes a dead attempt's pending key stale sooner.
@@ -120,7 +120,7 @@ async fn kill_9_loses_no_acknowledged_mutation_and_retries_apply_once() {
 
     // Restart on the same database: every acknowledged mutation is there exactly once.
     let server = Server::start(dir.path(), &url, &env, "run-2.log").await;
-    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let db = pg::connect(&url).await;
     for (n, id) in &acknowledged {
         let uscc = code(*n);
         assert_eq!(
@@ -215,7 +215,7 @@ async fn kill_9_loses_no_acknowledged_mutation_and_retries_apply_once() {
     );
     db.close().await.ok();
     drop(server);
-    common::drop_database(&admin_url, &name).await;
+    pg::drop_database(&admin_url, &name).await;
 }
 
 /// Sends one operator read and one keyed-less write; returns (elapsed, statuses, codes).
@@ -242,8 +242,8 @@ async fn probe(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_fails_fast_and_recovers_without_restart() {
-    let cluster = ThrowawayCluster::init();
-    let url = common::create_database(&cluster.admin_url(), "registry").await;
+    let cluster = pg::Cluster::init("fault-pg-").unwrap_or_else(|e| panic!("{e}"));
+    let url = pg::create_database(&cluster.admin_url(), "registry").await;
     let dir = tempfile::tempdir().unwrap();
     let token = admin_token(dir.path());
     let env = [
@@ -299,7 +299,7 @@ async fn database_outage_fails_fast_and_recovers_without_restart() {
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    cluster.stop("fast");
+    cluster.stop("fast").unwrap();
     // Down: every request fails fast with SERVICE_UNAVAILABLE; /readyz says 503.
     let mut n = 100;
     let down_since = Instant::now();
@@ -327,7 +327,7 @@ async fn database_outage_fails_fast_and_recovers_without_restart() {
     assert!(started.elapsed() < Duration::from_secs(3));
 
     // Back: requests succeed again, the service was never restarted.
-    cluster.start();
+    cluster.start().unwrap();
     let back_since = Instant::now();
     loop {
         n += 1;

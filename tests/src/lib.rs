@@ -1,6 +1,6 @@
 //! Black-box test harness: starts the real server on port 0 against a fresh database
 //! (an SQLite file in a temporary folder, or a new PostgreSQL database created on the
-//! server named by `TEST_DATABASE_URL`) and speaks GraphQL over HTTP like a partner.
+//! server `pg` finds or starts) and speaks GraphQL over HTTP like a partner.
 
 // A test harness: a failed set-up step should panic and fail the test that hit it.
 #![allow(
@@ -13,11 +13,13 @@ use api::auth::tokens::{TokenRequest, TokenService};
 use api::config::Settings;
 use api::domain::measures::Domain;
 use api::startup::{AppState, Application};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub mod pg;
+
+pub const DEFAULT_PG_URL: &str = pg::DEFAULT_URL;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -25,9 +27,10 @@ pub enum Backend {
     Postgres,
 }
 
-/// The server's PostgreSQL admin URL: `TEST_DATABASE_URL`, or the local default.
+/// The PostgreSQL admin URL of this test process: `TEST_DATABASE_URL`, the local
+/// default, or a throwaway cluster started for the process (see [`pg`]).
 pub fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
+    pg::admin_url()
 }
 
 /// A running server and what a test needs to talk to it.
@@ -45,21 +48,9 @@ pub struct TestApp {
 
 /// A fresh PostgreSQL database on the test server; returns its URL and name.
 pub async fn create_pg_database() -> (String, String) {
-    let admin_url = pg_admin_url();
     let name = format!("registry_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL tests need a server at TEST_DATABASE_URL ({admin_url}): {e}")
-    });
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin_url);
-    (format!("{base}/{name}"), name)
+    let url = pg::create_database(&pg_admin_url(), &name).await;
+    (url, name)
 }
 
 pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
@@ -165,16 +156,7 @@ impl Drop for TestApp {
                 else {
                     return;
                 };
-                rt.block_on(async move {
-                    if let Ok(admin) = Database::connect(pg_admin_url()).await {
-                        let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await;
-                        let _ = admin.close().await;
-                    }
-                });
+                rt.block_on(pg::drop_database(&pg_admin_url(), &name));
             });
             let _ = handle.join();
         }

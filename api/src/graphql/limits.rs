@@ -101,6 +101,43 @@ pub fn coded_error(message: impl Into<String>, code: &str) -> ServerError {
     err
 }
 
+/// Gives every error of a response a code: async-graphql's own request-level errors that
+/// no extension hook saw (an unknown operation name, say) are validation failures; field
+/// errors without a code come from input coercion (a variable of the wrong type).
+pub fn code_errors(response: &mut async_graphql::Response) {
+    for err in &mut response.errors {
+        let has_code = err
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        if err.path.is_empty() {
+            set_code(err, VALIDATION_FAILED);
+        } else {
+            tracing::debug!(message = %err.message, "field error without a code");
+            set_code(err, "BAD_USER_INPUT");
+        }
+    }
+}
+
+/// The first error's code, or `OK` (errors are coded by [`code_errors`]).
+pub fn outcome(response: &async_graphql::Response) -> String {
+    match response.errors.first() {
+        None => "OK".into(),
+        Some(err) => err
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|v| match v {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| VALIDATION_FAILED.to_string()),
+    }
+}
+
 /// Sets `extensions.code` unless the error already has one.
 pub fn set_code(err: &mut ServerError, code: &str) {
     let ext = err.extensions.get_or_insert_with(Default::default);

@@ -11,6 +11,7 @@ pub mod input_guard;
 pub mod limits;
 pub mod listings;
 pub mod loaders;
+pub mod operation_metrics;
 pub mod operators;
 pub mod partners;
 pub mod public;
@@ -122,6 +123,7 @@ pub fn build_schema(state: Arc<AppState>, settings: &Settings) -> RegistrySchema
             &settings.limits,
             !settings.is_production(),
         ))
+        .extension(operation_metrics::OperationMetrics)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH);
     if settings.is_production() {
         builder = builder.disable_introspection().disable_suggestions();

@@ -10,10 +10,11 @@ use super::rate_limit::{RateLimiter, refusal_message, retry_after_seconds};
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
-use crate::graphql::limits::{DOCUMENT_REFUSALS, VALIDATION_FAILED, set_code};
+use crate::graphql::limits::{DOCUMENT_REFUSALS, code_errors};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::startup::AppState;
+use crate::telemetry::RequestId;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,13 +23,13 @@ use async_graphql::{BatchRequest, BatchResponse, Response};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_actix_web::RequestId;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set on an answer replayed for a retried Idempotency-Key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -> HttpResponse {
+    crate::metrics::refusal(code);
     HttpResponse::build(status)
         .insert_header(("x-request-id", request_id.to_string()))
         .json(error_body(code, message))
@@ -77,6 +78,7 @@ pub async fn post(
         }
         Err(Refusal::Refused(err)) => return refuse_app_error(err, &request_id),
     };
+    super::access::record_caller(&req, &identity);
     let rate_key = caller::rate_key(Some(&identity), address);
 
     // 2. Body, under the cap: refuse early on a declared length, and stop reading at the cap.
@@ -350,6 +352,7 @@ async fn read_body(
 
 pub(super) fn rate_limited(wait: Duration, request_id: &str) -> HttpResponse {
     let seconds = retry_after_seconds(wait);
+    crate::metrics::refusal("RATE_LIMITED");
     HttpResponse::TooManyRequests()
         .insert_header(("x-request-id", request_id.to_string()))
         .insert_header((RETRY_AFTER, seconds.to_string()))
@@ -423,7 +426,8 @@ async fn settle_claim(
         if answered && rules::is_definitive(body) {
             return keys::finish(&state.db, claim, status.as_u16(), body.clone()).await;
         }
-        let committed = keys::committed(&state.db, &claim.request_id, started).await?;
+        let committed =
+            keys::committed(&state.db, &claim.request_id, &claim.subject, started).await?;
         match (committed, answered) {
             (false, _) => keys::release(&state.db, claim).await,
             (true, true) => keys::finish(&state.db, claim, status.as_u16(), body.clone()).await,
@@ -444,30 +448,14 @@ async fn settle_claim(
     }
 }
 
-/// Gives every error a code: async-graphql's own request-level errors that no extension
-/// hook saw (an unknown operation name, say) are validation failures; field errors
-/// without a code come from input coercion (a variable of the wrong type).
+/// Gives every error a code (`graphql::limits::code_errors`); also used over WebSocket.
 pub(crate) fn code_every_error(response: &mut BatchResponse) {
     let responses: &mut [Response] = match response {
         BatchResponse::Single(r) => std::slice::from_mut(r),
         BatchResponse::Batch(rs) => rs.as_mut_slice(),
     };
     for r in responses {
-        for err in &mut r.errors {
-            let has_code = err
-                .extensions
-                .as_ref()
-                .is_some_and(|e| e.get("code").is_some());
-            if has_code {
-                continue;
-            }
-            if err.path.is_empty() {
-                set_code(err, VALIDATION_FAILED);
-            } else {
-                tracing::debug!(message = %err.message, "field error without a code");
-                set_code(err, "BAD_USER_INPUT");
-            }
-        }
+        code_errors(r);
     }
 }
 

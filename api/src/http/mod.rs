@@ -1,8 +1,11 @@
-//! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS).
+//! HTTP routes: `/graphql`, health, `/metrics`, the SDL download, the receipt keys (JWKS); the access
+//! middleware (`access`) wraps them all.
 
+pub mod access;
 mod caller;
 pub mod graphql;
 mod health;
+mod prometheus;
 pub mod rate_limit;
 mod receipts;
 mod ws;
@@ -17,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql/ws", web::get().to(ws::subscribe))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(prometheus::scrape))
         .route("/schema.graphql", web::get().to(health::schema_sdl))
         .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
 }

@@ -110,7 +110,7 @@ pub async fn begin(
             Existing::Replay { status, body } => return Ok(Begin::Replay { status, body }),
             Existing::InProgress => return Ok(Begin::InProgress),
             Existing::Abandoned { request_id } => {
-                if committed(db, &request_id, row.created_at).await? {
+                if committed(db, &request_id, &row.subject, row.created_at).await? {
                     // It ran; only its answer is missing. Keep that fact as the answer.
                     let done = Stored::Done {
                         status: 409,
@@ -162,13 +162,20 @@ pub async fn release(db: &DatabaseConnection, claim: &Claim) -> AppResult<()> {
     Ok(())
 }
 
-/// True when an audit event carries this request id: the attempt committed a change.
-/// The search starts shortly before the key was claimed, on the `occurred_at` index.
+/// True when an audit event of this caller (`role:subject`) carries this request id: the
+/// attempt committed a change. A request id may be the caller's own `x-request-id`, so
+/// only the caller's own events count: another caller sending the same id cannot make an
+/// attempt look committed. The search starts shortly before the key was claimed, on the
+/// `occurred_at` index.
 pub async fn committed(
     db: &DatabaseConnection,
     request_id: &str,
+    caller: &str,
     claimed_at: DateTime<Utc>,
 ) -> AppResult<bool> {
+    let Some((role, subject)) = caller.split_once(':') else {
+        return Ok(false);
+    };
     if request_id.is_empty() {
         return Ok(false);
     }
@@ -179,6 +186,8 @@ pub async fn committed(
         .column(audit_event::Column::Id)
         .filter(audit_event::Column::OccurredAt.gte(since))
         .filter(audit_event::Column::RequestId.eq(request_id))
+        .filter(audit_event::Column::Role.eq(role))
+        .filter(audit_event::Column::Actor.eq(subject))
         .into_tuple::<i64>()
         .one(db)
         .await?;

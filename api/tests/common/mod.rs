@@ -1,6 +1,6 @@
 //! Process-level test support: runs the real `credit-registry` binary as a child process
-//! (so signals and `kill -9` hit a real server), issues tokens with its key, and manages
-//! throwaway PostgreSQL clusters of the tests' own.
+//! (so signals and `kill -9` hit a real server) and issues tokens with its key; `pg`
+//! finds the tests' PostgreSQL server and makes throwaway clusters.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -17,15 +17,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_credit-registry");
-
-/// A free TCP port on the loopback interface (bound, read, released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One run of the service binary.
 pub struct Server {
@@ -165,152 +156,8 @@ pub fn upsert_body(n: u32) -> Value {
     json!({ "query": UPSERT, "variables": { "i": { "uscc": code(n), "name": format!("故障测试{n}") } } })
 }
 
-/// The server's PostgreSQL admin URL for tests (the shared server; never stopped here).
-pub fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// Creates a database on the server behind `admin_url`; returns its URL.
-pub async fn create_database(admin_url: &str, name: &str) -> String {
-    use sea_orm::ConnectionTrait;
-    let admin = sea_orm::Database::connect(admin_url).await.unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    admin.close().await.ok();
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-    format!("{base}/{name}")
-}
-
-pub async fn drop_database(admin_url: &str, name: &str) {
-    use sea_orm::ConnectionTrait;
-    if let Ok(admin) = sea_orm::Database::connect(admin_url).await {
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-        let _ = admin.close().await;
-    }
-}
-
-/// A PostgreSQL cluster of the test's own, in a temporary directory on a free port.
-/// Only this cluster is ever stopped: the machine's shared server is left alone.
-pub struct ThrowawayCluster {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-}
-
-impl ThrowawayCluster {
-    pub fn init() -> ThrowawayCluster {
-        let bin = postgres_bin().expect("PostgreSQL server binaries under /usr/lib/postgresql");
-        let dir = tempfile::Builder::new()
-            .prefix("fault-pg-")
-            .tempdir()
-            .unwrap();
-        if is_root() {
-            // initdb refuses to run as root: the cluster belongs to `postgres`.
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success(), "chown of the cluster directory failed");
-        }
-        let cluster = ThrowawayCluster {
-            port: free_port(),
-            dir,
-            bin,
-        };
-        let data = cluster.data_dir();
-        cluster.run(&format!(
-            "{} -D {} -U postgres -A trust --no-sync >/dev/null",
-            cluster.bin.join("initdb").display(),
-            data.display()
-        ));
-        cluster.start();
-        cluster
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    pub fn admin_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    pub fn start(&self) {
-        self.run(&format!(
-            "{} -D {} -o '-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off' -l {} -w start >/dev/null",
-            self.bin.join("pg_ctl").display(),
-            self.data_dir().display(),
-            self.port,
-            self.dir.path().display(),
-            self.dir.path().join("server.log").display(),
-        ));
-    }
-
-    /// `fast`: disconnect every client and shut down cleanly; `immediate`: like a crash.
-    pub fn stop(&self, mode: &str) {
-        self.run(&format!(
-            "{} -D {} -m {mode} -w stop >/dev/null",
-            self.bin.join("pg_ctl").display(),
-            self.data_dir().display(),
-        ));
-    }
-
-    fn run(&self, command: &str) {
-        let status = if is_root() {
-            Command::new("su")
-                .args(["postgres", "-s", "/bin/sh", "-c", command])
-                .status()
-        } else {
-            Command::new("sh").args(["-c", command]).status()
-        }
-        .unwrap();
-        assert!(status.success(), "failed: {command}");
-    }
-}
-
-impl Drop for ThrowawayCluster {
-    fn drop(&mut self) {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let command = format!(
-            "{} -D {} -m immediate stop >/dev/null 2>&1",
-            pg_ctl.display(),
-            self.data_dir().display()
-        );
-        let _ = if is_root() {
-            Command::new("su")
-                .args(["postgres", "-s", "/bin/sh", "-c", &command])
-                .status()
-        } else {
-            Command::new("sh").args(["-c", &command]).status()
-        };
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// The newest `/usr/lib/postgresql/<version>/bin` with `initdb`.
-fn postgres_bin() -> Option<PathBuf> {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").exists().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, bin)| bin)
-}
+// The PostgreSQL server of the tests and throwaway clusters: the black-box tests'
+// module, included by path so both test suites find (or start) the server the same way.
+#[path = "../../../tests/src/pg.rs"]
+pub mod pg;
+pub use pg::free_port;

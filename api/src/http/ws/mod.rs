@@ -107,7 +107,7 @@ pub async fn subscribe(
     limiter: web::Data<RateLimiter>,
     sockets: web::Data<Sockets>,
 ) -> actix_web::Result<HttpResponse> {
-    let request_id = format!("ws-{}", uuid::Uuid::new_v4());
+    let request_id = crate::telemetry::RequestId::of(&req).to_string();
     // The upgrade carries no token yet: it counts against the client address.
     let address = limiter.client_address(&req);
     if let Err(wait) = limiter.check(&RateKey::Address(address), 1) {
@@ -195,6 +195,8 @@ struct Ready {
     identity: Identity,
     expires_at: Option<DateTime<Utc>>,
     _place: Place<String>,
+    /// Counts the connection in `/metrics` while it is acknowledged.
+    _counted: crate::metrics::WebSocketConnection,
 }
 
 struct Running {
@@ -449,6 +451,7 @@ impl Connection {
             token,
             identity,
             _place: place,
+            _counted: crate::metrics::WebSocketConnection::opened(),
         });
         let text = self.protocol.ack();
         self.send(text).await;
