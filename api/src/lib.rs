@@ -15,5 +15,6 @@ pub mod http;
 pub mod metrics;
 pub mod service;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -11,8 +11,7 @@
 //!
 //! Hooks for code that records its own figures (`check_answered`, `check_record_group`,
 //! `lookup_group`) are here so that the metric names and label sets live in one place;
-//! the checks service, the check-record writers and the shared lookups do not call them
-//! yet.
+//! the checks service, the check-record writers and the shared lookups call them.
 
 use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

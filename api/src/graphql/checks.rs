@@ -12,7 +12,7 @@ use crate::service::Actor;
 use crate::service::check_records::{self as records, RecordCursor, RecordFilter};
 use crate::service::checks::{self as svc, CheckContext, CheckOutcome, CheckWarning, WarningCode};
 use crate::service::feedback::{self, FeedbackFilter, FeedbackInput};
-use crate::startup::AppState;
+use crate::state::AppState;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};

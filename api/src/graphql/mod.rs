@@ -20,7 +20,7 @@ pub mod report;
 
 use crate::auth::Identity;
 use crate::config::Settings;
-use crate::startup::AppState;
+use crate::state::AppState;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 use super::rate_limit::{RateKey, RateLimiter};
 use crate::auth::Identity;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use std::net::IpAddr;
 use std::time::Duration;
 

@@ -13,7 +13,7 @@ use crate::error::{AppError, ErrorCode};
 use crate::graphql::limits::{DOCUMENT_REFUSALS, code_errors};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::telemetry::RequestId;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use actix_web::http::{ConnectionType, StatusCode};

@@ -29,7 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn graphiql_or_subscribe(
     req: actix_web::HttpRequest,
     payload: web::Payload,
-    state: web::Data<std::sync::Arc<crate::startup::AppState>>,
+    state: web::Data<std::sync::Arc<crate::state::AppState>>,
     schema: web::Data<crate::graphql::RegistrySchema>,
     limiter: web::Data<rate_limit::RateLimiter>,
     sockets: web::Data<ws::Sockets>,

@@ -6,7 +6,7 @@
 //! loopback, so a reverse proxy on the same host does not publish them).
 
 use super::error_body;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};

@@ -120,6 +120,7 @@ impl CheckLookups {
 async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) {
     while let Some(group) = group_queue::next_group(&receiver, MAX_GROUP, |_| 1).await {
         let asks: Vec<SingleAsk> = group.iter().map(Question::ask).collect();
+        crate::metrics::lookup_group(asks.len());
         match lookup_singles(&db, &asks).await {
             Ok(found) => {
                 for (question, findings) in group.into_iter().zip(found) {

@@ -112,6 +112,7 @@ async fn run_writer(db: DatabaseConnection, receiver: SharedReceiver<WriteReques
             acks.push(request.done);
             records.extend(request.records);
         }
+        let started = std::time::Instant::now();
         let outcome = write_group(&db, records).await.map_err(|err| {
             let err = AppError::from(err);
             WriteFailure {
@@ -121,7 +122,10 @@ async fn run_writer(db: DatabaseConnection, receiver: SharedReceiver<WriteReques
             }
         });
         match &outcome {
-            Ok(()) => tracing::debug!(requests = acks.len(), rows, "check records committed"),
+            Ok(()) => {
+                crate::metrics::check_record_group(rows, started.elapsed());
+                tracing::debug!(requests = acks.len(), rows, "check records committed")
+            }
             Err(failure) => {
                 tracing::error!(cause = %failure.cause, requests = acks.len(), rows, "check records not written")
             }

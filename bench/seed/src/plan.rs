@@ -113,9 +113,15 @@ pub struct Period {
 }
 
 impl Period {
-    /// In force at `t` iff `starts_at <= t < ends_at` and not removed at or before `t`.
+    /// In force at `t`, by the registry's own rule (`Period::covers` in
+    /// `api::domain::lifecycle`), so the data set agrees with what checks will answer.
     pub fn in_force_at(&self, t: DateTime<Utc>) -> bool {
-        self.starts_at <= t && t < self.ends_at && self.removed_at.is_none_or(|r| t < r)
+        api::domain::lifecycle::Period {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            removed_at: self.removed_at,
+        }
+        .covers(t)
     }
 }
 

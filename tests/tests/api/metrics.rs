@@ -53,6 +53,20 @@ async fn every_family_has_values_after_a_mixed_run(app: TestApp) {
         )
         .await;
     refused.assert_error("GRAPHQL_VALIDATION_FAILED");
+    // A check: checks by domain and decision, the record group, the shared lookup.
+    let partner = app
+        .partner(
+            "metrics-partner",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    app.gql(
+        Some(&partner),
+        "query($u: String!) { check(uscc: $u, domain: PROCUREMENT) { decision } }",
+        json!({"u": valid_code("441802", 81)}),
+    )
+    .await
+    .data();
     let bad_body = app.post_graphql_raw(None, b"not json".to_vec(), &[]).await;
     assert_eq!(bad_body.status, 400);
     assert_eq!(app.get("/no/such/page").await.status().as_u16(), 404);
@@ -123,6 +137,21 @@ async fn every_family_has_values_after_a_mixed_run(app: TestApp) {
             &[][..],
             "accepted sockets",
         ),
+        (
+            "registry_checks_total",
+            &[("domain", "PROCUREMENT"), ("decision", "CLEAR")][..],
+            "checks by domain and decision",
+        ),
+        (
+            "registry_check_record_group_size_count",
+            &[][..],
+            "check-record groups",
+        ),
+        (
+            "registry_check_record_commit_seconds_count",
+            &[][..],
+            "check-record commit latency",
+        ),
     ] {
         assert!(
             value(&text, name, labels) > 0.0,
@@ -130,6 +159,13 @@ async fn every_family_has_values_after_a_mixed_run(app: TestApp) {
         );
     }
     assert!(text.contains("# TYPE registry_http_request_duration_seconds histogram"));
+    if app.backend == tests::Backend::Postgres {
+        // Single checks share lookup statements on PostgreSQL only.
+        assert!(
+            value(&text, "registry_check_lookup_group_size_count", &[]) > 0.0,
+            "lookup groups in\n{text}"
+        );
+    }
     ws.close(None).await.ok();
 }
 

@@ -31,7 +31,7 @@ use crate::auth::{Identity, Role};
 use crate::domain::idempotency as rules;
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::Claim;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header::{AUTHORIZATION, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};

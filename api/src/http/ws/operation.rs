@@ -7,7 +7,7 @@ use super::protocol::{Protocol, error_object};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::http::graphql::{Executed, execute};
 use crate::service::idempotency::Claim;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_ws::Session;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request};

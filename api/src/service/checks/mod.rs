@@ -259,5 +259,8 @@ pub async fn run(
     }
     // No answer without its record: this returns only after the records are committed.
     cx.recorder.record(records).await?;
+    for outcome in &outcomes {
+        crate::metrics::check_answered(domain.as_str(), outcome.decision.as_str());
+    }
     Ok(outcomes)
 }

@@ -1,0 +1,123 @@
+//! The application state: everything a request or a background job may need, built
+//! once at start and shared by every worker. The HTTP layer (`startup`, `http`) and the
+//! GraphQL layer read it; services receive what they need from it (`Services`), never
+//! the state itself.
+
+use crate::auth::partners::PartnerDirectory;
+use crate::auth::{keys, tokens::TokenService};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::service::Services;
+use crate::service::check_lookups::CheckLookups;
+use crate::service::check_records::CheckRecorder;
+use crate::service::feed::FeedHub;
+use crate::service::receipts::{self, ReceiptService};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Everything a request may need, shared by all workers.
+pub struct AppState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// The configuration the service started with.
+    pub settings: Arc<Settings>,
+    /// Verifies (and, for the CLI, issues) access tokens.
+    pub tokens: Arc<TokenService>,
+    /// Statements run on the pool since start (a cheap counter: tests use it to prove
+    /// that a page of results costs a bounded number of queries).
+    pub queries: Arc<AtomicU64>,
+    /// Partner registrations behind partner tokens, cached for `auth.partner_cache_seconds`.
+    pub partners: Arc<PartnerDirectory>,
+    /// Receipt signing keys (the newest signs, all verify) and the published JWK set.
+    pub receipts: Arc<ReceiptService>,
+    /// Group-commit writer of check records: a check answers only once its record is committed.
+    pub check_recorder: CheckRecorder,
+    /// Shared lookups of single checks (PostgreSQL, unless turned off).
+    pub check_lookups: Option<CheckLookups>,
+    /// The live change feed: notified after each committed listing change, it pushes
+    /// the new events to `registryChanged` subscribers.
+    pub feed: Arc<FeedHub>,
+    /// The registry's clock: services read the present from it.
+    pub clock: Clock,
+    /// What use cases need (pool, clock, post-commit effects).
+    pub services: Services,
+}
+
+impl AppState {
+    /// Connects, migrates when configured, and loads (or in development creates) keys.
+    pub async fn init(settings: Settings) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&settings).await?;
+        if settings.run_migrations {
+            crate::db::migrate_up(&db).await?;
+        }
+        let state = Self::with_db(settings, db)?;
+        // Live subscribers start from the present; older events come from `changes`.
+        let latest = crate::service::feed::latest_revision_id(&state.db).await?;
+        state.feed.set_position(latest);
+        Ok(state)
+    }
+
+    /// Builds the state over an open pool; starts the check-record writer and the
+    /// receipt-key reloader on the current Tokio runtime.
+    pub fn with_db(settings: Settings, mut db: DatabaseConnection) -> anyhow::Result<Self> {
+        let tokens = token_service(&settings)?;
+        let queries = Arc::new(AtomicU64::new(0));
+        let counter = queries.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let receipts = Arc::new(receipt_service(&settings)?);
+        receipts::spawn_reloader(&receipts);
+        let partners = Arc::new(PartnerDirectory::new(Duration::from_secs(
+            settings.auth.partner_cache_seconds,
+        )));
+        let check_recorder =
+            CheckRecorder::start(db.clone(), settings.database.check_record_writers);
+        let check_lookups = (settings.database.shared_check_lookups
+            && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
+            .then(|| CheckLookups::start(db.clone()));
+        let clock = Clock::system();
+        let feed = Arc::new(FeedHub::new(FEED_BUFFER));
+        let services = Services::new(db.clone(), clock.clone(), feed.clone(), partners.clone());
+        Ok(Self {
+            db,
+            settings: Arc::new(settings),
+            tokens: Arc::new(tokens),
+            queries,
+            partners,
+            receipts,
+            check_recorder,
+            check_lookups,
+            feed,
+            clock,
+            services,
+        })
+    }
+}
+
+/// The access-token service from the configured (or development) key.
+pub fn token_service(settings: &Settings) -> anyhow::Result<TokenService> {
+    let key = keys::load_or_create(&settings.signing_key_file(), !settings.is_production())
+        .context("loading the token signing key")?;
+    TokenService::new(
+        &key,
+        &settings.auth.issuer,
+        &settings.auth.audience,
+        settings.auth.leeway_seconds,
+    )
+}
+
+/// The receipt keys from the configured (or, in development, a generated) key directory.
+pub fn receipt_service(settings: &Settings) -> anyhow::Result<ReceiptService> {
+    ReceiptService::open(
+        settings.receipt_key_dir(),
+        settings.auth.issuer.clone(),
+        !settings.is_production(),
+    )
+    .context("loading the receipt signing keys")
+}
+/// Events a slow subscriber may fall behind before it re-reads from the database.
+const FEED_BUFFER: usize = 1024;
