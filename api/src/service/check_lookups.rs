@@ -17,7 +17,7 @@
 //! a statement timeout, its questions are answered one by one, each with its own result.
 
 use super::checks::{Findings, SingleAsk, lookup_singles};
-use super::group_queue::{self, SharedReceiver};
+use super::group_queue::{self, GroupFailure, SharedReceiver};
 use crate::domain::measures::Domain;
 use crate::error::{AppError, AppResult, ErrorCode};
 use chrono::{DateTime, Utc};
@@ -31,34 +31,10 @@ const MAX_GROUP: usize = 512;
 /// Readers working at once: one statement runs while the next group gathers.
 const READERS: usize = 2;
 
-/// Why a group's statement failed, copied to each of its askers.
-#[derive(Clone, Debug)]
-struct LookupFailure {
-    code: ErrorCode,
-    cause: String,
-}
+/// What the log says a failed group was doing.
+const LOOKING_UP: &str = "looking up checks";
 
-impl LookupFailure {
-    fn from_app_error(err: AppError) -> Self {
-        Self {
-            code: err.code(),
-            // The cause chain on one line; `{:?}` of an anyhow error would print a
-            // captured backtrace with it.
-            cause: crate::error::one_line(&err),
-        }
-    }
-
-    fn into_app_error(self) -> AppError {
-        let cause = anyhow::anyhow!("looking up checks failed: {}", self.cause);
-        match self.code {
-            ErrorCode::ServiceUnavailable => AppError::Unavailable(cause),
-            ErrorCode::Timeout => AppError::Timeout,
-            _ => AppError::Internal(cause),
-        }
-    }
-}
-
-type Answer = Result<Option<Findings>, LookupFailure>;
+type Answer = Result<Option<Findings>, GroupFailure>;
 
 struct Question {
     uscc: String,
@@ -105,7 +81,7 @@ impl CheckLookups {
         answered
             .await
             .map_err(|_| stopped())?
-            .map_err(LookupFailure::into_app_error)
+            .map_err(GroupFailure::into_app_error)
     }
 
     /// Whether the registry knows an operator with `uscc` — [`Self::lookup`] without the
@@ -144,14 +120,14 @@ async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) 
                     let answer = lookup_singles(&db, std::slice::from_ref(&question.ask()))
                         .await
                         .map(|mut found| found.pop().flatten())
-                        .map_err(LookupFailure::from_app_error);
+                        .map_err(|err| GroupFailure::new(LOOKING_UP, &err));
                     let _ = question.answer.send(answer);
                 }
             }
             Err(err) => {
                 // The database is unavailable or the statement timed out: the same for
                 // each question alone, so retrying them one by one would only add load.
-                let failure = LookupFailure::from_app_error(err);
+                let failure = GroupFailure::new(LOOKING_UP, &err);
                 for question in group {
                     let _ = question.answer.send(Err(failure.clone()));
                 }
@@ -197,12 +173,13 @@ mod tests {
 
     #[test]
     fn a_failure_keeps_its_kind_and_a_one_line_cause() {
-        let failure = LookupFailure::from_app_error(AppError::internal(
-            anyhow::anyhow!("inner").context("outer"),
-        ));
-        assert_eq!(failure.cause, "internal error: outer: inner");
+        let failure = GroupFailure::new(
+            LOOKING_UP,
+            &AppError::internal(anyhow::anyhow!("inner").context("outer")),
+        );
+        assert_eq!(failure.cause(), "internal error: outer: inner");
         assert_eq!(failure.into_app_error().code(), ErrorCode::Internal);
-        let failure = LookupFailure::from_app_error(AppError::Timeout);
+        let failure = GroupFailure::new(LOOKING_UP, &AppError::Timeout);
         assert_eq!(failure.into_app_error().code(), ErrorCode::Timeout);
     }
 }

@@ -11,10 +11,10 @@
 //! statement text (and a new server-side parse and plan) for every group size, and no
 //! 15 000-placeholder statement for a batch of 1,000 checks.
 
-use super::group_queue::{self, SharedReceiver};
+use super::group_queue::{self, GroupFailure, SharedReceiver};
 use crate::domain::decision::Decision;
 use crate::domain::measures::Domain;
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult};
 use crate::store::check_record_sql;
 use chrono::{DateTime, Utc};
 use entity::check_record;
@@ -38,27 +38,9 @@ const ROWS_PER_COMMIT: usize = 5_000;
 /// lock, so one writer.
 const POSTGRES_WRITERS: usize = 2;
 
-/// Why the records of a request were not written (kept cheap to copy to every waiter).
-#[derive(Clone, Debug)]
-struct WriteFailure {
-    code: ErrorCode,
-    cause: String,
-}
-
-impl WriteFailure {
-    fn into_app_error(self) -> AppError {
-        let cause = anyhow::anyhow!("recording checks failed: {}", self.cause);
-        if self.code == ErrorCode::ServiceUnavailable {
-            AppError::Unavailable(cause)
-        } else {
-            AppError::Internal(cause)
-        }
-    }
-}
-
 struct WriteRequest {
     records: Vec<check_record::Model>,
-    done: oneshot::Sender<Result<(), WriteFailure>>,
+    done: oneshot::Sender<Result<(), GroupFailure>>,
 }
 
 /// The handle requests use to record checks.
@@ -97,7 +79,7 @@ impl CheckRecorder {
         committed
             .await
             .map_err(|_| stopped())?
-            .map_err(WriteFailure::into_app_error)
+            .map_err(GroupFailure::into_app_error)
     }
 }
 
@@ -113,21 +95,16 @@ async fn run_writer(db: DatabaseConnection, receiver: SharedReceiver<WriteReques
             records.extend(request.records);
         }
         let started = std::time::Instant::now();
-        let outcome = write_group(&db, records).await.map_err(|err| {
-            let err = AppError::from(err);
-            WriteFailure {
-                code: err.code(),
-                // One line, no backtrace (`{:?}` of an anyhow error prints a captured one).
-                cause: crate::error::one_line(&err),
-            }
-        });
+        let outcome = write_group(&db, records)
+            .await
+            .map_err(|err| GroupFailure::new("recording checks", &AppError::from(err)));
         match &outcome {
             Ok(()) => {
                 crate::metrics::check_record_group(rows, started.elapsed());
                 tracing::debug!(requests = acks.len(), rows, "check records committed")
             }
             Err(failure) => {
-                tracing::error!(cause = %failure.cause, requests = acks.len(), rows, "check records not written")
+                tracing::error!(cause = %failure.cause(), requests = acks.len(), rows, "check records not written")
             }
         }
         for ack in acks {

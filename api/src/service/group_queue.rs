@@ -3,8 +3,44 @@
 //! queued since (up to a limit). While one consumer's statement runs, the next gathers,
 //! so groups grow with the load and nobody waits for a timer.
 
+use crate::error::{AppError, ErrorCode};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
+
+/// Why a group's statement failed, copied to each member of the group: cheap to clone,
+/// and turned back into the error each member answers with.
+#[derive(Clone, Debug)]
+pub struct GroupFailure {
+    /// What the group did, for the log ("looking up checks", "recording checks").
+    what: &'static str,
+    code: ErrorCode,
+    cause: String,
+}
+
+impl GroupFailure {
+    pub fn new(what: &'static str, err: &AppError) -> Self {
+        Self {
+            what,
+            code: err.code(),
+            // The cause chain on one line; `{:?}` of an anyhow error would print a
+            // captured backtrace with it.
+            cause: crate::error::one_line(err),
+        }
+    }
+
+    pub fn cause(&self) -> &str {
+        &self.cause
+    }
+
+    pub fn into_app_error(self) -> AppError {
+        let cause = anyhow::anyhow!("{} failed: {}", self.what, self.cause);
+        match self.code {
+            ErrorCode::ServiceUnavailable => AppError::Unavailable(cause),
+            ErrorCode::Timeout => AppError::Timeout,
+            _ => AppError::Internal(cause),
+        }
+    }
+}
 
 /// One receiver shared by the consumers of a queue.
 pub type SharedReceiver<T> = Arc<Mutex<mpsc::Receiver<T>>>;
