@@ -30,6 +30,7 @@ fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
     if jobs.expiry_interval_seconds > 0 {
         handles.push(tokio::spawn(crate::service::feed::expiry_job(
             state.db.clone(),
+            state.clock.clone(),
             state.feed.clone(),
             Duration::from_secs(jobs.expiry_interval_seconds),
         )));

@@ -118,11 +118,11 @@ impl Listing {
         Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
     }
 
-    /// The instant the status is evaluated at: now, or `knownAt` for a record-time read.
-    fn status_instant(&self) -> DateTime<Utc> {
-        self.recorded
-            .as_ref()
-            .map_or_else(crate::domain::now, |r| r.known_at)
+    /// The instant the status is evaluated at: now (the registry's clock), or `knownAt`
+    /// for a record-time read.
+    fn status_instant(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        let now = state(ctx)?.clock.now();
+        Ok(self.recorded.as_ref().map_or(now, |r| r.known_at))
     }
 }
 
@@ -135,7 +135,11 @@ impl Listing {
     /// the dates, never stored.
     async fn status(&self, ctx: &Context<'_>) -> Result<ListingStatus> {
         let periods = self.period_rows(ctx).await?;
-        Ok(svc::status_at(&self.row, &periods, self.status_instant())?)
+        Ok(svc::status_at(
+            &self.row,
+            &periods,
+            self.status_instant(ctx)?,
+        )?)
     }
     /// Set when this is the listing as the registry recorded it at that instant
     /// (`knownAt`), before any later correction; null for the current data.
@@ -147,7 +151,7 @@ impl Listing {
         let periods = self.period_rows(ctx).await?;
         Ok(in_force_at(
             &svc::to_periods(&periods),
-            at.unwrap_or_else(crate::domain::now),
+            at.unwrap_or(state(ctx)?.clock.now()),
         ))
     }
     async fn operator(&self, ctx: &Context<'_>) -> Result<Option<Operator>> {
@@ -377,7 +381,7 @@ impl ListingQuery {
         match known_at {
             None => {
                 let (rows, has_next) =
-                    listing_search::search(&st.db, &filter, first, after).await?;
+                    listing_search::search(&st.db, &filter, st.clock.now(), first, after).await?;
                 Ok(listing_connection(rows, has_next))
             }
             Some(k) => {

@@ -55,7 +55,8 @@ impl PublicQuery {
         let st = state(ctx)?;
         let first = page_size(first, st.settings.limits.max_page_size)?;
         let after = decode_id_cursor("public", after.as_deref())?;
-        let (rows, has_next) = svc::in_force_now(&st.db, search.as_deref(), first, after).await?;
+        let (rows, has_next) =
+            svc::in_force_now(&st.db, st.clock.now(), search.as_deref(), first, after).await?;
         Ok(forward_page(
             "public",
             rows.into_iter()

@@ -16,6 +16,7 @@ use super::Actor;
 use super::history::RecordedListing;
 use super::listing_search::{self, ListingFilter};
 use super::public::{PublicListing, Related};
+use crate::clock::Clock;
 use crate::domain::history::{ChangeKind, effective_at, needs_expiry_event};
 use crate::domain::lifecycle::ListingStatus;
 use crate::error::{AppError, AppResult};
@@ -155,8 +156,8 @@ fn expiry_candidates(now: DateTime<Utc>) -> sea_orm::Condition {
 /// listing is re-checked inside its own write transaction, so concurrent runs (several
 /// servers) cannot record one expiry twice. The listing's version goes up: an admin
 /// holding the old version reloads, as after any other change.
-pub async fn record_expiries(db: &DatabaseConnection) -> AppResult<usize> {
-    let now = crate::domain::now();
+pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResult<usize> {
+    let now = clock.now();
     let ids: Vec<i64> = listing::Entity::find()
         .select_only()
         .column(listing::Column::Id)
@@ -174,7 +175,7 @@ pub async fn record_expiries(db: &DatabaseConnection) -> AppResult<usize> {
         };
         let periods = super::listings::periods_of(&tx, id).await?;
         let stored = super::listings::stored_status(&l)?;
-        let at = crate::domain::now();
+        let at = clock.now();
         if !needs_expiry_event(
             stored,
             &super::listings::to_periods(&periods),
@@ -268,12 +269,17 @@ impl FeedHub {
 }
 
 /// Runs the expiry recorder every `interval` for the life of the server.
-pub async fn expiry_job(db: DatabaseConnection, hub: Arc<FeedHub>, interval: Duration) {
+pub async fn expiry_job(
+    db: DatabaseConnection,
+    clock: Clock,
+    hub: Arc<FeedHub>,
+    interval: Duration,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match record_expiries(&db).await {
+        match record_expiries(&db, &clock).await {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(recorded = n, "change feed: expiries recorded");

@@ -119,10 +119,11 @@ fn name_contains(name: &str) -> sea_orm::sea_query::SimpleExpr {
 pub async fn search<C: ConnectionTrait>(
     db: &C,
     filter: &ListingFilter,
+    now: DateTime<Utc>,
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<listing::Model>, bool)> {
-    let q = listing::Entity::find().filter(condition(filter, crate::domain::now()));
+    let q = listing::Entity::find().filter(condition(filter, now));
     page::fetch(
         db,
         page::ascending_after(q, listing::Column::Id, after),

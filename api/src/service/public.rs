@@ -154,16 +154,17 @@ pub fn search_text(search: Option<&str>) -> AppResult<Option<String>> {
 /// of an operator's name.
 pub async fn in_force_now<C: ConnectionTrait>(
     db: &C,
+    now: DateTime<Utc>,
     search: Option<&str>,
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<PublicListing>, bool)> {
     let filter = ListingFilter {
-        in_force_at: Some(crate::domain::now()),
+        in_force_at: Some(now),
         operator: search_text(search)?,
         ..Default::default()
     };
-    let (rows, has_next) = listing_search::search(db, &filter, first, after).await?;
+    let (rows, has_next) = listing_search::search(db, &filter, now, first, after).await?;
     let related = Related::load(db, &rows.iter().collect::<Vec<_>>()).await?;
     let periods = periods_by_listing(db, rows.iter().map(|l| l.id).collect()).await?;
     let views = rows

@@ -93,23 +93,30 @@ async fn the_feed_mirrors_every_change_in_order_across_pages(app: TestApp) {
     )
     .await;
     assert_eq!(
-        api::service::feed::record_expiries(&app.db).await.unwrap(),
+        api::service::feed::record_expiries(&app.db, &app.state.clock)
+            .await
+            .unwrap(),
         0
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Time moves on (the registry's clock, not a sleep).
+    app.state.clock.advance(Duration::seconds(3));
     assert_eq!(
-        api::service::feed::record_expiries(&app.db).await.unwrap(),
+        api::service::feed::record_expiries(&app.db, &app.state.clock)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        api::service::feed::record_expiries(&app.db).await.unwrap(),
+        api::service::feed::record_expiries(&app.db, &app.state.clock)
+            .await
+            .unwrap(),
         0
     );
     // A is repaired, then the repair is revoked (the repair service's entry points).
     let a_id: i64 = a.parse().unwrap();
     let actor = Actor::system("test-repair");
     let tx = begin(&app).await;
-    api::service::listings::mark_repaired(&tx, &actor, a_id, api::domain::now(), "信用修复")
+    api::service::listings::mark_repaired(&tx, &actor, a_id, app.state.clock.now(), "信用修复")
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -118,7 +125,7 @@ async fn the_feed_mirrors_every_change_in_order_across_pages(app: TestApp) {
         &tx,
         &actor,
         a_id,
-        api::domain::now(),
+        app.state.clock.now(),
         true,
         "以欺骗手段取得修复",
     )
