@@ -9,7 +9,7 @@ use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_secon
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
-use crate::graphql::limits::{DOCUMENT_REFUSALS, VALIDATION_FAILED, set_code};
+use crate::graphql::limits::{DOCUMENT_REFUSALS, RATE_LIMITED, VALIDATION_FAILED, set_code};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::startup::AppState;
@@ -217,7 +217,10 @@ pub async fn post(
 
     // 5. Execute under the timeout.
     let context = RequestContext::new(identity, request_id.clone());
-    let batch = batch.data(context);
+    // Each operation was charged one token above; its cost charges the rest once the
+    // query-limits extension has measured it, before it executes.
+    let charge = RateLimiter::cost_charge(limiter.clone().into_inner(), rate_key, 1);
+    let batch = batch.data(context).data(charge);
     let started = crate::domain::now();
     let outcome = tokio::time::timeout(timeout, schema.execute_batch(batch)).await;
     let (status, body, answered) = match outcome {
@@ -245,6 +248,12 @@ pub async fn post(
     response.insert_header(("x-request-id", request_id));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((RETRY_AFTER, "1"));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let seconds = body["errors"][0]["extensions"]["details"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap_or(1);
+        response.insert_header((RETRY_AFTER, seconds.to_string()));
     }
     response.json(body)
 }
@@ -442,6 +451,7 @@ fn status_of(response: &BatchResponse) -> StatusCode {
         Some(c) if DOCUMENT_REFUSALS.contains(&c) => StatusCode::BAD_REQUEST,
         Some("SERVICE_UNAVAILABLE") => StatusCode::SERVICE_UNAVAILABLE,
         Some("TIMEOUT") => StatusCode::GATEWAY_TIMEOUT,
+        Some(RATE_LIMITED) => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
     }
 }
