@@ -214,13 +214,28 @@ impl RateLimiter {
         prepaid: u32,
     ) -> crate::graphql::limits::CostCharge {
         crate::graphql::limits::CostCharge::new(move |cost| {
-            let tokens = tokens_for(cost).saturating_sub(prepaid);
+            // The whole charge, prepaid part included, is capped at the burst: any
+            // admitted document can pass once the bucket is full.
+            let tokens = limiter
+                .burst_of(&key)
+                .map_or(0, |burst| tokens_for(cost).min(burst))
+                .saturating_sub(prepaid);
             if tokens == 0 {
                 Ok(())
             } else {
                 limiter.check(&key, tokens)
             }
         })
+    }
+
+    /// The burst of `key`'s kind of bucket (`None`: unlimited).
+    fn burst_of(&self, key: &RateKey) -> Option<u32> {
+        let quota = match key {
+            RateKey::Subject(_) => self.subjects.quota,
+            RateKey::Address(_) => self.addresses.quota,
+        };
+        // Bursts come from u32 settings.
+        quota.map(|q| q.burst as u32)
     }
 
     /// The client of `req`: its peer, or what a trusted proxy forwarded.
@@ -348,6 +363,12 @@ mod tests {
         assert!(charge.charge(500).is_ok());
         assert!(limiter.charge(&key, 600).is_ok());
         assert!(limiter.charge(&key, 1).is_err());
+        // A charge above the burst takes the burst, prepaid part included.
+        let fresh = RateKey::Subject("partner:q".into());
+        assert!(limiter.check(&fresh, 1).is_ok());
+        let charge = RateLimiter::cost_charge(limiter.clone(), fresh.clone(), 1);
+        assert!(charge.charge(1_000_000).is_ok());
+        assert!(limiter.check(&fresh, 1).is_err());
     }
 
     #[test]

@@ -342,7 +342,11 @@ pub async fn search_known_at<C: ConnectionTrait>(
     let ids = Query::select()
         .column(listing::Column::Id)
         .from(listing::Entity)
-        .cond_where(listing_search::condition(&fixed, k))
+        .cond_where(listing_search::condition(
+            &fixed,
+            k,
+            db.get_database_backend(),
+        ))
         .to_owned();
     let chunk = ((first + 1) * 2).clamp(100, 1000);
     let mut out = Vec::new();

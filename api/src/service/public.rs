@@ -139,12 +139,28 @@ async fn periods_by_listing<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// The search text of the public list: a code or part of a name, at most 100 characters.
+/// The search text of the public list: a code or part of a name, 3 to 100 characters.
+/// Shorter text cannot use the name index (trigrams, see `store::name_search`) and would
+/// scan every operator for every anonymous caller: it is refused with
+/// `details.reason = "SEARCH_TOO_SHORT"` (a code is 18 characters, a name part of one or
+/// two characters finds too much to be useful anyway).
 pub fn search_text(search: Option<&str>) -> AppResult<Option<String>> {
+    let min = crate::store::name_search::MIN_INDEXED_CHARS;
     match search.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) if s.chars().count() > 100 => {
             Err(AppError::bad_input("search is longer than 100 characters"))
+        }
+        Some(s) if crate::domain::names::normalize_name(s).chars().count() < min => {
+            Err(crate::domain::refusal::Refusal::new(
+                crate::domain::refusal::Reason::SearchTooShort,
+                format!(
+                    "search needs at least {min} characters: a unified social credit code or {min} or more characters of a name"
+                ),
+            )
+            .on("search")
+            .with("min", min)
+            .into())
         }
         Some(s) => Ok(Some(s.to_string())),
     }

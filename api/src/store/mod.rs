@@ -2,3 +2,4 @@
 //! `domain/` says, kept in one place and tested against the rule.
 
 pub mod in_force;
+pub mod name_search;
