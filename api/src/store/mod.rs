@@ -3,3 +3,4 @@
 
 pub mod in_force;
 pub mod name_search;
+pub mod revisions;

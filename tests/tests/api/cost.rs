@@ -390,3 +390,60 @@ on_both_backends_with!(
     the_rate_limit_charges_by_cost => small_bucket,
     anonymous_and_audit_work_keep_off_the_checks_capacity => one_anonymous_connection,
 );
+
+/// Row 8, measured by hand (PostgreSQL; `cargo test -p tests --test api
+/// cost::known_at_search_measure -- --ignored --nocapture`): an auditor's
+/// `listings(knownAt, filter)` over a few thousand revisions, with a filter that matches
+/// none of them, before and after the revisions are narrowed in SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn known_at_search_measure() {
+    let app = tests::spawn_app(Backend::Postgres).await;
+    let since = chrono::Utc::now() - chrono::Duration::days(10);
+    crate::listings::listed(&app, "441802", 1, since).await;
+    let columns: Vec<String> = app
+        .db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'listings' AND column_name <> 'id' ORDER BY ordinal_position",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "column_name").unwrap())
+        .collect();
+    let cols = columns.join(", ");
+    let n = 4000;
+    app.sql(&format!(
+        "INSERT INTO listings ({cols}) SELECT {cols} FROM listings, generate_series(1, {n}) WHERE id = 1"
+    ))
+    .await;
+    app.sql(
+        "INSERT INTO listing_revisions (listing_id, version, action, recorded_at, superseded_at, snapshot) \
+         SELECT l.id, r.version, r.action, r.recorded_at, r.superseded_at, r.snapshot \
+         FROM listings l, listing_revisions r WHERE l.id > 1 AND r.listing_id = 1",
+    )
+    .await;
+    app.sql("ANALYZE").await;
+    let revisions = app.count("listing_revisions").await;
+    let q = "query($k: DateTime!) { listings(knownAt: $k, filter: {authority: \"不存在的机关\"}, first: 50) { edges { cursor } } }";
+    let auditor = app.auditor();
+    let k = chrono::Utc::now();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let answer = app.gql(Some(&auditor), q, json!({ "k": k })).await;
+        assert!(
+            answer.data()["listings"]["edges"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        times.push(started.elapsed().as_millis());
+    }
+    times.sort_unstable();
+    println!(
+        "knownAt search, no match, {revisions} revisions: median {} ms ({times:?})",
+        times[2]
+    );
+}
