@@ -370,10 +370,16 @@ mod tests {
         assert_eq!(search_text(None).unwrap(), None);
         assert_eq!(search_text(Some("  ")).unwrap(), None);
         assert_eq!(
-            search_text(Some(" 清远 ")).unwrap().as_deref(),
-            Some("清远")
+            search_text(Some(" 清远市 ")).unwrap().as_deref(),
+            Some("清远市")
         );
         assert!(search_text(Some(&"x".repeat(101))).is_err());
+        // Fewer than three characters (after normalisation) make no trigram.
+        for short in ["清远", "a", "%_", "ａ　ｂ"] {
+            let err = search_text(Some(short)).unwrap_err();
+            assert_eq!(err.code().as_str(), "BAD_USER_INPUT", "{short:?}");
+        }
+        assert!(search_text(Some("a_b")).is_ok());
     }
 
     #[test]
