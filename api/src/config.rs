@@ -107,6 +107,12 @@ pub struct DatabaseSettings {
     /// PostgreSQL: single checks of concurrent requests share one lookup statement
     /// (`false`: each check runs its own).
     pub shared_check_lookups: bool,
+    /// Anonymous callers' queries run on their own small pool, so that the public list
+    /// can never take the connections partners' checks need: its size, its wait for a
+    /// connection (then `SERVICE_UNAVAILABLE`) and its PostgreSQL `statement_timeout`.
+    pub anonymous_max_connections: u32,
+    pub anonymous_acquire_timeout_ms: u64,
+    pub anonymous_statement_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,7 +120,10 @@ pub struct DatabaseSettings {
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_depth: usize,
+    /// The cost budget of one operation (see `graphql::cost`: rows, not fields) for
+    /// partners, admins and auditors, and the smaller one of anonymous callers.
     pub max_complexity: usize,
+    pub max_complexity_anonymous: usize,
     pub max_aliases: usize,
     pub max_batch_operations: usize,
     pub max_page_size: u64,
@@ -149,6 +158,11 @@ pub struct Limits {
     pub ws_max_connections_per_subject: usize,
     /// WebSockets per client address that have not yet been acknowledged.
     pub ws_max_pending_per_address: usize,
+    /// Auditors' requests (history, reconstructions, reports, the audit log: bulk
+    /// reads) executing at once; 0 = no bound. Beyond it a request waits at most
+    /// `capacity_wait_ms`, then is refused with `SERVICE_UNAVAILABLE`.
+    pub max_concurrent_audit_requests: usize,
+    pub capacity_wait_ms: u64,
 }
 
 /// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
@@ -206,6 +220,9 @@ impl Default for DatabaseSettings {
             sqlite_busy_timeout_ms: 5_000,
             check_record_writers: 0,
             shared_check_lookups: true,
+            anonymous_max_connections: 2,
+            anonymous_acquire_timeout_ms: 500,
+            anonymous_statement_timeout_ms: 2_000,
         }
     }
 }
@@ -215,7 +232,8 @@ impl Default for Limits {
         Self {
             max_body_bytes: 256 * 1024,
             max_depth: 12,
-            max_complexity: 5_000,
+            max_complexity: 30_000,
+            max_complexity_anonymous: 12_000,
             max_aliases: 30,
             max_batch_operations: 10,
             max_page_size: 500,
@@ -236,6 +254,8 @@ impl Default for Limits {
             ws_max_subscriptions: 20,
             ws_max_connections_per_subject: 10,
             ws_max_pending_per_address: 16,
+            max_concurrent_audit_requests: 4,
+            capacity_wait_ms: 250,
         }
     }
 }

@@ -21,12 +21,60 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     connect_url(&settings.database_url(), settings).await
 }
 
+/// The anonymous callers' pool (see `graphql::capacity`): same database, at most
+/// `database.anonymous_max_connections` connections, a short wait for one and a shorter
+/// PostgreSQL `statement_timeout`. An in-memory SQLite database has one private
+/// connection, so there the main pool is shared.
+pub async fn connect_anonymous(
+    settings: &Settings,
+    main: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.database_url();
+    if is_sqlite(&url) && sqlite_file(&url).is_none() {
+        return Ok(main.clone());
+    }
+    let db = &settings.database;
+    let pool = PoolShape {
+        max_connections: db.anonymous_max_connections.max(1),
+        min_connections: 0,
+        acquire_timeout_ms: db.anonymous_acquire_timeout_ms,
+        statement_timeout_ms: db.anonymous_statement_timeout_ms,
+        application_name: "credit-registry-anonymous",
+    };
+    open(&url, settings, &pool).await
+}
+
+/// What differs between the main pool and the anonymous one.
+struct PoolShape {
+    max_connections: u32,
+    min_connections: u32,
+    acquire_timeout_ms: u64,
+    statement_timeout_ms: u64,
+    application_name: &'static str,
+}
+
 pub async fn connect_url(url: &str, settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let db = &settings.database;
+    let pool = PoolShape {
+        max_connections: db.max_connections,
+        min_connections: db.min_connections,
+        acquire_timeout_ms: db.acquire_timeout_ms,
+        statement_timeout_ms: db.statement_timeout_ms,
+        application_name: "credit-registry",
+    };
+    open(url, settings, &pool).await
+}
+
+async fn open(
+    url: &str,
+    settings: &Settings,
+    pool: &PoolShape,
+) -> anyhow::Result<DatabaseConnection> {
+    let db = &settings.database;
     let mut opt = ConnectOptions::new(url.to_string());
-    opt.max_connections(db.max_connections)
-        .min_connections(db.min_connections)
-        .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms))
+    opt.max_connections(pool.max_connections)
+        .min_connections(pool.min_connections)
+        .acquire_timeout(Duration::from_millis(pool.acquire_timeout_ms))
         .connect_timeout(Duration::from_millis(db.connect_timeout_ms))
         .test_before_acquire(false)
         .sqlx_logging(false);
@@ -51,8 +99,8 @@ pub async fn connect_url(url: &str, settings: &Settings) -> anyhow::Result<Datab
                 .create_if_missing(true)
         });
     } else {
-        opt.statement_timeout(Duration::from_millis(db.statement_timeout_ms))
-            .set_application_name("credit-registry");
+        opt.statement_timeout(Duration::from_millis(pool.statement_timeout_ms))
+            .set_application_name(pool.application_name);
     }
     Database::connect(opt)
         .await

@@ -108,6 +108,7 @@ impl Application {
         for job in &self.jobs {
             job.abort();
         }
+        let _ = self.state.anonymous_db.clone().close().await;
         let closed = self.state.db.clone().close().await;
         match &closed {
             Ok(()) => tracing::info!("database pool closed"),

@@ -22,6 +22,11 @@ use std::time::Duration;
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// Anonymous callers' own small pool, with a shorter statement timeout: the public
+    /// list cannot take the connections checks need (see `graphql::capacity`).
+    pub anonymous_db: DatabaseConnection,
+    /// Admission of bulk work (auditors) around execution (see `graphql::capacity`).
+    pub capacity: crate::graphql::capacity::Capacity,
     /// The configuration the service started with.
     pub settings: Arc<Settings>,
     /// Verifies (and, for the CLI, issues) access tokens.
@@ -53,7 +58,8 @@ impl AppState {
         if settings.run_migrations {
             crate::db::migrate_up(&db).await?;
         }
-        let state = Self::with_db(settings, db)?;
+        let anonymous_db = crate::db::connect_anonymous(&settings, &db).await?;
+        let state = Self::with_db(settings, db, anonymous_db)?;
         // Live subscribers start from the present; older events come from `changes`.
         let latest = crate::service::feed::latest_revision_id(&state.db).await?;
         state.feed.set_position(latest);
@@ -62,13 +68,19 @@ impl AppState {
 
     /// Builds the state over an open pool; starts the check-record writer and the
     /// receipt-key reloader on the current Tokio runtime.
-    pub fn with_db(settings: Settings, mut db: DatabaseConnection) -> anyhow::Result<Self> {
+    pub fn with_db(
+        settings: Settings,
+        mut db: DatabaseConnection,
+        mut anonymous_db: DatabaseConnection,
+    ) -> anyhow::Result<Self> {
         let tokens = token_service(&settings)?;
         let queries = Arc::new(AtomicU64::new(0));
-        let counter = queries.clone();
-        db.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        });
+        for pool in [&mut db, &mut anonymous_db] {
+            let counter = queries.clone();
+            pool.set_metric_callback(move |_| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            });
+        }
         let receipts = Arc::new(receipt_service(&settings)?);
         receipts::spawn_reloader(&receipts);
         let partners = Arc::new(PartnerDirectory::new(Duration::from_secs(
@@ -82,8 +94,11 @@ impl AppState {
         let clock = Clock::system();
         let feed = Arc::new(FeedHub::new(FEED_BUFFER));
         let services = Services::new(db.clone(), clock.clone(), feed.clone(), partners.clone());
+        let capacity = crate::graphql::capacity::Capacity::new(&settings.limits);
         Ok(Self {
             db,
+            anonymous_db,
+            capacity,
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
             queries,
@@ -95,6 +110,17 @@ impl AppState {
             clock,
             services,
         })
+    }
+}
+
+impl AppState {
+    /// The pool a caller's queries run on: anonymous callers have their own.
+    pub fn pool_for(&self, identity: &crate::auth::Identity) -> &DatabaseConnection {
+        if identity.is_anonymous() {
+            &self.anonymous_db
+        } else {
+            &self.db
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub enum Reason {
     PeriodOutOfRange,
     /// Feedback names a measure that was not among the check's hits.
     MeasureNotAHit,
+    /// Search text too short for the name index (fewer than three characters).
+    SearchTooShort,
 }
 
 impl Reason {
@@ -46,6 +48,7 @@ impl Reason {
             Self::InFuture => "IN_FUTURE",
             Self::PeriodOutOfRange => "PERIOD_OUT_OF_RANGE",
             Self::MeasureNotAHit => "MEASURE_NOT_A_HIT",
+            Self::SearchTooShort => "SEARCH_TOO_SHORT",
         }
     }
 }

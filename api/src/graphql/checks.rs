@@ -443,15 +443,14 @@ impl CheckQuery {
             }
         };
         let p = verified.payload;
-        let recorded = records::find(&state.db, &p.receipt_id)
-            .await?
-            .is_some_and(|r| {
-                r.uscc == p.uscc
-                    && r.domain == p.domain.as_str()
-                    && r.decision == p.decision.as_str()
-                    && r.as_of == p.as_of
-                    && r.subject == p.sub
-            });
+        let db = state.pool_for(request(ctx)?.identity());
+        let recorded = records::find(db, &p.receipt_id).await?.is_some_and(|r| {
+            r.uscc == p.uscc
+                && r.domain == p.domain.as_str()
+                && r.decision == p.decision.as_str()
+                && r.as_of == p.as_of
+                && r.subject == p.sub
+        });
         Ok(ReceiptVerification {
             valid: true,
             reason: None,

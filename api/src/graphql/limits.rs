@@ -6,23 +6,38 @@
 //!   parse failures `GRAPHQL_PARSE_FAILED` (a document nested beyond the parser's recursion
 //!   bound is `QUERY_TOO_DEEP`), and notes whether the document only introspects;
 //! - after validation: tags rule failures `GRAPHQL_VALIDATION_FAILED`, then applies the
-//!   depth (`QUERY_TOO_DEEP`) and complexity (`QUERY_TOO_COMPLEX`) limits to the figures
-//!   async-graphql computed. The schema itself is built without depth/complexity limits so
+//!   depth limit (`QUERY_TOO_DEEP`) to the figure async-graphql computed and the cost
+//!   budget of the caller's role (`QUERY_TOO_COMPLEX`) to the document's cost in rows
+//!   ([`super::cost`], computed after parsing with the request's variables), then charges
+//!   that cost to the caller's rate-limit bucket through the request's [`CostCharge`]
+//!   (`RATE_LIMITED`). The schema itself is built without depth/complexity limits so
 //!   that this extension can measure an introspection-only document without counting its
 //!   `ofType` chains: GraphiQL's introspection query nests `ofType` nine levels deep, and
-//!   each level is a single (non-list) value, so it cannot multiply work.
+//!   each level is a single (non-list) value, so it cannot multiply work;
+//! - around execution: admits the operation into its caller's class
+//!   ([`super::capacity`]), or refuses it with `SERVICE_UNAVAILABLE`.
+//!
+//! Everything here runs per operation, whichever transport brought it (HTTP or
+//! WebSocket), and finds the caller in the request data ([`super::RequestContext`]).
 
+use super::RequestContext;
+use super::cost::{CostRules, document_cost};
 use super::document_cache::{AcceptedDocument, DocumentCache};
+use crate::auth::Role;
 use crate::config::Limits;
+use crate::startup::AppState;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
-use async_graphql::{Name, Positioned, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{
+    Name, Positioned, Response, ServerError, ServerResult, ValidationResult, Variables,
+};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
@@ -30,6 +45,35 @@ pub const TOO_DEEP: &str = "QUERY_TOO_DEEP";
 pub const TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
 pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+/// An operation whose cost the caller's rate-limit bucket cannot pay now (HTTP 429).
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+
+/// Charges an operation's cost to its caller's rate limit: put in the request data by
+/// the transport (see `http::rate_limit::RateLimiter::cost_charge`); `Err` says how
+/// long to wait. Without one, nothing is charged here.
+#[derive(Clone)]
+pub struct CostCharge(Arc<dyn Fn(usize) -> Result<(), Duration> + Send + Sync>);
+
+impl CostCharge {
+    pub fn new(charge: impl Fn(usize) -> Result<(), Duration> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(charge))
+    }
+
+    pub fn charge(&self, cost: usize) -> Result<(), Duration> {
+        (self.0)(cost)
+    }
+}
+
+/// The cost budget of one operation for a caller of `role`: anonymous callers get the
+/// smallest (one full page of the public list), everyone else the default (one full
+/// `checkBatch`, or one 500-row page of anything).
+pub fn budget(limits: &Limits, role: Role) -> usize {
+    match role {
+        Role::Anonymous => limits.max_complexity_anonymous,
+        Role::Admin | Role::Partner | Role::Auditor => limits.max_complexity,
+    }
+}
 
 /// Codes of errors that refuse the whole document before anything runs (HTTP 400).
 pub const DOCUMENT_REFUSALS: [&str; 6] = [
@@ -44,7 +88,7 @@ pub const DOCUMENT_REFUSALS: [&str; 6] = [
 /// The extension factory registered on the schema.
 pub struct QueryLimits {
     max_depth: usize,
-    max_complexity: usize,
+    limits: Arc<Limits>,
     max_aliases: usize,
     /// Introspection documents may nest `ofType` freely (development only: production
     /// disables introspection altogether).
@@ -57,7 +101,7 @@ impl QueryLimits {
     pub fn new(limits: &Limits, introspection_allowed: bool) -> Self {
         Self {
             max_depth: limits.max_depth,
-            max_complexity: limits.max_complexity,
+            limits: Arc::new(limits.clone()),
             max_aliases: limits.max_aliases,
             introspection_allowed,
             documents: Arc::new(DocumentCache::new(
@@ -75,10 +119,11 @@ impl ExtensionFactory for QueryLimits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(QueryLimitsExtension {
             max_depth: self.max_depth,
-            max_complexity: self.max_complexity,
+            limits: self.limits.clone(),
             max_aliases: self.max_aliases,
             introspection_allowed: self.introspection_allowed,
-            introspection_depth: std::sync::Mutex::new(None),
+            introspection_depth: Mutex::new(None),
+            cost: Mutex::new(None),
             documents: self.documents.clone(),
         })
     }
@@ -86,11 +131,13 @@ impl ExtensionFactory for QueryLimits {
 
 struct QueryLimitsExtension {
     max_depth: usize,
-    max_complexity: usize,
+    limits: Arc<Limits>,
     max_aliases: usize,
     introspection_allowed: bool,
     /// Set after parsing when the document only introspects: its depth without `ofType`.
-    introspection_depth: std::sync::Mutex<Option<usize>>,
+    introspection_depth: Mutex<Option<usize>>,
+    /// The document's cost with this request's variables, set after parsing.
+    cost: Mutex<Option<usize>>,
     documents: Arc<DocumentCache>,
 }
 
@@ -152,6 +199,47 @@ impl QueryLimitsExtension {
             *slot = Some(depth);
         }
     }
+
+    fn note_cost(&self, ctx: &ExtensionContext<'_>, doc: &ExecutableDocument, vars: &Variables) {
+        let rules = CostRules {
+            max_page_size: self.limits.max_page_size,
+            max_batch: self.limits.max_check_batch,
+        };
+        let cost = document_cost(&ctx.schema_env.registry, rules, doc, vars);
+        match self.cost.lock() {
+            Ok(mut slot) => *slot = Some(cost),
+            Err(poisoned) => *poisoned.into_inner() = Some(cost),
+        }
+    }
+
+    /// The cost noted after parsing; a document never measured (impossible: parsing
+    /// precedes validation) counts as unaffordable rather than free.
+    fn noted_cost(&self) -> usize {
+        let slot = match self.cost.lock() {
+            Ok(slot) => *slot,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        slot.unwrap_or(usize::MAX)
+    }
+}
+
+fn caller_role(ctx: &ExtensionContext<'_>) -> Role {
+    // No request context: built without a transport (the SDL, unit tests): the default.
+    ctx.data_opt::<RequestContext>()
+        .map_or(Role::Admin, |r| r.identity().role)
+}
+
+/// A refusal whose `extensions.details` carry figures.
+fn detailed_error(message: String, code: &str, details: &[(&str, u64)]) -> ServerError {
+    let mut err = coded_error(message, code);
+    let mut map = async_graphql::indexmap::IndexMap::new();
+    for (key, value) in details {
+        map.insert(Name::new(*key), async_graphql::Value::from(*value));
+    }
+    if let Some(ext) = err.extensions.as_mut() {
+        ext.set("details", async_graphql::Value::Object(map));
+    }
+    err
 }
 
 #[async_trait::async_trait]
@@ -165,6 +253,7 @@ impl Extension for QueryLimitsExtension {
     ) -> ServerResult<ExecutableDocument> {
         if let Some(accepted) = self.documents.get(query) {
             self.note_introspection_depth(accepted.introspection_depth);
+            self.note_cost(ctx, &accepted.document, variables);
             return Ok(accepted.document.clone());
         }
         let doc = match next.run(ctx, query, variables).await {
@@ -200,6 +289,7 @@ impl Extension for QueryLimitsExtension {
         let introspection_depth = (self.introspection_allowed && is_introspection_only(&doc))
             .then(|| depth_without_of_type(&doc));
         self.note_introspection_depth(introspection_depth);
+        self.note_cost(ctx, &doc, variables);
         self.documents.insert(
             query,
             AcceptedDocument {
@@ -232,16 +322,57 @@ impl Extension for QueryLimitsExtension {
                 TOO_DEEP,
             )]);
         }
-        if result.complexity > self.max_complexity {
-            return Err(vec![coded_error(
+        let role = caller_role(ctx);
+        let cost = self.noted_cost();
+        let budget = budget(&self.limits, role);
+        if cost > budget {
+            return Err(vec![detailed_error(
                 format!(
-                    "the query's complexity is {}; at most {} is allowed",
-                    result.complexity, self.max_complexity
+                    "the query costs {cost} (rows and fields it would read); at most {budget} is allowed for {} callers",
+                    role.as_str()
                 ),
                 TOO_COMPLEX,
+                &[
+                    ("cost", u64::try_from(cost).unwrap_or(u64::MAX)),
+                    ("max", u64::try_from(budget).unwrap_or(u64::MAX)),
+                ],
+            )]);
+        }
+        if let Some(charge) = ctx.data_opt::<CostCharge>()
+            && let Err(wait) = charge.charge(cost)
+        {
+            let seconds = u64::try_from(wait.as_millis().div_ceil(1000))
+                .unwrap_or(u64::MAX)
+                .max(1);
+            return Err(vec![detailed_error(
+                format!(
+                    "too many requests: this query costs {cost}, more than the rate limit has left; retry in {seconds} s"
+                ),
+                RATE_LIMITED,
+                &[
+                    ("cost", u64::try_from(cost).unwrap_or(u64::MAX)),
+                    ("retryAfterSeconds", seconds),
+                ],
             )]);
         }
         Ok(result)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let Some(state) = ctx.data_opt::<Arc<AppState>>() else {
+            return next.run(ctx, operation_name).await;
+        };
+        match state.capacity.admit(caller_role(ctx)).await {
+            Ok(_permit) => next.run(ctx, operation_name).await,
+            Err(busy) => {
+                Response::from_errors(vec![coded_error(busy.message(), SERVICE_UNAVAILABLE)])
+            }
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! The GraphQL schema: one file per area, merged into the root types here.
 
+pub mod capacity;
 pub mod catalogue;
 pub mod checks;
 pub mod connection;
+pub mod cost;
 pub mod document_cache;
 pub mod feed;
 pub mod guards;

@@ -55,8 +55,9 @@ impl PublicQuery {
         let st = state(ctx)?;
         let first = page_size(first, st.settings.limits.max_page_size)?;
         let after = decode_id_cursor("public", after.as_deref())?;
+        let db = st.pool_for(request(ctx)?.identity());
         let (rows, has_next) =
-            svc::in_force_now(&st.db, st.clock.now(), search.as_deref(), first, after).await?;
+            svc::in_force_now(db, st.clock.now(), search.as_deref(), first, after).await?;
         Ok(forward_page(
             "public",
             rows.into_iter()
@@ -70,9 +71,9 @@ impl PublicQuery {
     /// listing is in force now; admins and auditors see all of them.
     async fn typical_cases(&self, ctx: &Context<'_>, year: i32) -> Result<Vec<TypicalCase>> {
         let st = state(ctx)?;
-        let role = request(ctx)?.identity().role;
-        let all = matches!(role, Role::Admin | Role::Auditor);
-        Ok(svc::typical_cases(&st.db, year, !all)
+        let identity = request(ctx)?.identity();
+        let all = matches!(identity.role, Role::Admin | Role::Auditor);
+        Ok(svc::typical_cases(st.pool_for(identity), year, !all)
             .await?
             .into_iter()
             .map(TypicalCase)

@@ -10,7 +10,7 @@ use super::rate_limit::{RateLimiter, refusal_message, retry_after_seconds};
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
-use crate::graphql::limits::{DOCUMENT_REFUSALS, code_errors};
+use crate::graphql::limits::{CostCharge, DOCUMENT_REFUSALS, RATE_LIMITED, code_errors};
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::state::AppState;
@@ -178,7 +178,19 @@ pub async fn post(
 
     // 5. Execute under the timeout (and the key), keep the answer for retries of the key.
     let context = RequestContext::new(identity, request_id.clone());
-    match execute(&state, &schema, batch, context, claim.as_ref()).await {
+    // Each operation was charged one token above; its cost charges the rest once the
+    // query-limits extension has measured it, before it executes.
+    let charge = RateLimiter::cost_charge(limiter.clone().into_inner(), rate_key, 1);
+    match execute(
+        &state,
+        &schema,
+        batch,
+        context,
+        claim.as_ref(),
+        Some(charge),
+    )
+    .await
+    {
         Executed::Answer {
             status,
             body,
@@ -191,6 +203,12 @@ pub async fn post(
             }
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 response.insert_header((RETRY_AFTER, "1"));
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let seconds = body["errors"][0]["extensions"]["details"]["retryAfterSeconds"]
+                    .as_u64()
+                    .unwrap_or(1);
+                response.insert_header((RETRY_AFTER, seconds.to_string()));
             }
             response.json(body)
         }
@@ -237,6 +255,7 @@ pub(super) async fn execute(
     batch: BatchRequest,
     context: RequestContext,
     claim: Option<&Claim>,
+    charge: Option<CostCharge>,
 ) -> Executed {
     let limits = &state.settings.limits;
     let timeout = Duration::from_millis(limits.request_timeout_ms);
@@ -287,7 +306,10 @@ pub(super) async fn execute(
         }
     }
 
-    let batch = batch.data(context);
+    let batch = match charge {
+        Some(charge) => batch.data(context).data(charge),
+        None => batch.data(context),
+    };
     let started = crate::domain::now();
     let outcome = tokio::time::timeout(timeout, schema.execute_batch(batch)).await;
     let (status, body, answered) = match outcome {
@@ -478,6 +500,7 @@ fn status_of(response: &BatchResponse) -> StatusCode {
         Some(c) if DOCUMENT_REFUSALS.contains(&c) => StatusCode::BAD_REQUEST,
         Some("SERVICE_UNAVAILABLE") => StatusCode::SERVICE_UNAVAILABLE,
         Some("TIMEOUT") => StatusCode::GATEWAY_TIMEOUT,
+        Some(RATE_LIMITED) => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
     }
 }

@@ -5,7 +5,16 @@
 //! then it is the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
 //! (entries to its left were written by the client and prove nothing).
 //!
-//! Cost per request: one hash and one uncontended lock of one of [`SHARDS`] maps. Memory is
+//! A GraphQL operation is charged by its cost (`graphql::cost`, rows rather than fields):
+//! [`tokens_for`] = max(1, ceil(cost / [`POINTS_PER_TOKEN`])) tokens, so a `checkBatch`
+//! of 1,000 codes (cost about 2,000 to 20,000 with its fields) takes 20 to 200 tokens,
+//! not one. The HTTP handler takes one token per operation before reading the body
+//! (cheap refusal of floods); the query-limits extension takes the rest once the
+//! document's cost is known, before anything executes ([`RateLimiter::cost_charge`]).
+//! A charge above the burst is capped at the burst, so every admitted document can pass
+//! eventually (after a full refill).
+//!
+//! Work per request: one hash and one uncontended lock of one of [`SHARDS`] maps. Memory is
 //! bounded: each shard keeps at most `MAX_KEYS / SHARDS` buckets; when full, buckets that
 //! have refilled (and so equal a fresh one) are dropped first.
 
@@ -144,6 +153,16 @@ pub enum RateKey {
     Address(IpAddr),
 }
 
+/// Query cost points per token (see the module documentation).
+pub const POINTS_PER_TOKEN: usize = 100;
+
+/// Tokens an operation of `cost` points takes: at least one.
+pub fn tokens_for(cost: usize) -> u32 {
+    u32::try_from(cost.div_ceil(POINTS_PER_TOKEN))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 pub struct RateLimiter {
     subjects: KeyedBuckets<String>,
     addresses: KeyedBuckets<IpAddr>,
@@ -177,6 +196,46 @@ impl RateLimiter {
             RateKey::Subject(s) => self.subjects.check(s, cost, now),
             RateKey::Address(a) => self.addresses.check(a, cost, now),
         }
+    }
+
+    /// Charges one GraphQL operation of `cost` points ([`tokens_for`]) to `key`, or
+    /// returns how long to wait. Both transports call this (HTTP through
+    /// [`RateLimiter::cost_charge`], WebSocket per operation).
+    pub fn charge(&self, key: &RateKey, cost: usize) -> Result<(), Duration> {
+        self.check(key, tokens_for(cost))
+    }
+
+    /// The request data through which the query-limits extension charges an
+    /// operation's cost to `key` once it is known; `prepaid` tokens were already taken
+    /// for it (the HTTP handler takes one per operation before reading the body).
+    pub fn cost_charge(
+        limiter: std::sync::Arc<Self>,
+        key: RateKey,
+        prepaid: u32,
+    ) -> crate::graphql::limits::CostCharge {
+        crate::graphql::limits::CostCharge::new(move |cost| {
+            // The whole charge, prepaid part included, is capped at the burst: any
+            // admitted document can pass once the bucket is full.
+            let tokens = limiter
+                .burst_of(&key)
+                .map_or(0, |burst| tokens_for(cost).min(burst))
+                .saturating_sub(prepaid);
+            if tokens == 0 {
+                Ok(())
+            } else {
+                limiter.check(&key, tokens)
+            }
+        })
+    }
+
+    /// The burst of `key`'s kind of bucket (`None`: unlimited).
+    fn burst_of(&self, key: &RateKey) -> Option<u32> {
+        let quota = match key {
+            RateKey::Subject(_) => self.subjects.quota,
+            RateKey::Address(_) => self.addresses.quota,
+        };
+        // Bursts come from u32 settings.
+        quota.map(|q| q.burst as u32)
     }
 
     /// The client of `req`: its peer, or what a trusted proxy forwarded.
@@ -282,6 +341,34 @@ mod tests {
         let mut b = Bucket::full(&q, t0);
         assert!(b.take(&q, t0, 50).is_ok());
         assert!(b.take(&q, t0, 1).is_err());
+    }
+
+    #[test]
+    fn operations_are_charged_by_cost() {
+        assert_eq!(tokens_for(0), 1);
+        assert_eq!(tokens_for(1), 1);
+        assert_eq!(tokens_for(100), 1);
+        assert_eq!(tokens_for(101), 2);
+        assert_eq!(tokens_for(30_000), 300);
+        assert_eq!(tokens_for(usize::MAX), u32::MAX);
+        let limits = Limits {
+            rate_per_second: 1,
+            rate_burst: 10,
+            ..Limits::default()
+        };
+        let limiter = std::sync::Arc::new(RateLimiter::from_limits(&limits).unwrap());
+        let key = RateKey::Subject("partner:p".into());
+        // A cost of 500 is five tokens; one was prepaid elsewhere: six of ten are left.
+        let charge = RateLimiter::cost_charge(limiter.clone(), key.clone(), 1);
+        assert!(charge.charge(500).is_ok());
+        assert!(limiter.charge(&key, 600).is_ok());
+        assert!(limiter.charge(&key, 1).is_err());
+        // A charge above the burst takes the burst, prepaid part included.
+        let fresh = RateKey::Subject("partner:q".into());
+        assert!(limiter.check(&fresh, 1).is_ok());
+        let charge = RateLimiter::cost_charge(limiter.clone(), fresh.clone(), 1);
+        assert!(charge.charge(1_000_000).is_ok());
+        assert!(limiter.check(&fresh, 1).is_err());
     }
 
     #[test]

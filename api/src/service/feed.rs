@@ -136,7 +136,7 @@ pub async fn latest_revision_id(db: &DatabaseConnection) -> AppResult<i64> {
 
 /// `LISTED`, no period open at `now`, but one was open when the listing was last
 /// recorded: the listings whose expiry the feed has not told yet.
-fn expiry_candidates(now: DateTime<Utc>) -> sea_orm::Condition {
+fn expiry_candidates(now: DateTime<Utc>, backend: sea_orm::DbBackend) -> sea_orm::Condition {
     let open_when_recorded = crate::store::in_force::listing_has_open_period(Expr::col((
         listing::Entity,
         listing::Column::UpdatedAt,
@@ -147,6 +147,7 @@ fn expiry_candidates(now: DateTime<Utc>) -> sea_orm::Condition {
             ..Default::default()
         },
         now,
+        backend,
     )
     .add(open_when_recorded)
 }
@@ -161,7 +162,7 @@ pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResul
     let ids: Vec<i64> = listing::Entity::find()
         .select_only()
         .column(listing::Column::Id)
-        .filter(expiry_candidates(now))
+        .filter(expiry_candidates(now, db.get_database_backend()))
         .order_by_asc(listing::Column::Id)
         .into_tuple()
         .all(db)

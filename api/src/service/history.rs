@@ -321,6 +321,40 @@ fn matches(r: &RecordedListing, filter: &ListingFilter, k: DateTime<Utc>) -> App
     Ok(true)
 }
 
+/// What the recorded fields must hold for `matches` to accept a revision, in SQL: the
+/// authority and category as recorded, and the stored status that can show as the
+/// wanted one (LISTED and EXPIRED are both stored LISTED: the periods decide, in
+/// `matches`). Without it a filter that matches few listings read and parsed every
+/// revision in force at `knownAt`, chunk after chunk.
+fn recorded_prefilter(filter: &ListingFilter, backend: sea_orm::DbBackend) -> Condition {
+    use crate::store::revisions::snapshot_text;
+    use sea_orm::sea_query::ExprTrait;
+    let mut cond = Condition::all();
+    if let Some(status) = filter.status {
+        cond =
+            cond.add(snapshot_text(backend, "status").eq(stored_status_showing(status).as_str()));
+    }
+    if let Some(authority) = &filter.authority {
+        cond = cond.add(snapshot_text(backend, "authority").eq(authority.trim()));
+    }
+    if let Some(category) = &filter.category {
+        cond = cond.add(snapshot_text(backend, "violation_category").eq(category.trim()));
+    }
+    cond
+}
+
+/// The stored status whose listings can show as `status` (the inverse of
+/// `lifecycle::display_status`).
+fn stored_status_showing(status: ListingStatus) -> StoredStatus {
+    match status {
+        ListingStatus::Proposed => StoredStatus::Proposed,
+        ListingStatus::Listed | ListingStatus::Expired => StoredStatus::Listed,
+        ListingStatus::Withdrawn => StoredStatus::Withdrawn,
+        ListingStatus::Revoked => StoredStatus::Revoked,
+        ListingStatus::Repaired => StoredStatus::Repaired,
+    }
+}
+
 /// One page of listings as recorded at `k`, in listing id order after `after`. The
 /// status filter is evaluated at `k` (what the registry showed then), `in_force_at` on
 /// the recorded periods.
@@ -342,14 +376,20 @@ pub async fn search_known_at<C: ConnectionTrait>(
     let ids = Query::select()
         .column(listing::Column::Id)
         .from(listing::Entity)
-        .cond_where(listing_search::condition(&fixed, k))
+        .cond_where(listing_search::condition(
+            &fixed,
+            k,
+            db.get_database_backend(),
+        ))
         .to_owned();
+    let backend = db.get_database_backend();
     let chunk = ((first + 1) * 2).clamp(100, 1000);
     let mut out = Vec::new();
     let mut cursor = after;
     loop {
         let mut q = listing_revision::Entity::find()
             .filter(covers(k))
+            .filter(recorded_prefilter(filter, backend))
             .filter(listing_revision::Column::ListingId.in_subquery(ids.clone()));
         if let Some(c) = cursor {
             q = q.filter(listing_revision::Column::ListingId.gt(c));
@@ -380,6 +420,29 @@ pub async fn search_known_at<C: ConnectionTrait>(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn the_prefilter_keeps_every_stored_status_that_can_show_as_the_wanted_one() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let open = Period {
+            starts_at: now - chrono::Duration::days(1),
+            ends_at: now + chrono::Duration::days(1),
+            removed_at: None,
+        };
+        let stored = [
+            StoredStatus::Proposed,
+            StoredStatus::Listed,
+            StoredStatus::Withdrawn,
+            StoredStatus::Revoked,
+            StoredStatus::Repaired,
+        ];
+        for s in stored {
+            for periods in [vec![], vec![open]] {
+                let shown = lifecycle::display_status(s, &periods, now);
+                assert_eq!(stored_status_showing(shown), s, "{s:?} shown as {shown:?}");
+            }
+        }
+    }
     use serde_json::json;
 
     #[test]

@@ -4,11 +4,11 @@ use super::page;
 use crate::domain::lifecycle::ListingStatus;
 use crate::domain::names::normalize_name;
 use crate::error::AppResult;
-use crate::store::in_force;
+use crate::store::{in_force, name_search};
 use chrono::{DateTime, Utc};
 use entity::{credit_list, listing, operator};
-use sea_orm::sea_query::{ExprTrait, LikeExpr, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{ExprTrait, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
 
 #[derive(Clone, Debug, Default)]
 pub struct ListingFilter {
@@ -24,7 +24,9 @@ pub struct ListingFilter {
     pub operator_id: Option<i64>,
 }
 
-pub fn condition(filter: &ListingFilter, now: DateTime<Utc>) -> Condition {
+/// The filter as SQL; `backend` decides how the operator's name is searched
+/// ([`name_search::name_contains`]).
+pub fn condition(filter: &ListingFilter, now: DateTime<Utc>, backend: DbBackend) -> Condition {
     let mut cond = Condition::all();
     if let Some(status) = filter.status {
         cond = match status {
@@ -72,7 +74,7 @@ pub fn condition(filter: &ListingFilter, now: DateTime<Utc>) -> Condition {
         operator_cond = operator_cond.add(
             Condition::any()
                 .add(operator::Column::Uscc.eq(code))
-                .add(name_contains(&name)),
+                .add(name_search::name_contains(backend, &name)),
         );
         by_operator = true;
     }
@@ -90,29 +92,7 @@ pub fn condition(filter: &ListingFilter, now: DateTime<Utc>) -> Condition {
     cond
 }
 
-/// The escape character of [`contains_pattern`].
-const LIKE_ESCAPE: char = '\\';
-
-/// The LIKE pattern that finds `text` anywhere, with `%`, `_` and the escape character
-/// itself matching only themselves: a caller's `%` is a percent sign in a name, never
-/// "every operator". Used with `ESCAPE '\'`, which both backends understand.
-pub fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | LIKE_ESCAPE) {
-            pattern.push(LIKE_ESCAPE);
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// The operator's normalised name contains `name` literally.
-fn name_contains(name: &str) -> sea_orm::sea_query::SimpleExpr {
-    operator::Column::NameNormalized.like(LikeExpr::new(contains_pattern(name)).escape(LIKE_ESCAPE))
-}
+pub use crate::store::name_search::contains_pattern;
 
 /// One page in id order after `after`; `first + 1` rows are read to learn whether
 /// another page follows.
@@ -123,7 +103,7 @@ pub async fn search<C: ConnectionTrait>(
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<listing::Model>, bool)> {
-    let q = listing::Entity::find().filter(condition(filter, now));
+    let q = listing::Entity::find().filter(condition(filter, now, db.get_database_backend()));
     page::fetch(
         db,
         page::ascending_after(q, listing::Column::Id, after),
@@ -134,31 +114,4 @@ pub async fn search<C: ConnectionTrait>(
 
 pub async fn by_id<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<listing::Model>> {
     Ok(listing::Entity::find_by_id(id).one(db).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryTrait};
-
-    #[test]
-    fn wildcards_in_search_text_match_themselves() {
-        assert_eq!(contains_pattern("清远"), "%清远%");
-        assert_eq!(contains_pattern("%"), r"%\%%");
-        assert_eq!(contains_pattern("a_b"), r"%a\_b%");
-        assert_eq!(contains_pattern(r"a\b"), r"%a\\b%");
-        assert_eq!(contains_pattern(r"\%_"), r"%\\\%\_%");
-    }
-
-    #[test]
-    fn the_pattern_is_a_parameter_with_an_escape_clause_on_both_backends() {
-        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
-            let stmt = operator::Entity::find()
-                .filter(name_contains("100%"))
-                .build(backend);
-            assert!(stmt.sql.contains("LIKE"), "{}", stmt.sql);
-            assert!(stmt.sql.contains("ESCAPE"), "{}", stmt.sql);
-            assert!(!stmt.sql.contains("100"), "the text is bound: {}", stmt.sql);
-        }
-    }
 }

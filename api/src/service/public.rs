@@ -139,12 +139,28 @@ async fn periods_by_listing<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// The search text of the public list: a code or part of a name, at most 100 characters.
+/// The search text of the public list: a code or part of a name, 3 to 100 characters.
+/// Shorter text cannot use the name index (trigrams, see `store::name_search`) and would
+/// scan every operator for every anonymous caller: it is refused with
+/// `details.reason = "SEARCH_TOO_SHORT"` (a code is 18 characters, a name part of one or
+/// two characters finds too much to be useful anyway).
 pub fn search_text(search: Option<&str>) -> AppResult<Option<String>> {
+    let min = crate::store::name_search::MIN_INDEXED_CHARS;
     match search.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) if s.chars().count() > 100 => {
             Err(AppError::bad_input("search is longer than 100 characters"))
+        }
+        Some(s) if crate::domain::names::normalize_name(s).chars().count() < min => {
+            Err(crate::domain::refusal::Refusal::new(
+                crate::domain::refusal::Reason::SearchTooShort,
+                format!(
+                    "search needs at least {min} characters: a unified social credit code or {min} or more characters of a name"
+                ),
+            )
+            .on("search")
+            .with("min", min)
+            .into())
         }
         Some(s) => Ok(Some(s.to_string())),
     }
@@ -355,10 +371,16 @@ mod tests {
         assert_eq!(search_text(None).unwrap(), None);
         assert_eq!(search_text(Some("  ")).unwrap(), None);
         assert_eq!(
-            search_text(Some(" 清远 ")).unwrap().as_deref(),
-            Some("清远")
+            search_text(Some(" 清远市 ")).unwrap().as_deref(),
+            Some("清远市")
         );
         assert!(search_text(Some(&"x".repeat(101))).is_err());
+        // Fewer than three characters (after normalisation) make no trigram.
+        for short in ["清远", "a", "%_", "ａ　ｂ"] {
+            let err = search_text(Some(short)).unwrap_err();
+            assert_eq!(err.code().as_str(), "BAD_USER_INPUT", "{short:?}");
+        }
+        assert!(search_text(Some("a_b")).is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod access_matrix;
 mod checks;
+mod cost;
 mod edge_input;
 mod feedback;
 mod foundation;

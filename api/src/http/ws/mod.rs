@@ -529,6 +529,13 @@ impl Connection {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
+        // `authorise` took one token for the operation; its cost charges the rest, as
+        // over HTTP.
+        let charge = RateLimiter::cost_charge(
+            self.limiter.clone(),
+            caller::rate_key(Some(&identity), self.address),
+            1,
+        );
         let operation = Operation {
             id: id.clone(),
             seq,
@@ -539,6 +546,7 @@ impl Connection {
             kind,
             context: RequestContext::new(identity, request_id),
             claim,
+            charge,
             finished: self.finished_tx.clone(),
         };
         let handle = actix_web::rt::spawn(operation.run(request));

@@ -4,6 +4,7 @@
 //! `subscribe` payload's `extensions.idempotencyKey`).
 
 use super::protocol::{Protocol, error_object};
+use crate::graphql::limits::CostCharge;
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::http::graphql::{Executed, execute};
 use crate::service::idempotency::Claim;
@@ -30,6 +31,8 @@ pub struct Operation {
     pub kind: Option<OperationType>,
     pub context: RequestContext,
     pub claim: Option<Claim>,
+    /// Charges the operation's cost to the caller's rate bucket once it is measured.
+    pub charge: CostCharge,
     /// Told when the operation has finished, so the connection frees its place.
     pub finished: UnboundedSender<(String, u64)>,
 }
@@ -48,7 +51,7 @@ impl Operation {
     }
 
     async fn stream(&mut self, request: Request) -> Result<(), actix_ws::Closed> {
-        let request = request.data(self.context.clone());
+        let request = request.data(self.context.clone()).data(self.charge.clone());
         let mut results = self.schema.execute_stream(request);
         while let Some(response) = results.next().await {
             let mut batch = async_graphql::BatchResponse::Single(response);
@@ -68,6 +71,7 @@ impl Operation {
             BatchRequest::Single(request),
             self.context.clone(),
             self.claim.as_ref(),
+            Some(self.charge.clone()),
         )
         .await;
         match executed {
