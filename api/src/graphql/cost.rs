@@ -25,6 +25,7 @@
 //! even when the caller leaves it out. Values the walk cannot place (unknown fields, a
 //! variable of the wrong type) count as their defaults: validation refuses them anyway.
 
+use super::input_guard::variable_defaults;
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
 };
@@ -54,16 +55,7 @@ pub fn document_cost(
     doc: &ExecutableDocument,
     variables: &Variables,
 ) -> usize {
-    let mut defaults: HashMap<&str, &ConstValue> = HashMap::new();
-    for (_, op) in doc.operations.iter() {
-        for def in &op.node.variable_definitions {
-            if let Some(default) = &def.node.default_value {
-                defaults
-                    .entry(def.node.name.node.as_str())
-                    .or_insert(&default.node);
-            }
-        }
-    }
+    let defaults = variable_defaults(doc);
     let mut walk = Walk {
         registry,
         rules,

@@ -117,15 +117,10 @@ impl Extension for InputGuardExtension {
 }
 
 /// Checks every argument of `doc` (with `variables`) against `rules`.
-pub fn check_document(
-    registry: &Registry,
-    rules: &InputRules,
-    doc: &ExecutableDocument,
-    variables: &Variables,
-) -> Result<(), ServerError> {
-    // A variable the request leaves out takes its default from the operation (the
-    // first that declares it: a request executes one operation, and fragments are
-    // shared).
+/// The default of each variable a request may leave out: from the first operation that
+/// declares it (a request executes one operation, and fragments are shared). The cost
+/// walk (`graphql::cost`) reads variables the same way.
+pub(crate) fn variable_defaults(doc: &ExecutableDocument) -> HashMap<&str, &ConstValue> {
     let mut defaults: HashMap<&str, &ConstValue> = HashMap::new();
     for (_, op) in doc.operations.iter() {
         for def in &op.node.variable_definitions {
@@ -136,6 +131,19 @@ pub fn check_document(
             }
         }
     }
+    defaults
+}
+
+pub fn check_document(
+    registry: &Registry,
+    rules: &InputRules,
+    doc: &ExecutableDocument,
+    variables: &Variables,
+) -> Result<(), ServerError> {
+    // A variable the request leaves out takes its default from the operation (the
+    // first that declares it: a request executes one operation, and fragments are
+    // shared).
+    let defaults = variable_defaults(doc);
     let walk = Walk {
         registry,
         rules,
