@@ -3,6 +3,7 @@
 
 pub mod audit_chain;
 pub mod decision;
+pub mod document;
 pub mod history;
 pub mod idempotency;
 pub mod input;

@@ -32,6 +32,10 @@ pub enum Reason {
     MeasureNotAHit,
     /// Search text too short for the name index (fewer than three characters).
     SearchTooShort,
+    /// Not a six-digit administrative division code.
+    InvalidDivisionCode,
+    /// A document number (文号) that is empty, too long or not one line.
+    InvalidDocumentNumber,
 }
 
 impl Reason {
@@ -49,6 +53,8 @@ impl Reason {
             Self::PeriodOutOfRange => "PERIOD_OUT_OF_RANGE",
             Self::MeasureNotAHit => "MEASURE_NOT_A_HIT",
             Self::SearchTooShort => "SEARCH_TOO_SHORT",
+            Self::InvalidDivisionCode => "INVALID_DIVISION_CODE",
+            Self::InvalidDocumentNumber => "INVALID_DOCUMENT_NUMBER",
         }
     }
 }

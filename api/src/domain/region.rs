@@ -18,6 +18,35 @@ pub fn is_division_code(code: &str) -> bool {
     code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// An administrative division code (GB/T 2260), parsed once where it enters: an
+/// operator's registration, a listing's authority, a report's or an admin's region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DivisionCode(String);
+
+impl DivisionCode {
+    /// Trims `text` and checks it is six digits; `field` names the input in the refusal.
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, super::refusal::Refusal> {
+        let code = text.trim();
+        if is_division_code(code) {
+            Ok(Self(code.to_string()))
+        } else {
+            Err(super::refusal::Refusal::new(
+                super::refusal::Reason::InvalidDivisionCode,
+                format!("{field} '{code}' is not a six-digit division code"),
+            )
+            .on(field))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// The city this registry serves (清远市).
 pub const CITY_CODE: &str = "441800";
 
@@ -93,6 +122,17 @@ mod tests {
         assert_eq!(scope_match(Some("000000")), ScopeMatch::Exactly("000000"));
         assert!(!scope_covers(Some("000000"), "000001"));
         assert_eq!(scope_match(Some("441800")), ScopeMatch::Prefix("4418"));
+    }
+
+    #[test]
+    fn division_codes_parse_trimmed_six_digits() {
+        assert_eq!(
+            DivisionCode::parse("region", " 441802 ").unwrap().as_str(),
+            "441802"
+        );
+        let e = DivisionCode::parse("regionCode", "44180X").unwrap_err();
+        assert_eq!(e.field, Some("regionCode"));
+        assert!(e.message.contains("44180X"), "{}", e.message);
     }
 
     #[test]

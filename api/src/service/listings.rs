@@ -4,10 +4,11 @@
 use super::audit::{self, AuditEntry};
 use super::{Actor, Services, calendar, catalogue, ensure_scope, operators, required_text};
 use crate::domain::china_date;
+use crate::domain::document::DocumentNumber;
 use crate::domain::lifecycle::{self, Action, ListingStatus, Period, StoredStatus};
 use crate::domain::listing_rules::{self, ListRules};
 use crate::domain::refusal::{Reason, Refusal};
-use crate::domain::region::is_division_code;
+use crate::domain::region::DivisionCode;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
@@ -336,7 +337,8 @@ pub async fn propose(
     let code =
         crate::domain::uscc::Uscc::parse_format(&input.uscc).map_err(operators::uscc_error)?;
     let authority = required_text("authority", &input.authority, 200)?;
-    let penalty_doc_no = required_text("penaltyDocNo", &input.penalty_doc_no, 200)?;
+    let penalty_doc_no =
+        DocumentNumber::parse("penaltyDocNo", &input.penalty_doc_no)?.into_string();
     let reason = required_text("reason", &input.reason, 5000)?;
     let legal_basis = required_text("legalBasis", &input.legal_basis, 2000)?;
     let db = &services.db;
@@ -362,13 +364,8 @@ pub async fn propose(
         )));
     }
     catalogue::ensure_category(&tx, input.violation_category.trim()).await?;
-    let authority_region = match input.authority_region.as_deref().map(str::trim) {
-        Some(r) if is_division_code(r) => r.to_string(),
-        Some(r) => {
-            return Err(AppError::bad_input(format!(
-                "authorityRegion '{r}' is not a six-digit division code"
-            )));
-        }
+    let authority_region = match input.authority_region.as_deref() {
+        Some(r) => DivisionCode::parse("authorityRegion", r)?.into_string(),
         None => op.region_code.clone(),
     };
     let duplicate = listing::Entity::find()
@@ -446,7 +443,7 @@ pub async fn decide(
     actor: &Actor,
     input: DecideInput,
 ) -> AppResult<listing::Model> {
-    let doc = required_text("decisionDocNo", &input.decision_doc_no, 200)?;
+    let doc = DocumentNumber::parse("decisionDocNo", &input.decision_doc_no)?.into_string();
     let target = (input.id, input.expected_version);
     let change = begin(services, actor, target, Action::Decide).await?;
     let (tx, at, l, before) = (change.tx, change.at, change.listing, change.before);
@@ -562,7 +559,7 @@ pub async fn revoke(
     input: RevokeInput,
 ) -> AppResult<listing::Model> {
     let reason = required_text("reason", &input.reason, 5000)?;
-    let doc = required_text("revocationDocNo", &input.revocation_doc_no, 200)?;
+    let doc = DocumentNumber::parse("revocationDocNo", &input.revocation_doc_no)?.into_string();
     let target = (input.id, input.expected_version);
     let change = begin(services, actor, target, Action::Revoke).await?;
     let (tx, at, l, before) = (change.tx, change.at, change.listing, change.before);
@@ -676,12 +673,8 @@ pub async fn correct(
     if let Some(code) = &c.violation_category {
         catalogue::ensure_category(&tx, code.trim()).await?;
     }
-    if let Some(r) = &c.authority_region
-        && !is_division_code(r.trim())
-    {
-        return Err(AppError::bad_input(format!(
-            "authorityRegion '{r}' is not a six-digit division code"
-        )));
+    if let Some(r) = &c.authority_region {
+        DivisionCode::parse("authorityRegion", r)?;
     }
     if (c.decision_date.is_some() || c.decision_doc_no.is_some())
         && l.status == StoredStatus::Proposed.as_str()

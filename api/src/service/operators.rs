@@ -3,7 +3,7 @@
 use super::Actor;
 use super::audit::{self, AuditEntry};
 use crate::domain::names::normalize_name;
-use crate::domain::region::{is_division_code, scope_covers};
+use crate::domain::region::{DivisionCode, scope_covers};
 use crate::domain::uscc::{Uscc, UsccError};
 use crate::error::{AppError, AppResult};
 use entity::operator;
@@ -106,13 +106,8 @@ pub async fn upsert(
     if name.chars().count() > 200 {
         return Err(AppError::bad_input("name is longer than 200 characters"));
     }
-    let region = match input.region_code.as_deref().map(str::trim) {
-        Some(r) if is_division_code(r) => r.to_string(),
-        Some(r) => {
-            return Err(AppError::bad_input(format!(
-                "regionCode '{r}' is not a six-digit division code"
-            )));
-        }
+    let region = match input.region_code.as_deref() {
+        Some(r) => DivisionCode::parse("regionCode", r)?.into_string(),
         None => code.division().to_string(),
     };
     let scope = actor.identity.region.as_deref();

@@ -7,7 +7,7 @@ use super::audit::{self, AuditEntry};
 use super::{Actor, Services, calendar, listings, required_text};
 use crate::domain::lifecycle::ListingStatus;
 use crate::domain::refusal::{Reason, Refusal};
-use crate::domain::region::{ScopeMatch, is_division_code, scope_match};
+use crate::domain::region::{DivisionCode, ScopeMatch, scope_match};
 use crate::domain::repair::{
     self, ConditionResult, DocumentKind, Facts, LaterListing, OnTimeRate, RepairStatus, Statement,
     Statements,
@@ -631,13 +631,8 @@ pub async fn on_time_rate<C: ConnectionTrait>(
         .add(repair_application::Column::DecidedAt.lt(china_midnight(end)))
         .add(repair_application::Column::DecidedOnTime.is_not_null());
     if let Some(r) = region {
-        let r = r.trim();
-        if !is_division_code(r) {
-            return Err(AppError::bad_input(format!(
-                "region '{r}' is not a six-digit division code"
-            )));
-        }
-        cond = cond.add(region_condition(r));
+        let r = DivisionCode::parse("region", r)?;
+        cond = cond.add(region_condition(r.as_str()));
     }
     let decided = repair_application::Entity::find()
         .filter(cond.clone())

@@ -7,7 +7,7 @@
 //! (`operators.region_code`); a check on an unregistered code is attributed to the
 //! division in positions 3-8 of the code. The year is a Beijing calendar year.
 
-use crate::domain::region::{QINGYUAN_DIVISIONS, is_division_code, scope_covers};
+use crate::domain::region::{DivisionCode, QINGYUAN_DIVISIONS, scope_covers};
 use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
 use crate::store::report_sql;
@@ -93,12 +93,8 @@ pub struct YearReport {
 /// (or on a part of it); anyone else on what they ask for.
 pub fn effective_region(scope: Option<&str>, requested: Option<&str>) -> AppResult<Option<String>> {
     let requested = requested.map(str::trim).filter(|r| !r.is_empty());
-    if let Some(r) = requested
-        && !is_division_code(r)
-    {
-        return Err(AppError::bad_input(format!(
-            "region '{r}' is not a six-digit division code"
-        )));
+    if let Some(r) = requested {
+        DivisionCode::parse("region", r)?;
     }
     match (scope, requested) {
         (None, r) => Ok(r.map(str::to_string)),
