@@ -307,6 +307,7 @@ fn check_context(state: &Arc<AppState>) -> CheckContext<'_> {
         recorder: &state.check_recorder,
         lookups: state.check_lookups.as_ref(),
         max_batch: state.settings.limits.max_check_batch,
+        clock: &state.clock,
     }
 }
 

@@ -114,6 +114,8 @@ pub struct CheckContext<'a> {
     /// Shared lookups for single checks (PostgreSQL); `None`: each check queries alone.
     pub lookups: Option<&'a CheckLookups>,
     pub max_batch: usize,
+    /// The registry's clock: a check answers as of now by it.
+    pub clock: &'a crate::clock::Clock,
 }
 
 /// What a caller asks of every code in one check or batch.
@@ -153,7 +155,7 @@ pub async fn run(
         batch,
     } = ask;
     authorize_domain(&actor.identity, domain)?;
-    let checked_at = crate::domain::now();
+    let checked_at = cx.clock.now();
     let as_of = resolve_as_of(as_of, checked_at)?;
     let reference = clean_reference(reference)?;
     let known_at = resolve_known_at(&actor.identity, known_at, checked_at)?;
