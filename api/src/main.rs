@@ -148,6 +148,13 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Import(args) => {
+            let status = api::cli::run_import(&settings, args).await?;
+            if status != 0 {
+                std::process::exit(status);
+            }
+            Ok(())
+        }
         Command::Report {
             year,
             format,

@@ -15,6 +15,7 @@ pub mod feedback;
 pub mod group_queue;
 pub mod history;
 pub mod idempotency;
+pub mod import;
 pub mod listing_search;
 pub mod listings;
 pub mod operators;
