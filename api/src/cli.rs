@@ -90,6 +90,8 @@ pub enum Command {
     /// Import operators or listings from a CSV or .xlsx file, or print a template
     /// (`import --template listings`).
     Import(ImportArgs),
+    /// Export the public list, listings, operators, check records or audit events.
+    Export(ExportArgs),
     /// Print the yearly report (per county-level division) to standard output.
     Report {
         #[arg(long)]
@@ -169,6 +171,48 @@ pub struct ImportArgs {
     /// Rows per transaction.
     #[arg(long, default_value_t = crate::service::import::DEFAULT_CHUNK_ROWS)]
     pub chunk_rows: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportWhat {
+    PublicList,
+    Listings,
+    Operators,
+    CheckRecords,
+    AuditEvents,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+    Jsonl,
+}
+
+/// `credit-registry export ...` (as an admin: personal fields included where a template
+/// has them; the public list never has any).
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[arg(value_enum)]
+    pub what: ExportWhat,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Output file (default: standard output, also for .xlsx bytes).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The public list in force at this instant (RFC 3339; default now); for listings,
+    /// only those in force then.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Operators registered in this division (a city code covers its counties).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Check records and audit events from this Beijing date (YYYY-MM-DD, inclusive).
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// ... to this Beijing date (inclusive).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -376,4 +420,63 @@ pub async fn run_import(
     } else {
         0
     })
+}
+
+/// Runs `credit-registry export`.
+pub async fn run_export(
+    settings: &crate::config::Settings,
+    args: ExportArgs,
+) -> anyhow::Result<()> {
+    use crate::bulk::write::{OutputFormat, Sink};
+    use crate::service::export::{self, ExportFilter, ExportKind};
+    use anyhow::Context;
+    let kind = match args.what {
+        ExportWhat::PublicList => ExportKind::PublicList,
+        ExportWhat::Listings => ExportKind::Listings,
+        ExportWhat::Operators => ExportKind::Operators,
+        ExportWhat::CheckRecords => ExportKind::CheckRecords,
+        ExportWhat::AuditEvents => ExportKind::AuditEvents,
+    };
+    let format = match args.format {
+        ExportFormat::Csv => OutputFormat::Csv,
+        ExportFormat::Xlsx => OutputFormat::Xlsx,
+        ExportFormat::Jsonl => OutputFormat::Jsonl,
+    };
+    let as_of = args
+        .as_of
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .with_context(|| format!("--as-of '{t}' is not an RFC 3339 instant"))
+        })
+        .transpose()?;
+    if let Some(region) = &args.region {
+        anyhow::ensure!(
+            crate::domain::region::is_division_code(region),
+            "region '{region}' is not a six-digit division code"
+        );
+    }
+    let filter = ExportFilter {
+        as_of,
+        region: args.region.clone(),
+        from: args.from,
+        to: args.to,
+        subject: None,
+    };
+    let out: Box<dyn std::io::Write + Send> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+    let db = crate::db::connect(settings).await?;
+    let mut sink = Sink::new(format, out, export::columns_of(kind))?;
+    let rows = export::export(&db, kind, &filter, &mut sink, || async { Ok(()) })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    sink.finish()?;
+    db.close().await.ok();
+    eprintln!("exported {rows} rows");
+    Ok(())
 }

@@ -155,6 +155,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Export(args) => api::cli::run_export(&settings, args).await,
         Command::Report {
             year,
             format,

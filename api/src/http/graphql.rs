@@ -447,7 +447,7 @@ fn status_of(response: &BatchResponse) -> StatusCode {
 }
 
 /// No header: the public. A header that is not a valid bearer token: refused.
-fn resolve_identity(req: &HttpRequest, state: &AppState) -> Result<Identity, String> {
+pub(super) fn resolve_identity(req: &HttpRequest, state: &AppState) -> Result<Identity, String> {
     let Some(value) = req.headers().get(AUTHORIZATION) else {
         return Ok(Identity::anonymous());
     };

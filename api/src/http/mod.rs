@@ -1,5 +1,6 @@
 //! HTTP routes: `/graphql`, health, the SDL download, the receipt keys (JWKS).
 
+mod exports;
 pub mod graphql;
 mod health;
 pub mod rate_limit;
@@ -15,7 +16,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/schema.graphql", web::get().to(health::schema_sdl))
-        .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
+        .route("/.well-known/jwks.json", web::get().to(receipts::jwks))
+        .route(
+            "/exports/check-records.csv",
+            web::get().to(exports::check_records),
+        )
+        .route("/exports/{file}", web::get().to(exports::public_list));
 }
 
 /// `GET /graphql`: a WebSocket upgrade is a subscription, anything else gets GraphiQL.

@@ -10,6 +10,7 @@ pub mod check_lookups;
 pub mod check_records;
 pub mod checks;
 pub mod context;
+pub mod export;
 pub mod feed;
 pub mod feedback;
 pub mod group_queue;

@@ -514,7 +514,214 @@ async fn gb18030_and_xlsx_files_import_the_same_listings(app: TestApp) {
     );
 }
 
+/// Export in the template's columns, import again: nothing changes (CSV and .xlsx).
+async fn an_export_re_imports_without_change(app: TestApp) {
+    use api::service::export::{self, ExportFilter, ExportKind};
+    let c = codes(3);
+    let who = actor(None);
+    let first = run(
+        &app,
+        "list.csv",
+        csv_text(&three(&c)).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!(first.created, 3);
+    // One listing decided with a longer statutory period, through the import too.
+    let mut long = three(&codes(4))[0].clone();
+    long[0] = valid_code("441802", 7100);
+    long[10] = "列-L".into();
+    long[16] = "60".into();
+    run(&app, "long.csv", csv_text(&[long]).as_bytes(), &who, |_| {}).await;
+    let revisions = app.count("listing_revisions").await;
+    for (format, name) in [
+        (OutputFormat::Csv, "export.csv"),
+        (OutputFormat::Xlsx, "export.xlsx"),
+    ] {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let mut sink = Sink::new(
+            format,
+            Box::new(out.reopen().unwrap()),
+            export::columns_of(ExportKind::Listings),
+        )
+        .unwrap();
+        let n = export::export(
+            &app.db,
+            ExportKind::Listings,
+            &ExportFilter::default(),
+            &mut sink,
+            || async { Ok(()) },
+        )
+        .await
+        .unwrap();
+        sink.finish().unwrap();
+        assert_eq!(n, 4);
+        let bytes = std::fs::read(out.path()).unwrap();
+        let r = run(&app, name, &bytes, &who, |_| {}).await;
+        assert_eq!(
+            (r.rows, r.created, r.updated, r.unchanged, r.rejected),
+            (4, 0, 0, 4, 0),
+            "{name}: {:?}",
+            r.errors
+        );
+    }
+    assert_eq!(app.count("listing_revisions").await, revisions);
+}
+
+/// The public list over HTTP: public fields only, ETag/304, a signature that verifies.
+async fn the_public_list_export_is_cacheable_and_signed(app: TestApp) {
+    use ed25519_dalek::Verifier;
+    let c = codes(3);
+    let who = actor(None);
+    run(
+        &app,
+        "list.csv",
+        csv_text(&three(&c)).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    app.sql(&format!("UPDATE operators SET legal_representative = '张三丰', address = '某路1号' WHERE uscc = '{}'", c[0])).await;
+    let csv = app.get("/exports/public-list.csv").await;
+    assert_eq!(csv.status(), 200);
+    let etag = csv.headers()["etag"].to_str().unwrap().to_string();
+    assert!(csv.headers().get("last-modified").is_some());
+    let body = csv.text().await.unwrap();
+    assert!(body.starts_with("\u{feff}id,统一社会信用代码"), "{body}");
+    assert!(body.contains(&c[0]));
+    assert!(!body.contains(&c[1]), "a repaired listing is not public");
+    assert!(!body.contains(&c[2]), "an expired listing is not public");
+    assert!(!body.contains("张三丰") && !body.contains("某路1号"));
+    let again = app
+        .client
+        .get(format!("{}/exports/public-list.csv", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    let jsonl = app.get("/exports/public-list.jsonl").await;
+    assert_eq!(jsonl.headers()["etag"].to_str().unwrap(), etag);
+    let bytes = jsonl.bytes().await.unwrap();
+    let line: serde_json::Value =
+        serde_json::from_slice(bytes.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["uscc"], c[0].as_str());
+    let sig: serde_json::Value = app
+        .get("/exports/public-list.jsonl.sig")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sig["etag"], etag.as_str());
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let keys = api::service::receipts::parse_jwks(&jwks).unwrap();
+    let key = &keys[sig["kid"].as_str().unwrap()];
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig["signature"].as_str().unwrap())
+        .unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&raw).unwrap();
+    assert!(key.verify(&bytes, &signature).is_ok());
+    let mut tampered = bytes.to_vec();
+    tampered[10] ^= 1;
+    assert!(key.verify(&tampered, &signature).is_err());
+
+    let xlsx = app.get("/exports/public-list.xlsx").await;
+    assert_eq!(xlsx.status(), 200);
+    assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"));
+
+    // A change moves the ETag.
+    let more = vec![row(
+        &valid_code("441802", 7200),
+        "列-N",
+        "2026-02-02",
+        "2026-02-12",
+        "2026-03-02",
+        "",
+        "",
+        "",
+    )];
+    run(&app, "more.csv", csv_text(&more).as_bytes(), &who, |_| {}).await;
+    let changed = app
+        .client
+        .get(format!("{}/exports/public-list.csv", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+}
+
+/// Check records: a token is required; a partner gets its own, an auditor all.
+async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
+    use api::domain::measures::Domain;
+    let code = valid_code("441802", 7300);
+    for subject in ["partner-a", "partner-b"] {
+        app.gql(Some(&app.admin()),
+            "mutation($s: String!) { registerPartner(input: {subject: $s, name: \"p\", domains: [PROCUREMENT]}) { subject } }",
+            json!({"s": subject})).await.data();
+        let token = app.partner_token(subject, &[Domain::Procurement]);
+        for _ in 0..2 {
+            app.gql(Some(&token), "query($u: String!) { check(uscc: $u, domain: PROCUREMENT, reference: \"T-1\") { decision } }", json!({"u": code}))
+                .await
+                .data();
+        }
+    }
+    let get = |token: Option<String>| {
+        let mut req = app.client.get(format!(
+            "{}/exports/check-records.csv?from=2020-01-01&to=2100-12-31",
+            app.address
+        ));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    let own = get(Some(app.partner_token("partner-a", &[Domain::Procurement])))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let text = own.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("partner-a") && !l.contains("partner-b"))
+    );
+    let all = get(Some(app.auditor()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(all.lines().count(), 5);
+    let bad = app
+        .client
+        .get(format!(
+            "{}/exports/check-records.csv?from=2026-02-01&to=2026-01-01",
+            app.address
+        ))
+        .bearer_auth(app.auditor())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
 on_both_backends!(
+    an_export_re_imports_without_change,
+    the_public_list_export_is_cacheable_and_signed,
+    the_check_records_export_is_scoped_to_the_partner,
     an_imported_list_is_in_force_as_if_decided_here,
     a_file_with_bad_rows_is_refused_whole_unless_partial,
     gb18030_and_xlsx_files_import_the_same_listings,
