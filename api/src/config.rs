@@ -123,6 +123,9 @@ pub struct Limits {
     /// Time for the whole request body to arrive once the handler starts reading it
     /// (actix-web's client request timeout covers the headers only).
     pub body_read_timeout_ms: u64,
+    /// Bytes of a GraphQL multipart request (`importListings` uploads), which has its
+    /// own cap: `max_body_bytes` bounds JSON requests.
+    pub max_import_bytes: usize,
 }
 
 /// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
@@ -204,6 +207,7 @@ impl Default for Limits {
             max_year: 2200,
             max_string_chars: 10_000,
             body_read_timeout_ms: 10_000,
+            max_import_bytes: 64 * 1024 * 1024,
         }
     }
 }
