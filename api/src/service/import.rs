@@ -202,7 +202,9 @@ pub async fn import(
     let resume_after = u64::try_from(batch.last_committed_row).unwrap_or(0);
     report.batch_id = Some(batch.id.clone());
     report.resumed_after_row = (resume_after > 1).then_some(resume_after);
+    // The batch's totals (over every run of it) and this run's own.
     let mut counts = Counts::of(&batch);
+    let mut this_run = Counts::default();
     let mut pass = job.pass(clone()?, format, encoding)?;
     pass.header.take();
     let mut keys = Keys::default();
@@ -246,12 +248,13 @@ pub async fn import(
             break;
         }
         counts.merge(&chunk_counts);
+        this_run.merge(&chunk_counts);
         if last_row > resume_after {
             job.save_batch(&tx, &batch.id, last_row, &counts, "RUNNING")
                 .await?;
         }
         tx.commit().await?;
-        if counts.created + counts.updated > 0 {
+        if chunk_counts.created + chunk_counts.updated > 0 {
             services.list_changed();
         }
         if let Some(p) = progress {
@@ -267,9 +270,11 @@ pub async fn import(
     } else {
         report.errors = late_errors;
     }
-    report.created = counts.created;
-    report.updated = counts.updated;
-    report.unchanged = report.rows - counts.created - counts.updated - report.rejected;
+    report.created = this_run.created;
+    report.updated = this_run.updated;
+    report.unchanged = report
+        .rows
+        .saturating_sub(this_run.created + this_run.updated + report.rejected);
     Ok(report)
 }
 

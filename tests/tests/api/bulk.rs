@@ -181,6 +181,26 @@ async fn an_imported_list_is_in_force_as_if_decided_here(app: TestApp) {
     assert_eq!(app.count("listing_revisions").await, revisions);
     assert_eq!(app.count("audit_events").await, events);
 
+    // An interrupted batch of the same file (still RUNNING after its first chunk) is
+    // resumed after its last committed row, under the same batch id.
+    app.sql(&format!(
+        "UPDATE import_batches SET status = 'RUNNING', last_committed_row = 3 WHERE id = '{}'",
+        first.batch_id.clone().unwrap()
+    ))
+    .await;
+    let resumed = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(resumed.batch_id, first.batch_id);
+    assert_eq!(resumed.resumed_after_row, Some(3));
+    assert_eq!(
+        (resumed.created, resumed.updated, resumed.unchanged),
+        (0, 0, 3)
+    );
+    assert_eq!(app.count("listing_revisions").await, revisions);
+    assert_eq!(
+        app.count_where("import_batches", "status = 'DONE'").await,
+        2
+    );
+
     // The marks: file, SHA-256, batch, row, in the revision and the audit event.
     let a = listing_by_doc(&app, &c[0]).await;
     let id = a["id"].as_str().unwrap();
