@@ -162,8 +162,7 @@ impl Header {
         }
     }
 
-    /// The file positions that no template column uses but hold a header (none after a
-    /// successful match) and the number of header cells.
+    /// The number of header cells (a row with more non-empty cells is refused).
     pub fn width(&self) -> usize {
         self.names.len()
     }

@@ -815,7 +815,47 @@ async fn listings_upload_over_graphql(app: TestApp) {
     );
 }
 
+/// Operators: created, unchanged on re-import, updated (former name kept) when changed.
+async fn operators_import_like_upsert_operator(app: TestApp) {
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/examples/operators-template.csv"
+    ))
+    .unwrap();
+    let who = actor(None);
+    let ops = |o: &mut ImportOptions| o.kind = Kind::Operators;
+    let first = run(&app, "ops.csv", template.as_bytes(), &who, ops).await;
+    assert_eq!(
+        (first.created, first.updated, first.rejected),
+        (1, 0, 0),
+        "{:?}",
+        first.errors
+    );
+    let again = run(&app, "ops.csv", template.as_bytes(), &who, ops).await;
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1));
+    let changed = template.replace("清远市某某食品有限公司", "清远市某某餐饮有限公司");
+    let renamed = run(&app, "ops2.csv", changed.as_bytes(), &who, ops).await;
+    assert_eq!(renamed.updated, 1);
+    let q = "{ operator(uscc: \"91441802MA4W7K3Q8P\") { name formerNames legalRepresentative } }";
+    let r = app.gql(Some(&app.admin()), q, json!({})).await;
+    assert_eq!(r.data()["operator"]["name"], "清远市某某餐饮有限公司");
+    assert_eq!(
+        r.data()["operator"]["formerNames"][0],
+        "清远市某某食品有限公司"
+    );
+    assert_eq!(r.data()["operator"]["legalRepresentative"], "张某");
+    // Out of a region admin's scope: refused by row and column.
+    let other = actor(Some("441881"));
+    let refused = run(&app, "ops.csv", template.as_bytes(), &other, ops).await;
+    assert_eq!(refused.rejected, 1);
+    assert_eq!(
+        refused.errors[0].column.as_deref(),
+        Some("统一社会信用代码")
+    );
+}
+
 on_both_backends!(
+    operators_import_like_upsert_operator,
     listings_upload_over_graphql,
     an_export_re_imports_without_change,
     the_public_list_export_is_cacheable_and_signed,
