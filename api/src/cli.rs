@@ -87,6 +87,11 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         page_size: u64,
     },
+    /// Import operators or listings from a CSV or .xlsx file, or print a template
+    /// (`import --template listings`).
+    Import(ImportArgs),
+    /// Export the public list, listings, operators, check records or audit events.
+    Export(ExportArgs),
     /// Print the yearly report (per county-level division) to standard output.
     Report {
         #[arg(long)]
@@ -97,6 +102,117 @@ pub enum Command {
         #[arg(long)]
         region: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportKind {
+    Operators,
+    Listings,
+}
+
+impl From<ImportKind> for crate::bulk::Kind {
+    fn from(k: ImportKind) -> Self {
+        match k {
+            ImportKind::Operators => Self::Operators,
+            ImportKind::Listings => Self::Listings,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TemplateFormat {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CliEncoding {
+    #[value(name = "utf-8")]
+    Utf8,
+    Gb18030,
+}
+
+/// `credit-registry import ...`.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// What the file holds.
+    #[arg(value_enum, required_unless_present = "template")]
+    pub kind: Option<ImportKind>,
+    /// A `.csv` (UTF-8 with or without BOM, or GB18030) or `.xlsx` file.
+    #[arg(required_unless_present = "template")]
+    pub file: Option<PathBuf>,
+    /// Print the template of operators or listings instead of importing.
+    #[arg(long, value_enum, conflicts_with_all = ["kind", "file"])]
+    pub template: Option<ImportKind>,
+    /// The template's format.
+    #[arg(long, value_enum, default_value_t = TemplateFormat::Csv, requires = "template")]
+    pub format: TemplateFormat,
+    /// Where to write the template (default: standard output).
+    #[arg(long, requires = "template")]
+    pub out: Option<PathBuf>,
+    /// Validate everything and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the valid rows even when others are refused.
+    #[arg(long)]
+    pub partial: bool,
+    /// Write the refused rows (row, column, message) to this CSV file.
+    #[arg(long)]
+    pub errors_out: Option<PathBuf>,
+    /// The CSV's encoding (default: UTF-8 when the file is valid UTF-8, else GB18030).
+    #[arg(long, value_enum)]
+    pub encoding: Option<CliEncoding>,
+    /// Who runs the import (the audit events' subject).
+    #[arg(long, default_value = "cli-import")]
+    pub actor: String,
+    /// Act as an admin limited to this division (default: the whole registry).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Rows per transaction.
+    #[arg(long, default_value_t = crate::service::import::DEFAULT_CHUNK_ROWS)]
+    pub chunk_rows: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportWhat {
+    PublicList,
+    Listings,
+    Operators,
+    CheckRecords,
+    AuditEvents,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+    Jsonl,
+}
+
+/// `credit-registry export ...` (as an admin: personal fields included where a template
+/// has them; the public list never has any).
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[arg(value_enum)]
+    pub what: ExportWhat,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Output file (default: standard output, also for .xlsx bytes).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The public list in force at this instant (RFC 3339; default now); for listings,
+    /// only those in force then.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Operators registered in this division (a city code covers its counties).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Check records and audit events from this Beijing date (YYYY-MM-DD, inclusive).
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// ... to this Beijing date (inclusive).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -151,4 +267,216 @@ pub fn read_receipt_arg(arg: &str) -> anyhow::Result<String> {
     } else {
         Ok(arg.trim().to_string())
     }
+}
+
+/// Runs `credit-registry import`; returns the exit status (0: nothing refused).
+pub async fn run_import(
+    settings: &crate::config::Settings,
+    args: ImportArgs,
+) -> anyhow::Result<i32> {
+    use crate::bulk::write::{OutputFormat, template};
+    use crate::service::import::{self, ImportOptions, Phase};
+    use anyhow::Context;
+    use std::io::IsTerminal;
+    if let Some(kind) = args.template {
+        let format = match args.format {
+            TemplateFormat::Csv => OutputFormat::Csv,
+            TemplateFormat::Xlsx => OutputFormat::Xlsx,
+        };
+        let out: Box<dyn std::io::Write + Send> = match &args.out {
+            Some(path) => Box::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            ),
+            None => Box::new(std::io::stdout()),
+        };
+        template(kind.into(), format, out)?;
+        return Ok(0);
+    }
+    let (Some(kind), Some(path)) = (args.kind, args.file) else {
+        anyhow::bail!("import needs KIND and FILE, or --template");
+    };
+    if let Some(region) = &args.region {
+        anyhow::ensure!(
+            crate::domain::region::is_division_code(region),
+            "region '{region}' is not a six-digit division code"
+        );
+    }
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let db = crate::db::connect(settings).await?;
+    let services = crate::service::Services::new(
+        db.clone(),
+        crate::clock::Clock::system(),
+        std::sync::Arc::new(crate::service::feed::FeedHub::new(16)),
+        std::sync::Arc::new(crate::auth::partners::PartnerDirectory::new(
+            std::time::Duration::ZERO,
+        )),
+    );
+    let actor = crate::service::Actor {
+        identity: crate::auth::Identity {
+            subject: args.actor.clone(),
+            role: Role::Admin,
+            domains: Vec::new(),
+            region: args.region.clone(),
+            token_id: None,
+        },
+        request_id: format!("cli:import:{}", uuid::Uuid::now_v7()),
+    };
+    let mut opts = ImportOptions::new(
+        kind.into(),
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+    );
+    opts.dry_run = args.dry_run;
+    opts.partial = args.partial;
+    opts.chunk_rows = args.chunk_rows;
+    opts.encoding = args.encoding.map(|e| match e {
+        CliEncoding::Utf8 => crate::bulk::Encoding::Utf8,
+        CliEncoding::Gb18030 => crate::bulk::Encoding::Gb18030,
+    });
+    // A progress bar only on a terminal; scripts and logs get the summary alone.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} validating {pos} rows ({per_sec})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    let on_progress = |phase: Phase, done: u64, total: Option<u64>| {
+        let Some(bar) = &bar else { return };
+        if phase == Phase::Writing && bar.length().is_none() {
+            bar.reset();
+            bar.set_length(total.unwrap_or(0));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "writing {bar:40} {pos}/{len} rows ({per_sec}, ETA {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+        }
+        bar.set_position(done);
+    };
+    let rules = import::input_rules(&settings.limits);
+    let report = import::import(&services, &actor, rules, &file, &opts, Some(&on_progress))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    db.close().await.ok();
+    if let Some(out) = &args.errors_out {
+        let f =
+            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        import::write_errors_csv(f, &report.errors)?;
+    }
+    for e in report.errors.iter().take(20) {
+        eprintln!(
+            "row {}{}: {}",
+            e.row,
+            e.column
+                .as_deref()
+                .map(|c| format!(", {c}"))
+                .unwrap_or_default(),
+            e.message
+        );
+    }
+    if report.errors.len() > 20 {
+        eprintln!(
+            "... and {} more (see --errors-out)",
+            report.errors.len() - 20
+        );
+    }
+    let verdict = if report.dry_run {
+        "dry run, nothing written"
+    } else if report.committed {
+        "committed"
+    } else {
+        "refused, nothing written"
+    };
+    println!(
+        "{} {}: {} rows; created {}, updated {}, unchanged {}, rejected {} ({verdict}{}{})",
+        report.kind,
+        report.file_name,
+        report.rows,
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.rejected,
+        report
+            .batch_id
+            .as_deref()
+            .map(|b| format!(", batch {b}"))
+            .unwrap_or_default(),
+        report
+            .resumed_after_row
+            .map(|r| format!(", resumed after row {r}"))
+            .unwrap_or_default(),
+    );
+    Ok(if report.rejected > 0 || !report.errors.is_empty() {
+        1
+    } else {
+        0
+    })
+}
+
+/// Runs `credit-registry export`.
+pub async fn run_export(
+    settings: &crate::config::Settings,
+    args: ExportArgs,
+) -> anyhow::Result<()> {
+    use crate::bulk::write::{OutputFormat, Sink};
+    use crate::service::export::{self, ExportFilter, ExportKind};
+    use anyhow::Context;
+    let kind = match args.what {
+        ExportWhat::PublicList => ExportKind::PublicList,
+        ExportWhat::Listings => ExportKind::Listings,
+        ExportWhat::Operators => ExportKind::Operators,
+        ExportWhat::CheckRecords => ExportKind::CheckRecords,
+        ExportWhat::AuditEvents => ExportKind::AuditEvents,
+    };
+    let format = match args.format {
+        ExportFormat::Csv => OutputFormat::Csv,
+        ExportFormat::Xlsx => OutputFormat::Xlsx,
+        ExportFormat::Jsonl => OutputFormat::Jsonl,
+    };
+    let as_of = args
+        .as_of
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .with_context(|| format!("--as-of '{t}' is not an RFC 3339 instant"))
+        })
+        .transpose()?;
+    if let Some(region) = &args.region {
+        anyhow::ensure!(
+            crate::domain::region::is_division_code(region),
+            "region '{region}' is not a six-digit division code"
+        );
+    }
+    let filter = ExportFilter {
+        as_of,
+        region: args.region.clone(),
+        from: args.from,
+        to: args.to,
+        subject: None,
+    };
+    let out: Box<dyn std::io::Write + Send> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+    let db = crate::db::connect(settings).await?;
+    let mut sink = Sink::new(format, out, export::columns_of(kind))?;
+    let rows = export::export(&db, kind, &filter, &mut sink, || async { Ok(()) })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    sink.finish()?;
+    db.close().await.ok();
+    eprintln!("exported {rows} rows");
+    Ok(())
 }

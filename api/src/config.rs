@@ -163,6 +163,9 @@ pub struct Limits {
     /// `capacity_wait_ms`, then is refused with `SERVICE_UNAVAILABLE`.
     pub max_concurrent_audit_requests: usize,
     pub capacity_wait_ms: u64,
+    /// Bytes of a GraphQL multipart request (`importListings` uploads), which has its
+    /// own cap: `max_body_bytes` bounds JSON requests.
+    pub max_import_bytes: usize,
 }
 
 /// Legal parameters the domain notes mark unconfirmed. Per-list values live in the
@@ -256,6 +259,7 @@ impl Default for Limits {
             ws_max_pending_per_address: 16,
             max_concurrent_audit_requests: 4,
             capacity_wait_ms: 250,
+            max_import_bytes: 64 * 1024 * 1024,
         }
     }
 }

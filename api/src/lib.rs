@@ -4,6 +4,7 @@
 //! (`graphql`) → use cases (`service`) → rules (`domain`) and sea-orm → database.
 
 pub mod auth;
+pub mod bulk;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -148,6 +148,14 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Import(args) => {
+            let status = api::cli::run_import(&settings, args).await?;
+            if status != 0 {
+                std::process::exit(status);
+            }
+            Ok(())
+        }
+        Command::Export(args) => api::cli::run_export(&settings, args).await,
         Command::Report {
             year,
             format,

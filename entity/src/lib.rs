@@ -7,6 +7,7 @@ pub mod calendar_year;
 pub mod check_record;
 pub mod credit_list;
 pub mod idempotency_key;
+pub mod import_batch;
 pub mod list_default_measure;
 pub mod listing;
 pub mod listing_measure;

@@ -12,6 +12,7 @@ mod m20261128_120000_repair_timeliness;
 mod m20261128_130000_audit_append_only;
 mod m20261128_140000_check_known_at;
 mod m20261201_000001_check_hit_measures;
+mod m20261201_100000_import_batches;
 mod m20261201_120000_name_search_index;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_130000_audit_append_only::Migration),
             Box::new(m20261128_140000_check_known_at::Migration),
             Box::new(m20261201_000001_check_hit_measures::Migration),
+            Box::new(m20261201_100000_import_batches::Migration),
             Box::new(m20261201_120000_name_search_index::Migration),
         ]
     }

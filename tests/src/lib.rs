@@ -572,6 +572,57 @@ impl TestApp {
         }
     }
 
+    /// POSTs a GraphQL multipart request (the multipart request spec) with one file
+    /// mapped to the variable `file`.
+    pub async fn post_graphql_upload(
+        &self,
+        token: Option<&str>,
+        operations: &Value,
+        file_name: &str,
+        file: &[u8],
+    ) -> HttpAnswer {
+        let boundary = "----credit-registry-test-boundary";
+        let mut body = Vec::new();
+        let mut part = |name: &str, extra: &str, content: &[u8]| {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        };
+        part("operations", "", operations.to_string().as_bytes());
+        part("map", "", br#"{"0": ["variables.file"]}"#);
+        part(
+            "0",
+            &format!("; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream"),
+            file,
+        );
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        HttpAnswer {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// Counts rows of `table` matching a raw SQL condition.
     pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
         let row = self

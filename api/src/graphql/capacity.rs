@@ -3,7 +3,7 @@
 //!
 //! - **Anonymous callers** (the public list) run their SQL on a pool of their own
 //!   (`database.anonymous_max_connections`, default 2, with a shorter PostgreSQL
-//!   `statement_timeout`): see [`crate::startup::AppState::pool_for`]. A pool rather than
+//!   `statement_timeout`): see [`crate::state::AppState::pool_for`]. A pool rather than
 //!   a semaphore because one request resolves its aliases concurrently, each taking a
 //!   connection: only a pool bounds the connections themselves, and its own
 //!   `statement_timeout` needs no transaction around every public query. Anonymous SQL

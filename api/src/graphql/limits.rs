@@ -25,7 +25,7 @@ use super::cost::{CostRules, document_cost};
 use super::document_cache::{AcceptedDocument, DocumentCache};
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::startup::AppState;
+use crate::state::AppState;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };

@@ -9,6 +9,7 @@ pub mod document_cache;
 pub mod feed;
 pub mod guards;
 pub mod history;
+pub mod import;
 pub mod input_guard;
 pub mod limits;
 pub mod listings;
@@ -49,6 +50,7 @@ pub struct MutationRoot(
     checks::CheckMutation,
     repair::RepairMutation,
     public::PublicMutation,
+    import::ImportMutation,
 );
 
 #[derive(MergedSubscription, Default)]

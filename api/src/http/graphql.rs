@@ -82,6 +82,14 @@ pub async fn post(
     let rate_key = caller::rate_key(Some(&identity), address);
 
     // 2. Body, under the cap: refuse early on a declared length, and stop reading at the cap.
+    //    A multipart request (the GraphQL multipart request spec: file uploads for
+    //    `importListings`) has its own cap, `limits.max_import_bytes`.
+    let multipart = is_multipart(&req);
+    let cap = if multipart {
+        limits.max_import_bytes
+    } else {
+        limits.max_body_bytes
+    };
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -91,17 +99,14 @@ pub async fn post(
         refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
-            &format!(
-                "the request body is larger than {} bytes",
-                limits.max_body_bytes
-            ),
+            &format!("the request body is larger than {cap} bytes"),
             &request_id,
         )
     };
-    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+    if declared.is_some_and(|n| n > cap) {
         return too_large();
     }
-    let body = match read_body(&mut payload, limits).await {
+    let body = match read_body(&mut payload, limits, cap).await {
         Ok(body) => body,
         Err(BodyRefusal::TooLarge) => return too_large(),
         Err(BodyRefusal::Unreadable) => {
@@ -131,17 +136,30 @@ pub async fn post(
     };
 
     // 3. The GraphQL request(s).
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+    let parsed = if multipart {
+        multipart_batch(&req, &body, cap).await
+    } else {
+        serde_json::from_slice(&body).map_err(|_| ())
+    };
+    let batch: BatchRequest = match parsed {
         Ok(batch) => batch,
-        Err(_) => {
+        Err(()) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "BAD_REQUEST",
-                "the body is not a GraphQL request: expected JSON with a \"query\" string",
+                "the body is not a GraphQL request: expected JSON with a \"query\" string (or a GraphQL multipart request)",
                 &request_id,
             );
         }
     };
+    if has_forged_upload(&batch) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "a variable names an uploaded file that the request does not carry",
+            &request_id,
+        );
+    }
     if let BatchRequest::Batch(items) = &batch {
         if items.len() > limits.max_batch_operations {
             return refuse(
@@ -164,7 +182,7 @@ pub async fn post(
     }
 
     // 4. Idempotency-Key, for authenticated callers' mutations.
-    let claim = match idempotency_claim(&req, &identity, &batch, &body, &request_id) {
+    let claim = match idempotency_claim(&req, &identity, &batch, &body, &request_id, multipart) {
         Ok(claim) => claim,
         Err(message) => {
             return refuse(
@@ -338,6 +356,60 @@ pub(super) async fn execute(
     }
 }
 
+/// async-graphql marks an uploaded file in the variables as `#__graphql_file__:<index>`
+/// and its `Upload` scalar panics on a marker whose index is not a number or names no
+/// file of the request. A client can
+/// write such a string into any variable (JSON or the multipart `operations`), so a
+/// marker without a valid index is refused before anything runs.
+fn has_forged_upload(batch: &BatchRequest) -> bool {
+    const MARKER: &str = "#__graphql_file__:";
+    fn forged(v: &async_graphql::Value, files: usize) -> bool {
+        match v {
+            async_graphql::Value::String(s) => s
+                .strip_prefix(MARKER)
+                .is_some_and(|i| i.parse::<usize>().map_or(true, |i| i >= files)),
+            async_graphql::Value::List(items) => items.iter().any(|v| forged(v, files)),
+            async_graphql::Value::Object(fields) => fields.values().any(|v| forged(v, files)),
+            _ => false,
+        }
+    }
+    let requests = match batch {
+        BatchRequest::Single(r) => std::slice::from_ref(r),
+        BatchRequest::Batch(rs) => rs.as_slice(),
+    };
+    requests.iter().any(|r| {
+        let files = r.uploads.len();
+        r.variables.values().any(|v| forged(v, files))
+    })
+}
+
+fn is_multipart(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+/// A GraphQL multipart request (operations, map, files), already read under its cap:
+/// async-graphql parses it and keeps each file in a temporary file.
+async fn multipart_batch(req: &HttpRequest, body: &[u8], cap: usize) -> Result<BatchRequest, ()> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let opts = async_graphql::http::MultipartOptions::default()
+        .max_file_size(cap)
+        .max_num_files(1);
+    async_graphql::http::receive_batch_body(content_type, futures_util::io::Cursor::new(body), opts)
+        .await
+        .map_err(|e| tracing::debug!(error = %e, "unreadable multipart request"))
+}
+
 /// The code of a body that did not arrive in time (HTTP 408).
 pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
 
@@ -354,12 +426,13 @@ enum BodyRefusal {
 async fn read_body(
     payload: &mut web::Payload,
     limits: &crate::config::Limits,
+    cap: usize,
 ) -> Result<web::BytesMut, BodyRefusal> {
     let read = async {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| BodyRefusal::Unreadable)?;
-            if body.len() + chunk.len() > limits.max_body_bytes {
+            if body.len() + chunk.len() > cap {
                 return Err(BodyRefusal::TooLarge);
             }
             body.extend_from_slice(&chunk);
@@ -389,10 +462,15 @@ fn idempotency_claim(
     batch: &BatchRequest,
     body: &[u8],
     request_id: &str,
+    multipart: bool,
 ) -> Result<Option<Claim>, String> {
     let Some(header) = req.headers().get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
+    if multipart {
+        // An import is idempotent by itself (its natural key); the key is not needed.
+        return Ok(None);
+    }
     let key = header
         .to_str()
         .map_err(|_| "the Idempotency-Key header is not text".to_string())
@@ -507,7 +585,7 @@ fn status_of(response: &BatchResponse) -> StatusCode {
 
 /// The bearer token of a request: none (the public), or why its `Authorization`
 /// header cannot be one.
-fn bearer_of(req: &HttpRequest) -> Result<Option<&str>, String> {
+pub(super) fn bearer_of(req: &HttpRequest) -> Result<Option<&str>, String> {
     let Some(value) = req.headers().get(AUTHORIZATION) else {
         return Ok(None);
     };

@@ -3,6 +3,7 @@
 
 pub mod access;
 mod caller;
+mod exports;
 pub mod graphql;
 mod health;
 mod prometheus;
@@ -22,7 +23,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(prometheus::scrape))
         .route("/schema.graphql", web::get().to(health::schema_sdl))
-        .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
+        .route("/.well-known/jwks.json", web::get().to(receipts::jwks))
+        .route(
+            "/exports/check-records.csv",
+            web::get().to(exports::check_records),
+        )
+        .route("/exports/{file}", web::get().to(exports::public_list));
 }
 
 /// `GET /graphql`: a WebSocket upgrade is a subscription, anything else gets GraphiQL.

@@ -162,7 +162,25 @@ pub(crate) async fn finish_change(
     before: Option<Value>,
     reason: Option<String>,
 ) -> AppResult<()> {
-    let after = snapshot(tx, saved).await?;
+    finish_marked_change(tx, actor, saved, action, before, reason, None).await
+}
+
+/// [`finish_change`] with a `marker` kept under the key `import` of the revision's
+/// snapshot and the audit event's `after`: an import marks what it wrote (file,
+/// SHA-256, batch, row).
+pub(crate) async fn finish_marked_change(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    saved: &listing::Model,
+    action: &'static str,
+    before: Option<Value>,
+    reason: Option<String>,
+    marker: Option<Value>,
+) -> AppResult<()> {
+    let mut after = snapshot(tx, saved).await?;
+    if let (Some(marker), Value::Object(doc)) = (marker, &mut after) {
+        doc.insert("import".into(), marker);
+    }
     record_revision(tx, saved, action, &after, saved.updated_at).await?;
     audit::record(
         tx,
@@ -268,7 +286,7 @@ fn ensure_action(
     })
 }
 
-async fn replace_measures(
+pub(crate) async fn replace_measures(
     tx: &DatabaseTransaction,
     listing_id: i64,
     measures: &[measure::Model],

@@ -97,6 +97,21 @@ pub async fn upsert(
     actor: &Actor,
     input: OperatorInput,
 ) -> AppResult<operator::Model> {
+    let tx = audit::begin_write(db).await?;
+    let saved = upsert_in(&tx, actor, input, None).await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// [`upsert`] inside a write transaction (from `audit::begin_write`) that the caller
+/// commits; `note` is added to the audit event's reason (an import names its file,
+/// batch and row there).
+pub async fn upsert_in(
+    tx: &sea_orm::DatabaseTransaction,
+    actor: &Actor,
+    input: OperatorInput,
+    note: Option<String>,
+) -> AppResult<operator::Model> {
     let (code, override_reason) =
         parse_admin_uscc(&input.uscc, input.check_digit_override_reason.as_deref())?;
     let name = input.name.trim().to_string();
@@ -122,8 +137,7 @@ pub async fn upsert(
     let legal_rep_id = clean_optional("legalRepIdNumber", input.legal_rep_id_number)?;
     let address = clean_optional("address", input.address)?;
 
-    let tx = audit::begin_write(db).await?;
-    let existing = find_by_uscc(&tx, code.as_str()).await?;
+    let existing = find_by_uscc(tx, code.as_str()).await?;
     let now = crate::domain::now();
     let (saved, before, action) = match existing {
         Some(current) => {
@@ -157,7 +171,7 @@ pub async fn upsert(
             active.check_digit_override = Set(override_reason.or(current.check_digit_override));
             active.version = Set(current.version + 1);
             active.updated_at = Set(now);
-            (active.update(&tx).await?, Some(before), "operator.update")
+            (active.update(tx).await?, Some(before), "operator.update")
         }
         None => {
             let model = operator::ActiveModel {
@@ -177,20 +191,23 @@ pub async fn upsert(
                 updated_at: Set(now),
                 ..Default::default()
             }
-            .insert(&tx)
+            .insert(tx)
             .await?;
             (model, None, "operator.create")
         }
     };
+    let reason = match (saved.check_digit_override.clone(), note) {
+        (Some(r), Some(n)) => Some(format!("{r}; {n}")),
+        (r, n) => r.or(n),
+    };
     audit::record(
-        &tx,
+        tx,
         actor,
         AuditEntry::new(action, "operator", saved.id)
             .before(before)
             .after(Some(snapshot(&saved)))
-            .reason(saved.check_digit_override.clone()),
+            .reason(reason),
     )
     .await?;
-    tx.commit().await?;
     Ok(saved)
 }

@@ -190,6 +190,10 @@ fn rows(f: &Fixture) -> Vec<(&'static str, String, Value, &'static str)> {
         ("markTypicalCase",
          "mutation($id: ID!) { markTypicalCase(listingId: $id, year: 2026, commentary: \"预付卡跑路典型案例\") { id } }".into(),
          json!({"id": listed}), "UAAFFFFF"),
+        // Sent as a multipart request with the listing template (a dry run).
+        ("importListings",
+         "mutation($file: Upload!) { importListings(file: $file, dryRun: true) { rows } }".into(),
+         json!({"file": null}), "UAAAFFFF"),
         ("unmarkTypicalCase", "mutation($id: ID!) { unmarkTypicalCase(listingId: $id, year: 2025) }".into(), json!({"id": listed}), "UAAFFFFF"),
         ("submitRepairApplication",
          "mutation($i: SubmitRepairApplicationInput!) { submitRepairApplication(input: $i) { id } }".into(),
@@ -290,13 +294,22 @@ async fn every_operation_answers_every_caller_as_specified(app: TestApp) {
     for (name, query, vars, expected) in &table {
         assert_eq!(expected.len(), CALLERS.len(), "row {name}");
         for ((caller, token), want) in CALLERS.iter().zip(&f.tokens).zip(expected.chars()) {
-            let answer = app
-                .post_graphql(
+            let answer = if *name == "importListings" {
+                app.post_graphql_upload(
+                    token.as_deref(),
+                    &json!({ "query": query, "variables": vars }),
+                    "listings-template.csv",
+                    include_bytes!("../../../docs/examples/listings-template.csv"),
+                )
+                .await
+            } else {
+                app.post_graphql(
                     token.as_deref(),
                     &json!({ "query": query, "variables": vars }),
                     &[],
                 )
-                .await;
+                .await
+            };
             match classify(answer.status, &answer.body) {
                 Ok(got) if got == want => {}
                 Ok(got) => wrong.push(format!(

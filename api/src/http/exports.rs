@@ -1,0 +1,343 @@
+//! Bulk exports over HTTP, streamed a page at a time (`service::export`):
+//!
+//! - `GET /exports/public-list.csv|.xlsx|.jsonl` — anyone; `PublicListing` fields only;
+//!   `ETag` and `Last-Modified` from the last change (the newest listing revision, and
+//!   the number of listings in force, which an expiry changes), `If-None-Match` → 304.
+//! - `GET /exports/public-list.jsonl.sig` — a detached Ed25519 signature over the exact
+//!   bytes of the `.jsonl` with the same ETag, by the newest receipt key (JWKS at
+//!   `/.well-known/jwks.json`).
+//! - `GET /exports/check-records.csv?from=&to=` — a token: a partner gets its own
+//!   records, auditors and admins all.
+
+use super::caller;
+use super::error_body;
+use super::graphql::bearer_of;
+use super::rate_limit::{RateKey, RateLimiter};
+use crate::auth::Role;
+use crate::bulk::write::{OutputFormat, Sink};
+use crate::error::AppError;
+use crate::service::export::{self, ExportFilter, ExportKind};
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ETAG, IF_NONE_MATCH, LAST_MODIFIED};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use ed25519_dalek::Signer;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// A writer whose bytes are taken out after each page and sent to the client.
+#[derive(Clone, Default)]
+struct Pending(Arc<Mutex<Vec<u8>>>);
+
+impl Pending {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl Write for Pending {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type Chunk = Result<web::Bytes, std::io::Error>;
+
+/// The client went away: the export stops (not an error worth logging).
+fn gone() -> AppError {
+    AppError::Conflict("the client closed the connection".into())
+}
+
+/// Streams an export: rows are written a page at a time and handed to the client, at
+/// most a few pages ahead of it (the channel's bound), so memory stays flat. An `.xlsx`
+/// is assembled in a temporary file (its zip directory comes last) and then streamed.
+fn stream(
+    state: &Arc<AppState>,
+    kind: ExportKind,
+    filter: ExportFilter,
+    format: OutputFormat,
+) -> impl futures_util::Stream<Item = Chunk> + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let result: Result<(), AppError> = async {
+            if format == OutputFormat::Xlsx {
+                let file = tempfile::tempfile().map_err(AppError::internal)?;
+                let out = file.try_clone().map_err(AppError::internal)?;
+                let mut sink = Sink::new(format, Box::new(out), export::columns_of(kind))
+                    .map_err(AppError::internal)?;
+                export::export(&db, kind, &filter, &mut sink, || async { Ok(()) }).await?;
+                sink.finish().map_err(AppError::internal)?;
+                let mut file = file;
+                std::io::Seek::rewind(&mut file).map_err(AppError::internal)?;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = std::io::Read::read(&mut file, &mut buf).map_err(AppError::internal)?;
+                    if n == 0 {
+                        break;
+                    }
+                    tx.send(Ok(web::Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .map_err(|_| gone())?;
+                }
+                return Ok(());
+            }
+            let pending = Pending::default();
+            let mut sink = Sink::new(format, Box::new(pending.clone()), export::columns_of(kind))
+                .map_err(AppError::internal)?;
+            export::export(&db, kind, &filter, &mut sink, || {
+                let bytes = pending.take();
+                let tx = tx.clone();
+                async move {
+                    if !bytes.is_empty() {
+                        tx.send(Ok(web::Bytes::from(bytes)))
+                            .await
+                            .map_err(|_| gone())?;
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+            sink.finish().map_err(AppError::internal)?;
+            let rest = pending.take();
+            if !rest.is_empty() {
+                tx.send(Ok(web::Bytes::from(rest)))
+                    .await
+                    .map_err(|_| gone())?;
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) | Err(AppError::Conflict(_)) => {}
+            Err(err) => {
+                // The headers are out: all the client can be told is that the body broke off.
+                drop(err.into_graphql());
+                let _ = tx
+                    .send(Err(std::io::Error::other("the export failed")))
+                    .await;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(error_body(code, message))
+}
+
+fn app_error(err: AppError) -> HttpResponse {
+    let code = err.code();
+    let status = match code.as_str() {
+        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
+        "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+        "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = err.into_graphql().message;
+    refuse(status, code.as_str(), &message)
+}
+
+/// The public list's validators.
+async fn validators(state: &AppState) -> Result<(String, Option<String>), AppError> {
+    let v = export::public_version(&state.db).await?;
+    let etag = format!("\"public-list-{}-{}\"", v.revision_id, v.in_force);
+    let modified = v
+        .recorded_at
+        .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    Ok((etag, modified))
+}
+
+fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// `GET /exports/public-list.{csv,xlsx,jsonl}` (and `.jsonl.sig`).
+pub async fn public_list(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    let file = path.into_inner();
+    let Some(name) = file.strip_prefix("public-list.") else {
+        return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such export");
+    };
+    let (format, signature) = match name {
+        "csv" => (OutputFormat::Csv, false),
+        "xlsx" => (OutputFormat::Xlsx, false),
+        "jsonl" => (OutputFormat::Jsonl, false),
+        "jsonl.sig" => (OutputFormat::Jsonl, true),
+        _ => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such export"),
+    };
+    if let Err(wait) = limiter.check(&RateKey::Address(limiter.client_address(&req)), 1) {
+        return super::graphql::rate_limited(wait, "-");
+    }
+    let (etag, modified) = match validators(&state).await {
+        Ok(v) => v,
+        Err(e) => return app_error(e),
+    };
+    let mut response = if not_modified(&req, &etag) {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((ETAG, etag.clone()))
+        .insert_header(("cache-control", "public, max-age=60"));
+    if let Some(m) = &modified {
+        response.insert_header((LAST_MODIFIED, m.clone()));
+    }
+    if not_modified(&req, &etag) {
+        return response.finish();
+    }
+    if signature {
+        return match sign_public_jsonl(&state, &etag).await {
+            Ok(body) => response.json(body),
+            Err(e) => app_error(e),
+        };
+    }
+    response
+        .content_type(format.content_type())
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"public-list.{name}\""),
+        ))
+        .streaming(stream(
+            &state,
+            ExportKind::PublicList,
+            ExportFilter::default(),
+            format,
+        ))
+}
+
+/// The detached signature of the `.jsonl`: `{alg, kid, signature (base64url of the 64
+/// bytes), sha256 (hex of the signed bytes), etag}`. The signed bytes are the `.jsonl`
+/// exactly as `GET /exports/public-list.jsonl` sends them under the same ETag.
+async fn sign_public_jsonl(state: &AppState, etag: &str) -> Result<serde_json::Value, AppError> {
+    use sha2::Digest;
+    // The signature needs the whole document (Ed25519 hashes it twice): it is built in
+    // memory, which is the one place an export is not a page at a time.
+    let pending = Pending::default();
+    let mut sink = Sink::new(
+        OutputFormat::Jsonl,
+        Box::new(pending.clone()),
+        export::columns_of(ExportKind::PublicList),
+    )
+    .map_err(AppError::internal)?;
+    export::export(
+        &state.db,
+        ExportKind::PublicList,
+        &ExportFilter::default(),
+        &mut sink,
+        || async { Ok(()) },
+    )
+    .await?;
+    sink.finish().map_err(AppError::internal)?;
+    let bytes = pending.take();
+    let ring = state.receipts.ring();
+    let (kid, key) = ring
+        .signer()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no receipt signing key is loaded")))?;
+    let signature = key.sign(&bytes);
+    Ok(serde_json::json!({
+        "alg": "EdDSA",
+        "kid": kid,
+        "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+        "sha256": hex::encode(sha2::Sha256::digest(&bytes)),
+        "etag": etag,
+    }))
+}
+
+#[derive(serde::Deserialize)]
+pub struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn date_param(name: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, AppError> {
+    v.filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+                AppError::bad_input(format!("{name} '{s}' is not a date (YYYY-MM-DD)"))
+            })
+        })
+        .transpose()
+}
+
+/// `GET /exports/check-records.csv?from=&to=` (Beijing dates, inclusive).
+pub async fn check_records(
+    req: HttpRequest,
+    query: web::Query<RangeQuery>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    // The same authorisation as every GraphQL operation (`caller::authorise`): the
+    // token, the rate limit, the partner's registration.
+    let address = limiter.client_address(&req);
+    let identity = match caller::authorise(&state, &limiter, bearer_of(&req), address).await {
+        Ok(i) if i.is_anonymous() => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "check records need a token",
+            );
+        }
+        Ok(i) => i,
+        Err(caller::Refusal::RateLimited(wait)) => {
+            return super::graphql::rate_limited(wait, "-");
+        }
+        Err(caller::Refusal::Unauthenticated(m)) => {
+            return refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &m);
+        }
+        Err(caller::Refusal::Refused(e)) => return app_error(e),
+    };
+    let (from, to) = match (
+        date_param("from", query.from.as_deref()),
+        date_param("to", query.to.as_deref()),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return app_error(e),
+    };
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return app_error(AppError::bad_input(format!("from {f} is after to {t}")));
+    }
+    let filter = ExportFilter {
+        from,
+        to,
+        subject: (identity.role == Role::Partner).then(|| identity.subject.clone()),
+        ..Default::default()
+    };
+    HttpResponse::Ok()
+        .content_type(OutputFormat::Csv.content_type())
+        .insert_header(("cache-control", "private, no-store"))
+        .insert_header((
+            "content-disposition",
+            "attachment; filename=\"check-records.csv\"",
+        ))
+        .streaming(stream(
+            &state,
+            ExportKind::CheckRecords,
+            filter,
+            OutputFormat::Csv,
+        ))
+}

@@ -1,0 +1,1534 @@
+//! Imports of an authority's existing lists: operators and listings from a CSV or
+//! `.xlsx` file (formats in `bulk`).
+//!
+//! - **Same rules as the mutations.** Every row goes through the domain's rules:
+//!   both check digits (`domain::uscc`), the catalogue codes, and the date and period
+//!   rules of `domain::listing_rules` (the defence deadline from the working-day
+//!   calendar as `proposeListing` computes it, the decision date as `decideListing`
+//!   checks it, the listing in force from the start of its decision date in Beijing
+//!   time for the list's period), the region scope of the admin.
+//! - **All or nothing** by default: every row is validated first (pass 1) and nothing
+//!   is written if any row is refused; every refusal is reported by row and column.
+//!   `partial` writes the valid rows.
+//! - **Chunks.** Pass 2 writes one transaction per chunk (each takes the audit chain's
+//!   lock), so a million rows never make one giant transaction, and records in the same
+//!   transaction how far the batch got (`import_batches`): an interrupted import of the
+//!   same file resumes after its last committed chunk.
+//! - **Natural key** list + decision document number + code: a row whose listing is
+//!   already recorded as the row says is `unchanged`; a row that differs corrects the
+//!   listing, with the import as its reason. Re-running a file changes nothing.
+//! - Every write is marked with the file's name and SHA-256, the batch id and the row
+//!   number, in the revision's snapshot and the audit event.
+
+use super::audit;
+use super::listings::{self, bump, finish_marked_change, replace_measures};
+use super::operators::{self, OperatorInput};
+use super::{Actor, Services, calendar, ensure_scope};
+use crate::bulk::columns::Header;
+use crate::bulk::read::{self, Cell};
+use crate::bulk::rows::{self, ListingRow, OperatorRow, RemovalKind};
+use crate::bulk::{Encoding, InputFormat, Kind, RowError};
+use crate::domain::input::InputRules;
+use crate::domain::lifecycle::StoredStatus;
+use crate::domain::listing_rules::{self, ListRules, Proposal};
+use crate::domain::refusal::Refusal;
+use crate::domain::region::scope_covers;
+use crate::domain::uscc::Uscc;
+use crate::domain::working_days::WorkingCalendar;
+use crate::domain::{china_date, china_midnight};
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{
+    credit_list, import_batch, list_default_measure, listing, listing_measure, listing_period,
+    measure, operator, violation_category,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+
+/// Rows per transaction.
+pub const DEFAULT_CHUNK_ROWS: usize = 1_000;
+
+/// What to import and how.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    pub kind: Kind,
+    /// The file's name as the user gave it (kept in the marks).
+    pub file_name: String,
+    /// Forces the CSV encoding; `None` detects it.
+    pub encoding: Option<Encoding>,
+    pub dry_run: bool,
+    pub partial: bool,
+    pub chunk_rows: usize,
+}
+
+impl ImportOptions {
+    pub fn new(kind: Kind, file_name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            file_name: file_name.into(),
+            encoding: None,
+            dry_run: false,
+            partial: false,
+            chunk_rows: DEFAULT_CHUNK_ROWS,
+        }
+    }
+}
+
+/// The outcome of an import (or of a dry run: what it would do).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    /// `None` for a dry run or a file refused before anything was written.
+    pub batch_id: Option<String>,
+    pub kind: String,
+    pub file_name: String,
+    pub sha256: String,
+    /// The CSV encoding read (`None` for `.xlsx`).
+    pub encoding: Option<String>,
+    pub dry_run: bool,
+    pub partial: bool,
+    /// Data rows in the file.
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// Whether anything was written (false for a dry run and for a refused file).
+    pub committed: bool,
+    /// Set when this run continued an interrupted batch: the last row it had committed.
+    pub resumed_after_row: Option<u64>,
+    /// Every refusal, in row order.
+    pub errors: Vec<RowError>,
+}
+
+/// The two passes, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Validating,
+    Writing,
+}
+
+/// Told the rows done so far in a phase (and, when writing, the total).
+pub type Progress<'a> = &'a (dyn Fn(Phase, u64, Option<u64>) + Sync);
+
+/// Imports `file` (read three times: fingerprint, validation, writing).
+pub async fn import(
+    services: &Services,
+    actor: &Actor,
+    rules: InputRules,
+    file: &std::fs::File,
+    opts: &ImportOptions,
+    progress: Option<Progress<'_>>,
+) -> AppResult<ImportReport> {
+    let io = |e: std::io::Error| AppError::bad_input(format!("the file cannot be read: {e}"));
+    let clone = || file.try_clone().map_err(io);
+    let print = read::fingerprint(std::io::BufReader::new(clone()?)).map_err(io)?;
+    let format = InputFormat::from_file_name(&opts.file_name);
+    let encoding = read::detect_encoding(&print, opts.encoding);
+    let mut report = ImportReport {
+        kind: opts.kind.as_str().into(),
+        file_name: opts.file_name.clone(),
+        sha256: print.sha256.clone(),
+        encoding: (format == InputFormat::Csv).then(|| encoding.as_str().to_string()),
+        dry_run: opts.dry_run,
+        partial: opts.partial,
+        ..Default::default()
+    };
+    let chunk_rows = opts.chunk_rows.max(1);
+    let job = Job {
+        services,
+        actor,
+        rules,
+        opts,
+        sha256: print.sha256.clone(),
+        now: services.clock.now(),
+    };
+
+    // Pass 1: validate everything, write nothing.
+    let mut pass = job.pass(clone()?, format, encoding)?;
+    let header = match pass.header.take() {
+        Some(h) => h,
+        None => {
+            report.errors = pass.header_errors;
+            report.rejected = 0;
+            return Ok(report);
+        }
+    };
+    let catalogue = Catalogue::load(&services.db).await?;
+    let mut keys = Keys::default();
+    let mut done = 0u64;
+    while let Some(chunk) = pass.next_chunk(&header, chunk_rows) {
+        let outcomes = job
+            .validate(&services.db, &header, &catalogue, &mut keys, chunk)
+            .await?;
+        for o in outcomes {
+            report.rows += 1;
+            match o.plan {
+                Ok(Plan::Unchanged) => report.unchanged += 1,
+                Ok(p) if p.is_create() => report.created += 1,
+                Ok(_) => report.updated += 1,
+                Err(errors) => {
+                    report.rejected += 1;
+                    report.errors.extend(errors);
+                }
+            }
+        }
+        done = report.rows;
+        if let Some(p) = progress {
+            p(Phase::Validating, done, None);
+        }
+    }
+    let total = done;
+    if opts.dry_run {
+        return Ok(report);
+    }
+    if report.rejected > 0 && !opts.partial {
+        // Refused whole: nothing was created, updated or even compared as unchanged.
+        report.created = 0;
+        report.updated = 0;
+        report.unchanged = 0;
+        return Ok(report);
+    }
+
+    // Pass 2: write, a chunk per transaction, resuming an interrupted batch of this file.
+    let db = &services.db;
+    let batch = job.open_batch(db, total).await?;
+    let resume_after = u64::try_from(batch.last_committed_row).unwrap_or(0);
+    report.batch_id = Some(batch.id.clone());
+    report.resumed_after_row = (resume_after > 1).then_some(resume_after);
+    // The batch's totals (over every run of it) and this run's own.
+    let mut counts = Counts::of(&batch);
+    let mut this_run = Counts::default();
+    let mut pass = job.pass(clone()?, format, encoding)?;
+    pass.header.take();
+    let mut keys = Keys::default();
+    let catalogue = Catalogue::load(db).await?;
+    let marks = Marks {
+        file_name: opts.file_name.clone(),
+        sha256: print.sha256.clone(),
+        batch_id: batch.id.clone(),
+    };
+    let mut late_errors = Vec::new();
+    while let Some(chunk) = pass.next_chunk(&header, chunk_rows) {
+        let last_row = chunk.last().map_or(0, |(row, _)| *row);
+        let tx = audit::begin_write(db).await?;
+        let outcomes = job
+            .validate(&tx, &header, &catalogue, &mut keys, chunk)
+            .await?;
+        let mut chunk_counts = Counts::default();
+        let mut refused = Vec::new();
+        for o in outcomes {
+            if o.row <= resume_after {
+                continue;
+            }
+            match o.plan {
+                Ok(plan) => {
+                    if let Some(done) = job.apply(&tx, &marks, o.row, plan).await? {
+                        chunk_counts.add(done);
+                    }
+                }
+                Err(errors) => {
+                    chunk_counts.rejected += 1;
+                    refused.extend(errors);
+                }
+            }
+        }
+        if !refused.is_empty() && !opts.partial {
+            // Pass 1 found nothing: the registry changed in between. Nothing of this chunk
+            // is kept; the batch stops here and reports why.
+            drop(tx);
+            late_errors.extend(refused);
+            job.fail_batch(db, &batch.id).await?;
+            break;
+        }
+        counts.merge(&chunk_counts);
+        this_run.merge(&chunk_counts);
+        if last_row > resume_after {
+            job.save_batch(&tx, &batch.id, last_row, &counts, "RUNNING")
+                .await?;
+        }
+        tx.commit().await?;
+        if chunk_counts.created + chunk_counts.updated > 0 {
+            services.list_changed();
+        }
+        if let Some(p) = progress {
+            p(Phase::Writing, last_row.saturating_sub(1), Some(total));
+        }
+    }
+    if late_errors.is_empty() {
+        let tx = audit::begin_write(db).await?;
+        job.save_batch(&tx, &batch.id, total + 1, &counts, "DONE")
+            .await?;
+        tx.commit().await?;
+        report.committed = true;
+    } else {
+        report.errors = late_errors;
+    }
+    report.created = this_run.created;
+    report.updated = this_run.updated;
+    report.unchanged = report
+        .rows
+        .saturating_sub(this_run.created + this_run.updated + report.rejected);
+    Ok(report)
+}
+
+/// What one run needs.
+struct Job<'a> {
+    services: &'a Services,
+    actor: &'a Actor,
+    rules: InputRules,
+    opts: &'a ImportOptions,
+    sha256: String,
+    /// The instant the import acts at (one for the whole file).
+    now: DateTime<Utc>,
+}
+
+/// A file's rows, parsed a chunk at a time.
+struct Pass {
+    header: Option<Header>,
+    header_errors: Vec<RowError>,
+    rows: Box<dyn Iterator<Item = Result<Vec<Cell>, String>> + Send>,
+    next_row: u64,
+    kind: Kind,
+    rules: InputRules,
+}
+
+/// A parsed row.
+enum Parsed {
+    Listing(Box<ListingRow>),
+    Operator(Box<OperatorRow>),
+}
+
+type Chunk = Vec<(u64, Result<Parsed, Vec<RowError>>)>;
+
+impl Pass {
+    fn next_chunk(&mut self, header: &Header, size: usize) -> Option<Chunk> {
+        let mut chunk = Vec::with_capacity(size);
+        for cells in self.rows.by_ref() {
+            let row = self.next_row;
+            self.next_row += 1;
+            let parsed = match cells {
+                Err(message) => Err(vec![RowError::new(row, None, message)]),
+                Ok(cells) if cells.iter().all(|c| matches!(c, Cell::Empty)) => {
+                    // A blank line (spreadsheets leave them) is not a row.
+                    continue;
+                }
+                Ok(cells) => match self.kind {
+                    Kind::Listings => rows::listing_row(header, &cells, row, self.rules)
+                        .map(|r| Parsed::Listing(Box::new(r))),
+                    Kind::Operators => rows::operator_row(header, &cells, row, self.rules)
+                        .map(|r| Parsed::Operator(Box::new(r))),
+                },
+            };
+            chunk.push((row, parsed));
+            if chunk.len() >= size {
+                break;
+            }
+        }
+        (!chunk.is_empty()).then_some(chunk)
+    }
+}
+
+/// What a valid row does.
+enum Plan {
+    Unchanged,
+    CreateListing(Box<Target>),
+    UpdateListing(Box<(listing::Model, listing_period::Model, Target)>),
+    Operator(Box<(OperatorInput, bool)>),
+}
+
+impl Plan {
+    fn is_create(&self) -> bool {
+        match self {
+            Self::CreateListing(_) => true,
+            Self::Operator(op) => op.1,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Done {
+    Created,
+    Updated,
+}
+
+struct Outcome {
+    row: u64,
+    plan: Result<Plan, Vec<RowError>>,
+}
+
+#[derive(Default)]
+struct Counts {
+    created: u64,
+    updated: u64,
+    rejected: u64,
+}
+
+impl Counts {
+    fn of(b: &import_batch::Model) -> Self {
+        Self {
+            created: u64::try_from(b.created).unwrap_or(0),
+            updated: u64::try_from(b.updated).unwrap_or(0),
+            rejected: 0,
+        }
+    }
+    fn add(&mut self, d: Done) {
+        match d {
+            Done::Created => self.created += 1,
+            Done::Updated => self.updated += 1,
+        }
+    }
+    fn merge(&mut self, o: &Counts) {
+        self.created += o.created;
+        self.updated += o.updated;
+        self.rejected += o.rejected;
+    }
+}
+
+/// The marks every write of a batch carries.
+struct Marks {
+    file_name: String,
+    sha256: String,
+    batch_id: String,
+}
+
+impl Marks {
+    fn marker(&self, row: u64) -> Value {
+        json!({"file": self.file_name, "sha256": self.sha256, "batch": self.batch_id, "row": row})
+    }
+    fn reason(&self, row: u64, correction: bool) -> String {
+        format!(
+            "{} {} (sha256 {}), batch {}, row {row}",
+            if correction {
+                "corrected by the import of"
+            } else {
+                "imported from"
+            },
+            self.file_name,
+            self.sha256,
+            self.batch_id
+        )
+    }
+}
+
+/// The catalogue as an import reads it, loaded once per pass.
+struct Catalogue {
+    lists: HashMap<String, (credit_list::Model, ListRules, Vec<i64>)>,
+    measures: HashMap<String, measure::Model>,
+    measure_codes: HashMap<i64, String>,
+    categories: HashSet<String>,
+    calendar: WorkingCalendar,
+}
+
+impl Catalogue {
+    async fn load<C: ConnectionTrait>(db: &C) -> AppResult<Self> {
+        let measures_all = measure::Entity::find().all(db).await?;
+        let measure_codes = measures_all
+            .iter()
+            .map(|m| (m.id, m.code.clone()))
+            .collect();
+        let active: HashMap<i64, bool> = measures_all.iter().map(|m| (m.id, m.active)).collect();
+        let defaults = list_default_measure::Entity::find().all(db).await?;
+        let mut lists = HashMap::new();
+        for l in credit_list::Entity::find().all(db).await? {
+            let rules = listings::list_rules(&l)?;
+            let mut ids: Vec<i64> = defaults
+                .iter()
+                .filter(|d| d.list_id == l.id && active.get(&d.measure_id) == Some(&true))
+                .map(|d| d.measure_id)
+                .collect();
+            ids.sort_unstable();
+            lists.insert(l.code.clone(), (l, rules, ids));
+        }
+        Ok(Self {
+            lists,
+            measures: measures_all
+                .into_iter()
+                .map(|m| (m.code.clone(), m))
+                .collect(),
+            measure_codes,
+            categories: violation_category::Entity::find()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|c| c.code)
+                .collect(),
+            calendar: calendar::load(db).await?,
+        })
+    }
+}
+
+/// Natural keys seen so far in the file, by a 128-bit digest (bounded memory for a
+/// million rows), with the row that first had each.
+#[derive(Default)]
+struct Keys {
+    listings: HashMap<[u8; 16], u64>,
+    penalties: HashMap<[u8; 16], u64>,
+    operators: HashMap<[u8; 16], u64>,
+}
+
+fn digest(parts: &[&str]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    let full = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// A listing as a row of the file sets it.
+#[derive(Clone, Debug)]
+struct Target {
+    row: ListingRow,
+    operator: Option<operator::Model>,
+    list_id: i64,
+    status: StoredStatus,
+    authority_region: Option<String>,
+    defence_deadline: NaiveDate,
+    period_override: Option<i32>,
+    months: u32,
+    measure_ids: Vec<i64>,
+    measure_codes: Vec<String>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    removed_at: Option<DateTime<Utc>>,
+    removal_kind: Option<RemovalKind>,
+    publicity_stop_deadline: Option<NaiveDate>,
+}
+
+/// What the file can say about a listing, for comparing a row with what is recorded.
+#[derive(Debug, PartialEq)]
+struct Facts {
+    authority: String,
+    authority_region: Option<String>,
+    penalty_doc_no: String,
+    penalty_date: NaiveDate,
+    category: String,
+    reason: String,
+    legal_basis: String,
+    notice_date: NaiveDate,
+    decision_date: Option<NaiveDate>,
+    months: u32,
+    measures: Vec<String>,
+    removal: Option<(NaiveDate, &'static str)>,
+}
+
+/// How a listing's (last) period left the list, as of `now`.
+fn removal_of(
+    ends_at: DateTime<Utc>,
+    removed_at: Option<DateTime<Utc>>,
+    kind: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<(NaiveDate, &'static str)> {
+    match removed_at {
+        Some(t) => Some((
+            china_date(t),
+            match kind {
+                Some("REPAIRED") => "REPAIRED",
+                _ => "REVOKED",
+            },
+        )),
+        None if ends_at <= now => Some((china_date(ends_at), "EXPIRED")),
+        None => None,
+    }
+}
+
+impl Target {
+    fn facts(&self, now: DateTime<Utc>) -> Facts {
+        let r = &self.row;
+        Facts {
+            authority: r.authority.clone(),
+            authority_region: self.authority_region.clone(),
+            penalty_doc_no: r.penalty_doc_no.clone(),
+            penalty_date: r.penalty_date,
+            category: r.category.clone(),
+            reason: r.reason.clone(),
+            legal_basis: r.legal_basis.clone(),
+            notice_date: r.notice_date,
+            decision_date: Some(r.decision_date),
+            months: self.months,
+            measures: self.measure_codes.clone(),
+            removal: removal_of(
+                self.ends_at,
+                self.removed_at,
+                self.removal_kind.map(RemovalKind::as_str),
+                now,
+            ),
+        }
+    }
+}
+
+/// The facts of a recorded listing (its last period).
+fn recorded_facts(
+    l: &listing::Model,
+    period: &listing_period::Model,
+    rules: ListRules,
+    measures: Vec<String>,
+    now: DateTime<Utc>,
+) -> Facts {
+    Facts {
+        authority: l.authority.clone(),
+        authority_region: Some(l.authority_region.clone()),
+        penalty_doc_no: l.penalty_doc_no.clone(),
+        penalty_date: l.penalty_date,
+        category: l.violation_category.clone(),
+        reason: l.reason.clone(),
+        legal_basis: l.legal_basis.clone(),
+        notice_date: l.notice_date,
+        decision_date: l.decision_date,
+        months: l
+            .period_months_override
+            .and_then(|m| u32::try_from(m).ok())
+            .unwrap_or(rules.period_months),
+        measures,
+        removal: removal_of(
+            period.ends_at,
+            period.removed_at,
+            period.removal_kind.as_deref(),
+            now,
+        ),
+    }
+}
+
+/// The column a rule's refusal is about (the rules name GraphQL fields).
+fn refusal_column(refusal: &Refusal, default: &'static str) -> &'static str {
+    match refusal.field {
+        Some("penaltyDate") => "penaltyDate",
+        Some("noticeDate") => "noticeDate",
+        Some("decisionDate" | "effectiveAt") => "decisionDate",
+        Some("periodMonths") => "periodMonths",
+        Some("expiresAt") => "removedDate",
+        _ => default,
+    }
+}
+
+/// Collects a row's refusals by column.
+struct RowErrors<'h> {
+    header: &'h Header,
+    row: u64,
+    errors: Vec<RowError>,
+}
+
+impl RowErrors<'_> {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.errors.push(RowError::new(
+            self.row,
+            Some(self.header.name(key)),
+            message.into(),
+        ));
+    }
+    fn refusal(&mut self, r: &Refusal, default: &'static str) {
+        self.add(refusal_column(r, default), r.message.clone());
+    }
+    fn app(&mut self, e: AppError, default: &'static str) -> AppResult<()> {
+        match e {
+            AppError::BadInput { message, details } => {
+                let key = details
+                    .as_ref()
+                    .and_then(|d| d.get("field"))
+                    .and_then(Value::as_str)
+                    .map_or(default.to_string(), str::to_string);
+                let key = if self.header.position(&key).is_some() {
+                    key
+                } else {
+                    default.to_string()
+                };
+                self.add(&key, message);
+                Ok(())
+            }
+            AppError::Forbidden(m) | AppError::NotFound(m) | AppError::Conflict(m) => {
+                self.add(default, m);
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+}
+
+impl Job<'_> {
+    fn pass(
+        &self,
+        file: std::fs::File,
+        format: InputFormat,
+        encoding: Encoding,
+    ) -> AppResult<Pass> {
+        let opened = read::open(std::io::BufReader::new(file), format, encoding)
+            .map_err(AppError::bad_input)?;
+        let (header, header_errors) = match Header::match_row(self.opts.kind, &opened.headers) {
+            Ok(h) => (Some(h), Vec::new()),
+            Err(e) => (None, e),
+        };
+        Ok(Pass {
+            header,
+            header_errors,
+            rows: opened.rows,
+            next_row: 2,
+            kind: self.opts.kind,
+            rules: self.rules,
+        })
+    }
+
+    fn scope(&self) -> Option<&str> {
+        self.actor.identity.region.as_deref()
+    }
+
+    /// Checks a chunk against the registry as `db` sees it.
+    async fn validate<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        header: &Header,
+        cat: &Catalogue,
+        keys: &mut Keys,
+        chunk: Chunk,
+    ) -> AppResult<Vec<Outcome>> {
+        let codes: Vec<String> = chunk
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Ok(Parsed::Listing(r)) => Some(r.uscc.clone()),
+                Ok(Parsed::Operator(r)) => Some(r.uscc.clone()),
+                Err(_) => None,
+            })
+            .collect();
+        let operators: HashMap<String, operator::Model> = if codes.is_empty() {
+            HashMap::new()
+        } else {
+            operator::Entity::find()
+                .filter(operator::Column::Uscc.is_in(codes))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|o| (o.uscc.clone(), o))
+                .collect()
+        };
+        match self.opts.kind {
+            Kind::Listings => {
+                self.validate_listings(db, header, cat, keys, chunk, &operators)
+                    .await
+            }
+            Kind::Operators => {
+                let mut out = Vec::with_capacity(chunk.len());
+                for (row, parsed) in chunk {
+                    let plan = match parsed {
+                        Ok(Parsed::Operator(r)) => self.plan_operator(header, keys, &r, &operators),
+                        Ok(Parsed::Listing(_)) => {
+                            Err(vec![RowError::new(row, None, "not an operator row")])
+                        }
+                        Err(e) => Err(e),
+                    };
+                    out.push(Outcome { row, plan });
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn plan_operator(
+        &self,
+        header: &Header,
+        keys: &mut Keys,
+        r: &OperatorRow,
+        operators: &HashMap<String, operator::Model>,
+    ) -> Result<Plan, Vec<RowError>> {
+        let mut e = RowErrors {
+            header,
+            row: r.row,
+            errors: Vec::new(),
+        };
+        let code =
+            match operators::parse_admin_uscc(&r.uscc, r.check_digit_override_reason.as_deref()) {
+                Ok((code, _)) => Some(code),
+                Err(err) => {
+                    // An already registered code keeps its recorded override.
+                    let registered = operators
+                        .get(&r.uscc)
+                        .is_some_and(|o| o.check_digit_override.is_some());
+                    match Uscc::parse_format(&r.uscc) {
+                        Ok(code) if registered => Some(code),
+                        _ => {
+                            e.app(err, "uscc").ok();
+                            None
+                        }
+                    }
+                }
+            };
+        if let Some(code) = &code {
+            let region = r
+                .region_code
+                .clone()
+                .unwrap_or_else(|| code.division().to_string());
+            if !scope_covers(self.scope(), &region) {
+                e.add(
+                    "uscc",
+                    format!(
+                        "an admin of region {} may not act on operators registered in {region}",
+                        self.scope().unwrap_or("-")
+                    ),
+                );
+            }
+            if let Some(existing) = operators.get(code.as_str())
+                && let Err(err) = ensure_scope(self.actor, existing)
+            {
+                e.add("uscc", err.to_string());
+            }
+            if let Some(first) = keys.operators.insert(digest(&[code.as_str()]), r.row) {
+                e.add(
+                    "uscc",
+                    format!("operator {code} is already in row {first} of this file"),
+                );
+            }
+        }
+        if !e.errors.is_empty() {
+            return Err(e.errors);
+        }
+        let input = OperatorInput {
+            uscc: r.uscc.clone(),
+            name: r.name.clone(),
+            entity_type: r.entity_type.clone(),
+            region_code: r.region_code.clone(),
+            legal_representative: r.legal_representative.clone(),
+            legal_rep_id_number: r.legal_rep_id_number.clone(),
+            address: r.address.clone(),
+            address_is_personal: r.address_is_personal,
+            check_digit_override_reason: r.check_digit_override_reason.clone(),
+            expected_version: None,
+        };
+        match operators.get(&r.uscc) {
+            Some(o) if operator_unchanged(o, r) => Ok(Plan::Unchanged),
+            Some(_) => Ok(Plan::Operator(Box::new((input, false)))),
+            None => Ok(Plan::Operator(Box::new((input, true)))),
+        }
+    }
+
+    async fn validate_listings<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        header: &Header,
+        cat: &Catalogue,
+        keys: &mut Keys,
+        chunk: Chunk,
+        operators: &HashMap<String, operator::Model>,
+    ) -> AppResult<Vec<Outcome>> {
+        // What is recorded for the chunk's natural keys and penalty decisions.
+        let mut docs: Vec<String> = Vec::new();
+        let mut penalties: Vec<String> = Vec::new();
+        for (_, p) in &chunk {
+            if let Ok(Parsed::Listing(r)) = p {
+                docs.push(r.decision_doc_no.clone());
+                penalties.push(r.penalty_doc_no.clone());
+            }
+        }
+        let by_doc = if docs.is_empty() {
+            Vec::new()
+        } else {
+            listing::Entity::find()
+                .filter(listing::Column::DecisionDocNo.is_in(docs))
+                .all(db)
+                .await?
+        };
+        let by_penalty = if penalties.is_empty() {
+            Vec::new()
+        } else {
+            listing::Entity::find()
+                .filter(listing::Column::PenaltyDocNo.is_in(penalties))
+                .filter(listing::Column::Status.is_in(["PROPOSED", "LISTED"]))
+                .all(db)
+                .await?
+        };
+        let ids: Vec<i64> = by_doc.iter().map(|l| l.id).collect();
+        let mut periods: HashMap<i64, Vec<listing_period::Model>> = HashMap::new();
+        let mut measures: HashMap<i64, Vec<String>> = HashMap::new();
+        if !ids.is_empty() {
+            for p in listing_period::Entity::find()
+                .filter(listing_period::Column::ListingId.is_in(ids.clone()))
+                .all(db)
+                .await?
+            {
+                periods.entry(p.listing_id).or_default().push(p);
+            }
+            for m in listing_measure::Entity::find()
+                .filter(listing_measure::Column::ListingId.is_in(ids))
+                .all(db)
+                .await?
+            {
+                if let Some(code) = cat.measure_codes.get(&m.measure_id) {
+                    measures.entry(m.listing_id).or_default().push(code.clone());
+                }
+            }
+        }
+        for ps in periods.values_mut() {
+            ps.sort_by_key(|p| (p.starts_at, p.id));
+        }
+        for ms in measures.values_mut() {
+            ms.sort();
+        }
+        let mut out = Vec::with_capacity(chunk.len());
+        for (row, parsed) in chunk {
+            let plan = match parsed {
+                Err(e) => Err(e),
+                Ok(Parsed::Operator(_)) => Err(vec![RowError::new(row, None, "not a listing row")]),
+                Ok(Parsed::Listing(r)) => {
+                    let recorded = Recorded {
+                        by_doc: &by_doc,
+                        by_penalty: &by_penalty,
+                        periods: &periods,
+                        measures: &measures,
+                    };
+                    self.plan_listing(header, cat, keys, *r, operators, &recorded)
+                }
+            };
+            out.push(Outcome { row, plan });
+        }
+        Ok(out)
+    }
+
+    fn plan_listing(
+        &self,
+        header: &Header,
+        cat: &Catalogue,
+        keys: &mut Keys,
+        r: ListingRow,
+        operators: &HashMap<String, operator::Model>,
+        recorded: &Recorded<'_>,
+    ) -> Result<Plan, Vec<RowError>> {
+        let mut e = RowErrors {
+            header,
+            row: r.row,
+            errors: Vec::new(),
+        };
+        let today = china_date(self.now);
+        // The operator: registered (in the admin's region), or registered by this row.
+        let existing_op = operators.get(&r.uscc).cloned();
+        match Uscc::parse_format(&r.uscc) {
+            Err(err) => e.add("uscc", err.to_string()),
+            Ok(code) => {
+                match &existing_op {
+                    Some(op) => {
+                        if let Err(err) = ensure_scope(self.actor, op) {
+                            e.add("uscc", err.to_string());
+                        }
+                    }
+                    None => {
+                        if let Some(problem) = code.check_digit_problem() {
+                            e.add("uscc", format!("{problem}; register a genuine older code with its override reason (import operators) first"));
+                        }
+                        if !scope_covers(self.scope(), code.division()) {
+                            e.add("uscc", format!("an admin of region {} may not act on operators registered in {}", self.scope().unwrap_or("-"), code.division()));
+                        }
+                        if r.name.is_none() {
+                            e.add("name", format!("operator {code} is not registered: its name is needed to register it"));
+                        }
+                    }
+                }
+            }
+        }
+        // The catalogue.
+        let list = match cat.lists.get(r.list.as_str()) {
+            None => {
+                e.add("list", format!("there is no list with code '{}'", r.list));
+                None
+            }
+            Some((l, ..)) if !l.active => {
+                e.add("list", format!("list {} is not active", l.code));
+                None
+            }
+            Some(found) => Some(found),
+        };
+        if !cat.categories.contains(&r.category) {
+            e.add(
+                "category",
+                format!("there is no violation category '{}'", r.category),
+            );
+        }
+        let mut measure_ids = Vec::new();
+        let mut measure_codes = Vec::new();
+        match &r.measures {
+            Some(codes) => {
+                let mut unknown = Vec::new();
+                for c in codes {
+                    match cat.measures.get(c) {
+                        Some(m) if m.active => {
+                            if !measure_ids.contains(&m.id) {
+                                measure_ids.push(m.id);
+                                measure_codes.push(m.code.clone());
+                            }
+                        }
+                        _ => unknown.push(c.as_str()),
+                    }
+                }
+                if !unknown.is_empty() {
+                    e.add(
+                        "measures",
+                        format!("unknown or inactive measure codes: {}", unknown.join(", ")),
+                    );
+                }
+            }
+            None => {
+                if let Some((_, _, defaults)) = list {
+                    for id in defaults {
+                        measure_ids.push(*id);
+                        if let Some(c) = cat.measure_codes.get(id) {
+                            measure_codes.push(c.clone());
+                        }
+                    }
+                }
+            }
+        }
+        measure_codes.sort();
+        // The dates, by the mutations' rules.
+        if let Err(rf) = listing_rules::check_proposal_dates(r.penalty_date, r.notice_date, today) {
+            e.refusal(&rf, "noticeDate");
+        }
+        let Some((list, rules, _)) = list else {
+            return Err(e.errors);
+        };
+        let rules = *rules;
+        let defence_deadline = match cat
+            .calendar
+            .add_working_days(r.notice_date, rules.defence_working_days)
+        {
+            Ok(d) => Some(d),
+            Err(err) => {
+                e.add("noticeDate", calendar::calendar_error(err).to_string());
+                None
+            }
+        };
+        let mut period = None;
+        if let Some(deadline) = defence_deadline {
+            let proposal = Proposal {
+                notice_date: r.notice_date,
+                defence_deadline: deadline,
+            };
+            if let Err(rf) = listing_rules::check_decision_date(
+                proposal,
+                r.decision_date,
+                r.defence_waived,
+                today,
+            ) {
+                e.refusal(&rf, "decisionDate");
+            } else {
+                period = self.period(&mut e, &r, rules, &cat.calendar);
+            }
+        }
+        // The natural key, once per file.
+        if let Some(first) = keys
+            .listings
+            .insert(digest(&[&r.list, &r.decision_doc_no, &r.uscc]), r.row)
+        {
+            e.add("decisionDocNo", format!("the same listing (list {}, decision {}, code {}) is already in row {first} of this file", r.list, r.decision_doc_no, r.uscc));
+        }
+        let removed_early = matches!(
+            r.removal,
+            Some((_, RemovalKind::Repaired | RemovalKind::Revoked))
+        );
+        if !removed_early
+            && let Some(first) = keys
+                .penalties
+                .insert(digest(&[&r.list, &r.penalty_doc_no, &r.uscc]), r.row)
+        {
+            e.add(
+                "penaltyDocNo",
+                format!(
+                    "row {first} of this file already lists {} on {} for penalty decision {}",
+                    r.uscc, r.list, r.penalty_doc_no
+                ),
+            );
+        }
+        let matched = existing_op.as_ref().and_then(|op| {
+            recorded.by_doc.iter().find(|l| {
+                l.operator_id == op.id
+                    && l.list_id == list.id
+                    && l.decision_doc_no.as_deref() == Some(r.decision_doc_no.as_str())
+            })
+        });
+        if let Some(op) = &existing_op
+            && !removed_early
+            && let Some(other) = recorded.by_penalty.iter().find(|l| {
+                l.operator_id == op.id
+                    && l.list_id == list.id
+                    && l.penalty_doc_no == r.penalty_doc_no
+                    && Some(l.id) != matched.map(|m| m.id)
+            })
+        {
+            e.add(
+                "penaltyDocNo",
+                format!(
+                    "listing {} already rests on penalty decision {} for this operator and list",
+                    other.id, r.penalty_doc_no
+                ),
+            );
+        }
+        if !e.errors.is_empty() {
+            return Err(e.errors);
+        }
+        let (
+            Some(defence_deadline),
+            Some((starts_at, ends_at, removed_at, publicity_stop_deadline)),
+        ) = (defence_deadline, period)
+        else {
+            return Err(e.errors);
+        };
+        let months =
+            listing_rules::period_months(r.period_months, rules).unwrap_or(rules.period_months);
+        let target = Target {
+            operator: existing_op,
+            list_id: list.id,
+            status: match r.removal {
+                Some((_, RemovalKind::Repaired)) => StoredStatus::Repaired,
+                Some((_, RemovalKind::Revoked)) => StoredStatus::Revoked,
+                _ => StoredStatus::Listed,
+            },
+            authority_region: r.authority_region.clone(),
+            defence_deadline,
+            period_override: (months != rules.period_months)
+                .then(|| i32::try_from(months).unwrap_or(i32::MAX)),
+            months,
+            measure_ids,
+            measure_codes,
+            starts_at,
+            ends_at,
+            removed_at,
+            removal_kind: r
+                .removal
+                .map(|(_, k)| k)
+                .filter(|k| *k != RemovalKind::Expired),
+            publicity_stop_deadline,
+            row: r,
+        };
+        let Some(l) = matched else {
+            return Ok(Plan::CreateListing(Box::new(target)));
+        };
+        let ps = recorded.periods.get(&l.id).cloned().unwrap_or_default();
+        let ms = recorded.measures.get(&l.id).cloned().unwrap_or_default();
+        let Some(last) = ps.last().cloned() else {
+            return Err(vec![RowError::new(
+                target.row.row,
+                Some(header.name("decisionDocNo")),
+                format!("listing {} has no period", l.id),
+            )]);
+        };
+        let mut facts = target.facts(self.now);
+        if facts.authority_region.is_none() {
+            // No column: the recorded division stands.
+            facts.authority_region = Some(l.authority_region.clone());
+        }
+        if facts == recorded_facts(l, &last, rules, ms, self.now) {
+            return Ok(Plan::Unchanged);
+        }
+        if ps.len() != 1 {
+            return Err(vec![RowError::new(
+                target.row.row,
+                Some(header.name("decisionDocNo")),
+                format!(
+                    "listing {} was changed here since its decision (a revoked repair gave it a second period): correct it with correctListing, not by import",
+                    l.id
+                ),
+            )]);
+        }
+        Ok(Plan::UpdateListing(Box::new((l.clone(), last, target))))
+    }
+
+    /// The period a decided row sets: from the start of its decision date (Beijing) for
+    /// the list's period (or the row's longer one), ended or removed as the row says.
+    #[allow(clippy::type_complexity)]
+    fn period(
+        &self,
+        e: &mut RowErrors<'_>,
+        r: &ListingRow,
+        rules: ListRules,
+        cal: &WorkingCalendar,
+    ) -> Option<(
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<NaiveDate>,
+    )> {
+        let starts_at = match listing_rules::effective_from(r.decision_date, None, self.now) {
+            Ok(t) => t,
+            Err(rf) => {
+                e.refusal(&rf, "decisionDate");
+                return None;
+            }
+        };
+        let months = match listing_rules::period_months(r.period_months, rules) {
+            Ok(m) => m,
+            Err(rf) => {
+                e.refusal(&rf, "periodMonths");
+                return None;
+            }
+        };
+        let mut ends_at = match listing_rules::period_end(starts_at, months) {
+            Ok(t) => t,
+            Err(rf) => {
+                e.refusal(&rf, "periodMonths");
+                return None;
+            }
+        };
+        let mut removed_at = None;
+        let mut publicity = None;
+        if let Some((date, kind)) = r.removal {
+            let at = china_midnight(date);
+            if let Err(rf) =
+                listing_rules::removal_effective_at(Some(at), Some(starts_at), self.now)
+            {
+                e.add(
+                    "removedDate",
+                    rf.message.replace("effectiveAt", "removedDate"),
+                );
+                return None;
+            }
+            match kind {
+                RemovalKind::Expired => {
+                    if let Err(rf) = listing_rules::check_corrected_end(starts_at, at) {
+                        e.add(
+                            "removedDate",
+                            rf.message.replace("expiresAt", "removedDate"),
+                        );
+                        return None;
+                    }
+                    ends_at = at;
+                }
+                RemovalKind::Repaired | RemovalKind::Revoked => {
+                    if at >= ends_at {
+                        e.add("removedDate", format!("removedDate {date} is after the period's end ({}): the listing had expired by then", china_date(ends_at)));
+                        return None;
+                    }
+                    removed_at = Some(at);
+                }
+            }
+            if kind == RemovalKind::Revoked {
+                // Publicity had to stop within the list's limit (Order 44 Art. 19).
+                match cal.add_working_days(date, rules.publicity_stop_working_days) {
+                    Ok(d) => publicity = Some(d),
+                    Err(err) => {
+                        e.add("removedDate", calendar::calendar_error(err).to_string());
+                        return None;
+                    }
+                }
+            }
+        }
+        Some((starts_at, ends_at, removed_at, publicity))
+    }
+}
+
+/// What is recorded for a chunk's rows.
+struct Recorded<'a> {
+    by_doc: &'a [listing::Model],
+    by_penalty: &'a [listing::Model],
+    periods: &'a HashMap<i64, Vec<listing_period::Model>>,
+    measures: &'a HashMap<i64, Vec<String>>,
+}
+
+/// Whether a registered operator already holds what the row says.
+fn operator_unchanged(o: &operator::Model, r: &OperatorRow) -> bool {
+    o.name == r.name
+        && o.entity_type == r.entity_type
+        && r.region_code.as_ref().is_none_or(|c| c == &o.region_code)
+        && o.legal_representative == r.legal_representative
+        && o.legal_rep_id_number == r.legal_rep_id_number
+        && o.address == r.address
+        && r.address_is_personal
+            .is_none_or(|p| p == o.address_is_personal)
+        && (r.check_digit_override_reason.is_none()
+            || o.check_digit_override == r.check_digit_override_reason)
+}
+
+impl Job<'_> {
+    /// The batch of this file: an interrupted one (RUNNING) is resumed, else a new one.
+    async fn open_batch(
+        &self,
+        db: &DatabaseConnection,
+        total: u64,
+    ) -> AppResult<import_batch::Model> {
+        let running = import_batch::Entity::find()
+            .filter(import_batch::Column::FileSha256.eq(&self.sha256))
+            .filter(import_batch::Column::Kind.eq(self.opts.kind.as_str()))
+            .filter(import_batch::Column::Status.eq("RUNNING"))
+            .one(db)
+            .await?;
+        if let Some(b) = running {
+            return Ok(b);
+        }
+        let total = i64::try_from(total).map_err(AppError::internal)?;
+        Ok(import_batch::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            kind: Set(self.opts.kind.as_str().into()),
+            file_name: Set(self.opts.file_name.clone()),
+            file_sha256: Set(self.sha256.clone()),
+            actor: Set(self.actor.identity.subject.clone()),
+            total_rows: Set(total),
+            last_committed_row: Set(1),
+            status: Set("RUNNING".into()),
+            created: Set(0),
+            updated: Set(0),
+            unchanged: Set(0),
+            rejected: Set(0),
+            started_at: Set(self.now),
+            updated_at: Set(self.now),
+        }
+        .insert(db)
+        .await?)
+    }
+
+    async fn save_batch<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: &str,
+        last_row: u64,
+        counts: &Counts,
+        status: &str,
+    ) -> AppResult<()> {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        import_batch::ActiveModel {
+            id: Set(id.to_string()),
+            last_committed_row: Set(n(last_row)),
+            status: Set(status.into()),
+            created: Set(n(counts.created)),
+            updated: Set(n(counts.updated)),
+            rejected: Set(n(counts.rejected)),
+            updated_at: Set(self.services.clock.now()),
+            ..Default::default()
+        }
+        .update(db)
+        .await?;
+        Ok(())
+    }
+
+    async fn fail_batch(&self, db: &DatabaseConnection, id: &str) -> AppResult<()> {
+        import_batch::ActiveModel {
+            id: Set(id.to_string()),
+            status: Set("FAILED".into()),
+            updated_at: Set(self.services.clock.now()),
+            ..Default::default()
+        }
+        .update(db)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes one planned row inside the chunk's transaction.
+    async fn apply(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        marks: &Marks,
+        row: u64,
+        plan: Plan,
+    ) -> AppResult<Option<Done>> {
+        match plan {
+            Plan::Unchanged => Ok(None),
+            Plan::Operator(op) => {
+                let (input, created) = *op;
+                operators::upsert_in(tx, self.actor, input, Some(marks.reason(row, false))).await?;
+                Ok(Some(if created {
+                    Done::Created
+                } else {
+                    Done::Updated
+                }))
+            }
+            Plan::CreateListing(target) => {
+                self.create_listing(tx, marks, *target).await?;
+                Ok(Some(Done::Created))
+            }
+            Plan::UpdateListing(update) => {
+                let (l, period, target) = *update;
+                self.update_listing(tx, marks, l, period, target).await?;
+                Ok(Some(Done::Updated))
+            }
+        }
+    }
+
+    async fn create_listing(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        marks: &Marks,
+        t: Target,
+    ) -> AppResult<()> {
+        let at = self.now;
+        let r = &t.row;
+        let op = match &t.operator {
+            Some(op) => op.clone(),
+            // A code two rows of one chunk share is registered by the first of them.
+            None => match operators::find_by_uscc(tx, &r.uscc).await? {
+                Some(op) => op,
+                None => {
+                    let input = OperatorInput {
+                        uscc: r.uscc.clone(),
+                        name: r.name.clone().unwrap_or_default(),
+                        ..Default::default()
+                    };
+                    operators::upsert_in(tx, self.actor, input, Some(marks.reason(r.row, false)))
+                        .await?
+                }
+            },
+        };
+        let saved = listing::ActiveModel {
+            operator_id: Set(op.id),
+            list_id: Set(t.list_id),
+            status: Set(t.status.as_str().into()),
+            authority: Set(r.authority.clone()),
+            authority_region: Set(t
+                .authority_region
+                .clone()
+                .unwrap_or_else(|| op.region_code.clone())),
+            penalty_doc_no: Set(r.penalty_doc_no.clone()),
+            penalty_date: Set(r.penalty_date),
+            violation_category: Set(r.category.clone()),
+            reason: Set(r.reason.clone()),
+            legal_basis: Set(r.legal_basis.clone()),
+            notice_date: Set(r.notice_date),
+            defence_deadline: Set(t.defence_deadline),
+            proposed_at: Set(at),
+            decision_doc_no: Set(Some(r.decision_doc_no.clone())),
+            decision_date: Set(Some(r.decision_date)),
+            period_months_override: Set(t.period_override),
+            removal_doc_no: Set(None),
+            removal_reason: Set(removal_reason(&t)),
+            publicity_stop_deadline: Set(t.publicity_stop_deadline),
+            version: Set(1),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(tx)
+        .await?;
+        listing_period::ActiveModel {
+            listing_id: Set(saved.id),
+            starts_at: Set(t.starts_at),
+            ends_at: Set(t.ends_at),
+            removed_at: Set(t.removed_at),
+            removal_kind: Set(t.removal_kind.map(|k| k.as_str().to_string())),
+            ..Default::default()
+        }
+        .insert(tx)
+        .await?;
+        for id in &t.measure_ids {
+            listing_measure::ActiveModel {
+                listing_id: Set(saved.id),
+                measure_id: Set(*id),
+            }
+            .insert(tx)
+            .await?;
+        }
+        let action = match t.status {
+            StoredStatus::Repaired => "listing.repaired",
+            StoredStatus::Revoked => "listing.revoked",
+            _ => "listing.decided",
+        };
+        finish_marked_change(
+            tx,
+            self.actor,
+            &saved,
+            action,
+            None,
+            Some(marks.reason(r.row, false)),
+            Some(marks.marker(r.row)),
+        )
+        .await
+    }
+
+    async fn update_listing(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        marks: &Marks,
+        l: listing::Model,
+        period: listing_period::Model,
+        t: Target,
+    ) -> AppResult<()> {
+        let at = self.now;
+        let r = &t.row;
+        let before = listings::snapshot(tx, &l).await?;
+        let old_measures = listings::measure_codes_of(tx, l.id).await?;
+        let measures_changed = old_measures != t.measure_codes;
+        if measures_changed {
+            let models = measure::Entity::find()
+                .filter(measure::Column::Id.is_in(t.measure_ids.clone()))
+                .all(tx)
+                .await?;
+            replace_measures(tx, l.id, &models).await?;
+        }
+        let mut p: listing_period::ActiveModel = period.into();
+        p.starts_at = Set(t.starts_at);
+        p.ends_at = Set(t.ends_at);
+        p.removed_at = Set(t.removed_at);
+        p.removal_kind = Set(t.removal_kind.map(|k| k.as_str().to_string()));
+        p.update(tx).await?;
+        let region = t.authority_region.clone();
+        let mut a = bump(l, at);
+        a.status = Set(t.status.as_str().into());
+        a.authority = Set(r.authority.clone());
+        if let Some(region) = region {
+            a.authority_region = Set(region);
+        }
+        a.penalty_doc_no = Set(r.penalty_doc_no.clone());
+        a.penalty_date = Set(r.penalty_date);
+        a.violation_category = Set(r.category.clone());
+        a.reason = Set(r.reason.clone());
+        a.legal_basis = Set(r.legal_basis.clone());
+        a.notice_date = Set(r.notice_date);
+        a.defence_deadline = Set(t.defence_deadline);
+        a.decision_date = Set(Some(r.decision_date));
+        a.period_months_override = Set(t.period_override);
+        a.removal_reason = Set(removal_reason(&t));
+        a.publicity_stop_deadline = Set(t.publicity_stop_deadline);
+        let saved = a.update(tx).await?;
+        let action = if measures_changed {
+            "listing.measures_changed"
+        } else {
+            "listing.corrected"
+        };
+        finish_marked_change(
+            tx,
+            self.actor,
+            &saved,
+            action,
+            Some(before),
+            Some(marks.reason(r.row, true)),
+            Some(marks.marker(r.row)),
+        )
+        .await
+    }
+}
+
+/// An imported removal names itself (the registry has no document of its own for it).
+fn removal_reason(t: &Target) -> Option<String> {
+    match (t.removal_kind, t.row.removal) {
+        (Some(kind), Some((date, _))) => Some(format!(
+            "{} on {date}, as recorded by the authority (imported)",
+            kind.as_str()
+        )),
+        _ => None,
+    }
+}
+
+/// The input guard's text and date rules, from the configured limits.
+pub fn input_rules(limits: &crate::config::Limits) -> InputRules {
+    InputRules {
+        min_year: limits.min_year,
+        max_year: limits.max_year,
+        max_string_chars: limits.max_string_chars,
+    }
+}
+
+/// The refused rows as CSV (`row,column,message`), for `--errors-out`.
+pub fn write_errors_csv<W: std::io::Write>(out: W, errors: &[RowError]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["row", "column", "message"])?;
+    for e in errors {
+        w.write_record([
+            e.row.to_string().as_str(),
+            e.column.as_deref().unwrap_or(""),
+            e.message.as_str(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

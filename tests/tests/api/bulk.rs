@@ -1,0 +1,866 @@
+//! Bulk import (issue 14): the import service as the CLI and the upload run it, against
+//! the real server's database on both backends; what it wrote is read back over GraphQL.
+
+use api::auth::{Identity, Role};
+use api::bulk::columns::LISTING_COLUMNS;
+use api::bulk::write::{OutCell, OutColumn, OutputFormat, Sink};
+use api::bulk::{Encoding, Kind};
+use api::service::Actor;
+use api::service::import::{self, ImportOptions, ImportReport};
+use chrono::NaiveDate;
+use serde_json::json;
+use tests::{TestApp, on_both_backends, valid_code};
+
+const LIST: &str = "SAMR_SERIOUS_DISHONEST";
+
+fn actor(region: Option<&str>) -> Actor {
+    Actor {
+        identity: Identity {
+            subject: "importer".into(),
+            role: Role::Admin,
+            domains: Vec::new(),
+            region: region.map(str::to_string),
+            token_id: None,
+        },
+        request_id: "test-import".into(),
+    }
+}
+
+/// One listing row in template order (the last six columns optional).
+#[allow(clippy::too_many_arguments)]
+fn row(
+    uscc: &str,
+    decision_doc: &str,
+    penalty: &str,
+    notice: &str,
+    decision: &str,
+    measures: &str,
+    removed: &str,
+    kind: &str,
+) -> Vec<String> {
+    [
+        uscc,
+        "清远市某某食品有限公司",
+        LIST,
+        "清远市市场监督管理局",
+        &format!("罚-{decision_doc}"),
+        penalty,
+        "CONSUMER_HARM",
+        "收取预付款后卷款跑路",
+        "第八条",
+        notice,
+        decision_doc,
+        decision,
+        measures,
+        removed,
+        kind,
+        "",
+        "",
+        "",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn csv_text(rows: &[Vec<String>]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(LISTING_COLUMNS.iter().map(|c| c.zh))
+        .unwrap();
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    String::from_utf8(w.into_inner().unwrap()).unwrap()
+}
+
+/// Three listings: in force, removed after repair, and expired (period ran out).
+fn three(codes: &[String]) -> Vec<Vec<String>> {
+    vec![
+        row(
+            &codes[0],
+            "列-A",
+            "2026-02-02",
+            "2026-02-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+        row(
+            &codes[1],
+            "列-B",
+            "2025-01-06",
+            "2025-01-10",
+            "2025/2/10",
+            "",
+            "2026-03-16",
+            "REPAIRED",
+        ),
+        row(
+            &codes[2],
+            "列-C",
+            "2023-01-10",
+            "2023-02-01",
+            "2023-03-01",
+            "PROCUREMENT_RESTRICT",
+            "",
+            "",
+        ),
+    ]
+}
+
+fn codes(n: u32) -> Vec<String> {
+    (1..=n).map(|i| valid_code("441802", 7000 + i)).collect()
+}
+
+async fn run(
+    app: &TestApp,
+    name: &str,
+    bytes: &[u8],
+    who: &Actor,
+    adjust: impl FnOnce(&mut ImportOptions),
+) -> ImportReport {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let mut opts = ImportOptions::new(Kind::Listings, name);
+    opts.chunk_rows = 2;
+    adjust(&mut opts);
+    let rules = import::input_rules(&app.state.settings.limits);
+    import::import(&app.state.services, who, rules, &file, &opts, None)
+        .await
+        .unwrap_or_else(|e| panic!("import failed: {e}"))
+}
+
+async fn listing_by_doc(app: &TestApp, uscc: &str) -> serde_json::Value {
+    let q = "query($o: String!) { listings(filter: {operator: $o}) { edges { node {
+        id status decisionDocNo decisionDate defenceDeadline listedAt expiresAt removedAt
+        measures { code } operator { uscc name } } } } }";
+    let r = app.gql(Some(&app.admin()), q, json!({"o": uscc})).await;
+    r.data()["listings"]["edges"][0]["node"].clone()
+}
+
+async fn decision_at(app: &TestApp, uscc: &str, as_of: Option<&str>) -> String {
+    let q = "query($u: String!, $t: DateTime) { check(uscc: $u, domain: PROCUREMENT, asOf: $t) { decision } }";
+    let r = app
+        .gql(Some(&app.admin()), q, json!({"u": uscc, "t": as_of}))
+        .await;
+    r.data()["check"]["decision"].as_str().unwrap().to_string()
+}
+
+/// Import, re-import (no change), and what the imported listings answer.
+async fn an_imported_list_is_in_force_as_if_decided_here(app: TestApp) {
+    let c = codes(3);
+    let text = csv_text(&three(&c));
+    let who = actor(None);
+    let first = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(
+        (
+            first.rows,
+            first.created,
+            first.updated,
+            first.unchanged,
+            first.rejected
+        ),
+        (3, 3, 0, 0, 0),
+        "{:?}",
+        first.errors
+    );
+    assert!(first.committed);
+    assert_eq!(first.encoding.as_deref(), Some("utf-8"));
+    let revisions = app.count("listing_revisions").await;
+    let events = app.count("audit_events").await;
+    // Three operators registered, three listings decided: each audited and marked.
+    assert_eq!(revisions, 3);
+    assert_eq!(events, 6);
+
+    // Re-running the same file changes nothing.
+    let again = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 3));
+    assert_eq!(app.count("listing_revisions").await, revisions);
+    assert_eq!(app.count("audit_events").await, events);
+
+    // An interrupted batch of the same file (still RUNNING after its first chunk) is
+    // resumed after its last committed row, under the same batch id.
+    app.sql(&format!(
+        "UPDATE import_batches SET status = 'RUNNING', last_committed_row = 3 WHERE id = '{}'",
+        first.batch_id.clone().unwrap()
+    ))
+    .await;
+    let resumed = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(resumed.batch_id, first.batch_id);
+    assert_eq!(resumed.resumed_after_row, Some(3));
+    assert_eq!(
+        (resumed.created, resumed.updated, resumed.unchanged),
+        (0, 0, 3)
+    );
+    assert_eq!(app.count("listing_revisions").await, revisions);
+    assert_eq!(
+        app.count_where("import_batches", "status = 'DONE'").await,
+        2
+    );
+
+    // The marks: file, SHA-256, batch, row, in the revision and the audit event.
+    let a = listing_by_doc(&app, &c[0]).await;
+    let id = a["id"].as_str().unwrap();
+    let q = "query($id: String!) { auditEvents(filter: {entityType: \"listing\", entityId: $id}) { edges { node { action reason after } } } }";
+    let ev = app.gql(Some(&app.admin()), q, json!({"id": id})).await;
+    let node = &ev.data()["auditEvents"]["edges"][0]["node"];
+    assert_eq!(node["action"], "listing.decided");
+    let after: serde_json::Value = match &node["after"] {
+        serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
+        v => v.clone(),
+    };
+    assert_eq!(after["import"]["file"], "list.csv");
+    assert_eq!(after["import"]["sha256"], first.sha256.as_str());
+    assert_eq!(
+        after["import"]["batch"],
+        first.batch_id.clone().unwrap().as_str()
+    );
+    assert_eq!(after["import"]["row"], 2);
+    assert!(node["reason"].as_str().unwrap().contains("row 2"));
+
+    // The same listing proposed and decided through the mutations has the same dates.
+    let other = valid_code("441802", 7999);
+    app.create_operator(&other, "另一家公司").await;
+    let p = app.gql(Some(&app.admin()),
+        "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id version } }",
+        json!({"i": {"uscc": other, "list": LIST, "authority": "清远市市场监督管理局",
+            "penaltyDocNo": "罚-X", "penaltyDate": "2026-02-02", "violationCategory": "CONSUMER_HARM",
+            "reason": "收取预付款后卷款跑路", "legalBasis": "第八条", "noticeDate": "2026-02-12"}})).await;
+    let pid = p.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(Some(&app.admin()),
+        "mutation($i: DecideListingInput!) { decideListing(input: $i) { id } }",
+        json!({"i": {"id": pid, "expectedVersion": 1, "decisionDocNo": "列-X", "decisionDate": "2026-03-02"}}))
+        .await
+        .data();
+    let decided = listing_by_doc(&app, &other).await;
+    for field in [
+        "status",
+        "decisionDate",
+        "defenceDeadline",
+        "listedAt",
+        "expiresAt",
+        "removedAt",
+        "measures",
+    ] {
+        assert_eq!(a[field], decided[field], "{field}");
+    }
+    assert_eq!(a["defenceDeadline"], "2026-02-26");
+
+    // Checks answer from the imported dates, before and after each removal.
+    assert_eq!(decision_at(&app, &c[0], None).await, "RESTRICTED");
+    assert_eq!(
+        decision_at(&app, &c[1], Some("2026-01-01T00:00:00Z")).await,
+        "RESTRICTED"
+    );
+    // Removed at the start of 2026-03-16, Beijing time.
+    assert_eq!(
+        decision_at(&app, &c[1], Some("2026-03-15T15:59:59Z")).await,
+        "RESTRICTED"
+    );
+    assert_eq!(
+        decision_at(&app, &c[1], Some("2026-03-15T16:00:00Z")).await,
+        "CLEAR"
+    );
+    assert_eq!(
+        decision_at(&app, &c[2], Some("2025-06-01T00:00:00Z")).await,
+        "RESTRICTED"
+    );
+    assert_eq!(decision_at(&app, &c[2], None).await, "CLEAR");
+    let b = listing_by_doc(&app, &c[1]).await;
+    assert_eq!(b["status"], "REPAIRED");
+    assert_eq!(listing_by_doc(&app, &c[2]).await["status"], "EXPIRED");
+
+    // A changed row corrects its listing, with the import as its reason.
+    let mut rows = three(&c);
+    rows[0][7] = "收取预付款后卷款跑路，涉及消费者二百余人".into();
+    let changed = run(
+        &app,
+        "list-v2.csv",
+        csv_text(&rows).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        (changed.created, changed.updated, changed.unchanged),
+        (0, 1, 2)
+    );
+    let ev = app.gql(Some(&app.admin()), q, json!({"id": id})).await;
+    let edges = ev.data()["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let last = &edges.last().unwrap()["node"];
+    assert_eq!(last["action"], "listing.corrected");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("corrected by the import of list-v2.csv")
+    );
+}
+
+/// One bad row of each kind: the file is refused whole, every error named; `partial`
+/// imports the rest.
+async fn a_file_with_bad_rows_is_refused_whole_unless_partial(app: TestApp) {
+    let good = valid_code("441802", 8001);
+    let mut bad_digit = valid_code("441802", 8002);
+    let last = bad_digit.pop().unwrap();
+    bad_digit.push(if last == '0' { '1' } else { '0' });
+    let foreign = valid_code("441803", 8003);
+    let mut rows = vec![
+        row(
+            &good,
+            "列-1",
+            "2026-02-02",
+            "2026-02-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+        row(
+            &valid_code("441802", 8004),
+            "列-2",
+            "2026-02-30",
+            "2026-02-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+        row(
+            &bad_digit,
+            "列-3",
+            "2026-02-02",
+            "2026-02-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+        row(
+            &valid_code("441802", 8005),
+            "列-4",
+            "2026-02-02",
+            "2026-02-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+        row(
+            &valid_code("441802", 8006),
+            "列-5",
+            "2026-02-02",
+            "2026-02-12",
+            "2026-03-02",
+            "NO_SUCH_MEASURE",
+            "",
+            "",
+        ),
+        row(
+            &valid_code("441802", 8007),
+            "列-6",
+            "2026-02-02",
+            "2026-01-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+        row(
+            &good,
+            "列-1",
+            "2026-02-02",
+            "2026-02-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+        row(
+            &foreign,
+            "列-8",
+            "2026-02-02",
+            "2026-02-12",
+            "2026-03-02",
+            "",
+            "",
+            "",
+        ),
+    ];
+    rows[3][2] = "NO_SUCH_LIST".into();
+    let text = csv_text(&rows);
+    let who = actor(Some("441802"));
+    let refused = run(&app, "bad.csv", text.as_bytes(), &who, |_| {}).await;
+    assert!(!refused.committed);
+    assert_eq!(
+        (refused.created, refused.rejected),
+        (0, 7),
+        "{:?}",
+        refused.errors
+    );
+    assert_eq!(app.count("listings").await, 0);
+    assert_eq!(app.count("operators").await, 0);
+    let named: Vec<(u64, String)> = refused
+        .errors
+        .iter()
+        .map(|e| (e.row, e.column.clone().unwrap_or_default()))
+        .collect();
+    for expected in [
+        (3, "处罚日期"),
+        (4, "统一社会信用代码"),
+        (5, "名单"),
+        (6, "惩戒措施"),
+        (7, "告知日期"),
+        (8, "列入决定书文号"),
+        (9, "统一社会信用代码"),
+    ] {
+        assert!(
+            named.contains(&(expected.0, expected.1.to_string())),
+            "{expected:?} not in {:?}",
+            refused.errors
+        );
+    }
+    assert!(
+        refused
+            .errors
+            .iter()
+            .any(|e| e.row == 9 && e.message.contains("441803"))
+    );
+    assert!(
+        refused
+            .errors
+            .iter()
+            .any(|e| e.row == 6 && e.message.contains("NO_SUCH_MEASURE"))
+    );
+
+    // A dry run says the same and writes nothing either.
+    let dry = run(&app, "bad.csv", text.as_bytes(), &who, |o| o.dry_run = true).await;
+    assert_eq!(dry.errors, refused.errors);
+    assert_eq!(app.count("audit_events").await, 0);
+
+    let partial = run(&app, "bad.csv", text.as_bytes(), &who, |o| o.partial = true).await;
+    assert!(partial.committed);
+    assert_eq!((partial.created, partial.rejected), (1, 7));
+    assert_eq!(app.count("listings").await, 1);
+    assert_eq!(partial.errors, refused.errors);
+
+    // An unknown column refuses the file, naming it.
+    let mut header_bad = text.replacen("惩戒措施", "颜色", 1);
+    header_bad.push('\n');
+    let r = run(&app, "cols.csv", header_bad.as_bytes(), &who, |_| {}).await;
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.row == 1 && e.column.as_deref() == Some("颜色"))
+    );
+    assert!(!r.committed);
+}
+
+/// The same listings as GB18030 CSV and as an .xlsx with date cells.
+async fn gb18030_and_xlsx_files_import_the_same_listings(app: TestApp) {
+    let c = codes(3);
+    let rows = three(&c);
+    let text = csv_text(&rows);
+    let who = actor(None);
+    let utf8 = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(utf8.created, 3);
+    let revisions = app.count("listing_revisions").await;
+
+    let (gb, _, _) = encoding_rs::GB18030.encode(&text);
+    let r = run(&app, "list-gb.csv", &gb, &who, |_| {}).await;
+    assert_eq!(r.encoding.as_deref(), Some("gb18030"));
+    assert_eq!(
+        (r.created, r.updated, r.unchanged),
+        (0, 0, 3),
+        "{:?}",
+        r.errors
+    );
+    // Forcing the wrong encoding garbles the Chinese header: refused, nothing written.
+    let forced = run(&app, "list-gb.csv", &gb, &who, |o| {
+        o.encoding = Some(Encoding::Utf8)
+    })
+    .await;
+    assert!(!forced.committed);
+
+    // An .xlsx with real date cells.
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let columns: Vec<OutColumn> = LISTING_COLUMNS
+        .iter()
+        .map(|c| OutColumn {
+            key: c.key,
+            header: c.zh.to_string(),
+        })
+        .collect();
+    let mut sink = Sink::new(OutputFormat::Xlsx, Box::new(out.reopen().unwrap()), columns).unwrap();
+    for r in &rows {
+        let cells: Vec<OutCell> = r
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let is_date = [5, 9, 11, 13].contains(&i);
+                match (v.as_str(), is_date) {
+                    ("", _) => OutCell::Empty,
+                    (v, true) => OutCell::Date(api::bulk::rows::parse_date(v).unwrap()),
+                    (v, false) => OutCell::Text(v.to_string()),
+                }
+            })
+            .collect();
+        sink.row(&cells).unwrap();
+    }
+    sink.finish().unwrap();
+    let bytes = std::fs::read(out.path()).unwrap();
+    let r = run(&app, "list.xlsx", &bytes, &who, |_| {}).await;
+    assert_eq!(r.encoding, None);
+    assert_eq!(
+        (r.created, r.updated, r.unchanged),
+        (0, 0, 3),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(app.count("listing_revisions").await, revisions);
+    let a = listing_by_doc(&app, &c[1]).await;
+    assert_eq!(
+        a["decisionDate"],
+        NaiveDate::from_ymd_opt(2025, 2, 10).unwrap().to_string()
+    );
+}
+
+/// Export in the template's columns, import again: nothing changes (CSV and .xlsx).
+async fn an_export_re_imports_without_change(app: TestApp) {
+    use api::service::export::{self, ExportFilter, ExportKind};
+    let c = codes(3);
+    let who = actor(None);
+    let first = run(
+        &app,
+        "list.csv",
+        csv_text(&three(&c)).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!(first.created, 3);
+    // One listing decided with a longer statutory period, through the import too.
+    let mut long = three(&codes(4))[0].clone();
+    long[0] = valid_code("441802", 7100);
+    long[10] = "列-L".into();
+    long[16] = "60".into();
+    run(&app, "long.csv", csv_text(&[long]).as_bytes(), &who, |_| {}).await;
+    let revisions = app.count("listing_revisions").await;
+    for (format, name) in [
+        (OutputFormat::Csv, "export.csv"),
+        (OutputFormat::Xlsx, "export.xlsx"),
+    ] {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let mut sink = Sink::new(
+            format,
+            Box::new(out.reopen().unwrap()),
+            export::columns_of(ExportKind::Listings),
+        )
+        .unwrap();
+        let n = export::export(
+            &app.db,
+            ExportKind::Listings,
+            &ExportFilter::default(),
+            &mut sink,
+            || async { Ok(()) },
+        )
+        .await
+        .unwrap();
+        sink.finish().unwrap();
+        assert_eq!(n, 4);
+        let bytes = std::fs::read(out.path()).unwrap();
+        let r = run(&app, name, &bytes, &who, |_| {}).await;
+        assert_eq!(
+            (r.rows, r.created, r.updated, r.unchanged, r.rejected),
+            (4, 0, 0, 4, 0),
+            "{name}: {:?}",
+            r.errors
+        );
+    }
+    assert_eq!(app.count("listing_revisions").await, revisions);
+}
+
+/// The public list over HTTP: public fields only, ETag/304, a signature that verifies.
+async fn the_public_list_export_is_cacheable_and_signed(app: TestApp) {
+    use ed25519_dalek::Verifier;
+    let c = codes(3);
+    let who = actor(None);
+    run(
+        &app,
+        "list.csv",
+        csv_text(&three(&c)).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    app.sql(&format!("UPDATE operators SET legal_representative = '张三丰', address = '某路1号' WHERE uscc = '{}'", c[0])).await;
+    let csv = app.get("/exports/public-list.csv").await;
+    assert_eq!(csv.status(), 200);
+    let etag = csv.headers()["etag"].to_str().unwrap().to_string();
+    assert!(csv.headers().get("last-modified").is_some());
+    let body = csv.text().await.unwrap();
+    assert!(body.starts_with("\u{feff}id,统一社会信用代码"), "{body}");
+    assert!(body.contains(&c[0]));
+    assert!(!body.contains(&c[1]), "a repaired listing is not public");
+    assert!(!body.contains(&c[2]), "an expired listing is not public");
+    assert!(!body.contains("张三丰") && !body.contains("某路1号"));
+    let again = app
+        .client
+        .get(format!("{}/exports/public-list.csv", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    let jsonl = app.get("/exports/public-list.jsonl").await;
+    assert_eq!(jsonl.headers()["etag"].to_str().unwrap(), etag);
+    let bytes = jsonl.bytes().await.unwrap();
+    let line: serde_json::Value =
+        serde_json::from_slice(bytes.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["uscc"], c[0].as_str());
+    let sig: serde_json::Value = app
+        .get("/exports/public-list.jsonl.sig")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sig["etag"], etag.as_str());
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let keys = api::service::receipts::parse_jwks(&jwks).unwrap();
+    let key = &keys[sig["kid"].as_str().unwrap()];
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig["signature"].as_str().unwrap())
+        .unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&raw).unwrap();
+    assert!(key.verify(&bytes, &signature).is_ok());
+    let mut tampered = bytes.to_vec();
+    tampered[10] ^= 1;
+    assert!(key.verify(&tampered, &signature).is_err());
+
+    let xlsx = app.get("/exports/public-list.xlsx").await;
+    assert_eq!(xlsx.status(), 200);
+    assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"));
+
+    // A change moves the ETag.
+    let more = vec![row(
+        &valid_code("441802", 7200),
+        "列-N",
+        "2026-02-02",
+        "2026-02-12",
+        "2026-03-02",
+        "",
+        "",
+        "",
+    )];
+    run(&app, "more.csv", csv_text(&more).as_bytes(), &who, |_| {}).await;
+    let changed = app
+        .client
+        .get(format!("{}/exports/public-list.csv", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+}
+
+/// Check records: a token is required; a partner gets its own, an auditor all.
+async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
+    use api::domain::measures::Domain;
+    let code = valid_code("441802", 7300);
+    for subject in ["partner-a", "partner-b"] {
+        app.gql(Some(&app.admin()),
+            "mutation($s: String!) { registerPartner(input: {subject: $s, name: \"p\", domains: [PROCUREMENT]}) { subject } }",
+            json!({"s": subject})).await.data();
+        let token = app.partner_token(subject, &[Domain::Procurement]);
+        for _ in 0..2 {
+            app.gql(Some(&token), "query($u: String!) { check(uscc: $u, domain: PROCUREMENT, reference: \"T-1\") { decision } }", json!({"u": code}))
+                .await
+                .data();
+        }
+    }
+    let get = |token: Option<String>| {
+        let mut req = app.client.get(format!(
+            "{}/exports/check-records.csv?from=2020-01-01&to=2100-12-31",
+            app.address
+        ));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    let own = get(Some(app.partner_token("partner-a", &[Domain::Procurement])))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let text = own.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("partner-a") && !l.contains("partner-b"))
+    );
+    let all = get(Some(app.auditor()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(all.lines().count(), 5);
+    let bad = app
+        .client
+        .get(format!(
+            "{}/exports/check-records.csv?from=2026-02-01&to=2026-01-01",
+            app.address
+        ))
+        .bearer_auth(app.auditor())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+/// `importListings` over the GraphQL multipart request spec.
+async fn listings_upload_over_graphql(app: TestApp) {
+    let template = include_bytes!("../../../docs/examples/listings-template.csv");
+    let q = "mutation($file: Upload!, $d: Boolean) { importListings(file: $file, dryRun: $d) {
+        batchId fileName sha256 encoding dryRun rows created updated unchanged rejected committed errors { row column message } } }";
+    let ops = |dry: bool| json!({"query": q, "variables": {"file": null, "d": dry}});
+    let dry = app
+        .post_graphql_upload(
+            Some(&app.admin()),
+            &ops(true),
+            "listings-template.csv",
+            template,
+        )
+        .await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    let r = &dry.body["data"]["importListings"];
+    assert_eq!(
+        (
+            r["rows"].as_u64(),
+            r["created"].as_u64(),
+            r["committed"].as_bool()
+        ),
+        (Some(1), Some(1), Some(false)),
+        "{}",
+        dry.body
+    );
+    assert_eq!(app.count("listings").await, 0);
+    let done = app
+        .post_graphql_upload(
+            Some(&app.admin()),
+            &ops(false),
+            "listings-template.csv",
+            template,
+        )
+        .await;
+    let r = &done.body["data"]["importListings"];
+    assert_eq!(
+        (r["created"].as_u64(), r["committed"].as_bool()),
+        (Some(1), Some(true)),
+        "{}",
+        done.body
+    );
+    assert_eq!(r["fileName"], "listings-template.csv");
+    assert_eq!(app.count("listings").await, 1);
+    // Another division's admin: the row is refused, by row and column.
+    let other = app
+        .post_graphql_upload(
+            Some(&app.region_admin("441881")),
+            &ops(false),
+            "listings-template.csv",
+            template,
+        )
+        .await;
+    let r = &other.body["data"]["importListings"];
+    assert_eq!(r["rejected"].as_u64(), Some(1), "{}", other.body);
+    assert_eq!(r["errors"][0]["row"].as_u64(), Some(2));
+    assert_eq!(r["errors"][0]["column"], "统一社会信用代码");
+    // Not for partners or auditors.
+    let auditor = app
+        .post_graphql_upload(Some(&app.auditor()), &ops(true), "t.csv", template)
+        .await;
+    assert_eq!(auditor.body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    // A forged upload marker in a JSON request is refused before anything runs.
+    let forged = app
+        .post_graphql(
+            Some(&app.admin()),
+            &json!({"query": q, "variables": {"file": "#__graphql_file__:7"}}),
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status, 400);
+    assert_eq!(
+        forged.body["errors"][0]["extensions"]["code"],
+        "BAD_REQUEST"
+    );
+}
+
+/// Operators: created, unchanged on re-import, updated (former name kept) when changed.
+async fn operators_import_like_upsert_operator(app: TestApp) {
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/examples/operators-template.csv"
+    ))
+    .unwrap();
+    let who = actor(None);
+    let ops = |o: &mut ImportOptions| o.kind = Kind::Operators;
+    let first = run(&app, "ops.csv", template.as_bytes(), &who, ops).await;
+    assert_eq!(
+        (first.created, first.updated, first.rejected),
+        (1, 0, 0),
+        "{:?}",
+        first.errors
+    );
+    let again = run(&app, "ops.csv", template.as_bytes(), &who, ops).await;
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1));
+    let changed = template.replace("清远市某某食品有限公司", "清远市某某餐饮有限公司");
+    let renamed = run(&app, "ops2.csv", changed.as_bytes(), &who, ops).await;
+    assert_eq!(renamed.updated, 1);
+    let q = "{ operator(uscc: \"91441802MA4W7K3Q8P\") { name formerNames legalRepresentative } }";
+    let r = app.gql(Some(&app.admin()), q, json!({})).await;
+    assert_eq!(r.data()["operator"]["name"], "清远市某某餐饮有限公司");
+    assert_eq!(
+        r.data()["operator"]["formerNames"][0],
+        "清远市某某食品有限公司"
+    );
+    assert_eq!(r.data()["operator"]["legalRepresentative"], "张某");
+    // Out of a region admin's scope: refused by row and column.
+    let other = actor(Some("441881"));
+    let refused = run(&app, "ops.csv", template.as_bytes(), &other, ops).await;
+    assert_eq!(refused.rejected, 1);
+    assert_eq!(
+        refused.errors[0].column.as_deref(),
+        Some("统一社会信用代码")
+    );
+}
+
+on_both_backends!(
+    operators_import_like_upsert_operator,
+    listings_upload_over_graphql,
+    an_export_re_imports_without_change,
+    the_public_list_export_is_cacheable_and_signed,
+    the_check_records_export_is_scoped_to_the_partner,
+    an_imported_list_is_in_force_as_if_decided_here,
+    a_file_with_bad_rows_is_refused_whole_unless_partial,
+    gb18030_and_xlsx_files_import_the_same_listings,
+);
