@@ -3,8 +3,10 @@
 
 pub mod access;
 mod caller;
+pub mod cors;
 pub mod graphql;
 mod health;
+pub mod media;
 mod prometheus;
 pub mod rate_limit;
 mod receipts;
@@ -25,10 +27,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
 }
 
-/// `GET /graphql`: a WebSocket upgrade is a subscription, anything else gets GraphiQL.
+/// `GET /graphql`: a WebSocket upgrade is a subscription; anything else is a query in the
+/// URL or, for a browser, GraphiQL (`graphql::get`).
 async fn graphiql_or_subscribe(
     req: actix_web::HttpRequest,
     payload: web::Payload,
+    request_id: crate::telemetry::RequestId,
     state: web::Data<std::sync::Arc<crate::startup::AppState>>,
     schema: web::Data<crate::graphql::RegistrySchema>,
     limiter: web::Data<rate_limit::RateLimiter>,
@@ -37,7 +41,7 @@ async fn graphiql_or_subscribe(
     if ws::is_upgrade(&req) {
         ws::subscribe(req, payload, state, schema, limiter, sockets).await
     } else {
-        Ok(graphql::graphiql(state).await)
+        Ok(graphql::get(req, request_id, state, schema, limiter).await)
     }
 }
 

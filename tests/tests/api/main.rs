@@ -6,6 +6,7 @@ mod edge_input;
 mod feedback;
 mod foundation;
 mod fuzz;
+mod graphql_http;
 mod history;
 mod idempotency;
 mod limits;
