@@ -663,10 +663,5 @@ pub async fn graphiql(state: web::Data<Arc<AppState>>) -> HttpResponse {
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(
-            async_graphql::http::GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        )
+        .body(super::graphiql::page())
 }

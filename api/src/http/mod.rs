@@ -4,6 +4,7 @@
 pub mod access;
 mod caller;
 pub mod cors;
+mod graphiql;
 pub mod graphql;
 mod health;
 pub mod media;
@@ -20,6 +21,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql::post))
         .route("/graphql", web::get().to(graphiql_or_subscribe))
         .route("/graphql/ws", web::get().to(ws::subscribe))
+        .route(
+            "/graphiql/assets/{version}/{name}",
+            web::get().to(graphiql::asset),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(prometheus::scrape))

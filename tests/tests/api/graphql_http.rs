@@ -275,7 +275,51 @@ async fn cors_allows_no_origin_by_default(app: TestApp) {
     assert_eq!(answer.header("access-control-allow-origin"), None);
 }
 
+/// GraphiQL works offline: the page names no external URL, and every script and
+/// stylesheet it names is served by the registry, cacheable.
+async fn graphiql_is_served_offline(app: TestApp) {
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+    let assets: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/graphiql/assets/"))
+        .collect();
+    assert_eq!(assets.len(), 5, "{page}");
+    for asset in assets {
+        let resp = app.get(asset).await;
+        assert_eq!(resp.status().as_u16(), 200, "{asset}");
+        assert!(
+            resp.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=31536000"),
+            "{asset}"
+        );
+        assert!(!resp.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+    assert_eq!(
+        app.get("/graphiql/assets/0.0.0/graphiql.min.js")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+}
+
 on_both_backends!(
+    graphiql_is_served_offline,
     get_runs_queries_but_never_mutations,
     media_types_decide_status_and_shape,
     only_json_bodies_are_accepted,
