@@ -8,6 +8,7 @@ mod graphiql;
 pub mod graphql;
 mod health;
 pub mod media;
+mod pages;
 mod prometheus;
 pub mod rate_limit;
 mod receipts;
@@ -29,7 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(prometheus::scrape))
         .route("/schema.graphql", web::get().to(health::schema_sdl))
-        .route("/.well-known/jwks.json", web::get().to(receipts::jwks));
+        .route("/.well-known/jwks.json", web::get().to(receipts::jwks))
+        .configure(pages::routes);
 }
 
 /// `GET /graphql`: a WebSocket upgrade is a subscription; anything else is a query in the

@@ -13,6 +13,7 @@ mod limits;
 mod listings;
 mod metrics;
 mod operators;
+mod pages;
 mod partners;
 mod rate_limits;
 mod receipts;
