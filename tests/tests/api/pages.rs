@@ -141,6 +141,36 @@ async fn receipts_are_verified(app: TestApp) {
     assert!(!body.contains("回执真实有效"));
 }
 
+async fn typical_cases_and_statistics(app: TestApp) {
+    use chrono::Datelike;
+    let (_, id) = listed(&app, 74, "清远市典型案例有限公司").await;
+    let year = chrono::Utc::now().year();
+    let marked = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($l: ID!, $y: Int!) { markTypicalCase(listingId: $l, year: $y, commentary: \"卷款跑路，侵害消费者权益\") { id } }",
+            serde_json::json!({ "l": id.to_string(), "y": year }),
+        )
+        .await;
+    assert!(marked.body.get("errors").is_none(), "{}", marked.body);
+    let (status, body, headers) = page(&app, &format!("/typical-cases/{year}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "public, max-age=60");
+    assert!(body.contains("清远市典型案例有限公司"));
+    assert!(body.contains("卷款跑路，侵害消费者权益"));
+    assert!(body.contains(&format!("/listings/{id}")));
+
+    let (status, body, _) = page(&app, &format!("/statistics/{year}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<svg"), "{body}");
+    assert!(body.contains("<rect"), "{body}");
+    assert!(!body.contains("http://") && !body.contains("https://"));
+    let (status, _, _) = page(&app, "/statistics/1800").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = page(&app, "/typical-cases/x").await;
+    assert_eq!(status, 404);
+}
+
 fn tight_public_rate(settings: &mut api::config::Settings) {
     settings.limits.public_rate_per_second = 1;
     settings.limits.public_rate_burst = 2;
@@ -161,6 +191,7 @@ on_both_backends!(
     the_list_is_searchable_and_paged,
     a_listing_shows_its_measures,
     receipts_are_verified,
+    typical_cases_and_statistics,
 );
 
 on_both_backends_with!(pages_are_rate_limited => tight_public_rate);

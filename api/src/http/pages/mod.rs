@@ -25,6 +25,8 @@ const CACHEABLE: &str = "public, max-age=60";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/listings/{id}", web::get().to(listing))
+        .route("/typical-cases/{year}", web::get().to(typical_cases))
+        .route("/statistics/{year}", web::get().to(statistics))
         .route("/verify", web::get().to(verify_form))
         .route("/verify", web::post().to(verify));
 }
@@ -232,6 +234,184 @@ async fn listing(
     }
 }
 
+/// A year in a path: a number the services then check (`check_reporting_year`).
+fn year_of(text: &str) -> Option<i32> {
+    text.parse::<i32>().ok()
+}
+
+fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
+}
+
+/// A service error as a page: bad input (a year out of range) is 404, anything else 503.
+fn failed(err: crate::error::AppError) -> HttpResponse {
+    if err.code() == ErrorCode::BadUserInput {
+        return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
+    }
+    drop(err.into_graphql());
+    plain(StatusCode::SERVICE_UNAVAILABLE, "暂时无法查询，请稍后再试")
+}
+
+struct CaseRow {
+    id: String,
+    name: String,
+    uscc: String,
+    authority: String,
+    listed: String,
+    reason: String,
+    commentary: String,
+}
+
+#[derive(Template)]
+#[template(path = "typical_cases.html")]
+struct TypicalCasesPage {
+    year: i32,
+    cases: Vec<CaseRow>,
+}
+
+/// `GET /typical-cases/{year}`: the year's cases still in force, with their commentary.
+async fn typical_cases(
+    req: HttpRequest,
+    year: web::Path<String>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let Some(year) = year_of(&year) else {
+        return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
+    };
+    match svc::typical_cases(&state.db, year, true).await {
+        Ok(cases) => {
+            let page = TypicalCasesPage {
+                year,
+                cases: cases
+                    .into_iter()
+                    .map(|c| CaseRow {
+                        id: c.listing.id.to_string(),
+                        name: c.listing.operator_name,
+                        uscc: c.listing.uscc,
+                        authority: c.listing.authority,
+                        listed: cst_date(c.listing.listed_at),
+                        reason: c.listing.reason,
+                        commentary: c.case.commentary,
+                    })
+                    .collect(),
+            };
+            html(StatusCode::OK, CACHEABLE, page.render())
+        }
+        Err(err) => failed(err),
+    }
+}
+
+struct DivisionRow {
+    name: String,
+    listed: i64,
+    expired: i64,
+    repaired: i64,
+    revoked: i64,
+    repair_received: i64,
+    repair_decided: i64,
+}
+
+#[derive(Template)]
+#[template(path = "statistics.html")]
+struct StatisticsPage {
+    year: i32,
+    /// The SVG, built by `bar_chart` from numbers and escaped names only.
+    chart: String,
+    rows: Vec<DivisionRow>,
+}
+
+/// Escapes text for SVG/HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal bar chart as SVG: one bar per `(label, value)`, scaled to the largest.
+pub fn bar_chart(bars: &[(String, i64)]) -> String {
+    const ROW: i64 = 28;
+    const LABEL: i64 = 120;
+    const WIDTH: i64 = 360;
+    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let height = ROW * i64::try_from(bars.len()).unwrap_or(0) + 8;
+    let mut svg = format!(
+        r#"<svg role="img" aria-label="各区划列入名单数" viewBox="0 0 {} {height}" width="100%" style="max-width: 40rem">"#,
+        LABEL + WIDTH + 60
+    );
+    for (i, (label, value)) in bars.iter().enumerate() {
+        let y = ROW * i64::try_from(i).unwrap_or(0) + 4;
+        let w = value.max(&0) * WIDTH / max;
+        svg.push_str(&format!(
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="14">{}</text><rect x="{LABEL}" y="{y}" width="{w}" height="20" fill="#b71c1c"><title>{}：{value}</title></rect><text x="{}" y="{}" font-size="14">{value}</text>"##,
+            LABEL - 6,
+            y + 15,
+            escape(label),
+            escape(label),
+            LABEL + w + 6,
+            y + 15,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// `GET /statistics/{year}`: the year's listing and repair figures by division, with a
+/// chart. (Partners' check counts stay in the admins' report: they describe partners.)
+async fn statistics(
+    req: HttpRequest,
+    year: web::Path<String>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let Some(year) = year_of(&year) else {
+        return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
+    };
+    match crate::service::report::yearly(&state.db, year, None).await {
+        Ok(report) => {
+            let rows: Vec<DivisionRow> = report
+                .divisions
+                .iter()
+                .chain(std::iter::once(&report.totals))
+                .map(|d| DivisionRow {
+                    name: if d.region_name.is_empty() {
+                        d.region_code.clone()
+                    } else {
+                        d.region_name.clone()
+                    },
+                    listed: d.listings_decided,
+                    expired: d.removed.expired,
+                    repaired: d.removed.repaired,
+                    revoked: d.removed.revoked,
+                    repair_received: d.repair.received,
+                    repair_decided: d.repair.decided,
+                })
+                .collect();
+            let bars: Vec<(String, i64)> = report
+                .divisions
+                .iter()
+                .map(|d| (d.region_name.clone(), d.listings_decided))
+                .collect();
+            let page = StatisticsPage {
+                year,
+                chart: bar_chart(&bars),
+                rows,
+            };
+            html(StatusCode::OK, CACHEABLE, page.render())
+        }
+        Err(err) => failed(err),
+    }
+}
+
 enum VerifyOutcome {
     Genuine(Vec<(&'static str, String)>),
     NotGenuine(String),
@@ -328,4 +508,30 @@ async fn verify(
         result: Some(outcome),
     };
     html(StatusCode::OK, "no-store", page.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_scales_bars_and_escapes_names() {
+        let svg = bar_chart(&[
+            ("清城区".into(), 4),
+            ("<b>".into(), 2),
+            ("英德市".into(), 0),
+        ]);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(
+            svg.contains(r#"width="360""#),
+            "the largest bar is full width"
+        );
+        assert!(
+            svg.contains(r#"width="180""#),
+            "half the largest is half as wide"
+        );
+        assert!(svg.contains(r#"width="0""#));
+        assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"));
+        assert!(bar_chart(&[]).contains("</svg>"));
+    }
 }
