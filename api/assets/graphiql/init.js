@@ -14,6 +14,9 @@
     });
   };
   ReactDOM.createRoot(document.getElementById('graphiql')).render(
-    React.createElement(GraphiQL, { fetcher: fetcher })
+    React.createElement(GraphiQL, {
+      fetcher: fetcher,
+      defaultQuery: "# 例：公示名单的第一页\n{ __typename publicListings(first: 5) { edges { node { uscc operatorName listName } } } }\n",
+    })
   );
 })();

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on port 0, GraphQL over HTTP, SQLite and PostgreSQL.
 
 mod access_matrix;
+mod browser;
 mod checks;
 mod edge_input;
 mod feedback;
