@@ -57,6 +57,16 @@ pub struct Settings {
     pub rules: RuleSettings,
     pub jobs: JobSettings,
     pub metrics: MetricsSettings,
+    pub cors: CorsSettings,
+}
+
+/// Which other web origins' pages may call the API from a browser.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins (`https://host[:port]`, exactly as a browser sends them) whose pages may
+    /// call `/graphql`; empty: none (the registry's own pages are same-origin anyway).
+    pub allowed_origins: Vec<String>,
 }
 
 /// Who may read `GET /metrics`.
@@ -196,6 +206,7 @@ impl Default for Settings {
             rules: RuleSettings::default(),
             jobs: JobSettings::default(),
             metrics: MetricsSettings::default(),
+            cors: CorsSettings::default(),
         }
     }
 }

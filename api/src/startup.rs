@@ -61,6 +61,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let schema: RegistrySchema = build_schema(state.clone(), &settings);
         let limiter = http::rate_limit::RateLimiter::from_limits(&settings.limits)?;
+        http::cors::check(&settings.cors).map_err(anyhow::Error::msg)?;
+        let cors = settings.cors.clone();
         let data_state = web::Data::new(state.clone());
         let data_schema = web::Data::new(schema);
         let data_limiter = web::Data::new(limiter);
@@ -70,6 +72,10 @@ impl Application {
                 // The access middleware is outermost: the request id it assigns is the
                 // one the request span (and every event inside it) carries.
                 .wrap(TracingLogger::<RequestSpan>::new())
+                // Compression and CORS inside the access middleware, so that every answer
+                // (refusals and preflights included) is logged and carries a request id.
+                .wrap(actix_web::middleware::Compress::default())
+                .wrap(http::cors::middleware(&cors))
                 .wrap(actix_web::middleware::from_fn(http::access::access_log))
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())

@@ -6,7 +6,8 @@
 
 use super::caller::{self, Refusal, caller_key};
 use super::error_body;
-use super::rate_limit::{RateLimiter, refusal_message, retry_after_seconds};
+use super::media::{self, Media};
+use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_seconds};
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
@@ -15,12 +16,13 @@ use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::state::AppState;
 use crate::telemetry::RequestId;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
+use actix_web::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Response};
 use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,34 +54,73 @@ fn refuse_app_error(err: AppError, request_id: &str) -> HttpResponse {
 
 pub async fn post(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     request_id: RequestId,
     state: web::Data<Arc<AppState>>,
     schema: web::Data<RegistrySchema>,
     limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    let request_id = request_id.to_string();
-    let limits = &state.settings.limits;
+    let media = media::negotiate(&req);
+    let response = post_answer(req, payload, request_id, state, schema, limiter, media).await;
+    media::label(response, media)
+}
 
-    // 1. Who is calling, whether they may call again so soon, and (a partner token)
-    //    whether its partner is still registered and active: the same authorisation as
-    //    every WebSocket operation (`caller::authorise`).
-    let address = limiter.client_address(&req);
-    let identity = match caller::authorise(&state, &limiter, bearer_of(&req), address).await {
+/// Who is calling, whether they may call again so soon, and (a partner token) whether
+/// its partner is still registered and active: the same authorisation as every
+/// WebSocket operation (`caller::authorise`).
+async fn authorise_http(
+    req: &HttpRequest,
+    state: &AppState,
+    limiter: &RateLimiter,
+    request_id: &str,
+) -> Result<(Identity, RateKey), HttpResponse> {
+    let address = limiter.client_address(req);
+    let identity = match caller::authorise(state, limiter, bearer_of(req), address).await {
         Ok(identity) => identity,
-        Err(Refusal::RateLimited(wait)) => return rate_limited(wait, &request_id),
+        Err(Refusal::RateLimited(wait)) => return Err(rate_limited(wait, request_id)),
         Err(Refusal::Unauthenticated(message)) => {
-            return refuse(
+            return Err(refuse(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
                 &message,
-                &request_id,
-            );
+                request_id,
+            ));
         }
-        Err(Refusal::Refused(err)) => return refuse_app_error(err, &request_id),
+        Err(Refusal::Refused(err)) => return Err(refuse_app_error(err, request_id)),
     };
-    super::access::record_caller(&req, &identity);
+    super::access::record_caller(req, &identity);
     let rate_key = caller::rate_key(Some(&identity), address);
+    Ok((identity, rate_key))
+}
+
+/// The code of a POST whose body is not `application/json` (HTTP 415).
+pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+
+async fn post_answer(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    request_id: RequestId,
+    state: web::Data<Arc<AppState>>,
+    schema: web::Data<RegistrySchema>,
+    limiter: web::Data<RateLimiter>,
+    media: Media,
+) -> HttpResponse {
+    let request_id = request_id.to_string();
+    let limits = &state.settings.limits;
+
+    // 1. The caller (see `authorise_http`), then the body's type: only JSON.
+    let (identity, rate_key) = match authorise_http(&req, &state, &limiter, &request_id).await {
+        Ok(authorised) => authorised,
+        Err(refused) => return refused,
+    };
+    if let Err(message) = media::check_request_type(media::content_type_of(&req)) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UNSUPPORTED_MEDIA_TYPE,
+            &message,
+            &request_id,
+        );
+    }
 
     // 2. Body, under the cap: refuse early on a declared length, and stop reading at the cap.
     //    A multipart request (the GraphQL multipart request spec: file uploads for
@@ -199,7 +240,7 @@ pub async fn post(
     // Each operation was charged one token above; its cost charges the rest once the
     // query-limits extension has measured it, before it executes.
     let charge = RateLimiter::cost_charge(limiter.clone().into_inner(), rate_key, 1);
-    match execute(
+    let executed = execute(
         &state,
         &schema,
         batch,
@@ -207,13 +248,21 @@ pub async fn post(
         claim.as_ref(),
         Some(charge),
     )
-    .await
-    {
+    .await;
+    answer(executed, media, request_id)
+}
+
+/// The HTTP answer to an executed request, in the client's media type: a request error
+/// has no `data`, and is 200 for a legacy `application/json` client (see `media`).
+fn answer(executed: Executed, media: Media, request_id: String) -> HttpResponse {
+    match executed {
         Executed::Answer {
             status,
-            body,
+            mut body,
             replayed,
         } => {
+            let status = media.status_of_executed(status);
+            media::strip_request_error_data(&mut body);
             let mut response = HttpResponse::build(status);
             response.insert_header(("x-request-id", request_id));
             if replayed {
@@ -560,7 +609,9 @@ pub(crate) fn code_every_error(response: &mut BatchResponse) {
 }
 
 /// HTTP status of a GraphQL answer: 200, unless a single request failed as a whole
-/// (no data) on a refused document (400), an unavailable database (503) or a timeout (504).
+/// (no data) on an unavailable database (503), a timeout (504), or before execution (a
+/// request error: parse, validation, variables, a limit; 400, which `Media` turns into
+/// 200 for `application/json` clients).
 fn status_of(response: &BatchResponse) -> StatusCode {
     let BatchResponse::Single(r) = response else {
         return StatusCode::OK;
@@ -575,10 +626,13 @@ fn status_of(response: &BatchResponse) -> StatusCode {
         })
     });
     match code {
-        Some(c) if DOCUMENT_REFUSALS.contains(&c) => StatusCode::BAD_REQUEST,
         Some("SERVICE_UNAVAILABLE") => StatusCode::SERVICE_UNAVAILABLE,
         Some("TIMEOUT") => StatusCode::GATEWAY_TIMEOUT,
         Some(RATE_LIMITED) => StatusCode::TOO_MANY_REQUESTS,
+        Some(c) if DOCUMENT_REFUSALS.contains(&c) => StatusCode::BAD_REQUEST,
+        _ if !r.errors.is_empty() && r.errors.iter().all(|e| e.path.is_empty()) => {
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::OK,
     }
 }
@@ -595,6 +649,116 @@ pub(super) fn bearer_of(req: &HttpRequest) -> Result<Option<&str>, String> {
     caller::bearer_token(value).map(Some)
 }
 
+/// `GET /graphql`: a browser (`Accept: text/html`, no `query`) gets GraphiQL; anything
+/// else is a GraphQL request in the query string (`query`, `operationName`, and
+/// `variables` and `extensions` as JSON text). GET runs queries only: a mutation is
+/// refused with 405 and `Allow: POST`, since a GET may be repeated or prefetched.
+pub async fn get(
+    req: HttpRequest,
+    request_id: RequestId,
+    state: web::Data<Arc<AppState>>,
+    schema: web::Data<RegistrySchema>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    let media = media::negotiate(&req);
+    let response = get_answer(req, request_id, state, schema, limiter, media).await;
+    media::label(response, media)
+}
+
+async fn get_answer(
+    req: HttpRequest,
+    request_id: RequestId,
+    state: web::Data<Arc<AppState>>,
+    schema: web::Data<RegistrySchema>,
+    limiter: web::Data<RateLimiter>,
+    media: Media,
+) -> HttpResponse {
+    let request_id = request_id.to_string();
+    let params = match web::Query::<HashMap<String, String>>::from_query(req.query_string()) {
+        Ok(params) => params.into_inner(),
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the query string could not be read",
+                &request_id,
+            );
+        }
+    };
+    let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+    if !params.contains_key("query") && media::wants_html(accept) {
+        return graphiql(state).await;
+    }
+    let (identity, rate_key) = match authorise_http(&req, &state, &limiter, &request_id).await {
+        Ok(authorised) => authorised,
+        Err(refused) => return refused,
+    };
+    let request = match request_from_params(params) {
+        Ok(request) => request,
+        Err(message) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &message,
+                &request_id,
+            );
+        }
+    };
+    if operation_type(&request.query, request.operation_name.as_deref())
+        == Some(OperationType::Mutation)
+    {
+        let mut response = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "a mutation must be sent with POST",
+            &request_id,
+        );
+        response.headers_mut().insert(
+            ALLOW,
+            actix_web::http::header::HeaderValue::from_static("POST"),
+        );
+        return response;
+    }
+    let context = RequestContext::new(identity, request_id.clone());
+    // As over POST: one token was taken above, the cost charges the rest.
+    let charge = RateLimiter::cost_charge(limiter.clone().into_inner(), rate_key, 1);
+    let executed = execute(
+        &state,
+        &schema,
+        BatchRequest::Single(request),
+        context,
+        None,
+        Some(charge),
+    )
+    .await;
+    answer(executed, media, request_id)
+}
+
+/// A GraphQL request from GET parameters, read by the same rules as a POST body.
+fn request_from_params(
+    mut params: HashMap<String, String>,
+) -> Result<async_graphql::Request, String> {
+    let mut object = serde_json::Map::new();
+    let query = params
+        .remove("query")
+        .ok_or("a GraphQL GET needs a `query` parameter")?;
+    object.insert("query".into(), serde_json::Value::String(query));
+    if let Some(name) = params.remove("operationName").filter(|n| !n.is_empty()) {
+        object.insert("operationName".into(), serde_json::Value::String(name));
+    }
+    for key in ["variables", "extensions"] {
+        if let Some(text) = params.remove(key).filter(|t| !t.is_empty()) {
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|_| format!("the `{key}` parameter is not JSON"))?;
+            object.insert(key.into(), value);
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(|_| {
+        "the parameters are not a GraphQL request: `variables` and `extensions` must be JSON objects"
+            .to_string()
+    })
+}
+
 /// GraphiQL for people exploring the API; not served in production.
 pub async fn graphiql(state: web::Data<Arc<AppState>>) -> HttpResponse {
     if state.settings.is_production() {
@@ -602,10 +766,5 @@ pub async fn graphiql(state: web::Data<Arc<AppState>>) -> HttpResponse {
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(
-            async_graphql::http::GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        )
+        .body(super::graphiql::page())
 }

@@ -3,9 +3,13 @@
 
 pub mod access;
 mod caller;
+pub mod cors;
 mod exports;
+mod graphiql;
 pub mod graphql;
 mod health;
+pub mod media;
+mod pages;
 mod prometheus;
 pub mod rate_limit;
 mod receipts;
@@ -19,6 +23,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql::post))
         .route("/graphql", web::get().to(graphiql_or_subscribe))
         .route("/graphql/ws", web::get().to(ws::subscribe))
+        .route(
+            "/graphiql/assets/{version}/{name}",
+            web::get().to(graphiql::asset),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(prometheus::scrape))
@@ -28,13 +36,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/exports/check-records.csv",
             web::get().to(exports::check_records),
         )
-        .route("/exports/{file}", web::get().to(exports::public_list));
+        .route("/exports/{file}", web::get().to(exports::public_list))
+        .configure(pages::routes);
 }
 
-/// `GET /graphql`: a WebSocket upgrade is a subscription, anything else gets GraphiQL.
+/// `GET /graphql`: a WebSocket upgrade is a subscription; anything else is a query in the
+/// URL or, for a browser, GraphiQL (`graphql::get`).
 async fn graphiql_or_subscribe(
     req: actix_web::HttpRequest,
     payload: web::Payload,
+    request_id: crate::telemetry::RequestId,
     state: web::Data<std::sync::Arc<crate::state::AppState>>,
     schema: web::Data<crate::graphql::RegistrySchema>,
     limiter: web::Data<rate_limit::RateLimiter>,
@@ -43,7 +54,7 @@ async fn graphiql_or_subscribe(
     if ws::is_upgrade(&req) {
         ws::subscribe(req, payload, state, schema, limiter, sockets).await
     } else {
-        Ok(graphql::graphiql(state).await)
+        Ok(graphql::get(req, request_id, state, schema, limiter).await)
     }
 }
 

@@ -361,6 +361,52 @@ pub async fn unmark_typical_case(
     Ok(())
 }
 
+/// One listing in force now, as the public sees it, with its measures (each with its
+/// legal basis) and its periods; `None` when there is none, or it is not in force:
+/// publicity stops with the listing.
+pub async fn in_force_listing<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> AppResult<
+    Option<(
+        PublicListing,
+        Vec<entity::measure::Model>,
+        Vec<listing_period::Model>,
+    )>,
+> {
+    use entity::{listing_measure, measure};
+    let now = crate::domain::now();
+    let Some(l) = listing::Entity::find_by_id(id)
+        .filter(crate::store::in_force::listing_in_force(now))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let related = Related::load(db, &[&l]).await?;
+    let periods = periods_by_listing(db, vec![l.id])
+        .await?
+        .remove(&l.id)
+        .unwrap_or_default();
+    let measure_ids: Vec<i64> = listing_measure::Entity::find()
+        .filter(listing_measure::Column::ListingId.eq(l.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.measure_id)
+        .collect();
+    let measures = if measure_ids.is_empty() {
+        Vec::new()
+    } else {
+        measure::Entity::find()
+            .filter(measure::Column::Id.is_in(measure_ids))
+            .order_by_asc(measure::Column::Code)
+            .all(db)
+            .await?
+    };
+    Ok(Some((related.view(&l, &periods), measures, periods)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

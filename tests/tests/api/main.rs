@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on port 0, GraphQL over HTTP, SQLite and PostgreSQL.
 
 mod access_matrix;
+mod browser;
 mod bulk;
 mod checks;
 mod cost;
@@ -8,12 +9,14 @@ mod edge_input;
 mod feedback;
 mod foundation;
 mod fuzz;
+mod graphql_http;
 mod history;
 mod idempotency;
 mod limits;
 mod listings;
 mod metrics;
 mod operators;
+mod pages;
 mod partners;
 mod rate_limits;
 mod receipts;

@@ -29,7 +29,7 @@ async fn jwks_text(app: &TestApp) -> String {
 }
 
 /// A listed operator and a partner's restricted answer for it.
-async fn restricted_receipt(app: &TestApp) -> (Value, String) {
+pub(crate) async fn restricted_receipt(app: &TestApp) -> (Value, String) {
     let code = valid_code("441802", 50);
     app.create_operator(&code, "某公司").await;
     let now = chrono::Utc::now();

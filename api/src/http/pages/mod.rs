@@ -1,0 +1,538 @@
+//! The public pages (公示): server-rendered Chinese HTML from askama templates
+//! (`api/templates/`, checked at compile time), no script and no external asset. They
+//! show public fields only (`service::public::PublicListing`) and are rate limited like
+//! anonymous GraphQL (per client address).
+
+use super::rate_limit::{RateKey, RateLimiter, retry_after_seconds};
+use crate::error::ErrorCode;
+use crate::service::public::{self as svc, PublicListing};
+use crate::service::receipts::VerifiedReceipt;
+use crate::startup::AppState;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+
+/// Listings a page shows.
+const PAGE_SIZE: u64 = 20;
+/// A receipt is a few hundred bytes; anything much longer is not one.
+const MAX_RECEIPT_CHARS: usize = 8 * 1024;
+/// Pages of the list may be cached briefly: the list changes by decisions, not by second.
+const CACHEABLE: &str = "public, max-age=60";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/listings/{id}", web::get().to(listing))
+        .route("/typical-cases/{year}", web::get().to(typical_cases))
+        .route("/statistics/{year}", web::get().to(statistics))
+        .route("/verify", web::get().to(verify_form))
+        .route("/verify", web::post().to(verify));
+}
+
+/// Dates are shown in China Standard Time (UTC+8, no daylight saving), as the decisions
+/// are dated.
+fn cst_date(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| (t + Duration::hours(8)).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "—".into())
+}
+
+fn html(status: StatusCode, cache: &str, body: Result<String, askama::Error>) -> HttpResponse {
+    match body {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((CACHE_CONTROL, cache.to_string()))
+            .body(body),
+        Err(err) => {
+            tracing::error!(error = %err, "a public page did not render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("页面暂时无法显示")
+        }
+    }
+}
+
+/// The anonymous rate limit of the caller's address (the same bucket as anonymous GraphQL).
+fn rate_limited(req: &HttpRequest, limiter: &RateLimiter) -> Option<HttpResponse> {
+    let key = RateKey::Address(limiter.client_address(req));
+    let wait = limiter.check(&key, 1).err()?;
+    let seconds = retry_after_seconds(wait);
+    crate::metrics::refusal("RATE_LIMITED");
+    Some(
+        HttpResponse::TooManyRequests()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header((RETRY_AFTER, seconds.to_string()))
+            .body(format!("请求过于频繁，请 {seconds} 秒后再试")),
+    )
+}
+
+struct Row {
+    id: String,
+    uscc: String,
+    name: String,
+    list_name: String,
+    authority: String,
+    listed: String,
+    expires: String,
+}
+
+impl From<PublicListing> for Row {
+    fn from(l: PublicListing) -> Self {
+        Row {
+            id: l.id.to_string(),
+            uscc: l.uscc,
+            name: l.operator_name,
+            list_name: l.list_name,
+            authority: l.authority,
+            listed: cst_date(l.listed_at),
+            expires: cst_date(l.expires_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct Index {
+    search: String,
+    error: Option<String>,
+    listings: Vec<Row>,
+    next_after: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct IndexQuery {
+    q: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /`: the listings in force now, searchable by code or name, 20 a page.
+async fn index(
+    req: HttpRequest,
+    query: web::Query<IndexQuery>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let IndexQuery { q, after } = query.into_inner();
+    let search = q.unwrap_or_default();
+    let mut page = Index {
+        search: search.clone(),
+        error: None,
+        listings: Vec::new(),
+        next_after: None,
+    };
+    let after = match after.filter(|a| !a.is_empty()).map(|a| a.parse::<i64>()) {
+        None => None,
+        Some(Ok(after)) => Some(after),
+        Some(Err(_)) => {
+            page.error = Some("页码参数无效".into());
+            return html(StatusCode::BAD_REQUEST, "no-store", page.render());
+        }
+    };
+    let db = &state.anonymous_db;
+    match svc::in_force_now(db, state.clock.now(), Some(&search), PAGE_SIZE, after).await {
+        Ok((rows, has_next)) => {
+            if has_next {
+                page.next_after = rows.last().map(|l| l.id.to_string());
+            }
+            page.listings = rows.into_iter().map(Row::from).collect();
+            html(StatusCode::OK, CACHEABLE, page.render())
+        }
+        Err(err) if err.code() == ErrorCode::BadUserInput => {
+            page.error = Some("查询内容过长（最多 100 个字符）".into());
+            html(StatusCode::BAD_REQUEST, "no-store", page.render())
+        }
+        Err(err) => {
+            // Logs internal causes; the page says only that it failed.
+            drop(err.into_graphql());
+            page.error = Some("暂时无法查询，请稍后再试".into());
+            html(StatusCode::SERVICE_UNAVAILABLE, "no-store", page.render())
+        }
+    }
+}
+
+struct MeasureRow {
+    code: String,
+    name: String,
+    domain: String,
+    legal_basis: String,
+}
+
+#[derive(Template)]
+#[template(path = "listing.html")]
+struct ListingPage {
+    name: String,
+    fields: Vec<(&'static str, String)>,
+    measures: Vec<MeasureRow>,
+    periods: Vec<(String, String)>,
+}
+
+/// `GET /listings/{id}`: one listing in force, its public fields, measures and periods.
+async fn listing(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let not_found = || {
+        HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header((CACHE_CONTROL, CACHEABLE))
+            .body("没有这条现行有效的名单记录")
+    };
+    let Ok(id) = id.into_inner().parse::<i64>() else {
+        return not_found();
+    };
+    match svc::in_force_listing(&state.db, id).await {
+        Ok(Some((l, measures, periods))) => {
+            let page = ListingPage {
+                name: l.operator_name.clone(),
+                fields: vec![
+                    ("统一社会信用代码", l.uscc.clone()),
+                    ("名称", l.operator_name.clone()),
+                    ("名单", l.list_name.clone()),
+                    ("列入机关", l.authority.clone()),
+                    ("行政处罚决定书文号", l.penalty_doc_no.clone()),
+                    (
+                        "列入决定书文号",
+                        l.decision_doc_no.clone().unwrap_or_else(|| "—".into()),
+                    ),
+                    ("违法行为类别", l.violation_category.clone()),
+                    ("列入事由", l.reason.clone()),
+                    ("列入依据", l.legal_basis.clone()),
+                    ("列入日期", cst_date(l.listed_at)),
+                    ("届满日期", cst_date(l.expires_at)),
+                ],
+                measures: measures
+                    .into_iter()
+                    .map(|m| MeasureRow {
+                        code: m.code,
+                        name: m.name,
+                        domain: m.domain,
+                        legal_basis: m.legal_basis,
+                    })
+                    .collect(),
+                periods: periods
+                    .iter()
+                    .map(|p| (cst_date(Some(p.starts_at)), cst_date(Some(p.ends_at))))
+                    .collect(),
+            };
+            html(StatusCode::OK, CACHEABLE, page.render())
+        }
+        Ok(None) => not_found(),
+        Err(err) => {
+            drop(err.into_graphql());
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body("暂时无法查询，请稍后再试")
+        }
+    }
+}
+
+/// A year in a path: a number the services then check (`check_reporting_year`).
+fn year_of(text: &str) -> Option<i32> {
+    text.parse::<i32>().ok()
+}
+
+fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
+}
+
+/// A service error as a page: bad input (a year out of range) is 404, anything else 503.
+fn failed(err: crate::error::AppError) -> HttpResponse {
+    if err.code() == ErrorCode::BadUserInput {
+        return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
+    }
+    drop(err.into_graphql());
+    plain(StatusCode::SERVICE_UNAVAILABLE, "暂时无法查询，请稍后再试")
+}
+
+struct CaseRow {
+    id: String,
+    name: String,
+    uscc: String,
+    authority: String,
+    listed: String,
+    reason: String,
+    commentary: String,
+}
+
+#[derive(Template)]
+#[template(path = "typical_cases.html")]
+struct TypicalCasesPage {
+    year: i32,
+    cases: Vec<CaseRow>,
+}
+
+/// `GET /typical-cases/{year}`: the year's cases still in force, with their commentary.
+async fn typical_cases(
+    req: HttpRequest,
+    year: web::Path<String>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let Some(year) = year_of(&year) else {
+        return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
+    };
+    match svc::typical_cases(&state.db, year, true).await {
+        Ok(cases) => {
+            let page = TypicalCasesPage {
+                year,
+                cases: cases
+                    .into_iter()
+                    .map(|c| CaseRow {
+                        id: c.listing.id.to_string(),
+                        name: c.listing.operator_name,
+                        uscc: c.listing.uscc,
+                        authority: c.listing.authority,
+                        listed: cst_date(c.listing.listed_at),
+                        reason: c.listing.reason,
+                        commentary: c.case.commentary,
+                    })
+                    .collect(),
+            };
+            html(StatusCode::OK, CACHEABLE, page.render())
+        }
+        Err(err) => failed(err),
+    }
+}
+
+struct DivisionRow {
+    name: String,
+    listed: i64,
+    expired: i64,
+    repaired: i64,
+    revoked: i64,
+    repair_received: i64,
+    repair_decided: i64,
+}
+
+#[derive(Template)]
+#[template(path = "statistics.html")]
+struct StatisticsPage {
+    year: i32,
+    /// The SVG, built by `bar_chart` from numbers and escaped names only.
+    chart: String,
+    rows: Vec<DivisionRow>,
+}
+
+/// Escapes text for SVG/HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal bar chart as SVG: one bar per `(label, value)`, scaled to the largest.
+pub fn bar_chart(bars: &[(String, i64)]) -> String {
+    const ROW: i64 = 28;
+    const LABEL: i64 = 120;
+    const WIDTH: i64 = 360;
+    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let height = ROW * i64::try_from(bars.len()).unwrap_or(0) + 8;
+    let mut svg = format!(
+        r#"<svg role="img" aria-label="各区划列入名单数" viewBox="0 0 {} {height}" width="100%" style="max-width: 40rem">"#,
+        LABEL + WIDTH + 60
+    );
+    for (i, (label, value)) in bars.iter().enumerate() {
+        let y = ROW * i64::try_from(i).unwrap_or(0) + 4;
+        let w = value.max(&0) * WIDTH / max;
+        svg.push_str(&format!(
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="14">{}</text><rect x="{LABEL}" y="{y}" width="{w}" height="20" fill="#b71c1c"><title>{}：{value}</title></rect><text x="{}" y="{}" font-size="14">{value}</text>"##,
+            LABEL - 6,
+            y + 15,
+            escape(label),
+            escape(label),
+            LABEL + w + 6,
+            y + 15,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// `GET /statistics/{year}`: the year's listing and repair figures by division, with a
+/// chart. (Partners' check counts stay in the admins' report: they describe partners.)
+async fn statistics(
+    req: HttpRequest,
+    year: web::Path<String>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let Some(year) = year_of(&year) else {
+        return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
+    };
+    match crate::service::report::yearly(&state.db, year, None).await {
+        Ok(report) => {
+            let rows: Vec<DivisionRow> = report
+                .divisions
+                .iter()
+                .chain(std::iter::once(&report.totals))
+                .map(|d| DivisionRow {
+                    name: if d.region_name.is_empty() {
+                        d.region_code.clone()
+                    } else {
+                        d.region_name.clone()
+                    },
+                    listed: d.listings_decided,
+                    expired: d.removed.expired,
+                    repaired: d.removed.repaired,
+                    revoked: d.removed.revoked,
+                    repair_received: d.repair.received,
+                    repair_decided: d.repair.decided,
+                })
+                .collect();
+            let bars: Vec<(String, i64)> = report
+                .divisions
+                .iter()
+                .map(|d| (d.region_name.clone(), d.listings_decided))
+                .collect();
+            let page = StatisticsPage {
+                year,
+                chart: bar_chart(&bars),
+                rows,
+            };
+            html(StatusCode::OK, CACHEABLE, page.render())
+        }
+        Err(err) => failed(err),
+    }
+}
+
+enum VerifyOutcome {
+    Genuine(Vec<(&'static str, String)>),
+    NotGenuine(String),
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+struct Verify {
+    receipt: String,
+    result: Option<VerifyOutcome>,
+}
+
+/// A serialised enum's name (`CLEAR`, `BIDDING`).
+fn name_of<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn facts(verified: &VerifiedReceipt) -> Vec<(&'static str, String)> {
+    let p = &verified.payload;
+    let hits = if p.hit_listing_ids.is_empty() {
+        "无".to_string()
+    } else {
+        p.hit_listing_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join("、")
+    };
+    let mut facts = vec![
+        ("回执编号", p.receipt_id.clone()),
+        ("签发系统", p.iss.clone()),
+        ("签名密钥", verified.kid.clone()),
+        ("查询方", p.sub.clone()),
+        ("统一社会信用代码", p.uscc.clone()),
+        ("领域", name_of(&p.domain)),
+        ("结论", name_of(&p.decision)),
+        ("查询时点", p.as_of.to_rfc3339()),
+        ("查询时间", p.checked_at.to_rfc3339()),
+        ("命中名单记录", hits),
+    ];
+    if let Some(reference) = &p.reference {
+        facts.push(("业务编号", reference.clone()));
+    }
+    if !p.warnings.is_empty() {
+        facts.push(("提示", p.warnings.join("、")));
+    }
+    if let Some(known_at) = p.known_at {
+        facts.push(("按记录状态重现于", known_at.to_rfc3339()));
+    }
+    facts
+}
+
+/// `GET /verify`: the form.
+async fn verify_form(req: HttpRequest, limiter: web::Data<RateLimiter>) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let page = Verify {
+        receipt: String::new(),
+        result: None,
+    };
+    html(StatusCode::OK, "public, max-age=3600", page.render())
+}
+
+#[derive(serde::Deserialize)]
+struct VerifyForm {
+    receipt: String,
+}
+
+/// `POST /verify`: whether a pasted receipt is genuine, and what it says.
+async fn verify(
+    req: HttpRequest,
+    form: web::Form<VerifyForm>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    if let Some(refused) = rate_limited(&req, &limiter) {
+        return refused;
+    }
+    let receipt = form.into_inner().receipt.trim().to_string();
+    let outcome = if receipt.chars().count() > MAX_RECEIPT_CHARS {
+        VerifyOutcome::NotGenuine("内容过长，不是本系统的回执".into())
+    } else {
+        match state.receipts.verify(&receipt) {
+            Ok(verified) => VerifyOutcome::Genuine(facts(&verified)),
+            Err(err) => VerifyOutcome::NotGenuine(err.to_string()),
+        }
+    };
+    let page = Verify {
+        receipt: receipt.chars().take(MAX_RECEIPT_CHARS).collect(),
+        result: Some(outcome),
+    };
+    html(StatusCode::OK, "no-store", page.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_scales_bars_and_escapes_names() {
+        let svg = bar_chart(&[
+            ("清城区".into(), 4),
+            ("<b>".into(), 2),
+            ("英德市".into(), 0),
+        ]);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(
+            svg.contains(r#"width="360""#),
+            "the largest bar is full width"
+        );
+        assert!(
+            svg.contains(r#"width="180""#),
+            "half the largest is half as wide"
+        );
+        assert!(svg.contains(r#"width="0""#));
+        assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"));
+        assert!(bar_chart(&[]).contains("</svg>"));
+    }
+}

@@ -1,0 +1,197 @@
+//! The public pages: the list with search and paging, a listing's detail with its
+//! measures, receipt verification; public fields only, rate limited, cacheable.
+
+use tests::{TestApp, on_both_backends, on_both_backends_with, valid_code};
+
+async fn page(app: &TestApp, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    let resp = app.get(path).await;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.text().await.unwrap(), headers)
+}
+
+async fn listed(app: &TestApp, serial: u32, name: &str) -> (String, i64) {
+    let code = valid_code("441802", serial);
+    app.create_operator(&code, name).await;
+    let now = chrono::Utc::now();
+    let id = app
+        .insert_listing(
+            &code,
+            "SAMR_SERIOUS_DISHONEST",
+            now - chrono::Duration::days(10),
+            now + chrono::Duration::days(1000),
+            None,
+            &["PROCUREMENT_RESTRICT"],
+        )
+        .await;
+    (code, id)
+}
+
+async fn the_list_is_searchable_and_paged(app: TestApp) {
+    let (code, id) = listed(&app, 71, "清远市示例食品有限公司").await;
+    for serial in 0..21 {
+        listed(
+            &app,
+            100 + serial,
+            &format!("清远市其他商贸{serial}号有限公司"),
+        )
+        .await;
+    }
+    // A listing no longer in force is not shown.
+    let old = valid_code("441802", 72);
+    app.create_operator(&old, "已届满公司").await;
+    let now = chrono::Utc::now();
+    app.insert_listing(
+        &old,
+        "SAMR_SERIOUS_DISHONEST",
+        now - chrono::Duration::days(2000),
+        now - chrono::Duration::days(10),
+        None,
+        &[],
+    )
+    .await;
+
+    let (status, body, headers) = page(&app, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"<html lang="zh-CN">"#));
+    assert!(body.contains(r#"<label for="q">"#));
+    assert!(!body.contains("<script"), "no script on public pages");
+    assert!(!body.contains("http://") && !body.contains("https://"));
+    assert_eq!(headers["cache-control"], "public, max-age=60");
+    assert_eq!(
+        body.matches("<tr>").count(),
+        1 + 20,
+        "a header row and 20 listings"
+    );
+    assert!(body.contains("下一页"));
+    assert!(!body.contains("已届满公司"));
+
+    let after = body
+        .split(r#"name="after" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let (_, second, _) = page(&app, &format!("/?q=&after={after}")).await;
+    assert_eq!(second.matches("<tr>").count(), 1 + 2);
+    assert!(!second.contains("下一页"), "22 listings: two pages");
+
+    let (status, found, _) = page(&app, &format!("/?q={code}")).await;
+    assert_eq!(status, 200);
+    assert!(found.contains("清远市示例食品有限公司"));
+    assert!(found.contains(&format!("/listings/{id}")));
+    assert_eq!(found.matches("<tr>").count(), 2);
+    let by_name = app
+        .client
+        .get(format!("{}/", app.address))
+        .query(&[("q", "示例食品")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(by_name.contains(&code));
+    // Markup in the search is escaped.
+    let (_, escaped, _) = page(&app, "/?q=%3Cb%3Ex").await;
+    assert!(escaped.contains("&#60;b&#62;x") || escaped.contains("&lt;b&gt;x"));
+    let (status, _, _) = page(&app, &format!("/?q={}", "长".repeat(101))).await;
+    assert_eq!(status, 400);
+}
+
+async fn a_listing_shows_its_measures(app: TestApp) {
+    let (code, id) = listed(&app, 73, "清远市示例建设有限公司").await;
+    let (status, body, _) = page(&app, &format!("/listings/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&code));
+    assert!(body.contains("PROCUREMENT_RESTRICT"));
+    assert!(body.contains("法律依据"));
+    assert!(body.contains("公示期间"));
+    let (status, _, _) = page(&app, "/listings/999999").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = page(&app, "/listings/abc").await;
+    assert_eq!(status, 404);
+}
+
+async fn receipts_are_verified(app: TestApp) {
+    let (result, receipt) = crate::receipts::restricted_receipt(&app).await;
+    let (status, form, _) = page(&app, "/verify").await;
+    assert_eq!(status, 200);
+    assert!(form.contains(r#"<label for="receipt">"#));
+    let verify = |text: String| {
+        app.client
+            .post(format!("{}/verify", app.address))
+            .form(&[("receipt", text)])
+            .send()
+    };
+    let resp = verify(receipt.clone()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("回执真实有效"), "{body}");
+    assert!(body.contains(result["receiptId"].as_str().unwrap()));
+    assert!(body.contains("RESTRICTED"));
+
+    // One character of the payload changed.
+    let mut parts: Vec<String> = receipt.split('.').map(str::to_string).collect();
+    let flipped = if parts[1].ends_with('A') { 'B' } else { 'A' };
+    parts[1].pop();
+    parts[1].push(flipped);
+    let body = verify(parts.join(".")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("回执无效"), "{body}");
+    assert!(!body.contains("回执真实有效"));
+}
+
+async fn typical_cases_and_statistics(app: TestApp) {
+    use chrono::Datelike;
+    let (_, id) = listed(&app, 74, "清远市典型案例有限公司").await;
+    let year = chrono::Utc::now().year();
+    let marked = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($l: ID!, $y: Int!) { markTypicalCase(listingId: $l, year: $y, commentary: \"卷款跑路，侵害消费者权益\") { id } }",
+            serde_json::json!({ "l": id.to_string(), "y": year }),
+        )
+        .await;
+    assert!(marked.body.get("errors").is_none(), "{}", marked.body);
+    let (status, body, headers) = page(&app, &format!("/typical-cases/{year}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "public, max-age=60");
+    assert!(body.contains("清远市典型案例有限公司"));
+    assert!(body.contains("卷款跑路，侵害消费者权益"));
+    assert!(body.contains(&format!("/listings/{id}")));
+
+    let (status, body, _) = page(&app, &format!("/statistics/{year}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<svg"), "{body}");
+    assert!(body.contains("<rect"), "{body}");
+    assert!(!body.contains("http://") && !body.contains("https://"));
+    let (status, _, _) = page(&app, "/statistics/1800").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = page(&app, "/typical-cases/x").await;
+    assert_eq!(status, 404);
+}
+
+fn tight_public_rate(settings: &mut api::config::Settings) {
+    settings.limits.public_rate_per_second = 1;
+    settings.limits.public_rate_burst = 2;
+}
+
+async fn pages_are_rate_limited(app: TestApp) {
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(app.get("/").await.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let resp = app.get("/verify").await;
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().get("retry-after").is_some());
+}
+
+on_both_backends!(
+    the_list_is_searchable_and_paged,
+    a_listing_shows_its_measures,
+    receipts_are_verified,
+    typical_cases_and_statistics,
+);
+
+on_both_backends_with!(pages_are_rate_limited => tight_public_rate);
