@@ -428,6 +428,25 @@ impl TestApp {
         listing.id
     }
 
+    /// A listing on the SAMR list in force now (from ten days ago, for about three more
+    /// years) with the given measures: the fixture most check, receipt and page tests need.
+    pub async fn insert_listing_in_force(
+        &self,
+        operator_uscc: &str,
+        measure_codes: &[&str],
+    ) -> i64 {
+        let now = chrono::Utc::now();
+        self.insert_listing(
+            operator_uscc,
+            "SAMR_SERIOUS_DISHONEST",
+            now - chrono::Duration::days(10),
+            now + chrono::Duration::days(900),
+            None,
+            measure_codes,
+        )
+        .await
+    }
+
     /// Adds a period to a listing (e.g. a repair revoked for fraud restores the listing).
     pub async fn add_listing_period(
         &self,

@@ -102,16 +102,8 @@ async fn wait_text(client: &Client, locator: Locator<'_>) -> String {
 async fn listed(app: &TestApp) -> (String, i64) {
     let code = valid_code("441802", 81);
     app.create_operator(&code, "清远市示例食品有限公司").await;
-    let now = chrono::Utc::now();
     let id = app
-        .insert_listing(
-            &code,
-            "SAMR_SERIOUS_DISHONEST",
-            now - chrono::Duration::days(10),
-            now + chrono::Duration::days(1000),
-            None,
-            &["PROCUREMENT_RESTRICT"],
-        )
+        .insert_listing_in_force(&code, &["PROCUREMENT_RESTRICT"])
         .await;
     (code, id)
 }

@@ -13,16 +13,8 @@ async fn page(app: &TestApp, path: &str) -> (u16, String, reqwest::header::Heade
 async fn listed(app: &TestApp, serial: u32, name: &str) -> (String, i64) {
     let code = valid_code("441802", serial);
     app.create_operator(&code, name).await;
-    let now = chrono::Utc::now();
     let id = app
-        .insert_listing(
-            &code,
-            "SAMR_SERIOUS_DISHONEST",
-            now - chrono::Duration::days(10),
-            now + chrono::Duration::days(1000),
-            None,
-            &["PROCUREMENT_RESTRICT"],
-        )
+        .insert_listing_in_force(&code, &["PROCUREMENT_RESTRICT"])
         .await;
     (code, id)
 }

@@ -32,16 +32,8 @@ async fn jwks_text(app: &TestApp) -> String {
 pub(crate) async fn restricted_receipt(app: &TestApp) -> (Value, String) {
     let code = valid_code("441802", 50);
     app.create_operator(&code, "某公司").await;
-    let now = chrono::Utc::now();
     let listing = app
-        .insert_listing(
-            &code,
-            "SAMR_SERIOUS_DISHONEST",
-            now - chrono::Duration::days(10),
-            now + chrono::Duration::days(1000),
-            None,
-            &["PROCUREMENT_RESTRICT"],
-        )
+        .insert_listing_in_force(&code, &["PROCUREMENT_RESTRICT"])
         .await;
     let token = app
         .partner(

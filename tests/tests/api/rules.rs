@@ -62,16 +62,8 @@ async fn decide_without_waiver(
 async fn a_clear_answer_names_no_hits(app: TestApp) {
     let code = valid_code("441802", 501);
     app.create_operator(&code, "清远监管措施有限公司").await;
-    let now = Utc::now();
-    app.insert_listing(
-        &code,
-        "SAMR_SERIOUS_DISHONEST",
-        now - Duration::days(10),
-        now + Duration::days(900),
-        None,
-        &["SAMR44_KEY_SUPERVISION", "PROCUREMENT_RESTRICT"],
-    )
-    .await;
+    app.insert_listing_in_force(&code, &["SAMR44_KEY_SUPERVISION", "PROCUREMENT_RESTRICT"])
+        .await;
     let partner = app
         .partner("supervision-partner", &[Domain::Supervision])
         .await;
@@ -208,16 +200,8 @@ async fn feedback_needs_a_hit_measure(app: TestApp) {
     let restricted = valid_code("441802", 505);
     app.create_operator(&clear, "清远无记录有限公司").await;
     app.create_operator(&restricted, "清远有记录有限公司").await;
-    let now = Utc::now();
-    app.insert_listing(
-        &restricted,
-        "SAMR_SERIOUS_DISHONEST",
-        now - Duration::days(10),
-        now + Duration::days(900),
-        None,
-        &["PROCUREMENT_RESTRICT"],
-    )
-    .await;
+    app.insert_listing_in_force(&restricted, &["PROCUREMENT_RESTRICT"])
+        .await;
     let partner = app.partner("procurement-fb", &[Domain::Procurement]).await;
     let receipt_of = |resp: &Gql| {
         resp.data()["check"]["receiptId"]
