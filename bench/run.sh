@@ -35,9 +35,10 @@ LOADGEN=$CARGO_TARGET_DIR/release/loadgen
 SEED_BENCH=$CARGO_TARGET_DIR/release/seed-bench
 
 mkdir -p "$OUT/data"
-RESULTS=$OUT/results.jsonl
-COMMANDS=$OUT/commands.txt
-NOTES=$OUT/notes.txt
+RUN_PREFIX=${RUN_PREFIX:-}                # bench/abuse.sh: its own results beside the data sets
+RESULTS=$OUT/${RUN_PREFIX}results.jsonl
+COMMANDS=$OUT/${RUN_PREFIX}commands.txt
+NOTES=$OUT/${RUN_PREFIX}notes.txt
 : >"$RESULTS"
 : >"$NOTES"
 # The server and the token command share this directory: its token-signing key.
@@ -47,10 +48,16 @@ export REGISTRY_DATA_DIR=$OUT/data
 # still pays for the limiter's bookkeeping.
 export REGISTRY_LIMITS__RATE_PER_SECOND=${REGISTRY_LIMITS__RATE_PER_SECOND:-10000000}
 export REGISTRY_LIMITS__RATE_BURST=${REGISTRY_LIMITS__RATE_BURST:-10000000}
+# The public search figures measure the search, not the anonymous per-address limit
+# (20/s by default): it is raised for the main runs too, and restored for the abuse runs.
+export REGISTRY_LIMITS__PUBLIC_RATE_PER_SECOND=${REGISTRY_LIMITS__PUBLIC_RATE_PER_SECOND:-10000000}
+export REGISTRY_LIMITS__PUBLIC_RATE_BURST=${REGISTRY_LIMITS__PUBLIC_RATE_BURST:-10000000}
+ABUSE=${ABUSE:-1}                         # 0: skip the abuse runs
+ABUSE_CLIENTS=${ABUSE_CLIENTS:-3}
 printf 'export REGISTRY_DATA_DIR=%s\n' "$REGISTRY_DATA_DIR" >"$COMMANDS"
 printf 'export REGISTRY_LIMITS__RATE_PER_SECOND=%s REGISTRY_LIMITS__RATE_BURST=%s\n' \
     "$REGISTRY_LIMITS__RATE_PER_SECOND" "$REGISTRY_LIMITS__RATE_BURST" >>"$COMMANDS"
-rm -f "$OUT"/scale-*.json
+rm -f "$OUT"/${RUN_PREFIX}scale-*.json
 
 log() { printf '\n== %s\n' "$*" >&2; }
 note() { printf '%s\n' "$*" >>"$NOTES"; }
@@ -104,6 +111,7 @@ free_port() {
 }
 
 psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
+psql_admin_db() { psql "$PG_SERVER/$1" -v ON_ERROR_STOP=1 -qAtc "$2"; }
 
 SERVER_PID=
 stop_server() {
@@ -149,13 +157,15 @@ prepare_database() {
     echo false
 }
 
+# start_server DB [VAR=VALUE ...]: the extra assignments are the server's environment too.
 start_server() {
     local db=$1
+    shift
     PORT=$(free_port)
     URL=http://127.0.0.1:$PORT/graphql
-    printf 'DATABASE_URL=%s/%s REGISTRY_BIND=127.0.0.1:%s RUST_LOG=warn target/release/credit-registry serve &\n' \
-        "$PG_SERVER" "$db" "$PORT" >>"$COMMANDS"
-    DATABASE_URL="$PG_SERVER/$db" REGISTRY_BIND="127.0.0.1:$PORT" \
+    printf '%sDATABASE_URL=%s/%s REGISTRY_BIND=127.0.0.1:%s RUST_LOG=warn target/release/credit-registry serve &\n' \
+        "${*:+$* }" "$PG_SERVER" "$db" "$PORT" >>"$COMMANDS"
+    env "$@" DATABASE_URL="$PG_SERVER/$db" REGISTRY_BIND="127.0.0.1:$PORT" \
         RUST_LOG=warn "$BIN" serve >"$OUT/server-$db.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 150); do
@@ -185,6 +195,59 @@ pgbench_pk() {
         --argjson load "$(cut -d' ' -f1 /proc/loadavg)" \
         '{kind:"pgbench", scenario:"pk", query:$q, scale:$scale, operators:$ops, connections:$c,
           duration_s:$d, requests:$n, errors:$failed, rps:$tps, mean_ms:$lat, loadavg:$load}' | tee -a "$RESULTS" >&2
+}
+
+# Anonymous public name search (one connection: the latency of one visitor's search):
+# a name that matches, one that matches nothing, and one character (refused as too short).
+measure_search() {
+    local db=$1
+    shift
+    local name fragment
+    name=$(psql_admin_db "$db" "SELECT o.name FROM operators o JOIN listings l ON l.operator_id = o.id WHERE l.status = 'ACTIVE' ORDER BY l.id LIMIT 1")
+    fragment=${name:2:4}
+    log "$label: public search, a match ('$fragment'), no match, one character"
+    run "$LOADGEN" http --scenario search --connections 1 --label search:match --search "$fragment" "$@"
+    run "$LOADGEN" http --scenario search --connections 1 --label search:no-match --search "无此名称之企业" "$@"
+    run "$LOADGEN" http --scenario search --connections 1 --label search:one-character --search "华" --expect-code SEARCH_TOO_SHORT "$@"
+}
+
+# The partners' checks alone and then beside each abusive client, the server at its
+# default anonymous limits. Bounded: each abuser stops by itself after the window.
+measure_abuse() {
+    local db=$1 label=$2 manifest=$3
+    start_server "$db" REGISTRY_LIMITS__PUBLIC_RATE_PER_SECOND=20 REGISTRY_LIMITS__PUBLIC_RATE_BURST=40
+    log "abuse runs: server pid $SERVER_PID on $URL ($db, default anonymous limits)"
+    local admin partner abuser
+    admin=$("$BIN" token --role admin --sub bench-admin --ttl 2h)
+    ADMIN_TOKEN=$admin
+    for sub in bench-loadgen bench-abuser; do
+        run "$LOADGEN" register-partner --url "$URL" --admin-token "$admin" \
+            --subject "$sub" --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS >/dev/null
+    done
+    partner=$("$BIN" token --role partner --sub bench-loadgen --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)
+    abuser=$("$BIN" token --role partner --sub bench-abuser --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)
+    PARTNER_TOKEN=$partner
+    local common=(--manifest "$manifest" --scale "$label" --out "$RESULTS" --duration "$DURATION" --warmup "$WARMUP" --seed "$SEED")
+    local http=(--url "$URL" --token "$partner" --admin-token "$admin" --domain "$DOMAIN" --server-pid "$SERVER_PID")
+    log "$label: partners' checks alone"
+    run "$LOADGEN" http --scenario single --connections 16 --label abuse:none "${http[@]}" "${common[@]}"
+    local window
+    window=$(awk -v w="$WARMUP" -v d="$DURATION" 'BEGIN { print w + d + 1 }')
+    for kind in ws-frames anon-aliases subscriptions batch-aliases; do
+        log "$label: partners' checks beside $kind"
+        local clients=$ABUSE_CLIENTS
+        [[ $kind == subscriptions ]] && clients=$((ABUSE_CLIENTS * 10))
+        run "$LOADGEN" abuse --kind "$kind" --url "$URL" --token "$abuser" --clients "$clients" \
+            --duration "$window" --manifest "$manifest" --scale "$label" --out "$RESULTS" >"$OUT/abuse-$kind.json" &
+        local abuse_pid=$!
+        sleep 0.5
+        run "$LOADGEN" http --scenario single --connections 16 --label "abuse:$kind" "${http[@]}" "${common[@]}"
+        wait "$abuse_pid" || true
+        ADMIN_TOKEN=$admin PARTNER_TOKEN=$partner
+    done
+    ABUSE_HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
+    note "Abuse runs ($label): server peak resident memory over all of them (VmHWM) $(awk -v k="${ABUSE_HWM:-0}" 'BEGIN { printf "%.1f", k / 1024 }') MiB; anonymous limits at their defaults (20/s per address), the partners' per-subject limit raised as above."
+    stop_server
 }
 
 measure_scale() {
@@ -238,10 +301,14 @@ measure_scale() {
         fi
         log "$label: mixed load ($WRITE_SHARE admin mutations)"
         run "$LOADGEN" http --scenario mixed --connections "$MIXED_CONNECTIONS" --write-share "$WRITE_SHARE" "${http[@]}" "${common[@]}"
+        measure_search "$db" "${http[@]}" "${common[@]}"
     fi
     local hwm
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
     stop_server
+    if [[ $full == 1 && $ABUSE == 1 ]]; then
+        measure_abuse "$db" "$label" "$manifest"
+    fi
 
     # The ceilings, with the server idle (still on the same cores).
     for c in $CONNECTIONS; do
@@ -259,11 +326,12 @@ measure_scale() {
         --argjson reused "$reused" --argjson hwm "${hwm:-null}" --argjson probe "$probe" \
         --argjson partner "$reg" --argjson verified "$verified" \
         '{scale:$scale, database:$db, manifest:$manifest, reused:$reused, vmhwm_kib:$hwm, queries:$probe, partner:$partner, verified:$verified}' \
-        >"$OUT/scale-$label.json"
+        >"$OUT/${RUN_PREFIX}scale-$label.json"
     unset ADMIN_TOKEN PARTNER_TOKEN
 }
 
-measure_scale "$SMALL_OPERATORS" "$SMALL_LISTINGS" 0
+SCALES=${SCALES:-both}                    # large: only the large scale (bench/abuse.sh)
+[[ $SCALES == large ]] || measure_scale "$SMALL_OPERATORS" "$SMALL_LISTINGS" 0
 measure_scale "$LARGE_OPERATORS" "$LARGE_LISTINGS" 1
 
 note "Load average before the run: $LOADAVG_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)."
@@ -283,13 +351,13 @@ jq -n \
     --arg postgres "$(psql_admin 'SHOW server_version') (shared_buffers $(psql_admin 'SHOW shared_buffers'))" \
     --arg server "release build, workers ${SERVER_WORKERS} (0 = one per core), pool ${POOL}" \
     --arg window "${WARMUP} s warm-up + ${DURATION} s per measurement; connections: ${CONNECTIONS}" \
-    --slurpfile scales <(cat "$OUT"/scale-*.json | jq -s 'sort_by(.manifest.operators)[]') \
+    --slurpfile scales <(cat "$OUT"/${RUN_PREFIX}scale-*.json | jq -s 'sort_by(.manifest.operators)[]') \
     --rawfile commands "$COMMANDS" \
     --rawfile notes "$NOTES" \
     '{generated_at:$generated_at, git_commit:$git_commit, command:$command,
       machine:{cpu:$cpu, nproc:$nproc, memory:$memory, kernel:$kernel, postgres:$postgres, server:$server, window:$window},
       scales:$scales,
       commands:($commands | split("\n") | map(select(length > 0))),
-      notes:($notes | split("\n") | map(select(length > 0)))}' >"$OUT/meta.json"
+      notes:($notes | split("\n") | map(select(length > 0)))}' >"$OUT/${RUN_PREFIX}meta.json"
 
-run "$LOADGEN" report --results "$RESULTS" --meta "$OUT/meta.json" --out "$REPORT"
+run "$LOADGEN" report --results "$RESULTS" --meta "$OUT/${RUN_PREFIX}meta.json" --out "$REPORT"

@@ -61,6 +61,11 @@ impl Reply {
         self.status == 200 && !contains(&self.body, b"\"errors\"")
     }
 
+    /// The first GraphQL error carries `extensions.code == code`.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.json()["errors"][0]["extensions"]["code"].as_str() == Some(code)
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }

@@ -18,6 +18,8 @@ pub enum Scenario {
     Single,
     /// `checkBatch` of `--batch-size` codes per request.
     Batch,
+    /// Anonymous `publicListings(search: --search, first: 20)`, the public list's search.
+    Search,
     /// Single checks, and admin mutations (`upsertOperator`) for `--write-share` of requests.
     Mixed,
 }
@@ -27,6 +29,7 @@ impl Scenario {
         match self {
             Scenario::Single => "single",
             Scenario::Batch => "batch",
+            Scenario::Search => "search",
             Scenario::Mixed => "mixed",
         }
     }
@@ -36,6 +39,9 @@ impl Scenario {
 /// a few names so that `formerNames` stays short.
 const UPSERT: &str =
     "mutation BenchUpsert($i: UpsertOperatorInput!) { upsertOperator(input: $i) { id version } }";
+/// The public list's search, as the public page asks it (anonymous).
+const SEARCH: &str = "query BenchSearch($s: String) { publicListings(search: $s, first: 20) { edges { node { id uscc operatorName listName decisionDate } } } }";
+
 const RENAMES: [&str; 4] = [
     "压测更名甲有限公司",
     "压测更名乙有限公司",
@@ -51,8 +57,12 @@ pub struct HttpLoad {
     pub duration: Duration,
     pub population: Population,
     pub queries: Queries,
-    /// The partner's token (checks).
-    pub read_token: String,
+    /// The partners' tokens (checks): connection i uses token i mod n.
+    pub read_tokens: Vec<String>,
+    /// The search text of the `search` scenario.
+    pub search: String,
+    /// An error code that counts as an answer (a refusal being measured).
+    pub expect_code: Option<String>,
     /// An admin token (mutations of the mixed load).
     pub admin_token: String,
     pub domain: String,
@@ -105,6 +115,15 @@ impl HttpLoad {
             });
             return Ok(Request {
                 write: true,
+                body: Bytes::from(serde_json::to_vec(&body)?),
+                codes: 0,
+                listed: 0,
+            });
+        }
+        if self.scenario == Scenario::Search {
+            let body = json!({"query": SEARCH, "variables": {"s": self.search}});
+            return Ok(Request {
+                write: false,
                 body: Bytes::from(serde_json::to_vec(&body)?),
                 codes: 0,
                 listed: 0,
@@ -172,16 +191,27 @@ impl HttpLoad {
                 }
             };
             let token = if req.write {
-                &self.admin_token
+                Some(self.admin_token.as_str())
+            } else if self.scenario == Scenario::Search {
+                None
             } else {
-                &self.read_token
+                let i = id as usize % self.read_tokens.len().max(1);
+                self.read_tokens.get(i).map(String::as_str)
             };
             let started = Instant::now();
-            let result = c.post(req.body, Some(token)).await;
+            let result = c.post(req.body, token).await;
             let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
             let measured = started >= measure_from && started < stop;
             let ok = match result {
                 Ok(reply) if reply.ok() => true,
+                Ok(reply)
+                    if self
+                        .expect_code
+                        .as_deref()
+                        .is_some_and(|c| reply.has_code(c)) =>
+                {
+                    true
+                }
                 Ok(reply) => {
                     out.sample(reply.snippet());
                     false
@@ -256,6 +286,7 @@ impl HttpLoad {
             Scenario::Batch => load.queries.batch.clone().unwrap_or_default(),
             Scenario::Mixed => format!("{} + {UPSERT}", load.queries.single),
             Scenario::Single => load.queries.single.clone(),
+            Scenario::Search => format!("{SEARCH} with search = {:?}", load.search),
         };
         Ok(Record {
             kind: "http".into(),

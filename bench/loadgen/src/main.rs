@@ -4,6 +4,7 @@
 //! request asks about a random existing operator (about the seeded share of them listed).
 //! Each measurement appends one JSON line to `--out`; `report` renders BENCHMARKS.md.
 
+mod abuse;
 mod client;
 mod http_load;
 mod pg_load;
@@ -107,6 +108,22 @@ enum Command {
         /// The partner's token for checks.
         #[arg(long)]
         token: String,
+        /// Partners' tokens, one per line: connection i uses line i mod n (several
+        /// partners, each under its own per-subject rate limit). Overrides `--token`
+        /// for the checks.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Name of this measurement in the results instead of the scenario's (e.g.
+        /// `abuse:none`, `search:no-match`).
+        #[arg(long)]
+        label: Option<String>,
+        /// Count answers refused with this error code as answered (e.g. `SEARCH_TOO_SHORT`:
+        /// the cost of a refusal is the figure).
+        #[arg(long)]
+        expect_code: Option<String>,
+        /// The text of `publicListings(search:)` for the `search` scenario (anonymous).
+        #[arg(long, default_value = "")]
+        search: String,
         /// An admin token for the mutations of the mixed load.
         #[arg(long)]
         admin_token: String,
@@ -124,6 +141,33 @@ enum Command {
         check_selection: Option<String>,
         #[command(flatten)]
         window: Window,
+    },
+    /// An abusive client beside the partners' load (bounded; prints a JSON summary).
+    Abuse {
+        #[arg(long)]
+        url: String,
+        #[arg(long, value_enum)]
+        kind: abuse::Kind,
+        /// The abusive partner's token (`subscriptions`, `batch-aliases`).
+        #[arg(long)]
+        token: Option<String>,
+        /// Concurrent abusive clients (connections or sockets).
+        #[arg(long, default_value_t = 3)]
+        clients: u32,
+        /// How long to keep abusing, in seconds.
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+        /// The seed-bench manifest (`batch-aliases` sends existing codes).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Label of the data set in the results.
+        #[arg(long, default_value = "")]
+        scale: String,
+        /// Append what the abusive clients did as a JSON line here (kind `abuse`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The database's own rate for the same lookups (this tool's SQL loop).
     Pg {
@@ -151,6 +195,23 @@ fn read_population(path: &Path) -> anyhow::Result<bench_seed::Population> {
     let report: bench_seed::SeedReport =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     report.population().map_err(anyhow::Error::msg)
+}
+
+/// The checks' tokens: the lines of `file` when given, else the one `token`.
+fn read_tokens(token: String, file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let Some(file) = file else {
+        return Ok(vec![token]);
+    };
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let tokens: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    anyhow::ensure!(!tokens.is_empty(), "{} holds no token", file.display());
+    Ok(tokens)
 }
 
 fn seconds(s: f64) -> Duration {
@@ -238,6 +299,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Http {
             url,
             token,
+            token_file,
+            label,
+            expect_code,
+            search,
             admin_token,
             scenario,
             domain,
@@ -260,7 +325,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 duration: seconds(window.duration),
                 population: read_population(&window.manifest)?,
                 queries,
-                read_token: token,
+                read_tokens: read_tokens(token, token_file.as_deref())?,
+                search,
                 admin_token,
                 domain,
                 batch_size: window.batch_size.max(1),
@@ -269,8 +335,43 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 server_pid,
                 scale: window.scale,
             };
-            let record = load.run().await?;
+            let mut record = load.run().await?;
+            if let Some(label) = label {
+                record.scenario = label;
+            }
             finish(record, window.out.as_deref())
+        }
+        Command::Abuse {
+            url,
+            kind,
+            token,
+            clients,
+            duration,
+            manifest,
+            seed,
+            scale,
+            out,
+        } => {
+            let target = client::Target::parse(&url)?;
+            let ws_url = format!("ws://{}/graphql/ws", target.host);
+            let population = manifest.as_deref().map(read_population).transpose()?;
+            let report = abuse::Abuse {
+                kind,
+                target,
+                ws_url,
+                token,
+                clients,
+                duration: seconds(duration),
+                population,
+                seed,
+            }
+            .run()
+            .await?;
+            println!("{}", serde_json::to_string(&report)?);
+            if let Some(out) = out {
+                stats::append(&out, &report.record(&scale))?;
+            }
+            Ok(())
         }
         Command::Pg {
             database_url,

@@ -442,6 +442,96 @@ pub fn render(records: &[Record], meta: &Value) -> String {
         );
     }
 
+    // Public name search (anonymous), at the large scale.
+    let searches: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.kind == "http" && r.scenario.starts_with("search:"))
+        .collect();
+    if !searches.is_empty() {
+        let _ = writeln!(w, "\n## Public name search, {large} operators\n");
+        let _ = writeln!(
+            w,
+            "Anonymous `publicListings(search:, first: 20)`, as the public page asks it.\n\n| case | query | connections | req/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|"
+        );
+        for r in &searches {
+            let _ = writeln!(
+                w,
+                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                r.scenario.trim_start_matches("search:"),
+                r.query.rsplit(" with ").next().unwrap_or(""),
+                r.connections,
+                num(Some(r.summary.rps), 0),
+                num(r.summary.p50_ms, 2),
+                num(r.summary.p99_ms, 2),
+                r.summary.errors
+            );
+        }
+    }
+
+    // Partners' checks beside abusive clients.
+    let baseline = records
+        .iter()
+        .find(|r| r.kind == "http" && r.scenario == "abuse:none");
+    let abused: Vec<&Record> = records
+        .iter()
+        .filter(|r| {
+            r.kind == "http" && r.scenario.starts_with("abuse:") && r.scenario != "abuse:none"
+        })
+        .collect();
+    let mut abuse_ratios: Vec<(String, Option<f64>)> = Vec::new();
+    if let Some(base) = baseline {
+        let _ = writeln!(w, "\n## Partners' checks under abuse, {large} operators\n");
+        let _ = writeln!(
+            w,
+            "The partners' `check` load ({} connections over several partner subjects, the server at its \
+             default limits) alone, then with each abusive client running beside it.\n\n\
+             | beside | check req/s | of unloaded | p99 ms | p99 / unloaded | errors | server peak RSS | the abuser sent | the server answered it |\n|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            base.connections
+        );
+        let _ = writeln!(
+            w,
+            "| nothing | {} | 100 % | {} | 1.00× | {} | {} MiB | – | – |",
+            num(Some(base.summary.rps), 0),
+            num(base.summary.p99_ms, 2),
+            base.summary.errors,
+            num(base.rss_peak_mib, 1)
+        );
+        for r in &abused {
+            let kind = r.scenario.trim_start_matches("abuse:");
+            let abuser = records
+                .iter()
+                .find(|a| a.kind == "abuse" && a.scenario == kind);
+            let share = ratio(Some(r.summary.rps), Some(base.summary.rps));
+            abuse_ratios.push((kind.to_string(), share));
+            let _ = writeln!(
+                w,
+                "| `{kind}` | {} | {} | {} | {} | {} | {} MiB | {} | {} |",
+                num(Some(r.summary.rps), 0),
+                pct(share),
+                num(r.summary.p99_ms, 2),
+                times(ratio(r.summary.p99_ms, base.summary.p99_ms)),
+                r.summary.errors,
+                num(r.rss_peak_mib, 1),
+                abuser.map_or("–".into(), |a| format!(
+                    "{} in {} s",
+                    a.summary.requests,
+                    num(Some(a.duration_s), 0)
+                )),
+                abuser
+                    .and_then(|a| a.note.clone())
+                    .unwrap_or_default()
+                    .replace('|', "/"),
+            );
+        }
+        for r in records.iter().filter(|r| r.kind == "abuse") {
+            let _ = writeln!(
+                w,
+                "\n- `{}` ({} clients): {}.",
+                r.scenario, r.connections, r.query
+            );
+        }
+    }
+
     // Targets.
     let _ = writeln!(w, "\n## Targets\n");
     let _ = writeln!(w, "| target | measured | verdict |\n|---|---|---|");
@@ -509,6 +599,39 @@ pub fn render(records: &[Record], meta: &Value) -> String {
         num(peak_mib, 1),
         verdict.text()
     );
+
+    for case in ["no-match", "match"] {
+        let r = searches
+            .iter()
+            .find(|r| r.scenario == format!("search:{case}"));
+        let p50 = r.and_then(|r| r.summary.p50_ms);
+        let verdict = match (r, p50) {
+            (None, _) => Verdict::NotMeasured("not in this run".into()),
+            (Some(r), _) if r.summary.errors > 0 => Verdict::NotMet,
+            (Some(_), Some(p)) if p <= 20.0 => Verdict::Met,
+            (Some(_), Some(_)) => Verdict::NotMet,
+            (Some(_), None) => Verdict::NotMeasured("no successful request".into()),
+        };
+        let _ = writeln!(
+            w,
+            "| public search p50 ≤ 20 ms, {case} ({large}) | {} ms | {} |",
+            num(p50, 2),
+            verdict.text()
+        );
+    }
+    for (kind, share) in &abuse_ratios {
+        let verdict = match share {
+            Some(x) if *x >= 0.8 => Verdict::Met,
+            Some(_) => Verdict::NotMet,
+            None => Verdict::NotMeasured("no figure".into()),
+        };
+        let _ = writeln!(
+            w,
+            "| partners keep ≥ 80 % of their unloaded check throughput beside `{kind}` | {} | {} |",
+            pct(*share),
+            verdict.text()
+        );
+    }
 
     if let Some(notes) = meta["notes"].as_array() {
         let _ = writeln!(w, "\n## Notes\n");
