@@ -107,9 +107,7 @@ async fn a_tender_is_checked_filed_and_verified_offline(app: TestApp) {
         assert_eq!(
             app.count_where(
                 "check_records",
-                &format!(
-                    "id = '{receipt_id}' AND uscc = '{code}' AND reference = '{reference}'"
-                )
+                &format!("id = '{receipt_id}' AND uscc = '{code}' AND reference = '{reference}'")
             )
             .await,
             1,
