@@ -218,13 +218,31 @@ async fn public_pages_and_graphiql_in_chromium() {
         .await
         .unwrap();
     assert_eq!(editors[0], true, "GraphiQL's editors: {editors}");
-    client
-        .find(Locator::Css(".graphiql-execute-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // GraphiQL re-parses the edited document after a short debounce, and only a parsed
+    // subscription goes to the socket (before that it POSTs the text, which the registry
+    // refuses: subscriptions only over WebSocket): give it the time a person typing
+    // would, longer on a loaded machine.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        client
+            .find(Locator::Css(".graphiql-execute-button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let shown = client
+            .find(Locator::Css(".result-window"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !shown.contains("not supported on this transport") {
+            break;
+        }
+    }
     let date = api::domain::china_date(chrono::Utc::now()).to_string();
     let mut pushed = String::new();
     let mut decided = Vec::new();
