@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use unicode_width::UnicodeWidthStr;
 
 #[derive(Parser)]
 #[command(
@@ -373,34 +374,29 @@ fn verify_files(jwks: &Path, paths: &[PathBuf]) -> anyhow::Result<bool> {
     Ok(all_genuine)
 }
 
-/// A plain text table, columns padded to their widest cell (in characters).
+/// A plain text table, columns padded to their widest cell in terminal cells (a
+/// Chinese character takes two).
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let width = |s: &str| UnicodeWidthStr::width(s);
+    let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(width(cell));
         }
     }
-    let line = |cells: Vec<&str>| {
+    let line = |cells: &[&str]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(width(c)))))
             .collect();
         println!("{}", padded.join("  ").trim_end());
     };
-    line(headers.to_vec());
-    line(
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    );
+    line(headers);
+    let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&rules.iter().map(String::as_str).collect::<Vec<_>>());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }
 

@@ -73,6 +73,8 @@ async fn a_tender_is_checked_filed_and_verified_offline(app: TestApp) {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
+    // The table, as a clerk sees it (shown with --nocapture).
+    eprintln!("{stdout}");
 
     // The table: one row per bidder with its decision, each receipt genuine.
     let row = |code: &str| {
