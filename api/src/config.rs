@@ -149,6 +149,9 @@ pub struct Limits {
     pub trusted_proxies: Vec<String>,
     /// Parsed GraphQL documents kept by their text (0: parse every request).
     pub document_cache_entries: usize,
+    /// Texts of automatic persisted queries kept by their SHA-256 (0: the protocol is
+    /// off; see `graphql::persisted`).
+    pub persisted_queries: usize,
     /// Years an input instant (its UTC year) or date may lie in, inclusive: beyond them
     /// a value is a typo or an attack (PostgreSQL refuses years <= 0 outright).
     pub min_year: i32,
@@ -259,6 +262,7 @@ impl Default for Limits {
             public_rate_burst: 40,
             trusted_proxies: Vec::new(),
             document_cache_entries: 512,
+            persisted_queries: 512,
             min_year: 1900,
             max_year: 2200,
             max_string_chars: 10_000,

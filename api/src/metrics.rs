@@ -33,6 +33,11 @@ pub const CHECK_RECORD_GROUP: &str = "registry_check_record_group_size";
 pub const CHECK_RECORD_COMMIT: &str = "registry_check_record_commit_seconds";
 pub const LOOKUP_GROUP: &str = "registry_check_lookup_group_size";
 pub const REFUSALS: &str = "registry_refusals_total";
+pub const DB_POOL_WAITS: &str = "registry_db_pool_waits_total";
+pub const DB_POOL_WAIT: &str = "registry_db_pool_wait_seconds";
+pub const WS_SUBSCRIPTIONS_OPEN: &str = "registry_websocket_subscriptions";
+pub const WS_SUBSCRIPTIONS_STARTED: &str = "registry_websocket_subscriptions_total";
+pub const PERSISTED_QUERIES: &str = "registry_persisted_queries_total";
 
 /// Distinct GraphQL operation names kept as label values.
 pub const MAX_OPERATION_NAMES: usize = 256;
@@ -122,6 +127,27 @@ fn describe() {
     );
     describe_histogram!(LOOKUP_GROUP, "Checks answered per shared lookup statement");
     describe_counter!(
+        DB_POOL_WAITS,
+        "Write transactions that began while the main pool had no idle connection (they waited for one to come back or to be opened); reads outside transactions are not seen"
+    );
+    describe_histogram!(
+        DB_POOL_WAIT,
+        ::metrics::Unit::Seconds,
+        "Time each write transaction took to begin: the wait for a pooled connection plus BEGIN (on SQLite also the wait for the write lock)"
+    );
+    describe_gauge!(
+        WS_SUBSCRIPTIONS_OPEN,
+        "GraphQL subscriptions streaming now over WebSocket"
+    );
+    describe_counter!(
+        WS_SUBSCRIPTIONS_STARTED,
+        "GraphQL subscriptions started over WebSocket"
+    );
+    describe_counter!(
+        PERSISTED_QUERIES,
+        "Requests that used automatic persisted queries, by outcome (found, registered, or the refusal's code)"
+    );
+    describe_counter!(
         REFUSALS,
         "Requests refused before GraphQL ran, by code (RATE_LIMITED, PAYLOAD_TOO_LARGE, ...)"
     );
@@ -205,6 +231,38 @@ pub fn refusal(code: &str) {
     counter!(REFUSALS, "code" => code.to_string()).increment(1);
 }
 
+/// A write transaction began: whether it found no idle connection in the pool, and how
+/// long beginning took (hook for `service::audit::begin_write`).
+pub fn pool_acquired(waited: bool, took: Duration) {
+    if waited {
+        counter!(DB_POOL_WAITS).increment(1);
+    }
+    histogram!(DB_POOL_WAIT).record(took.as_secs_f64());
+}
+
+/// A request that used automatic persisted queries (`graphql::persisted`), by outcome:
+/// a fixed label or one of that module's codes.
+pub fn persisted_query(outcome: &'static str) {
+    counter!(PERSISTED_QUERIES, "outcome" => outcome).increment(1);
+}
+
+/// Counts a streaming subscription while it lives: keep it with the stream.
+pub struct Subscription(());
+
+impl Subscription {
+    pub fn started() -> Self {
+        counter!(WS_SUBSCRIPTIONS_STARTED).increment(1);
+        gauge!(WS_SUBSCRIPTIONS_OPEN).increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        gauge!(WS_SUBSCRIPTIONS_OPEN).decrement(1.0);
+    }
+}
+
 /// Counts an open WebSocket connection while it lives: keep it with the connection.
 pub struct WebSocketConnection(());
 
@@ -234,6 +292,18 @@ pub async fn render(db: &DatabaseConnection) -> Option<String> {
     }
     handle.run_upkeep();
     Some(handle.render())
+}
+
+/// Whether the pool behind `db` has an idle connection now (`true` when it cannot tell:
+/// an unknown backend is not counted as waiting). A sample, not a reservation: another
+/// task may take that connection first, so waits are counted at most once each, and a
+/// few may be missed under contention.
+pub fn pool_has_idle(db: &DatabaseConnection) -> bool {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => db.get_postgres_connection_pool().num_idle() > 0,
+        DatabaseBackend::Sqlite => db.get_sqlite_connection_pool().num_idle() > 0,
+        _ => true,
+    }
 }
 
 fn sample_pool(db: &DatabaseConnection) {

@@ -27,6 +27,9 @@ pub struct AppState {
     pub anonymous_db: DatabaseConnection,
     /// Admission of bulk work (auditors) around execution (see `graphql::capacity`).
     pub capacity: crate::graphql::capacity::Capacity,
+    /// Texts of automatic persisted queries, by hash: every transport resolves a
+    /// request through it before reading its text (see `graphql::persisted`).
+    pub persisted_queries: crate::graphql::persisted::PersistedQueries,
     /// The configuration the service started with.
     pub settings: Arc<Settings>,
     /// Verifies (and, for the CLI, issues) access tokens.
@@ -95,10 +98,13 @@ impl AppState {
         let feed = Arc::new(FeedHub::new(FEED_BUFFER));
         let services = Services::new(db.clone(), clock.clone(), feed.clone(), partners.clone());
         let capacity = crate::graphql::capacity::Capacity::new(&settings.limits);
+        let persisted_queries =
+            crate::graphql::persisted::PersistedQueries::new(settings.limits.persisted_queries);
         Ok(Self {
             db,
             anonymous_db,
             capacity,
+            persisted_queries,
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
             queries,

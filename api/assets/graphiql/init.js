@@ -1,18 +1,18 @@
-// Starts GraphiQL against this registry's /graphql (same origin; no external URL).
+// Starts GraphiQL against this registry (same origin; no external URL): queries and
+// mutations are POSTed to /graphql as JSON, subscriptions go over /graphql/ws with the
+// graphql-transport-ws protocol (graphql-ws, bundled in graphiql.min.js). The headers
+// typed in GraphiQL's header editor (e.g. {"Authorization": "Bearer …"}) are sent with
+// every HTTP request and, for a subscription, as the connection_init payload, which is
+// where the registry reads the socket's token.
 (function () {
-  var fetcher = function (params, options) {
-    var headers = Object.assign(
-      { 'content-type': 'application/json', accept: 'application/json' },
-      (options && options.headers) || {}
-    );
-    return fetch('/graphql', {
-      method: 'POST',
-      headers: headers,
-      body: JSON.stringify(params),
-    }).then(function (response) {
-      return response.json();
-    });
-  };
+  var wsScheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
+  var fetcher = GraphiQL.createFetcher({
+    url: '/graphql',
+    subscriptionUrl: wsScheme + window.location.host + '/graphql/ws',
+    headers: { accept: 'application/json' },
+    // The registry answers application/json, never multipart/mixed.
+    enableIncrementalDelivery: false,
+  });
   ReactDOM.createRoot(document.getElementById('graphiql')).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,

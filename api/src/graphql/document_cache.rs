@@ -23,6 +23,9 @@ pub struct AcceptedDocument {
     pub introspection_depth: Option<usize>,
 }
 
+/// Longer documents are parsed every time (partners' documents are far shorter).
+pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
+
 pub struct DocumentCache {
     capacity: usize,
     max_query_bytes: usize,

@@ -106,14 +106,11 @@ impl QueryLimits {
             introspection_allowed,
             documents: Arc::new(DocumentCache::new(
                 limits.document_cache_entries,
-                DOCUMENT_CACHE_MAX_QUERY_BYTES,
+                super::document_cache::MAX_CACHED_QUERY_BYTES,
             )),
         }
     }
 }
-
-/// Longer documents are parsed every time (partners' documents are far shorter).
-const DOCUMENT_CACHE_MAX_QUERY_BYTES: usize = 16 * 1024;
 
 impl ExtensionFactory for QueryLimits {
     fn create(&self) -> Arc<dyn Extension> {

@@ -17,6 +17,7 @@ pub mod loaders;
 pub mod operation_metrics;
 pub mod operators;
 pub mod partners;
+pub mod persisted;
 pub mod public;
 pub mod repair;
 pub mod report;

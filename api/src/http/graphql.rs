@@ -12,6 +12,7 @@ use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
 use crate::graphql::limits::{CostCharge, DOCUMENT_REFUSALS, RATE_LIMITED, code_errors};
+use crate::graphql::persisted;
 use crate::graphql::{RegistrySchema, RequestContext};
 use crate::service::idempotency::{self as keys, Begin, Claim};
 use crate::state::AppState;
@@ -182,7 +183,7 @@ async fn post_answer(
     } else {
         serde_json::from_slice(&body).map_err(|_| ())
     };
-    let batch: BatchRequest = match parsed {
+    let mut batch: BatchRequest = match parsed {
         Ok(batch) => batch,
         Err(()) => {
             return refuse(
@@ -193,6 +194,10 @@ async fn post_answer(
             );
         }
     };
+    // Hash-only requests get their text here, before anything reads it.
+    if let Err(refused) = resolve_persisted(&state, &mut batch) {
+        return answer(refused, media, request_id);
+    }
     if has_forged_upload(&batch) {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -405,6 +410,67 @@ pub(super) async fn execute(
     }
 }
 
+/// Resolves the automatic persisted queries of every request (`graphql::persisted`), so
+/// that everything after this reads full texts. When one cannot be resolved nothing
+/// runs: a single request gets its refusal (a request error), a batch an answer per
+/// operation, the refused ones with their code and the others `BATCH_NOT_RUN` (a batch
+/// is sent again as a whole, as Apollo's batch link does).
+pub(super) fn resolve_persisted(
+    state: &AppState,
+    batch: &mut BatchRequest,
+) -> Result<(), Executed> {
+    let requests: &mut [async_graphql::Request] = match batch {
+        BatchRequest::Single(r) => std::slice::from_mut(r),
+        BatchRequest::Batch(rs) => rs.as_mut_slice(),
+    };
+    let outcomes: Vec<_> = requests
+        .iter_mut()
+        .map(|r| state.persisted_queries.resolve(r))
+        .collect();
+    if outcomes.iter().all(Result::is_ok) {
+        return Ok(());
+    }
+    if let [Err(refused)] = outcomes.as_slice()
+        && matches!(batch, BatchRequest::Single(_))
+    {
+        return Err(persisted_refusal(refused));
+    }
+    let answers: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|outcome| {
+            let error = match outcome {
+                Err(refused) => {
+                    crate::metrics::refusal(refused.code);
+                    refused.to_json()
+                }
+                Ok(_) => serde_json::json!({
+                    "message": "not run: another operation of this batch was refused; send the batch again",
+                    "extensions": {"code": BATCH_NOT_RUN},
+                }),
+            };
+            serde_json::json!({ "errors": [error] })
+        })
+        .collect();
+    Err(Executed::Answer {
+        status: StatusCode::OK,
+        body: serde_json::Value::Array(answers),
+        replayed: false,
+    })
+}
+
+/// The answer to a single request whose persisted query was refused: a request error.
+fn persisted_refusal(refused: &persisted::Refused) -> Executed {
+    crate::metrics::refusal(refused.code);
+    Executed::Answer {
+        status: StatusCode::BAD_REQUEST,
+        body: serde_json::json!({ "errors": [refused.to_json()] }),
+        replayed: false,
+    }
+}
+
+/// The code of a batch's operation left unrun because another one was refused first.
+pub const BATCH_NOT_RUN: &str = "BATCH_NOT_RUN";
+
 /// async-graphql marks an uploaded file in the variables as `#__graphql_file__:<index>`
 /// and its `Upload` scalar panics on a marker whose index is not a number or names no
 /// file of the request. A client can
@@ -527,8 +593,18 @@ fn idempotency_claim(
     if identity.is_anonymous() || !contains_mutation(batch) {
         return Ok(None);
     }
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| "the body is not JSON".to_string())?;
+    // A retry may send the hash alone, or the text: the same request either way.
+    match (batch, &mut value) {
+        (BatchRequest::Single(r), value) => persisted::canonicalise(value, &r.query),
+        (BatchRequest::Batch(rs), serde_json::Value::Array(items)) => {
+            for (item, r) in items.iter_mut().zip(rs) {
+                persisted::canonicalise(item, &r.query);
+            }
+        }
+        _ => {}
+    }
     Ok(Some(Claim {
         subject: caller_key(identity),
         key: key.to_string(),
@@ -651,7 +727,8 @@ pub(super) fn bearer_of(req: &HttpRequest) -> Result<Option<&str>, String> {
 
 /// `GET /graphql`: a browser (`Accept: text/html`, no `query`) gets GraphiQL; anything
 /// else is a GraphQL request in the query string (`query`, `operationName`, and
-/// `variables` and `extensions` as JSON text). GET runs queries only: a mutation is
+/// `variables` and `extensions` as JSON text; `query` may be left out when `extensions`
+/// names a persisted query). GET runs queries only: a mutation is
 /// refused with 405 and `Allow: POST`, since a GET may be repeated or prefetched.
 pub async fn get(
     req: HttpRequest,
@@ -686,14 +763,17 @@ async fn get_answer(
         }
     };
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
-    if !params.contains_key("query") && media::wants_html(accept) {
+    if !params.contains_key("query")
+        && !params.contains_key("extensions")
+        && media::wants_html(accept)
+    {
         return graphiql(state).await;
     }
     let (identity, rate_key) = match authorise_http(&req, &state, &limiter, &request_id).await {
         Ok(authorised) => authorised,
         Err(refused) => return refused,
     };
-    let request = match request_from_params(params) {
+    let mut request = match request_from_params(params) {
         Ok(request) => request,
         Err(message) => {
             return refuse(
@@ -704,6 +784,11 @@ async fn get_answer(
             );
         }
     };
+    // A hash-only GET (Apollo's `useGETForHashedQueries`) gets its text before the
+    // mutation check, so a persisted mutation is refused here like a sent one.
+    if let Err(refused) = state.persisted_queries.resolve(&mut request) {
+        return answer(persisted_refusal(&refused), media, request_id);
+    }
     if operation_type(&request.query, request.operation_name.as_deref())
         == Some(OperationType::Mutation)
     {
@@ -739,9 +824,12 @@ fn request_from_params(
     mut params: HashMap<String, String>,
 ) -> Result<async_graphql::Request, String> {
     let mut object = serde_json::Map::new();
-    let query = params
-        .remove("query")
-        .ok_or("a GraphQL GET needs a `query` parameter")?;
+    // Without `query`, `extensions` must name a persisted query (checked when resolved).
+    let query = match params.remove("query") {
+        Some(query) => query,
+        None if params.contains_key("extensions") => String::new(),
+        None => return Err("a GraphQL GET needs a `query` parameter".into()),
+    };
     object.insert("query".into(), serde_json::Value::String(query));
     if let Some(name) = params.remove("operationName").filter(|n| !n.is_empty()) {
         object.insert("operationName".into(), serde_json::Value::String(name));

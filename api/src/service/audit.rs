@@ -55,13 +55,23 @@ impl AuditEntry {
 }
 
 /// Begins a write transaction holding the audit chain lock.
+///
+/// Every write of the registry begins here, so this is where pool waits are measured
+/// (`registry_db_pool_waits_total`, `registry_db_pool_wait_seconds`): sea-orm takes
+/// connections for plain reads inside its own calls, where nothing can time the wait,
+/// so those are not counted. A begin that failed (the pool's acquire timeout) is
+/// counted too.
 pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
-    let tx = db
+    let waited = !crate::metrics::pool_has_idle(db);
+    let started = std::time::Instant::now();
+    let begun = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
-        .await?;
+        .await;
+    crate::metrics::pool_acquired(waited, started.elapsed());
+    let tx = begun?;
     let backend = tx.get_database_backend();
     tx.execute_raw(Statement::from_string(
         backend,

@@ -1,7 +1,8 @@
 //! The public pages and GraphiQL in a real headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, driven over WebDriver by fantoccini): search finds a listing, its
 //! page shows the measures, /verify tells a real receipt from a tampered one, GraphiQL
-//! (offline assets) renders and runs a query. Screenshots of `/` and `/listings/{id}` at
+//! (offline assets) renders, runs a query, and runs a subscription over `/graphql/ws`
+//! with the token from its header editor. Screenshots of `/` and `/listings/{id}` at
 //! desktop (1280×900) and phone (390×844) sizes go to `target/screenshots/`.
 //! Skipped, with a message, only when chromedriver is not installed.
 
@@ -196,6 +197,85 @@ async fn public_pages_and_graphiql_in_chromium() {
     }
     assert!(result.contains("QueryRoot"), "{result}");
     assert!(result.contains(&code), "{result}");
+
+    // GraphiQL runs a subscription over /graphql/ws, with the token typed in its header
+    // editor sent as the connection_init payload: a listing decided after it started
+    // arrives in the result pane.
+    let admin = app.admin();
+    let editors: serde_json::Value = client
+        .execute(
+            "const query = document.querySelector('.graphiql-query-editor .CodeMirror');
+             const tools = document.querySelectorAll('.graphiql-editor-tool .graphiql-editor .CodeMirror');
+             if (!query || tools.length < 2) { return [!!query, tools.length]; }
+             query.CodeMirror.setValue(arguments[0]);
+             tools[1].CodeMirror.setValue(arguments[1]);
+             return [true, tools.length];",
+            vec![
+                json!("subscription InBrowser { registryChanged { kind uscc } }"),
+                json!(format!("{{\"Authorization\": \"Bearer {admin}\"}}")),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(editors[0], true, "GraphiQL's editors: {editors}");
+    // GraphiQL re-parses the edited document after a short debounce, and only a parsed
+    // subscription goes to the socket (before that it POSTs the text, which the registry
+    // refuses: subscriptions only over WebSocket): give it the time a person typing
+    // would, longer on a loaded machine.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        client
+            .find(Locator::Css(".graphiql-execute-button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let shown = client
+            .find(Locator::Css(".result-window"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !shown.contains("not supported on this transport") {
+            break;
+        }
+    }
+    let date = api::domain::china_date(chrono::Utc::now()).to_string();
+    let mut pushed = String::new();
+    let mut decided = Vec::new();
+    for attempt in 0..10u32 {
+        // The socket opens in the background: decide listings until one arrives.
+        let code = valid_code("441802", 90 + attempt);
+        app.create_operator(&code, "订阅测试有限公司").await;
+        let proposed = crate::listings::propose(&app, &admin, &code, &date).await;
+        let id = proposed.data()["proposeListing"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        crate::listings::decide(&app, &admin, &id, 1, &date, None)
+            .await
+            .data();
+        decided.push(code);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pushed = client
+            .find(Locator::Css(".result-window"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if decided.iter().any(|c| pushed.contains(c.as_str())) {
+            break;
+        }
+    }
+    assert!(
+        pushed.contains("registryChanged") && decided.iter().any(|c| pushed.contains(c.as_str())),
+        "no pushed change in GraphiQL's result pane: {pushed}"
+    );
+
     let resources: serde_json::Value = client
         .execute(
             "return performance.getEntriesByType('resource').map(e => e.name)",

@@ -18,6 +18,7 @@ mod metrics;
 mod operators;
 mod pages;
 mod partners;
+mod persisted_queries;
 mod rate_limits;
 mod receipts;
 mod repair;

@@ -1,8 +1,10 @@
-//! `GET /metrics` after a mixed run: every family is there with non-zero values, and the
-//! endpoint is not public.
+//! `GET /metrics` after a mixed run: every family is there with non-zero values (pool
+//! waits and WebSocket subscriptions included), and the endpoint is not public.
 
 use futures_util::{SinkExt, StreamExt};
+use sea_orm::TransactionTrait;
 use serde_json::json;
+use sha2::Digest;
 use tests::{TestApp, on_both_backends, on_both_backends_with, valid_code};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -38,6 +40,55 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 async fn every_family_has_values_after_a_mixed_run(app: TestApp) {
     let admin = app.admin();
+    // A pool wait: every connection of the main pool is held (transactions standing for
+    // busy requests) while a mutation begins its write; it waits, then runs once they end.
+    let mut held = Vec::new();
+    for _ in 0..app.state.settings.database.max_connections {
+        held.push(app.state.db.begin().await.unwrap());
+    }
+    let waiting = {
+        let client = app.client.clone();
+        let url = format!("{}/graphql", app.address);
+        let body = json!({"query": format!(
+            "mutation {{ upsertOperator(input: {{uscc: \"{}\", name: \"指标等待公司\"}}) {{ id }} }}",
+            valid_code("441802", 84)
+        )});
+        let token = admin.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for tx in held {
+        tx.rollback().await.unwrap();
+    }
+    let waited = waiting.await.unwrap();
+    assert!(
+        waited["data"]["upsertOperator"]["id"].is_string(),
+        "{waited}"
+    );
+    // A persisted query registered, then run by its hash.
+    let persisted = "query MetricsPersisted { __typename }";
+    let hash = hex::encode(sha2::Sha256::digest(persisted.as_bytes()));
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    app.post_json(
+        Some(&admin),
+        &json!({"query": persisted, "extensions": extensions}),
+    )
+    .await
+    .data();
+    app.post_json(Some(&admin), &json!({"extensions": extensions}))
+        .await
+        .data();
     // A mutation (the audit chain gets a head), a named query, a refused document, a
     // refused body, an unmatched path.
     app.create_operator(&valid_code("441802", 81), "指标测试公司")
@@ -88,8 +139,23 @@ async fn every_family_has_values_after_a_mixed_run(app: TestApp) {
         .unwrap()
         .unwrap();
     assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    // A subscription, streaming while the metrics are read.
+    let subscribe = json!({"id": "feed", "type": "subscribe",
+        "payload": {"query": "subscription { registryChanged { cursor } }"}});
+    ws.send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
 
-    let (status, text) = scrape(&app, &[]).await;
+    // The subscription starts in a task of its own: scrape until it is counted.
+    let mut scraped = scrape(&app, &[]).await;
+    for _ in 0..50 {
+        if value(&scraped.1, "registry_websocket_subscriptions", &[]) > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        scraped = scrape(&app, &[]).await;
+    }
+    let (status, text) = scraped;
     assert_eq!(status, 200, "{text}");
     let graphql = [("method", "POST"), ("route", "/graphql"), ("status", "200")];
     for (name, labels, what) in [
@@ -151,6 +217,37 @@ async fn every_family_has_values_after_a_mixed_run(app: TestApp) {
             "registry_check_record_commit_seconds_count",
             &[][..],
             "check-record commit latency",
+        ),
+        ("registry_db_pool_waits_total", &[][..], "pool waits"),
+        (
+            "registry_db_pool_wait_seconds_count",
+            &[][..],
+            "time waited for the pool",
+        ),
+        (
+            "registry_db_pool_wait_seconds_sum",
+            &[][..],
+            "time waited for the pool",
+        ),
+        (
+            "registry_websocket_subscriptions",
+            &[][..],
+            "open subscriptions",
+        ),
+        (
+            "registry_websocket_subscriptions_total",
+            &[][..],
+            "subscriptions started",
+        ),
+        (
+            "registry_persisted_queries_total",
+            &[("outcome", "registered")][..],
+            "persisted query registered",
+        ),
+        (
+            "registry_persisted_queries_total",
+            &[("outcome", "found")][..],
+            "persisted query run by hash",
         ),
     ] {
         assert!(

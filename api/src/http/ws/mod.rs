@@ -466,8 +466,8 @@ impl Connection {
     async fn on_subscribe(
         &mut self,
         id: String,
-        request: async_graphql::Request,
-        raw: Value,
+        mut request: async_graphql::Request,
+        mut raw: Value,
     ) -> Flow {
         let Phase::Ready(ready) = &self.phase else {
             return Flow::Close(close::UNAUTHORIZED, "Unauthorized".into());
@@ -517,6 +517,15 @@ impl Connection {
                     return Flow::Continue;
                 }
             };
+        // A hash-only operation gets its text before anything reads it (whether it is
+        // a subscription, whether its key claims a mutation), as over HTTP.
+        if let Err(refused) = self.state.persisted_queries.resolve(&mut request) {
+            crate::metrics::refusal(refused.code);
+            let error = error_object(refused.code, &refused.message, None);
+            self.refuse_operation(&id, error).await;
+            return Flow::Continue;
+        }
+        crate::graphql::persisted::canonicalise(&mut raw, &request.query);
         let kind = operation_type(&request.query, request.operation_name.as_deref());
         let request_id = format!("{}.{}", self.request_id, self.next_seq);
         let claim = match idempotency_claim(&identity, kind, &raw, &request_id) {

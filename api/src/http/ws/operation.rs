@@ -52,6 +52,9 @@ impl Operation {
 
     async fn stream(&mut self, request: Request) -> Result<(), actix_ws::Closed> {
         let request = request.data(self.context.clone()).data(self.charge.clone());
+        // Counted from here until the stream ends or the task is aborted (`stop`, the
+        // socket closing): the guard drops either way.
+        let _counted = crate::metrics::Subscription::started();
         let mut results = self.schema.execute_stream(request);
         while let Some(response) = results.next().await {
             let mut batch = async_graphql::BatchResponse::Single(response);
