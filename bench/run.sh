@@ -124,8 +124,10 @@ stop_server() {
 trap stop_server EXIT
 
 need_tools
-log "building release binaries"
-run cargo build --release -p api -p bench-seed -p loadgen
+if [[ ${BUILD:-1} == 1 ]]; then                # BUILD=0: measure the binaries already built
+    log "building release binaries"
+    run cargo build --release -p api -p bench-seed -p loadgen
+fi
 
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 SERVER_WORKERS=${REGISTRY_WORKERS:-0}

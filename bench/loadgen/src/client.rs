@@ -56,9 +56,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// HTTP 200 and no GraphQL `errors` key.
+    /// HTTP 200 and no top-level GraphQL `errors` key. The body is parsed only when the
+    /// word appears at all (a field may be named `errors`, as in the introspected schema).
     pub fn ok(&self) -> bool {
-        self.status == 200 && !contains(&self.body, b"\"errors\"")
+        self.status == 200
+            && (!contains(&self.body, b"\"errors\"") || self.json().get("errors").is_none())
     }
 
     /// The first GraphQL error carries `extensions.code == code`.
@@ -153,7 +155,12 @@ mod tests {
             status: 200,
             body: Bytes::from_static(br#"{"data":null,"errors":[{"message":"no"}]}"#),
         };
+        let field_named_errors = Reply {
+            status: 200,
+            body: Bytes::from_static(br#"{"data":{"type":{"fields":[{"name":"errors"}]}}}"#),
+        };
         assert!(ok.ok());
         assert!(!bad.ok());
+        assert!(field_named_errors.ok());
     }
 }

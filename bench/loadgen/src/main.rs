@@ -327,6 +327,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 queries,
                 read_tokens: read_tokens(token, token_file.as_deref())?,
                 search,
+                expect_code,
                 admin_token,
                 domain,
                 batch_size: window.batch_size.max(1),
