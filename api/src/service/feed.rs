@@ -199,6 +199,8 @@ pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResul
 pub struct FeedHub {
     sender: broadcast::Sender<Arc<ChangeEvent>>,
     wake: Notify,
+    /// Wakes the registry-log appender (`service::logs`) on the same changes.
+    logged: Notify,
     /// The last revision id broadcast (set before sending, so a subscriber that reads it
     /// after subscribing receives every later event).
     position: AtomicI64,
@@ -210,6 +212,7 @@ impl FeedHub {
         Self {
             sender,
             wake: Notify::new(),
+            logged: Notify::new(),
             position: AtomicI64::new(0),
         }
     }
@@ -217,6 +220,12 @@ impl FeedHub {
     /// A listing change was committed: look for new events now.
     pub fn notify(&self) {
         self.wake.notify_one();
+        self.logged.notify_one();
+    }
+
+    /// Waits for the next committed change (the registry-log appender).
+    pub async fn changed(&self) {
+        self.logged.notified().await;
     }
 
     pub fn set_position(&self, revision_id: i64) {
