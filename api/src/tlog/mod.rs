@@ -339,7 +339,7 @@ pub fn parse_entry_bundle(mut bundle: &[u8]) -> Result<Vec<Vec<u8>>, TlogError> 
 
 /// The hashes of a hash tile.
 pub fn parse_tile(data: &[u8]) -> Result<Vec<Hash>, TlogError> {
-    if data.is_empty() || data.len() % 32 != 0 || data.len() as u64 > TILE_WIDTH * 32 {
+    if data.is_empty() || !data.len().is_multiple_of(32) || data.len() as u64 > TILE_WIDTH * 32 {
         return Err(TlogError::Malformed(
             "a tile is a whole number (1 to 256) of 32-byte hashes".into(),
         ));
@@ -432,10 +432,8 @@ mod tests {
     fn appending_in_groups_gives_the_same_hashes_as_one_by_one() {
         let leaves: Vec<Hash> = (0..300u32).map(|i| record_hash(&i.to_be_bytes())).collect();
         let mut one = HashMemo::default();
-        let mut size = 0;
-        for leaf in &leaves {
-            stored_hashes_for_leaves(size, std::slice::from_ref(leaf), &mut one).unwrap();
-            size += 1;
+        for (size, leaf) in leaves.iter().enumerate() {
+            stored_hashes_for_leaves(size as u64, std::slice::from_ref(leaf), &mut one).unwrap();
         }
         // Groups starting from only the right edge of the tree before them, as the
         // database append does.
