@@ -18,6 +18,7 @@
 //! complete subtree's hash, and appending leaf `n` stores the hashes that leaf completes
 //! ([`stored_hashes_for_leaves`]). Tiles are read back from those hashes.
 
+pub mod client;
 pub mod note;
 pub mod proof;
 

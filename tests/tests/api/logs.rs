@@ -320,3 +320,89 @@ on_both_backends!(
     the_registry_log_follows_the_feed_and_replays_to_the_list,
     consistency_proofs_hold_and_a_forged_history_fails,
 );
+
+async fn verify_log_audits_both_logs_and_catches_a_rewritten_history(app: TestApp) {
+    use api::tlog::client::{VerifyLogArgs, verify_log};
+    let start = Utc::now() - Duration::days(2);
+    crate::listings::listed(&app, "441802", 120, start).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let codes: Vec<String> = (0..3).map(|i| valid_code("441802", 121 + i)).collect();
+    app.gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await
+        .data();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("answers.checkpoint");
+    let args = |log: &str, from: Option<std::path::PathBuf>, save: Option<std::path::PathBuf>| {
+        VerifyLogArgs {
+            url: format!("{}/logs/{log}", app.address),
+            from_checkpoint: from,
+            vkey: None,
+            save_checkpoint: save,
+        }
+    };
+    // The registry log: tiles, entries, and the list replayed equals the public list.
+    let registry = verify_log(&args("registry", None, None)).await.unwrap();
+    assert!(registry.ok(), "{}", registry.text());
+    assert!(
+        registry
+            .text()
+            .contains("the log replayed gives the public list: 1 listings"),
+        "{}",
+        registry.text()
+    );
+
+    // The answer log, saved, then grown, then checked against the saved checkpoint.
+    let first = verify_log(&args("answers", None, Some(saved.clone())))
+        .await
+        .unwrap();
+    assert!(first.ok(), "{}", first.text());
+    let codes: Vec<String> = (0..2).map(|i| valid_code("441802", 125 + i)).collect();
+    app.gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await
+        .data();
+    let grown = verify_log(&args("answers", Some(saved.clone()), None))
+        .await
+        .unwrap();
+    assert!(grown.ok(), "{}", grown.text());
+    assert!(
+        grown
+            .text()
+            .contains("extends the earlier checkpoint of size 3"),
+        "{}",
+        grown.text()
+    );
+
+    // A checkpoint of another history, signed with the log's own key (what a registry
+    // that rewrote its log would have handed out before): caught.
+    let key_pem =
+        std::fs::read_to_string(app.state.settings.log_key_dir().join("answers.pem")).unwrap();
+    let signing =
+        <ed25519_dalek::SigningKey as ed25519_dalek::pkcs8::DecodePrivateKey>::from_pkcs8_pem(
+            &key_pem,
+        )
+        .unwrap();
+    let origin = verifier(&app, "answers").await.name().to_string();
+    let key = api::tlog::note::LogKey::new(&origin, &signing).unwrap();
+    let forged_leaves: Vec<tl::Hash> = (0..3u8).map(|i| tl::record_hash(&[i])).collect();
+    let mut memo = tl::HashMemo::default();
+    let (_, forged_root) = tl::stored_hashes_for_leaves(0, &forged_leaves, &mut memo).unwrap();
+    let forged = dir.path().join("forged.checkpoint");
+    std::fs::write(&forged, key.sign_checkpoint(3, &forged_root).unwrap()).unwrap();
+    let caught = verify_log(&args("answers", Some(forged), None))
+        .await
+        .unwrap();
+    assert!(!caught.ok(), "{}", caught.text());
+    assert!(
+        caught.text().contains("rewrote history"),
+        "{}",
+        caught.text()
+    );
+}
+
+on_both_backends!(verify_log_audits_both_logs_and_catches_a_rewritten_history);
