@@ -406,3 +406,111 @@ async fn verify_log_audits_both_logs_and_catches_a_rewritten_history(app: TestAp
 }
 
 on_both_backends!(verify_log_audits_both_logs_and_catches_a_rewritten_history);
+
+/// Whether the independent verifier can run here (python3 with `cryptography`).
+fn python_verifier_available() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+async fn an_independent_python_verifier_accepts_receipts_and_refuses_altered_ones(app: TestApp) {
+    if !python_verifier_available() {
+        eprintln!(
+            "SKIPPED: python3 with the `cryptography` package is needed for the independent receipt verifier (apt-get install python3-cryptography, or pip install cryptography)"
+        );
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/verifier/verify_receipt.py");
+    let dir = tempfile::tempdir().unwrap();
+    let vkey = dir.path().join("answers.vkey");
+    std::fs::write(&vkey, text(&app, "/logs/answers/vkey").await.1).unwrap();
+    let run = |receipt: &str| -> (i32, String) {
+        let file = dir.path().join("receipt.txt");
+        std::fs::write(&file, receipt).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .arg("--vkey")
+            .arg(&vkey)
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Several receipts of several groups and tree sizes, each verified by Python.
+    let (_, restricted) = restricted_receipt(&app).await;
+    let token = app
+        .partner(
+            "gov-procurement-batch",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let codes: Vec<String> = (0..6).map(|i| valid_code("441802", 140 + i)).collect();
+    let batch = app
+        .gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await;
+    let mut receipts = vec![restricted.clone()];
+    receipts.extend(
+        batch.data()["checkBatch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["receipt"].as_str().unwrap().to_string()),
+    );
+    for receipt in &receipts {
+        let (code, out) = run(receipt);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.starts_with("VALID"), "{out}");
+    }
+    let (_, out) = run(&restricted);
+    assert!(out.contains("\"decision\": \"RESTRICTED\""), "{out}");
+
+    // Altered payload, proof hash, checkpoint size, signature: all refused.
+    let proof = tl::proof::TlogProof::parse(&receipts[3]).unwrap();
+    let mut altered_payload = proof.clone();
+    altered_payload.extra = Some(
+        String::from_utf8(proof.extra.clone().unwrap())
+            .unwrap()
+            .replace("CLEAR", "RESTRICTED")
+            .into_bytes(),
+    );
+    let mut altered_proof = proof.clone();
+    altered_proof.proof[0] = tl::record_hash(b"x");
+    let mut altered_index = proof.clone();
+    altered_index.index ^= 1;
+    let size_line = format!("\n{}\n", answers_size(&app).await);
+    let altered_size = receipts[3].replacen(&size_line, "\n1000\n", 1);
+    let sig_at = receipts[3].rfind(' ').unwrap() + 5;
+    let mut altered_sig = receipts[3].clone().into_bytes();
+    altered_sig[sig_at] = if altered_sig[sig_at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    for bad in [
+        altered_payload.to_text(),
+        altered_proof.to_text(),
+        altered_index.to_text(),
+        altered_size,
+        String::from_utf8(altered_sig).unwrap(),
+    ] {
+        let (code, out) = run(&bad);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.starts_with("INVALID"), "{out}");
+    }
+}
+
+async fn answers_size(app: &TestApp) -> u64 {
+    let (_, note, _) = text(app, "/logs/answers/checkpoint").await;
+    verifier(app, "answers")
+        .await
+        .verify_checkpoint(&note)
+        .unwrap()
+        .size
+}
+
+on_both_backends!(an_independent_python_verifier_accepts_receipts_and_refuses_altered_ones);
