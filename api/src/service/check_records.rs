@@ -6,6 +6,11 @@
 //! one commit for many checks while no answer is ever sent without its record. If the
 //! write fails, every waiting check fails with it.
 //!
+//! The same transaction appends the group's answer-log leaves (one per record, its
+//! receipt payload) and the one checkpoint that covers them (issue 17,
+//! `service::logs`): each request is acknowledged with where its answers landed in the
+//! log and their inclusion proofs, so a receipt never names a leaf that is not durable.
+//!
 //! On PostgreSQL a group of any size is one INSERT of the rows of one JSON parameter
 //! (`jsonb_to_recordset`): one prepared statement for every group, instead of a new
 //! statement text (and a new server-side parse and plan) for every group size, and no

@@ -220,11 +220,11 @@ impl FeedHub {
     /// A listing change was committed: look for new events now.
     pub fn notify(&self) {
         self.wake.notify_one();
-        self.logged.notify_one();
     }
 
-    /// Waits for the next committed change (the registry-log appender).
-    pub async fn changed(&self) {
+    /// Waits for the pump's next run (the registry-log appender then compares
+    /// [`FeedHub::position`] with what it logged, in memory).
+    pub async fn pumped(&self) {
         self.logged.notified().await;
     }
 
@@ -274,6 +274,7 @@ impl FeedHub {
             if let Err(e) = self.pump_once(&db).await {
                 tracing::warn!(error = %crate::error::one_line(&e), "change feed: reading new changes failed");
             }
+            self.logged.notify_one();
         }
     }
 }

@@ -190,19 +190,28 @@ impl TransparencyLogs {
         }
     }
 
-    /// Runs the registry-log appender for the life of the server: on every change the
-    /// feed hub is told of, and every `poll` (changes written by other processes).
+    /// Runs the registry-log appender for the life of the server, after each run of the
+    /// feed hub's pump (woken by every committed change, and polling for other
+    /// processes' changes). It touches the database only when the feed's position moved
+    /// past what it has logged, so an idle registry costs no queries.
     pub async fn run_registry_appender(
         self: Arc<Self>,
         db: DatabaseConnection,
         hub: Arc<super::feed::FeedHub>,
         poll: Duration,
     ) {
+        let mut seen: Option<i64> = None;
         loop {
-            if let Err(e) = self.append_registry(&db).await {
-                tracing::warn!(error = %crate::error::one_line(&e), "registry log: appending changes failed");
+            let target = hub.position();
+            if seen.is_none_or(|s| target > s) {
+                match self.append_registry(&db).await {
+                    Ok(_) => seen = Some(target),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::one_line(&e), "registry log: appending changes failed")
+                    }
+                }
             }
-            let _ = tokio::time::timeout(poll, hub.changed()).await;
+            let _ = tokio::time::timeout(poll, hub.pumped()).await;
         }
     }
 
