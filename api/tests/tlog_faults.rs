@@ -170,6 +170,32 @@ async fn kill_9_mid_group_leaves_no_answer_outside_the_log(url: &str, dir: &Path
     let records: i64 = row.try_get("", "n").unwrap();
     assert_eq!(records as u64, now.size);
     assert!(records as usize >= receipts.len());
+    // `credit-registry verify-receipt` checks a returned receipt offline with the saved
+    // verifier key: 0 genuine, 1 altered, 2 when the key is not given.
+    let vkey_file = dir.join("answers.vkey");
+    std::fs::write(&vkey_file, &vkey).unwrap();
+    let cli = |receipt: &str, with_key: bool| -> i32 {
+        let file = dir.join("receipt.txt");
+        std::fs::write(&file, receipt).unwrap();
+        let mut cmd = std::process::Command::new(common::BINARY);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("REGISTRY_DATA_DIR", dir)
+            .arg("verify-receipt");
+        if with_key {
+            cmd.arg("--vkey").arg(&vkey_file);
+        }
+        cmd.arg(format!("@{}", file.display()))
+            .output()
+            .unwrap()
+            .status
+            .code()
+            .unwrap_or(-1)
+    };
+    let receipt = &receipts[receipts.len() / 2];
+    assert_eq!(cli(receipt, true), 0);
+    assert_eq!(cli(&receipt.replacen("index ", "index 1", 1), true), 1);
+    assert_eq!(cli(receipt, false), 2);
     eprintln!(
         "kill -9 after {} answered checks; the log holds {} answers under {} checkpoints seen",
         receipts.len(),
