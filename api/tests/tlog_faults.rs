@@ -36,8 +36,10 @@ async fn gql(
 }
 
 fn partner_token(data_dir: &Path) -> String {
-    let mut settings = Settings::default();
-    settings.data_dir = data_dir.to_path_buf();
+    let settings = Settings {
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
     api::startup::token_service(&settings)
         .unwrap()
         .issue(&TokenRequest {
