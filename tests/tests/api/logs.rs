@@ -57,6 +57,19 @@ async fn a_receipt_verifies_offline_from_the_public_key_alone(app: TestApp) {
     let registry = verifier(&app, "registry").await;
     assert!(verify_any(&receipt, &HashMap::new(), Some(&registry)).is_err());
 
+    // What a receipt weighs and what verifying one offline costs (figures for the
+    // benchmark notes; this is an unoptimised test build).
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        verify_any(&receipt, &HashMap::new(), Some(&answers)).unwrap();
+    }
+    eprintln!(
+        "receipt: {} bytes, {} proof hashes; offline verification {:?} each (test build)",
+        receipt.len(),
+        tl::proof::TlogProof::parse(&receipt).unwrap().proof.len(),
+        started.elapsed() / 100
+    );
+
     // Changing any byte of payload, proof or checkpoint fails it.
     for i in 0..receipt.len() {
         let mut bytes = receipt.clone().into_bytes();
