@@ -71,14 +71,40 @@ pub enum Command {
     /// Add a new receipt signing key to the receipt key directory; it signs from the next
     /// start (or within 30 s for a running service) and the old keys keep verifying.
     RotateReceiptKey,
-    /// Verify a check receipt offline against a JWK set (a saved /.well-known/jwks.json).
-    /// Exit status 0 when it is genuine, 1 when it is not, 2 when it could not be checked.
+    /// Verify a check receipt offline: a tlog-proof receipt against the answer log's
+    /// verifier key (a saved /logs/answers/vkey), a compact JWS receipt against a JWK set
+    /// (a saved /.well-known/jwks.json). Exit status 0 when it is genuine, 1 when it is
+    /// not, 2 when it could not be checked.
     VerifyReceipt {
-        /// The JWK set file.
+        /// The JWK set file (JWS receipts).
         #[arg(long)]
-        jwks: PathBuf,
-        /// The receipt (compact JWS), `@FILE` to read it from a file, or `-` for standard input.
+        jwks: Option<PathBuf>,
+        /// The answer log's verifier key file (tlog-proof receipts).
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+        /// The receipt, `@FILE` to read it from a file, or `-` for standard input.
         receipt: String,
+    },
+    /// Audit a transparency log over HTTP: verify its checkpoint, recompute the tree from
+    /// its tiles, check that it extends an earlier checkpoint, and for the registry log
+    /// replay its entries into the list and compare it with /exports/public-list.jsonl.
+    /// Exit status 0 when everything holds, 1 when something does not, 2 when it could
+    /// not be checked.
+    VerifyLog {
+        /// The log's URL, e.g. `https://registry.example/logs/registry`.
+        #[arg(long)]
+        url: String,
+        /// An earlier checkpoint of the same log (a saved `<url>/checkpoint`): the log
+        /// must extend it.
+        #[arg(long)]
+        from_checkpoint: Option<PathBuf>,
+        /// The log's verifier key file; default: fetched from `<url>/vkey` (trust on
+        /// first use: save it and pass it from then on).
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+        /// Where to save the verified checkpoint (for the next `--from-checkpoint`).
+        #[arg(long)]
+        save_checkpoint: Option<PathBuf>,
     },
     /// Recompute the audit log's hash chain; exits with status 1 and names the first
     /// broken link when the chain does not hold.

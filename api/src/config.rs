@@ -52,6 +52,7 @@ pub struct Settings {
     pub log_backtraces: bool,
     pub auth: AuthSettings,
     pub receipts: ReceiptSettings,
+    pub logs: LogSettings,
     pub database: DatabaseSettings,
     pub limits: Limits,
     pub rules: RuleSettings,
@@ -98,6 +99,41 @@ pub struct ReceiptSettings {
     /// Directory of `<kid>.pem` Ed25519 keys; the newest signs, all verify.
     /// Default `data_dir/receipt-keys`.
     pub key_dir: Option<PathBuf>,
+    /// What a check's `receipt` is: `tlog-proof` (a C2SP tlog proof of the answer-log
+    /// entry, one checkpoint signature per group) or, during a transition, `jws` (the
+    /// compact JWS of before issue 17). Both kinds keep verifying either way.
+    pub format: ReceiptFormat,
+}
+
+/// The receipt a check returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceiptFormat {
+    #[default]
+    #[serde(rename = "tlog-proof")]
+    TlogProof,
+    #[serde(rename = "jws")]
+    Jws,
+}
+
+/// The transparency logs (`/logs/registry`, `/logs/answers`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// The origin prefix: the logs' checkpoints name `<origin>/registry` and
+    /// `<origin>/answers` (C2SP: a schema-less URL, no spaces, no '+').
+    pub origin: String,
+    /// Directory of the logs' Ed25519 keys, `registry.pem` and `answers.pem`.
+    /// Default `data_dir/log-keys`.
+    pub key_dir: Option<PathBuf>,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            origin: "credit-registry.local/logs".into(),
+            key_dir: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,6 +240,7 @@ impl Default for Settings {
             log_backtraces: false,
             auth: AuthSettings::default(),
             receipts: ReceiptSettings::default(),
+            logs: LogSettings::default(),
             database: DatabaseSettings::default(),
             limits: Limits::default(),
             rules: RuleSettings::default(),
@@ -365,6 +402,13 @@ impl Settings {
             .signing_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("token-signing-key.pem"))
+    }
+
+    pub fn log_key_dir(&self) -> PathBuf {
+        self.logs
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("log-keys"))
     }
 
     pub fn receipt_key_dir(&self) -> PathBuf {

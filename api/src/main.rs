@@ -94,29 +94,69 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::VerifyReceipt { jwks, receipt } => {
+        Command::VerifyReceipt {
+            jwks,
+            vkey,
+            receipt,
+        } => {
             // Exit status 2: nothing could be verified (unlike 1: verified and not genuine).
-            let inputs = std::fs::read_to_string(&jwks)
-                .with_context(|| format!("reading the JWK set {}", jwks.display()))
-                .and_then(|text| {
-                    receipts::parse_jwks(&text)
-                        .with_context(|| format!("reading the JWK set {}", jwks.display()))
-                })
-                .and_then(|keys| Ok((keys, api::cli::read_receipt_arg(&receipt)?)));
-            let (keys, receipt) = match inputs {
+            let inputs = (|| -> anyhow::Result<_> {
+                let keys = match &jwks {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("reading the JWK set {}", path.display()))?;
+                        receipts::parse_jwks(&text)
+                            .with_context(|| format!("reading the JWK set {}", path.display()))?
+                    }
+                    None => Default::default(),
+                };
+                let log = match &vkey {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path).with_context(|| {
+                            format!("reading the verifier key {}", path.display())
+                        })?;
+                        Some(
+                            api::tlog::note::LogVerifier::parse(&text)
+                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                        )
+                    }
+                    None => None,
+                };
+                let receipt = api::cli::read_receipt_arg(&receipt)?;
+                let is_proof = api::tlog::proof::is_tlog_proof(&receipt);
+                if is_proof && log.is_none() {
+                    anyhow::bail!(
+                        "this receipt is a transparency-log proof: pass the answer log's verifier key with --vkey (a saved /logs/answers/vkey)"
+                    );
+                }
+                if !is_proof && jwks.is_none() {
+                    anyhow::bail!(
+                        "this receipt is a compact JWS: pass the registry's JWK set with --jwks (a saved /.well-known/jwks.json)"
+                    );
+                }
+                Ok((keys, log, receipt))
+            })();
+            let (keys, log, receipt) = match inputs {
                 Ok(inputs) => inputs,
                 Err(err) => {
                     eprintln!("ERROR: {err:#}");
                     std::process::exit(2);
                 }
             };
-            let (report, genuine) = match receipts::verify(&receipt, &keys) {
+            let (report, genuine) = match receipts::verify_any(&receipt, &keys, log.as_ref()) {
                 Ok(verified) => (
-                    format!(
-                        "VALID: signed by key {}\n{}\n",
-                        verified.kid,
-                        serde_json::to_string_pretty(&verified.payload)?
-                    ),
+                    match verified.log {
+                        Some((index, size)) => format!(
+                            "VALID: entry {index} of the answer log, under its checkpoint of size {size} signed by {}\n{}\n",
+                            verified.kid,
+                            serde_json::to_string_pretty(&verified.payload)?
+                        ),
+                        None => format!(
+                            "VALID: signed by key {}\n{}\n",
+                            verified.kid,
+                            serde_json::to_string_pretty(&verified.payload)?
+                        ),
+                    },
                     true,
                 ),
                 Err(reason) => (format!("INVALID: {reason}\n"), false),
@@ -127,6 +167,33 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::VerifyLog {
+            url,
+            from_checkpoint,
+            vkey,
+            save_checkpoint,
+        } => {
+            let args = api::tlog::client::VerifyLogArgs {
+                url,
+                from_checkpoint,
+                vkey,
+                save_checkpoint,
+            };
+            match api::tlog::client::verify_log(&args).await {
+                Ok(report) => {
+                    let _ =
+                        std::io::Write::write_all(&mut std::io::stdout(), report.text().as_bytes());
+                    if !report.ok() {
+                        std::process::exit(1);
+                    }
+                    Ok(())
+                }
+                Err(err) => {
+                    eprintln!("ERROR: {err:#}");
+                    std::process::exit(2);
+                }
+            }
         }
         Command::VerifyAudit { page_size } => {
             let db = api::db::connect(&settings).await?;

@@ -18,9 +18,14 @@ use tracing_actix_web::TracingLogger;
 fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
     let jobs = &state.settings.jobs;
     let poll = Duration::from_millis(jobs.feed_poll_ms.max(50));
-    let mut handles = vec![tokio::spawn(
-        state.feed.clone().pump(state.db.clone(), poll),
-    )];
+    let mut handles = vec![
+        tokio::spawn(state.feed.clone().pump(state.db.clone(), poll)),
+        tokio::spawn(state.logs.clone().run_registry_appender(
+            state.db.clone(),
+            state.feed.clone(),
+            poll,
+        )),
+    ];
     if jobs.idempotency_purge_interval_seconds > 0 {
         handles.push(tokio::spawn(crate::service::idempotency::purge_job(
             state.db.clone(),

@@ -11,6 +11,7 @@ use crate::service::Services;
 use crate::service::check_lookups::CheckLookups;
 use crate::service::check_records::CheckRecorder;
 use crate::service::feed::FeedHub;
+use crate::service::logs::TransparencyLogs;
 use crate::service::receipts::{self, ReceiptService};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub partners: Arc<PartnerDirectory>,
     /// Receipt signing keys (the newest signs, all verify) and the published JWK set.
     pub receipts: Arc<ReceiptService>,
+    /// The transparency logs (registry, answers): keys, appender, the registry head.
+    pub logs: Arc<TransparencyLogs>,
     /// Group-commit writer of check records: a check answers only once its record is committed.
     pub check_recorder: CheckRecorder,
     /// Shared lookups of single checks (PostgreSQL, unless turned off).
@@ -63,6 +66,7 @@ impl AppState {
         }
         let anonymous_db = crate::db::connect_anonymous(&settings, &db).await?;
         let state = Self::with_db(settings, db, anonymous_db)?;
+        state.logs.init(&state.db).await?;
         // Live subscribers start from the present; older events come from `changes`.
         let latest = crate::service::feed::latest_revision_id(&state.db).await?;
         state.feed.set_position(latest);
@@ -84,13 +88,22 @@ impl AppState {
                 counter.fetch_add(1, Ordering::Relaxed);
             });
         }
-        let receipts = Arc::new(receipt_service(&settings)?);
+        let receipts = receipt_service(&settings)?;
+        let logs =
+            Arc::new(TransparencyLogs::open(&settings).context("opening the transparency logs")?);
+        let receipts = Arc::new(
+            receipts
+                .with_answer_log(&logs.key(crate::store::tlog_store::LogName::Answers).vkey())?,
+        );
         receipts::spawn_reloader(&receipts);
         let partners = Arc::new(PartnerDirectory::new(Duration::from_secs(
             settings.auth.partner_cache_seconds,
         )));
-        let check_recorder =
-            CheckRecorder::start(db.clone(), settings.database.check_record_writers);
+        let check_recorder = CheckRecorder::start(
+            db.clone(),
+            settings.database.check_record_writers,
+            logs.clone(),
+        );
         let check_lookups = (settings.database.shared_check_lookups
             && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
             .then(|| CheckLookups::start(db.clone()));
@@ -110,6 +123,7 @@ impl AppState {
             queries,
             partners,
             receipts,
+            logs,
             check_recorder,
             check_lookups,
             feed,

@@ -14,6 +14,7 @@ mod m20261128_140000_check_known_at;
 mod m20261201_000001_check_hit_measures;
 mod m20261201_100000_import_batches;
 mod m20261201_120000_name_search_index;
+mod m20261201_200000_transparency_logs;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_check_hit_measures::Migration),
             Box::new(m20261201_100000_import_batches::Migration),
             Box::new(m20261201_120000_name_search_index::Migration),
+            Box::new(m20261201_200000_transparency_logs::Migration),
         ]
     }
 }

@@ -335,6 +335,23 @@ macro_rules! on_both_backends {
     };
 }
 
+/// What a receipt says, of either kind: the JSON payload of a tlog-proof receipt (its
+/// `extra` line) or of a compact JWS (its middle part). Unverified: for assertions only.
+pub fn receipt_payload(receipt: &str) -> Value {
+    use base64::Engine;
+    let bytes = if let Some(line) = receipt.lines().find_map(|l| l.strip_prefix("extra ")) {
+        base64::engine::general_purpose::STANDARD
+            .decode(line)
+            .expect("base64 extra line")
+    } else {
+        let part = receipt.split('.').nth(1).expect("a JWS payload");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url")
+    };
+    serde_json::from_slice(&bytes).expect("a JSON payload")
+}
+
 /// Valid codes for tests (both check digits hold), with their Qingyuan divisions.
 pub fn valid_code(division: &str, serial: u32) -> String {
     let prefix = format!("91{division}{serial:08}");

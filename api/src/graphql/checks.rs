@@ -308,6 +308,8 @@ fn check_context(state: &Arc<AppState>) -> CheckContext<'_> {
         lookups: state.check_lookups.as_ref(),
         max_batch: state.settings.limits.max_check_batch,
         clock: &state.clock,
+        logs: &state.logs,
+        receipt_format: state.settings.receipts.format,
     }
 }
 

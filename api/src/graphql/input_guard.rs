@@ -32,8 +32,9 @@ pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 
 /// Argument and input-field names that hold free text (prose pasted from documents),
 /// where `\t`, `\n` and `\r` are allowed. Every other string is a single line. A name
-/// missing here only makes its field stricter, never looser.
-pub const PROSE_FIELDS: [&str; 8] = [
+/// missing here only makes its field stricter, never looser. `receipt` is a C2SP tlog
+/// proof (issue 17): lines of base64 and a signed note.
+pub const PROSE_FIELDS: [&str; 9] = [
     "reason",
     "listingReason",
     "legalBasis",
@@ -42,6 +43,7 @@ pub const PROSE_FIELDS: [&str; 8] = [
     "context",
     "article",
     "checkDigitOverrideReason",
+    "receipt",
 ];
 
 /// The extension factory registered on the schema.

@@ -8,6 +8,7 @@ mod exports;
 mod graphiql;
 pub mod graphql;
 mod health;
+mod logs;
 pub mod media;
 mod pages;
 mod prometheus;
@@ -37,6 +38,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(exports::check_records),
         )
         .route("/exports/{file}", web::get().to(exports::public_list))
+        .route("/logs/{log}/checkpoint", web::get().to(logs::checkpoint))
+        .route("/logs/{log}/vkey", web::get().to(logs::vkey))
+        .route("/logs/{log}/tile/{rest:.*}", web::get().to(logs::tile))
         .configure(pages::routes);
 }
 

@@ -6,22 +6,30 @@
 //! one commit for many checks while no answer is ever sent without its record. If the
 //! write fails, every waiting check fails with it.
 //!
+//! The same transaction appends the group's answer-log leaves (one per record, its
+//! receipt payload) and the one checkpoint that covers them (issue 17,
+//! `service::logs`): each request is acknowledged with where its answers landed in the
+//! log and their inclusion proofs, so a receipt never names a leaf that is not durable.
+//!
 //! On PostgreSQL a group of any size is one INSERT of the rows of one JSON parameter
 //! (`jsonb_to_recordset`): one prepared statement for every group, instead of a new
 //! statement text (and a new server-side parse and plan) for every group size, and no
 //! 15 000-placeholder statement for a batch of 1,000 checks.
 
 use super::group_queue::{self, GroupFailure, SharedReceiver};
+use super::logs::{LoggedAnswer, TransparencyLogs};
 use crate::domain::decision::Decision;
 use crate::domain::measures::Domain;
 use crate::error::{AppError, AppResult};
 use crate::store::check_record_sql;
+use crate::store::tlog_store::Appended;
 use chrono::{DateTime, Utc};
 use entity::check_record;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests queued for the writer before senders wait for room.
@@ -40,7 +48,9 @@ const POSTGRES_WRITERS: usize = 2;
 
 struct WriteRequest {
     records: Vec<check_record::Model>,
-    done: oneshot::Sender<Result<(), GroupFailure>>,
+    /// The answer-log entry of each record (its receipt payload), in the same order.
+    entries: Vec<Vec<u8>>,
+    done: oneshot::Sender<Result<Vec<LoggedAnswer>, GroupFailure>>,
 }
 
 /// The handle requests use to record checks.
@@ -52,7 +62,7 @@ pub struct CheckRecorder {
 impl CheckRecorder {
     /// Starts the writers on the current Tokio runtime; `writers` 0 means the backend's
     /// default. They stop when every handle is gone.
-    pub fn start(db: DatabaseConnection, writers: usize) -> Self {
+    pub fn start(db: DatabaseConnection, writers: usize, logs: Arc<TransparencyLogs>) -> Self {
         let (queue, receiver) = group_queue::channel(QUEUE_CAPACITY);
         let writers = match (db.get_database_backend(), writers) {
             (sea_orm::DatabaseBackend::Postgres, 0) => POSTGRES_WRITERS,
@@ -60,20 +70,34 @@ impl CheckRecorder {
             _ => 1,
         };
         for _ in 0..writers {
-            tokio::spawn(run_writer(db.clone(), receiver.clone()));
+            tokio::spawn(run_writer(db.clone(), receiver.clone(), logs.clone()));
         }
         Self { queue }
     }
 
-    /// Writes `records` durably; returns once they are committed.
-    pub async fn record(&self, records: Vec<check_record::Model>) -> AppResult<()> {
+    /// Writes `records` durably, with their answer-log `entries` (one each, in order);
+    /// returns once both are committed, with where each entry landed in the answer log.
+    pub async fn record(
+        &self,
+        records: Vec<check_record::Model>,
+        entries: Vec<Vec<u8>>,
+    ) -> AppResult<Vec<LoggedAnswer>> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
+        }
+        if records.len() != entries.len() {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "every check record needs its answer-log entry"
+            )));
         }
         let (done, committed) = oneshot::channel();
         let stopped = || AppError::Unavailable(anyhow::anyhow!("the check recorder has stopped"));
         self.queue
-            .send(WriteRequest { records, done })
+            .send(WriteRequest {
+                records,
+                entries,
+                done,
+            })
             .await
             .map_err(|_| stopped())?;
         committed
@@ -83,23 +107,29 @@ impl CheckRecorder {
     }
 }
 
-async fn run_writer(db: DatabaseConnection, receiver: SharedReceiver<WriteRequest>) {
+async fn run_writer(
+    db: DatabaseConnection,
+    receiver: SharedReceiver<WriteRequest>,
+    logs: Arc<TransparencyLogs>,
+) {
     while let Some(group) =
         group_queue::next_group(&receiver, ROWS_PER_COMMIT, |r| r.records.len()).await
     {
         let rows = group.iter().map(|r| r.records.len()).sum();
         let mut acks = Vec::with_capacity(group.len());
         let mut records = Vec::with_capacity(rows);
+        let mut entries = Vec::with_capacity(rows);
         for request in group {
-            acks.push(request.done);
+            acks.push((request.done, request.records.len()));
             records.extend(request.records);
+            entries.extend(request.entries);
         }
         let started = std::time::Instant::now();
-        let outcome = write_group(&db, records)
+        let outcome = write_group(&db, &logs, records, &entries)
             .await
             .map_err(|err| GroupFailure::new("recording checks", &AppError::from(err)));
         match &outcome {
-            Ok(()) => {
+            Ok(_) => {
                 crate::metrics::check_record_group(rows, started.elapsed());
                 tracing::debug!(requests = acks.len(), rows, "check records committed")
             }
@@ -107,38 +137,44 @@ async fn run_writer(db: DatabaseConnection, receiver: SharedReceiver<WriteReques
                 tracing::error!(cause = %failure.cause(), requests = acks.len(), rows, "check records not written")
             }
         }
-        for ack in acks {
-            // A waiter that went away (timeout) no longer needs the answer.
-            let _ = ack.send(outcome.clone());
+        match outcome {
+            Ok(appended) => {
+                let checkpoint: Arc<str> = Arc::from(appended.checkpoint.as_str());
+                let mut index = appended.first_index;
+                for (ack, count) in acks {
+                    let logged = (index..index + count as u64)
+                        .map(|i| {
+                            appended.proof(i).map(|proof| LoggedAnswer {
+                                index: i,
+                                proof,
+                                checkpoint: checkpoint.clone(),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| GroupFailure::new("proving answers", &AppError::internal(e)));
+                    index += count as u64;
+                    // A waiter that went away (timeout) no longer needs the answer.
+                    let _ = ack.send(logged);
+                }
+            }
+            Err(failure) => {
+                for (ack, _) in acks {
+                    let _ = ack.send(Err(failure.clone()));
+                }
+            }
         }
     }
 }
 
+/// Writes a group's records and appends its answer-log leaves in one transaction: the
+/// records, the leaves and the checkpoint that covers them commit together.
 async fn write_group(
     db: &DatabaseConnection,
+    logs: &TransparencyLogs,
     records: Vec<check_record::Model>,
-) -> Result<(), sea_orm::DbErr> {
+    entries: &[Vec<u8>],
+) -> Result<Appended, sea_orm::DbErr> {
     use sea_orm::{ConnectionTrait, IntoActiveModel, Statement};
-    // One statement is atomic by itself: no BEGIN/COMMIT round trips around it.
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        db.execute_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            check_record_sql::PG_INSERT_GROUP,
-            [check_record_sql::group_json(&records)?.into()],
-        ))
-        .await?;
-        return Ok(());
-    }
-    let records: Vec<check_record::ActiveModel> = records
-        .into_iter()
-        .map(IntoActiveModel::into_active_model)
-        .collect();
-    if records.len() <= ROWS_PER_STATEMENT {
-        check_record::Entity::insert_many(records)
-            .exec_without_returning(db)
-            .await?;
-        return Ok(());
-    }
     // IMMEDIATE: on SQLite wait for the write lock up front instead of failing mid-way.
     let tx = db
         .begin_with_options(TransactionOptions {
@@ -146,14 +182,29 @@ async fn write_group(
             ..Default::default()
         })
         .await?;
-    let mut records = records.into_iter().peekable();
-    while records.peek().is_some() {
-        let chunk: Vec<_> = records.by_ref().take(ROWS_PER_STATEMENT).collect();
-        check_record::Entity::insert_many(chunk)
-            .exec_without_returning(&tx)
-            .await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            check_record_sql::PG_INSERT_GROUP,
+            [check_record_sql::group_json(&records)?.into()],
+        ))
+        .await?;
+    } else {
+        let mut records = records
+            .into_iter()
+            .map(IntoActiveModel::into_active_model)
+            .peekable();
+        while records.peek().is_some() {
+            let chunk: Vec<check_record::ActiveModel> =
+                records.by_ref().take(ROWS_PER_STATEMENT).collect();
+            check_record::Entity::insert_many(chunk)
+                .exec_without_returning(&tx)
+                .await?;
+        }
     }
-    tx.commit().await
+    let appended = logs.append_answers(&tx, entries).await?;
+    tx.commit().await?;
+    Ok(appended)
 }
 
 /// What `checkRecords` may be narrowed by.

@@ -199,6 +199,8 @@ pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResul
 pub struct FeedHub {
     sender: broadcast::Sender<Arc<ChangeEvent>>,
     wake: Notify,
+    /// Wakes the registry-log appender (`service::logs`) on the same changes.
+    logged: Notify,
     /// The last revision id broadcast (set before sending, so a subscriber that reads it
     /// after subscribing receives every later event).
     position: AtomicI64,
@@ -210,6 +212,7 @@ impl FeedHub {
         Self {
             sender,
             wake: Notify::new(),
+            logged: Notify::new(),
             position: AtomicI64::new(0),
         }
     }
@@ -217,6 +220,12 @@ impl FeedHub {
     /// A listing change was committed: look for new events now.
     pub fn notify(&self) {
         self.wake.notify_one();
+    }
+
+    /// Waits for the pump's next run (the registry-log appender then compares
+    /// [`FeedHub::position`] with what it logged, in memory).
+    pub async fn pumped(&self) {
+        self.logged.notified().await;
     }
 
     pub fn set_position(&self, revision_id: i64) {
@@ -265,6 +274,7 @@ impl FeedHub {
             if let Err(e) = self.pump_once(&db).await {
                 tracing::warn!(error = %crate::error::one_line(&e), "change feed: reading new changes failed");
             }
+            self.logged.notify_one();
         }
     }
 }

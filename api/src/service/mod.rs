@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod import;
 pub mod listing_search;
 pub mod listings;
+pub mod logs;
 pub mod operators;
 pub mod page;
 pub mod partners;

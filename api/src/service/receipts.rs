@@ -1,4 +1,10 @@
-//! Signed check receipts: compact JWS (RFC 7515) with EdDSA over Ed25519 (RFC 8037).
+//! Check receipts. Since issue 17 a receipt is a C2SP `tlog-proof` of the answer's
+//! entry in the answer log: the payload (JSON, in the proof's `extra` line, hashed as the
+//! leaf), its index, the inclusion proof and the group's signed checkpoint; it verifies
+//! offline with the answer log's verifier key (`/logs/answers/vkey`). Before, and with
+//! `receipts.format = "jws"` during a transition, a receipt is a compact JWS (RFC 7515)
+//! with EdDSA over Ed25519 (RFC 8037); those keep verifying for as long as their keys are
+//! kept ([`verify_any`] tells the two apart).
 //!
 //! A receipt is what a partner files with its procurement record instead of a stamped
 //! screenshot, so anyone must be able to verify it later without asking the registry:
@@ -10,6 +16,7 @@
 use crate::auth::keys;
 use crate::domain::decision::Decision;
 use crate::domain::measures::Domain;
+use crate::tlog::note::LogVerifier;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,6 +59,18 @@ pub struct ReceiptPayload {
     /// A reconstruction: the answer as the registry's records stood at this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_at: Option<DateTime<Utc>>,
+    /// The registry log's checkpoint (size and root) that the answer was computed
+    /// against: the state of the list it answers for. Absent in receipts before issue 17.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_log: Option<RegistryLogHead>,
+}
+
+/// A registry-log tree head named by a receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryLogHead {
+    pub size: u64,
+    /// The RFC 6962 root, standard base64 (as in checkpoints).
+    pub root: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -65,8 +84,12 @@ struct Header {
 /// A receipt whose signature holds, and what it says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedReceipt {
+    /// The key that vouches for it: a JWS key's kid, or the answer log's key
+    /// (`<name>+<key id>`) for a tlog-proof receipt.
     pub kid: String,
     pub payload: ReceiptPayload,
+    /// A tlog-proof receipt: its entry's index and the size of the checkpoint proving it.
+    pub log: Option<(u64, u64)>,
 }
 
 /// Why a receipt is not genuine. The message is what `verifyReceipt` and the CLI print.
@@ -84,6 +107,10 @@ pub enum ReceiptError {
     Signature,
     #[error("the signed content is not a receipt: {0}")]
     Payload(String),
+    #[error("the receipt is a transparency-log proof, and no answer-log verifier key was given")]
+    NoLogKey,
+    #[error("the receipt's log proof does not hold: {0}")]
+    Proof(String),
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -196,6 +223,54 @@ pub fn verify(
     Ok(VerifiedReceipt {
         kid: header.kid,
         payload,
+        log: None,
+    })
+}
+
+/// A tlog-proof receipt: the proof with the payload as its `extra` data.
+pub fn tlog_receipt(
+    payload_json: &[u8],
+    index: u64,
+    proof: Vec<crate::tlog::Hash>,
+    checkpoint: &str,
+) -> String {
+    crate::tlog::proof::TlogProof {
+        extra: Some(payload_json.to_vec()),
+        index,
+        proof,
+        checkpoint: checkpoint.to_string(),
+    }
+    .to_text()
+}
+
+/// Verifies a receipt of either kind: a tlog proof against the answer log's key, a
+/// compact JWS against the JWS keys by kid.
+pub fn verify_any(
+    receipt: &str,
+    jws_keys: &HashMap<String, VerifyingKey>,
+    answer_log: Option<&LogVerifier>,
+) -> Result<VerifiedReceipt, ReceiptError> {
+    if !crate::tlog::proof::is_tlog_proof(receipt) {
+        return verify(receipt, jws_keys);
+    }
+    let verifier = answer_log.ok_or(ReceiptError::NoLogKey)?;
+    // Pasted text may have lost its final newline or gained CRs; the signed note needs both back.
+    let text = format!("{}\n", receipt.trim().replace("\r\n", "\n"));
+    let proof = crate::tlog::proof::TlogProof::parse(&text)
+        .map_err(|e| ReceiptError::Malformed(e.to_string()))?;
+    let entry = proof
+        .extra
+        .as_deref()
+        .ok_or_else(|| ReceiptError::Malformed("the proof carries no receipt payload".into()))?;
+    let checkpoint = proof
+        .verify(entry, verifier)
+        .map_err(|e| ReceiptError::Proof(e.to_string()))?;
+    let payload: ReceiptPayload =
+        serde_json::from_slice(entry).map_err(|e| ReceiptError::Payload(e.to_string()))?;
+    Ok(VerifiedReceipt {
+        kid: verifier.key_label(),
+        payload,
+        log: Some((proof.index, checkpoint.size)),
     })
 }
 
@@ -350,6 +425,8 @@ pub struct ReceiptService {
     dir: PathBuf,
     issuer: String,
     ring: RwLock<Arc<KeyRing>>,
+    /// Verifies tlog-proof receipts (the answer log's key).
+    answer_log: Option<LogVerifier>,
 }
 
 /// How often a running service re-reads its receipt key directory.
@@ -375,7 +452,15 @@ impl ReceiptService {
             dir,
             issuer,
             ring: RwLock::new(Arc::new(ring)),
+            answer_log: None,
         })
+    }
+
+    /// Receipts that are answer-log proofs verify against this verifier key.
+    pub fn with_answer_log(mut self, vkey: &str) -> anyhow::Result<Self> {
+        self.answer_log =
+            Some(LogVerifier::parse(vkey).map_err(|e| anyhow::anyhow!("answer log key: {e}"))?);
+        Ok(self)
     }
 
     pub fn issuer(&self) -> &str {
@@ -407,8 +492,9 @@ impl ReceiptService {
         Ok(())
     }
 
+    /// Verifies a receipt of either kind (tlog proof or JWS).
     pub fn verify(&self, receipt: &str) -> Result<VerifiedReceipt, ReceiptError> {
-        verify(receipt, self.ring().public_keys())
+        verify_any(receipt, self.ring().public_keys(), self.answer_log.as_ref())
     }
 
     pub fn jwks(&self) -> Value {
@@ -487,6 +573,7 @@ mod tests {
             reference: Some("QY-2026-001".into()),
             warnings: vec![],
             known_at: None,
+            registry_log: None,
         }
     }
 

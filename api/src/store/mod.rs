@@ -7,3 +7,4 @@ pub mod in_force;
 pub mod name_search;
 pub mod report_sql;
 pub mod revisions;
+pub mod tlog_store;

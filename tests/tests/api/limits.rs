@@ -201,6 +201,9 @@ fn production(settings: &mut Settings) {
     api::auth::keys::generate(&key).unwrap();
     settings.auth.signing_key_file = Some(key);
     api::service::receipts::add_key(&settings.receipt_key_dir()).unwrap();
+    for log in ["registry", "answers"] {
+        api::auth::keys::generate(&settings.log_key_dir().join(format!("{log}.pem"))).unwrap();
+    }
     settings.profile = Profile::Production;
 }
 

@@ -14,6 +14,7 @@ mod history;
 mod idempotency;
 mod limits;
 mod listings;
+mod logs;
 mod metrics;
 mod operators;
 mod pages;

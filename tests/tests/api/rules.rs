@@ -7,8 +7,6 @@ use super::listings::{LISTING_FIELDS, decide, propose};
 use api::auth::Role;
 use api::auth::tokens::TokenRequest;
 use api::domain::measures::Domain;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -26,8 +24,7 @@ fn reason(resp: &Gql) -> &str {
 }
 
 fn receipt_payload(receipt: &str) -> Value {
-    let part = receipt.split('.').nth(1).expect("a JWS payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+    tests::receipt_payload(receipt)
 }
 
 async fn proposed(app: &TestApp, serial: u32, notice: &str) -> (String, String) {

@@ -23,7 +23,10 @@ use reconstruction::{lookup_known_at, measure_codes_of_hits};
 use super::Actor;
 use super::check_lookups::CheckLookups;
 use super::check_records::CheckRecorder;
-use super::receipts::{ReceiptPayload, ReceiptService, ReceiptSigner};
+use super::receipts::{
+    ReceiptPayload, ReceiptService, ReceiptSigner, RegistryLogHead, tlog_receipt,
+};
+use crate::config::ReceiptFormat;
 use crate::domain::decision::{Decision, decide};
 use crate::domain::measures::{Domain, Effect};
 use crate::domain::uscc::Uscc;
@@ -116,6 +119,10 @@ pub struct CheckContext<'a> {
     pub max_batch: usize,
     /// The registry's clock: a check answers as of now by it.
     pub clock: &'a crate::clock::Clock,
+    /// The transparency logs: the registry log's head a receipt names.
+    pub logs: &'a super::logs::TransparencyLogs,
+    /// What a receipt is (tlog proof, or the JWS of before during a transition).
+    pub receipt_format: crate::config::ReceiptFormat,
 }
 
 /// What a caller asks of every code in one check or batch.
@@ -175,6 +182,11 @@ pub async fn run(
     };
 
     let batch_id = batch.then(|| uuid::Uuid::now_v7().to_string());
+    let registry_head = cx.logs.registry_head();
+    let registry_log = Some(RegistryLogHead {
+        size: registry_head.size,
+        root: crate::tlog::hash_b64(&registry_head.root),
+    });
     // First what each code gets, then every receipt in one signing pass (on several
     // cores for a large batch), then the answers and their records.
     let mut answers = Vec::with_capacity(codes.len());
@@ -206,6 +218,7 @@ pub async fn run(
                 .map(|w| w.code.as_str().to_string())
                 .collect(),
             known_at,
+            registry_log: registry_log.clone(),
         });
         answers.push(Answer {
             findings,
@@ -213,14 +226,24 @@ pub async fn run(
             warnings,
         });
     }
-    let receipts = ReceiptSigner::new(cx.receipts)
-        .sign_all(&payloads)
+    // The answer-log entry of each answer: its payload, exactly as the receipt carries it.
+    let entries = payloads
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(AppError::internal)?;
+    let jws = match cx.receipt_format {
+        ReceiptFormat::Jws => Some(
+            ReceiptSigner::new(cx.receipts)
+                .sign_all(&payloads)
+                .map_err(AppError::internal)?,
+        ),
+        ReceiptFormat::TlogProof => None,
+    };
 
     let mut outcomes = Vec::with_capacity(answers.len());
     let mut records = Vec::with_capacity(answers.len());
-    for (answer, (payload, receipt)) in answers.into_iter().zip(payloads.into_iter().zip(receipts))
-    {
+    for (answer, payload) in answers.into_iter().zip(payloads) {
         let Answer {
             findings,
             hits,
@@ -255,12 +278,25 @@ pub async fn run(
             decision: payload.decision,
             hits,
             warnings,
-            receipt,
+            receipt: String::new(),
             known_at,
         });
     }
-    // No answer without its record: this returns only after the records are committed.
-    cx.recorder.record(records).await?;
+    // No answer without its record and its answer-log leaf under a signed checkpoint:
+    // this returns only after both are committed.
+    let logged = cx.recorder.record(records, entries.clone()).await?;
+    match jws {
+        Some(signed) => {
+            for (outcome, receipt) in outcomes.iter_mut().zip(signed) {
+                outcome.receipt = receipt;
+            }
+        }
+        None => {
+            for ((outcome, entry), at) in outcomes.iter_mut().zip(&entries).zip(logged) {
+                outcome.receipt = tlog_receipt(entry, at.index, at.proof, &at.checkpoint);
+            }
+        }
+    }
     for outcome in &outcomes {
         crate::metrics::check_answered(domain.as_str(), outcome.decision.as_str());
     }

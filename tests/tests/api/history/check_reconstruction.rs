@@ -67,18 +67,7 @@ async fn a_check_as_of_known_at_reproduces_an_earlier_answer(app: TestApp) {
         Some(then)
     );
     // The reconstruction's receipt says it is one.
-    let payload = r["receipt"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let payload: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let payload: Value = tests::receipt_payload(r["receipt"].as_str().unwrap());
     assert!(payload["knownAt"].is_string(), "{payload}");
     // Only auditors and admins reconstruct; nor can anyone know the future.
     app.gql(

@@ -1,0 +1,245 @@
+//! The registry's two transparency logs (issue 17) as a running service: their keys,
+//! the registry-log appender, the answer log's appends for the check-record writer,
+//! and what the HTTP layer serves.
+//!
+//! The registry log is written by a single appender that follows the change feed in
+//! order (not in the transaction of each change): every change already goes through the
+//! feed, whose order is the revision id order (revisions are written under the audit
+//! chain lock), so following it logs exactly the events of `changes`, in feed order,
+//! without touching the many write paths of the list. The appender re-reads its position
+//! under the log's head lock, so several servers never log an event twice; it runs on
+//! every committed change (the feed hub's notification) and at the poll interval.
+//!
+//! The answer log is appended by the check-record writer in the same transaction as the
+//! group's records ([`AnswerLog::append_group`]): one leaf per answer, one checkpoint
+//! signature per group, and no answer leaves before its leaf and checkpoint commit.
+
+use super::feed::{self, ChangeEvent};
+use crate::auth::keys;
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+use crate::store::tlog_store::{self, Appended, LogName};
+use crate::tlog::note::LogKey;
+use crate::tlog::{self, Hash};
+use anyhow::Context;
+use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use serde::Serialize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// One entry of the registry log: a change event of `changes`, public fields only.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryEntry<'a> {
+    pub revision_id: i64,
+    pub kind: &'static str,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub effective_at: chrono::DateTime<chrono::Utc>,
+    pub status: &'static str,
+    pub in_force: bool,
+    pub version: i32,
+    pub measure_codes: &'a [String],
+    pub listing: &'a super::public::PublicListing,
+}
+
+impl<'a> From<&'a ChangeEvent> for RegistryEntry<'a> {
+    fn from(e: &'a ChangeEvent) -> Self {
+        Self {
+            revision_id: e.revision_id,
+            kind: e.kind.action(),
+            occurred_at: e.occurred_at,
+            effective_at: e.effective_at,
+            status: e.status.as_str(),
+            in_force: e.in_force,
+            version: e.version,
+            measure_codes: &e.measure_codes,
+            listing: &e.listing,
+        }
+    }
+}
+
+/// The bytes logged for a change event (compact JSON).
+pub fn registry_entry(event: &ChangeEvent) -> AppResult<Vec<u8>> {
+    serde_json::to_vec(&RegistryEntry::from(event)).map_err(AppError::internal)
+}
+
+/// The size and root of a log's latest checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// The logs' keys and the registry log's latest head, shared by the server.
+pub struct TransparencyLogs {
+    registry_key: LogKey,
+    answers_key: LogKey,
+    /// The registry log's latest head as this server last saw it (what a check's
+    /// receipt names).
+    registry_head: RwLock<TreeHead>,
+}
+
+/// Events logged per registry-log append.
+const REGISTRY_APPEND_PAGE: u64 = 500;
+
+impl TransparencyLogs {
+    /// Loads (or, outside production, creates) the log keys under `logs.key_dir`.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let dir = settings.log_key_dir();
+        let may_create = !settings.is_production();
+        let origin = settings.logs.origin.trim_end_matches('/');
+        let key = |log: LogName| -> anyhow::Result<LogKey> {
+            let path = dir.join(format!("{}.pem", log.as_str()));
+            let signing = keys::load_or_create(&path, may_create)
+                .with_context(|| format!("loading the {} log key", log.as_str()))?;
+            LogKey::new(&format!("{origin}/{}", log.as_str()), &signing)
+                .map_err(|e| anyhow::anyhow!("logs.origin: {e}"))
+        };
+        Ok(Self {
+            registry_key: key(LogName::Registry)?,
+            answers_key: key(LogName::Answers)?,
+            registry_head: RwLock::new(TreeHead {
+                size: 0,
+                root: tlog::EMPTY_HASH,
+            }),
+        })
+    }
+
+    pub fn key(&self, log: LogName) -> &LogKey {
+        match log {
+            LogName::Registry => &self.registry_key,
+            LogName::Answers => &self.answers_key,
+        }
+    }
+
+    /// Creates both logs' heads if they are new, and reads the registry log's head.
+    pub async fn init(&self, db: &DatabaseConnection) -> AppResult<()> {
+        let now = crate::domain::now();
+        for log in [LogName::Registry, LogName::Answers] {
+            tlog_store::ensure_head(db, log, self.key(log), now).await?;
+        }
+        if let Some(head) = tlog_store::head(db, LogName::Registry).await? {
+            self.set_registry_head(head.size, head.root);
+        }
+        Ok(())
+    }
+
+    fn set_registry_head(&self, size: u64, root: Hash) {
+        let mut head = self
+            .registry_head
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if size >= head.size {
+            *head = TreeHead { size, root };
+        }
+    }
+
+    /// The registry log's head that a check answered now is computed against.
+    pub fn registry_head(&self) -> TreeHead {
+        *self
+            .registry_head
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Logs every change event not logged yet; returns how many it logged.
+    pub async fn append_registry(&self, db: &DatabaseConnection) -> AppResult<u64> {
+        let mut logged = 0;
+        loop {
+            let head = tlog_store::head(db, LogName::Registry)
+                .await?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no registry log head")))?;
+            let page = feed::page(db, Some(head.position), REGISTRY_APPEND_PAGE).await?;
+            let Some(last) = page.events.last() else {
+                self.set_registry_head(head.size, head.root);
+                return Ok(logged);
+            };
+            let position = last.revision_id;
+            let entries = page
+                .events
+                .iter()
+                .map(registry_entry)
+                .collect::<AppResult<Vec<_>>>()?;
+            let tx = db
+                .begin_with_options(TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                })
+                .await?;
+            let locked = tlog_store::lock_head(&tx, LogName::Registry).await?;
+            if locked.position != head.position {
+                // Another appender logged these meanwhile: read on from its position.
+                tx.rollback().await?;
+                continue;
+            }
+            let appended = tlog_store::append(
+                &tx,
+                &locked,
+                &entries,
+                position,
+                &self.registry_key,
+                crate::domain::now(),
+            )
+            .await?;
+            tx.commit().await?;
+            logged += entries.len() as u64;
+            self.set_registry_head(appended.size, appended.root);
+            if !page.has_next {
+                return Ok(logged);
+            }
+        }
+    }
+
+    /// Runs the registry-log appender for the life of the server, after each run of the
+    /// feed hub's pump (woken by every committed change, and polling for other
+    /// processes' changes). It touches the database only when the feed's position moved
+    /// past what it has logged, so an idle registry costs no queries.
+    pub async fn run_registry_appender(
+        self: Arc<Self>,
+        db: DatabaseConnection,
+        hub: Arc<super::feed::FeedHub>,
+        poll: Duration,
+    ) {
+        let mut seen: Option<i64> = None;
+        loop {
+            let target = hub.position();
+            if seen.is_none_or(|s| target > s) {
+                match self.append_registry(&db).await {
+                    Ok(_) => seen = Some(target),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::one_line(&e), "registry log: appending changes failed")
+                    }
+                }
+            }
+            let _ = tokio::time::timeout(poll, hub.pumped()).await;
+        }
+    }
+
+    /// Appends one leaf per answer of a check-record group inside `tx` (the group's own
+    /// transaction) and signs the group's checkpoint.
+    pub async fn append_answers(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        entries: &[Vec<u8>],
+    ) -> Result<Appended, sea_orm::DbErr> {
+        let head = tlog_store::lock_head(tx, LogName::Answers).await?;
+        tlog_store::append(
+            tx,
+            &head,
+            entries,
+            0,
+            &self.answers_key,
+            crate::domain::now(),
+        )
+        .await
+    }
+}
+
+/// Where each of a group's answers landed in the answer log.
+#[derive(Clone, Debug)]
+pub struct LoggedAnswer {
+    pub index: u64,
+    pub proof: Vec<Hash>,
+    /// The group's checkpoint (shared by every answer of the group).
+    pub checkpoint: Arc<str>,
+}

@@ -1,0 +1,334 @@
+//! `credit-registry verify-log`: an auditor's check of a log over HTTP, with nothing but
+//! public data. It verifies the checkpoint's signature, recomputes the tree from the
+//! log's level-0 tiles (so every hash it serves is accounted for), checks that the log
+//! extends an earlier checkpoint (a consistency proof, RFC 6962 §2.1.2), and for the
+//! public registry log checks each entry against its leaf hash and replays the entries
+//! into the list, which must equal `/exports/public-list.jsonl`.
+
+use super::note::{LogVerifier, VerifiedCheckpoint};
+use super::{
+    HashMemo, TILE_WIDTH, TilePath, hash_b64, parse_entry_bundle, parse_tile, prove_consistency,
+    record_hash, stored_hashes_for_leaves, verify_consistency,
+};
+use anyhow::{Context, bail};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+pub struct VerifyLogArgs {
+    pub url: String,
+    pub from_checkpoint: Option<PathBuf>,
+    pub vkey: Option<PathBuf>,
+    pub save_checkpoint: Option<PathBuf>,
+}
+
+/// What was checked, and what did not hold.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub checked: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for line in &self.checked {
+            out.push_str(&format!("ok: {line}\n"));
+        }
+        for line in &self.problems {
+            out.push_str(&format!("PROBLEM: {line}\n"));
+        }
+        out.push_str(if self.ok() {
+            "VALID: the log holds\n"
+        } else {
+            "INVALID: the log does not hold\n"
+        });
+        out
+    }
+}
+
+struct Fetcher {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Fetcher {
+    async fn bytes(&self, url: &str) -> anyhow::Result<Vec<u8>> {
+        let resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("fetching {url}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            bail!("{url} answered {status}");
+        }
+        Ok(resp.bytes().await?.to_vec())
+    }
+
+    async fn log(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        self.bytes(&format!("{}/{path}", self.base)).await
+    }
+
+    async fn text(&self, path: &str) -> anyhow::Result<String> {
+        String::from_utf8(self.log(path).await?).context("the answer is not UTF-8 text")
+    }
+}
+
+pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
+    let base = args.url.trim_end_matches('/').to_string();
+    let fetch = Fetcher {
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?,
+        base: base.clone(),
+    };
+    let mut report = Report::default();
+    let vkey = match &args.vkey {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the verifier key {}", path.display()))?,
+        None => {
+            let text = fetch.text("vkey").await?;
+            report.checked.push(format!(
+                "verifier key fetched from {base}/vkey (trust on first use: save it and pass --vkey from now on): {}",
+                text.trim()
+            ));
+            text
+        }
+    };
+    let verifier = LogVerifier::parse(&vkey).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let note = fetch.text("checkpoint").await?;
+    let checkpoint = match verifier.verify_checkpoint(&note) {
+        Ok(c) => c,
+        Err(e) => {
+            report.problems.push(format!("the checkpoint: {e}"));
+            return Ok(report);
+        }
+    };
+    report.checked.push(format!(
+        "checkpoint of {} signed by {}: size {}, root {}",
+        checkpoint.origin,
+        verifier.key_label(),
+        checkpoint.size,
+        hash_b64(&checkpoint.root)
+    ));
+
+    // Every leaf hash, from the level-0 tiles; the tree they make must be the checkpoint's.
+    let mut leaves = Vec::with_capacity(checkpoint.size as usize);
+    let tiles = checkpoint.size.div_ceil(TILE_WIDTH);
+    for n in 0..tiles {
+        let width = (checkpoint.size - n * TILE_WIDTH).min(TILE_WIDTH);
+        let tile = TilePath {
+            level: Some(0),
+            index: n,
+            width,
+        };
+        let bytes = fetch.log(&format!("tile/{}", tile.path())).await?;
+        let hashes =
+            parse_tile(&bytes).map_err(|e| anyhow::anyhow!("tile {}: {e}", tile.path()))?;
+        if hashes.len() as u64 != width {
+            report.problems.push(format!(
+                "tile {} holds {} hashes, not {width}",
+                tile.path(),
+                hashes.len()
+            ));
+            return Ok(report);
+        }
+        leaves.extend(hashes);
+    }
+    let mut memo = HashMemo::default();
+    let (_, root) =
+        stored_hashes_for_leaves(0, &leaves, &mut memo).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if root != checkpoint.root {
+        report.problems.push(format!(
+            "the tiles make a tree with root {}, not the checkpoint's {}",
+            hash_b64(&root),
+            hash_b64(&checkpoint.root)
+        ));
+        return Ok(report);
+    }
+    report.checked.push(format!(
+        "{} leaf hashes from {tiles} tiles make the checkpoint's root",
+        leaves.len()
+    ));
+
+    if let Some(path) = &args.from_checkpoint {
+        let old_note = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the earlier checkpoint {}", path.display()))?;
+        match verifier.verify_checkpoint(&old_note) {
+            Err(e) => report
+                .problems
+                .push(format!("the earlier checkpoint {}: {e}", path.display())),
+            Ok(old) => consistency(&mut report, &old, &checkpoint, &memo),
+        }
+    }
+
+    if checkpoint.origin.ends_with("/registry") {
+        replay_registry(&fetch, &mut report, &checkpoint, &leaves).await?;
+    }
+
+    if let Some(path) = &args.save_checkpoint
+        && report.ok()
+    {
+        std::fs::write(path, &checkpoint.note)
+            .with_context(|| format!("writing {}", path.display()))?;
+        report
+            .checked
+            .push(format!("checkpoint saved to {}", path.display()));
+    }
+    Ok(report)
+}
+
+/// The newer checkpoint must extend the older one.
+fn consistency(
+    report: &mut Report,
+    old: &VerifiedCheckpoint,
+    new: &VerifiedCheckpoint,
+    memo: &HashMemo,
+) {
+    if old.size > new.size {
+        report.problems.push(format!(
+            "the log shrank: an earlier checkpoint has {} entries, the current one {}",
+            old.size, new.size
+        ));
+        return;
+    }
+    let proof = if old.size == 0 || old.size == new.size {
+        Vec::new()
+    } else {
+        match prove_consistency(new.size, old.size, memo) {
+            Ok(p) => p,
+            Err(e) => {
+                report.problems.push(format!("no consistency proof: {e}"));
+                return;
+            }
+        }
+    };
+    match verify_consistency(&proof, new.size, new.root, old.size, old.root) {
+        Ok(()) => report.checked.push(format!(
+            "the log of size {} extends the earlier checkpoint of size {} (consistency proof of {} hashes)",
+            new.size,
+            old.size,
+            proof.len()
+        )),
+        Err(_) => report.problems.push(format!(
+            "the log rewrote history: its first {} entries are not those of the earlier checkpoint",
+            old.size
+        )),
+    }
+}
+
+/// Each entry bundle against the leaf hashes; then the list replayed from the entries
+/// against the public list the registry serves.
+async fn replay_registry(
+    fetch: &Fetcher,
+    report: &mut Report,
+    checkpoint: &VerifiedCheckpoint,
+    leaves: &[super::Hash],
+) -> anyhow::Result<()> {
+    let mut latest: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let bundles = checkpoint.size.div_ceil(TILE_WIDTH);
+    for n in 0..bundles {
+        let width = (checkpoint.size - n * TILE_WIDTH).min(TILE_WIDTH);
+        let tile = TilePath {
+            level: None,
+            index: n,
+            width,
+        };
+        let bytes = fetch.log(&format!("tile/{}", tile.path())).await?;
+        let entries =
+            parse_entry_bundle(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", tile.path()))?;
+        if entries.len() as u64 != width {
+            report.problems.push(format!(
+                "entry bundle {} holds {} entries, not {width}",
+                tile.path(),
+                entries.len()
+            ));
+            return Ok(());
+        }
+        for (i, entry) in entries.iter().enumerate() {
+            let index = (n * TILE_WIDTH) as usize + i;
+            if record_hash(entry) != leaves[index] {
+                report
+                    .problems
+                    .push(format!("entry {index} does not hash to its leaf"));
+                return Ok(());
+            }
+            let event: serde_json::Value = serde_json::from_slice(entry)
+                .with_context(|| format!("entry {index} is not JSON"))?;
+            let id = event["listing"]["id"]
+                .as_str()
+                .with_context(|| format!("entry {index} names no listing"))?
+                .to_string();
+            latest.insert(id, event);
+        }
+    }
+    report.checked.push(format!(
+        "{} entries match their leaf hashes",
+        checkpoint.size
+    ));
+    let now = chrono::Utc::now();
+    let replayed: BTreeMap<String, String> = latest
+        .iter()
+        .filter(|(_, e)| {
+            // In force when last recorded, and its period has not run out since (an
+            // expiry the registry has not logged yet).
+            e["inForce"].as_bool() == Some(true)
+                && e["listing"]["expires_at"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .is_none_or(|t| t > now)
+        })
+        .map(|(id, e)| {
+            (
+                id.clone(),
+                e["listing"]["uscc"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let Some(root) = fetch.base.strip_suffix("/logs/registry") else {
+        report.problems.push(
+            "the registry log's URL does not end in /logs/registry: no public list to compare"
+                .into(),
+        );
+        return Ok(());
+    };
+    let list = fetch
+        .bytes(&format!("{root}/exports/public-list.jsonl"))
+        .await?;
+    let mut served: BTreeMap<String, String> = BTreeMap::new();
+    for line in String::from_utf8(list)
+        .context("the public list is not UTF-8")?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let row: serde_json::Value =
+            serde_json::from_str(line).context("a public-list line is not JSON")?;
+        served.insert(
+            row["id"].as_str().unwrap_or_default().to_string(),
+            row["uscc"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    if replayed == served {
+        report.checked.push(format!(
+            "the log replayed gives the public list: {} listings in force",
+            served.len()
+        ));
+    } else {
+        let r: BTreeSet<_> = replayed.keys().collect();
+        let s: BTreeSet<_> = served.keys().collect();
+        report.problems.push(format!(
+            "the log replayed is not the public list: only in the log {:?}, only in the list {:?}",
+            r.difference(&s).collect::<Vec<_>>(),
+            s.difference(&r).collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,529 @@
+//! Transparency logs (issue 17): receipts are C2SP tlog proofs that verify offline with
+//! the answer log's public key alone; a group of answers shares one checkpoint; the
+//! logs serve checkpoints, verifier keys and tiles as C2SP tlog-tiles lays them out; the
+//! registry log follows the change feed; consistency proofs hold between checkpoints
+//! and fail against a forged history.
+
+use super::receipts::restricted_receipt;
+use api::service::receipts::{ReceiptError, verify_any};
+use api::store::tlog_store::{self, LogName};
+use api::tlog::note::LogVerifier;
+use api::tlog::{self as tl, TilePath};
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use tests::{TestApp, on_both_backends, valid_code};
+
+async fn text(app: &TestApp, path: &str) -> (u16, String, Option<String>) {
+    let resp = app.get(path).await;
+    let status = resp.status().as_u16();
+    let cache = resp
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, resp.text().await.unwrap(), cache)
+}
+
+async fn verifier(app: &TestApp, log: &str) -> LogVerifier {
+    let (status, vkey, _) = text(app, &format!("/logs/{log}/vkey")).await;
+    assert_eq!(status, 200);
+    LogVerifier::parse(&vkey).unwrap()
+}
+
+async fn a_receipt_verifies_offline_from_the_public_key_alone(app: TestApp) {
+    let (result, receipt) = restricted_receipt(&app).await;
+    assert!(
+        receipt.starts_with("c2sp.org/tlog-proof@v1\nextra "),
+        "{receipt}"
+    );
+    let answers = verifier(&app, "answers").await;
+    // Offline: no JWS keys, only the answer log's verifier key.
+    let verified = verify_any(&receipt, &HashMap::new(), Some(&answers)).unwrap();
+    assert_eq!(
+        verified.payload.receipt_id,
+        result["receiptId"].as_str().unwrap()
+    );
+    assert_eq!(verified.payload.decision.as_str(), "RESTRICTED");
+    assert_eq!(verified.payload.sub, "gov-procurement");
+    // The payload names the registry log's head the answer was computed against.
+    let registry_log = verified.payload.registry_log.clone().unwrap();
+    tl::parse_hash_b64(&registry_log.root).unwrap();
+    // Without the log key nothing can be said; with another log's key it is refused.
+    assert_eq!(
+        verify_any(&receipt, &HashMap::new(), None),
+        Err(ReceiptError::NoLogKey)
+    );
+    let registry = verifier(&app, "registry").await;
+    assert!(verify_any(&receipt, &HashMap::new(), Some(&registry)).is_err());
+
+    // What a receipt weighs and what verifying one offline costs (figures for the
+    // benchmark notes; this is an unoptimised test build).
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        verify_any(&receipt, &HashMap::new(), Some(&answers)).unwrap();
+    }
+    eprintln!(
+        "receipt: {} bytes, {} proof hashes; offline verification {:?} each (test build)",
+        receipt.len(),
+        tl::proof::TlogProof::parse(&receipt).unwrap().proof.len(),
+        started.elapsed() / 100
+    );
+
+    // Changing any byte of payload, proof or checkpoint fails it.
+    for i in 0..receipt.len() {
+        let mut bytes = receipt.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let Ok(changed) = String::from_utf8(bytes) else {
+            continue;
+        };
+        assert!(
+            verify_any(&changed, &HashMap::new(), Some(&answers)).is_err(),
+            "changing byte {i} ({:?}) still verified",
+            receipt.as_bytes()[i] as char
+        );
+    }
+
+    // Online: verifyReceipt says the same.
+    let resp = app
+        .gql(
+            None,
+            "query($r: String!) { verifyReceipt(receipt: $r) { valid reason kid decision recorded } }",
+            json!({ "r": receipt }),
+        )
+        .await;
+    let v = &resp.data()["verifyReceipt"];
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["decision"], "RESTRICTED");
+    assert_eq!(v["recorded"], true);
+    assert_eq!(v["kid"], answers.key_label());
+}
+
+const BATCH: &str = "query($u: [String!]!, $d: Domain!) { checkBatch(usccs: $u, domain: $d) { receiptId receipt decision } }";
+
+async fn two_checks_of_one_group_share_one_checkpoint_signature(app: TestApp) {
+    let codes = [valid_code("441802", 61), valid_code("441802", 62)];
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let resp = app
+        .gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await;
+    let results = resp.data()["checkBatch"].as_array().unwrap().clone();
+    let proofs: Vec<tl::proof::TlogProof> = results
+        .iter()
+        .map(|r| tl::proof::TlogProof::parse(r["receipt"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(proofs[0].checkpoint, proofs[1].checkpoint);
+    assert_eq!(proofs[1].index, proofs[0].index + 1);
+    let answers = verifier(&app, "answers").await;
+    for p in &proofs {
+        p.verify(p.extra.as_deref().unwrap(), &answers).unwrap();
+    }
+    // One checkpoint was signed for the group: the log has one row for its size.
+    let size = answers
+        .verify_checkpoint(&proofs[0].checkpoint)
+        .unwrap()
+        .size;
+    assert_eq!(size, proofs[1].index + 1);
+    assert_eq!(app.count("tlog_checkpoints").await, 1);
+}
+
+async fn checkpoints_vkeys_and_tiles_are_served_as_tlog_tiles(app: TestApp) {
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let codes: Vec<String> = (0..5).map(|i| valid_code("441802", 70 + i)).collect();
+    app.gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await
+        .data();
+    let answers = verifier(&app, "answers").await;
+    let (status, note, cache) = text(&app, "/logs/answers/checkpoint").await;
+    assert_eq!(status, 200);
+    assert_eq!(cache.as_deref(), Some("public, max-age=2"));
+    let checkpoint = answers.verify_checkpoint(&note).unwrap();
+    assert_eq!(checkpoint.size, 5);
+    assert!(checkpoint.origin.ends_with("/answers"));
+
+    // The partial level-0 tile: the five leaf hashes, whose root is the checkpoint's.
+    let resp = app.get("/logs/answers/tile/0/000.p/5").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+    let leaves = tl::parse_tile(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(leaves.len(), 5);
+    let mut memo = tl::HashMemo::default();
+    let (_, root) = tl::stored_hashes_for_leaves(0, &leaves, &mut memo).unwrap();
+    assert_eq!(root, checkpoint.root);
+
+    // Tiles the tree does not have, bad paths, the private entries: 404.
+    for path in [
+        "/logs/answers/tile/0/000.p/6",
+        "/logs/answers/tile/0/000",
+        "/logs/answers/tile/1/000.p/1",
+        "/logs/answers/tile/0/0",
+        "/logs/answers/tile/entries/000.p/5",
+        "/logs/nothing/checkpoint",
+    ] {
+        assert_eq!(app.get(path).await.status().as_u16(), 404, "{path}");
+    }
+}
+
+async fn the_registry_log_follows_the_feed_and_replays_to_the_list(app: TestApp) {
+    let start = Utc::now() - Duration::days(2);
+    let (_, first, _) = crate::listings::listed(&app, "441802", 81, start).await;
+    let (_, second, _) = crate::listings::listed(&app, "441802", 82, start).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    let registry = verifier(&app, "registry").await;
+    let (_, note, _) = text(&app, "/logs/registry/checkpoint").await;
+    let checkpoint = registry.verify_checkpoint(&note).unwrap();
+
+    // The feed's events, in order: the same as `changes`.
+    let changes = app
+        .gql(
+            Some(&app.admin()),
+            "{ changes(first: 100) { edges { node { kind listingId } } } }",
+            json!({}),
+        )
+        .await;
+    let feed: Vec<(String, String)> = changes.data()["changes"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["kind"].as_str().unwrap().to_string(),
+                e["node"]["listingId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(checkpoint.size as usize, feed.len());
+    assert!(feed.len() >= 2);
+
+    // The public entry bundle, checked against the level-0 tile and the checkpoint.
+    let width = checkpoint.size;
+    let bundle = app
+        .get(&format!("/logs/registry/tile/entries/000.p/{width}"))
+        .await;
+    assert_eq!(bundle.status().as_u16(), 200);
+    let entries = tl::parse_entry_bundle(&bundle.bytes().await.unwrap()).unwrap();
+    let tile = app
+        .get(&format!("/logs/registry/tile/0/000.p/{width}"))
+        .await;
+    let leaves = tl::parse_tile(&tile.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| tl::record_hash(e))
+            .collect::<Vec<_>>(),
+        leaves
+    );
+    let mut memo = tl::HashMemo::default();
+    let (_, root) = tl::stored_hashes_for_leaves(0, &leaves, &mut memo).unwrap();
+    assert_eq!(root, checkpoint.root);
+
+    // Replayed: the latest event of each listing says whether it is on the list.
+    let mut replayed: HashMap<String, bool> = HashMap::new();
+    for (entry, (kind, listing)) in entries.iter().zip(&feed) {
+        let e: Value = serde_json::from_slice(entry).unwrap();
+        assert_eq!(&e["listing"]["id"].as_str().unwrap(), listing);
+        assert_eq!(
+            e["kind"].as_str().unwrap().trim_start_matches("listing."),
+            kind.to_lowercase()
+        );
+        replayed.insert(listing.clone(), e["inForce"].as_bool().unwrap());
+    }
+    let public = app
+        .gql(
+            None,
+            "{ publicListings(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let mut on_list: Vec<String> = public.data()["publicListings"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+        .collect();
+    on_list.sort();
+    let mut in_force: Vec<String> = replayed
+        .into_iter()
+        .filter(|(_, f)| *f)
+        .map(|(id, _)| id)
+        .collect();
+    in_force.sort();
+    assert_eq!(in_force, on_list);
+    assert!(on_list.contains(&first) && on_list.contains(&second));
+
+    // Appending again logs nothing new.
+    assert_eq!(app.state.logs.append_registry(&app.db).await.unwrap(), 0);
+}
+
+async fn consistency_proofs_hold_and_a_forged_history_fails(app: TestApp) {
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let answers = verifier(&app, "answers").await;
+    let mut checkpoints = Vec::new();
+    for round in 0..3u32 {
+        let codes: Vec<String> = (0..3)
+            .map(|i| valid_code("441802", 90 + round * 3 + i))
+            .collect();
+        app.gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+            .await
+            .data();
+        let (_, note, _) = text(&app, "/logs/answers/checkpoint").await;
+        checkpoints.push(answers.verify_checkpoint(&note).unwrap());
+    }
+    let (old, new) = (&checkpoints[0], &checkpoints[2]);
+    assert_eq!((old.size, new.size), (3, 9));
+    // The hashes a consistency proof needs, from the log's public level-0 tile.
+    let tile = TilePath {
+        level: Some(0),
+        index: 0,
+        width: new.size,
+    };
+    let db_tile = tlog_store::read_tile(&app.db, LogName::Answers, &tile, new.size)
+        .await
+        .unwrap()
+        .unwrap();
+    let served = app
+        .get("/logs/answers/tile/0/000.p/9")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(served.to_vec(), db_tile);
+    let leaves = tl::parse_tile(&served).unwrap();
+    let mut memo = tl::HashMemo::default();
+    tl::stored_hashes_for_leaves(0, &leaves, &mut memo).unwrap();
+    let proof = tl::prove_consistency(new.size, old.size, &memo).unwrap();
+    tl::verify_consistency(&proof, new.size, new.root, old.size, old.root).unwrap();
+    // A forged history: the old checkpoint of a log whose first leaves were different.
+    let mut forged_leaves = leaves.clone();
+    forged_leaves[1] = tl::record_hash(b"a CLEAR that was never given");
+    let mut forged = tl::HashMemo::default();
+    let (_, _) = tl::stored_hashes_for_leaves(0, &forged_leaves[..3], &mut forged).unwrap();
+    let forged_root = tl::tree_hash(3, &forged).unwrap();
+    assert!(tl::verify_consistency(&proof, new.size, new.root, old.size, forged_root).is_err());
+    // Every receipt issued so far still verifies against the newest checkpoint's tree.
+    for index in 0..new.size {
+        let p = tl::prove_inclusion(new.size, index, &memo).unwrap();
+        tl::verify_inclusion(&p, new.size, new.root, index, leaves[index as usize]).unwrap();
+    }
+}
+
+on_both_backends!(
+    a_receipt_verifies_offline_from_the_public_key_alone,
+    two_checks_of_one_group_share_one_checkpoint_signature,
+    checkpoints_vkeys_and_tiles_are_served_as_tlog_tiles,
+    the_registry_log_follows_the_feed_and_replays_to_the_list,
+    consistency_proofs_hold_and_a_forged_history_fails,
+);
+
+async fn verify_log_audits_both_logs_and_catches_a_rewritten_history(app: TestApp) {
+    use api::tlog::client::{VerifyLogArgs, verify_log};
+    let start = Utc::now() - Duration::days(2);
+    crate::listings::listed(&app, "441802", 120, start).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let codes: Vec<String> = (0..3).map(|i| valid_code("441802", 121 + i)).collect();
+    app.gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await
+        .data();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("answers.checkpoint");
+    let args = |log: &str, from: Option<std::path::PathBuf>, save: Option<std::path::PathBuf>| {
+        VerifyLogArgs {
+            url: format!("{}/logs/{log}", app.address),
+            from_checkpoint: from,
+            vkey: None,
+            save_checkpoint: save,
+        }
+    };
+    // The registry log: tiles, entries, and the list replayed equals the public list.
+    let registry = verify_log(&args("registry", None, None)).await.unwrap();
+    assert!(registry.ok(), "{}", registry.text());
+    assert!(
+        registry
+            .text()
+            .contains("the log replayed gives the public list: 1 listings"),
+        "{}",
+        registry.text()
+    );
+
+    // The answer log, saved, then grown, then checked against the saved checkpoint.
+    let first = verify_log(&args("answers", None, Some(saved.clone())))
+        .await
+        .unwrap();
+    assert!(first.ok(), "{}", first.text());
+    let codes: Vec<String> = (0..2).map(|i| valid_code("441802", 125 + i)).collect();
+    app.gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await
+        .data();
+    let grown = verify_log(&args("answers", Some(saved.clone()), None))
+        .await
+        .unwrap();
+    assert!(grown.ok(), "{}", grown.text());
+    assert!(
+        grown
+            .text()
+            .contains("extends the earlier checkpoint of size 3"),
+        "{}",
+        grown.text()
+    );
+
+    // A checkpoint of another history, signed with the log's own key (what a registry
+    // that rewrote its log would have handed out before): caught.
+    let key_pem =
+        std::fs::read_to_string(app.state.settings.log_key_dir().join("answers.pem")).unwrap();
+    let signing =
+        <ed25519_dalek::SigningKey as ed25519_dalek::pkcs8::DecodePrivateKey>::from_pkcs8_pem(
+            &key_pem,
+        )
+        .unwrap();
+    let origin = verifier(&app, "answers").await.name().to_string();
+    let key = api::tlog::note::LogKey::new(&origin, &signing).unwrap();
+    let forged_leaves: Vec<tl::Hash> = (0..3u8).map(|i| tl::record_hash(&[i])).collect();
+    let mut memo = tl::HashMemo::default();
+    let (_, forged_root) = tl::stored_hashes_for_leaves(0, &forged_leaves, &mut memo).unwrap();
+    let forged = dir.path().join("forged.checkpoint");
+    std::fs::write(&forged, key.sign_checkpoint(3, &forged_root).unwrap()).unwrap();
+    let caught = verify_log(&args("answers", Some(forged), None))
+        .await
+        .unwrap();
+    assert!(!caught.ok(), "{}", caught.text());
+    assert!(
+        caught.text().contains("rewrote history"),
+        "{}",
+        caught.text()
+    );
+}
+
+on_both_backends!(verify_log_audits_both_logs_and_catches_a_rewritten_history);
+
+/// Whether the independent verifier can run here (python3 with `cryptography`).
+fn python_verifier_available() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+async fn an_independent_python_verifier_accepts_receipts_and_refuses_altered_ones(app: TestApp) {
+    if !python_verifier_available() {
+        eprintln!(
+            "SKIPPED: python3 with the `cryptography` package is needed for the independent receipt verifier (apt-get install python3-cryptography, or pip install cryptography)"
+        );
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/verifier/verify_receipt.py");
+    let dir = tempfile::tempdir().unwrap();
+    let vkey = dir.path().join("answers.vkey");
+    std::fs::write(&vkey, text(&app, "/logs/answers/vkey").await.1).unwrap();
+    let run = |receipt: &str| -> (i32, String) {
+        let file = dir.path().join("receipt.txt");
+        std::fs::write(&file, receipt).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .arg("--vkey")
+            .arg(&vkey)
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Several receipts of several groups and tree sizes, each verified by Python.
+    let (_, restricted) = restricted_receipt(&app).await;
+    let token = app
+        .partner(
+            "gov-procurement-batch",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let codes: Vec<String> = (0..6).map(|i| valid_code("441802", 140 + i)).collect();
+    let batch = app
+        .gql(Some(&token), BATCH, json!({"u": codes, "d": "PROCUREMENT"}))
+        .await;
+    let mut receipts = vec![restricted.clone()];
+    receipts.extend(
+        batch.data()["checkBatch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["receipt"].as_str().unwrap().to_string()),
+    );
+    for receipt in &receipts {
+        let (code, out) = run(receipt);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.starts_with("VALID"), "{out}");
+    }
+    let (_, out) = run(&restricted);
+    assert!(out.contains("\"decision\": \"RESTRICTED\""), "{out}");
+
+    // Altered payload, proof hash, checkpoint size, signature: all refused.
+    let proof = tl::proof::TlogProof::parse(&receipts[3]).unwrap();
+    let mut altered_payload = proof.clone();
+    altered_payload.extra = Some(
+        String::from_utf8(proof.extra.clone().unwrap())
+            .unwrap()
+            .replace("CLEAR", "RESTRICTED")
+            .into_bytes(),
+    );
+    let mut altered_proof = proof.clone();
+    altered_proof.proof[0] = tl::record_hash(b"x");
+    let mut altered_index = proof.clone();
+    altered_index.index ^= 1;
+    let size_line = format!("\n{}\n", answers_size(&app).await);
+    let altered_size = receipts[3].replacen(&size_line, "\n1000\n", 1);
+    let sig_at = receipts[3].rfind(' ').unwrap() + 5;
+    let mut altered_sig = receipts[3].clone().into_bytes();
+    altered_sig[sig_at] = if altered_sig[sig_at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    for bad in [
+        altered_payload.to_text(),
+        altered_proof.to_text(),
+        altered_index.to_text(),
+        altered_size,
+        String::from_utf8(altered_sig).unwrap(),
+    ] {
+        let (code, out) = run(&bad);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.starts_with("INVALID"), "{out}");
+    }
+}
+
+async fn answers_size(app: &TestApp) -> u64 {
+    let (_, note, _) = text(app, "/logs/answers/checkpoint").await;
+    verifier(app, "answers")
+        .await
+        .verify_checkpoint(&note)
+        .unwrap()
+        .size
+}
+
+on_both_backends!(an_independent_python_verifier_accepts_receipts_and_refuses_altered_ones);
