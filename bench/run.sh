@@ -205,12 +205,13 @@ measure_search() {
     local db=$1
     shift
     local name fragment
-    name=$(psql_admin_db "$db" "SELECT o.name FROM operators o JOIN listings l ON l.operator_id = o.id WHERE l.status = 'ACTIVE' ORDER BY l.id LIMIT 1")
+    name=$(psql_admin_db "$db" "SELECT o.name FROM operators o JOIN listings l ON l.operator_id = o.id WHERE l.status = 'LISTED' ORDER BY l.id LIMIT 1")
     fragment=${name:2:4}
+    [[ -n $fragment ]] || { echo "no listed operator's name to search for in $db" >&2; exit 1; }
     log "$label: public search, a match ('$fragment'), no match, one character"
     run "$LOADGEN" http --scenario search --connections 1 --label search:match --search "$fragment" "$@"
     run "$LOADGEN" http --scenario search --connections 1 --label search:no-match --search "无此名称之企业" "$@"
-    run "$LOADGEN" http --scenario search --connections 1 --label search:one-character --search "华" --expect-code SEARCH_TOO_SHORT "$@"
+    run "$LOADGEN" http --scenario search --connections 1 --label search:one-character --search "华" --expect-reason SEARCH_TOO_SHORT "$@"
 }
 
 # The partners' checks alone and then beside each abusive client, the server at its

@@ -63,9 +63,10 @@ impl Reply {
             && (!contains(&self.body, b"\"errors\"") || self.json().get("errors").is_none())
     }
 
-    /// The first GraphQL error carries `extensions.code == code`.
-    pub fn has_code(&self, code: &str) -> bool {
-        self.json()["errors"][0]["extensions"]["code"].as_str() == Some(code)
+    /// The first GraphQL error carries `extensions.details.reason == reason` (the stable
+    /// refusal reason, e.g. `SEARCH_TOO_SHORT` under code `BAD_USER_INPUT`).
+    pub fn has_reason(&self, reason: &str) -> bool {
+        self.json()["errors"][0]["extensions"]["details"]["reason"].as_str() == Some(reason)
     }
 
     pub fn json(&self) -> Value {

@@ -61,8 +61,8 @@ pub struct HttpLoad {
     pub read_tokens: Vec<String>,
     /// The search text of the `search` scenario.
     pub search: String,
-    /// An error code that counts as an answer (a refusal being measured).
-    pub expect_code: Option<String>,
+    /// A refusal reason that counts as an answer (a refusal being measured).
+    pub expect_reason: Option<String>,
     /// An admin token (mutations of the mixed load).
     pub admin_token: String,
     pub domain: String,
@@ -206,9 +206,9 @@ impl HttpLoad {
                 Ok(reply) if reply.ok() => true,
                 Ok(reply)
                     if self
-                        .expect_code
+                        .expect_reason
                         .as_deref()
-                        .is_some_and(|c| reply.has_code(c)) =>
+                        .is_some_and(|c| reply.has_reason(c)) =>
                 {
                     true
                 }

@@ -117,10 +117,10 @@ enum Command {
         /// `abuse:none`, `search:no-match`).
         #[arg(long)]
         label: Option<String>,
-        /// Count answers refused with this error code as answered (e.g. `SEARCH_TOO_SHORT`:
-        /// the cost of a refusal is the figure).
+        /// Count answers refused with this `details.reason` as answered (e.g.
+        /// `SEARCH_TOO_SHORT`: the cost of a refusal is the figure).
         #[arg(long)]
-        expect_code: Option<String>,
+        expect_reason: Option<String>,
         /// The text of `publicListings(search:)` for the `search` scenario (anonymous).
         #[arg(long, default_value = "")]
         search: String,
@@ -301,7 +301,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             token,
             token_file,
             label,
-            expect_code,
+            expect_reason,
             search,
             admin_token,
             scenario,
@@ -327,7 +327,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 queries,
                 read_tokens: read_tokens(token, token_file.as_deref())?,
                 search,
-                expect_code,
+                expect_reason,
                 admin_token,
                 domain,
                 batch_size: window.batch_size.max(1),
