@@ -117,7 +117,7 @@ impl TokenService {
         let claims = Claims {
             sub: req.subject.clone(),
             role: req.role.as_str().into(),
-            domains: req.domains.iter().map(|d| d.as_str().to_string()).collect(),
+            domains: req.domains.iter().map(|d| d.code()).collect(),
             region: req.region.clone(),
             jti: uuid::Uuid::now_v7().to_string(),
             iss: self.issuer.clone(),

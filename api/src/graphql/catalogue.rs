@@ -20,10 +20,10 @@ impl Measure {
         &self.0.name
     }
     async fn domain(&self) -> Option<Domain> {
-        Domain::parse(&self.0.domain)
+        Some(self.0.domain.into())
     }
     async fn effect(&self) -> Option<Effect> {
-        Effect::parse(&self.0.effect)
+        Some(self.0.effect.into())
     }
     async fn legal_basis(&self) -> &str {
         &self.0.legal_basis

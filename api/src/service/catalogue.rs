@@ -36,7 +36,7 @@ pub async fn measures<C: ConnectionTrait>(
 ) -> AppResult<Vec<measure::Model>> {
     let mut q = measure::Entity::find().order_by_asc(measure::Column::Id);
     if let Some(domain) = domain {
-        q = q.filter(measure::Column::Domain.eq(domain.as_str()));
+        q = q.filter(measure::Column::Domain.eq(entity::measure::Domain::from(domain)));
     }
     Ok(q.all(db).await?)
 }
@@ -175,8 +175,8 @@ pub async fn upsert_measure(
             let version = m.version + 1;
             let mut a: measure::ActiveModel = m.into();
             a.name = Set(name);
-            a.domain = Set(input.domain.as_str().into());
-            a.effect = Set(input.effect.as_str().into());
+            a.domain = Set(input.domain.into());
+            a.effect = Set(input.effect.into());
             a.legal_basis = Set(basis);
             a.active = Set(input.active);
             a.version = Set(version);
@@ -187,8 +187,8 @@ pub async fn upsert_measure(
             measure::ActiveModel {
                 code: Set(code),
                 name: Set(name),
-                domain: Set(input.domain.as_str().into()),
-                effect: Set(input.effect.as_str().into()),
+                domain: Set(input.domain.into()),
+                effect: Set(input.effect.into()),
                 legal_basis: Set(basis),
                 active: Set(input.active),
                 version: Set(1),

@@ -18,7 +18,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
     audit_event, check_record, listing, listing_measure, listing_period, measure, operator,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -451,12 +453,12 @@ fn check_cells(r: &check_record::Model) -> Vec<OutCell> {
         instant(r.checked_at),
         text(&r.subject),
         text(&r.role),
-        text(&r.domain),
+        text(&r.domain.to_value()),
         text(&r.uscc),
         instant(r.as_of),
         opt_instant(r.known_at),
         OutCell::opt_text(r.reference.as_deref()),
-        text(&r.decision),
+        text(&r.decision.to_value()),
         json_text(&r.hit_listing_ids),
         json_text(&r.warnings),
         OutCell::opt_text(r.batch_id.as_deref()),

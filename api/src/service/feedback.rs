@@ -7,7 +7,9 @@ use crate::auth::Role;
 use crate::domain::refusal::{Reason, Refusal};
 use crate::error::{AppError, AppResult};
 use entity::{check_record, measure, partner_feedback};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+};
 use serde_json::json;
 
 const MAX_CONTEXT: usize = 2_000;
@@ -61,7 +63,8 @@ pub fn ensure_applied_measure_was_a_hit(
     let message = if hit_measures.is_empty() {
         format!(
             "receipt {} answered {} with no hits: no measure was applied because of it",
-            record.id, record.decision
+            record.id,
+            record.decision.to_value()
         )
     } else {
         format!(
@@ -72,7 +75,7 @@ pub fn ensure_applied_measure_was_a_hit(
     };
     Err(Refusal::new(Reason::MeasureNotAHit, message)
         .on("measureCode")
-        .with("decision", record.decision.clone())
+        .with("decision", record.decision.to_value())
         .into())
 }
 
@@ -127,7 +130,10 @@ pub async fn report(
         return Err(AppError::bad_input_with(
             format!(
                 "measure {} restricts {}, but receipt {} is a {} check",
-                measure.code, measure.domain, record.id, record.domain
+                measure.code,
+                measure.domain.to_value(),
+                record.id,
+                record.domain.to_value()
             ),
             json!({ "field": "measureCode" }),
         ));
@@ -199,13 +205,13 @@ mod tests {
             id: "r1".into(),
             subject: subject.into(),
             role: role.into(),
-            domain: "PROCUREMENT".into(),
+            domain: entity::measure::Domain::Procurement,
             uscc: "91110000101623741K".into(),
             operator_id: None,
             as_of: crate::domain::now(),
             checked_at: crate::domain::now(),
             reference: None,
-            decision: "CLEAR".into(),
+            decision: entity::check_record::Decision::Clear,
             hit_listing_ids: json!([]),
             hit_measure_codes: Some(json!([])),
             warnings: json!([]),

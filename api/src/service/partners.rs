@@ -103,9 +103,7 @@ pub async fn register(
     let saved = partner::ActiveModel {
         subject: Set(subject),
         name: Set(name),
-        domains: Set(json!(
-            domains.iter().map(|d| d.as_str()).collect::<Vec<_>>()
-        )),
+        domains: Set(json!(domains.iter().map(|d| d.code()).collect::<Vec<_>>())),
         active: Set(true),
         deactivated_at: Set(None),
         version: Set(1),

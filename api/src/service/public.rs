@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult};
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{credit_list, listing, listing_period, operator, typical_case};
+use sea_orm::ActiveEnum;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -285,10 +286,10 @@ pub async fn mark_typical_case(
             crate::domain::refusal::Reason::NotDecided,
             format!(
                 "listing {listing_id} was never decided ({}): only decided listings can be typical cases",
-                l.status
+                l.status.to_value()
             ),
         )
-        .with("status", l.status.clone())
+        .with("status", l.status.to_value())
         .into());
     }
     let existing = typical_case::Entity::find()
@@ -453,7 +454,7 @@ mod tests {
             id: 9,
             operator_id: 1,
             list_id: 1,
-            status: "LISTED".into(),
+            status: entity::listing::StoredStatus::Listed,
             authority: "清远市市场监督管理局".into(),
             authority_region: "441802".into(),
             penalty_doc_no: "P".into(),

@@ -5,7 +5,7 @@
 
 use super::audit::{self, AuditEntry};
 use super::{Actor, Services, calendar, listings, required_text};
-use crate::domain::lifecycle::ListingStatus;
+use crate::domain::lifecycle::{ListingStatus, StoredStatus};
 use crate::domain::refusal::{Reason, Refusal};
 use crate::domain::region::{DivisionCode, ScopeMatch, scope_match};
 use crate::domain::repair::{
@@ -15,7 +15,9 @@ use crate::domain::repair::{
 use crate::domain::{china_date, china_midnight, now};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use entity::repair_application::RepairStatus as StoredRepairStatus;
 use entity::{listing, operator, repair_application};
+use sea_orm::ActiveEnum;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
@@ -64,7 +66,7 @@ impl RepairView {
                 row.id
             ))
         };
-        let status = RepairStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?;
+        let status = row.status.into();
         let documents =
             serde_json::from_value(row.documents.clone()).map_err(|_| corrupt("documents"))?;
         let statements =
@@ -144,7 +146,7 @@ async fn later_listings<C: ConnectionTrait>(
     let others = listing::Entity::find()
         .filter(listing::Column::OperatorId.eq(l.operator_id))
         .filter(listing::Column::Id.ne(l.id))
-        .filter(listing::Column::Status.is_in(["LISTED", "REPAIRED"]))
+        .filter(listing::Column::Status.is_in([StoredStatus::Listed, StoredStatus::Repaired]))
         .order_by_asc(listing::Column::Id)
         .all(db)
         .await?;
@@ -241,10 +243,10 @@ pub async fn submit(
             format!(
                 "listing {} is {}: credit repair applies only to a listing in force (LISTED)",
                 l.id,
-                status.as_str()
+                crate::domain::enum_name(status)
             ),
         )
-        .with("status", status.as_str())
+        .with("status", crate::domain::enum_name(status))
         .into());
     }
     let first = periods.first().ok_or_else(|| {
@@ -259,7 +261,7 @@ pub async fn submit(
     }
     let open = repair_application::Entity::find()
         .filter(repair_application::Column::ListingId.eq(l.id))
-        .filter(repair_application::Column::Status.eq(RepairStatus::Pending.as_str()))
+        .filter(repair_application::Column::Status.eq(StoredRepairStatus::Pending))
         .one(&tx)
         .await?;
     if let Some(open) = open {
@@ -297,7 +299,7 @@ pub async fn submit(
     let to_json = |v: serde_json::Result<Value>| v.map_err(AppError::internal);
     let saved = repair_application::ActiveModel {
         listing_id: Set(l.id),
-        status: Set(status.as_str().to_string()),
+        status: Set(status.into()),
         received_date: Set(input.received_date),
         accepted_at: Set(accepted_at),
         due_date: Set(due_date),
@@ -352,7 +354,7 @@ async fn load_for_change(
 }
 
 fn ensure_status(a: &repair_application::Model, wanted: RepairStatus, what: &str) -> AppResult<()> {
-    if a.status == wanted.as_str() {
+    if RepairStatus::from(a.status) == wanted {
         Ok(())
     } else {
         Err(Refusal::new(
@@ -360,11 +362,11 @@ fn ensure_status(a: &repair_application::Model, wanted: RepairStatus, what: &str
             format!(
                 "repair application {} is {}: only a {} application can be {what}",
                 a.id,
-                a.status,
-                wanted.as_str()
+                a.status.to_value(),
+                crate::domain::enum_name(wanted)
             ),
         )
-        .with("status", a.status.clone())
+        .with("status", a.status.to_value())
         .into())
     }
 }
@@ -426,7 +428,7 @@ pub async fn decide(
     } else {
         RepairStatus::Rejected
     };
-    m.status = Set(status.as_str().to_string());
+    m.status = Set(status.into());
     m.decided_at = Set(Some(at));
     m.decided_by = Set(Some(actor.identity.subject.clone()));
     m.decision_reason = Set(Some(reason.clone()));
@@ -478,7 +480,7 @@ pub async fn revoke(
     .await?;
     let before = snapshot(&a);
     let mut m = bump(a, at);
-    m.status = Set(RepairStatus::Revoked.as_str().to_string());
+    m.status = Set(StoredRepairStatus::Revoked);
     m.revoked_at = Set(Some(at));
     m.revocation_reason = Set(Some(reason.clone()));
     let saved = m.update(&tx).await?;
@@ -521,7 +523,7 @@ fn overdue_condition(today: NaiveDate) -> Condition {
     Condition::any()
         .add(
             Condition::all()
-                .add(repair_application::Column::Status.eq(RepairStatus::Pending.as_str()))
+                .add(repair_application::Column::Status.eq(StoredRepairStatus::Pending))
                 .add(repair_application::Column::DueDate.lt(today)),
         )
         .add(repair_application::Column::DecidedOnTime.eq(false))
@@ -533,7 +535,7 @@ fn not_overdue_condition(today: NaiveDate) -> Condition {
     Condition::all()
         .add(
             Condition::any()
-                .add(repair_application::Column::Status.ne(RepairStatus::Pending.as_str()))
+                .add(repair_application::Column::Status.ne(StoredRepairStatus::Pending))
                 .add(repair_application::Column::DueDate.gte(today)),
         )
         .add(
@@ -546,7 +548,7 @@ fn not_overdue_condition(today: NaiveDate) -> Condition {
 pub fn condition(filter: &RepairFilter, today: NaiveDate) -> Condition {
     let mut cond = Condition::all();
     if let Some(s) = filter.status {
-        cond = cond.add(repair_application::Column::Status.eq(s.as_str()));
+        cond = cond.add(repair_application::Column::Status.eq(StoredRepairStatus::from(s)));
     }
     if let Some(id) = filter.listing_id {
         cond = cond.add(repair_application::Column::ListingId.eq(id));

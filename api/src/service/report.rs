@@ -280,7 +280,9 @@ pub async fn yearly<C: ConnectionTrait>(
         };
         if let Some(d) = slot(&mut divisions, region.as_deref(), r) {
             d.repair.received += 1;
-            *by_status.entry((r.clone(), a.status.clone())).or_default() += 1;
+            *by_status
+                .entry((r.clone(), sea_orm::ActiveEnum::to_value(&a.status)))
+                .or_default() += 1;
         }
     }
     for ((r, status), count) in by_status {

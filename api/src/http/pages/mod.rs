@@ -214,7 +214,7 @@ async fn listing(
                     .map(|m| MeasureRow {
                         code: m.code,
                         name: m.name,
-                        domain: m.domain,
+                        domain: sea_orm::ActiveEnum::to_value(&m.domain),
                         legal_basis: m.legal_basis,
                     })
                     .collect(),

@@ -5,7 +5,7 @@ use super::CORRECT;
 use crate::listings::listed;
 use api::domain::measures::Domain;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveEnum, ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 use tests::{TestApp, on_both_backends, valid_code};
 
@@ -28,7 +28,7 @@ async fn repair_application(
     let now = api::domain::now();
     entity::repair_application::ActiveModel {
         listing_id: Set(listing_id.parse().unwrap()),
-        status: Set(status.into()),
+        status: Set(ActiveEnum::try_from_value(&status.to_string()).unwrap()),
         received_date: Set(received),
         accepted_at: Set(due.map(|_| now)),
         due_date: Set(due),
@@ -64,13 +64,13 @@ async fn check_record(
         id: Set(id.clone()),
         subject: Set("gov-procurement".into()),
         role: Set("partner".into()),
-        domain: Set(domain.into()),
+        domain: Set(ActiveEnum::try_from_value(&domain.to_string()).unwrap()),
         uscc: Set(uscc.into()),
         operator_id: Set(operator_id),
         as_of: Set(checked_at),
         checked_at: Set(checked_at),
         reference: Set(Some("QYCG-2025-001".into())),
-        decision: Set(decision.into()),
+        decision: Set(ActiveEnum::try_from_value(&decision.to_string()).unwrap()),
         hit_listing_ids: Set(json!([])),
         hit_measure_codes: Set(None),
         warnings: Set(json!([])),
