@@ -26,11 +26,6 @@ pub fn truncate_instant(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
-/// The current instant at storage precision.
-pub fn now() -> DateTime<Utc> {
-    truncate_instant(Utc::now())
-}
-
 /// China Standard Time (UTC+8, no daylight saving): legal dates are Beijing dates.
 pub fn china_date(t: DateTime<Utc>) -> chrono::NaiveDate {
     let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(Utc.fix());

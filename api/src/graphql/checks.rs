@@ -529,9 +529,8 @@ impl CheckMutation {
         note: Option<String>,
     ) -> Result<PartnerFeedback> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
         let saved = feedback::report(
-            db,
+            &state(ctx)?.services,
             &actor,
             FeedbackInput {
                 receipt_id,

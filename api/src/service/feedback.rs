@@ -1,8 +1,8 @@
 //! Execution feedback (执行反馈): the partner that made a check reports which measure it
 //! actually applied (e.g. "bid rejected in tender X"), closing the joint-punishment loop.
 
-use super::Actor;
 use super::audit::{self, AuditEntry};
+use super::{Actor, Services};
 use crate::auth::Role;
 use crate::domain::refusal::{Reason, Refusal};
 use crate::error::{AppError, AppResult};
@@ -87,10 +87,11 @@ pub fn snapshot(m: &partner_feedback::Model) -> serde_json::Value {
 }
 
 pub async fn report(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: FeedbackInput,
 ) -> AppResult<partner_feedback::Model> {
+    let db = &services.db;
     let receipt_id = input.receipt_id.trim().to_string();
     let measure_code = input.measure_code.trim().to_string();
     let context = input.context.trim().to_string();
@@ -139,13 +140,14 @@ pub async fn report(
         ));
     }
     ensure_applied_measure_was_a_hit(&record, &hits, &measure.code)?;
+    let at = services.clock.now();
     let saved = partner_feedback::ActiveModel {
         receipt_id: Set(record.id.clone()),
         subject: Set(actor.identity.subject.clone()),
         measure_code: Set(measure.code),
         context: Set(context),
         note: Set(note),
-        created_at: Set(crate::domain::now()),
+        created_at: Set(at),
         ..Default::default()
     }
     .insert(&tx)
@@ -153,6 +155,7 @@ pub async fn report(
     audit::record(
         &tx,
         actor,
+        at,
         AuditEntry::new("partner_feedback.report", "partner_feedback", saved.id)
             .after(Some(snapshot(&saved))),
     )
@@ -208,8 +211,8 @@ mod tests {
             domain: entity::measure::Domain::Procurement,
             uscc: "91110000101623741K".into(),
             operator_id: None,
-            as_of: crate::domain::now(),
-            checked_at: crate::domain::now(),
+            as_of: chrono::Utc::now(),
+            checked_at: chrono::Utc::now(),
             reference: None,
             decision: entity::check_record::Decision::Clear,
             hit_listing_ids: json!([]),

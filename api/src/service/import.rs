@@ -1330,7 +1330,14 @@ impl Job<'_> {
             Plan::Unchanged => Ok(None),
             Plan::Operator(op) => {
                 let (input, created) = *op;
-                operators::upsert_in(tx, self.actor, input, Some(marks.reason(row, false))).await?;
+                operators::upsert_in(
+                    tx,
+                    self.actor,
+                    self.now,
+                    input,
+                    Some(marks.reason(row, false)),
+                )
+                .await?;
                 Ok(Some(if created {
                     Done::Created
                 } else {
@@ -1368,8 +1375,14 @@ impl Job<'_> {
                         name: r.name.clone().unwrap_or_default(),
                         ..Default::default()
                     };
-                    operators::upsert_in(tx, self.actor, input, Some(marks.reason(r.row, false)))
-                        .await?
+                    operators::upsert_in(
+                        tx,
+                        self.actor,
+                        self.now,
+                        input,
+                        Some(marks.reason(r.row, false)),
+                    )
+                    .await?
                 }
             },
         };

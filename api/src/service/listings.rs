@@ -172,9 +172,11 @@ pub(crate) async fn finish_marked_change(
         doc.insert("import".into(), marker);
     }
     record_revision(tx, saved, action, &after, saved.updated_at).await?;
+    // The change acts at the instant its row records (`bump`), read from the clock.
     audit::record(
         tx,
         actor,
+        saved.updated_at,
         AuditEntry::new(action, "listing", saved.id)
             .before(before)
             .after(Some(after))
@@ -757,6 +759,24 @@ pub async fn correct(
     commit_change(services, tx, actor, saved, action, before, Some(reason)).await
 }
 
+/// The listing a credit-repair decision moves, with its periods, inside the repair
+/// service's transaction (which checked the admin's region): `action` must be allowed
+/// at `at`.
+async fn load_for_repair(
+    tx: &DatabaseTransaction,
+    listing_id: i64,
+    action: Action,
+    at: DateTime<Utc>,
+) -> AppResult<(listing::Model, Vec<listing_period::Model>)> {
+    let l = listing::Entity::find_by_id(listing_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
+    let periods = periods_of(tx, l.id).await?;
+    ensure_action(&l, &periods, action, at)?;
+    Ok((l, periods))
+}
+
 /// Early removal after an approved credit repair: the listing stops being in force at
 /// `at`. Called by the repair service inside its own transaction.
 pub async fn mark_repaired(
@@ -766,12 +786,7 @@ pub async fn mark_repaired(
     at: DateTime<Utc>,
     reason: &str,
 ) -> AppResult<listing::Model> {
-    let l = listing::Entity::find_by_id(listing_id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
-    let periods = periods_of(tx, l.id).await?;
-    ensure_action(&l, &periods, Action::Repair, at)?;
+    let (l, periods) = load_for_repair(tx, listing_id, Action::Repair, at).await?;
     let before = snapshot(tx, &l).await?;
     end_open_periods(tx, &periods, at, "REPAIRED").await?;
     let mut a = bump(l, at);
@@ -800,12 +815,7 @@ pub async fn restore_after_repair_revocation(
     restart: bool,
     reason: &str,
 ) -> AppResult<listing::Model> {
-    let l = listing::Entity::find_by_id(listing_id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
-    let periods = periods_of(tx, l.id).await?;
-    ensure_action(&l, &periods, Action::RevokeRepair, at)?;
+    let (l, periods) = load_for_repair(tx, listing_id, Action::RevokeRepair, at).await?;
     let rules = list_rules(&list_of(tx, &l).await?)?;
     let last = periods.last().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!(

@@ -116,6 +116,7 @@ pub async fn register(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("partner.register", "partner", saved.id).after(Some(snapshot(&saved))),
     )
     .await?;
@@ -164,6 +165,7 @@ pub async fn deactivate(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("partner.deactivate", "partner", saved.id)
             .before(Some(before))
             .after(Some(snapshot(&saved)))

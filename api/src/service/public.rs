@@ -3,9 +3,9 @@
 //! explicit list of fields: no legal representative, identity number or address can
 //! reach it, whatever is added to operators later.
 
-use super::Actor;
 use super::audit::{self, AuditEntry};
 use super::listing_search::{self, ListingFilter};
+use super::{Actor, Services};
 use crate::domain::lifecycle::in_force_at;
 use crate::error::{AppError, AppResult};
 use async_graphql::{ID, SimpleObject};
@@ -13,8 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{credit_list, listing, listing_period, operator, typical_case};
 use sea_orm::ActiveEnum;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use std::collections::HashMap;
 
@@ -210,6 +209,7 @@ fn check_year(year: i32) -> AppResult<()> {
 /// expires, is repaired or revoked).
 pub async fn typical_cases<C: ConnectionTrait>(
     db: &C,
+    now: DateTime<Utc>,
     year: i32,
     public_only: bool,
 ) -> AppResult<Vec<TypicalCaseView>> {
@@ -233,7 +233,6 @@ pub async fn typical_cases<C: ConnectionTrait>(
     };
     let related = Related::load(db, &listings.values().collect::<Vec<_>>()).await?;
     let periods = periods_by_listing(db, ids).await?;
-    let now = crate::domain::now();
     let mut out = Vec::new();
     for case in cases {
         let Some(l) = listings.get(&case.listing_id) else {
@@ -263,12 +262,14 @@ fn case_doc(c: &typical_case::Model) -> serde_json::Value {
 /// Marks a decided listing as a typical case of `year` with a commentary; marking it
 /// again replaces the commentary. Audited.
 pub async fn mark_typical_case(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     listing_id: i64,
     year: i32,
     commentary: &str,
 ) -> AppResult<typical_case::Model> {
+    let db = &services.db;
+    let now = services.clock.now();
     check_year(year)?;
     let commentary = commentary.trim();
     if commentary.is_empty() {
@@ -309,7 +310,7 @@ pub async fn mark_typical_case(
                 listing_id: Set(listing_id),
                 year: Set(year),
                 commentary: Set(commentary.to_string()),
-                created_at: Set(crate::domain::now()),
+                created_at: Set(now),
                 ..Default::default()
             }
             .insert(&tx)
@@ -320,6 +321,7 @@ pub async fn mark_typical_case(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new(action, "typical_case", saved.id)
             .before(before)
             .after(Some(case_doc(&saved))),
@@ -331,11 +333,13 @@ pub async fn mark_typical_case(
 
 /// Removes a listing from the typical cases of `year`. Audited.
 pub async fn unmark_typical_case(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     listing_id: i64,
     year: i32,
 ) -> AppResult<()> {
+    let db = &services.db;
+    let now = services.clock.now();
     check_year(year)?;
     let tx = audit::begin_write(db).await?;
     super::listings::in_scope(&tx, actor, listing_id).await?;
@@ -355,6 +359,7 @@ pub async fn unmark_typical_case(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("typical_case.unmarked", "typical_case", id).before(Some(before)),
     )
     .await?;
@@ -367,6 +372,7 @@ pub async fn unmark_typical_case(
 /// publicity stops with the listing.
 pub async fn in_force_listing<C: ConnectionTrait>(
     db: &C,
+    now: DateTime<Utc>,
     id: i64,
 ) -> AppResult<
     Option<(
@@ -376,7 +382,6 @@ pub async fn in_force_listing<C: ConnectionTrait>(
     )>,
 > {
     use entity::{listing_measure, measure};
-    let now = crate::domain::now();
     let Some(l) = listing::Entity::find_by_id(id)
         .filter(crate::store::in_force::listing_in_force(now))
         .one(db)

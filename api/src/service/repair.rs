@@ -12,7 +12,7 @@ use crate::domain::repair::{
     self, ConditionResult, DocumentKind, Facts, LaterListing, OnTimeRate, RepairStatus, Statement,
     Statements,
 };
-use crate::domain::{china_date, china_midnight, now};
+use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::repair_application::RepairStatus as StoredRepairStatus;
@@ -20,8 +20,8 @@ use entity::{listing, operator, repair_application};
 use sea_orm::ActiveEnum;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -187,6 +187,7 @@ fn snapshot(a: &repair_application::Model) -> Value {
 async fn audit_change(
     tx: &DatabaseTransaction,
     actor: &Actor,
+    at: DateTime<Utc>,
     action: &'static str,
     before: Option<Value>,
     saved: &repair_application::Model,
@@ -195,6 +196,7 @@ async fn audit_change(
     audit::record(
         tx,
         actor,
+        at,
         AuditEntry::new(action, "repair_application", saved.id)
             .before(before)
             .after(Some(snapshot(saved)))
@@ -210,7 +212,7 @@ async fn audit_change(
 /// working days after it was received: the authority accepts on receipt, and recording
 /// it later must not move the legal deadline.
 pub async fn submit(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     repair_max_months: i32,
     input: SubmitInput,
@@ -227,7 +229,8 @@ pub async fn submit(
             input.statements.statutory_restriction_ended,
         )?,
     };
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let today = china_date(at);
     if input.received_date > today {
         return Err(AppError::bad_input("receivedDate is in the future"));
@@ -324,7 +327,7 @@ pub async fn submit(
     } else {
         "repair.ineligible"
     };
-    audit_change(&tx, actor, action, None, &saved, None).await?;
+    audit_change(&tx, actor, at, action, None, &saved, None).await?;
     tx.commit().await?;
     RepairView::from_row(saved)
 }
@@ -439,7 +442,7 @@ pub async fn decide(
     } else {
         "repair.rejected"
     };
-    audit_change(&tx, actor, action, Some(before), &saved, Some(reason)).await?;
+    audit_change(&tx, actor, at, action, Some(before), &saved, Some(reason)).await?;
     tx.commit().await?;
     // Approving or revoking a repair changes the list.
     services.list_changed();
@@ -487,6 +490,7 @@ pub async fn revoke(
     audit_change(
         &tx,
         actor,
+        at,
         "repair.revoked",
         Some(before),
         &saved,
@@ -572,10 +576,11 @@ pub fn condition(filter: &RepairFilter, today: NaiveDate) -> Condition {
 pub async fn search<C: ConnectionTrait>(
     db: &C,
     filter: &RepairFilter,
+    today: NaiveDate,
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<RepairView>, bool)> {
-    let q = repair_application::Entity::find().filter(condition(filter, china_date(now())));
+    let q = repair_application::Entity::find().filter(condition(filter, today));
     let q = super::page::ascending_after(q, repair_application::Column::Id, after);
     let (rows, has_next) = super::page::fetch(db, q, first).await?;
     let views = rows

@@ -167,7 +167,7 @@ pub async fn seed(db: &DatabaseConnection, opts: &SeedOptions) -> anyhow::Result
             population,
             catalogue,
             opts.check_records,
-            api::domain::now(),
+            api::clock::Clock::system().now(),
         )
         .map_err(anyhow::Error::msg)?,
     );

@@ -25,7 +25,7 @@ async fn repair_application(
     due: Option<NaiveDate>,
     decided_at: Option<DateTime<Utc>>,
 ) {
-    let now = api::domain::now();
+    let now = app.state.clock.now();
     entity::repair_application::ActiveModel {
         listing_id: Set(listing_id.parse().unwrap()),
         status: Set(ActiveEnum::try_from_value(&status.to_string()).unwrap()),
@@ -407,7 +407,7 @@ async fn the_yearly_report_counts_the_records(app: TestApp) {
         .assert_error("BAD_USER_INPUT");
 
     // What `credit-registry report --year 2025 --format csv` prints.
-    let report = api::service::report::yearly(&app.db, 2025, None)
+    let report = api::service::report::yearly(&app.db, app.state.clock.now(), 2025, None)
         .await
         .unwrap();
     let csv = api::service::report::to_csv(&report);
