@@ -498,7 +498,8 @@ pub async fn run_export(
     };
     let db = crate::db::connect(settings).await?;
     let mut sink = Sink::new(format, out, export::columns_of(kind))?;
-    let rows = export::export(&db, kind, &filter, &mut sink, || async { Ok(()) })
+    let now = crate::clock::Clock::system().now();
+    let rows = export::export(&db, kind, &filter, now, &mut sink, || async { Ok(()) })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     sink.finish()?;

@@ -71,7 +71,8 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             let db = api::db::connect(&settings).await?;
             let actor = api::service::Actor::system("cli:calendar-load");
             let count = days.len();
-            api::service::calendar::load_year(&db, &actor, year, &source, days)
+            let now = api::clock::Clock::system().now();
+            api::service::calendar::load_year(&db, &actor, now, year, &source, days)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("loaded {count} exception days for {year}");
@@ -229,7 +230,13 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             region,
         } => {
             let db = api::db::connect(&settings).await?;
-            let report = api::service::report::yearly(&db, year, region.as_deref()).await?;
+            let report = api::service::report::yearly(
+                &db,
+                api::clock::Clock::system().now(),
+                year,
+                region.as_deref(),
+            )
+            .await?;
             let text = match format {
                 ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
                 ReportFormat::Csv => api::service::report::to_csv(&report),

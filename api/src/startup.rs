@@ -29,6 +29,7 @@ fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
     if jobs.idempotency_purge_interval_seconds > 0 {
         handles.push(tokio::spawn(crate::service::idempotency::purge_job(
             state.db.clone(),
+            state.clock.clone(),
             Duration::from_secs(jobs.idempotency_purge_interval_seconds),
         )));
     }

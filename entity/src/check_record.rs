@@ -9,13 +9,13 @@ pub struct Model {
     pub id: String,
     pub subject: String,
     pub role: String,
-    pub domain: String,
+    pub domain: super::measure::Domain,
     pub uscc: String,
     pub operator_id: Option<i64>,
     pub as_of: DateTimeUtc,
     pub checked_at: DateTimeUtc,
     pub reference: Option<String>,
-    pub decision: String,
+    pub decision: Decision,
     /// JSON array of listing ids.
     pub hit_listing_ids: Json,
     pub warnings: Json,
@@ -32,3 +32,29 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// What a check answered (`check_records.decision`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Decision {
+    #[sea_orm(string_value = "CLEAR")]
+    Clear,
+    #[sea_orm(string_value = "REVIEW")]
+    Review,
+    #[sea_orm(string_value = "RESTRICTED")]
+    Restricted,
+}

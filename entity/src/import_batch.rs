@@ -18,8 +18,7 @@ pub struct Model {
     pub total_rows: i64,
     /// The spreadsheet row number of the last row of the last committed chunk (1: none).
     pub last_committed_row: i64,
-    /// RUNNING, DONE or FAILED.
-    pub status: String,
+    pub status: ImportStatus,
     pub created: i64,
     pub updated: i64,
     pub unchanged: i64,
@@ -32,3 +31,29 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// How far an import batch got (`import_batches.status`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ImportStatus {
+    #[sea_orm(string_value = "RUNNING")]
+    Running,
+    #[sea_orm(string_value = "DONE")]
+    Done,
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+}

@@ -8,8 +8,8 @@ pub struct Model {
     pub id: i64,
     pub operator_id: i64,
     pub list_id: i64,
-    /// Lifecycle state: PROPOSED, LISTED, WITHDRAWN, REVOKED, REPAIRED. Expiry is computed.
-    pub status: String,
+    /// Lifecycle state. Expiry is computed, never stored.
+    pub status: StoredStatus,
     pub authority: String,
     /// Division of the listing authority (region scope of admins).
     pub authority_region: String,
@@ -41,3 +41,32 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The stored lifecycle state of a listing, kept as text in `listings.status` (and in
+/// revision snapshots). `EXPIRED` is not among them: it follows from the dates.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StoredStatus {
+    #[sea_orm(string_value = "PROPOSED")]
+    Proposed,
+    #[sea_orm(string_value = "LISTED")]
+    Listed,
+    #[sea_orm(string_value = "WITHDRAWN")]
+    Withdrawn,
+    #[sea_orm(string_value = "REVOKED")]
+    Revoked,
+    #[sea_orm(string_value = "REPAIRED")]
+    Repaired,
+}

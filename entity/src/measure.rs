@@ -9,10 +9,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub code: String,
     pub name: String,
-    /// PROCUREMENT, BIDDING, LAND_TRANSFER, HONORS, LICENSING, ...
-    pub domain: String,
-    /// PROHIBIT, CONSIDER or SUPERVISE.
-    pub effect: String,
+    pub domain: Domain,
+    pub effect: Effect,
     #[sea_orm(column_type = "Text")]
     pub legal_basis: String,
     pub active: bool,
@@ -25,3 +23,64 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The domain a measure restricts (`measures.domain`, `check_records.domain`, and the
+/// codes in `partners.domains`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Domain {
+    #[sea_orm(string_value = "PROCUREMENT")]
+    Procurement,
+    #[sea_orm(string_value = "BIDDING")]
+    Bidding,
+    #[sea_orm(string_value = "LAND_TRANSFER")]
+    LandTransfer,
+    #[sea_orm(string_value = "HONORS")]
+    Honors,
+    #[sea_orm(string_value = "LICENSING")]
+    Licensing,
+    #[sea_orm(string_value = "NOTIFICATION_COMMITMENT")]
+    NotificationCommitment,
+    #[sea_orm(string_value = "SUPERVISION")]
+    Supervision,
+}
+
+/// The effect a measure has on a partner's answer (`measures.effect`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Effect {
+    #[sea_orm(string_value = "PROHIBIT")]
+    Prohibit,
+    #[sea_orm(string_value = "CONSIDER")]
+    Consider,
+    #[sea_orm(string_value = "SUPERVISE")]
+    Supervise,
+}

@@ -7,8 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub listing_id: i64,
-    /// INELIGIBLE, PENDING, APPROVED, REJECTED, REVOKED.
-    pub status: String,
+    pub status: RepairStatus,
     pub received_date: Date,
     pub accepted_at: Option<DateTimeUtc>,
     pub due_date: Option<Date>,
@@ -36,3 +35,33 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a repair application stands (`repair_applications.status`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RepairStatus {
+    #[sea_orm(string_value = "INELIGIBLE")]
+    Ineligible,
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "APPROVED")]
+    Approved,
+    #[sea_orm(string_value = "REJECTED")]
+    Rejected,
+    #[sea_orm(string_value = "REVOKED")]
+    Revoked,
+}

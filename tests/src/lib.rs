@@ -402,9 +402,9 @@ impl TestApp {
             operator_id: Set(operator.id),
             list_id: Set(list.id),
             status: Set(if removed_at.is_some() {
-                "REVOKED".into()
+                listing::StoredStatus::Revoked
             } else {
-                "LISTED".into()
+                listing::StoredStatus::Listed
             }),
             authority: Set("清远市市场监督管理局".into()),
             authority_region: Set("441800".into()),
@@ -500,7 +500,7 @@ impl TestApp {
 
     /// Registers a partner as the city admin.
     pub async fn register_partner(&self, subject: &str, domains: &[Domain]) {
-        let domains: Vec<&str> = domains.iter().map(|d| d.as_str()).collect();
+        let domains: Vec<String> = domains.iter().map(|d| d.code()).collect();
         // A registrar of its own, so registering spends no rate budget of the admin a
         // test is measuring.
         let registrar = self.token(Role::Admin, "partner-registrar");

@@ -113,11 +113,13 @@ impl TokenService {
     }
 
     pub fn issue(&self, req: &TokenRequest) -> anyhow::Result<String> {
+        // Wall time, not the registry's clock: `iat`/`exp` are checked by jsonwebtoken
+        // (here and in every other verifier) against the system clock.
         let now = Utc::now();
         let claims = Claims {
             sub: req.subject.clone(),
             role: req.role.as_str().into(),
-            domains: req.domains.iter().map(|d| d.as_str().to_string()).collect(),
+            domains: req.domains.iter().map(|d| d.code()).collect(),
             region: req.region.clone(),
             jti: uuid::Uuid::now_v7().to_string(),
             iss: self.issuer.clone(),
@@ -141,6 +143,8 @@ impl TokenService {
     /// Verifies a token, from the cache of verified tokens when it was seen before and
     /// has not expired.
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        // Wall time, as jsonwebtoken's own `exp` check uses: a cached token ends when
+        // the verifier would refuse it.
         let now = Utc::now().timestamp();
         if let Some(identity) = self.verified.get(token, now) {
             return Ok(identity);

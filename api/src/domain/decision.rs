@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
     Deserialize,
     async_graphql::Enum,
 )]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[graphql(
+    rename_items = "SCREAMING_SNAKE_CASE",
+    remote = "entity::check_record::Decision"
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Decision {
     /// Nothing in force restricts the operator in this domain.
@@ -29,22 +32,6 @@ pub enum Decision {
     Review,
     /// A measure in force bars the operator from the procedure.
     Restricted,
-}
-
-impl Decision {
-    pub const ALL: [Decision; 3] = [Decision::Clear, Decision::Review, Decision::Restricted];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Clear => "CLEAR",
-            Decision::Review => "REVIEW",
-            Decision::Restricted => "RESTRICTED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == s)
-    }
 }
 
 /// What one measure in force contributes to the answer.
@@ -119,13 +106,5 @@ mod tests {
             .filter(|e| bears_on_answer(*e))
             .collect();
         assert_eq!(decide(hits), decide(effects));
-    }
-
-    #[test]
-    fn decisions_round_trip_through_their_codes() {
-        for d in Decision::ALL {
-            assert_eq!(Decision::parse(d.as_str()), Some(d));
-        }
-        assert_eq!(Decision::parse("MAYBE"), None);
     }
 }

@@ -10,16 +10,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What is stored. `EXPIRED` is not stored: it follows from the dates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StoredStatus {
-    Proposed,
-    Listed,
-    Withdrawn,
-    Revoked,
-    Repaired,
-}
+/// What is stored (the column's type, `entity::listing::StoredStatus`). `EXPIRED` is not
+/// stored: it follows from the dates.
+pub use entity::listing::StoredStatus;
 
 /// What callers see: the stored status, with `LISTED` turned into `EXPIRED` once the
 /// period has run out.
@@ -35,39 +28,16 @@ pub enum ListingStatus {
     Repaired,
 }
 
-impl StoredStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Proposed => "PROPOSED",
-            Self::Listed => "LISTED",
-            Self::Withdrawn => "WITHDRAWN",
-            Self::Revoked => "REVOKED",
-            Self::Repaired => "REPAIRED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Proposed,
-            Self::Listed,
-            Self::Withdrawn,
-            Self::Revoked,
-            Self::Repaired,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
-
 impl ListingStatus {
-    pub fn as_str(self) -> &'static str {
+    /// The stored status of a listing shown in this status (`EXPIRED` is a `LISTED`
+    /// listing whose periods have run out).
+    pub fn stored(self) -> StoredStatus {
         match self {
-            Self::Proposed => "PROPOSED",
-            Self::Listed => "LISTED",
-            Self::Expired => "EXPIRED",
-            Self::Withdrawn => "WITHDRAWN",
-            Self::Revoked => "REVOKED",
-            Self::Repaired => "REPAIRED",
+            Self::Proposed => StoredStatus::Proposed,
+            Self::Listed | Self::Expired => StoredStatus::Listed,
+            Self::Withdrawn => StoredStatus::Withdrawn,
+            Self::Revoked => StoredStatus::Revoked,
+            Self::Repaired => StoredStatus::Repaired,
         }
     }
 }
@@ -171,7 +141,7 @@ pub fn ensure_allowed(status: ListingStatus, action: Action) -> Result<(), Strin
     Err(format!(
         "{} is not allowed on a listing in state {}; allowed: {}",
         action.mutation(),
-        status.as_str(),
+        super::enum_name(status),
         names.join(", ")
     ))
 }
@@ -260,6 +230,29 @@ mod tests {
             ListingStatus::Repaired,
         ] {
             assert!(ensure_allowed(s, Action::Correct).is_ok());
+        }
+    }
+
+    #[test]
+    fn every_shown_status_names_the_stored_one_it_came_from() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let open = Period {
+            starts_at: now - chrono::Duration::days(1),
+            ends_at: now + chrono::Duration::days(1),
+            removed_at: None,
+        };
+        let stored = [
+            StoredStatus::Proposed,
+            StoredStatus::Listed,
+            StoredStatus::Withdrawn,
+            StoredStatus::Revoked,
+            StoredStatus::Repaired,
+        ];
+        for s in stored {
+            for periods in [vec![], vec![open]] {
+                let shown = display_status(s, &periods, now);
+                assert_eq!(shown.stored(), s, "{s:?} shown as {shown:?}");
+            }
         }
     }
 }

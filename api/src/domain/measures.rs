@@ -1,5 +1,10 @@
 //! Domains a measure restricts and the effect it has on a partner's answer.
 
+//!
+//! The stored codes are the active enums of `entity::measure`; each GraphQL enum here
+//! maps to its stored twin (`remote`), which is the one place the two meet.
+
+use sea_orm::ActiveEnum;
 use serde::{Deserialize, Serialize};
 
 #[derive(
@@ -15,7 +20,10 @@ use serde::{Deserialize, Serialize};
     Deserialize,
     async_graphql::Enum,
 )]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[graphql(
+    rename_items = "SCREAMING_SNAKE_CASE",
+    remote = "entity::measure::Domain"
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Domain {
     Procurement,
@@ -38,22 +46,17 @@ impl Domain {
         Domain::Supervision,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Domain::Procurement => "PROCUREMENT",
-            Domain::Bidding => "BIDDING",
-            Domain::LandTransfer => "LAND_TRANSFER",
-            Domain::Honors => "HONORS",
-            Domain::Licensing => "LICENSING",
-            Domain::NotificationCommitment => "NOTIFICATION_COMMITMENT",
-            Domain::Supervision => "SUPERVISION",
-        }
+    /// A domain named by its stored code in any case, around white space (CLI flags,
+    /// token claims, partner rows).
+    pub fn parse(text: &str) -> Option<Self> {
+        entity::measure::Domain::try_from_value(&text.trim().to_ascii_uppercase())
+            .ok()
+            .map(Self::from)
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
+    /// The stored code (`PROCUREMENT`, `LAND_TRANSFER`, …).
+    pub fn code(self) -> String {
+        entity::measure::Domain::from(self).to_value()
     }
 }
 
@@ -70,7 +73,10 @@ impl Domain {
     Deserialize,
     async_graphql::Enum,
 )]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[graphql(
+    rename_items = "SCREAMING_SNAKE_CASE",
+    remote = "entity::measure::Effect"
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Effect {
     /// The operator may not take part: the check answers RESTRICTED.
@@ -81,22 +87,6 @@ pub enum Effect {
     Supervise,
 }
 
-impl Effect {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Effect::Prohibit => "PROHIBIT",
-            Effect::Consider => "CONSIDER",
-            Effect::Supervise => "SUPERVISE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Effect::Prohibit, Effect::Consider, Effect::Supervise]
-            .into_iter()
-            .find(|e| e.as_str() == s)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,8 +94,9 @@ mod tests {
     #[test]
     fn domains_round_trip_through_their_codes() {
         for d in Domain::ALL {
-            assert_eq!(Domain::parse(d.as_str()), Some(d));
+            assert_eq!(Domain::parse(&d.code()), Some(d));
         }
+        assert_eq!(Domain::LandTransfer.code(), "LAND_TRANSFER");
         assert_eq!(Domain::parse("procurement"), Some(Domain::Procurement));
         assert_eq!(Domain::parse("FISHING"), None);
     }

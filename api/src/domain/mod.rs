@@ -26,11 +26,6 @@ pub fn truncate_instant(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
-/// The current instant at storage precision.
-pub fn now() -> DateTime<Utc> {
-    truncate_instant(Utc::now())
-}
-
 /// China Standard Time (UTC+8, no daylight saving): legal dates are Beijing dates.
 pub fn china_date(t: DateTime<Utc>) -> chrono::NaiveDate {
     let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(Utc.fix());
@@ -41,6 +36,16 @@ pub fn china_date(t: DateTime<Utc>) -> chrono::NaiveDate {
 pub fn china_midnight(d: chrono::NaiveDate) -> DateTime<Utc> {
     let local = d.and_time(chrono::NaiveTime::MIN);
     DateTime::<Utc>::from_naive_utc_and_offset(local, Utc) - chrono::Duration::hours(8)
+}
+
+/// The name of a value of a GraphQL enum as the schema spells it (`EXPIRED`,
+/// `LAND_TRANSFER`): for messages and metric labels. Stored codes come from the active
+/// enums in `entity` (`ActiveEnum::to_value`); the test below holds the two equal.
+pub fn enum_name<T: async_graphql::resolver_utils::EnumType>(value: T) -> &'static str {
+    T::items()
+        .iter()
+        .find(|item| item.value == value)
+        .map_or("", |item| item.name)
 }
 
 /// The years typical cases and yearly reports may name: a plausible calendar year.
@@ -56,6 +61,77 @@ pub fn check_reporting_year(year: i32) -> Result<(), String> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// Every stored code is the schema's name of the same value, and reads back as it:
+    /// the columns keep exactly the strings they held before they were typed.
+    fn stored_codes_are_the_schema_names<G, S>(expected: &[&str])
+    where
+        G: async_graphql::resolver_utils::EnumType + From<S> + std::fmt::Debug,
+        S: sea_orm::ActiveEnum<Value = String>
+            + sea_orm::Iterable
+            + From<G>
+            + PartialEq
+            + std::fmt::Debug,
+    {
+        let stored: Vec<String> = S::iter().map(|s| s.to_value()).collect();
+        assert_eq!(stored, expected);
+        for s in S::iter() {
+            let code = s.to_value();
+            assert_eq!(S::try_from_value(&code).ok().as_ref(), Some(&s));
+            let shown = G::from(s);
+            assert_eq!(enum_name(shown), code, "{shown:?}");
+            assert_eq!(S::from(shown), S::try_from_value(&code).unwrap());
+        }
+    }
+
+    #[test]
+    fn typed_columns_keep_their_codes() {
+        use sea_orm::ActiveEnum;
+        stored_codes_are_the_schema_names::<measures::Domain, entity::measure::Domain>(&[
+            "PROCUREMENT",
+            "BIDDING",
+            "LAND_TRANSFER",
+            "HONORS",
+            "LICENSING",
+            "NOTIFICATION_COMMITMENT",
+            "SUPERVISION",
+        ]);
+        stored_codes_are_the_schema_names::<measures::Effect, entity::measure::Effect>(&[
+            "PROHIBIT",
+            "CONSIDER",
+            "SUPERVISE",
+        ]);
+        stored_codes_are_the_schema_names::<decision::Decision, entity::check_record::Decision>(&[
+            "CLEAR",
+            "REVIEW",
+            "RESTRICTED",
+        ]);
+        stored_codes_are_the_schema_names::<
+            repair::RepairStatus,
+            entity::repair_application::RepairStatus,
+        >(&["INELIGIBLE", "PENDING", "APPROVED", "REJECTED", "REVOKED"]);
+        // The listing's stored status has no GraphQL twin; each shows as the status of
+        // the same name (and EXPIRED is never stored).
+        let stored: Vec<String> = <lifecycle::StoredStatus as sea_orm::Iterable>::iter()
+            .map(|s| s.to_value())
+            .collect();
+        assert_eq!(
+            stored,
+            ["PROPOSED", "LISTED", "WITHDRAWN", "REVOKED", "REPAIRED"]
+        );
+        for name in &stored {
+            let s = lifecycle::StoredStatus::try_from_value(name).unwrap();
+            let shown = lifecycle::display_status(s, &[], Utc::now());
+            let shown = if s == lifecycle::StoredStatus::Listed {
+                lifecycle::ListingStatus::Listed
+            } else {
+                shown
+            };
+            assert_eq!(enum_name(shown), name);
+            assert_eq!(shown.stored(), s);
+        }
+        assert_eq!(enum_name(lifecycle::ListingStatus::Expired), "EXPIRED");
+    }
 
     #[test]
     fn reporting_years_are_plausible() {

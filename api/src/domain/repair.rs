@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 /// Where an application stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[graphql(
+    rename_items = "SCREAMING_SNAKE_CASE",
+    remote = "entity::repair_application::RepairStatus"
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RepairStatus {
     /// Recorded and answered with the conditions it fails; nothing to decide.
@@ -25,30 +28,6 @@ pub enum RepairStatus {
     Rejected,
     /// The repair was obtained by fraud: the listing is in force again.
     Revoked,
-}
-
-impl RepairStatus {
-    pub const ALL: [Self; 5] = [
-        Self::Ineligible,
-        Self::Pending,
-        Self::Approved,
-        Self::Rejected,
-        Self::Revoked,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ineligible => "INELIGIBLE",
-            Self::Pending => "PENDING",
-            Self::Approved => "APPROVED",
-            Self::Rejected => "REJECTED",
-            Self::Revoked => "REVOKED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
 }
 
 /// The documents of a repair application.
@@ -555,13 +534,5 @@ mod tests {
         assert_eq!(r.meets_target, Some(false));
         assert_eq!(on_time_rate(50, 49).meets_target, Some(true));
         assert_eq!(on_time_rate(0, 0).rate, None);
-    }
-
-    #[test]
-    fn statuses_round_trip() {
-        for s in RepairStatus::ALL {
-            assert_eq!(RepairStatus::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(RepairStatus::parse("pending"), None);
     }
 }

@@ -20,10 +20,10 @@ impl Measure {
         &self.0.name
     }
     async fn domain(&self) -> Option<Domain> {
-        Domain::parse(&self.0.domain)
+        Some(self.0.domain.into())
     }
     async fn effect(&self) -> Option<Effect> {
-        Effect::parse(&self.0.effect)
+        Some(self.0.effect.into())
     }
     async fn legal_basis(&self) -> &str {
         &self.0.legal_basis
@@ -243,9 +243,8 @@ impl CatalogueMutation {
     #[graphql(guard = "REGISTRY_ADMIN")]
     async fn upsert_measure(&self, ctx: &Context<'_>, input: MeasureInput) -> Result<Measure> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
         let saved = svc::upsert_measure(
-            db,
+            &state(ctx)?.services,
             &actor,
             svc::MeasureInput {
                 code: input.code,
@@ -264,9 +263,8 @@ impl CatalogueMutation {
     #[graphql(guard = "REGISTRY_ADMIN")]
     async fn upsert_list(&self, ctx: &Context<'_>, input: ListInput) -> Result<CreditList> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
         let saved = svc::upsert_list(
-            db,
+            &state(ctx)?.services,
             &actor,
             svc::ListInput {
                 code: input.code,
@@ -300,10 +298,11 @@ impl CatalogueMutation {
         article: String,
     ) -> Result<ViolationCategory> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
-        Ok(svc::upsert_category(db, &actor, &code, &name, &article)
-            .await?
-            .into())
+        Ok(
+            svc::upsert_category(&state(ctx)?.services, &actor, &code, &name, &article)
+                .await?
+                .into(),
+        )
     }
 
     /// Loads (or replaces) a year's working-day calendar from its State Council notice
@@ -326,11 +325,12 @@ impl CatalogueMutation {
                 name: d.name,
             })
             .collect();
-        calendar::load_year(db, &actor, year, &source, days).await?;
+        let loaded_at = state(ctx)?.clock.now();
+        calendar::load_year(db, &actor, loaded_at, year, &source, days).await?;
         Ok(CalendarYear {
             year,
             source,
-            loaded_at: crate::domain::now(),
+            loaded_at,
         })
     }
 }

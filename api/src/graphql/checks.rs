@@ -166,7 +166,7 @@ impl CheckRecord {
         &self.0.role
     }
     async fn domain(&self) -> Option<Domain> {
-        Domain::parse(&self.0.domain)
+        Some(self.0.domain.into())
     }
     async fn uscc(&self) -> &str {
         &self.0.uscc
@@ -184,7 +184,7 @@ impl CheckRecord {
         self.0.reference.as_deref()
     }
     async fn decision(&self) -> Option<Decision> {
-        Decision::parse(&self.0.decision)
+        Some(self.0.decision.into())
     }
     async fn hit_listing_ids(&self) -> Vec<ID> {
         serde_json::from_value::<Vec<i64>>(self.0.hit_listing_ids.clone())
@@ -449,8 +449,8 @@ impl CheckQuery {
         let db = state.pool_for(request(ctx)?.identity());
         let recorded = records::find(db, &p.receipt_id).await?.is_some_and(|r| {
             r.uscc == p.uscc
-                && r.domain == p.domain.as_str()
-                && r.decision == p.decision.as_str()
+                && Domain::from(r.domain) == p.domain
+                && Decision::from(r.decision) == p.decision
                 && r.as_of == p.as_of
                 && r.subject == p.sub
         });
@@ -531,9 +531,8 @@ impl CheckMutation {
         note: Option<String>,
     ) -> Result<PartnerFeedback> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
         let saved = feedback::report(
-            db,
+            &state(ctx)?.services,
             &actor,
             FeedbackInput {
                 receipt_id,

@@ -249,7 +249,7 @@ impl Listing {
         let all = self.measure_rows(ctx).await?;
         Ok(all
             .into_iter()
-            .filter(|m| domain.is_none_or(|d| m.domain == d.as_str()))
+            .filter(|m| domain.is_none_or(|d| Domain::from(m.domain) == d))
             .map(Measure)
             .collect())
     }

@@ -166,9 +166,8 @@ impl OperatorMutation {
         input: UpsertOperatorInput,
     ) -> Result<Operator> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
         let saved = svc::upsert(
-            db,
+            &state(ctx)?.services,
             &actor,
             OperatorInput {
                 uscc: input.uscc,

@@ -73,11 +73,13 @@ impl PublicQuery {
         let st = state(ctx)?;
         let identity = request(ctx)?.identity();
         let all = matches!(identity.role, Role::Admin | Role::Auditor);
-        Ok(svc::typical_cases(st.pool_for(identity), year, !all)
-            .await?
-            .into_iter()
-            .map(TypicalCase)
-            .collect())
+        Ok(
+            svc::typical_cases(st.pool_for(identity), st.clock.now(), year, !all)
+                .await?
+                .into_iter()
+                .map(TypicalCase)
+                .collect(),
+        )
     }
 }
 
@@ -99,8 +101,9 @@ impl PublicMutation {
         let actor = request(ctx)?.actor();
         let db = &state(ctx)?.db;
         let listing_id = parse_id(&listing_id, "listing")?;
-        svc::mark_typical_case(db, &actor, listing_id, year, &commentary).await?;
-        let view = svc::typical_cases(db, year, false)
+        svc::mark_typical_case(&state(ctx)?.services, &actor, listing_id, year, &commentary)
+            .await?;
+        let view = svc::typical_cases(db, state(ctx)?.clock.now(), year, false)
             .await?
             .into_iter()
             .find(|v| v.case.listing_id == listing_id)
@@ -121,9 +124,8 @@ impl PublicMutation {
         year: i32,
     ) -> Result<bool> {
         let actor = request(ctx)?.actor();
-        let db = &state(ctx)?.db;
         let listing_id = parse_id(&listing_id, "listing")?;
-        svc::unmark_typical_case(db, &actor, listing_id, year).await?;
+        svc::unmark_typical_case(&state(ctx)?.services, &actor, listing_id, year).await?;
         Ok(true)
     }
 }

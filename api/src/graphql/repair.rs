@@ -3,10 +3,10 @@
 use super::connection::{decode_id_cursor, forward_page, page_size};
 use super::listings::Listing;
 use super::{parse_id, request, state};
+use crate::domain::china_date;
 use crate::domain::repair::{
     ConditionResult, DocumentKind, OnTimeRate, RepairCondition, RepairStatus,
 };
-use crate::domain::{china_date, now};
 use crate::graphql::guards::{ADMIN, ADMIN_OR_AUDITOR};
 use crate::service::repair::{self as svc, RepairView};
 use async_graphql::connection::Connection;
@@ -98,8 +98,8 @@ impl RepairApplication {
         self.0.row.due_date
     }
     /// Still pending after the due date (Beijing), or decided after it.
-    async fn overdue(&self) -> bool {
-        self.0.overdue(china_date(now()))
+    async fn overdue(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.0.overdue(china_date(state(ctx)?.clock.now())))
     }
     /// Whether the decision was made on or before the due date (null until decided).
     async fn decided_on_time(&self) -> Option<bool> {
@@ -221,7 +221,8 @@ impl RepairQuery {
             due_before: f.due_before,
             due_after: f.due_after,
         };
-        let (rows, has_next) = svc::search(&st.db, &filter, first, after).await?;
+        let today = china_date(st.clock.now());
+        let (rows, has_next) = svc::search(&st.db, &filter, today, first, after).await?;
         Ok(forward_page(
             "repair",
             rows.into_iter()
@@ -306,7 +307,7 @@ impl RepairMutation {
         let st = state(ctx)?;
         let s = input.statements;
         let view = svc::submit(
-            &st.db,
+            &st.services,
             &actor,
             st.settings.rules.repair_max_months,
             svc::SubmitInput {

@@ -24,6 +24,6 @@ impl ReportQuery {
         let scope = request(ctx)?.identity().region.clone();
         let region = report::effective_region(scope.as_deref(), region.as_deref())?;
         let db = &state(ctx)?.db;
-        Ok(report::yearly(db, year, region.as_deref()).await?)
+        Ok(report::yearly(db, state(ctx)?.clock.now(), year, region.as_deref()).await?)
     }
 }

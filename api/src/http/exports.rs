@@ -72,6 +72,7 @@ fn stream(
 ) -> impl futures_util::Stream<Item = Chunk> + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
     let db = state.db.clone();
+    let now = state.clock.now();
     tokio::spawn(async move {
         let result: Result<(), AppError> = async {
             if format == OutputFormat::Xlsx {
@@ -79,7 +80,7 @@ fn stream(
                 let out = file.try_clone().map_err(AppError::internal)?;
                 let mut sink = Sink::new(format, Box::new(out), export::columns_of(kind))
                     .map_err(AppError::internal)?;
-                export::export(&db, kind, &filter, &mut sink, || async { Ok(()) }).await?;
+                export::export(&db, kind, &filter, now, &mut sink, || async { Ok(()) }).await?;
                 sink.finish().map_err(AppError::internal)?;
                 let mut file = file;
                 std::io::Seek::rewind(&mut file).map_err(AppError::internal)?;
@@ -98,7 +99,7 @@ fn stream(
             let pending = Pending::default();
             let mut sink = Sink::new(format, Box::new(pending.clone()), export::columns_of(kind))
                 .map_err(AppError::internal)?;
-            export::export(&db, kind, &filter, &mut sink, || {
+            export::export(&db, kind, &filter, now, &mut sink, || {
                 let bytes = pending.take();
                 let tx = tx.clone();
                 async move {
@@ -154,7 +155,7 @@ fn app_error(err: AppError) -> HttpResponse {
 
 /// The public list's validators.
 async fn validators(state: &AppState) -> Result<(String, Option<String>), AppError> {
-    let v = export::public_version(&state.db).await?;
+    let v = export::public_version(&state.db, state.clock.now()).await?;
     let etag = format!("\"public-list-{}-{}\"", v.revision_id, v.in_force);
     let modified = v
         .recorded_at
@@ -246,6 +247,7 @@ async fn sign_public_jsonl(state: &AppState, etag: &str) -> Result<serde_json::V
         &state.db,
         ExportKind::PublicList,
         &ExportFilter::default(),
+        state.clock.now(),
         &mut sink,
         || async { Ok(()) },
     )

@@ -335,7 +335,7 @@ pub(super) async fn execute(
         let stale_after = chrono::Duration::milliseconds(
             i64::try_from(limits.request_timeout_ms).unwrap_or(i64::MAX / 2),
         ) + chrono::Duration::seconds(2);
-        match keys::begin(&state.db, claim, stale_after).await {
+        match keys::begin(&state.db, &state.clock, claim, stale_after).await {
             Ok(Begin::Proceed) => {}
             Ok(Begin::Replay { status, body }) => {
                 return Executed::Answer {
@@ -382,7 +382,9 @@ pub(super) async fn execute(
         Some(charge) => batch.data(context).data(charge),
         None => batch.data(context),
     };
-    let started = crate::domain::now();
+    // The clock audit events are stamped with: `settle_claim` looks for this attempt's
+    // events from here on.
+    let started = state.clock.now();
     let outcome = tokio::time::timeout(timeout, schema.execute_batch(batch)).await;
     let (status, body, answered) = match outcome {
         Ok(mut response) => {

@@ -6,6 +6,7 @@
 use super::Actor;
 use crate::domain::audit_chain::{ChainedEvent, event_hash};
 use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
 use entity::{audit_event, audit_head};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Set,
@@ -81,17 +82,19 @@ pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransacti
     Ok(tx)
 }
 
-/// Appends one event to the chain inside `tx` (which must come from [`begin_write`]).
+/// Appends one event to the chain inside `tx` (which must come from [`begin_write`]),
+/// as occurring at `occurred_at`: the instant the change acts at, read from the
+/// registry's clock by the use case (`Services::clock`).
 pub async fn record(
     tx: &DatabaseTransaction,
     actor: &Actor,
+    occurred_at: DateTime<Utc>,
     entry: AuditEntry,
 ) -> AppResult<audit_event::Model> {
     let head = audit_head::Entity::find_by_id(1)
         .one(tx)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit_head row is missing")))?;
-    let occurred_at = crate::domain::now();
     let role = actor.identity.role.as_str();
     let hash = event_hash(
         &head.last_hash,

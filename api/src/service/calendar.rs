@@ -5,7 +5,7 @@ use super::Actor;
 use super::audit::{self, AuditEntry};
 use crate::domain::working_days::{CalendarError, WorkingCalendar};
 use crate::error::{AppError, AppResult};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::{calendar_day, calendar_year};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -62,10 +62,12 @@ fn first_repeated_day(days: &[CalendarDayInput]) -> Option<NaiveDate> {
 }
 
 /// Loads (or replaces) one notice year: the days listed are its exceptions; every
-/// other weekday works and every other weekend day rests.
+/// other weekday works and every other weekend day rests; `now` is when it is loaded
+/// (the registry's clock).
 pub async fn load_year(
     db: &DatabaseConnection,
     actor: &Actor,
+    now: DateTime<Utc>,
     year: i32,
     source: &str,
     days: Vec<CalendarDayInput>,
@@ -110,7 +112,6 @@ pub async fn load_year(
         .insert(&tx)
         .await?;
     }
-    let now = crate::domain::now();
     if before.is_some() {
         calendar_year::Entity::delete_by_id(year).exec(&tx).await?;
     }
@@ -124,6 +125,7 @@ pub async fn load_year(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry {
             action: "calendar.load_year",
             entity_type: "calendar_year",

@@ -1,7 +1,7 @@
 //! The catalogues as data: lists, measures and violation categories. Seeded by
 //! migrations, edited by admins, every edit audited.
 
-use super::{Actor, required_text};
+use super::{Actor, Services, required_text};
 
 /// Catalogue texts (names, legal bases) are short.
 const MAX_TEXT: usize = 1000;
@@ -10,8 +10,7 @@ use crate::domain::measures::{Domain, Effect};
 use crate::error::{AppError, AppResult};
 use entity::{credit_list, list_default_measure, measure, violation_category};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
 
@@ -36,7 +35,7 @@ pub async fn measures<C: ConnectionTrait>(
 ) -> AppResult<Vec<measure::Model>> {
     let mut q = measure::Entity::find().order_by_asc(measure::Column::Id);
     if let Some(domain) = domain {
-        q = q.filter(measure::Column::Domain.eq(domain.as_str()));
+        q = q.filter(measure::Column::Domain.eq(entity::measure::Domain::from(domain)));
     }
     Ok(q.all(db).await?)
 }
@@ -156,15 +155,16 @@ pub struct MeasureInput {
 
 /// Adds a measure to the catalogue or edits one; audited.
 pub async fn upsert_measure(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: MeasureInput,
 ) -> AppResult<measure::Model> {
+    let db = &services.db;
     let code = valid_code(&input.code)?;
     let name = required_text("name", &input.name, MAX_TEXT)?;
     let basis = required_text("legalBasis", &input.legal_basis, MAX_TEXT)?;
     let tx = audit::begin_write(db).await?;
-    let now = crate::domain::now();
+    let now = services.clock.now();
     let existing = measure::Entity::find()
         .filter(measure::Column::Code.eq(&code))
         .one(&tx)
@@ -175,8 +175,8 @@ pub async fn upsert_measure(
             let version = m.version + 1;
             let mut a: measure::ActiveModel = m.into();
             a.name = Set(name);
-            a.domain = Set(input.domain.as_str().into());
-            a.effect = Set(input.effect.as_str().into());
+            a.domain = Set(input.domain.into());
+            a.effect = Set(input.effect.into());
             a.legal_basis = Set(basis);
             a.active = Set(input.active);
             a.version = Set(version);
@@ -187,8 +187,8 @@ pub async fn upsert_measure(
             measure::ActiveModel {
                 code: Set(code),
                 name: Set(name),
-                domain: Set(input.domain.as_str().into()),
-                effect: Set(input.effect.as_str().into()),
+                domain: Set(input.domain.into()),
+                effect: Set(input.effect.into()),
                 legal_basis: Set(basis),
                 active: Set(input.active),
                 version: Set(1),
@@ -203,6 +203,7 @@ pub async fn upsert_measure(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("measure.upsert", "measure", &saved.code)
             .before(before)
             .after(Some(measure_json(&saved))),
@@ -239,10 +240,11 @@ fn positive(field: &str, v: Option<i32>, max: i32) -> AppResult<Option<i32>> {
 
 /// Creates a list or edits its rules (periods, time limits, default measures); audited.
 pub async fn upsert_list(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: ListInput,
 ) -> AppResult<credit_list::Model> {
+    let db = &services.db;
     let code = valid_code(&input.code)?;
     let period = positive("defaultPeriodMonths", input.default_period_months, 240)?;
     let defence = positive("defenceWorkingDays", input.defence_working_days, 60)?;
@@ -270,7 +272,7 @@ pub async fn upsert_list(
         Some(codes) => Some(measures_by_codes(&tx, codes).await?),
         None => None,
     };
-    let now = crate::domain::now();
+    let now = services.clock.now();
     let existing = credit_list::Entity::find()
         .filter(credit_list::Column::Code.eq(&code))
         .one(&tx)
@@ -388,6 +390,7 @@ pub async fn upsert_list(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("list.upsert", "credit_list", &saved.code)
             .before(before)
             .after(Some(list_json(&saved, &codes))),
@@ -399,12 +402,13 @@ pub async fn upsert_list(
 
 /// Adds or renames a violation category; audited.
 pub async fn upsert_category(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     code: &str,
     name: &str,
     article: &str,
 ) -> AppResult<violation_category::Model> {
+    let db = &services.db;
     let code = valid_code(code)?;
     let name = required_text("name", name, MAX_TEXT)?;
     let article = required_text("article", article, MAX_TEXT)?;
@@ -437,6 +441,7 @@ pub async fn upsert_category(
     audit::record(
         &tx,
         actor,
+        services.clock.now(),
         AuditEntry::new(
             "violation_category.upsert",
             "violation_category",

@@ -271,10 +271,10 @@ pub async fn list(
         query = query.filter(C::Subject.eq(subject.as_str()));
     }
     if let Some(domain) = filter.domain {
-        query = query.filter(C::Domain.eq(domain.as_str()));
+        query = query.filter(C::Domain.eq(entity::measure::Domain::from(domain)));
     }
     if let Some(decision) = filter.decision {
-        query = query.filter(C::Decision.eq(decision.as_str()));
+        query = query.filter(C::Decision.eq(entity::check_record::Decision::from(decision)));
     }
     if let Some(uscc) = &filter.uscc {
         query = query.filter(C::Uscc.eq(uscc.as_str()));

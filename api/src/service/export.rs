@@ -18,7 +18,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
     audit_event, check_record, listing, listing_measure, listing_period, measure, operator,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -144,11 +146,13 @@ fn range(filter: &ExportFilter) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>
 }
 
 /// Writes the rows of `kind` to `sink`, calling `after_page` after each page; returns the
-/// number of rows.
+/// number of rows. `now` (the registry's clock) is the public list's default as-of and
+/// the instant statuses are shown at.
 pub async fn export<C, F, Fut>(
     db: &C,
     kind: ExportKind,
     filter: &ExportFilter,
+    now: DateTime<Utc>,
     sink: &mut Sink,
     mut after_page: F,
 ) -> AppResult<u64>
@@ -166,7 +170,6 @@ where
     let mut count = 0u64;
     match kind {
         ExportKind::PublicList | ExportKind::Listings => {
-            let now = crate::domain::now();
             let search = ListingFilter {
                 in_force_at: match kind {
                     ExportKind::PublicList => Some(filter.as_of.unwrap_or(now)),
@@ -451,12 +454,12 @@ fn check_cells(r: &check_record::Model) -> Vec<OutCell> {
         instant(r.checked_at),
         text(&r.subject),
         text(&r.role),
-        text(&r.domain),
+        text(&r.domain.to_value()),
         text(&r.uscc),
         instant(r.as_of),
         opt_instant(r.known_at),
         OutCell::opt_text(r.reference.as_deref()),
-        text(&r.decision),
+        text(&r.decision.to_value()),
         json_text(&r.hit_listing_ids),
         json_text(&r.warnings),
         OutCell::opt_text(r.batch_id.as_deref()),
@@ -492,13 +495,16 @@ pub struct PublicVersion {
     pub in_force: u64,
 }
 
-pub async fn public_version<C: ConnectionTrait>(db: &C) -> AppResult<PublicVersion> {
+/// What identifies the public list in force at `now` (the registry's clock).
+pub async fn public_version<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+) -> AppResult<PublicVersion> {
     use sea_orm::PaginatorTrait;
     let newest = entity::listing_revision::Entity::find()
         .order_by_desc(entity::listing_revision::Column::Id)
         .one(db)
         .await?;
-    let now = crate::domain::now();
     let filter = ListingFilter {
         in_force_at: Some(now),
         ..Default::default()

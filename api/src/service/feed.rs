@@ -175,7 +175,7 @@ pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResul
             continue;
         };
         let periods = super::listings::periods_of(&tx, id).await?;
-        let stored = super::listings::stored_status(&l)?;
+        let stored = l.status;
         let at = clock.now();
         if !needs_expiry_event(
             stored,

@@ -1,13 +1,15 @@
 //! Execution feedback (执行反馈): the partner that made a check reports which measure it
 //! actually applied (e.g. "bid rejected in tender X"), closing the joint-punishment loop.
 
-use super::Actor;
 use super::audit::{self, AuditEntry};
+use super::{Actor, Services};
 use crate::auth::Role;
 use crate::domain::refusal::{Reason, Refusal};
 use crate::error::{AppError, AppResult};
 use entity::{check_record, measure, partner_feedback};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+};
 use serde_json::json;
 
 const MAX_CONTEXT: usize = 2_000;
@@ -61,7 +63,8 @@ pub fn ensure_applied_measure_was_a_hit(
     let message = if hit_measures.is_empty() {
         format!(
             "receipt {} answered {} with no hits: no measure was applied because of it",
-            record.id, record.decision
+            record.id,
+            record.decision.to_value()
         )
     } else {
         format!(
@@ -72,7 +75,7 @@ pub fn ensure_applied_measure_was_a_hit(
     };
     Err(Refusal::new(Reason::MeasureNotAHit, message)
         .on("measureCode")
-        .with("decision", record.decision.clone())
+        .with("decision", record.decision.to_value())
         .into())
 }
 
@@ -84,10 +87,11 @@ pub fn snapshot(m: &partner_feedback::Model) -> serde_json::Value {
 }
 
 pub async fn report(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: FeedbackInput,
 ) -> AppResult<partner_feedback::Model> {
+    let db = &services.db;
     let receipt_id = input.receipt_id.trim().to_string();
     let measure_code = input.measure_code.trim().to_string();
     let context = input.context.trim().to_string();
@@ -127,19 +131,23 @@ pub async fn report(
         return Err(AppError::bad_input_with(
             format!(
                 "measure {} restricts {}, but receipt {} is a {} check",
-                measure.code, measure.domain, record.id, record.domain
+                measure.code,
+                measure.domain.to_value(),
+                record.id,
+                record.domain.to_value()
             ),
             json!({ "field": "measureCode" }),
         ));
     }
     ensure_applied_measure_was_a_hit(&record, &hits, &measure.code)?;
+    let at = services.clock.now();
     let saved = partner_feedback::ActiveModel {
         receipt_id: Set(record.id.clone()),
         subject: Set(actor.identity.subject.clone()),
         measure_code: Set(measure.code),
         context: Set(context),
         note: Set(note),
-        created_at: Set(crate::domain::now()),
+        created_at: Set(at),
         ..Default::default()
     }
     .insert(&tx)
@@ -147,6 +155,7 @@ pub async fn report(
     audit::record(
         &tx,
         actor,
+        at,
         AuditEntry::new("partner_feedback.report", "partner_feedback", saved.id)
             .after(Some(snapshot(&saved))),
     )
@@ -199,13 +208,13 @@ mod tests {
             id: "r1".into(),
             subject: subject.into(),
             role: role.into(),
-            domain: "PROCUREMENT".into(),
+            domain: entity::measure::Domain::Procurement,
             uscc: "91110000101623741K".into(),
             operator_id: None,
-            as_of: crate::domain::now(),
-            checked_at: crate::domain::now(),
+            as_of: chrono::Utc::now(),
+            checked_at: chrono::Utc::now(),
             reference: None,
-            decision: "CLEAR".into(),
+            decision: entity::check_record::Decision::Clear,
             hit_listing_ids: json!([]),
             hit_measure_codes: Some(json!([])),
             warnings: json!([]),

@@ -13,6 +13,7 @@ use crate::domain::lifecycle::{self, ListingStatus, Period, StoredStatus};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{audit_event, listing, listing_period, listing_revision, measure};
+use sea_orm::ActiveEnum;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -26,7 +27,7 @@ struct SnapshotDoc {
     id: i64,
     operator_id: i64,
     list_id: i64,
-    status: String,
+    status: StoredStatus,
     authority: String,
     authority_region: String,
     penalty_doc_no: String,
@@ -143,10 +144,6 @@ impl RecordedListing {
         lifecycle::in_force_at(&self.periods(), t)
     }
 
-    pub fn stored_status(&self) -> AppResult<StoredStatus> {
-        super::listings::stored_status(&self.row)
-    }
-
     /// What the record showed for the status at `t`.
     pub fn status_at(&self, t: DateTime<Utc>) -> AppResult<ListingStatus> {
         super::listings::status_at(&self.row, &self.periods, t)
@@ -157,8 +154,8 @@ impl RecordedListing {
 struct MeasureDoc {
     code: String,
     name: String,
-    domain: String,
-    effect: String,
+    domain: entity::measure::Domain,
+    effect: entity::measure::Effect,
     legal_basis: String,
     active: bool,
     version: i32,
@@ -331,8 +328,7 @@ fn recorded_prefilter(filter: &ListingFilter, backend: sea_orm::DbBackend) -> Co
     use sea_orm::sea_query::ExprTrait;
     let mut cond = Condition::all();
     if let Some(status) = filter.status {
-        cond =
-            cond.add(snapshot_text(backend, "status").eq(stored_status_showing(status).as_str()));
+        cond = cond.add(snapshot_text(backend, "status").eq(status.stored().to_value()));
     }
     if let Some(authority) = &filter.authority {
         cond = cond.add(snapshot_text(backend, "authority").eq(authority.trim()));
@@ -341,18 +337,6 @@ fn recorded_prefilter(filter: &ListingFilter, backend: sea_orm::DbBackend) -> Co
         cond = cond.add(snapshot_text(backend, "violation_category").eq(category.trim()));
     }
     cond
-}
-
-/// The stored status whose listings can show as `status` (the inverse of
-/// `lifecycle::display_status`).
-fn stored_status_showing(status: ListingStatus) -> StoredStatus {
-    match status {
-        ListingStatus::Proposed => StoredStatus::Proposed,
-        ListingStatus::Listed | ListingStatus::Expired => StoredStatus::Listed,
-        ListingStatus::Withdrawn => StoredStatus::Withdrawn,
-        ListingStatus::Revoked => StoredStatus::Revoked,
-        ListingStatus::Repaired => StoredStatus::Repaired,
-    }
 }
 
 /// One page of listings as recorded at `k`, in listing id order after `after`. The
@@ -421,28 +405,6 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    #[test]
-    fn the_prefilter_keeps_every_stored_status_that_can_show_as_the_wanted_one() {
-        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
-        let open = Period {
-            starts_at: now - chrono::Duration::days(1),
-            ends_at: now + chrono::Duration::days(1),
-            removed_at: None,
-        };
-        let stored = [
-            StoredStatus::Proposed,
-            StoredStatus::Listed,
-            StoredStatus::Withdrawn,
-            StoredStatus::Revoked,
-            StoredStatus::Repaired,
-        ];
-        for s in stored {
-            for periods in [vec![], vec![open]] {
-                let shown = lifecycle::display_status(s, &periods, now);
-                assert_eq!(stored_status_showing(shown), s, "{s:?} shown as {shown:?}");
-            }
-        }
-    }
     use serde_json::json;
 
     #[test]

@@ -7,6 +7,7 @@
 //! attempt committed anything is known from the audit log: every mutation writes its
 //! audit events, carrying the request id, in its own transaction.
 
+use crate::clock::Clock;
 use crate::domain::idempotency::{Existing, Stored, answer_lost_body, judge};
 use crate::error::AppResult;
 use chrono::{DateTime, Duration, Utc};
@@ -53,13 +54,14 @@ pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> AppRe
     Ok(deleted.rows_affected)
 }
 
-/// Runs [`purge_expired`] every `interval` while the server lives.
-pub async fn purge_job(db: DatabaseConnection, interval: std::time::Duration) {
+/// Runs [`purge_expired`] every `interval` while the server lives; keys expire by the
+/// registry's clock.
+pub async fn purge_job(db: DatabaseConnection, clock: Clock, interval: std::time::Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match purge_expired(&db, crate::domain::now()).await {
+        match purge_expired(&db, clock.now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired idempotency keys deleted"),
             Err(e) => {
@@ -72,13 +74,14 @@ pub async fn purge_job(db: DatabaseConnection, interval: std::time::Duration) {
 /// Claims the key for this attempt, or says why not.
 pub async fn begin(
     db: &DatabaseConnection,
+    clock: &Clock,
     claim: &Claim,
     stale_after: Duration,
 ) -> AppResult<Begin> {
     // Each pass either decides or observes a row that changed under it; a few passes
     // settle any race (a concurrent delete, an expiry, another recovery).
     for _ in 0..4 {
-        let now = crate::domain::now();
+        let now = clock.now();
         if insert_pending(db, claim, now).await? {
             return Ok(Begin::Proceed);
         }

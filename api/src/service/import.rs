@@ -38,6 +38,7 @@ use crate::domain::working_days::WorkingCalendar;
 use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
+use entity::import_batch::ImportStatus;
 use entity::{
     credit_list, import_batch, list_default_measure, listing, listing_measure, listing_period,
     measure, operator, violation_category,
@@ -250,7 +251,7 @@ pub async fn import(
         counts.merge(&chunk_counts);
         this_run.merge(&chunk_counts);
         if last_row > resume_after {
-            job.save_batch(&tx, &batch.id, last_row, &counts, "RUNNING")
+            job.save_batch(&tx, &batch.id, last_row, &counts, ImportStatus::Running)
                 .await?;
         }
         tx.commit().await?;
@@ -263,7 +264,7 @@ pub async fn import(
     }
     if late_errors.is_empty() {
         let tx = audit::begin_write(db).await?;
-        job.save_batch(&tx, &batch.id, total + 1, &counts, "DONE")
+        job.save_batch(&tx, &batch.id, total + 1, &counts, ImportStatus::Done)
             .await?;
         tx.commit().await?;
         report.committed = true;
@@ -840,7 +841,9 @@ impl Job<'_> {
         } else {
             listing::Entity::find()
                 .filter(listing::Column::PenaltyDocNo.is_in(penalties))
-                .filter(listing::Column::Status.is_in(["PROPOSED", "LISTED"]))
+                .filter(
+                    listing::Column::Status.is_in([StoredStatus::Proposed, StoredStatus::Listed]),
+                )
                 .all(db)
                 .await?
         };
@@ -1252,7 +1255,7 @@ impl Job<'_> {
         let running = import_batch::Entity::find()
             .filter(import_batch::Column::FileSha256.eq(&self.sha256))
             .filter(import_batch::Column::Kind.eq(self.opts.kind.as_str()))
-            .filter(import_batch::Column::Status.eq("RUNNING"))
+            .filter(import_batch::Column::Status.eq(ImportStatus::Running))
             .one(db)
             .await?;
         if let Some(b) = running {
@@ -1267,7 +1270,7 @@ impl Job<'_> {
             actor: Set(self.actor.identity.subject.clone()),
             total_rows: Set(total),
             last_committed_row: Set(1),
-            status: Set("RUNNING".into()),
+            status: Set(ImportStatus::Running),
             created: Set(0),
             updated: Set(0),
             unchanged: Set(0),
@@ -1285,13 +1288,13 @@ impl Job<'_> {
         id: &str,
         last_row: u64,
         counts: &Counts,
-        status: &str,
+        status: ImportStatus,
     ) -> AppResult<()> {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         import_batch::ActiveModel {
             id: Set(id.to_string()),
             last_committed_row: Set(n(last_row)),
-            status: Set(status.into()),
+            status: Set(status),
             created: Set(n(counts.created)),
             updated: Set(n(counts.updated)),
             rejected: Set(n(counts.rejected)),
@@ -1306,7 +1309,7 @@ impl Job<'_> {
     async fn fail_batch(&self, db: &DatabaseConnection, id: &str) -> AppResult<()> {
         import_batch::ActiveModel {
             id: Set(id.to_string()),
-            status: Set("FAILED".into()),
+            status: Set(ImportStatus::Failed),
             updated_at: Set(self.services.clock.now()),
             ..Default::default()
         }
@@ -1327,7 +1330,14 @@ impl Job<'_> {
             Plan::Unchanged => Ok(None),
             Plan::Operator(op) => {
                 let (input, created) = *op;
-                operators::upsert_in(tx, self.actor, input, Some(marks.reason(row, false))).await?;
+                operators::upsert_in(
+                    tx,
+                    self.actor,
+                    self.now,
+                    input,
+                    Some(marks.reason(row, false)),
+                )
+                .await?;
                 Ok(Some(if created {
                     Done::Created
                 } else {
@@ -1365,15 +1375,21 @@ impl Job<'_> {
                         name: r.name.clone().unwrap_or_default(),
                         ..Default::default()
                     };
-                    operators::upsert_in(tx, self.actor, input, Some(marks.reason(r.row, false)))
-                        .await?
+                    operators::upsert_in(
+                        tx,
+                        self.actor,
+                        self.now,
+                        input,
+                        Some(marks.reason(r.row, false)),
+                    )
+                    .await?
                 }
             },
         };
         let saved = listing::ActiveModel {
             operator_id: Set(op.id),
             list_id: Set(t.list_id),
-            status: Set(t.status.as_str().into()),
+            status: Set(t.status),
             authority: Set(r.authority.clone()),
             authority_region: Set(t
                 .authority_region
@@ -1463,7 +1479,7 @@ impl Job<'_> {
         p.update(tx).await?;
         let region = t.authority_region.clone();
         let mut a = bump(l, at);
-        a.status = Set(t.status.as_str().into());
+        a.status = Set(t.status);
         a.authority = Set(r.authority.clone());
         if let Some(region) = region {
             a.authority_region = Set(region);

@@ -1,7 +1,7 @@
 //! Finding listings: by id, and a filtered, keyset-paginated search.
 
 use super::page;
-use crate::domain::lifecycle::ListingStatus;
+use crate::domain::lifecycle::{ListingStatus, StoredStatus};
 use crate::domain::names::normalize_name;
 use crate::error::AppResult;
 use crate::store::{in_force, name_search};
@@ -31,12 +31,12 @@ pub fn condition(filter: &ListingFilter, now: DateTime<Utc>, backend: DbBackend)
     if let Some(status) = filter.status {
         cond = match status {
             ListingStatus::Listed => cond
-                .add(listing::Column::Status.eq("LISTED"))
+                .add(listing::Column::Status.eq(StoredStatus::Listed))
                 .add(in_force::listing_has_open_period(now)),
             ListingStatus::Expired => cond
-                .add(listing::Column::Status.eq("LISTED"))
+                .add(listing::Column::Status.eq(StoredStatus::Listed))
                 .add(in_force::listing_has_open_period(now).not()),
-            other => cond.add(listing::Column::Status.eq(other.as_str())),
+            other => cond.add(listing::Column::Status.eq(other.stored())),
         };
     }
     if let Some(code) = &filter.list_code {

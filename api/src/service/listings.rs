@@ -39,23 +39,13 @@ pub fn to_periods(rows: &[listing_period::Model]) -> Vec<Period> {
     rows.iter().map(to_period).collect()
 }
 
-pub fn stored_status(l: &listing::Model) -> AppResult<StoredStatus> {
-    StoredStatus::parse(&l.status).ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!(
-            "listing {} has unknown status {}",
-            l.id,
-            l.status
-        ))
-    })
-}
-
 pub fn status_at(
     l: &listing::Model,
     periods: &[listing_period::Model],
     at: DateTime<Utc>,
 ) -> AppResult<ListingStatus> {
     Ok(lifecycle::display_status(
-        stored_status(l)?,
+        l.status,
         &to_periods(periods),
         at,
     ))
@@ -182,9 +172,11 @@ pub(crate) async fn finish_marked_change(
         doc.insert("import".into(), marker);
     }
     record_revision(tx, saved, action, &after, saved.updated_at).await?;
+    // The change acts at the instant its row records (`bump`), read from the clock.
     audit::record(
         tx,
         actor,
+        saved.updated_at,
         AuditEntry::new(action, "listing", saved.id)
             .before(before)
             .after(Some(after))
@@ -281,7 +273,7 @@ fn ensure_action(
     let status = status_at(l, periods, at)?;
     lifecycle::ensure_allowed(status, action).map_err(|msg| {
         Refusal::new(Reason::InvalidTransition, msg)
-            .with("status", status.as_str())
+            .with("status", crate::domain::enum_name(status))
             .into()
     })
 }
@@ -390,7 +382,7 @@ pub async fn propose(
         .filter(listing::Column::OperatorId.eq(op.id))
         .filter(listing::Column::ListId.eq(list.id))
         .filter(listing::Column::PenaltyDocNo.eq(&penalty_doc_no))
-        .filter(listing::Column::Status.is_in(["PROPOSED", "LISTED"]))
+        .filter(listing::Column::Status.is_in([StoredStatus::Proposed, StoredStatus::Listed]))
         .one(&tx)
         .await?;
     if let Some(d) = duplicate {
@@ -407,7 +399,7 @@ pub async fn propose(
     let saved = listing::ActiveModel {
         operator_id: Set(op.id),
         list_id: Set(list.id),
-        status: Set(StoredStatus::Proposed.as_str().into()),
+        status: Set(StoredStatus::Proposed),
         authority: Set(authority),
         authority_region: Set(authority_region),
         penalty_doc_no: Set(penalty_doc_no),
@@ -495,7 +487,7 @@ pub async fn decide(
     .await?;
     replace_measures(&tx, l.id, &measures).await?;
     let mut a = bump(l, at);
-    a.status = Set(StoredStatus::Listed.as_str().into());
+    a.status = Set(StoredStatus::Listed);
     a.decision_doc_no = Set(Some(doc));
     a.decision_date = Set(Some(input.decision_date));
     a.period_months_override = Set((months != rules.period_months)
@@ -524,7 +516,7 @@ pub async fn withdraw(
     let change = begin(services, actor, target, Action::Withdraw).await?;
     let (tx, at, l, before) = (change.tx, change.at, change.listing, change.before);
     let mut a = bump(l, at);
-    a.status = Set(StoredStatus::Withdrawn.as_str().into());
+    a.status = Set(StoredStatus::Withdrawn);
     a.removal_reason = Set(Some(reason.clone()));
     let saved = a.update(&tx).await?;
     commit_change(
@@ -594,7 +586,7 @@ pub async fn revoke(
         .map_err(calendar::calendar_error)?;
     end_open_periods(&tx, &periods, effective, "REVOKED").await?;
     let mut a = bump(l, at);
-    a.status = Set(StoredStatus::Revoked.as_str().into());
+    a.status = Set(StoredStatus::Revoked);
     a.removal_doc_no = Set(Some(doc));
     a.removal_reason = Set(Some(format!("{}: {reason}", input.ground.as_str())));
     a.publicity_stop_deadline = Set(Some(deadline));
@@ -668,7 +660,7 @@ pub async fn correct(
     let mut changed = false;
     let measures_changed = c.measure_codes.is_some();
     if let Some(codes) = &c.measure_codes {
-        if l.status == StoredStatus::Proposed.as_str() {
+        if l.status == StoredStatus::Proposed {
             return Err(AppError::bad_input(
                 "measures are applied by decideListing; a proposal has none",
             ));
@@ -695,7 +687,7 @@ pub async fn correct(
         DivisionCode::parse("authorityRegion", r)?;
     }
     if (c.decision_date.is_some() || c.decision_doc_no.is_some())
-        && l.status == StoredStatus::Proposed.as_str()
+        && l.status == StoredStatus::Proposed
     {
         return Err(AppError::bad_input("a proposal has no decision to correct"));
     }
@@ -767,6 +759,24 @@ pub async fn correct(
     commit_change(services, tx, actor, saved, action, before, Some(reason)).await
 }
 
+/// The listing a credit-repair decision moves, with its periods, inside the repair
+/// service's transaction (which checked the admin's region): `action` must be allowed
+/// at `at`.
+async fn load_for_repair(
+    tx: &DatabaseTransaction,
+    listing_id: i64,
+    action: Action,
+    at: DateTime<Utc>,
+) -> AppResult<(listing::Model, Vec<listing_period::Model>)> {
+    let l = listing::Entity::find_by_id(listing_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
+    let periods = periods_of(tx, l.id).await?;
+    ensure_action(&l, &periods, action, at)?;
+    Ok((l, periods))
+}
+
 /// Early removal after an approved credit repair: the listing stops being in force at
 /// `at`. Called by the repair service inside its own transaction.
 pub async fn mark_repaired(
@@ -776,16 +786,11 @@ pub async fn mark_repaired(
     at: DateTime<Utc>,
     reason: &str,
 ) -> AppResult<listing::Model> {
-    let l = listing::Entity::find_by_id(listing_id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
-    let periods = periods_of(tx, l.id).await?;
-    ensure_action(&l, &periods, Action::Repair, at)?;
+    let (l, periods) = load_for_repair(tx, listing_id, Action::Repair, at).await?;
     let before = snapshot(tx, &l).await?;
     end_open_periods(tx, &periods, at, "REPAIRED").await?;
     let mut a = bump(l, at);
-    a.status = Set(StoredStatus::Repaired.as_str().into());
+    a.status = Set(StoredStatus::Repaired);
     a.removal_reason = Set(Some(reason.to_string()));
     let saved = a.update(tx).await?;
     finish_change(
@@ -810,12 +815,7 @@ pub async fn restore_after_repair_revocation(
     restart: bool,
     reason: &str,
 ) -> AppResult<listing::Model> {
-    let l = listing::Entity::find_by_id(listing_id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no listing {listing_id}")))?;
-    let periods = periods_of(tx, l.id).await?;
-    ensure_action(&l, &periods, Action::RevokeRepair, at)?;
+    let (l, periods) = load_for_repair(tx, listing_id, Action::RevokeRepair, at).await?;
     let rules = list_rules(&list_of(tx, &l).await?)?;
     let last = periods.last().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!(
@@ -841,7 +841,7 @@ pub async fn restore_after_repair_revocation(
     .insert(tx)
     .await?;
     let mut a = bump(l, at);
-    a.status = Set(StoredStatus::Listed.as_str().into());
+    a.status = Set(StoredStatus::Listed);
     a.removal_reason = Set(None);
     let saved = a.update(tx).await?;
     finish_change(

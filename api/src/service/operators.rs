@@ -1,16 +1,14 @@
 //! Operators: registration and correction of the market operators that listings name.
 
-use super::Actor;
 use super::audit::{self, AuditEntry};
+use super::{Actor, Services};
 use crate::domain::names::normalize_name;
 use crate::domain::region::{DivisionCode, scope_covers};
 use crate::domain::uscc::{Uscc, UsccError};
 use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
 use entity::operator;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 const MAX_TEXT: usize = 500;
@@ -93,22 +91,23 @@ pub async fn find_by_uscc<C: ConnectionTrait>(
 
 /// Creates the operator or updates it (a changed name is kept among the former names).
 pub async fn upsert(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     input: OperatorInput,
 ) -> AppResult<operator::Model> {
-    let tx = audit::begin_write(db).await?;
-    let saved = upsert_in(&tx, actor, input, None).await?;
+    let tx = audit::begin_write(&services.db).await?;
+    let saved = upsert_in(&tx, actor, services.clock.now(), input, None).await?;
     tx.commit().await?;
     Ok(saved)
 }
 
 /// [`upsert`] inside a write transaction (from `audit::begin_write`) that the caller
-/// commits; `note` is added to the audit event's reason (an import names its file,
-/// batch and row there).
+/// commits, acting at `now` (the registry's clock); `note` is added to the audit event's
+/// reason (an import names its file, batch and row there).
 pub async fn upsert_in(
     tx: &sea_orm::DatabaseTransaction,
     actor: &Actor,
+    now: DateTime<Utc>,
     input: OperatorInput,
     note: Option<String>,
 ) -> AppResult<operator::Model> {
@@ -138,7 +137,6 @@ pub async fn upsert_in(
     let address = clean_optional("address", input.address)?;
 
     let existing = find_by_uscc(tx, code.as_str()).await?;
-    let now = crate::domain::now();
     let (saved, before, action) = match existing {
         Some(current) => {
             if let Some(expected) = input.expected_version
@@ -203,6 +201,7 @@ pub async fn upsert_in(
     audit::record(
         tx,
         actor,
+        now,
         AuditEntry::new(action, "operator", saved.id)
             .before(before)
             .after(Some(snapshot(&saved)))

@@ -103,9 +103,7 @@ pub async fn register(
     let saved = partner::ActiveModel {
         subject: Set(subject),
         name: Set(name),
-        domains: Set(json!(
-            domains.iter().map(|d| d.as_str()).collect::<Vec<_>>()
-        )),
+        domains: Set(json!(domains.iter().map(|d| d.code()).collect::<Vec<_>>())),
         active: Set(true),
         deactivated_at: Set(None),
         version: Set(1),
@@ -118,6 +116,7 @@ pub async fn register(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("partner.register", "partner", saved.id).after(Some(snapshot(&saved))),
     )
     .await?;
@@ -166,6 +165,7 @@ pub async fn deactivate(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("partner.deactivate", "partner", saved.id)
             .before(Some(before))
             .after(Some(snapshot(&saved)))

@@ -3,17 +3,17 @@
 //! explicit list of fields: no legal representative, identity number or address can
 //! reach it, whatever is added to operators later.
 
-use super::Actor;
 use super::audit::{self, AuditEntry};
 use super::listing_search::{self, ListingFilter};
+use super::{Actor, Services};
 use crate::domain::lifecycle::in_force_at;
 use crate::error::{AppError, AppResult};
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{credit_list, listing, listing_period, operator, typical_case};
+use sea_orm::ActiveEnum;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use std::collections::HashMap;
 
@@ -209,6 +209,7 @@ fn check_year(year: i32) -> AppResult<()> {
 /// expires, is repaired or revoked).
 pub async fn typical_cases<C: ConnectionTrait>(
     db: &C,
+    now: DateTime<Utc>,
     year: i32,
     public_only: bool,
 ) -> AppResult<Vec<TypicalCaseView>> {
@@ -232,7 +233,6 @@ pub async fn typical_cases<C: ConnectionTrait>(
     };
     let related = Related::load(db, &listings.values().collect::<Vec<_>>()).await?;
     let periods = periods_by_listing(db, ids).await?;
-    let now = crate::domain::now();
     let mut out = Vec::new();
     for case in cases {
         let Some(l) = listings.get(&case.listing_id) else {
@@ -262,12 +262,14 @@ fn case_doc(c: &typical_case::Model) -> serde_json::Value {
 /// Marks a decided listing as a typical case of `year` with a commentary; marking it
 /// again replaces the commentary. Audited.
 pub async fn mark_typical_case(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     listing_id: i64,
     year: i32,
     commentary: &str,
 ) -> AppResult<typical_case::Model> {
+    let db = &services.db;
+    let now = services.clock.now();
     check_year(year)?;
     let commentary = commentary.trim();
     if commentary.is_empty() {
@@ -285,10 +287,10 @@ pub async fn mark_typical_case(
             crate::domain::refusal::Reason::NotDecided,
             format!(
                 "listing {listing_id} was never decided ({}): only decided listings can be typical cases",
-                l.status
+                l.status.to_value()
             ),
         )
-        .with("status", l.status.clone())
+        .with("status", l.status.to_value())
         .into());
     }
     let existing = typical_case::Entity::find()
@@ -308,7 +310,7 @@ pub async fn mark_typical_case(
                 listing_id: Set(listing_id),
                 year: Set(year),
                 commentary: Set(commentary.to_string()),
-                created_at: Set(crate::domain::now()),
+                created_at: Set(now),
                 ..Default::default()
             }
             .insert(&tx)
@@ -319,6 +321,7 @@ pub async fn mark_typical_case(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new(action, "typical_case", saved.id)
             .before(before)
             .after(Some(case_doc(&saved))),
@@ -330,11 +333,13 @@ pub async fn mark_typical_case(
 
 /// Removes a listing from the typical cases of `year`. Audited.
 pub async fn unmark_typical_case(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     listing_id: i64,
     year: i32,
 ) -> AppResult<()> {
+    let db = &services.db;
+    let now = services.clock.now();
     check_year(year)?;
     let tx = audit::begin_write(db).await?;
     super::listings::in_scope(&tx, actor, listing_id).await?;
@@ -354,6 +359,7 @@ pub async fn unmark_typical_case(
     audit::record(
         &tx,
         actor,
+        now,
         AuditEntry::new("typical_case.unmarked", "typical_case", id).before(Some(before)),
     )
     .await?;
@@ -366,6 +372,7 @@ pub async fn unmark_typical_case(
 /// publicity stops with the listing.
 pub async fn in_force_listing<C: ConnectionTrait>(
     db: &C,
+    now: DateTime<Utc>,
     id: i64,
 ) -> AppResult<
     Option<(
@@ -375,7 +382,6 @@ pub async fn in_force_listing<C: ConnectionTrait>(
     )>,
 > {
     use entity::{listing_measure, measure};
-    let now = crate::domain::now();
     let Some(l) = listing::Entity::find_by_id(id)
         .filter(crate::store::in_force::listing_in_force(now))
         .one(db)
@@ -453,7 +459,7 @@ mod tests {
             id: 9,
             operator_id: 1,
             list_id: 1,
-            status: "LISTED".into(),
+            status: entity::listing::StoredStatus::Listed,
             authority: "清远市市场监督管理局".into(),
             authority_region: "441802".into(),
             penalty_doc_no: "P".into(),

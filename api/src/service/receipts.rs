@@ -406,7 +406,9 @@ impl KeyRing {
 /// Adds a new key to `dir`, which becomes the signing key; returns its kid.
 pub fn add_key(dir: &Path) -> anyhow::Result<String> {
     let existing = KeyRing::read_dir(dir)?;
-    let kid = kid_for(crate::domain::now());
+    // Wall time: the kid names when the key file was made, so that kids sort by age
+    // across every process that reads the directory (none shares a test's clock).
+    let kid = kid_for(crate::domain::truncate_instant(Utc::now()));
     if let Some((newest, _)) = existing.signer()
         && newest >= kid.as_str()
     {

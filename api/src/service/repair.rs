@@ -5,21 +5,23 @@
 
 use super::audit::{self, AuditEntry};
 use super::{Actor, Services, calendar, listings, required_text};
-use crate::domain::lifecycle::ListingStatus;
+use crate::domain::lifecycle::{ListingStatus, StoredStatus};
 use crate::domain::refusal::{Reason, Refusal};
 use crate::domain::region::{DivisionCode, ScopeMatch, scope_match};
 use crate::domain::repair::{
     self, ConditionResult, DocumentKind, Facts, LaterListing, OnTimeRate, RepairStatus, Statement,
     Statements,
 };
-use crate::domain::{china_date, china_midnight, now};
+use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use entity::repair_application::RepairStatus as StoredRepairStatus;
 use entity::{listing, operator, repair_application};
+use sea_orm::ActiveEnum;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -64,7 +66,7 @@ impl RepairView {
                 row.id
             ))
         };
-        let status = RepairStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?;
+        let status = row.status.into();
         let documents =
             serde_json::from_value(row.documents.clone()).map_err(|_| corrupt("documents"))?;
         let statements =
@@ -144,7 +146,7 @@ async fn later_listings<C: ConnectionTrait>(
     let others = listing::Entity::find()
         .filter(listing::Column::OperatorId.eq(l.operator_id))
         .filter(listing::Column::Id.ne(l.id))
-        .filter(listing::Column::Status.is_in(["LISTED", "REPAIRED"]))
+        .filter(listing::Column::Status.is_in([StoredStatus::Listed, StoredStatus::Repaired]))
         .order_by_asc(listing::Column::Id)
         .all(db)
         .await?;
@@ -185,6 +187,7 @@ fn snapshot(a: &repair_application::Model) -> Value {
 async fn audit_change(
     tx: &DatabaseTransaction,
     actor: &Actor,
+    at: DateTime<Utc>,
     action: &'static str,
     before: Option<Value>,
     saved: &repair_application::Model,
@@ -193,6 +196,7 @@ async fn audit_change(
     audit::record(
         tx,
         actor,
+        at,
         AuditEntry::new(action, "repair_application", saved.id)
             .before(before)
             .after(Some(snapshot(saved)))
@@ -208,7 +212,7 @@ async fn audit_change(
 /// working days after it was received: the authority accepts on receipt, and recording
 /// it later must not move the legal deadline.
 pub async fn submit(
-    db: &DatabaseConnection,
+    services: &Services,
     actor: &Actor,
     repair_max_months: i32,
     input: SubmitInput,
@@ -225,7 +229,8 @@ pub async fn submit(
             input.statements.statutory_restriction_ended,
         )?,
     };
-    let at = now();
+    let db = &services.db;
+    let at = services.clock.now();
     let today = china_date(at);
     if input.received_date > today {
         return Err(AppError::bad_input("receivedDate is in the future"));
@@ -241,10 +246,10 @@ pub async fn submit(
             format!(
                 "listing {} is {}: credit repair applies only to a listing in force (LISTED)",
                 l.id,
-                status.as_str()
+                crate::domain::enum_name(status)
             ),
         )
-        .with("status", status.as_str())
+        .with("status", crate::domain::enum_name(status))
         .into());
     }
     let first = periods.first().ok_or_else(|| {
@@ -259,7 +264,7 @@ pub async fn submit(
     }
     let open = repair_application::Entity::find()
         .filter(repair_application::Column::ListingId.eq(l.id))
-        .filter(repair_application::Column::Status.eq(RepairStatus::Pending.as_str()))
+        .filter(repair_application::Column::Status.eq(StoredRepairStatus::Pending))
         .one(&tx)
         .await?;
     if let Some(open) = open {
@@ -297,7 +302,7 @@ pub async fn submit(
     let to_json = |v: serde_json::Result<Value>| v.map_err(AppError::internal);
     let saved = repair_application::ActiveModel {
         listing_id: Set(l.id),
-        status: Set(status.as_str().to_string()),
+        status: Set(status.into()),
         received_date: Set(input.received_date),
         accepted_at: Set(accepted_at),
         due_date: Set(due_date),
@@ -322,7 +327,7 @@ pub async fn submit(
     } else {
         "repair.ineligible"
     };
-    audit_change(&tx, actor, action, None, &saved, None).await?;
+    audit_change(&tx, actor, at, action, None, &saved, None).await?;
     tx.commit().await?;
     RepairView::from_row(saved)
 }
@@ -352,7 +357,7 @@ async fn load_for_change(
 }
 
 fn ensure_status(a: &repair_application::Model, wanted: RepairStatus, what: &str) -> AppResult<()> {
-    if a.status == wanted.as_str() {
+    if RepairStatus::from(a.status) == wanted {
         Ok(())
     } else {
         Err(Refusal::new(
@@ -360,11 +365,11 @@ fn ensure_status(a: &repair_application::Model, wanted: RepairStatus, what: &str
             format!(
                 "repair application {} is {}: only a {} application can be {what}",
                 a.id,
-                a.status,
-                wanted.as_str()
+                a.status.to_value(),
+                crate::domain::enum_name(wanted)
             ),
         )
-        .with("status", a.status.clone())
+        .with("status", a.status.to_value())
         .into())
     }
 }
@@ -426,7 +431,7 @@ pub async fn decide(
     } else {
         RepairStatus::Rejected
     };
-    m.status = Set(status.as_str().to_string());
+    m.status = Set(status.into());
     m.decided_at = Set(Some(at));
     m.decided_by = Set(Some(actor.identity.subject.clone()));
     m.decision_reason = Set(Some(reason.clone()));
@@ -437,7 +442,7 @@ pub async fn decide(
     } else {
         "repair.rejected"
     };
-    audit_change(&tx, actor, action, Some(before), &saved, Some(reason)).await?;
+    audit_change(&tx, actor, at, action, Some(before), &saved, Some(reason)).await?;
     tx.commit().await?;
     // Approving or revoking a repair changes the list.
     services.list_changed();
@@ -478,13 +483,14 @@ pub async fn revoke(
     .await?;
     let before = snapshot(&a);
     let mut m = bump(a, at);
-    m.status = Set(RepairStatus::Revoked.as_str().to_string());
+    m.status = Set(StoredRepairStatus::Revoked);
     m.revoked_at = Set(Some(at));
     m.revocation_reason = Set(Some(reason.clone()));
     let saved = m.update(&tx).await?;
     audit_change(
         &tx,
         actor,
+        at,
         "repair.revoked",
         Some(before),
         &saved,
@@ -521,7 +527,7 @@ fn overdue_condition(today: NaiveDate) -> Condition {
     Condition::any()
         .add(
             Condition::all()
-                .add(repair_application::Column::Status.eq(RepairStatus::Pending.as_str()))
+                .add(repair_application::Column::Status.eq(StoredRepairStatus::Pending))
                 .add(repair_application::Column::DueDate.lt(today)),
         )
         .add(repair_application::Column::DecidedOnTime.eq(false))
@@ -533,7 +539,7 @@ fn not_overdue_condition(today: NaiveDate) -> Condition {
     Condition::all()
         .add(
             Condition::any()
-                .add(repair_application::Column::Status.ne(RepairStatus::Pending.as_str()))
+                .add(repair_application::Column::Status.ne(StoredRepairStatus::Pending))
                 .add(repair_application::Column::DueDate.gte(today)),
         )
         .add(
@@ -546,7 +552,7 @@ fn not_overdue_condition(today: NaiveDate) -> Condition {
 pub fn condition(filter: &RepairFilter, today: NaiveDate) -> Condition {
     let mut cond = Condition::all();
     if let Some(s) = filter.status {
-        cond = cond.add(repair_application::Column::Status.eq(s.as_str()));
+        cond = cond.add(repair_application::Column::Status.eq(StoredRepairStatus::from(s)));
     }
     if let Some(id) = filter.listing_id {
         cond = cond.add(repair_application::Column::ListingId.eq(id));
@@ -570,10 +576,11 @@ pub fn condition(filter: &RepairFilter, today: NaiveDate) -> Condition {
 pub async fn search<C: ConnectionTrait>(
     db: &C,
     filter: &RepairFilter,
+    today: NaiveDate,
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<RepairView>, bool)> {
-    let q = repair_application::Entity::find().filter(condition(filter, china_date(now())));
+    let q = repair_application::Entity::find().filter(condition(filter, today));
     let q = super::page::ascending_after(q, repair_application::Column::Id, after);
     let (rows, has_next) = super::page::fetch(db, q, first).await?;
     let views = rows

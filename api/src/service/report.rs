@@ -180,9 +180,10 @@ async fn listing_regions<C: ConnectionTrait>(
 }
 
 /// Builds the report for `year`, limited to `region` (a division, or a city code that
-/// covers its counties) when given.
+/// covers its counties) when given; expiries count up to `now` (the registry's clock).
 pub async fn yearly<C: ConnectionTrait>(
     db: &C,
+    now: DateTime<Utc>,
     year: i32,
     region: Option<&str>,
 ) -> AppResult<YearReport> {
@@ -193,7 +194,6 @@ pub async fn yearly<C: ConnectionTrait>(
     let next_first_day = NaiveDate::from_ymd_opt(year + 1, 1, 1)
         .ok_or_else(|| AppError::bad_input(format!("year {} has no 1 January", year + 1)))?;
     let (from, to) = (china_midnight(first_day), china_midnight(next_first_day));
-    let now = crate::domain::now();
     let mut divisions: BTreeMap<String, DivisionReport> = BTreeMap::new();
     let covered = |code: &str| scope_covers(region.as_deref(), code);
     for (code, _) in QINGYUAN_DIVISIONS {
@@ -280,7 +280,9 @@ pub async fn yearly<C: ConnectionTrait>(
         };
         if let Some(d) = slot(&mut divisions, region.as_deref(), r) {
             d.repair.received += 1;
-            *by_status.entry((r.clone(), a.status.clone())).or_default() += 1;
+            *by_status
+                .entry((r.clone(), sea_orm::ActiveEnum::to_value(&a.status)))
+                .or_default() += 1;
         }
     }
     for ((r, status), count) in by_status {

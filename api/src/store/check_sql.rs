@@ -96,7 +96,7 @@ pub fn statement(
     Statement::from_sql_and_values(
         backend,
         sql,
-        [codes_param, as_of.into(), domain.as_str().into()],
+        [codes_param, as_of.into(), domain.code().into()],
     )
 }
 

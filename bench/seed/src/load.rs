@@ -113,8 +113,8 @@ pub async fn load_catalogue(db: &DatabaseConnection) -> anyhow::Result<super::pl
                 .filter_map(|d| measures.iter().find(|m| m.id == d.measure_id))
                 .map(|m| MeasureInfo {
                     id: m.id,
-                    domain: m.domain.clone(),
-                    effect: m.effect.clone(),
+                    domain: sea_orm::ActiveEnum::to_value(&m.domain),
+                    effect: sea_orm::ActiveEnum::to_value(&m.effect),
                 })
                 .collect(),
             code: l.code,
@@ -167,7 +167,7 @@ pub async fn seed(db: &DatabaseConnection, opts: &SeedOptions) -> anyhow::Result
             population,
             catalogue,
             opts.check_records,
-            api::domain::now(),
+            api::clock::Clock::system().now(),
         )
         .map_err(anyhow::Error::msg)?,
     );
@@ -787,6 +787,15 @@ mod sqlite {
     use entity::{check_record, listing, listing_measure, listing_period, operator};
     use serde_json::json;
 
+    /// The plan spells each code as its column stores it (`plan.rs`), so reading it as
+    /// the column's type cannot fail: a code it does not know is a bug in the plan.
+    fn column_code<E: sea_orm::ActiveEnum<Value = String>>(code: &'static str) -> E {
+        match E::try_from_value(&code.to_owned()) {
+            Ok(v) => v,
+            Err(e) => unreachable!("the plan spelled an unknown code: {e}"),
+        }
+    }
+
     /// SQLite allows 32,766 bound values per statement.
     const MAX_VALUES: u64 = 30_000;
 
@@ -815,7 +824,7 @@ mod sqlite {
             id: Set(r.id),
             operator_id: Set(r.operator_id),
             list_id: Set(r.list_id),
-            status: Set(r.status.to_string()),
+            status: Set(column_code(r.status)),
             authority: Set(r.authority),
             authority_region: Set(r.authority_region),
             penalty_doc_no: Set(r.penalty_doc_no),
@@ -843,13 +852,13 @@ mod sqlite {
             id: Set(r.id),
             subject: Set(r.subject),
             role: Set(r.role.to_string()),
-            domain: Set(r.domain.to_string()),
+            domain: Set(column_code(r.domain)),
             uscc: Set(r.uscc),
             operator_id: Set(r.operator_id),
             as_of: Set(r.as_of),
             checked_at: Set(r.checked_at),
             reference: Set(r.reference),
-            decision: Set(r.decision.to_string()),
+            decision: Set(column_code(r.decision)),
             hit_listing_ids: Set(json!(r.hit_listing_ids)),
             hit_measure_codes: Set(None),
             warnings: Set(json!([])),

@@ -570,6 +570,7 @@ async fn an_export_re_imports_without_change(app: TestApp) {
             &app.db,
             ExportKind::Listings,
             &ExportFilter::default(),
+            app.state.clock.now(),
             &mut sink,
             || async { Ok(()) },
         )

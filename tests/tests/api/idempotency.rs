@@ -145,6 +145,7 @@ async fn concurrent_duplicates_run_once(app: TestApp) {
             if answer.status == 409 {
                 answer.gql().assert_error("IDEMPOTENCY_KEY_IN_PROGRESS");
                 assert_eq!(answer.header("retry-after"), Some("1"));
+                // Real time: the other attempt is still running; this is the client's retry-after.
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 *answer = send(&app, &admin, &body, &key).await;
             }

@@ -92,6 +92,7 @@ async fn deactivation_elsewhere_takes_effect_within_the_cache_time(backend: Back
     );
     app.sql("UPDATE partners SET active = false WHERE subject = 'honors-office'")
         .await;
+    // Real time: the partner cache (`auth.partner_cache_seconds`) expires by the monotonic clock.
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     check(&app, &token, &code, "HONORS", None)
         .await

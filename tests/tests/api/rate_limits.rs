@@ -53,6 +53,7 @@ async fn each_subject_has_its_own_bucket(app: TestApp) {
     );
     assert_limited(&call(&app, Some(&auditor2), &[]).await);
     // The bucket refills at the configured rate.
+    // Real time: buckets refill by the monotonic clock, not the registry's.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(call(&app, Some(&admin), &[]).await.status, 200);
 }

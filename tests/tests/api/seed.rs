@@ -7,7 +7,7 @@ use entity::{
     check_record, credit_list, list_default_measure, listing, listing_measure, listing_period,
     operator,
 };
-use sea_orm::EntityTrait;
+use sea_orm::{ActiveEnum, EntityTrait};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use tests::{TestApp, on_both_backends};
@@ -63,18 +63,19 @@ async fn seed_bench_writes_valid_consistent_data(app: TestApp) {
     for l in &listings {
         let ps = by_listing.get(&l.id).cloned().unwrap_or_default();
         let now_in_force = ps.iter().any(|p| in_force(p, now));
-        let state = match l.status.as_str() {
+        let status = l.status.to_value();
+        let state = match status.as_str() {
             "PROPOSED" | "WITHDRAWN" => {
-                assert!(ps.is_empty(), "{} {} has periods", l.status, l.id);
+                assert!(ps.is_empty(), "{} {} has periods", status, l.id);
                 assert!(l.decision_date.is_none());
-                l.status.clone()
+                status.clone()
             }
             "REVOKED" | "REPAIRED" => {
-                assert!(!now_in_force, "{} {} is in force", l.status, l.id);
+                assert!(!now_in_force, "{} {} is in force", status, l.id);
                 let last = ps.iter().max_by_key(|p| p.starts_at).expect("a period");
-                assert_eq!(last.removal_kind.as_deref(), Some(l.status.as_str()));
+                assert_eq!(last.removal_kind.as_deref(), Some(status.as_str()));
                 assert!(last.removed_at.is_some_and(|r| r <= now));
-                l.status.clone()
+                status.clone()
             }
             "LISTED" if now_in_force => "LISTED_IN_FORCE".to_string(),
             "LISTED" => {
@@ -166,12 +167,12 @@ async fn seed_bench_writes_valid_consistent_data(app: TestApp) {
 
     // Check records name existing operators; a RESTRICTED answer names its listings.
     let checks = check_record::Entity::find().all(&app.db).await.unwrap();
-    assert!(checks.iter().any(|c| c.decision == "RESTRICTED"));
+    assert!(checks.iter().any(|c| c.decision.to_value() == "RESTRICTED"));
     for c in &checks {
         assert!(codes.contains(&c.uscc));
         assert!(c.checked_at <= now && c.as_of <= c.checked_at);
         let hits = c.hit_listing_ids.as_array().expect("array");
-        assert_eq!(c.decision == "CLEAR", hits.is_empty(), "{c:?}");
+        assert_eq!(c.decision.to_value() == "CLEAR", hits.is_empty(), "{c:?}");
     }
 
     // A bulk load: no audit events, and the audit chain's head is untouched.

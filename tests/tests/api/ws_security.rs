@@ -188,6 +188,7 @@ async fn an_expired_token_closes_the_socket_and_runs_nothing(app: TestApp) {
             .into(),
         ))
         .await;
+    // Real time: gives the refused operation the chance to run (it must not).
     tokio::time::sleep(StdDuration::from_millis(500)).await;
     assert_eq!(app.count("audit_events").await, audited);
     assert_eq!(
@@ -219,6 +220,7 @@ async fn a_deactivated_partner_is_refused_and_its_subscription_ends(app: TestApp
         "CLEAR"
     );
     subscribe(&mut ws, "feed", json!({"query": FEED})).await;
+    // Real time: the subscription must be running before the change commits.
     tokio::time::sleep(StdDuration::from_millis(200)).await;
 
     app.gql(
@@ -444,6 +446,7 @@ async fn connection_init_must_come_in_time(app: TestApp) {
         (4408, "Connection initialisation timeout")
     );
     assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
+    // Real time: lets the server finish closing the idle socket.
     tokio::time::sleep(StdDuration::from_millis(300)).await;
     subscribe(&mut ready, "1", json!({"query": LISTS})).await;
     assert!(answer(&mut ready, "1").await["data"]["lists"].is_array());
@@ -517,6 +520,7 @@ async fn connections_per_subject_and_address_are_bounded(app: TestApp) {
             ended = true;
             break;
         }
+        // Real time: the server gives the place back when it has closed the socket.
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
     assert!(ended, "the closed connection's place was not given back");

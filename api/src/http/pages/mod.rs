@@ -53,7 +53,35 @@ fn html(status: StatusCode, cache: &str, body: Result<String, askama::Error>) ->
     }
 }
 
-/// The anonymous rate limit of the caller's address (the same bucket as anonymous GraphQL).
+/// A request the anonymous rate limit of the caller's address admitted (the same bucket
+/// as anonymous GraphQL). Every page takes one, first among its arguments, so the limit
+/// is applied before anything else is read; a refused request is answered 429 with
+/// `Retry-After`.
+struct Admitted;
+
+impl actix_web::FromRequest for Admitted {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let refused = match req.app_data::<web::Data<RateLimiter>>() {
+            Some(limiter) => rate_limited(req, limiter),
+            None => Some(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "暂时无法查询，请稍后再试",
+            )),
+        };
+        std::future::ready(match refused {
+            None => Ok(Admitted),
+            Some(response) => Err(actix_web::error::InternalError::from_response(
+                "refused by the rate limit",
+                response,
+            )
+            .into()),
+        })
+    }
+}
+
 fn rate_limited(req: &HttpRequest, limiter: &RateLimiter) -> Option<HttpResponse> {
     let key = RateKey::Address(limiter.client_address(req));
     let wait = limiter.check(&key, 1).err()?;
@@ -108,14 +136,10 @@ struct IndexQuery {
 
 /// `GET /`: the listings in force now, searchable by code or name, 20 a page.
 async fn index(
-    req: HttpRequest,
+    _: Admitted,
     query: web::Query<IndexQuery>,
     state: web::Data<Arc<AppState>>,
-    limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    if let Some(refused) = rate_limited(&req, &limiter) {
-        return refused;
-    }
     let IndexQuery { q, after } = query.into_inner();
     let search = q.unwrap_or_default();
     let mut page = Index {
@@ -172,14 +196,10 @@ struct ListingPage {
 
 /// `GET /listings/{id}`: one listing in force, its public fields, measures and periods.
 async fn listing(
-    req: HttpRequest,
+    _: Admitted,
     id: web::Path<String>,
     state: web::Data<Arc<AppState>>,
-    limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    if let Some(refused) = rate_limited(&req, &limiter) {
-        return refused;
-    }
     let not_found = || {
         HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")
@@ -189,7 +209,7 @@ async fn listing(
     let Ok(id) = id.into_inner().parse::<i64>() else {
         return not_found();
     };
-    match svc::in_force_listing(&state.db, id).await {
+    match svc::in_force_listing(&state.db, state.clock.now(), id).await {
         Ok(Some((l, measures, periods))) => {
             let page = ListingPage {
                 name: l.operator_name.clone(),
@@ -214,7 +234,7 @@ async fn listing(
                     .map(|m| MeasureRow {
                         code: m.code,
                         name: m.name,
-                        domain: m.domain,
+                        domain: sea_orm::ActiveEnum::to_value(&m.domain),
                         legal_basis: m.legal_basis,
                     })
                     .collect(),
@@ -274,18 +294,14 @@ struct TypicalCasesPage {
 
 /// `GET /typical-cases/{year}`: the year's cases still in force, with their commentary.
 async fn typical_cases(
-    req: HttpRequest,
+    _: Admitted,
     year: web::Path<String>,
     state: web::Data<Arc<AppState>>,
-    limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    if let Some(refused) = rate_limited(&req, &limiter) {
-        return refused;
-    }
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
     };
-    match svc::typical_cases(&state.db, year, true).await {
+    match svc::typical_cases(&state.db, state.clock.now(), year, true).await {
         Ok(cases) => {
             let page = TypicalCasesPage {
                 year,
@@ -366,18 +382,14 @@ pub fn bar_chart(bars: &[(String, i64)]) -> String {
 /// `GET /statistics/{year}`: the year's listing and repair figures by division, with a
 /// chart. (Partners' check counts stay in the admins' report: they describe partners.)
 async fn statistics(
-    req: HttpRequest,
+    _: Admitted,
     year: web::Path<String>,
     state: web::Data<Arc<AppState>>,
-    limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    if let Some(refused) = rate_limited(&req, &limiter) {
-        return refused;
-    }
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
     };
-    match crate::service::report::yearly(&state.db, year, None).await {
+    match crate::service::report::yearly(&state.db, state.clock.now(), year, None).await {
         Ok(report) => {
             let rows: Vec<DivisionRow> = report
                 .divisions
@@ -469,10 +481,7 @@ fn facts(verified: &VerifiedReceipt) -> Vec<(&'static str, String)> {
 }
 
 /// `GET /verify`: the form.
-async fn verify_form(req: HttpRequest, limiter: web::Data<RateLimiter>) -> HttpResponse {
-    if let Some(refused) = rate_limited(&req, &limiter) {
-        return refused;
-    }
+async fn verify_form(_: Admitted) -> HttpResponse {
     let page = Verify {
         receipt: String::new(),
         result: None,
@@ -487,14 +496,10 @@ struct VerifyForm {
 
 /// `POST /verify`: whether a pasted receipt is genuine, and what it says.
 async fn verify(
-    req: HttpRequest,
+    _: Admitted,
     form: web::Form<VerifyForm>,
     state: web::Data<Arc<AppState>>,
-    limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    if let Some(refused) = rate_limited(&req, &limiter) {
-        return refused;
-    }
     let receipt = form.into_inner().receipt.trim().to_string();
     let outcome = if receipt.chars().count() > MAX_RECEIPT_CHARS {
         VerifyOutcome::NotGenuine("内容过长，不是本系统的回执".into())

@@ -334,6 +334,7 @@ impl Connection {
         let Phase::Ready(ready) = &self.phase else {
             return None;
         };
+        // Wall time: a token's `exp` is judged by jsonwebtoken against the system clock.
         let remaining = (ready.expires_at? - Utc::now())
             .to_std()
             .unwrap_or_default();

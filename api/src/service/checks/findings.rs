@@ -61,12 +61,7 @@ fn add_row(entry: &mut Findings, row: &sea_orm::QueryResult) -> AppResult<()> {
     let Some(listing_id) = row.try_get::<Option<i64>>("", "listing_id")? else {
         return Ok(());
     };
-    let effect_code: String = row.try_get("", "effect")?;
-    let effect = Effect::parse(&effect_code).ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!(
-            "measure effect '{effect_code}' is not PROHIBIT, CONSIDER or SUPERVISE"
-        ))
-    })?;
+    let effect: Effect = row.try_get::<entity::measure::Effect>("", "effect")?.into();
     // Hits are what produced the answer: a supervision measure never does, so a listing
     // whose only measures for the domain supervise is no hit (and a CLEAR answer has none).
     if !bears_on_answer(effect) {
@@ -120,7 +115,7 @@ pub(crate) async fn lookup_singles(
         .iter()
         .map(|a| a.as_of.to_rfc3339_opts(Micros, true))
         .collect();
-    let domains: Vec<&str> = asks.iter().map(|a| a.domain.as_str()).collect();
+    let domains: Vec<String> = asks.iter().map(|a| a.domain.code()).collect();
     let (codes, instants, domains) = (codes.join(","), instants.join(","), domains.join(","));
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(

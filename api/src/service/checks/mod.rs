@@ -253,13 +253,13 @@ pub async fn run(
             id: payload.receipt_id.clone(),
             subject: actor.identity.subject.clone(),
             role: actor.identity.role.as_str().to_string(),
-            domain: domain.as_str().to_string(),
+            domain: domain.into(),
             uscc: payload.uscc.clone(),
             operator_id: findings.map(|f| f.operator_id),
             as_of,
             checked_at,
             reference: reference.clone(),
-            decision: payload.decision.as_str().to_string(),
+            decision: payload.decision.into(),
             hit_listing_ids: json!(payload.hit_listing_ids),
             hit_measure_codes: Some(json!(measure_codes_of_hits(&hits))),
             warnings: json!(warnings),
@@ -298,7 +298,10 @@ pub async fn run(
         }
     }
     for outcome in &outcomes {
-        crate::metrics::check_answered(domain.as_str(), outcome.decision.as_str());
+        crate::metrics::check_answered(
+            crate::domain::enum_name(domain),
+            crate::domain::enum_name(outcome.decision),
+        );
     }
     Ok(outcomes)
 }

@@ -23,11 +23,11 @@ pub fn authorize_domain(identity: &Identity, domain: Domain) -> AppResult<()> {
                 identity
                     .domains
                     .iter()
-                    .map(|d| d.as_str())
+                    .map(|d| crate::domain::enum_name(*d))
                     .collect::<Vec<_>>()
                     .join(", ")
             },
-            domain.as_str()
+            crate::domain::enum_name(domain)
         ))),
         Role::Anonymous => Err(AppError::Unauthenticated(
             "a check needs a bearer token".into(),

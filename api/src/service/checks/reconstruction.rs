@@ -58,14 +58,8 @@ pub(super) async fn lookup_known_at(
         for r in in_force {
             let measures = r.measure_codes.iter().filter_map(|c| catalogue.get(c));
             let mut hit_measures: Vec<HitMeasure> = Vec::new();
-            for m in measures.filter(|m| m.domain == domain.as_str()) {
-                let effect = Effect::parse(&m.effect).ok_or_else(|| {
-                    AppError::internal(anyhow::anyhow!(
-                        "measure {} has effect '{}'",
-                        m.code,
-                        m.effect
-                    ))
-                })?;
+            for m in measures.filter(|m| Domain::from(m.domain) == domain) {
+                let effect = Effect::from(m.effect);
                 if !bears_on_answer(effect) {
                     continue;
                 }
@@ -118,10 +112,10 @@ pub(crate) async fn hit_measure_codes(
     if let Some(kept) = &record.hit_measure_codes {
         return serde_json::from_value(kept.clone()).map_err(|e| corrupt(&e));
     }
-    if record.decision == Decision::Clear.as_str() {
+    if Decision::from(record.decision) == Decision::Clear {
         return Ok(Vec::new());
     }
-    let domain = Domain::parse(&record.domain).ok_or_else(|| corrupt(&"unknown domain"))?;
+    let domain = Domain::from(record.domain);
     let named: Vec<i64> =
         serde_json::from_value(record.hit_listing_ids.clone()).map_err(|e| corrupt(&e))?;
     let basis = record.known_at.unwrap_or(record.checked_at);

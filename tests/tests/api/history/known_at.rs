@@ -20,7 +20,7 @@ fn instant_between(app: &TestApp) -> DateTime<Utc> {
 async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     let auditor = app.auditor();
     let before_anything = instant_between(&app);
-    let start = api::domain::now() - Duration::days(30);
+    let start = app.state.clock.now() - Duration::days(30);
     let (code, id, v) = listed(&app, "441802", 1, start).await;
     let as_recorded = instant_between(&app);
     let corrected_end = start + Duration::days(10);

@@ -5,7 +5,7 @@ use super::CORRECT;
 use crate::listings::listed;
 use api::domain::measures::Domain;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveEnum, ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 use tests::{TestApp, on_both_backends, valid_code};
 
@@ -25,10 +25,10 @@ async fn repair_application(
     due: Option<NaiveDate>,
     decided_at: Option<DateTime<Utc>>,
 ) {
-    let now = api::domain::now();
+    let now = app.state.clock.now();
     entity::repair_application::ActiveModel {
         listing_id: Set(listing_id.parse().unwrap()),
-        status: Set(status.into()),
+        status: Set(ActiveEnum::try_from_value(&status.to_string()).unwrap()),
         received_date: Set(received),
         accepted_at: Set(due.map(|_| now)),
         due_date: Set(due),
@@ -64,13 +64,13 @@ async fn check_record(
         id: Set(id.clone()),
         subject: Set("gov-procurement".into()),
         role: Set("partner".into()),
-        domain: Set(domain.into()),
+        domain: Set(ActiveEnum::try_from_value(&domain.to_string()).unwrap()),
         uscc: Set(uscc.into()),
         operator_id: Set(operator_id),
         as_of: Set(checked_at),
         checked_at: Set(checked_at),
         reference: Set(Some("QYCG-2025-001".into())),
-        decision: Set(decision.into()),
+        decision: Set(ActiveEnum::try_from_value(&decision.to_string()).unwrap()),
         hit_listing_ids: Set(json!([])),
         hit_measure_codes: Set(None),
         warnings: Set(json!([])),
@@ -407,7 +407,7 @@ async fn the_yearly_report_counts_the_records(app: TestApp) {
         .assert_error("BAD_USER_INPUT");
 
     // What `credit-registry report --year 2025 --format csv` prints.
-    let report = api::service::report::yearly(&app.db, 2025, None)
+    let report = api::service::report::yearly(&app.db, app.state.clock.now(), 2025, None)
         .await
         .unwrap();
     let csv = api::service::report::to_csv(&report);

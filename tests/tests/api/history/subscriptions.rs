@@ -90,6 +90,7 @@ async fn a_subscription_receives_a_change_within_a_second(app: TestApp) {
         }}),
     )
     .await;
+    // Real time, not the registry's: the subscription must be running before the change commits.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let started = std::time::Instant::now();
     decide(&app, &app.admin(), &id, 1, &date, None).await.data();
