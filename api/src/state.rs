@@ -89,8 +89,11 @@ impl AppState {
             });
         }
         let receipts = receipt_service(&settings)?;
-        let logs =
-            Arc::new(TransparencyLogs::open(&settings).context("opening the transparency logs")?);
+        let clock = Clock::system();
+        let logs = Arc::new(
+            TransparencyLogs::open(&settings, clock.clone())
+                .context("opening the transparency logs")?,
+        );
         let receipts = Arc::new(
             receipts
                 .with_answer_log(&logs.key(crate::store::tlog_store::LogName::Answers).vkey())?,
@@ -107,7 +110,6 @@ impl AppState {
         let check_lookups = (settings.database.shared_check_lookups
             && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
             .then(|| CheckLookups::start(db.clone()));
-        let clock = Clock::system();
         let feed = Arc::new(FeedHub::new(FEED_BUFFER));
         let services = Services::new(db.clone(), clock.clone(), feed.clone(), partners.clone());
         let capacity = crate::graphql::capacity::Capacity::new(&settings.limits);

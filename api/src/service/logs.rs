@@ -49,7 +49,7 @@ impl<'a> From<&'a ChangeEvent> for RegistryEntry<'a> {
             kind: e.kind.action(),
             occurred_at: e.occurred_at,
             effective_at: e.effective_at,
-            status: e.status.as_str(),
+            status: crate::domain::enum_name(e.status),
             in_force: e.in_force,
             version: e.version,
             measure_codes: &e.measure_codes,
@@ -77,6 +77,8 @@ pub struct TransparencyLogs {
     /// The registry log's latest head as this server last saw it (what a check's
     /// receipt names).
     registry_head: RwLock<TreeHead>,
+    /// The registry's clock: checkpoints and heads are stamped with its present.
+    clock: crate::clock::Clock,
 }
 
 /// Events logged per registry-log append.
@@ -84,7 +86,7 @@ const REGISTRY_APPEND_PAGE: u64 = 500;
 
 impl TransparencyLogs {
     /// Loads (or, outside production, creates) the log keys under `logs.key_dir`.
-    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn open(settings: &Settings, clock: crate::clock::Clock) -> anyhow::Result<Self> {
         let dir = settings.log_key_dir();
         let may_create = !settings.is_production();
         let origin = settings.logs.origin.trim_end_matches('/');
@@ -102,6 +104,7 @@ impl TransparencyLogs {
                 size: 0,
                 root: tlog::EMPTY_HASH,
             }),
+            clock,
         })
     }
 
@@ -114,7 +117,7 @@ impl TransparencyLogs {
 
     /// Creates both logs' heads if they are new, and reads the registry log's head.
     pub async fn init(&self, db: &DatabaseConnection) -> AppResult<()> {
-        let now = crate::domain::now();
+        let now = self.clock.now();
         for log in [LogName::Registry, LogName::Answers] {
             tlog_store::ensure_head(db, log, self.key(log), now).await?;
         }
@@ -178,7 +181,7 @@ impl TransparencyLogs {
                 &entries,
                 position,
                 &self.registry_key,
-                crate::domain::now(),
+                self.clock.now(),
             )
             .await?;
             tx.commit().await?;
@@ -229,7 +232,7 @@ impl TransparencyLogs {
             entries,
             0,
             &self.answers_key,
-            crate::domain::now(),
+            self.clock.now(),
         )
         .await
     }
