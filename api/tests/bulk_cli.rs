@@ -261,8 +261,14 @@ async fn an_import_killed_mid_file_resumes_after_its_last_committed_chunk(
     // Each chunk is its own transaction, recorded with the batch's progress: exactly the
     // committed rows are there, nothing of the chunk in flight.
     let committed = last - 1;
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM listings").await, committed);
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM operators").await, committed);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM listings").await,
+        committed
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM operators").await,
+        committed
+    );
 
     // Second run: resumes after the last committed chunk and finishes the file.
     let again = command(dir, database_url, &args).output().unwrap();
@@ -285,8 +291,14 @@ async fn an_import_killed_mid_file_resumes_after_its_last_committed_chunk(
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM listings").await, n);
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM operators").await, n);
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM listing_periods").await, n);
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM listing_revisions").await, n);
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM audit_events").await, 2 * n);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM listing_revisions").await,
+        n
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM audit_events").await,
+        2 * n
+    );
     let stored: BTreeSet<(String, String)> = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
@@ -303,7 +315,9 @@ async fn an_import_killed_mid_file_resumes_after_its_last_committed_chunk(
         })
         .collect();
     assert_eq!(stored, keys);
-    let verify = command(dir, database_url, &["verify-audit"]).output().unwrap();
+    let verify = command(dir, database_url, &["verify-audit"])
+        .output()
+        .unwrap();
     let verdict = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{verify:?}");
     assert!(
@@ -317,28 +331,51 @@ async fn an_import_killed_mid_file_resumes_after_its_last_committed_chunk(
     let token = admin_token(dir);
     let server = Server::start(dir, database_url, &[], "server.log").await;
     let decided = common::code(INTERRUPTED_ROWS + 1);
-    gql(&server, &token, common::UPSERT, json!({"i": {"uscc": decided, "name": "对照公司"}})).await;
+    gql(
+        &server,
+        &token,
+        common::UPSERT,
+        json!({"i": {"uscc": decided, "name": "对照公司"}}),
+    )
+    .await;
     let proposed = gql(&server, &token,
         "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id } }",
         json!({"i": {"uscc": decided, "list": "SAMR_SERIOUS_DISHONEST", "authority": "清远市市场监督管理局",
             "penaltyDocNo": "清市监罚〔2026〕对照号", "penaltyDate": "2026-02-02", "violationCategory": "CONSUMER_HARM",
             "reason": "收取预付款后卷款跑路", "legalBasis": "第八条", "noticeDate": "2026-02-12"}})).await;
-    let id = proposed["proposeListing"]["id"].as_str().unwrap().to_string();
+    let id = proposed["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     gql(&server, &token,
         "mutation($i: DecideListingInput!) { decideListing(input: $i) { id } }",
         json!({"i": {"id": id, "expectedVersion": 1, "decisionDocNo": "清市监列〔2026〕对照号", "decisionDate": DECISION_DATE}})).await;
     let resumed_first = u32::try_from(committed).unwrap() + 1;
-    for instant in [None, Some("2026-03-01T15:59:59Z"), Some("2026-03-01T16:00:00Z")] {
+    for instant in [
+        None,
+        Some("2026-03-01T15:59:59Z"),
+        Some("2026-03-01T16:00:00Z"),
+    ] {
         let expected = gql(&server, &token, CHECK, json!({"u": decided, "t": instant})).await;
         let mut expected = expected["check"].clone();
         let decision = expected["decision"].as_str().unwrap().to_string();
         assert_eq!(
             decision,
-            if instant == Some("2026-03-01T15:59:59Z") { "CLEAR" } else { "RESTRICTED" },
+            if instant == Some("2026-03-01T15:59:59Z") {
+                "CLEAR"
+            } else {
+                "RESTRICTED"
+            },
             "{expected}"
         );
         for n in [1, resumed_first, INTERRUPTED_ROWS] {
-            let got = gql(&server, &token, CHECK, json!({"u": common::code(n), "t": instant})).await;
+            let got = gql(
+                &server,
+                &token,
+                CHECK,
+                json!({"u": common::code(n), "t": instant}),
+            )
+            .await;
             if let Some(hit) = expected["hits"].get_mut(0) {
                 hit["decisionDocNo"] = json!(decision_doc(n));
             }

@@ -120,7 +120,10 @@ pub async fn record_many(
     // The chain is read in id order: the ids the database gave must follow the links.
     stored.sort_unstable_by_key(|(id, _)| *id);
     let in_order = stored.len() == hashes.len()
-        && stored.iter().zip(&hashes).all(|((_, stored), made)| stored == made);
+        && stored
+            .iter()
+            .zip(&hashes)
+            .all(|((_, stored), made)| stored == made);
     if !in_order {
         return Err(AppError::internal(anyhow::anyhow!(
             "the audit events of one statement were not numbered in the order they were chained"

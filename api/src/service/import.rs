@@ -1460,7 +1460,8 @@ impl Job<'_> {
             });
         }
         // Matched back by the natural key, not by the order rows come back in.
-        let key = |operator_id: i64, list_id: i64, doc: &str| (operator_id, list_id, doc.to_string());
+        let key =
+            |operator_id: i64, list_id: i64, doc: &str| (operator_id, list_id, doc.to_string());
         let mut saved: HashMap<(i64, i64, String), listing::Model> = insert_returning(tx, rows)
             .await?
             .into_iter()

@@ -36,8 +36,16 @@ struct Cli {
 const CATEGORIES: &[(&str, &str, &str)] = &[
     ("CONSUMER_HARM", "收取预付款后卷款跑路", "第八条"),
     ("UNFAIR_COMPETITION", "以虚假交易扰乱市场秩序", "第九条"),
-    ("HEALTH_FALSE_ADVERTISING", "发布涉及健康的虚假广告", "第九条"),
-    ("QUALITY_SPECIAL_EQUIPMENT", "使用未经检验的特种设备", "第七条"),
+    (
+        "HEALTH_FALSE_ADVERTISING",
+        "发布涉及健康的虚假广告",
+        "第九条",
+    ),
+    (
+        "QUALITY_SPECIAL_EQUIPMENT",
+        "使用未经检验的特种设备",
+        "第七条",
+    ),
     ("OBSTRUCTING_INSPECTION", "拒绝、阻碍监督检查", "第十条"),
 ];
 
@@ -49,8 +57,7 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(cli.rows > 0, "--rows must be at least 1");
     // Codes only: every operator index below `rows` gets a distinct valid code.
     let size = cli.rows.max(10);
-    let population =
-        Population::new(cli.seed, size, size, 0.0).map_err(anyhow::Error::msg)?;
+    let population = Population::new(cli.seed, size, size, 0.0).map_err(anyhow::Error::msg)?;
     let out: Box<dyn Write> = match &cli.out {
         Some(path) => Box::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -91,7 +98,10 @@ fn main() -> anyhow::Result<()> {
             reason,
             &format!("《市场监督管理严重违法失信名单管理办法》{article}"),
             &notice.to_string(),
-            &format!("{short}市监列〔{}〕{serial}号", chrono::Datelike::year(&decision)),
+            &format!(
+                "{short}市监列〔{}〕{serial}号",
+                chrono::Datelike::year(&decision)
+            ),
             &decision.to_string(),
             "",
         ])?;
