@@ -126,7 +126,7 @@ trap stop_server EXIT
 need_tools
 if [[ ${BUILD:-1} == 1 ]]; then                # BUILD=0: measure the binaries already built
     log "building release binaries"
-    run cargo build --release -p api -p bench-seed -p loadgen
+    run cargo build --release -p api -p bench-seed -p loadgen   # bench-seed: also listings-csv
 fi
 
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -364,3 +364,11 @@ jq -n \
       notes:($notes | split("\n") | map(select(length > 0)))}' >"$OUT/${RUN_PREFIX}meta.json"
 
 run "$LOADGEN" report --results "$RESULTS" --meta "$OUT/${RUN_PREFIX}meta.json" --out "$REPORT"
+
+# Bulk import and export (issue 14): its own fresh databases, after the lookups (the
+# report above is rewritten whole, so the bulk section is written into it afterwards).
+if [[ ${BULK:-1} == 1 && -z $RUN_PREFIX ]]; then
+    log "bulk import and export (bench/bulk.sh; BULK=0 skips it)"
+    printf 'bench/bulk.sh\n' >>"$COMMANDS"
+    BULK_BUILD=0 PG_SERVER=$PG_SERVER OUT=$OUT REPORT=$REPORT SEED=$SEED bench/bulk.sh
+fi

@@ -91,13 +91,87 @@ pub async fn record(
     occurred_at: DateTime<Utc>,
     entry: AuditEntry,
 ) -> AppResult<audit_event::Model> {
-    let head = audit_head::Entity::find_by_id(1)
+    let head = head(tx).await?;
+    let (event, hash) = chained(&head.last_hash, actor, occurred_at, entry);
+    let event = event.insert(tx).await?;
+    audit_head::ActiveModel {
+        id: Set(1),
+        last_event_id: Set(event.id),
+        last_hash: Set(hash),
+    }
+    .update(tx)
+    .await?;
+    Ok(event)
+}
+
+/// Appends `entries` to the chain inside `tx` (from [`begin_write`]), in order: the same
+/// events, links and hashes as one [`record`] each, but the head is read once, the events
+/// are written with multi-row INSERTs and the head moves once. An import writes a chunk's
+/// events this way.
+pub async fn record_many(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    occurred_at: DateTime<Utc>,
+    entries: Vec<AuditEntry>,
+) -> AppResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let head = head(tx).await?;
+    let mut last_hash = head.last_hash;
+    let mut events = Vec::with_capacity(entries.len());
+    let mut hashes = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (event, hash) = chained(&last_hash, actor, occurred_at, entry);
+        events.push(event);
+        hashes.push(hash.clone());
+        last_hash = hash;
+    }
+    let mut stored: Vec<(i64, String)> = crate::store::insert_many::insert_returning(tx, events)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.hash))
+        .collect();
+    // The chain is read in id order: the ids the database gave must follow the links.
+    stored.sort_unstable_by_key(|(id, _)| *id);
+    let in_order = stored.len() == hashes.len()
+        && stored
+            .iter()
+            .zip(&hashes)
+            .all(|((_, stored), made)| stored == made);
+    if !in_order {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "the audit events of one statement were not numbered in the order they were chained"
+        )));
+    }
+    let last_event_id = stored.last().map_or(head.last_event_id, |(id, _)| *id);
+    audit_head::ActiveModel {
+        id: Set(1),
+        last_event_id: Set(last_event_id),
+        last_hash: Set(last_hash),
+    }
+    .update(tx)
+    .await?;
+    Ok(())
+}
+
+async fn head(tx: &DatabaseTransaction) -> AppResult<audit_head::Model> {
+    audit_head::Entity::find_by_id(1)
         .one(tx)
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit_head row is missing")))?;
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit_head row is missing")))
+}
+
+/// The event that follows the one hashed `prev_hash`, and its own hash.
+fn chained(
+    prev_hash: &str,
+    actor: &Actor,
+    occurred_at: DateTime<Utc>,
+    entry: AuditEntry,
+) -> (audit_event::ActiveModel, String) {
     let role = actor.identity.role.as_str();
     let hash = event_hash(
-        &head.last_hash,
+        prev_hash,
         &ChainedEvent {
             occurred_at,
             actor: &actor.identity.subject,
@@ -122,18 +196,9 @@ pub async fn record(
         after: Set(entry.after),
         reason: Set(entry.reason),
         request_id: Set(actor.request_id.clone()),
-        prev_hash: Set(head.last_hash.clone()),
+        prev_hash: Set(prev_hash.to_string()),
         hash: Set(hash.clone()),
         ..Default::default()
-    }
-    .insert(tx)
-    .await?;
-    audit_head::ActiveModel {
-        id: Set(1),
-        last_event_id: Set(event.id),
-        last_hash: Set(hash),
-    }
-    .update(tx)
-    .await?;
-    Ok(event)
+    };
+    (event, hash)
 }

@@ -41,7 +41,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::import_batch::ImportStatus;
 use entity::{
     credit_list, import_batch, list_default_measure, listing, listing_measure, listing_period,
-    measure, operator, violation_category,
+    listing_revision, measure, operator, violation_category,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -186,6 +186,8 @@ pub async fn import(
         }
     }
     let total = done;
+    // Pass 2 keeps its own keys: at a million rows each set is tens of MiB.
+    drop(keys);
     if opts.dry_run {
         return Ok(report);
     }
@@ -224,19 +226,28 @@ pub async fn import(
             .await?;
         let mut chunk_counts = Counts::default();
         let mut refused = Vec::new();
+        // New listings are written together (a few statements for the chunk); the rare
+        // corrections and the operators one by one.
+        let mut creates = Vec::new();
+        let mut others = Vec::new();
         for o in outcomes {
             if o.row <= resume_after {
                 continue;
             }
             match o.plan {
-                Ok(plan) => {
-                    if let Some(done) = job.apply(&tx, &marks, o.row, plan).await? {
-                        chunk_counts.add(done);
-                    }
-                }
+                Ok(Plan::CreateListing(target)) => creates.push(*target),
+                Ok(plan) => others.push((o.row, plan)),
                 Err(errors) => {
                     chunk_counts.rejected += 1;
                     refused.extend(errors);
+                }
+            }
+        }
+        if refused.is_empty() || opts.partial {
+            chunk_counts.created += job.create_listings(&tx, &marks, creates).await?;
+            for (row, plan) in others {
+                if let Some(done) = job.apply(&tx, &marks, row, plan).await? {
+                    chunk_counts.add(done);
                 }
             }
         }
@@ -819,35 +830,45 @@ impl Job<'_> {
         chunk: Chunk,
         operators: &HashMap<String, operator::Model>,
     ) -> AppResult<Vec<Outcome>> {
-        // What is recorded for the chunk's natural keys and penalty decisions.
-        let mut docs: Vec<String> = Vec::new();
-        let mut penalties: Vec<String> = Vec::new();
+        // What is recorded for the chunk's natural keys and penalty decisions. Both name
+        // the operator, so only the listings of the chunk's registered operators can match:
+        // one indexed lookup (none at all for a file of new operators).
+        let mut docs: HashSet<&str> = HashSet::new();
+        let mut penalties: HashSet<&str> = HashSet::new();
         for (_, p) in &chunk {
             if let Ok(Parsed::Listing(r)) = p {
-                docs.push(r.decision_doc_no.clone());
-                penalties.push(r.penalty_doc_no.clone());
+                docs.insert(r.decision_doc_no.as_str());
+                penalties.insert(r.penalty_doc_no.as_str());
             }
         }
-        let by_doc = if docs.is_empty() {
+        let operator_ids: Vec<i64> = operators.values().map(|o| o.id).collect();
+        let of_operators = if operator_ids.is_empty() || docs.is_empty() {
             Vec::new()
         } else {
             listing::Entity::find()
-                .filter(listing::Column::DecisionDocNo.is_in(docs))
+                .filter(listing::Column::OperatorId.is_in(operator_ids))
                 .all(db)
                 .await?
         };
-        let by_penalty = if penalties.is_empty() {
-            Vec::new()
-        } else {
-            listing::Entity::find()
-                .filter(listing::Column::PenaltyDocNo.is_in(penalties))
-                .filter(
-                    listing::Column::Status.is_in([StoredStatus::Proposed, StoredStatus::Listed]),
-                )
-                .all(db)
-                .await?
-        };
-        let ids: Vec<i64> = by_doc.iter().map(|l| l.id).collect();
+        let mut by_doc: HashMap<ListingKey, listing::Model> = HashMap::new();
+        let mut by_penalty: HashMap<ListingKey, Vec<listing::Model>> = HashMap::new();
+        for l in of_operators {
+            let open = matches!(l.status, StoredStatus::Proposed | StoredStatus::Listed);
+            if open && penalties.contains(l.penalty_doc_no.as_str()) {
+                by_penalty
+                    .entry((l.operator_id, l.list_id, l.penalty_doc_no.clone()))
+                    .or_default()
+                    .push(l.clone());
+            }
+            if let Some(doc) = l.decision_doc_no.as_deref()
+                && docs.contains(doc)
+            {
+                by_doc
+                    .entry((l.operator_id, l.list_id, doc.to_string()))
+                    .or_insert(l);
+            }
+        }
+        let ids: Vec<i64> = by_doc.values().map(|l| l.id).collect();
         let mut periods: HashMap<i64, Vec<listing_period::Model>> = HashMap::new();
         let mut measures: HashMap<i64, Vec<String>> = HashMap::new();
         if !ids.is_empty() {
@@ -1047,20 +1068,16 @@ impl Job<'_> {
             );
         }
         let matched = existing_op.as_ref().and_then(|op| {
-            recorded.by_doc.iter().find(|l| {
-                l.operator_id == op.id
-                    && l.list_id == list.id
-                    && l.decision_doc_no.as_deref() == Some(r.decision_doc_no.as_str())
-            })
+            recorded
+                .by_doc
+                .get(&(op.id, list.id, r.decision_doc_no.clone()))
         });
         if let Some(op) = &existing_op
             && !removed_early
-            && let Some(other) = recorded.by_penalty.iter().find(|l| {
-                l.operator_id == op.id
-                    && l.list_id == list.id
-                    && l.penalty_doc_no == r.penalty_doc_no
-                    && Some(l.id) != matched.map(|m| m.id)
-            })
+            && let Some(other) = recorded
+                .by_penalty
+                .get(&(op.id, list.id, r.penalty_doc_no.clone()))
+                .and_then(|ls| ls.iter().find(|l| Some(l.id) != matched.map(|m| m.id)))
         {
             e.add(
                 "penaltyDocNo",
@@ -1223,10 +1240,15 @@ impl Job<'_> {
     }
 }
 
+/// Operator id, list id and a document number.
+type ListingKey = (i64, i64, String);
+
 /// What is recorded for a chunk's rows.
 struct Recorded<'a> {
-    by_doc: &'a [listing::Model],
-    by_penalty: &'a [listing::Model],
+    /// By operator, list and decision document number (the natural key).
+    by_doc: &'a HashMap<ListingKey, listing::Model>,
+    /// Proposed or listed, by operator, list and penalty decision number.
+    by_penalty: &'a HashMap<ListingKey, Vec<listing::Model>>,
     periods: &'a HashMap<i64, Vec<listing_period::Model>>,
     measures: &'a HashMap<i64, Vec<String>>,
 }
@@ -1345,7 +1367,7 @@ impl Job<'_> {
                 }))
             }
             Plan::CreateListing(target) => {
-                self.create_listing(tx, marks, *target).await?;
+                self.create_listings(tx, marks, vec![*target]).await?;
                 Ok(Some(Done::Created))
             }
             Plan::UpdateListing(update) => {
@@ -1356,99 +1378,187 @@ impl Job<'_> {
         }
     }
 
-    async fn create_listing(
+    /// Writes a chunk's new listings: the operators they register, the listings, their
+    /// periods and measures, their revisions and audit events, each table in one
+    /// multi-row INSERT (split only at the bind-parameter limit). What is written is what
+    /// `decideListing` would leave, row for row: the same snapshot in the revision and the
+    /// event (marked with the file, batch and row), one `operator.create` event before the
+    /// listing's own for a code the file registers, the chain linked event by event.
+    async fn create_listings(
         &self,
         tx: &sea_orm::DatabaseTransaction,
         marks: &Marks,
-        t: Target,
-    ) -> AppResult<()> {
+        targets: Vec<Target>,
+    ) -> AppResult<u64> {
+        use crate::store::insert_many::{insert_all, insert_returning};
+        if targets.is_empty() {
+            return Ok(0);
+        }
         let at = self.now;
-        let r = &t.row;
-        let op = match &t.operator {
-            Some(op) => op.clone(),
-            // A code two rows of one chunk share is registered by the first of them.
-            None => match operators::find_by_uscc(tx, &r.uscc).await? {
-                Some(op) => op,
-                None => {
-                    let input = OperatorInput {
-                        uscc: r.uscc.clone(),
-                        name: r.name.clone().unwrap_or_default(),
-                        ..Default::default()
-                    };
-                    operators::upsert_in(
-                        tx,
-                        self.actor,
-                        self.now,
-                        input,
-                        Some(marks.reason(r.row, false)),
-                    )
-                    .await?
-                }
-            },
-        };
-        let saved = listing::ActiveModel {
-            operator_id: Set(op.id),
-            list_id: Set(t.list_id),
-            status: Set(t.status),
-            authority: Set(r.authority.clone()),
-            authority_region: Set(t
-                .authority_region
-                .clone()
-                .unwrap_or_else(|| op.region_code.clone())),
-            penalty_doc_no: Set(r.penalty_doc_no.clone()),
-            penalty_date: Set(r.penalty_date),
-            violation_category: Set(r.category.clone()),
-            reason: Set(r.reason.clone()),
-            legal_basis: Set(r.legal_basis.clone()),
-            notice_date: Set(r.notice_date),
-            defence_deadline: Set(t.defence_deadline),
-            proposed_at: Set(at),
-            decision_doc_no: Set(Some(r.decision_doc_no.clone())),
-            decision_date: Set(Some(r.decision_date)),
-            period_months_override: Set(t.period_override),
-            removal_doc_no: Set(None),
-            removal_reason: Set(removal_reason(&t)),
-            publicity_stop_deadline: Set(t.publicity_stop_deadline),
-            version: Set(1),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(tx)
-        .await?;
-        listing_period::ActiveModel {
-            listing_id: Set(saved.id),
-            starts_at: Set(t.starts_at),
-            ends_at: Set(t.ends_at),
-            removed_at: Set(t.removed_at),
-            removal_kind: Set(t.removal_kind.map(|k| k.as_str().to_string())),
-            ..Default::default()
-        }
-        .insert(tx)
-        .await?;
-        for id in &t.measure_ids {
-            listing_measure::ActiveModel {
-                listing_id: Set(saved.id),
-                measure_id: Set(*id),
+        // The operators the chunk registers: the first row naming an unregistered code.
+        let mut registers: HashMap<String, (u64, String)> = HashMap::new();
+        let mut new_operators = Vec::new();
+        let registered_at = self.now;
+        for t in &targets {
+            let r = &t.row;
+            if t.operator.is_some() || registers.contains_key(&r.uscc) {
+                continue;
             }
-            .insert(tx)
-            .await?;
+            let input = OperatorInput {
+                uscc: r.uscc.clone(),
+                name: r.name.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let checked = operators::check_input(self.actor, input)?;
+            registers.insert(r.uscc.clone(), (r.row, checked.uscc().to_string()));
+            new_operators.push(checked.new_operator(None, registered_at));
         }
-        let action = match t.status {
-            StoredStatus::Repaired => "listing.repaired",
-            StoredStatus::Revoked => "listing.revoked",
-            _ => "listing.decided",
+        let by_code: HashMap<String, operator::Model> = insert_returning(tx, new_operators)
+            .await?
+            .into_iter()
+            .map(|o| (o.uscc.clone(), o))
+            .collect();
+        let operator_of = |t: &Target| -> AppResult<operator::Model> {
+            match &t.operator {
+                Some(op) => Ok(op.clone()),
+                None => registers
+                    .get(&t.row.uscc)
+                    .and_then(|(_, code)| by_code.get(code))
+                    .cloned()
+                    .ok_or_else(|| {
+                        AppError::internal(anyhow::anyhow!(
+                            "operator {} of row {} was not registered",
+                            t.row.uscc,
+                            t.row.row
+                        ))
+                    }),
+            }
         };
-        finish_marked_change(
-            tx,
-            self.actor,
-            &saved,
-            action,
-            None,
-            Some(marks.reason(r.row, false)),
-            Some(marks.marker(r.row)),
-        )
-        .await
+        let mut rows = Vec::with_capacity(targets.len());
+        for t in &targets {
+            let op = operator_of(t)?;
+            let r = &t.row;
+            rows.push(listing::ActiveModel {
+                operator_id: Set(op.id),
+                list_id: Set(t.list_id),
+                status: Set(t.status),
+                authority: Set(r.authority.clone()),
+                authority_region: Set(t
+                    .authority_region
+                    .clone()
+                    .unwrap_or_else(|| op.region_code.clone())),
+                penalty_doc_no: Set(r.penalty_doc_no.clone()),
+                penalty_date: Set(r.penalty_date),
+                violation_category: Set(r.category.clone()),
+                reason: Set(r.reason.clone()),
+                legal_basis: Set(r.legal_basis.clone()),
+                notice_date: Set(r.notice_date),
+                defence_deadline: Set(t.defence_deadline),
+                proposed_at: Set(at),
+                decision_doc_no: Set(Some(r.decision_doc_no.clone())),
+                decision_date: Set(Some(r.decision_date)),
+                period_months_override: Set(t.period_override),
+                removal_doc_no: Set(None),
+                removal_reason: Set(removal_reason(t)),
+                publicity_stop_deadline: Set(t.publicity_stop_deadline),
+                version: Set(1),
+                created_at: Set(at),
+                updated_at: Set(at),
+                ..Default::default()
+            });
+        }
+        // Matched back by the natural key, not by the order rows come back in.
+        let key =
+            |operator_id: i64, list_id: i64, doc: &str| (operator_id, list_id, doc.to_string());
+        let mut saved: HashMap<(i64, i64, String), listing::Model> = insert_returning(tx, rows)
+            .await?
+            .into_iter()
+            .map(|l| {
+                let doc = l.decision_doc_no.clone().unwrap_or_default();
+                (key(l.operator_id, l.list_id, &doc), l)
+            })
+            .collect();
+        let mut written = Vec::with_capacity(targets.len());
+        for t in targets {
+            let op = operator_of(&t)?;
+            let l = saved
+                .remove(&key(op.id, t.list_id, &t.row.decision_doc_no))
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!(
+                        "the listing of row {} was not stored",
+                        t.row.row
+                    ))
+                })?;
+            written.push((t, op, l));
+        }
+        let periods: Vec<listing_period::ActiveModel> = written
+            .iter()
+            .map(|(t, _, l)| listing_period::ActiveModel {
+                listing_id: Set(l.id),
+                starts_at: Set(t.starts_at),
+                ends_at: Set(t.ends_at),
+                removed_at: Set(t.removed_at),
+                removal_kind: Set(t.removal_kind.map(|k| k.as_str().to_string())),
+                ..Default::default()
+            })
+            .collect();
+        let mut periods_of: HashMap<i64, Vec<listing_period::Model>> = HashMap::new();
+        for p in insert_returning(tx, periods).await? {
+            periods_of.entry(p.listing_id).or_default().push(p);
+        }
+        let links: Vec<listing_measure::ActiveModel> = written
+            .iter()
+            .flat_map(|(t, _, l)| {
+                t.measure_ids.iter().map(|id| listing_measure::ActiveModel {
+                    listing_id: Set(l.id),
+                    measure_id: Set(*id),
+                })
+            })
+            .collect();
+        insert_all(tx, links).await?;
+        let mut revisions = Vec::with_capacity(written.len());
+        let mut events = Vec::with_capacity(written.len() * 2);
+        for (t, op, l) in &written {
+            let row = t.row.row;
+            if registers
+                .get(&t.row.uscc)
+                .is_some_and(|(first, _)| *first == row)
+            {
+                events.push(operators::audit_entry(
+                    op,
+                    "operator.create",
+                    None,
+                    Some(marks.reason(row, false)),
+                ));
+            }
+            let action = match t.status {
+                StoredStatus::Repaired => "listing.repaired",
+                StoredStatus::Revoked => "listing.revoked",
+                _ => "listing.decided",
+            };
+            let periods = periods_of.get(&l.id).map_or(&[][..], Vec::as_slice);
+            let mut after = listings::snapshot_of(l, periods, &t.measure_codes);
+            if let Value::Object(doc) = &mut after {
+                doc.insert("import".into(), marks.marker(row));
+            }
+            revisions.push(listing_revision::ActiveModel {
+                listing_id: Set(l.id),
+                version: Set(l.version),
+                action: Set(action.to_string()),
+                recorded_at: Set(l.updated_at),
+                superseded_at: Set(None),
+                snapshot: Set(after.clone()),
+                ..Default::default()
+            });
+            events.push(
+                audit::AuditEntry::new(action, "listing", l.id)
+                    .after(Some(after))
+                    .reason(Some(marks.reason(row, false))),
+            );
+        }
+        insert_all(tx, revisions).await?;
+        audit::record_many(tx, self.actor, self.now, events).await?;
+        Ok(written.len() as u64)
     }
 
     async fn update_listing(

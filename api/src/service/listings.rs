@@ -87,7 +87,18 @@ pub async fn measure_codes_of<C: ConnectionTrait>(
 pub async fn snapshot<C: ConnectionTrait>(db: &C, l: &listing::Model) -> AppResult<Value> {
     let periods = periods_of(db, l.id).await?;
     let measures = measure_codes_of(db, l.id).await?;
-    Ok(json!({
+    Ok(snapshot_of(l, &periods, &measures))
+}
+
+/// [`snapshot`] from what the caller already holds: the listing's periods (in start
+/// order) and its measure codes (sorted). An import that has just written them builds the
+/// document without reading them back.
+pub(crate) fn snapshot_of(
+    l: &listing::Model,
+    periods: &[listing_period::Model],
+    measures: &[String],
+) -> Value {
+    json!({
         "id": l.id, "operator_id": l.operator_id, "list_id": l.list_id, "status": l.status,
         "authority": l.authority, "authority_region": l.authority_region,
         "penalty_doc_no": l.penalty_doc_no, "penalty_date": l.penalty_date.to_string(),
@@ -104,7 +115,7 @@ pub async fn snapshot<C: ConnectionTrait>(db: &C, l: &listing::Model) -> AppResu
             "removed_at": p.removed_at.map(instant), "removal_kind": p.removal_kind,
         })).collect::<Vec<_>>(),
         "measures": measures,
-    }))
+    })
 }
 
 fn instant(t: DateTime<Utc>) -> String {

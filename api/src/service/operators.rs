@@ -6,8 +6,8 @@ use crate::domain::names::normalize_name;
 use crate::domain::region::{DivisionCode, scope_covers};
 use crate::domain::uscc::{Uscc, UsccError};
 use crate::error::{AppError, AppResult};
-use chrono::{DateTime, Utc};
 use entity::operator;
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
@@ -111,35 +111,22 @@ pub async fn upsert_in(
     input: OperatorInput,
     note: Option<String>,
 ) -> AppResult<operator::Model> {
-    let (code, override_reason) =
-        parse_admin_uscc(&input.uscc, input.check_digit_override_reason.as_deref())?;
-    let name = input.name.trim().to_string();
-    if name.is_empty() {
-        return Err(AppError::bad_input("name must not be empty"));
-    }
-    if name.chars().count() > 200 {
-        return Err(AppError::bad_input("name is longer than 200 characters"));
-    }
-    let region = match input.region_code.as_deref() {
-        Some(r) => DivisionCode::parse("regionCode", r)?.into_string(),
-        None => code.division().to_string(),
-    };
-    let scope = actor.identity.region.as_deref();
-    if !scope_covers(scope, &region) {
-        return Err(AppError::Forbidden(format!(
-            "an admin of region {} may not act on operators registered in {region}",
-            scope.unwrap_or("-")
-        )));
-    }
-    let entity_type = clean_optional("entityType", input.entity_type)?;
-    let legal_rep = clean_optional("legalRepresentative", input.legal_representative)?;
-    let legal_rep_id = clean_optional("legalRepIdNumber", input.legal_rep_id_number)?;
-    let address = clean_optional("address", input.address)?;
-
+    let expected_version = input.expected_version;
+    let address_is_personal = input.address_is_personal;
+    let Checked {
+        code,
+        override_reason,
+        name,
+        region,
+        entity_type,
+        legal_rep,
+        legal_rep_id,
+        address,
+    } = check_input(actor, input)?;
     let existing = find_by_uscc(tx, code.as_str()).await?;
     let (saved, before, action) = match existing {
         Some(current) => {
-            if let Some(expected) = input.expected_version
+            if let Some(expected) = expected_version
                 && expected != current.version
             {
                 return Err(AppError::Conflict(format!(
@@ -163,50 +150,129 @@ pub async fn upsert_in(
             active.legal_representative = Set(legal_rep);
             active.legal_rep_id_number = Set(legal_rep_id);
             active.address = Set(address);
-            active.address_is_personal = Set(input
-                .address_is_personal
-                .unwrap_or(current.address_is_personal));
+            active.address_is_personal =
+                Set(address_is_personal.unwrap_or(current.address_is_personal));
             active.check_digit_override = Set(override_reason.or(current.check_digit_override));
             active.version = Set(current.version + 1);
             active.updated_at = Set(now);
             (active.update(tx).await?, Some(before), "operator.update")
         }
         None => {
-            let model = operator::ActiveModel {
-                uscc: Set(code.into_string()),
-                name_normalized: Set(normalize_name(&name)),
-                name: Set(name),
-                former_names: Set(json!([])),
-                entity_type: Set(entity_type),
-                region_code: Set(region),
-                legal_representative: Set(legal_rep),
-                legal_rep_id_number: Set(legal_rep_id),
-                address: Set(address),
-                address_is_personal: Set(input.address_is_personal.unwrap_or(false)),
-                check_digit_override: Set(override_reason),
-                version: Set(1),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(tx)
-            .await?;
+            let checked = Checked {
+                code,
+                override_reason,
+                name,
+                region,
+                entity_type,
+                legal_rep,
+                legal_rep_id,
+                address,
+            };
+            let model = checked
+                .new_operator(address_is_personal, now)
+                .insert(tx)
+                .await?;
             (model, None, "operator.create")
         }
     };
+    let entry = audit_entry(&saved, action, before, note);
+    audit::record(tx, actor, now, entry).await?;
+    Ok(saved)
+}
+
+/// The audit event of an operator's creation or update; `note` follows the check-digit
+/// override's reason, if any.
+pub(crate) fn audit_entry(
+    saved: &operator::Model,
+    action: &'static str,
+    before: Option<serde_json::Value>,
+    note: Option<String>,
+) -> AuditEntry {
     let reason = match (saved.check_digit_override.clone(), note) {
         (Some(r), Some(n)) => Some(format!("{r}; {n}")),
         (r, n) => r.or(n),
     };
-    audit::record(
-        tx,
-        actor,
-        now,
-        AuditEntry::new(action, "operator", saved.id)
-            .before(before)
-            .after(Some(snapshot(&saved)))
-            .reason(reason),
-    )
-    .await?;
-    Ok(saved)
+    AuditEntry::new(action, "operator", saved.id)
+        .before(before)
+        .after(Some(snapshot(saved)))
+        .reason(reason)
+}
+
+/// An operator's input once its rules hold (code, name, division in the actor's scope,
+/// text lengths).
+pub(crate) struct Checked {
+    code: Uscc,
+    override_reason: Option<String>,
+    name: String,
+    region: String,
+    entity_type: Option<String>,
+    legal_rep: Option<String>,
+    legal_rep_id: Option<String>,
+    address: Option<String>,
+}
+
+impl Checked {
+    pub(crate) fn uscc(&self) -> &str {
+        self.code.as_str()
+    }
+
+    /// The row of a new operator (version 1).
+    pub(crate) fn new_operator(
+        self,
+        address_is_personal: Option<bool>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> operator::ActiveModel {
+        operator::ActiveModel {
+            uscc: Set(self.code.into_string()),
+            name_normalized: Set(normalize_name(&self.name)),
+            name: Set(self.name),
+            former_names: Set(json!([])),
+            entity_type: Set(self.entity_type),
+            region_code: Set(self.region),
+            legal_representative: Set(self.legal_rep),
+            legal_rep_id_number: Set(self.legal_rep_id),
+            address: Set(self.address),
+            address_is_personal: Set(address_is_personal.unwrap_or(false)),
+            check_digit_override: Set(self.override_reason),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+    }
+}
+
+/// The rules of [`upsert`] that need no database: the code (both check digits, or an
+/// override reason), the name, the division and the actor's region scope, text lengths.
+pub(crate) fn check_input(actor: &Actor, input: OperatorInput) -> AppResult<Checked> {
+    let (code, override_reason) =
+        parse_admin_uscc(&input.uscc, input.check_digit_override_reason.as_deref())?;
+    let name = input.name.trim().to_string();
+    if name.is_empty() {
+        return Err(AppError::bad_input("name must not be empty"));
+    }
+    if name.chars().count() > 200 {
+        return Err(AppError::bad_input("name is longer than 200 characters"));
+    }
+    let region = match input.region_code.as_deref() {
+        Some(r) => DivisionCode::parse("regionCode", r)?.into_string(),
+        None => code.division().to_string(),
+    };
+    let scope = actor.identity.region.as_deref();
+    if !scope_covers(scope, &region) {
+        return Err(AppError::Forbidden(format!(
+            "an admin of region {} may not act on operators registered in {region}",
+            scope.unwrap_or("-")
+        )));
+    }
+    Ok(Checked {
+        code,
+        override_reason,
+        name,
+        region,
+        entity_type: clean_optional("entityType", input.entity_type)?,
+        legal_rep: clean_optional("legalRepresentative", input.legal_representative)?,
+        legal_rep_id: clean_optional("legalRepIdNumber", input.legal_rep_id_number)?,
+        address: clean_optional("address", input.address)?,
+    })
 }

@@ -4,6 +4,7 @@
 pub mod check_record_sql;
 pub mod check_sql;
 pub mod in_force;
+pub mod insert_many;
 pub mod name_search;
 pub mod report_sql;
 pub mod revisions;
