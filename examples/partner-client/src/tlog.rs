@@ -67,7 +67,12 @@ pub fn verify(receipt: &str, key: &LogKey) -> Result<Verified, String> {
     if text.len() > MAX_RECEIPT_LEN {
         return Err("the receipt is longer than 64 KiB".into());
     }
-    let (payload, index, proof, checkpoint) = parse(&text)?;
+    let Parsed {
+        payload,
+        index,
+        proof,
+        checkpoint,
+    } = parse(&text)?;
 
     // The checkpoint: a signed note with a valid signature of the log's key (other
     // signatures, a witness's say, are not needed), whose text is a checkpoint of this log.
@@ -115,9 +120,18 @@ pub fn verify(receipt: &str, key: &LogKey) -> Result<Verified, String> {
     })
 }
 
-/// The payload, index, proof hashes and checkpoint text of a receipt, exactly as the
-/// tlog-proof specification lays them out.
-fn parse(text: &str) -> Result<(Vec<u8>, u64, Vec<Hash>, &str), String> {
+/// A receipt's lines, read but not verified.
+struct Parsed<'a> {
+    /// The `extra` data: the payload JSON, the logged entry.
+    payload: Vec<u8>,
+    index: u64,
+    proof: Vec<Hash>,
+    /// The signed note, verbatim.
+    checkpoint: &'a str,
+}
+
+/// A receipt read exactly as the tlog-proof specification lays it out.
+fn parse(text: &str) -> Result<Parsed<'_>, String> {
     let bad = |why: &str| format!("not a tlog proof: {why}");
     let mut rest = text;
     let mut next_line = || -> Result<&str, String> {
@@ -163,7 +177,12 @@ fn parse(text: &str) -> Result<(Vec<u8>, u64, Vec<Hash>, &str), String> {
     if rest.is_empty() {
         return Err(bad("no checkpoint"));
     }
-    Ok((payload, index, proof, rest))
+    Ok(Parsed {
+        payload,
+        index,
+        proof,
+        checkpoint: rest,
+    })
 }
 
 #[cfg(test)]
