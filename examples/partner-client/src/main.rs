@@ -1,22 +1,27 @@
 //! An example partner system (a tender platform) calling the registry.
 //!
 //! `partner-client check` asks about every bidder of one tender with a single
-//! `checkBatch`, files each receipt in a folder as
-//! `<reference>_<uscc>_<receiptId>.jws` (the names a clerk searches by), fetches the
-//! registry's public keys once (kept as `jwks.json` next to the receipts), verifies every
-//! receipt offline by its `kid`, and prints a table.
+//! `checkBatch`, fetches the registry's public keys once (the answer log's verifier key,
+//! kept as `answers.vkey`, and the JWK set, kept as `jwks.json`, next to the receipts),
+//! files each receipt in a folder as `<reference>_<uscc>_<receiptId>.tlog` (a
+//! transparency-log proof) or `….jws` (a compact JWS) — the names a clerk searches by —,
+//! verifies every receipt offline and checks that it says what the answer said, and
+//! prints a table.
 //!
 //! `partner-client verify` re-verifies filed receipts later, with the saved keys only
-//! and no network: exit status 0 when every receipt is genuine, 1 when one is not.
+//! and no network: exit status 0 when every receipt is genuine, 1 when one is not, 2 when
+//! one could not be checked (its key was not given).
 //!
-//! Receipts are compact JWS (RFC 7515) signed with Ed25519 (`alg` `EdDSA`, RFC 8037);
-//! the keys are a JWK set of OKP/Ed25519 keys at `/.well-known/jwks.json`.
+//! Receipts come in two formats, told apart by their first line (see [`tlog`] and
+//! [`jws`]): the registry's default, a C2SP `tlog-proof` of the answer's entry in its
+//! answer log, and the compact JWS it issues with `receipts.format = "jws"`.
+
+mod jws;
+mod tlog;
 
 use anyhow::{Context, bail};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use clap::{Parser, Subcommand};
-use ed25519_dalek::{Signature, VerifyingKey};
+use clap::{ArgGroup, Parser, Subcommand};
+use ed25519_dalek::VerifyingKey;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,16 +61,25 @@ enum Command {
         #[arg(long, default_value = "BIDDING")]
         domain: String,
     },
-    /// Verify filed receipts offline against a saved JWK set.
+    /// Verify filed receipts offline against the saved keys.
+    #[command(group(ArgGroup::new("keys").required(true).multiple(true).args(["jwks", "vkey"])))]
     Verify {
-        /// The JWK set saved by `check` (`<out>/jwks.json`).
+        /// The JWK set saved by `check` (`<out>/jwks.json`), for JWS receipts.
         #[arg(long)]
-        jwks: PathBuf,
-        /// Receipt files, or folders whose `*.jws` files are verified.
+        jwks: Option<PathBuf>,
+        /// The answer log's verifier key saved by `check` (`<out>/answers.vkey`), for
+        /// tlog-proof receipts.
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+        /// Receipt files, or folders whose `*.tlog` and `*.jws` files are verified.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
 }
+
+/// Where `check` keeps the keys, next to the receipts.
+const JWKS_FILE: &str = "jwks.json";
+const VKEY_FILE: &str = "answers.vkey";
 
 const CHECK_BATCH: &str = "query TenderCheck($u: [String!]!, $d: Domain!, $r: String!) { \
      checkBatch(usccs: $u, domain: $d, reference: $r) { \
@@ -84,11 +98,10 @@ async fn main() -> ExitCode {
             out,
             domain,
         } => check(&url, &token, &reference, &bidders, &out, &domain).await,
-        Command::Verify { jwks, paths } => verify_files(&jwks, &paths),
+        Command::Verify { jwks, vkey, paths } => verify_files(jwks, vkey, &paths),
     };
     match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(tally) => tally.exit_code(),
         Err(err) => {
             eprintln!("partner-client: {err:#}");
             ExitCode::from(2)
@@ -96,7 +109,123 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Checks, files, verifies and prints; `Ok(false)` when a receipt did not verify.
+/// The keys receipts are verified with; a kind of receipt whose key is missing cannot be
+/// checked.
+struct Keys {
+    jws: Option<HashMap<String, VerifyingKey>>,
+    answer_log: Option<tlog::LogKey>,
+}
+
+impl Keys {
+    fn read(jwks: Option<&Path>, vkey: Option<&Path>) -> anyhow::Result<Self> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let jws = match jwks {
+            Some(path) => {
+                Some(jws::parse_jwks(&read(path)?).with_context(|| format!("{}", path.display()))?)
+            }
+            None => None,
+        };
+        let answer_log = match vkey {
+            Some(path) => Some(
+                tlog::LogKey::parse(&read(path)?)
+                    .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Self { jws, answer_log })
+    }
+}
+
+/// What verifying one receipt found.
+enum Outcome {
+    /// Genuine: who vouches for it, and what it says.
+    Valid { by: String, payload: Value },
+    /// Not genuine, and why.
+    Invalid(String),
+    /// Not checked: the key for its kind was not given.
+    Unchecked(String),
+}
+
+impl Outcome {
+    fn verdict(&self) -> String {
+        match self {
+            Self::Valid { by, .. } => format!("VALID ({by})"),
+            Self::Invalid(why) => format!("INVALID: {why}"),
+            Self::Unchecked(why) => format!("NOT CHECKED: {why}"),
+        }
+    }
+}
+
+/// Verifies a receipt of either format, told apart by its first line.
+fn verify_receipt(receipt: &str, keys: &Keys) -> Outcome {
+    if tlog::is_tlog_proof(receipt) {
+        let Some(key) = &keys.answer_log else {
+            return Outcome::Unchecked("a tlog-proof receipt, and no --vkey was given".into());
+        };
+        match tlog::verify(receipt, key) {
+            Ok(v) => Outcome::Valid {
+                by: format!("answer log entry {} of {}", v.index, v.size),
+                payload: v.payload,
+            },
+            Err(why) => Outcome::Invalid(why),
+        }
+    } else {
+        let Some(set) = &keys.jws else {
+            return Outcome::Unchecked("a JWS receipt, and no --jwks was given".into());
+        };
+        match jws::verify(receipt, set) {
+            Ok(v) => Outcome::Valid {
+                by: v.kid,
+                payload: v.payload,
+            },
+            Err(why) => Outcome::Invalid(why),
+        }
+    }
+}
+
+/// How many receipts were not genuine, or not checked: the exit status.
+#[derive(Default)]
+struct Tally {
+    invalid: usize,
+    unchecked: usize,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Valid { .. } => {}
+            Outcome::Invalid(_) => self.invalid += 1,
+            Outcome::Unchecked(_) => self.unchecked += 1,
+        }
+    }
+
+    /// 0 every receipt genuine, 1 one is not (whatever else), 2 one could not be checked.
+    fn exit_code(&self) -> ExitCode {
+        if self.invalid > 0 {
+            ExitCode::from(1)
+        } else if self.unchecked > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// GETs a public document of the registry as text.
+async fn fetch_text(http: &reqwest::Client, url: String, what: &str) -> anyhow::Result<String> {
+    http.get(&url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("fetching {what} ({url})"))?
+        .text()
+        .await
+        .with_context(|| format!("reading {what}"))
+}
+
+/// Checks, files, verifies and prints.
 async fn check(
     url: &str,
     token: &str,
@@ -104,7 +233,7 @@ async fn check(
     bidders: &Path,
     out: &Path,
     domain: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Tally> {
     let codes = read_bidders(bidders)?;
     if codes.is_empty() {
         bail!("{} lists no bidder", bidders.display());
@@ -113,19 +242,27 @@ async fn check(
     let http = reqwest::Client::new();
     let base = url.trim_end_matches('/');
 
-    // The public keys, once: every receipt of this run is verified with them, offline.
-    let jwks_text = http
-        .get(format!("{base}/.well-known/jwks.json"))
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .context("fetching the registry's JWK set")?
-        .text()
-        .await?;
-    let keys = parse_jwks(&jwks_text)?;
-    let jwks_file = out.join("jwks.json");
-    std::fs::write(&jwks_file, &jwks_text)
-        .with_context(|| format!("writing {}", jwks_file.display()))?;
+    // The public keys, once: every receipt of this run is verified with them, offline,
+    // and they are kept so that the receipts can be verified again later without the
+    // registry.
+    let vkey_text = fetch_text(
+        &http,
+        format!("{base}/logs/answers/vkey"),
+        "the answer log's verifier key",
+    )
+    .await?;
+    let jwks_text = fetch_text(
+        &http,
+        format!("{base}/.well-known/jwks.json"),
+        "the registry's JWK set",
+    )
+    .await?;
+    let vkey_file = out.join(VKEY_FILE);
+    let jwks_file = out.join(JWKS_FILE);
+    for (file, text) in [(&vkey_file, &vkey_text), (&jwks_file, &jwks_text)] {
+        std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
+    }
+    let keys = Keys::read(Some(&jwks_file), Some(&vkey_file))?;
 
     let body = json!({
         "query": CHECK_BATCH,
@@ -160,22 +297,29 @@ async fn check(
     };
 
     let mut rows = Vec::new();
-    let mut all_genuine = true;
+    let mut tally = Tally::default();
     for result in results {
         let field = |name: &str| result[name].as_str().unwrap_or_default().to_string();
         let (uscc, receipt_id, receipt) = (field("uscc"), field("receiptId"), field("receipt"));
-        let file = out.join(receipt_file_name(reference, &uscc, &receipt_id));
-        std::fs::write(&file, format!("{receipt}\n"))
+        let extension = if tlog::is_tlog_proof(&receipt) {
+            "tlog"
+        } else {
+            "jws"
+        };
+        let file = out.join(receipt_file_name(reference, &uscc, &receipt_id, extension));
+        std::fs::write(&file, tlog::normalized(&receipt))
             .with_context(|| format!("filing {}", file.display()))?;
         // The receipt must be genuine and say what the answer said.
-        let verdict = match verify(&receipt, &keys) {
-            Ok(verified) => match mismatch(&verified.payload, result, reference) {
-                None => format!("VALID ({})", verified.kid),
-                Some(field) => format!("INVALID: the receipt's {field} differs from the answer"),
+        let outcome = match verify_receipt(&receipt, &keys) {
+            Outcome::Valid { by, payload } => match mismatch(&payload, result, reference) {
+                None => Outcome::Valid { by, payload },
+                Some(field) => {
+                    Outcome::Invalid(format!("the receipt's {field} differs from the answer"))
+                }
             },
-            Err(why) => format!("INVALID: {why}"),
+            other => other,
         };
-        all_genuine &= verdict.starts_with("VALID");
+        tally.count(&outcome);
         let warnings: Vec<&str> = result["warnings"]
             .as_array()
             .map(|w| w.iter().filter_map(|w| w["code"].as_str()).collect())
@@ -186,7 +330,7 @@ async fn check(
             field("decision"),
             warnings.join(","),
             receipt_id,
-            verdict,
+            outcome.verdict(),
             file.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -203,13 +347,13 @@ async fn check(
             "decision",
             "warnings",
             "receipt id",
-            "signature",
+            "receipt",
             "file",
         ],
         &rows,
     );
-    println!("keys: {}", jwks_file.display());
-    Ok(all_genuine)
+    println!("keys: {} {}", vkey_file.display(), jwks_file.display());
+    Ok(tally)
 }
 
 /// The bidders' codes: one a line, trimmed; blank lines and `#` comments skipped.
@@ -224,9 +368,9 @@ fn read_bidders(path: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// `<reference>_<uscc>_<receiptId>.jws`, with anything a file system may not take in a
-/// name (separators, reserved punctuation, control and space characters) as `-`.
-fn receipt_file_name(reference: &str, uscc: &str, receipt_id: &str) -> String {
+/// `<reference>_<uscc>_<receiptId>.<extension>`, with anything a file system may not
+/// take in a name (separators, reserved punctuation, control and space characters) as `-`.
+fn receipt_file_name(reference: &str, uscc: &str, receipt_id: &str, extension: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -239,7 +383,7 @@ fn receipt_file_name(reference: &str, uscc: &str, receipt_id: &str) -> String {
             .collect()
     };
     format!(
-        "{}_{}_{}.jws",
+        "{}_{}_{}.{extension}",
         clean(reference),
         clean(uscc),
         clean(receipt_id)
@@ -261,84 +405,20 @@ fn mismatch(payload: &Value, answer: &Value, reference: &str) -> Option<&'static
     None
 }
 
-struct Verified {
-    kid: String,
-    payload: Value,
-}
-
-/// The Ed25519 keys of a JWK set, by `kid` (other key types are skipped).
-fn parse_jwks(text: &str) -> anyhow::Result<HashMap<String, VerifyingKey>> {
-    let set: Value = serde_json::from_str(text).context("the JWK set is not JSON")?;
-    let mut keys = HashMap::new();
-    for jwk in set["keys"].as_array().into_iter().flatten() {
-        if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
-            continue;
-        }
-        let (Some(kid), Some(x)) = (jwk["kid"].as_str(), jwk["x"].as_str()) else {
-            bail!("an Ed25519 key of the set has no kid or x");
-        };
-        let bytes: [u8; 32] = URL_SAFE_NO_PAD
-            .decode(x)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .with_context(|| format!("key {kid}: x is not 32 bytes of base64url"))?;
-        let key = VerifyingKey::from_bytes(&bytes)
-            .map_err(|e| anyhow::anyhow!("key {kid} is not an Ed25519 public key: {e}"))?;
-        keys.insert(kid.to_string(), key);
-    }
-    if keys.is_empty() {
-        bail!("the JWK set holds no Ed25519 key");
-    }
-    Ok(keys)
-}
-
-/// Verifies a compact JWS receipt by its header's `kid`; the reason when it is not genuine.
-fn verify(receipt: &str, keys: &HashMap<String, VerifyingKey>) -> Result<Verified, String> {
-    let receipt = receipt.trim();
-    let parts: Vec<&str> = receipt.split('.').collect();
-    let [header, payload, signature] = parts.as_slice() else {
-        return Err("not a compact JWS (three parts)".into());
-    };
-    let decode = |part: &str, what: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| format!("the {what} is not base64url"))
-    };
-    let header: Value = serde_json::from_slice(&decode(header, "header")?)
-        .map_err(|_| "the header is not JSON".to_string())?;
-    if header["alg"] != "EdDSA" {
-        return Err(format!("unexpected algorithm {}", header["alg"]));
-    }
-    let kid = header["kid"].as_str().ok_or("the header has no kid")?;
-    let key = keys
-        .get(kid)
-        .ok_or_else(|| format!("no key {kid} in the JWK set"))?;
-    let signature = Signature::from_slice(&decode(signature, "signature")?)
-        .map_err(|_| "the signature is not 64 bytes".to_string())?;
-    // The signing input is the first two parts exactly as sent.
-    let signed = &receipt[..receipt.len() - parts[2].len() - 1];
-    key.verify_strict(signed.as_bytes(), &signature)
-        .map_err(|_| "the signature does not match".to_string())?;
-    let payload: Value = serde_json::from_slice(&decode(payload, "payload")?)
-        .map_err(|_| "the payload is not JSON".to_string())?;
-    Ok(Verified {
-        kid: kid.to_string(),
-        payload,
-    })
-}
-
-/// `verify`: every file (or every `*.jws` of every folder), offline.
-fn verify_files(jwks: &Path, paths: &[PathBuf]) -> anyhow::Result<bool> {
-    let text =
-        std::fs::read_to_string(jwks).with_context(|| format!("reading {}", jwks.display()))?;
-    let keys = parse_jwks(&text)?;
+/// `verify`: every file (or every `*.tlog` and `*.jws` of every folder), offline.
+fn verify_files(
+    jwks: Option<PathBuf>,
+    vkey: Option<PathBuf>,
+    paths: &[PathBuf],
+) -> anyhow::Result<Tally> {
+    let keys = Keys::read(jwks.as_deref(), vkey.as_deref())?;
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("reading {}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "jws"))
+                .filter(|p| p.extension().is_some_and(|e| e == "tlog" || e == "jws"))
                 .collect();
             found.sort();
             files.extend(found);
@@ -350,28 +430,28 @@ fn verify_files(jwks: &Path, paths: &[PathBuf]) -> anyhow::Result<bool> {
         bail!("no receipt to verify");
     }
     let mut rows = Vec::new();
-    let mut all_genuine = true;
+    let mut tally = Tally::default();
     for file in &files {
         let receipt =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let (verdict, uscc, decision) = match verify(&receipt, &keys) {
-            Ok(v) => (
-                format!("VALID ({})", v.kid),
-                v.payload["uscc"].as_str().unwrap_or_default().to_string(),
-                v.payload["decision"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
+        let outcome = verify_receipt(&receipt, &keys);
+        tally.count(&outcome);
+        let (uscc, decision) = match &outcome {
+            Outcome::Valid { payload, .. } => (
+                payload["uscc"].as_str().unwrap_or_default().to_string(),
+                payload["decision"].as_str().unwrap_or_default().to_string(),
             ),
-            Err(why) => {
-                all_genuine = false;
-                (format!("INVALID: {why}"), String::new(), String::new())
-            }
+            _ => (String::new(), String::new()),
         };
-        rows.push(vec![file.display().to_string(), uscc, decision, verdict]);
+        rows.push(vec![
+            file.display().to_string(),
+            uscc,
+            decision,
+            outcome.verdict(),
+        ]);
     }
-    print_table(&["file", "USCC", "decision", "signature"], &rows);
-    Ok(all_genuine)
+    print_table(&["file", "USCC", "decision", "receipt"], &rows);
+    Ok(tally)
 }
 
 /// A plain text table, columns padded to their widest cell in terminal cells (a
@@ -407,9 +487,35 @@ mod tests {
     #[test]
     fn file_names_keep_what_a_clerk_searches_by() {
         assert_eq!(
-            receipt_file_name("QY-ZB-2026/07 一标段", "91441802MA4W7K3Q8P", "0190-ab"),
-            "QY-ZB-2026-07-一标段_91441802MA4W7K3Q8P_0190-ab.jws"
+            receipt_file_name(
+                "QY-ZB-2026/07 一标段",
+                "91441802MA4W7K3Q8P",
+                "0190-ab",
+                "tlog"
+            ),
+            "QY-ZB-2026-07-一标段_91441802MA4W7K3Q8P_0190-ab.tlog"
         );
+    }
+
+    #[test]
+    fn a_receipt_whose_key_was_not_given_is_not_checked() {
+        let keys = Keys {
+            jws: None,
+            answer_log: None,
+        };
+        for receipt in ["c2sp.org/tlog-proof@v1\nextra e30=\n", "e30.e30.AAAA"] {
+            let outcome = verify_receipt(receipt, &keys);
+            assert!(
+                outcome.verdict().starts_with("NOT CHECKED"),
+                "{}",
+                outcome.verdict()
+            );
+            let mut tally = Tally::default();
+            tally.count(&outcome);
+            assert_eq!(tally.exit_code(), ExitCode::from(2));
+            tally.count(&Outcome::Invalid("forged".into()));
+            assert_eq!(tally.exit_code(), ExitCode::from(1));
+        }
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! The example partner client, built by cargo and run as a partner would run it, against
 //! a real registry on port 0 (SQLite and PostgreSQL): a tender with a listed bidder, a
 //! clear one and an unknown one; the receipts are filed under names a clerk finds, every
-//! one verifies offline, and a tampered one does not.
+//! one verifies offline, and a tampered one does not. Both receipt formats: the default
+//! tlog proof (filed as `.tlog`, verified with the answer log's key) and the JWS of
+//! `receipts.format = "jws"` (filed as `.jws`, verified with the JWK set).
 
 // Test code: a failed step should panic and fail the test that hit it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use api::config::{ReceiptFormat, Settings};
 use api::domain::measures::Domain;
-use std::path::Path;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tests::{TestApp, on_both_backends, valid_code};
+use tests::{TestApp, on_both_backends, on_both_backends_with, valid_code};
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_partner-client");
 
@@ -30,13 +35,68 @@ fn receipts_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".jws"))
+        .filter(|n| n.ends_with(".jws") || n.ends_with(".tlog"))
         .collect();
     names.sort();
     names
 }
 
-async fn a_tender_is_checked_filed_and_verified_offline(app: TestApp) {
+/// The file extension of each format's receipts.
+fn extension(format: ReceiptFormat) -> &'static str {
+    match format {
+        ReceiptFormat::TlogProof => ".tlog",
+        ReceiptFormat::Jws => ".jws",
+    }
+}
+
+/// What a tender check left behind: the receipts' folder, the listed bidder's receipt file.
+struct Filed {
+    _work: tempfile::TempDir,
+    out: PathBuf,
+    listed_file: PathBuf,
+    listed: String,
+}
+
+impl Filed {
+    /// `partner-client verify` with both saved keys over the whole folder.
+    async fn verify(&self) -> (Option<i32>, String) {
+        let output = run(
+            vec![
+                "verify".into(),
+                "--jwks".into(),
+                self.out.join("jwks.json").display().to_string(),
+                "--vkey".into(),
+                self.out.join("answers.vkey").display().to_string(),
+                self.out.display().to_string(),
+            ],
+            None,
+        )
+        .await;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code(), text)
+    }
+
+    /// The verify line of the listed bidder's receipt, after it was tampered with: exit 1,
+    /// that receipt INVALID, the two others still VALID.
+    async fn tampered_line(&self) -> String {
+        let (code, text) = self.verify().await;
+        assert_eq!(code, Some(1), "{text}");
+        assert_eq!(
+            text.matches("VALID (").count(),
+            2,
+            "the others still verify: {text}"
+        );
+        text.lines()
+            .find(|l| l.contains(self.listed.as_str()))
+            .unwrap_or_else(|| panic!("no line for the tampered receipt in\n{text}"))
+            .to_string()
+    }
+}
+
+/// Checks a tender of three bidders, asserts the table, the files and their offline
+/// verification; returns where they were filed.
+async fn check_a_tender(app: &TestApp, format: ReceiptFormat) -> Filed {
     let listed = valid_code("441802", 71);
     let clear = valid_code("441802", 72);
     let unknown = valid_code("441802", 73);
@@ -87,12 +147,17 @@ async fn a_tender_is_checked_filed_and_verified_offline(app: TestApp) {
     assert!(row(&listed).contains("RESTRICTED"), "{stdout}");
     assert!(row(&clear).contains("CLEAR"), "{stdout}");
     assert!(row(&unknown).contains("UNKNOWN_OPERATOR"), "{stdout}");
+    let vouched_by = match format {
+        ReceiptFormat::TlogProof => "VALID (answer log entry ",
+        ReceiptFormat::Jws => "VALID (2",
+    };
     for code in [&listed, &clear, &unknown] {
-        assert!(row(code).contains("VALID ("), "{stdout}");
+        assert!(row(code).contains(vouched_by), "{stdout}");
         assert!(!row(code).contains("INVALID"), "{stdout}");
     }
 
-    // Filed as <reference>_<uscc>_<receiptId>.jws, each receipt id the registry recorded.
+    // Filed as <reference>_<uscc>_<receiptId>.<tlog|jws>, each receipt id the registry
+    // recorded, each file of the format the server issues.
     let files = receipts_in(&out);
     assert_eq!(files.len(), 3, "{files:?}");
     for code in [&listed, &clear, &unknown] {
@@ -103,8 +168,8 @@ async fn a_tender_is_checked_filed_and_verified_offline(app: TestApp) {
             .unwrap_or_else(|| panic!("no receipt file for {code}: {files:?}"));
         let receipt_id = name
             .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(".jws"))
-            .unwrap();
+            .and_then(|r| r.strip_suffix(extension(format)))
+            .unwrap_or_else(|| panic!("{name} is not a {} file", extension(format)));
         assert!(row(code).contains(receipt_id), "{stdout}");
         assert_eq!(
             app.count_where(
@@ -116,52 +181,154 @@ async fn a_tender_is_checked_filed_and_verified_offline(app: TestApp) {
             "{name} names a recorded check"
         );
     }
-    assert!(out.join("jwks.json").is_file());
+    // The keys, as the registry serves them.
+    for (file, path) in [
+        ("jwks.json", "/.well-known/jwks.json"),
+        ("answers.vkey", "/logs/answers/vkey"),
+    ] {
+        let served = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(out.join(file)).unwrap(), served);
+    }
 
-    // Later, offline: the filed receipts verify with the saved keys alone.
-    let verify = |paths: Vec<String>| {
-        let mut args = vec![
-            "verify".to_string(),
-            "--jwks".into(),
-            out.join("jwks.json").display().to_string(),
-        ];
-        args.extend(paths);
-        run(args, None)
+    let filed = Filed {
+        _work: work,
+        listed_file: out.join(files.iter().find(|f| f.contains(listed.as_str())).unwrap()),
+        out,
+        listed,
     };
-    let genuine = verify(vec![out.display().to_string()]).await;
-    let text = String::from_utf8_lossy(&genuine.stdout).into_owned();
-    assert!(genuine.status.success(), "{text}");
-    assert_eq!(text.matches("VALID (").count(), 3, "{text}");
+    // Later, offline: the filed receipts verify with the saved keys alone.
+    let (code, text) = filed.verify().await;
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.matches(vouched_by).count(), 3, "{text}");
+    filed
+}
 
-    // A tampered receipt (its decision changed from RESTRICTED to CLEAR) does not.
-    let listed_file = out.join(files.iter().find(|f| f.contains(listed.as_str())).unwrap());
-    let receipt = std::fs::read_to_string(&listed_file).unwrap();
+/// The default: tlog-proof receipts. Changing a byte of the payload, of the inclusion
+/// proof or of the checkpoint's signature makes the receipt fail.
+async fn tlog_receipts_are_checked_filed_and_verified_offline(app: TestApp) {
+    let filed = check_a_tender(&app, ReceiptFormat::TlogProof).await;
+    let genuine = std::fs::read_to_string(&filed.listed_file).unwrap();
+    assert!(
+        genuine.starts_with("c2sp.org/tlog-proof@v1\nextra "),
+        "{genuine}"
+    );
+    let lines: Vec<&str> = genuine.split('\n').collect();
+    let (blank, _) = lines
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.is_empty())
+        .unwrap();
+    assert!(
+        blank > 3,
+        "the receipt carries a non-empty proof: {genuine}"
+    );
+    let with_line = |at: usize, line: String| {
+        let mut changed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        changed[at] = line;
+        changed.join("\n")
+    };
+    // One base64 character changed in the middle of a line: a different byte.
+    let flip_char = |text: &str, at: usize| {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    };
+
+    // The payload: its decision changed from RESTRICTED to CLEAR.
+    let payload = String::from_utf8(STANDARD.decode(&lines[1]["extra ".len()..]).unwrap()).unwrap();
+    assert!(payload.contains("\"RESTRICTED\""), "{payload}");
+    let forged = STANDARD.encode(payload.replace("\"RESTRICTED\"", "\"CLEAR\""));
+    // The first proof hash, one byte changed.
+    let proof = flip_char(lines[3], 10);
+    // The checkpoint's signature line (`— <name> <base64 key id and signature>`), one
+    // byte of the signature changed (past the key id's first 4 bytes).
+    let (signature_at, signature) = lines
+        .iter()
+        .enumerate()
+        .rfind(|(_, l)| l.starts_with('\u{2014}'))
+        .unwrap();
+    let at = signature.rfind(' ').unwrap() + 40;
+    let tampered = [
+        (
+            "payload",
+            with_line(1, format!("extra {forged}")),
+            "the inclusion proof does not lead to the checkpoint's root",
+        ),
+        (
+            "proof",
+            with_line(3, proof),
+            "the inclusion proof does not lead to the checkpoint's root",
+        ),
+        (
+            "checkpoint signature",
+            with_line(signature_at, flip_char(signature, at)),
+            "the checkpoint carries no valid signature of the log key",
+        ),
+    ];
+    for (what, receipt, reason) in tampered {
+        assert_ne!(receipt, genuine);
+        std::fs::write(&filed.listed_file, &receipt).unwrap();
+        let line = filed.tampered_line().await;
+        assert!(
+            line.contains(&format!("INVALID: {reason}")),
+            "{what}: {line}"
+        );
+    }
+
+    // The genuine receipt back: all verify again.
+    std::fs::write(&filed.listed_file, &genuine).unwrap();
+    assert_eq!(filed.verify().await.0, Some(0));
+
+    // Without the answer log's key a tlog receipt cannot be checked: exit 2, not "valid".
+    let output = run(
+        vec![
+            "verify".into(),
+            "--jwks".into(),
+            filed.out.join("jwks.json").display().to_string(),
+            filed.listed_file.display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("NOT CHECKED: a tlog-proof receipt, and no --vkey was given"),
+        "{text}"
+    );
+}
+
+fn jws_receipts(settings: &mut Settings) {
+    settings.receipts.format = ReceiptFormat::Jws;
+}
+
+/// `receipts.format = "jws"`: JWS receipts, and a tampered one fails its signature.
+async fn jws_receipts_are_checked_filed_and_verified_offline(app: TestApp) {
+    let filed = check_a_tender(&app, ReceiptFormat::Jws).await;
+
+    // A tampered receipt (its decision changed from RESTRICTED to CLEAR) does not verify.
+    let receipt = std::fs::read_to_string(&filed.listed_file).unwrap();
     let parts: Vec<&str> = receipt.trim().split('.').collect();
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     assert!(payload.contains("\"RESTRICTED\""), "{payload}");
     let forged = URL_SAFE_NO_PAD.encode(payload.replace("\"RESTRICTED\"", "\"CLEAR\""));
     std::fs::write(
-        &listed_file,
+        &filed.listed_file,
         format!("{}.{forged}.{}\n", parts[0], parts[2]),
     )
     .unwrap();
-    let tampered = verify(vec![out.display().to_string()]).await;
-    let text = String::from_utf8_lossy(&tampered.stdout).into_owned();
-    assert_eq!(tampered.status.code(), Some(1), "{text}");
-    let line = text
-        .lines()
-        .find(|l| l.contains(listed.as_str()))
-        .unwrap_or_else(|| panic!("no line for the tampered receipt in\n{text}"));
+    let line = filed.tampered_line().await;
     assert!(
         line.contains("INVALID: the signature does not match"),
-        "{text}"
-    );
-    assert_eq!(
-        text.matches("VALID (").count(),
-        2,
-        "the others still verify: {text}"
+        "{line}"
     );
 }
 
@@ -195,6 +362,7 @@ async fn a_refused_check_files_nothing(app: TestApp) {
 }
 
 on_both_backends!(
-    a_tender_is_checked_filed_and_verified_offline,
+    tlog_receipts_are_checked_filed_and_verified_offline,
     a_refused_check_files_nothing,
 );
+on_both_backends_with!(jws_receipts_are_checked_filed_and_verified_offline => jws_receipts);
