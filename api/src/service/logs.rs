@@ -226,15 +226,7 @@ impl TransparencyLogs {
         entries: &[Vec<u8>],
     ) -> Result<Appended, sea_orm::DbErr> {
         let head = tlog_store::lock_head(tx, LogName::Answers).await?;
-        tlog_store::append(
-            tx,
-            &head,
-            entries,
-            0,
-            &self.answers_key,
-            self.clock.now(),
-        )
-        .await
+        tlog_store::append(tx, &head, entries, 0, &self.answers_key, self.clock.now()).await
     }
 }
 

@@ -6,8 +6,8 @@ use crate::domain::names::normalize_name;
 use crate::domain::region::{DivisionCode, scope_covers};
 use crate::domain::uscc::{Uscc, UsccError};
 use crate::error::{AppError, AppResult};
-use entity::operator;
 use chrono::{DateTime, Utc};
+use entity::operator;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 

@@ -475,15 +475,25 @@ async fn a_page_of_listings_costs_a_bounded_number_of_queries(app: TestApp) {
     // catch up first, so that its statements are not counted as the page's.
     app.state.logs.append_registry(&app.db).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let before = app.state.queries.load(std::sync::atomic::Ordering::SeqCst);
-    let page = app
-        .gql(
-            Some(&app.auditor()),
-            "{ listings(first: 100) { edges { node { id status expiresAt operator { uscc name } list { code } measures { code effect } periods { startsAt } } } pageInfo { hasNextPage } } }",
-            json!({}),
-        )
-        .await;
-    let after = app.state.queries.load(std::sync::atomic::Ordering::SeqCst);
+    // The counter is the pool's: a background job's statement (expiry recorder, purge,
+    // log appender) may land in a window. The page's own cost is the same every time, so
+    // the least of three windows is it; an N+1 would cost over a hundred in each.
+    let mut cost = u64::MAX;
+    let mut page = None;
+    for _ in 0..3 {
+        let before = app.state.queries.load(std::sync::atomic::Ordering::SeqCst);
+        let answer = app
+            .gql(
+                Some(&app.auditor()),
+                "{ listings(first: 100) { edges { node { id status expiresAt operator { uscc name } list { code } measures { code effect } periods { startsAt } } } pageInfo { hasNextPage } } }",
+                json!({}),
+            )
+            .await;
+        let after = app.state.queries.load(std::sync::atomic::Ordering::SeqCst);
+        cost = cost.min(after - before);
+        page = Some(answer);
+    }
+    let page = page.unwrap();
     let edges = page.data()["listings"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 100);
     assert!(
@@ -493,11 +503,7 @@ async fn a_page_of_listings_costs_a_bounded_number_of_queries(app: TestApp) {
                 && e["node"]["measures"].as_array().unwrap().len() > 3)
     );
     // 1 page + operators + lists + periods + measure links + measures = 6.
-    assert!(
-        after - before <= 8,
-        "a page of 100 cost {} queries",
-        after - before
-    );
+    assert!(cost <= 8, "a page of 100 cost {cost} queries");
     assert_eq!(page.data()["listings"]["pageInfo"]["hasNextPage"], false);
 }
 

@@ -44,7 +44,10 @@ async fn a_receipt_verifies_offline_from_the_public_key_alone(app: TestApp) {
         verified.payload.receipt_id,
         result["receiptId"].as_str().unwrap()
     );
-    assert_eq!(verified.payload.decision, api::domain::decision::Decision::Restricted);
+    assert_eq!(
+        verified.payload.decision,
+        api::domain::decision::Decision::Restricted
+    );
     assert_eq!(verified.payload.sub, "gov-procurement");
     // The payload names the registry log's head the answer was computed against.
     let registry_log = verified.payload.registry_log.clone().unwrap();
