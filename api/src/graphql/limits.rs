@@ -53,15 +53,24 @@ pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 /// the transport (see `http::rate_limit::RateLimiter::cost_charge`); `Err` says how
 /// long to wait. Without one, nothing is charged here.
 #[derive(Clone)]
-pub struct CostCharge(Arc<dyn Fn(usize) -> Result<(), Duration> + Send + Sync>);
+pub struct CostCharge(Arc<dyn Fn(usize, bool) -> Result<(), Duration> + Send + Sync>);
 
 impl CostCharge {
-    pub fn new(charge: impl Fn(usize) -> Result<(), Duration> + Send + Sync + 'static) -> Self {
+    /// `charge(cost, refused)`: `refused` is true for a document refused for its cost,
+    /// charged anyway (into debt) so that resending it is refused at the door.
+    pub fn new(
+        charge: impl Fn(usize, bool) -> Result<(), Duration> + Send + Sync + 'static,
+    ) -> Self {
         Self(Arc::new(charge))
     }
 
     pub fn charge(&self, cost: usize) -> Result<(), Duration> {
-        (self.0)(cost)
+        (self.0)(cost, false)
+    }
+
+    /// Charges a document refused for costing more than the caller's budget.
+    pub fn charge_refused(&self, cost: usize) {
+        let _ = (self.0)(cost, true);
     }
 }
 
@@ -323,6 +332,9 @@ impl Extension for QueryLimitsExtension {
         let cost = self.noted_cost();
         let budget = budget(&self.limits, role);
         if cost > budget {
+            if let Some(charge) = ctx.data_opt::<CostCharge>() {
+                charge.charge_refused(cost);
+            }
             return Err(vec![detailed_error(
                 format!(
                     "the query costs {cost} (rows and fields it would read); at most {budget} is allowed for {} callers",

@@ -11,6 +11,12 @@ fn strict(settings: &mut Settings) {
     settings.limits.public_rate_burst = 2;
 }
 
+/// One request a second, a burst of ten: a refused costly document must empty it.
+fn small_burst(settings: &mut Settings) {
+    settings.limits.rate_per_second = 1;
+    settings.limits.rate_burst = 10;
+}
+
 fn behind_a_proxy(settings: &mut Settings) {
     strict(settings);
     settings.limits.trusted_proxies = vec!["127.0.0.1".into()];
@@ -145,7 +151,27 @@ async fn websocket_connections_are_rate_limited(app: TestApp) {
     );
 }
 
+/// A document refused for its cost is charged that cost anyway (capped at the burst, into
+/// debt): otherwise a caller resending one that is refused after parsing and validation
+/// costs the server that work every time without ever meeting its rate limit.
+async fn a_document_refused_for_its_cost_is_charged_its_cost(app: TestApp) {
+    let auditor = app.auditor();
+    let aliases: Vec<String> = (0..30)
+        .map(|i| format!("a{i}: publicListings(first: 500) {{ edges {{ node {{ id }} }} }}"))
+        .collect();
+    let costly = json!({ "query": format!("{{ {} }}", aliases.join(" ")) });
+    let refused = app.post_graphql(Some(&auditor), &costly, &[]).await;
+    refused.gql().assert_error("QUERY_TOO_COMPLEX");
+    // Nine of the ten tokens were left after the door took one; the refusal owes them all
+    // and more, so the next request of this caller is refused before its body is read.
+    assert_limited(&call(&app, Some(&auditor), &[]).await);
+    // Nobody else pays for it.
+    let other = app.token(api::auth::Role::Auditor, "auditor-2");
+    assert_eq!(call(&app, Some(&other), &[]).await.status, 200);
+}
+
 on_both_backends_with!(
+    a_document_refused_for_its_cost_is_charged_its_cost => small_burst,
     websocket_connections_are_rate_limited => strict,
     each_subject_has_its_own_bucket => strict,
     anonymous_callers_are_counted_by_address => strict,
