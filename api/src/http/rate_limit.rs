@@ -47,11 +47,6 @@ impl Quota {
             burst: f64::from(burst.max(rate_per_second).max(1)),
         })
     }
-
-    /// Time for an empty bucket to fill up: after that, a bucket equals a fresh one.
-    fn refill_time(&self) -> Duration {
-        Duration::from_secs_f64(self.burst / self.rate_per_second)
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
