@@ -66,9 +66,7 @@ impl Bucket {
     /// Takes `cost` tokens (at most the burst, so any request can pass eventually), or
     /// says how long until it could.
     pub fn take(&mut self, quota: &Quota, now: Instant, cost: u32) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * quota.rate_per_second).min(quota.burst);
-        self.last = now;
+        self.refill(quota, now);
         let cost = f64::from(cost).min(quota.burst);
         if self.tokens >= cost {
             self.tokens -= cost;
@@ -84,10 +82,15 @@ impl Bucket {
     /// may go into debt, down to minus one burst, and the caller's next operations wait
     /// until it is paid back. For work already done that the caller will not get.
     pub fn owe(&mut self, quota: &Quota, now: Instant, cost: u32) {
+        self.refill(quota, now);
+        self.tokens = (self.tokens - f64::from(cost).min(quota.burst)).max(-quota.burst);
+    }
+
+    /// Adds what the rate gave since the last operation, up to the burst.
+    fn refill(&mut self, quota: &Quota, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * quota.rate_per_second).min(quota.burst);
         self.last = now;
-        self.tokens = (self.tokens - f64::from(cost).min(quota.burst)).max(-quota.burst);
     }
 
     fn is_refilled(&self, quota: &Quota, now: Instant) -> bool {

@@ -178,8 +178,9 @@ impl Abuse {
                 let run = async {
                     match abuse.kind {
                         Kind::WsFrames => abuse.ws_frames(&tally, stop).await,
-                        Kind::AnonAliases => abuse.http_loop(&tally, stop, id).await,
-                        Kind::BatchAliases => abuse.http_loop(&tally, stop, id).await,
+                        Kind::AnonAliases | Kind::BatchAliases => {
+                            abuse.http_loop(&tally, stop, id).await
+                        }
                         Kind::Subscriptions => abuse.subscriptions(&tally, stop, id).await,
                     }
                 };
