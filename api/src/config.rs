@@ -207,6 +207,13 @@ pub struct Limits {
     pub ws_max_connections_per_subject: usize,
     /// WebSockets per client address that have not yet been acknowledged.
     pub ws_max_pending_per_address: usize,
+    /// After an answer sent before the client finished sending (a refusal of a large
+    /// body, a WebSocket closed for a protocol violation), how long the server keeps
+    /// reading and discarding what still arrives before it drops the connection
+    /// (actix-web's client-disconnect timeout). The draining lets the client read the
+    /// answer before a reset, but runs at full speed: a client that floods a socket it
+    /// was told to close costs a core for this long, so it is kept short.
+    pub close_linger_ms: u64,
     /// Auditors' requests (history, reconstructions, reports, the audit log: bulk
     /// reads) executing at once; 0 = no bound. Beyond it a request waits at most
     /// `capacity_wait_ms`, then is refused with `SERVICE_UNAVAILABLE`.
@@ -309,6 +316,7 @@ impl Default for Limits {
             ws_max_subscriptions: 20,
             ws_max_connections_per_subject: 10,
             ws_max_pending_per_address: 16,
+            close_linger_ms: 250,
             max_concurrent_audit_requests: 4,
             capacity_wait_ms: 250,
             max_import_bytes: 64 * 1024 * 1024,

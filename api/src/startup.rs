@@ -90,6 +90,7 @@ impl Application {
                 .configure(http::routes)
         })
         .listen(listener)?
+        .client_disconnect_timeout(Duration::from_millis(settings.limits.close_linger_ms))
         .shutdown_timeout(30);
         if settings.workers > 0 {
             server = server.workers(settings.workers);

@@ -601,6 +601,74 @@ async fn the_older_subprotocol_still_works(app: TestApp) {
     );
 }
 
+fn short_linger(settings: &mut Settings) {
+    settings.limits.close_linger_ms = 100;
+}
+
+/// A client that keeps flooding a socket it was told to close (1009) is cut off once
+/// `limits.close_linger_ms` has passed: the server drops the TCP connection instead of
+/// reading and discarding at full speed for actix-web's default second. Raw TCP, because
+/// a WebSocket client library stops sending after it receives the close frame.
+async fn a_socket_flooded_after_its_close_is_dropped(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let upgrade = format!(
+        "GET /graphql/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+    );
+    tcp.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut head = [0u8; 1024];
+    let n = tcp.read(&mut head).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101"),
+        "upgrade refused: {}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    let (mut reader, mut writer) = tcp.into_split();
+    // The server's frames (the close), read so that its writes never block.
+    let reading = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    // Masked 64 KiB fragments (a zero mask), the first a text frame, none final.
+    let fragment = |first: bool| {
+        let mut frame = vec![if first { 0x01 } else { 0x00 }, 0x80 | 127];
+        frame.extend_from_slice(&(64u64 * 1024).to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.resize(frame.len() + 64 * 1024, b' ');
+        frame
+    };
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let cut_off = loop {
+        if started.elapsed() > 10 * SECOND {
+            break None;
+        }
+        match writer.write_all(&fragment(sent == 0)).await {
+            Ok(()) => sent += 64 * 1024,
+            Err(e) => break Some(e),
+        }
+    };
+    let elapsed = started.elapsed();
+    reading.abort();
+    eprintln!(
+        "flooding socket cut off after {elapsed:?} and {} MiB: {cut_off:?}",
+        sent / (1024 * 1024)
+    );
+    assert!(cut_off.is_some(), "still connected after 10 s of flooding");
+    // 100 ms of draining plus scheduling; actix-web's default alone would be 1 s.
+    assert!(
+        elapsed < StdDuration::from_millis(800),
+        "cut off only after {elapsed:?}"
+    );
+}
+
 on_both_backends!(
     an_expired_token_closes_the_socket_and_runs_nothing,
     a_keyed_mutation_runs_once,
@@ -616,4 +684,5 @@ on_both_backends_with!(
     connection_init_must_come_in_time => quick_init,
     operations_per_connection_are_bounded => few_subscriptions,
     connections_per_subject_and_address_are_bounded => few_connections,
+    a_socket_flooded_after_its_close_is_dropped => short_linger,
 );
