@@ -214,6 +214,12 @@ pub struct Limits {
     /// answer before a reset, but runs at full speed: a client that floods a socket it
     /// was told to close costs a core for this long, so it is kept short.
     pub close_linger_ms: u64,
+    /// A `429` refusal (rate limited, too many sockets waiting) is sent after its
+    /// `Retry-After` time, at most this long (`http::refusal_hold`: a client in a closed
+    /// loop is slowed to one request per hold); 0 answers at once.
+    pub rate_limited_hold_ms: u64,
+    /// Refusals held at once, process-wide; past it they are answered at once.
+    pub rate_limited_max_held: usize,
     /// Auditors' requests (history, reconstructions, reports, the audit log: bulk
     /// reads) executing at once; 0 = no bound. Beyond it a request waits at most
     /// `capacity_wait_ms`, then is refused with `SERVICE_UNAVAILABLE`.
@@ -317,6 +323,8 @@ impl Default for Limits {
             ws_max_connections_per_subject: 10,
             ws_max_pending_per_address: 16,
             close_linger_ms: 250,
+            rate_limited_hold_ms: 1_000,
+            rate_limited_max_held: 1_024,
             max_concurrent_audit_requests: 4,
             capacity_wait_ms: 250,
             max_import_bytes: 64 * 1024 * 1024,

@@ -38,6 +38,7 @@ pub const DB_POOL_WAIT: &str = "registry_db_pool_wait_seconds";
 pub const WS_SUBSCRIPTIONS_OPEN: &str = "registry_websocket_subscriptions";
 pub const WS_SUBSCRIPTIONS_STARTED: &str = "registry_websocket_subscriptions_total";
 pub const PERSISTED_QUERIES: &str = "registry_persisted_queries_total";
+pub const REFUSALS_HELD: &str = "registry_refusals_held_total";
 
 /// Distinct GraphQL operation names kept as label values.
 pub const MAX_OPERATION_NAMES: usize = 256;
@@ -148,6 +149,10 @@ fn describe() {
         "Requests that used automatic persisted queries, by outcome (found, registered, or the refusal's code)"
     );
     describe_counter!(
+        REFUSALS_HELD,
+        "429 refusals by whether they were held before being sent (held: true) or sent at once because every place was taken (held: false)"
+    );
+    describe_counter!(
         REFUSALS,
         "Requests refused before GraphQL ran, by code (RATE_LIMITED, PAYLOAD_TOO_LARGE, ...)"
     );
@@ -229,6 +234,11 @@ pub fn lookup_group(size: usize) {
 /// its stable code (always one of the fixed codes, never caller text).
 pub fn refusal(code: &str) {
     counter!(REFUSALS, "code" => code.to_string()).increment(1);
+}
+
+/// A 429 refusal about to be sent: held for its `Retry-After`, or not (no place left).
+pub fn refusal_hold(held: bool) {
+    counter!(REFUSALS_HELD, "held" => if held { "true" } else { "false" }).increment(1);
 }
 
 /// A write transaction began: whether it found no idle connection in the pool, and how

@@ -73,8 +73,15 @@ impl Application {
         let data_schema = web::Data::new(schema);
         let data_limiter = web::Data::new(limiter);
         let data_sockets = web::Data::new(http::Sockets::new(&settings.limits));
+        let data_hold = web::Data::new(http::refusal_hold::RefusalHold::from_limits(
+            &settings.limits,
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
+                // Innermost: a 429 is held before it is sent (see `http::refusal_hold`).
+                .wrap(actix_web::middleware::from_fn(
+                    http::refusal_hold::hold_refusals,
+                ))
                 // The access middleware is outermost: the request id it assigns is the
                 // one the request span (and every event inside it) carries.
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -87,6 +94,7 @@ impl Application {
                 .app_data(data_schema.clone())
                 .app_data(data_limiter.clone())
                 .app_data(data_sockets.clone())
+                .app_data(data_hold.clone())
                 .configure(http::routes)
         })
         .listen(listener)?

@@ -65,6 +65,10 @@ pub fn test_settings(dir: &std::path::Path, database_url: String) -> Settings {
     settings.jobs.expiry_interval_seconds = 0;
     // Likewise the purge of expired idempotency keys (`service::idempotency::purge_expired`).
     settings.jobs.idempotency_purge_interval_seconds = 0;
+    // 429s are answered at once here: held for their Retry-After (the default), every
+    // test that meets a rate limit would wait a second per refusal.
+    // `rate_limits::a_refusal_is_held_for_its_retry_after` tests the hold.
+    settings.limits.rate_limited_hold_ms = 0;
     settings
 }
 

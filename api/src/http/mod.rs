@@ -14,6 +14,7 @@ mod pages;
 mod prometheus;
 pub mod rate_limit;
 mod receipts;
+pub mod refusal_hold;
 mod ws;
 
 pub use ws::Sockets;

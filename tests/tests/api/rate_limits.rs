@@ -17,6 +17,12 @@ fn small_burst(settings: &mut Settings) {
     settings.limits.rate_burst = 10;
 }
 
+/// The strict limits with 429s held as in production (the harness answers them at once).
+fn strict_and_held(settings: &mut Settings) {
+    strict(settings);
+    settings.limits.rate_limited_hold_ms = 700;
+}
+
 fn behind_a_proxy(settings: &mut Settings) {
     strict(settings);
     settings.limits.trusted_proxies = vec!["127.0.0.1".into()];
@@ -170,7 +176,49 @@ async fn a_document_refused_for_its_cost_is_charged_its_cost(app: TestApp) {
     assert_eq!(call(&app, Some(&other), &[]).await.status, 200);
 }
 
+/// A refusal for the rate is sent after its Retry-After time, at most
+/// `limits.rate_limited_hold_ms` (here 700 ms): a client in a closed loop is slowed to one
+/// request per hold per connection instead of being refused thousands of times a second.
+/// Answers that are not 429 are not held.
+async fn a_refusal_is_held_for_its_retry_after(app: TestApp) {
+    use std::time::{Duration, Instant};
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_eq!(call(&app, None, &[]).await.status, 200);
+        assert!(started.elapsed() < Duration::from_millis(700));
+    }
+    let started = Instant::now();
+    let refused = call(&app, None, &[]).await;
+    let waited = started.elapsed();
+    assert_limited(&refused);
+    assert!(
+        waited >= Duration::from_millis(700),
+        "answered after {waited:?}"
+    );
+    // A refused WebSocket upgrade is held the same way.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        app.ws_url("/graphql/ws"),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let started = Instant::now();
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429)
+        }
+        other => panic!(
+            "expected HTTP 429, got {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(700));
+}
+
 on_both_backends_with!(
+    a_refusal_is_held_for_its_retry_after => strict_and_held,
     a_document_refused_for_its_cost_is_charged_its_cost => small_burst,
     websocket_connections_are_rate_limited => strict,
     each_subject_has_its_own_bucket => strict,
