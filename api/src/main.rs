@@ -90,9 +90,19 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 "added receipt key {kid} ({})",
                 dir.join(format!("{kid}.pem")).display()
             );
-            println!(
-                "it signs from the next start (a running service picks it up within 30 s); older keys keep verifying"
-            );
+            // Announced to every instance on a PostgreSQL database, which re-reads its
+            // key directory at once; the periodic re-read is the fallback.
+            match api::cluster::notify::announce_keys(&settings, "receipts").await {
+                Ok(true) => println!(
+                    "announced to the running instances on the database: they sign with it now (each re-reads its receipts.key_dir); older keys keep verifying"
+                ),
+                Ok(false) => println!(
+                    "a running service picks it up within 30 s (or at its next start); older keys keep verifying"
+                ),
+                Err(e) => println!(
+                    "not announced ({e:#}): running services pick it up within 30 s; older keys keep verifying"
+                ),
+            }
             Ok(())
         }
         Command::VerifyReceipt {
