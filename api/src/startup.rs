@@ -63,6 +63,7 @@ fn cluster_targets(state: &AppState) -> crate::cluster::notify::Targets {
         partners: state.partners.clone(),
         feed: state.feed.clone(),
         receipts: state.receipts.clone(),
+        tokens: state.tokens.clone(),
     }
 }
 

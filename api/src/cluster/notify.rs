@@ -41,7 +41,7 @@ pub enum Announcement<'a> {
     /// The registration of the partner with this subject changed (deactivated,
     /// registered, its domains).
     PartnerChanged(&'a str),
-    /// A signing key was added or rotated (receipt keys today); the text names which.
+    /// A signing key was added or rotated; the text names which (`receipts`, `tokens`).
     KeysChanged(&'a str),
 }
 
@@ -88,8 +88,8 @@ pub async fn announce(
     Ok(())
 }
 
-/// Announces new signing keys (`which`: `receipts`) to every instance on the configured
-/// database, from a command outside the server (`rotate-receipt-key`). `Ok(false)` on
+/// Announces new signing keys (`which`: `receipts` or `tokens`) to every instance on the configured
+/// database, from a command outside the server (`rotate-receipt-key`, `rotate-token-key`). `Ok(false)` on
 /// SQLite, where nothing listens: the server re-reads its keys periodically.
 pub async fn announce_keys(settings: &crate::config::Settings, which: &str) -> anyhow::Result<bool> {
     if crate::db::is_sqlite(&settings.database_url()) {
@@ -108,6 +108,7 @@ pub struct Targets {
     pub partners: Arc<PartnerDirectory>,
     pub feed: Arc<FeedHub>,
     pub receipts: Arc<ReceiptService>,
+    pub tokens: Arc<crate::auth::tokens::TokenService>,
 }
 
 impl Targets {
@@ -128,12 +129,15 @@ impl Targets {
         self.reload_keys("refresh");
     }
 
+    /// Both kinds are re-read whichever was announced: a re-read that finds nothing new
+    /// changes nothing.
     fn reload_keys(&self, which: &str) {
-        match self.receipts.reload() {
-            Ok(()) => tracing::debug!(which, "signing keys re-read on announcement"),
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "receipt keys not reloaded; keeping the current ones")
-            }
+        tracing::debug!(which, "signing keys re-read on announcement");
+        if let Err(e) = self.receipts.reload() {
+            tracing::warn!(error = %format!("{e:#}"), "receipt keys not reloaded; keeping the current ones");
+        }
+        if let Err(e) = self.tokens.reload() {
+            tracing::warn!(error = %format!("{e:#}"), "token keys not reloaded; keeping the current ones");
         }
     }
 }
