@@ -81,8 +81,7 @@ impl Application {
         let state = Arc::new(AppState::init(settings).await?);
         // On PostgreSQL the listening connection is open before the server answers, so
         // nothing another instance commits once this one is ready goes unheard.
-        let listener = if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
-        {
+        let listener = if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
             let timeout = Duration::from_millis(state.settings.database.connect_timeout_ms);
             Some(
                 crate::cluster::notify::connect(&state.settings.database_url(), timeout)

@@ -11,10 +11,10 @@
 
 use super::{Identity, Role};
 use crate::domain::measures::Domain;
-use chrono::{Duration, Utc};
-use ed25519_dalek::SigningKey;
 use crate::service::receipts::KeyRing;
 use anyhow::Context;
+use chrono::{Duration, Utc};
+use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -115,7 +115,9 @@ impl TokenKeys {
     /// The newest key of `ring` signs; all of them verify; `unnamed` verifies tokens
     /// without a kid.
     fn from_ring(ring: &KeyRing, unnamed: Option<&SigningKey>) -> anyhow::Result<Self> {
-        let (kid, key) = ring.signer().context("the token key directory holds no key")?;
+        let (kid, key) = ring
+            .signer()
+            .context("the token key directory holds no key")?;
         let by_kid = ring
             .public_keys()
             .iter()
@@ -344,26 +346,25 @@ impl TokenService {
         let keys = self.current();
         let decoding = keys.verifier(header.kid.as_deref()).ok_or_else(|| {
             TokenError::Invalid(match &header.kid {
-                Some(kid) => format!("the token names key '{kid}', which is not among the registry's token keys"),
-                None => "the token names no key (kid), and the registry's token keys all have one".into(),
+                Some(kid) => format!(
+                    "the token names key '{kid}', which is not among the registry's token keys"
+                ),
+                None => "the token names no key (kid), and the registry's token keys all have one"
+                    .into(),
             })
         })?;
         let data =
-            decode::<Claims>(token, decoding, &self.validation).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                    ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
-                    ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
-                    ErrorKind::InvalidAlgorithm => {
-                        TokenError::Invalid("algorithm not accepted".into())
-                    }
-                    ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".into()),
-                    ErrorKind::MissingRequiredClaim(c) => {
-                        TokenError::Invalid(format!("missing claim {c}"))
-                    }
-                    _ => TokenError::Invalid("malformed token".into()),
+            decode::<Claims>(token, decoding, &self.validation).map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
+                ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
+                ErrorKind::InvalidAlgorithm => TokenError::Invalid("algorithm not accepted".into()),
+                ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".into()),
+                ErrorKind::MissingRequiredClaim(c) => {
+                    TokenError::Invalid(format!("missing claim {c}"))
                 }
+                _ => TokenError::Invalid("malformed token".into()),
             })?;
         let claims = data.claims;
         let role = Role::parse(&claims.role)
@@ -553,7 +554,8 @@ mod tests {
 
     #[test]
     fn a_key_directory_rotates_and_every_kept_key_verifies() {
-        let dir = std::env::temp_dir().join(format!("token-keys-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("token-keys-{}", uuid::Uuid::new_v4().simple()));
         let file = dir.join("old-single-key.pem");
         // Tokens of the single key file used before the directory.
         let old_key = crate::auth::keys::generate(&file).unwrap();
@@ -573,7 +575,11 @@ mod tests {
         svc.reload().unwrap();
         assert_eq!(svc.signing_kid(), Some(second_kid.clone()));
         let second = svc.issue(&claims_for("second")).unwrap();
-        for (token, who) in [(&from_file, "before"), (&first, "first"), (&second, "second")] {
+        for (token, who) in [
+            (&from_file, "before"),
+            (&first, "first"),
+            (&second, "second"),
+        ] {
             assert_eq!(svc.verify(token).unwrap().subject, who);
         }
         // A removed key's tokens stop verifying at the reload, cached or not.

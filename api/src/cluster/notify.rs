@@ -78,10 +78,7 @@ pub async fn announce(
     conn.execute_raw(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         "SELECT pg_notify($1, $2)",
-        [
-            announcement.channel().into(),
-            announcement.payload().into(),
-        ],
+        [announcement.channel().into(), announcement.payload().into()],
     ))
     .await?;
     crate::metrics::notification_sent(announcement.channel());
@@ -91,7 +88,10 @@ pub async fn announce(
 /// Announces new signing keys (`which`: `receipts` or `tokens`) to every instance on the configured
 /// database, from a command outside the server (`rotate-receipt-key`, `rotate-token-key`). `Ok(false)` on
 /// SQLite, where nothing listens: the server re-reads its keys periodically.
-pub async fn announce_keys(settings: &crate::config::Settings, which: &str) -> anyhow::Result<bool> {
+pub async fn announce_keys(
+    settings: &crate::config::Settings,
+    which: &str,
+) -> anyhow::Result<bool> {
     if crate::db::is_sqlite(&settings.database_url()) {
         return Ok(false);
     }
@@ -186,7 +186,9 @@ pub async fn run_listener(
                     listener = Some(l);
                     backoff = FIRST_BACKOFF;
                     crate::metrics::listener_reconnected();
-                    tracing::info!("cluster listener connected again; refreshing caches, feed and keys");
+                    tracing::info!(
+                        "cluster listener connected again; refreshing caches, feed and keys"
+                    );
                     targets.refresh_all();
                 }
                 Err(e) => {

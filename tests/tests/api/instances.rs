@@ -169,7 +169,10 @@ async fn a_subscriber_on_one_instance_receives_a_change_committed_through_anothe
         .await
         .unwrap_or_else(|e| panic!("no second event on B within a second: {e}"));
     delays.push((started.elapsed(), answered.elapsed()));
-    assert_eq!(next["payload"]["data"]["registryChanged"]["kind"], "REVOKED", "{next}");
+    assert_eq!(
+        next["payload"]["data"]["registryChanged"]["kind"], "REVOKED",
+        "{next}"
+    );
     eprintln!(
         "registryChanged on B: events received (after the mutation was sent to A, after A answered) {delays:?}"
     );
@@ -238,7 +241,10 @@ async fn a_listener_that_lost_its_connection_refreshes_what_it_may_have_missed()
     .await
     .data();
     within(Duration::from_secs(1), || async {
-        check(b2, &token2, &code2, "BIDDING", None).await.error_code() == Some("FORBIDDEN")
+        check(b2, &token2, &code2, "BIDDING", None)
+            .await
+            .error_code()
+            == Some("FORBIDDEN")
     })
     .await
     .expect("announcements did not reach B after its listener reconnected");
@@ -270,7 +276,11 @@ async fn a_receipt_key_added_on_one_instance_is_used_by_all_at_once() {
         .unwrap_or_else(|| panic!("{} does not publish the new key {kid}", app.address));
         eprintln!("{}: new receipt key published after {delay:?}", app.address);
         assert_eq!(
-            app.state.receipts.ring().signer().map(|(k, _)| k.to_string()),
+            app.state
+                .receipts
+                .ring()
+                .signer()
+                .map(|(k, _)| k.to_string()),
             Some(kid.clone())
         );
     }
@@ -364,7 +374,11 @@ async fn holder(db: &DatabaseConnection, lock: Lock) -> Option<i32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_background_job_runs_on_one_instance_and_another_takes_over_when_it_dies() {
     let (url, name) = tests::create_pg_database().await;
-    let (one, two, observer) = (connect(&url).await, connect(&url).await, connect(&url).await);
+    let (one, two, observer) = (
+        connect(&url).await,
+        connect(&url).await,
+        connect(&url).await,
+    );
 
     // Instance one is in the middle of a tick.
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
@@ -415,7 +429,11 @@ async fn a_background_job_runs_on_one_instance_and_another_takes_over_when_it_di
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    assert_eq!(ran, Some(2), "the job did not move to the surviving instance");
+    assert_eq!(
+        ran,
+        Some(2),
+        "the job did not move to the surviving instance"
+    );
     // A finished tick releases the lock: the next one runs again.
     assert_eq!(
         run_exclusive(&two, Lock::ExpiryRecorder, async { Ok(4) })
@@ -475,4 +493,42 @@ async fn the_expiry_recorder_of_two_instances_records_each_expiry_once() {
             .await,
         3
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_key_rotated_on_one_instance_is_accepted_by_all_at_once() {
+    let a = spawn_app_with(Backend::Postgres, |s| {
+        slow_fallbacks(s);
+        s.auth.signing_key_dir = Some(s.data_dir.join("token-keys"));
+    })
+    .await;
+    let b = a.spawn_peer(|_| {}).await;
+    let before = a.admin();
+    assert!(a.state.tokens.signing_kid().is_some());
+    let who = "{ checkRecords(first: 1) { edges { cursor } } }";
+    b.gql(Some(&before), who, json!({})).await.data();
+
+    // What `credit-registry rotate-token-key` does.
+    let dir = a.state.settings.auth.signing_key_dir.clone().unwrap();
+    let kid = api::service::receipts::add_key(&dir).unwrap();
+    assert!(
+        api::cluster::notify::announce_keys(&a.state.settings, "tokens")
+            .await
+            .unwrap()
+    );
+    let delay = within(Duration::from_secs(1), || async {
+        a.state.tokens.signing_kid().as_deref() == Some(kid.as_str())
+            && b.state.tokens.signing_kid().as_deref() == Some(kid.as_str())
+    })
+    .await
+    .expect("the instances did not take up the new token key");
+    eprintln!("new token key used by both instances after {delay:?}");
+    // A token of the new key, issued through A, is accepted by B; the old one still is.
+    let after = a.admin();
+    assert_eq!(
+        jsonwebtoken::decode_header(&after).unwrap().kid.as_deref(),
+        Some(kid.as_str())
+    );
+    b.gql(Some(&after), who, json!({})).await.data();
+    b.gql(Some(&before), who, json!({})).await.data();
 }
