@@ -179,17 +179,23 @@ pub async fn run_listener(
     targets: Targets,
 ) {
     let mut backoff = FIRST_BACKOFF;
+    // Whether a connection was open before (only then is a new one a reconnect). Either
+    // way the server may have served before it listened, so a new one refreshes.
+    let mut was_connected = listener.is_some();
     loop {
         let Some(current) = listener.as_mut() else {
             match connect(&url, connect_timeout).await {
                 Ok(l) => {
                     listener = Some(l);
                     backoff = FIRST_BACKOFF;
-                    crate::metrics::listener_reconnected();
-                    tracing::info!(
-                        "cluster listener connected again; refreshing caches, feed and keys"
-                    );
+                    if was_connected {
+                        crate::metrics::listener_reconnected();
+                        tracing::info!(
+                            "cluster listener connected again; refreshing caches, feed and keys"
+                        );
+                    }
                     targets.refresh_all();
+                    was_connected = true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cluster listener: connecting failed");

@@ -421,8 +421,9 @@ pub fn add_key(dir: &Path) -> anyhow::Result<String> {
 }
 
 /// The receipt keys of a running service. The ring is re-read by [`ReceiptService::reload`]
-/// (at start, and periodically, so a key added with `rotate-receipt-key` is picked up
-/// without a restart).
+/// (at start, when a new key is announced by `rotate-receipt-key` on PostgreSQL, see
+/// `cluster::notify`, and periodically as the fallback), so a new key is picked up
+/// without a restart.
 pub struct ReceiptService {
     dir: PathBuf,
     issuer: String,
