@@ -131,3 +131,21 @@ pub async fn run_exclusive<T>(
     tx.rollback().await?;
     result.map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lock_has_its_own_key() {
+        let all = [
+            Lock::Migrations,
+            Lock::ExpiryRecorder,
+            Lock::IdempotencyPurge,
+        ];
+        let keys: std::collections::HashSet<i64> = all.iter().map(|l| l.key()).collect();
+        assert_eq!(keys.len(), all.len());
+        // The keys are part of the contract between versions running side by side.
+        assert_eq!(Lock::Migrations.key(), 0x4352_4547_0000_0001);
+    }
+}

@@ -108,6 +108,14 @@ async fn a_partner_deactivated_through_one_instance_is_refused_by_another_within
     .await
     .expect("B still serves a partner deactivated through A a second later");
     eprintln!("partner deactivated through A: refused by B after {delay:?}");
+    // Counted (the recorder is the test process's, shared by its servers).
+    let metrics = b.get("/metrics").await.text().await.unwrap();
+    for family in [
+        "registry_cluster_notifications_sent_total{channel=\"registry_partner\"}",
+        "registry_cluster_notifications_received_total{channel=\"registry_partner\"}",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from /metrics");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
