@@ -71,6 +71,10 @@ pub enum Command {
     /// Add a new receipt signing key to the receipt key directory; it signs from the next
     /// start (or within 30 s for a running service) and the old keys keep verifying.
     RotateReceiptKey,
+    /// Add a new token signing key to `auth.signing_key_dir`; it signs new tokens from
+    /// now on (announced to running instances on PostgreSQL, otherwise within 30 s) and
+    /// the old keys keep verifying the tokens they issued.
+    RotateTokenKey,
     /// Verify a check receipt offline: a tlog-proof receipt against the answer log's
     /// verifier key (a saved /logs/answers/vkey), a compact JWS receipt against a JWK set
     /// (a saved /.well-known/jwks.json). Exit status 0 when it is genuine, 1 when it is

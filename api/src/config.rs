@@ -87,6 +87,10 @@ pub struct AuthSettings {
     /// PKCS#8 PEM Ed25519 key that signs access tokens. Default `data_dir/token-signing-key.pem`,
     /// generated on first run outside production.
     pub signing_key_file: Option<PathBuf>,
+    /// A directory of `<kid>.pem` Ed25519 keys instead (the newest signs, naming its kid;
+    /// every key verifies; `signing_key_file`, if it exists, still verifies tokens without
+    /// a kid). Unset: the single `signing_key_file`.
+    pub signing_key_dir: Option<PathBuf>,
     /// Tolerance for clock skew when checking `exp` and `nbf`, in seconds.
     pub leeway_seconds: u64,
     /// How long a partner's registration (active, domains) is cached, in seconds.
@@ -270,6 +274,7 @@ impl Default for AuthSettings {
             issuer: "credit-registry".into(),
             audience: "credit-registry".into(),
             signing_key_file: None,
+            signing_key_dir: None,
             leeway_seconds: 5,
             partner_cache_seconds: 5,
         }

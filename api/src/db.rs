@@ -139,8 +139,14 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Applies pending migrations. On PostgreSQL under the migration lock
+/// (`cluster::locks`): of several instances starting at once on an empty database one
+/// migrates, the others wait for it and then find nothing to do.
 pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("running migrations")
+    crate::cluster::locks::with_migration_lock(db, async {
+        Migrator::up(db, None).await.context("running migrations")
+    })
+    .await
 }
 
 /// `(name, applied)` for every known migration.

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bulk;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -90,9 +90,43 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 "added receipt key {kid} ({})",
                 dir.join(format!("{kid}.pem")).display()
             );
+            // Announced to every instance on a PostgreSQL database, which re-reads its
+            // key directory at once; the periodic re-read is the fallback.
+            match api::cluster::notify::announce_keys(&settings, "receipts").await {
+                Ok(true) => println!(
+                    "announced to the running instances on the database: they sign with it now (each re-reads its receipts.key_dir); older keys keep verifying"
+                ),
+                Ok(false) => println!(
+                    "a running service picks it up within 30 s (or at its next start); older keys keep verifying"
+                ),
+                Err(e) => println!(
+                    "not announced ({e:#}): running services pick it up within 30 s; older keys keep verifying"
+                ),
+            }
+            Ok(())
+        }
+        Command::RotateTokenKey => {
+            let Some(dir) = settings.auth.signing_key_dir.clone() else {
+                anyhow::bail!(
+                    "rotate-token-key needs auth.signing_key_dir (REGISTRY_AUTH__SIGNING_KEY_DIR): a single auth.signing_key_file cannot be rotated without invalidating every token it issued"
+                );
+            };
+            let kid = receipts::add_key(&dir)?;
             println!(
-                "it signs from the next start (a running service picks it up within 30 s); older keys keep verifying"
+                "added token key {kid} ({})",
+                dir.join(format!("{kid}.pem")).display()
             );
+            match api::cluster::notify::announce_keys(&settings, "tokens").await {
+                Ok(true) => println!(
+                    "announced to the running instances on the database: they sign new tokens with it now (each re-reads its auth.signing_key_dir); older keys keep verifying"
+                ),
+                Ok(false) => println!(
+                    "a running service picks it up within 30 s (or at its next start); older keys keep verifying"
+                ),
+                Err(e) => println!(
+                    "not announced ({e:#}): running services pick it up within 30 s; older keys keep verifying"
+                ),
+            }
             Ok(())
         }
         Command::VerifyReceipt {

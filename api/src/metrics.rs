@@ -39,6 +39,9 @@ pub const WS_SUBSCRIPTIONS_OPEN: &str = "registry_websocket_subscriptions";
 pub const WS_SUBSCRIPTIONS_STARTED: &str = "registry_websocket_subscriptions_total";
 pub const PERSISTED_QUERIES: &str = "registry_persisted_queries_total";
 pub const REFUSALS_HELD: &str = "registry_refusals_held_total";
+pub const NOTIFICATIONS_SENT: &str = "registry_cluster_notifications_sent_total";
+pub const NOTIFICATIONS_RECEIVED: &str = "registry_cluster_notifications_received_total";
+pub const LISTENER_RECONNECTS: &str = "registry_cluster_listener_reconnects_total";
 
 /// Distinct GraphQL operation names kept as label values.
 pub const MAX_OPERATION_NAMES: usize = 256;
@@ -153,6 +156,18 @@ fn describe() {
         "429 refusals by whether they were held before being sent (held: true) or sent at once because every place was taken (held: false)"
     );
     describe_counter!(
+        NOTIFICATIONS_SENT,
+        "Announcements to other instances queued with pg_notify in a writing transaction (delivered only if it commits), by channel"
+    );
+    describe_counter!(
+        NOTIFICATIONS_RECEIVED,
+        "Announcements received by this instance's listening connection, by channel"
+    );
+    describe_counter!(
+        LISTENER_RECONNECTS,
+        "Times the listening connection was lost and opened again (each followed by a full refresh)"
+    );
+    describe_counter!(
         REFUSALS,
         "Requests refused before GraphQL ran, by code (RATE_LIMITED, PAYLOAD_TOO_LARGE, ...)"
     );
@@ -254,6 +269,30 @@ pub fn pool_acquired(waited: bool, took: Duration) {
 /// a fixed label or one of that module's codes.
 pub fn persisted_query(outcome: &'static str) {
     counter!(PERSISTED_QUERIES, "outcome" => outcome).increment(1);
+}
+
+/// A channel name as a label: one of the registry's channels, `OTHER` otherwise.
+fn channel_label(channel: &str) -> &'static str {
+    crate::cluster::notify::CHANNELS
+        .iter()
+        .find(|c| **c == channel)
+        .copied()
+        .unwrap_or(OTHER)
+}
+
+/// An announcement queued in a writing transaction (hook for `cluster::notify`).
+pub fn notification_sent(channel: &str) {
+    counter!(NOTIFICATIONS_SENT, "channel" => channel_label(channel)).increment(1);
+}
+
+/// An announcement heard by the listener (hook for `cluster::notify`).
+pub fn notification_received(channel: &str) {
+    counter!(NOTIFICATIONS_RECEIVED, "channel" => channel_label(channel)).increment(1);
+}
+
+/// The listening connection was opened again after it was lost.
+pub fn listener_reconnected() {
+    counter!(LISTENER_RECONNECTS).increment(1);
 }
 
 /// Counts a streaming subscription while it lives: keep it with the stream.

@@ -14,18 +14,31 @@ use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 
 /// The change feed's pump (always), the expiry recorder and the purge of expired
-/// idempotency keys (unless turned off).
-fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+/// idempotency keys (unless turned off), and on PostgreSQL the cluster listener
+/// (`listener`: its connection if already open).
+fn background_jobs(
+    state: &Arc<AppState>,
+    listener: Option<crate::cluster::notify::PgListener>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let jobs = &state.settings.jobs;
     let poll = Duration::from_millis(jobs.feed_poll_ms.max(50));
-    let mut handles = vec![
+    let mut handles = Vec::new();
+    if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        handles.push(tokio::spawn(crate::cluster::notify::run_listener(
+            listener,
+            state.settings.database_url(),
+            Duration::from_millis(state.settings.database.connect_timeout_ms),
+            cluster_targets(state),
+        )));
+    }
+    handles.extend([
         tokio::spawn(state.feed.clone().pump(state.db.clone(), poll)),
         tokio::spawn(state.logs.clone().run_registry_appender(
             state.db.clone(),
             state.feed.clone(),
             poll,
         )),
-    ];
+    ]);
     if jobs.idempotency_purge_interval_seconds > 0 {
         handles.push(tokio::spawn(crate::service::idempotency::purge_job(
             state.db.clone(),
@@ -44,21 +57,53 @@ fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
     handles
 }
 
+/// What the cluster listener updates on this instance.
+fn cluster_targets(state: &AppState) -> crate::cluster::notify::Targets {
+    crate::cluster::notify::Targets {
+        partners: state.partners.clone(),
+        feed: state.feed.clone(),
+        receipts: state.receipts.clone(),
+        tokens: state.tokens.clone(),
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
     state: Arc<AppState>,
-    /// The change feed's pump and the expiry recorder, stopped with the server.
+    /// The background jobs (feed pump, registry-log appender, expiry recorder, purge,
+    /// cluster listener), stopped with the server.
     jobs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = Arc::new(AppState::init(settings).await?);
-        Self::from_state(state)
+        // On PostgreSQL the listening connection is open before the server answers, so
+        // nothing another instance commits once this one is ready goes unheard.
+        let listener = if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            let timeout = Duration::from_millis(state.settings.database.connect_timeout_ms);
+            Some(
+                crate::cluster::notify::connect(&state.settings.database_url(), timeout)
+                    .await
+                    .context("opening the cluster listener (LISTEN)")?,
+            )
+        } else {
+            None
+        };
+        Self::start(state, listener)
     }
 
+    /// Serves an already built state (the cluster listener, on PostgreSQL, connects in
+    /// the background).
     pub fn from_state(state: Arc<AppState>) -> anyhow::Result<Self> {
+        Self::start(state, None)
+    }
+
+    fn start(
+        state: Arc<AppState>,
+        cluster_listener: Option<crate::cluster::notify::PgListener>,
+    ) -> anyhow::Result<Self> {
         let settings = state.settings.clone();
         // The process's metrics recorder, before the first request is counted.
         crate::metrics::handle();
@@ -104,7 +149,7 @@ impl Application {
             server = server.workers(settings.workers);
         }
         tracing::info!(port, "credit-registry listening");
-        let jobs = background_jobs(&state);
+        let jobs = background_jobs(&state, cluster_listener);
         Ok(Self {
             port,
             server: server.run(),

@@ -99,6 +99,8 @@ impl AppState {
                 .with_answer_log(&logs.key(crate::store::tlog_store::LogName::Answers).vkey())?,
         );
         receipts::spawn_reloader(&receipts);
+        let tokens = Arc::new(tokens);
+        crate::auth::tokens::spawn_reloader(&tokens);
         let partners = Arc::new(PartnerDirectory::new(Duration::from_secs(
             settings.auth.partner_cache_seconds,
         )));
@@ -121,7 +123,7 @@ impl AppState {
             capacity,
             persisted_queries,
             settings: Arc::new(settings),
-            tokens: Arc::new(tokens),
+            tokens,
             queries,
             partners,
             receipts,
@@ -146,8 +148,19 @@ impl AppState {
     }
 }
 
-/// The access-token service from the configured (or development) key.
+/// The access-token service from the configured (or development) key, or key directory.
 pub fn token_service(settings: &Settings) -> anyhow::Result<TokenService> {
+    if let Some(dir) = &settings.auth.signing_key_dir {
+        return TokenService::from_dir(
+            dir,
+            Some(&settings.signing_key_file()),
+            !settings.is_production(),
+            &settings.auth.issuer,
+            &settings.auth.audience,
+            settings.auth.leeway_seconds,
+        )
+        .context("loading the token signing keys");
+    }
     let key = keys::load_or_create(&settings.signing_key_file(), !settings.is_production())
         .context("loading the token signing key")?;
     TokenService::new(

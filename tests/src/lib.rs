@@ -43,7 +43,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub state: Arc<AppState>,
     pg_database: Option<String>,
-    _dir: tempfile::TempDir,
+    /// The data directory (keys, SQLite file); a peer shares its first server's.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// A fresh PostgreSQL database on the test server; returns its URL and name.
@@ -109,7 +110,34 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         db: state.db.clone(),
         state,
         pg_database,
-        _dir: dir,
+        _dir: Some(dir),
+    }
+}
+
+impl TestApp {
+    /// A second server on the same database, with the same settings (so the same key
+    /// files) but its own port, pool, caches and background jobs: another instance of
+    /// the service, as a cluster runs it. `adjust` may change its settings. The first
+    /// server owns the database and the data directory: keep it alive while the peer is used.
+    pub async fn spawn_peer(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = (*self.state.settings).clone();
+        adjust(&mut settings);
+        let app = Application::build(settings)
+            .await
+            .expect("the peer application starts");
+        let port = app.port();
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            backend: self.backend,
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            tokens: state.tokens.clone(),
+            db: state.db.clone(),
+            state,
+            pg_database: None,
+            _dir: None,
+        }
     }
 }
 

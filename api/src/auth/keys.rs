@@ -11,10 +11,7 @@ use std::path::Path;
 /// one, writes it with owner-only permissions and says so.
 pub fn load_or_create(path: &Path, may_create: bool) -> anyhow::Result<SigningKey> {
     if path.exists() {
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("reading key {}", path.display()))?;
-        return SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|e| anyhow::anyhow!("{}: not a PKCS#8 Ed25519 key: {e}", path.display()));
+        return load(path);
     }
     if !may_create {
         bail!(
@@ -22,12 +19,25 @@ pub fn load_or_create(path: &Path, may_create: bool) -> anyhow::Result<SigningKe
             path.display()
         );
     }
-    let key = generate(path)?;
+    let key = match generate(path) {
+        Ok(key) => key,
+        // Another instance sharing this directory, started at the same moment, wrote it
+        // first (a key file appears whole, see `write_private`): every instance uses that one.
+        Err(_) if path.exists() => return load(path),
+        Err(e) => return Err(e),
+    };
     tracing::warn!(
         path = %path.display(),
         "generated a development signing key; production must configure its own key"
     );
     Ok(key)
+}
+
+fn load(path: &Path) -> anyhow::Result<SigningKey> {
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: not a PKCS#8 Ed25519 key: {e}", path.display()))
 }
 
 /// Generates a new key and writes it to `path` (parent directories created).
@@ -43,18 +53,30 @@ pub fn generate(path: &Path) -> anyhow::Result<SigningKey> {
     Ok(key)
 }
 
+/// Writes a new key file that must not exist yet. It appears whole or not at all: the
+/// bytes go to a temporary file beside it, which is then hard-linked to `path` (which
+/// fails if `path` exists), so instances starting at once over one shared directory
+/// never read a half-written key nor overwrite each other's.
 #[cfg(unix)]
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)?;
-    Ok(())
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    let tmp = path.with_file_name(name);
+    let written = (|| -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::hard_link(&tmp, path).with_context(|| format!("creating {}", path.display()))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written
 }
 
 #[cfg(not(unix))]

@@ -1,8 +1,10 @@
 //! Partner tokens are only as good as the partner's registration: the subject must be a
 //! registered, active partner, and the token may narrow the partner's domains but never
 //! widen them. The registration is looked up once per request and cached for
-//! `auth.partner_cache_seconds` (default 5), so a deactivated partner is refused at
-//! the latest that long after the deactivation (at once on the instance that made it).
+//! `auth.partner_cache_seconds` (default 5). A change of a registration is announced to
+//! every instance on PostgreSQL (`cluster::notify`), which drops that subject at once;
+//! the cache time is the bound when an announcement is missed, so a deactivated partner
+//! is refused at the latest that long after the deactivation.
 
 use super::{Identity, Role};
 use crate::domain::measures::Domain;
@@ -87,12 +89,22 @@ impl PartnerDirectory {
         entries.insert(subject.to_string(), (Instant::now(), standing));
     }
 
-    /// Drops a subject's cached registration (after a change made by this instance).
+    /// Drops a subject's cached registration (after a change made by this instance, or
+    /// announced by another).
     pub fn forget(&self, subject: &str) {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(subject);
+    }
+
+    /// Drops every cached registration (the cluster listener lost its connection and
+    /// may have missed announcements).
+    pub fn forget_all(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// The registration of `subject`; `None` when it is not registered (never cached,

@@ -1,12 +1,25 @@
 //! Access tokens: EdDSA (Ed25519) JWTs with `iss`, `aud`, `exp` required and the
 //! algorithm pinned, so `none` and HS/RS confusion cannot be used.
+//!
+//! The keys come from one file (`auth.signing_key_file`, tokens without `kid`) or from a
+//! directory (`auth.signing_key_dir`, one `<kid>.pem` each, as the receipt keys): then the
+//! newest key signs, naming its `kid` in the header, and every key of the directory
+//! verifies the tokens that name it, so a key can be rotated while the tokens it issued
+//! stay valid until they expire; tokens without a `kid` (issued from the file before)
+//! verify against `signing_key_file` while that file exists. A running service re-reads
+//! the directory when a rotation is announced (`cluster::notify`) and periodically.
 
 use super::{Identity, Role};
 use crate::domain::measures::Domain;
+use crate::service::receipts::KeyRing;
+use anyhow::Context;
 use chrono::{Duration, Utc};
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -63,6 +76,12 @@ impl VerifiedTokens {
         }
     }
 
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
     fn put(&self, token: &str, identity: &Identity, exp: i64) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= self.capacity {
@@ -73,24 +92,182 @@ impl VerifiedTokens {
     }
 }
 
+/// The keys a token service signs and verifies with (one snapshot; replaced whole on
+/// reload).
+struct TokenKeys {
+    /// The signing key and the `kid` its tokens name (none for a single key file).
+    signer: (Option<String>, EncodingKey),
+    /// A directory's keys, by kid (empty for a single key file).
+    by_kid: HashMap<String, DecodingKey>,
+    /// The key of tokens that name no kid: the single key file.
+    unnamed: Option<DecodingKey>,
+}
+
+impl TokenKeys {
+    fn single(key: &SigningKey) -> anyhow::Result<Self> {
+        Ok(Self {
+            signer: (None, encoding_key(key)?),
+            by_kid: HashMap::new(),
+            unnamed: Some(decoding_key(&key.verifying_key())?),
+        })
+    }
+
+    /// The newest key of `ring` signs; all of them verify; `unnamed` verifies tokens
+    /// without a kid.
+    fn from_ring(ring: &KeyRing, unnamed: Option<&SigningKey>) -> anyhow::Result<Self> {
+        let (kid, key) = ring
+            .signer()
+            .context("the token key directory holds no key")?;
+        let by_kid = ring
+            .public_keys()
+            .iter()
+            .map(|(kid, key)| Ok((kid.clone(), decoding_key(key)?)))
+            .collect::<anyhow::Result<HashMap<_, _>>>()?;
+        Ok(Self {
+            signer: (Some(kid.to_string()), encoding_key(key)?),
+            by_kid,
+            unnamed: unnamed
+                .map(|k| decoding_key(&k.verifying_key()))
+                .transpose()?,
+        })
+    }
+
+    /// The key that verifies a token naming `kid`. A single key file verifies every
+    /// token (it never looked at kids); a directory only the kids it holds.
+    fn verifier(&self, kid: Option<&str>) -> Option<&DecodingKey> {
+        if self.by_kid.is_empty() {
+            return self.unnamed.as_ref();
+        }
+        match kid {
+            Some(kid) => self.by_kid.get(kid),
+            None => self.unnamed.as_ref(),
+        }
+    }
+}
+
+fn encoding_key(key: &SigningKey) -> anyhow::Result<EncodingKey> {
+    Ok(EncodingKey::from_ed_pem(
+        super::keys::private_pem(key)?.as_bytes(),
+    )?)
+}
+
+fn decoding_key(key: &ed25519_dalek::VerifyingKey) -> anyhow::Result<DecodingKey> {
+    use ed25519_dalek::pkcs8::{EncodePublicKey, spki::der::pem::LineEnding};
+    let pem = key
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("encoding public key: {e}"))?;
+    Ok(DecodingKey::from_ed_pem(pem.as_bytes())?)
+}
+
+/// Where a directory-backed service re-reads its keys from.
+struct KeySource {
+    dir: PathBuf,
+    /// `auth.signing_key_file`, for tokens without a kid, when it exists.
+    unnamed_file: Option<PathBuf>,
+}
+
 pub struct TokenService {
     verified: VerifiedTokens,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: RwLock<Arc<TokenKeys>>,
+    /// `Some` when the keys come from a directory (and can be reloaded).
+    source: Option<KeySource>,
     validation: Validation,
     issuer: String,
     audience: String,
 }
 
 impl TokenService {
+    /// A service with one key (the `auth.signing_key_file` form).
     pub fn new(
         key: &SigningKey,
         issuer: &str,
         audience: &str,
         leeway_seconds: u64,
     ) -> anyhow::Result<Self> {
-        let encoding = EncodingKey::from_ed_pem(super::keys::private_pem(key)?.as_bytes())?;
-        let decoding = DecodingKey::from_ed_pem(super::keys::public_pem(key)?.as_bytes())?;
+        Self::with_keys(
+            TokenKeys::single(key)?,
+            None,
+            issuer,
+            audience,
+            leeway_seconds,
+        )
+    }
+
+    /// A service over the key directory `dir` (`auth.signing_key_dir`): when it holds no
+    /// key, one is created if `may_create` (development) and the start refused otherwise.
+    /// `unnamed_file` (`auth.signing_key_file`), if it exists, verifies tokens that name
+    /// no kid, issued before the directory was configured.
+    pub fn from_dir(
+        dir: &Path,
+        unnamed_file: Option<&Path>,
+        may_create: bool,
+        issuer: &str,
+        audience: &str,
+        leeway_seconds: u64,
+    ) -> anyhow::Result<Self> {
+        if KeyRing::read_dir(dir)?.signer().is_none() {
+            if !may_create {
+                anyhow::bail!(
+                    "no token signing key in {}; the production profile does not generate keys: create one with `credit-registry rotate-token-key`",
+                    dir.display()
+                );
+            }
+            let kid = crate::service::receipts::add_key(dir)?;
+            tracing::warn!(dir = %dir.display(), kid, "generated a development token signing key; production must create its own");
+        }
+        let source = KeySource {
+            dir: dir.to_path_buf(),
+            unnamed_file: unnamed_file.map(Path::to_path_buf),
+        };
+        let keys = source.read()?;
+        Self::with_keys(keys, Some(source), issuer, audience, leeway_seconds)
+    }
+
+    /// Re-reads the key directory (a no-op for a single key file). A directory that
+    /// cannot be read, or lost its keys, leaves the current keys in place. When the set
+    /// of keys changed, tokens verified before are verified again (a removed key's
+    /// tokens stop working at once).
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        let keys = Arc::new(source.read()?);
+        let mut current = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kids = |k: &TokenKeys| {
+            let mut kids: Vec<String> = k.by_kid.keys().cloned().collect();
+            kids.sort();
+            (kids, k.signer.0.clone(), k.unnamed.is_some())
+        };
+        if kids(&current) != kids(&keys) {
+            tracing::info!(kids = ?kids(&keys).0, "token keys reloaded");
+            self.verified.clear();
+        }
+        *current = keys;
+        Ok(())
+    }
+
+    /// The kid that signs new tokens (`None` for a single key file).
+    pub fn signing_kid(&self) -> Option<String> {
+        self.current().signer.0.clone()
+    }
+
+    fn current(&self) -> Arc<TokenKeys> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn with_keys(
+        keys: TokenKeys,
+        source: Option<KeySource>,
+        issuer: &str,
+        audience: &str,
+        leeway_seconds: u64,
+    ) -> anyhow::Result<Self> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.algorithms = vec![Algorithm::EdDSA];
         validation.set_issuer(&[issuer]);
@@ -104,8 +281,8 @@ impl TokenService {
                 entries: std::sync::Mutex::new(std::collections::HashMap::new()),
                 capacity: 10_000,
             },
-            encoding,
-            decoding,
+            keys: RwLock::new(Arc::new(keys)),
+            source,
             validation,
             issuer: issuer.into(),
             audience: audience.into(),
@@ -133,11 +310,11 @@ impl TokenService {
 
     /// Signs arbitrary claims (tests use it to build expired or odd tokens).
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(encode(
-            &Header::new(Algorithm::EdDSA),
-            claims,
-            &self.encoding,
-        )?)
+        let keys = self.current();
+        let (kid, key) = &keys.signer;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = kid.clone();
+        Ok(encode(&header, claims, key)?)
     }
 
     /// Verifies a token, from the cache of verified tokens when it was seen before and
@@ -166,22 +343,28 @@ impl TokenService {
                 "critical header extensions (crit) are not supported".into(),
             ));
         }
+        let keys = self.current();
+        let decoding = keys.verifier(header.kid.as_deref()).ok_or_else(|| {
+            TokenError::Invalid(match &header.kid {
+                Some(kid) => format!(
+                    "the token names key '{kid}', which is not among the registry's token keys"
+                ),
+                None => "the token names no key (kid), and the registry's token keys all have one"
+                    .into(),
+            })
+        })?;
         let data =
-            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                    ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
-                    ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
-                    ErrorKind::InvalidAlgorithm => {
-                        TokenError::Invalid("algorithm not accepted".into())
-                    }
-                    ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".into()),
-                    ErrorKind::MissingRequiredClaim(c) => {
-                        TokenError::Invalid(format!("missing claim {c}"))
-                    }
-                    _ => TokenError::Invalid("malformed token".into()),
+            decode::<Claims>(token, decoding, &self.validation).map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
+                ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
+                ErrorKind::InvalidAlgorithm => TokenError::Invalid("algorithm not accepted".into()),
+                ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".into()),
+                ErrorKind::MissingRequiredClaim(c) => {
+                    TokenError::Invalid(format!("missing claim {c}"))
                 }
+                _ => TokenError::Invalid("malformed token".into()),
             })?;
         let claims = data.claims;
         let role = Role::parse(&claims.role)
@@ -213,6 +396,39 @@ impl TokenService {
         };
         Ok((identity, exp))
     }
+}
+
+impl KeySource {
+    fn read(&self) -> anyhow::Result<TokenKeys> {
+        let ring = KeyRing::read_dir(&self.dir)?;
+        let unnamed = match &self.unnamed_file {
+            Some(path) if path.exists() => Some(super::keys::load_or_create(path, false)?),
+            _ => None,
+        };
+        TokenKeys::from_ring(&ring, unnamed.as_ref())
+            .with_context(|| format!("reading the token keys in {}", self.dir.display()))
+    }
+}
+
+/// Re-reads a directory-backed service's keys every
+/// [`crate::service::receipts::RELOAD_INTERVAL`] while it is alive (the fallback for a
+/// missed announcement).
+pub fn spawn_reloader(service: &Arc<TokenService>) {
+    if service.source.is_none() {
+        return;
+    }
+    let weak = Arc::downgrade(service);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::service::receipts::RELOAD_INTERVAL).await;
+            let Some(service) = weak.upgrade() else {
+                break;
+            };
+            if let Err(e) = service.reload() {
+                tracing::warn!(error = %format!("{e:#}"), "token keys not reloaded; keeping the current ones");
+            }
+        }
+    });
 }
 
 /// Parses a TTL such as `90s`, `15m`, `1h`, `7d`.
@@ -320,13 +536,63 @@ mod tests {
         let signed = |crit: Option<Vec<String>>| {
             let mut header = Header::new(Algorithm::EdDSA);
             header.crit = crit;
-            encode(&header, &claims, &svc.encoding).unwrap()
+            encode(&header, &claims, &svc.current().signer.1).unwrap()
         };
         assert!(svc.verify(&signed(None)).is_ok(), "the control");
         for crit in [vec!["b64".to_string()], vec![]] {
             let err = svc.verify(&signed(Some(crit.clone()))).unwrap_err();
             assert!(err.to_string().contains("crit"), "{crit:?}: {err}");
         }
+    }
+
+    fn claims_for(sub: &str) -> TokenRequest {
+        TokenRequest {
+            subject: sub.into(),
+            ..request(Role::Admin)
+        }
+    }
+
+    #[test]
+    fn a_key_directory_rotates_and_every_kept_key_verifies() {
+        let dir =
+            std::env::temp_dir().join(format!("token-keys-{}", uuid::Uuid::new_v4().simple()));
+        let file = dir.join("old-single-key.pem");
+        // Tokens of the single key file used before the directory.
+        let old_key = crate::auth::keys::generate(&file).unwrap();
+        let old = TokenService::new(&old_key, "iss", "aud", 0).unwrap();
+        let from_file = old.issue(&claims_for("before")).unwrap();
+        let keys = dir.join("keys");
+        assert!(TokenService::from_dir(&keys, Some(&file), false, "iss", "aud", 0).is_err());
+        let svc = TokenService::from_dir(&keys, Some(&file), true, "iss", "aud", 0).unwrap();
+        let first_kid = svc.signing_kid().unwrap();
+        let first = svc.issue(&claims_for("first")).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&first).unwrap().kid.as_deref(),
+            Some(first_kid.as_str())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second_kid = crate::service::receipts::add_key(&keys).unwrap();
+        svc.reload().unwrap();
+        assert_eq!(svc.signing_kid(), Some(second_kid.clone()));
+        let second = svc.issue(&claims_for("second")).unwrap();
+        for (token, who) in [
+            (&from_file, "before"),
+            (&first, "first"),
+            (&second, "second"),
+        ] {
+            assert_eq!(svc.verify(token).unwrap().subject, who);
+        }
+        // A removed key's tokens stop verifying at the reload, cached or not.
+        std::fs::remove_file(keys.join(format!("{first_kid}.pem"))).unwrap();
+        svc.reload().unwrap();
+        let err = svc.verify(&first).unwrap_err();
+        assert!(err.to_string().contains(&first_kid), "{err}");
+        assert!(svc.verify(&second).is_ok());
+        // Without the old file, tokens without a kid are refused.
+        std::fs::remove_file(&file).unwrap();
+        svc.reload().unwrap();
+        assert!(svc.verify(&from_file).is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

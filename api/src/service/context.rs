@@ -5,11 +5,18 @@
 //! and never by a resolver, so every transport (HTTP, WebSocket, CLI) and every use case
 //! that changes the list (listing mutations, credit repair, the expiry recorder)
 //! publishes it exactly once, after commit.
+//!
+//! A use case ends its transaction with [`Services::commit_list_change`] or
+//! [`Services::commit_partner_change`]: the change is announced to the other instances
+//! inside the transaction (`cluster::notify`, delivered by PostgreSQL at commit), the
+//! transaction commits, and this instance acts on it at once in process.
 
 use super::feed::FeedHub;
 use crate::auth::partners::PartnerDirectory;
 use crate::clock::Clock;
-use sea_orm::DatabaseConnection;
+use crate::cluster::notify::{Announcement, announce};
+use crate::error::AppResult;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -36,15 +43,26 @@ impl Services {
         }
     }
 
-    /// A change of the list was committed: the change feed reads it now and pushes it
-    /// to live subscribers.
-    pub fn list_changed(&self) {
+    /// Commits `tx`, which changed the list, and announces it: every instance's change
+    /// feed reads it at once and pushes it to its live subscribers.
+    pub async fn commit_list_change(&self, tx: DatabaseTransaction) -> AppResult<()> {
+        announce(&tx, Announcement::ListChanged).await?;
+        tx.commit().await?;
         self.feed.notify();
+        Ok(())
     }
 
-    /// A partner's registration was committed: its cached registration is dropped, so
-    /// its next request on this instance sees the change.
-    pub fn partner_changed(&self, subject: &str) {
+    /// Commits `tx`, which changed the registration of partner `subject`, and announces
+    /// it: every instance drops its cached registration, so the partner's next request
+    /// anywhere sees the change.
+    pub async fn commit_partner_change(
+        &self,
+        tx: DatabaseTransaction,
+        subject: &str,
+    ) -> AppResult<()> {
+        announce(&tx, Announcement::PartnerChanged(subject)).await?;
+        tx.commit().await?;
         self.partners.forget(subject);
+        Ok(())
     }
 }

@@ -9,8 +9,11 @@
 //! (and audit event) once a listed period has run out. Checks never depend on it.
 //!
 //! [`FeedHub`] pushes the same events live: one task per server reads new revisions
-//! when a change is committed (or at a poll interval, for writers in other processes)
-//! and broadcasts them; each subscription replays from the database whatever it missed.
+//! when a change is committed (announced by any instance on PostgreSQL, see
+//! `cluster::notify`; or at a poll interval, the fallback for a missed announcement and
+//! for writers in other processes on SQLite) and broadcasts them; each subscription
+//! replays from the database whatever it missed. Every instance runs its own pump for
+//! its own subscribers: it only reads.
 
 use super::Actor;
 use super::history::RecordedListing;
@@ -189,6 +192,9 @@ pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResul
         let saved = super::listings::bump(l, at).update(&tx).await?;
         super::listings::finish_change(&tx, &actor, &saved, "listing.expired", Some(before), None)
             .await?;
+        // Every instance's feed pushes the expiry (this one's is woken by the job).
+        crate::cluster::notify::announce(&tx, crate::cluster::notify::Announcement::ListChanged)
+            .await?;
         tx.commit().await?;
         recorded += 1;
     }
@@ -279,20 +285,23 @@ impl FeedHub {
     }
 }
 
-/// Runs the expiry recorder every `interval` for the life of the server.
+/// Runs the expiry recorder every `interval` for the life of the server; with several
+/// instances on one PostgreSQL database, each tick runs on one of them
+/// (`cluster::locks`).
 pub async fn expiry_job(
     db: DatabaseConnection,
     clock: Clock,
     hub: Arc<FeedHub>,
     interval: Duration,
 ) {
+    use crate::cluster::locks::{Lock, run_exclusive};
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match record_expiries(&db, &clock).await {
-            Ok(0) => {}
-            Ok(n) => {
+        match run_exclusive(&db, Lock::ExpiryRecorder, record_expiries(&db, &clock)).await {
+            Ok(None | Some(0)) => {}
+            Ok(Some(n)) => {
                 tracing::info!(recorded = n, "change feed: expiries recorded");
                 hub.notify();
             }

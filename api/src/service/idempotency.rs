@@ -57,13 +57,15 @@ pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> AppRe
 /// Runs [`purge_expired`] every `interval` while the server lives; keys expire by the
 /// registry's clock.
 pub async fn purge_job(db: DatabaseConnection, clock: Clock, interval: std::time::Duration) {
+    use crate::cluster::locks::{Lock, run_exclusive};
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match purge_expired(&db, clock.now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "expired idempotency keys deleted"),
+        // One instance of several on PostgreSQL runs each tick (`cluster::locks`).
+        match run_exclusive(&db, Lock::IdempotencyPurge, purge_expired(&db, clock.now())).await {
+            Ok(None | Some(0)) => {}
+            Ok(Some(n)) => tracing::info!(deleted = n, "expired idempotency keys deleted"),
             Err(e) => {
                 tracing::warn!(error = %crate::error::one_line(&e), "deleting expired idempotency keys failed")
             }

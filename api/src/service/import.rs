@@ -265,9 +265,10 @@ pub async fn import(
             job.save_batch(&tx, &batch.id, last_row, &counts, ImportStatus::Running)
                 .await?;
         }
-        tx.commit().await?;
         if chunk_counts.created + chunk_counts.updated > 0 {
-            services.list_changed();
+            services.commit_list_change(tx).await?;
+        } else {
+            tx.commit().await?;
         }
         if let Some(p) = progress {
             p(Phase::Writing, last_row.saturating_sub(1), Some(total));

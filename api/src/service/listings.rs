@@ -248,8 +248,7 @@ async fn commit_change(
     reason: Option<String>,
 ) -> AppResult<listing::Model> {
     finish_change(&tx, actor, &saved, action, Some(before), reason).await?;
-    tx.commit().await?;
-    services.list_changed();
+    services.commit_list_change(tx).await?;
     Ok(saved)
 }
 
@@ -435,8 +434,7 @@ pub async fn propose(
     .insert(&tx)
     .await?;
     finish_change(&tx, actor, &saved, "listing.proposed", None, None).await?;
-    tx.commit().await?;
-    services.list_changed();
+    services.commit_list_change(tx).await?;
     Ok(saved)
 }
 

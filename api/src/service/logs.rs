@@ -115,11 +115,31 @@ impl TransparencyLogs {
         }
     }
 
-    /// Creates both logs' heads if they are new, and reads the registry log's head.
-    pub async fn init(&self, db: &DatabaseConnection) -> AppResult<()> {
+    /// Creates both logs' heads if they are new, checks that this instance's keys signed
+    /// them, and reads the registry log's head.
+    ///
+    /// Every instance on one database appends to the same two logs, so all must sign with
+    /// the same keys (and origin): a checkpoint signed by another key would break the log
+    /// for every verifier. An instance whose key does not verify the stored checkpoint
+    /// (other key files, or development keys generated under another `data_dir`) is
+    /// refused at start, before it signs anything.
+    pub async fn init(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
         let now = self.clock.now();
         for log in [LogName::Registry, LogName::Answers] {
             tlog_store::ensure_head(db, log, self.key(log), now).await?;
+            let head = tlog_store::head(db, log)
+                .await?
+                .with_context(|| format!("the {} log has no head", log.as_str()))?;
+            let key = self.key(log);
+            let verifier = crate::tlog::note::LogVerifier::parse(&key.vkey())
+                .map_err(|e| anyhow::anyhow!("the {} log key: {e}", log.as_str()))?;
+            if let Err(e) = verifier.verify_checkpoint(&head.checkpoint) {
+                anyhow::bail!(
+                    "the {log} log in the database was not signed by this instance's key {}: {e}; every instance on one database must be configured with the same log keys (logs.key_dir/{log}.pem) and logs.origin",
+                    verifier.key_label(),
+                    log = log.as_str(),
+                );
+            }
         }
         if let Some(head) = tlog_store::head(db, LogName::Registry).await? {
             self.set_registry_head(head.size, head.root);

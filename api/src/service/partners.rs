@@ -120,8 +120,7 @@ pub async fn register(
         AuditEntry::new("partner.register", "partner", saved.id).after(Some(snapshot(&saved))),
     )
     .await?;
-    tx.commit().await?;
-    services.partner_changed(&saved.subject);
+    services.commit_partner_change(tx, &saved.subject).await?;
     Ok(saved)
 }
 
@@ -172,8 +171,7 @@ pub async fn deactivate(
             .reason(Some(reason.to_string())),
     )
     .await?;
-    tx.commit().await?;
-    services.partner_changed(&saved.subject);
+    services.commit_partner_change(tx, &saved.subject).await?;
     Ok(saved)
 }
 

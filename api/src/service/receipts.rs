@@ -403,7 +403,8 @@ impl KeyRing {
     }
 }
 
-/// Adds a new key to `dir`, which becomes the signing key; returns its kid.
+/// Adds a new key to `dir`, which becomes the signing key; returns its kid. Receipt and
+/// token key directories alike (`rotate-receipt-key`, `rotate-token-key`).
 pub fn add_key(dir: &Path) -> anyhow::Result<String> {
     let existing = KeyRing::read_dir(dir)?;
     // Wall time: the kid names when the key file was made, so that kids sort by age
@@ -413,7 +414,8 @@ pub fn add_key(dir: &Path) -> anyhow::Result<String> {
         && newest >= kid.as_str()
     {
         bail!(
-            "the newest receipt key {newest} is not older than now ({kid}); check the clock before rotating"
+            "the newest key in {} ({newest}) is not older than now ({kid}); check the clock before rotating",
+            dir.display()
         );
     }
     keys::generate(&dir.join(format!("{kid}.pem")))?;
@@ -421,8 +423,9 @@ pub fn add_key(dir: &Path) -> anyhow::Result<String> {
 }
 
 /// The receipt keys of a running service. The ring is re-read by [`ReceiptService::reload`]
-/// (at start, and periodically, so a key added with `rotate-receipt-key` is picked up
-/// without a restart).
+/// (at start, when a new key is announced by `rotate-receipt-key` on PostgreSQL, see
+/// `cluster::notify`, and periodically as the fallback), so a new key is picked up
+/// without a restart.
 pub struct ReceiptService {
     dir: PathBuf,
     issuer: String,

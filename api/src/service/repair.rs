@@ -443,9 +443,8 @@ pub async fn decide(
         "repair.rejected"
     };
     audit_change(&tx, actor, at, action, Some(before), &saved, Some(reason)).await?;
-    tx.commit().await?;
     // Approving or revoking a repair changes the list.
-    services.list_changed();
+    services.commit_list_change(tx).await?;
     RepairView::from_row(saved)
 }
 
@@ -497,9 +496,8 @@ pub async fn revoke(
         Some(reason),
     )
     .await?;
-    tx.commit().await?;
     // Approving or revoking a repair changes the list.
-    services.list_changed();
+    services.commit_list_change(tx).await?;
     RepairView::from_row(saved)
 }
 

@@ -12,6 +12,7 @@ mod fuzz;
 mod graphql_http;
 mod history;
 mod idempotency;
+mod instances;
 mod limits;
 mod listings;
 mod logs;

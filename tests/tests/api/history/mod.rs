@@ -17,7 +17,7 @@ mod check_reconstruction;
 mod known_at;
 mod public_list;
 mod report;
-mod subscriptions;
+pub(crate) mod subscriptions;
 mod typical_cases;
 
 use tests::Gql;

@@ -14,10 +14,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn ws_connect(app: &TestApp, path: &str) -> Ws {
+pub(crate) async fn ws_connect(app: &TestApp, path: &str) -> Ws {
     let mut req = app.ws_url(path).into_client_request().unwrap();
     req.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -33,14 +33,14 @@ async fn ws_connect(app: &TestApp, path: &str) -> Ws {
     ws
 }
 
-async fn ws_send(ws: &mut Ws, msg: Value) {
+pub(crate) async fn ws_send(ws: &mut Ws, msg: Value) {
     ws.send(Message::Text(msg.to_string().into()))
         .await
         .unwrap();
 }
 
 /// The next protocol message (text), or the close frame's code and reason.
-async fn ws_next(ws: &mut Ws, within: std::time::Duration) -> Result<Value, String> {
+pub(crate) async fn ws_next(ws: &mut Ws, within: std::time::Duration) -> Result<Value, String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next())
