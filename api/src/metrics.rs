@@ -38,6 +38,8 @@ pub const DB_POOL_WAIT: &str = "registry_db_pool_wait_seconds";
 pub const WS_SUBSCRIPTIONS_OPEN: &str = "registry_websocket_subscriptions";
 pub const WS_SUBSCRIPTIONS_STARTED: &str = "registry_websocket_subscriptions_total";
 pub const PERSISTED_QUERIES: &str = "registry_persisted_queries_total";
+pub const RATE_STORE_FAILURES: &str = "registry_rate_limit_store_failures_total";
+pub const RATE_STORE_UP: &str = "registry_rate_limit_store_up";
 
 /// Distinct GraphQL operation names kept as label values.
 pub const MAX_OPERATION_NAMES: usize = 256;
@@ -148,6 +150,14 @@ fn describe() {
         "Requests that used automatic persisted queries, by outcome (found, registered, or the refusal's code)"
     );
     describe_counter!(
+        RATE_STORE_FAILURES,
+        "Rate-limit decisions the shared store (limits.shared_store_url) did not answer in time or answered with an error; each was taken by the process's own buckets"
+    );
+    describe_gauge!(
+        RATE_STORE_UP,
+        "1 while rate limits are decided by the shared store, 0 while this process decides alone because the store did not answer (absent without a store)"
+    );
+    describe_counter!(
         REFUSALS,
         "Requests refused before GraphQL ran, by code (RATE_LIMITED, PAYLOAD_TOO_LARGE, ...)"
     );
@@ -229,6 +239,16 @@ pub fn lookup_group(size: usize) {
 /// its stable code (always one of the fixed codes, never caller text).
 pub fn refusal(code: &str) {
     counter!(REFUSALS, "code" => code.to_string()).increment(1);
+}
+
+/// The shared rate-limit store failed one decision (hook for `http::rate_limit::shared`).
+pub fn rate_store_failure() {
+    counter!(RATE_STORE_FAILURES).increment(1);
+}
+
+/// Whether rate limits are decided by the shared store now.
+pub fn rate_store_up(up: bool) {
+    gauge!(RATE_STORE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 /// A write transaction began: whether it found no idle connection in the pool, and how

@@ -26,5 +26,6 @@ mod repair;
 mod request_ids;
 mod rules;
 mod seed;
+mod shared_limits;
 mod tokens;
 mod ws_security;

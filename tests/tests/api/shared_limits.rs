@@ -1,0 +1,177 @@
+//! Rate limits shared across instances (`limits.shared_store_url`): two servers on port 0
+//! with the same Redis key prefix (unique per test) are one limit; with the store
+//! unreachable each server still applies its own. Redis: `TEST_REDIS_URL`, default
+//! `redis://127.0.0.1:6379` (`.ci/run` starts one if none answers).
+
+use api::config::Settings;
+use api::domain::measures::Domain;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tests::{Backend, HttpAnswer, TestApp, spawn_app_with};
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The strict limits of `rate_limits.rs` (three a second per subject, two per address).
+fn strict(settings: &mut Settings) {
+    settings.limits.rate_per_second = 1;
+    settings.limits.rate_burst = 3;
+    settings.limits.public_rate_per_second = 1;
+    settings.limits.public_rate_burst = 2;
+}
+
+/// Two servers sharing one store and a key prefix no other test uses.
+async fn two_instances(backend: Backend) -> (TestApp, TestApp) {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let shared = |settings: &mut Settings| {
+        strict(settings);
+        settings.limits.shared_store_url = Some(redis_url());
+        settings.limits.shared_store_prefix = prefix.clone();
+        // Generous: a loaded test machine must not make the test fall back.
+        settings.limits.shared_store_timeout_ms = 2_000;
+    };
+    let a = spawn_app_with(backend, shared).await;
+    let b = spawn_app_with(backend, shared).await;
+    (a, b)
+}
+
+async fn call(app: &TestApp, token: Option<&str>) -> HttpAnswer {
+    app.post_graphql(token, &json!({ "query": "{ __typename }" }), &[])
+        .await
+}
+
+fn assert_limited(answer: &HttpAnswer) {
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    answer.gql().assert_error("RATE_LIMITED");
+    assert!(answer.header("retry-after").is_some());
+}
+
+/// The WebSocket `connection_init` of `token` on `app`: acknowledged or not.
+async fn ws_init_acknowledged(app: &TestApp, token: &str) -> bool {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut req = app.ws_url("/graphql/ws").into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
+    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("an answer or a close");
+    matches!(&answer, Some(Ok(Message::Text(t))) if t.contains("connection_ack"))
+}
+
+async fn a_budget_spent_on_one_instance_is_refused_on_another(backend: Backend) {
+    let (a, b) = two_instances(backend).await;
+    // A partner registered with both (each instance has its own database here; the
+    // bucket is keyed by the token's role and subject, as in one process).
+    let on_a = a.partner("shared-partner", &[Domain::Procurement]).await;
+    let on_b = b.partner("shared-partner", &[Domain::Procurement]).await;
+    for _ in 0..3 {
+        assert_eq!(call(&a, Some(&on_a)).await.status, 200);
+    }
+    assert_limited(&call(&b, Some(&on_b)).await);
+    assert_limited(&call(&a, Some(&on_a)).await);
+    // Another partner is not affected, on either instance.
+    let other = b.partner("other-partner", &[Domain::Procurement]).await;
+    assert_eq!(call(&b, Some(&other)).await.status, 200);
+
+    // WebSocket operations are charged to the same buckets: a subject that spent its
+    // budget over HTTP on A is refused at connection_init on B. (The upgrade takes one
+    // of the address's two anonymous tokens.)
+    let auditor_a = a.token(api::auth::Role::Auditor, "shared-auditor");
+    let auditor_b = b.token(api::auth::Role::Auditor, "shared-auditor");
+    for _ in 0..3 {
+        assert_eq!(call(&a, Some(&auditor_a)).await.status, 200);
+    }
+    assert!(!ws_init_acknowledged(&b, &auditor_b).await);
+
+    // Anonymous callers by address, across instances: one token is left after the
+    // upgrade above; taken on A, B refuses.
+    assert_eq!(call(&a, None).await.status, 200);
+    assert_limited(&call(&b, None).await);
+}
+
+/// A document refused for its cost puts its caller's shared bucket into debt: the next
+/// request, on the other instance, is refused at the door.
+async fn a_refused_documents_debt_is_shared(backend: Backend) {
+    let (a, b) = two_instances(backend).await;
+    let on_a = a.token(api::auth::Role::Auditor, "costly-auditor");
+    let on_b = b.token(api::auth::Role::Auditor, "costly-auditor");
+    let aliases: Vec<String> = (0..30)
+        .map(|i| format!("a{i}: publicListings(first: 500) {{ edges {{ node {{ id }} }} }}"))
+        .collect();
+    let costly = json!({ "query": format!("{{ {} }}", aliases.join(" ")) });
+    let refused = a.post_graphql(Some(&on_a), &costly, &[]).await;
+    refused.gql().assert_error("QUERY_TOO_COMPLEX");
+    assert_limited(&call(&b, Some(&on_b)).await);
+}
+
+/// Nothing listens at the store's address: every instance falls back to its own buckets
+/// (the limits still apply, per process), quickly, and says so in `/metrics`.
+async fn an_unreachable_store_falls_back_to_per_process_limits(backend: Backend) {
+    let dead = |settings: &mut Settings| {
+        strict(settings);
+        settings.limits.shared_store_url = Some("redis://127.0.0.1:1".into());
+        settings.limits.shared_store_timeout_ms = 50;
+        // Ask the store again on every request: each one must still be quick.
+        settings.limits.shared_store_retry_ms = 0;
+    };
+    let app = spawn_app_with(backend, dead).await;
+    let partner = app.partner("fallback-partner", &[Domain::Procurement]).await;
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(call(&app, Some(&partner)).await.status, 200);
+    }
+    assert_limited(&call(&app, Some(&partner)).await);
+    // Four requests, each of which tried the store first: far below a second each.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("registry_rate_limit_store_failures_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(failures >= 4.0, "{failures}\n{metrics}");
+}
+
+macro_rules! on_both_backends_by_backend {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(tests::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(tests::Backend::Postgres).await
+                }
+            }
+        )+
+    };
+}
+
+on_both_backends_by_backend!(
+    a_budget_spent_on_one_instance_is_refused_on_another,
+    a_refused_documents_debt_is_shared,
+    an_unreachable_store_falls_back_to_per_process_limits,
+);
