@@ -125,6 +125,10 @@ pub struct LogSettings {
     /// Directory of the logs' Ed25519 keys, `registry.pem` and `answers.pem`.
     /// Default `data_dir/log-keys`.
     pub key_dir: Option<PathBuf>,
+    /// Verifier keys of the witnesses whose cosignatures the registry accepts and serves
+    /// (C2SP `tlog-cosignature` Ed25519 vkeys, `<name>+<key id>+<base64>`, as
+    /// `credit-registry witness-key` prints them); empty: none is accepted.
+    pub witnesses: Vec<String>,
 }
 
 impl Default for LogSettings {
@@ -132,6 +136,7 @@ impl Default for LogSettings {
         Self {
             origin: "credit-registry.local/logs".into(),
             key_dir: None,
+            witnesses: Vec::new(),
         }
     }
 }

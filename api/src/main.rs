@@ -78,6 +78,43 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             println!("loaded {count} exception days for {year}");
             Ok(())
         }
+        Command::Witness {
+            url,
+            log,
+            key,
+            name,
+            state,
+            vkey,
+            interval,
+            once,
+        } => {
+            let signing = api::auth::keys::load_or_create(&key, false)?;
+            let key = api::tlog::cosignature::WitnessKey::new(&name, signing)
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            let args = api::tlog::witness::WitnessArgs {
+                url,
+                log,
+                state,
+                vkey,
+                interval: std::time::Duration::from_secs(interval.max(1)),
+                once,
+            };
+            let status = api::tlog::witness::run(&args, &key).await;
+            std::process::exit(status);
+        }
+        Command::WitnessKey { key, name } => {
+            let signing = if key.exists() {
+                api::auth::keys::load_or_create(&key, false)?
+            } else {
+                let signing = api::auth::keys::generate(&key)?;
+                eprintln!("wrote {}", key.display());
+                signing
+            };
+            let key = api::tlog::cosignature::WitnessKey::new(&name, signing)
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            println!("{}", key.vkey());
+            Ok(())
+        }
         Command::Keygen { out } => {
             api::auth::keys::generate(&out)?;
             println!("wrote {}", out.display());
@@ -98,6 +135,8 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
         Command::VerifyReceipt {
             jwks,
             vkey,
+            witness_vkeys,
+            min_cosignatures,
             receipt,
         } => {
             // Exit status 2: nothing could be verified (unlike 1: verified and not genuine).
@@ -135,16 +174,22 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                         "this receipt is a compact JWS: pass the registry's JWK set with --jwks (a saved /.well-known/jwks.json)"
                     );
                 }
-                Ok((keys, log, receipt))
+                let witnesses = api::tlog::client::read_witness_vkeys(&witness_vkeys)?;
+                Ok((keys, log, receipt, witnesses))
             })();
-            let (keys, log, receipt) = match inputs {
+            let (keys, log, receipt, witnesses) = match inputs {
                 Ok(inputs) => inputs,
                 Err(err) => {
                     eprintln!("ERROR: {err:#}");
                     std::process::exit(2);
                 }
             };
-            let (report, genuine) = match receipts::verify_any(&receipt, &keys, log.as_ref()) {
+            let verified = receipts::verify_any(&receipt, &keys, log.as_ref()).and_then(|v| {
+                cosigned_enough(&receipt, &witnesses, min_cosignatures)
+                    .map_err(receipts::ReceiptError::Proof)?;
+                Ok(v)
+            });
+            let (report, genuine) = match verified {
                 Ok(verified) => (
                     match verified.log {
                         Some((index, size)) => format!(
@@ -174,12 +219,16 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             from_checkpoint,
             vkey,
             save_checkpoint,
+            witness_vkeys,
+            min_cosignatures,
         } => {
             let args = api::tlog::client::VerifyLogArgs {
                 url,
                 from_checkpoint,
                 vkey,
                 save_checkpoint,
+                witness_vkeys,
+                min_cosignatures,
             };
             match api::tlog::client::verify_log(&args).await {
                 Ok(report) => {
@@ -253,5 +302,29 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+/// `verify-receipt --witness-vkey … --min-cosignatures N`: the receipt's checkpoint must
+/// carry N valid cosignatures of the given witnesses.
+fn cosigned_enough(
+    receipt: &str,
+    witnesses: &[api::tlog::cosignature::WitnessVerifier],
+    min: usize,
+) -> Result<(), String> {
+    if min == 0 {
+        return Ok(());
+    }
+    if !api::tlog::proof::is_tlog_proof(receipt) {
+        return Err("a JWS receipt carries no checkpoint, so no cosignature".into());
+    }
+    let text = format!("{}\n", receipt.trim().replace("\r\n", "\n"));
+    let proof = api::tlog::proof::TlogProof::parse(&text).map_err(|e| e.to_string())?;
+    let mut report = api::tlog::client::Report::default();
+    api::tlog::client::check_cosignatures(&mut report, &proof.checkpoint, witnesses, min);
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(report.problems.join("; "))
     }
 }

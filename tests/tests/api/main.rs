@@ -28,4 +28,5 @@ mod rules;
 mod seed;
 mod shared_limits;
 mod tokens;
+mod witness;
 mod ws_security;
