@@ -97,7 +97,9 @@ pub enum CosignatureRefusal {
     #[error("{0}")]
     UnknownCheckpoint(String),
     /// No cosignature of a configured witness on it (`UNKNOWN_WITNESS`, 403).
-    #[error("the checkpoint carries no cosignature of a witness this registry knows (logs.witnesses)")]
+    #[error(
+        "the checkpoint carries no cosignature of a witness this registry knows (logs.witnesses)"
+    )]
     UnknownWitness,
     /// A configured witness's line that does not verify (`BAD_COSIGNATURE`, 400).
     #[error("{0}")]
@@ -163,8 +165,9 @@ impl TransparencyLogs {
         log: LogName,
         note: &str,
     ) -> Result<Vec<String>, CosignatureRefusal> {
-        let verifier = LogVerifier::parse(&self.key(log).vkey())
-            .map_err(|e| CosignatureRefusal::Internal(AppError::internal(anyhow::anyhow!("{e}"))))?;
+        let verifier = LogVerifier::parse(&self.key(log).vkey()).map_err(|e| {
+            CosignatureRefusal::Internal(AppError::internal(anyhow::anyhow!("{e}")))
+        })?;
         let checkpoint = verifier
             .verify_checkpoint(note)
             .map_err(|e| CosignatureRefusal::BadCheckpoint(e.to_string()))?;

@@ -169,7 +169,9 @@ pub fn check_cosignatures(
         Ok(found) => found,
         Err(CosignatureError::NoKnownWitness) => Vec::new(),
         Err(e) => {
-            report.problems.push(format!("the checkpoint's cosignatures: {e}"));
+            report
+                .problems
+                .push(format!("the checkpoint's cosignatures: {e}"));
             return;
         }
     };
@@ -190,9 +192,7 @@ pub fn check_cosignatures(
 }
 
 /// Checks a log as [`verify_log`] does; also returns the verified checkpoint.
-pub async fn check_log(
-    check: &LogCheck,
-) -> anyhow::Result<(Report, Option<VerifiedCheckpoint>)> {
+pub async fn check_log(check: &LogCheck) -> anyhow::Result<(Report, Option<VerifiedCheckpoint>)> {
     let base = check.url.trim_end_matches('/').to_string();
     let fetch = Fetcher {
         client: reqwest::Client::builder()

@@ -124,7 +124,8 @@ pub struct WitnessVerifier {
 impl WitnessVerifier {
     /// Parses `<name>+<hex key ID>+base64(0x04 || 32-byte key)`.
     pub fn parse(vkey: &str) -> Result<Self, TlogError> {
-        let bad = |why: &str| TlogError::Malformed(format!("not a cosignature/v1 verifier key: {why}"));
+        let bad =
+            |why: &str| TlogError::Malformed(format!("not a cosignature/v1 verifier key: {why}"));
         let vkey = vkey.trim();
         let mut parts = vkey.splitn(3, '+');
         let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
@@ -137,7 +138,9 @@ impl WitnessVerifier {
             return Err(bad("the key ID must be 8 hex digits"));
         }
         let id = u32::from_str_radix(id, 16).map_err(|_| bad("the key ID is not hex"))?;
-        let key = STANDARD.decode(key).map_err(|_| bad("the key is not base64"))?;
+        let key = STANDARD
+            .decode(key)
+            .map_err(|_| bad("the key is not base64"))?;
         let Some((&COSIGNATURE_V1, public)) = key.split_first() else {
             return Err(bad("the key's type is not 0x04 (cosignature/v1, Ed25519)"));
         };
@@ -282,8 +285,8 @@ mod tests {
 
     #[test]
     fn a_cosignature_verifies_with_the_witness_vkey_and_only_on_its_checkpoint() {
-        let witness = WitnessKey::new("witness.example/w1", SigningKey::from_bytes(&[9; 32]))
-            .unwrap();
+        let witness =
+            WitnessKey::new("witness.example/w1", SigningKey::from_bytes(&[9; 32])).unwrap();
         let note = checkpoint();
         let cosigned = witness.cosign(&note, 1_679_315_147).unwrap();
         assert!(cosigned.starts_with(&note));

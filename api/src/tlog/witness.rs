@@ -115,7 +115,10 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
     let status = answer.status();
     if !status.is_success() {
         let body = answer.text().await.unwrap_or_default();
-        bail!("the registry refused the cosignature ({status}): {}", body.trim());
+        bail!(
+            "the registry refused the cosignature ({status}): {}",
+            body.trim()
+        );
     }
     state.log_vkey = Some(vkey);
     state.checkpoint = Some(checkpoint.note.clone());

@@ -56,8 +56,11 @@ async fn ws_init_acknowledged(app: &TestApp, token: &str) -> bool {
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
-    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
     ws.send(Message::Text(init.to_string().into()))
         .await
         .unwrap();
@@ -124,7 +127,9 @@ async fn an_unreachable_store_falls_back_to_per_process_limits(backend: Backend)
         settings.limits.shared_store_retry_ms = 0;
     };
     let app = spawn_app_with(backend, dead).await;
-    let partner = app.partner("fallback-partner", &[Domain::Procurement]).await;
+    let partner = app
+        .partner("fallback-partner", &[Domain::Procurement])
+        .await;
     let started = Instant::now();
     for _ in 0..3 {
         assert_eq!(call(&app, Some(&partner)).await.status, 200);

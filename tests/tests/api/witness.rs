@@ -103,7 +103,11 @@ async fn a_witness_cosigns_and_the_served_checkpoint_carries_it(backend: Backend
     assert!(one.ok(), "{}", one.text());
     let two = verify_log(&check(2)).await.unwrap();
     assert!(!two.ok(), "{}", two.text());
-    assert!(two.text().contains("fewer than the 2 required"), "{}", two.text());
+    assert!(
+        two.text().contains("fewer than the 2 required"),
+        "{}",
+        two.text()
+    );
 
     // The log grows; the next round proves it extends what was cosigned and cosigns it.
     crate::listings::listed(&app, "441802", 210, Utc::now() - Duration::days(1)).await;
@@ -139,8 +143,18 @@ async fn a_forged_history_is_refused_by_the_witness(backend: Backend) {
     let key_dir = genuine.state.settings.log_key_dir();
     let forged = witnessed_app(backend, &witness, Some(key_dir), 400, 3).await;
     assert_eq!(
-        genuine.get("/logs/registry/vkey").await.text().await.unwrap(),
-        forged.get("/logs/registry/vkey").await.text().await.unwrap(),
+        genuine
+            .get("/logs/registry/vkey")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        forged
+            .get("/logs/registry/vkey")
+            .await
+            .text()
+            .await
+            .unwrap(),
         "the forger signs with the genuine log key"
     );
     // Pointed at the forger (with the state of the genuine log): refused.
@@ -151,7 +165,11 @@ async fn a_forged_history_is_refused_by_the_witness(backend: Backend) {
         panic!("a forged history was cosigned: {outcome:?}")
     };
     assert!(why.contains("rewrote history"), "{why}");
-    assert_eq!(std::fs::read(&state).unwrap(), saved, "the state is unchanged");
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        saved,
+        "the state is unchanged"
+    );
     assert!(
         verify_cosignatures(
             &checkpoint(&forged, "registry").await,

@@ -320,9 +320,15 @@ mod tests {
             .unwrap();
         assert!((1_000..=1_500).contains(&ttl), "{ttl}");
         // Refilled: the key is dropped rather than kept equal to a missing one.
-        scripted(&mut connection, &key, &quota, &step(0, 0, Mode::Take), now + 600_000)
-            .await
-            .unwrap();
+        scripted(
+            &mut connection,
+            &key,
+            &quota,
+            &step(0, 0, Mode::Take),
+            now + 600_000,
+        )
+        .await
+        .unwrap();
         let exists: i64 = redis::cmd("EXISTS")
             .arg(&key)
             .query_async(&mut connection)
@@ -376,7 +382,11 @@ mod tests {
         assert!(store.down.load(Ordering::Relaxed));
         // Within the retry interval the store is not even asked.
         assert_eq!(store.decide("k", &quota, 1, Mode::Take).await, None);
-        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
