@@ -185,7 +185,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 }
             };
             let verified = receipts::verify_any(&receipt, &keys, log.as_ref()).and_then(|v| {
-                cosigned_enough(&receipt, &witnesses, min_cosignatures)
+                api::tlog::client::receipt_cosigned(&receipt, &witnesses, min_cosignatures)
                     .map_err(receipts::ReceiptError::Proof)?;
                 Ok(v)
             });
@@ -302,29 +302,5 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
-    }
-}
-
-/// `verify-receipt --witness-vkey … --min-cosignatures N`: the receipt's checkpoint must
-/// carry N valid cosignatures of the given witnesses.
-fn cosigned_enough(
-    receipt: &str,
-    witnesses: &[api::tlog::cosignature::WitnessVerifier],
-    min: usize,
-) -> Result<(), String> {
-    if min == 0 {
-        return Ok(());
-    }
-    if !api::tlog::proof::is_tlog_proof(receipt) {
-        return Err("a JWS receipt carries no checkpoint, so no cosignature".into());
-    }
-    let text = format!("{}\n", receipt.trim().replace("\r\n", "\n"));
-    let proof = api::tlog::proof::TlogProof::parse(&text).map_err(|e| e.to_string())?;
-    let mut report = api::tlog::client::Report::default();
-    api::tlog::client::check_cosignatures(&mut report, &proof.checkpoint, witnesses, min);
-    if report.ok() {
-        Ok(())
-    } else {
-        Err(report.problems.join("; "))
     }
 }

@@ -191,6 +191,31 @@ pub fn check_cosignatures(
     }
 }
 
+/// `verify-receipt --witness-vkey … --min-cosignatures N`: the receipt's checkpoint must
+/// carry `min` valid cosignatures of `witnesses` (its proof is verified separately).
+pub fn receipt_cosigned(
+    receipt: &str,
+    witnesses: &[super::cosignature::WitnessVerifier],
+    min: usize,
+) -> Result<(), String> {
+    if min == 0 {
+        return Ok(());
+    }
+    if !super::proof::is_tlog_proof(receipt) {
+        return Err("a JWS receipt carries no checkpoint, so no cosignature".into());
+    }
+    // As `verify_any` reads it: pasted text may have lost its final newline or gained CRs.
+    let text = format!("{}\n", receipt.trim().replace("\r\n", "\n"));
+    let proof = super::proof::TlogProof::parse(&text).map_err(|e| e.to_string())?;
+    let mut report = Report::default();
+    check_cosignatures(&mut report, &proof.checkpoint, witnesses, min);
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(report.problems.join("; "))
+    }
+}
+
 /// Checks a log as [`verify_log`] does; also returns the verified checkpoint.
 pub async fn check_log(check: &LogCheck) -> anyhow::Result<(Report, Option<VerifiedCheckpoint>)> {
     let base = check.url.trim_end_matches('/').to_string();

@@ -93,6 +93,7 @@ async fn a_witness_cosigns_and_the_served_checkpoint_carries_it(backend: Backend
     // verify-log --witness-vkey … --min-cosignatures: one is there, two are not.
     let witness_file = dir.path().join("w1.vkey");
     std::fs::write(&witness_file, witness.vkey()).unwrap();
+    independent_verifier(&served, &witness_file, dir.path());
     let check = |min: usize| VerifyLogArgs {
         url: format!("{}/logs/registry", app.address),
         witness_vkeys: vec![witness_file.clone()],
@@ -124,6 +125,54 @@ async fn a_witness_cosigns_and_the_served_checkpoint_carries_it(backend: Backend
             .len(),
         1
     );
+}
+
+/// The cosignature checked by an implementation that is not the project's:
+/// `tests/verifier/verify_cosignature.py` (standard library and `cryptography`), written
+/// from C2SP tlog-cosignature. The served checkpoint verifies; altered, it does not.
+fn independent_verifier(served: &str, witness_vkey: &std::path::Path, dir: &std::path::Path) {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        eprintln!(
+            "SKIPPED: python3 with the `cryptography` package is needed for the independent cosignature verifier"
+        );
+        return;
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/verifier/verify_cosignature.py"
+    );
+    let run = |note: &str| -> (i32, String) {
+        let file = dir.join("checkpoint.txt");
+        std::fs::write(&file, note).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .arg("--witness-vkey")
+            .arg(witness_vkey)
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (status, out) = run(served);
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.starts_with("VALID: cosigned by witness.test/w1"),
+        "{out}"
+    );
+    // Another size under the same signature lines.
+    let mut lines = served.splitn(3, '\n');
+    let (origin, _size, rest) = (lines.next().unwrap(), lines.next(), lines.next().unwrap());
+    let altered = format!("{origin}\n999999\n{rest}");
+    let (status, out) = run(&altered);
+    assert_eq!(status, 1, "{out}");
+    assert!(out.contains("does not verify"), "{out}");
 }
 
 /// A second server with another database but the same log key (what a registry that
@@ -234,6 +283,45 @@ async fn cosignatures_of_unknown_witnesses_are_refused(backend: Backend) {
     );
 }
 
+/// `verify-receipt --witness-vkey … --min-cosignatures N`: a receipt as issued carries
+/// none (its checkpoint was signed when the check was answered); with its checkpoint
+/// replaced by the cosigned one of the same size it verifies and carries the witness's.
+async fn a_receipt_can_require_cosignatures(backend: Backend) {
+    use api::tlog::client::receipt_cosigned;
+    use api::tlog::proof::TlogProof;
+    let witness = witness_key(25);
+    let app = witnessed_app(backend, &witness, None, 600, 0).await;
+    let (_, receipt) = crate::receipts::restricted_receipt(&app).await;
+    let witnesses = [WitnessVerifier::parse(&witness.vkey()).unwrap()];
+    assert!(receipt_cosigned(&receipt, &witnesses, 0).is_ok());
+    let none = receipt_cosigned(&receipt, &witnesses, 1).unwrap_err();
+    assert!(none.contains("fewer than the 1 required"), "{none}");
+
+    // A witness of the answer log cosigns its latest checkpoint: the receipt's (no check
+    // was answered since).
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = args(&app, &dir.path().join("answers.json"));
+    answers.log = "answers".into();
+    let outcome = witness_once(&answers, &witness).await.unwrap();
+    let proof = TlogProof::parse(&receipt).unwrap();
+    let answers_vkey = app.get("/logs/answers/vkey").await.text().await.unwrap();
+    let log = LogVerifier::parse(&answers_vkey).unwrap();
+    let size = log.verify_checkpoint(&proof.checkpoint).unwrap().size;
+    assert_eq!(outcome, Outcome::Cosigned { size });
+
+    let upgraded = TlogProof {
+        checkpoint: checkpoint(&app, "answers").await,
+        ..proof
+    }
+    .to_text();
+    assert_ne!(upgraded, receipt);
+    api::service::receipts::verify_any(&upgraded, &Default::default(), Some(&log)).unwrap();
+    receipt_cosigned(&upgraded, &witnesses, 1).unwrap();
+    assert!(receipt_cosigned(&upgraded, &witnesses, 2).is_err());
+    // A JWS receipt has no checkpoint to carry cosignatures.
+    assert!(receipt_cosigned("a.b.c", &witnesses, 1).is_err());
+}
+
 macro_rules! on_both_backends_by_backend {
     ($($name:ident),+ $(,)?) => {
         $(
@@ -255,4 +343,5 @@ on_both_backends_by_backend!(
     a_witness_cosigns_and_the_served_checkpoint_carries_it,
     a_forged_history_is_refused_by_the_witness,
     cosignatures_of_unknown_witnesses_are_refused,
+    a_receipt_can_require_cosignatures,
 );
