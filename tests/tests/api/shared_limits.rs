@@ -158,6 +158,118 @@ async fn an_unreachable_store_falls_back_to_per_process_limits(backend: Backend)
     assert!(failures >= 4.0, "{failures}\n{metrics}");
 }
 
+/// A Redis of the test's own on a free loopback port, stopped on drop.
+struct OwnRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    /// `None` (the test then says SKIPPED) when redis-server is not installed.
+    fn start(port: Option<u16>) -> Option<Self> {
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port")
+        });
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self { port, child })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether the limit of a fresh subject spent through `a` holds on `b`.
+async fn shared_now(a: &TestApp, b: &TestApp, subject: &str) -> bool {
+    let on_a = a.token(api::auth::Role::Auditor, subject);
+    let on_b = b.token(api::auth::Role::Auditor, subject);
+    for _ in 0..3 {
+        assert_eq!(call(a, Some(&on_a)).await.status, 200);
+    }
+    call(b, Some(&on_b)).await.status == 429
+}
+
+/// The store dies while two instances run: each goes on with its own buckets (requests
+/// are answered, limits still apply per process), and once the store is back the
+/// limits are shared again, without a restart.
+async fn instances_fall_back_while_the_store_is_down_and_share_again_after(backend: Backend) {
+    let Some(mut redis) = OwnRedis::start(None) else {
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    let url = redis.url();
+    let adjust = |settings: &mut Settings| {
+        strict(settings);
+        settings.limits.shared_store_url = Some(url.clone());
+        settings.limits.shared_store_prefix = "outage:".into();
+        settings.limits.shared_store_timeout_ms = 500;
+        settings.limits.shared_store_retry_ms = 100;
+    };
+    let a = spawn_app_with(backend, adjust).await;
+    let b = spawn_app_with(backend, adjust).await;
+    assert!(shared_now(&a, &b, "before-outage").await);
+
+    redis.stop();
+    // Each instance alone: a subject spent on A is not spent on B, and A still refuses
+    // past its own burst.
+    let on_a = a.token(api::auth::Role::Auditor, "during-outage");
+    let on_b = b.token(api::auth::Role::Auditor, "during-outage");
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(call(&a, Some(&on_a)).await.status, 200);
+    }
+    assert_limited(&call(&a, Some(&on_a)).await);
+    assert_eq!(call(&b, Some(&on_b)).await.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Back on the same port: shared again within a few retry intervals.
+    let port = redis.port;
+    let _redis = OwnRedis::start(Some(port)).expect("redis-server restarts");
+    let mut shared = false;
+    for round in 0..30 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if shared_now(&a, &b, &format!("after-outage-{round}")).await {
+            shared = true;
+            break;
+        }
+    }
+    assert!(
+        shared,
+        "the limits were not shared again after the store came back"
+    );
+}
+
 macro_rules! on_both_backends_by_backend {
     ($($name:ident),+ $(,)?) => {
         $(
@@ -179,4 +291,5 @@ on_both_backends_by_backend!(
     a_budget_spent_on_one_instance_is_refused_on_another,
     a_refused_documents_debt_is_shared,
     an_unreachable_store_falls_back_to_per_process_limits,
+    instances_fall_back_while_the_store_is_down_and_share_again_after,
 );
