@@ -58,6 +58,11 @@ impl WitnessKey {
         &self.name
     }
 
+    /// `<name>+<key id>`, as the registry names the witnesses it accepted.
+    pub fn key_label(&self) -> String {
+        format!("{}+{:08x}", self.name, self.id)
+    }
+
     /// The verifier key a log is configured with (`logs.witnesses`):
     /// `<name>+<hex key ID>+base64(0x04 || public key)`.
     pub fn vkey(&self) -> String {

@@ -99,8 +99,13 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
         _ => return Ok(Outcome::Refused(report.problems.join("; "))),
     };
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    // Only the log's signature and this witness's go back: the served checkpoint may
+    // carry other witnesses' lines, which are not this witness's to vouch for.
+    let bare = super::note::LogVerifier::parse(&vkey)
+        .and_then(|log| log.log_signed_only(&checkpoint.note))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let cosigned = key
-        .cosign(&checkpoint.note, now)
+        .cosign(&bare, now)
         .map_err(|e| anyhow::anyhow!("cosigning: {e}"))?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -113,10 +118,21 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
         .await
         .with_context(|| format!("posting the cosignature to {log_url}/cosignature"))?;
     let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
     if !status.is_success() {
-        let body = answer.text().await.unwrap_or_default();
         bail!(
             "the registry refused the cosignature ({status}): {}",
+            body.trim()
+        );
+    }
+    let accepted: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let label = key.key_label();
+    if !accepted["accepted"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|w| w.as_str() == Some(label.as_str())))
+    {
+        bail!(
+            "the registry did not accept this witness's cosignature ({label}): {}",
             body.trim()
         );
     }
