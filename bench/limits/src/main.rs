@@ -8,7 +8,10 @@
 //!
 //! Prints, for each mode, the latency of one decision by one caller (mean, p50, p99,
 //! max) and the decisions per second of `--tasks` concurrent callers for `--seconds`.
-//! Talks to the given Redis only (loopback); bounded in count and time.
+//! With `--http`, also the requests per second of a whole server (started in this
+//! process on port 0 with a throwaway SQLite database) answering `{ __typename }` to
+//! `--tasks` concurrent callers, with the shared store off and on.
+//! Talks to the given Redis and its own server only (loopback); bounded in count and time.
 
 use api::config::Limits;
 use api::http::rate_limit::{RateKey, RateLimiter};
@@ -30,6 +33,9 @@ struct Args {
     /// Seconds of the throughput measurement, per mode.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Also measure a whole server's request rate with the store off and on.
+    #[arg(long)]
+    http: bool,
 }
 
 #[tokio::main]
@@ -89,7 +95,94 @@ async fn main() -> anyhow::Result<()> {
             throughput
         );
     }
+    if args.http {
+        println!();
+        println!(
+            "HTTP: {} callers, {} s per mode, {{ __typename }} as one auditor",
+            args.tasks, args.seconds
+        );
+        for shared in [false, true] {
+            let rate = http_rate(&args, shared).await?;
+            println!(
+                "{:<12} {:>10.0} requests/s",
+                if shared { "redis" } else { "in-process" },
+                rate
+            );
+        }
+    }
     Ok(())
+}
+
+/// Requests per second of a server of our own, store off or on.
+async fn http_rate(args: &Args, shared: bool) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = api::config::Settings::default();
+    settings.bind = "127.0.0.1:0".into();
+    settings.data_dir = dir.path().to_path_buf();
+    settings.database_url = Some(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    ));
+    settings.workers = 2;
+    settings.jobs.expiry_interval_seconds = 0;
+    settings.jobs.idempotency_purge_interval_seconds = 0;
+    settings.limits.rate_per_second = 1_000_000_000;
+    settings.limits.rate_burst = 1_000_000_000;
+    if shared {
+        settings.limits.shared_store_url = Some(args.redis.clone());
+        settings.limits.shared_store_prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
+        settings.limits.shared_store_timeout_ms = 1_000;
+    }
+    let app = api::startup::Application::build(settings).await?;
+    let url = format!("http://127.0.0.1:{}/graphql", app.port());
+    let token = app.state().tokens.issue(&api::auth::tokens::TokenRequest {
+        subject: "bench-auditor".into(),
+        role: api::auth::Role::Auditor,
+        domains: Vec::new(),
+        region: None,
+        ttl: chrono::Duration::hours(1),
+    })?;
+    let server = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({ "query": "{ __typename }" });
+    let send = |client: reqwest::Client, token: String, body: serde_json::Value, url: String| async move {
+        client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    };
+    // Warm-up: connections, the script's load.
+    for _ in 0..50 {
+        send(client.clone(), token.clone(), body.clone(), url.clone()).await;
+    }
+    let until = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..args.tasks)
+        .map(|_| {
+            let (client, token, body, url) =
+                (client.clone(), token.clone(), body.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut ok = 0u64;
+                while Instant::now() < until {
+                    if send(client.clone(), token.clone(), body.clone(), url.clone()).await {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut total = 0u64;
+    for handle in handles {
+        total += handle.await.unwrap_or(0);
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    server.abort();
+    Ok(rate)
 }
 
 /// Decisions per second of `tasks` callers (distinct subjects) for `seconds`.
