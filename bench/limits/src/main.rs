@@ -116,14 +116,16 @@ async fn main() -> anyhow::Result<()> {
 /// Requests per second of a server of our own, store off or on.
 async fn http_rate(args: &Args, shared: bool) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let mut settings = api::config::Settings::default();
-    settings.bind = "127.0.0.1:0".into();
-    settings.data_dir = dir.path().to_path_buf();
-    settings.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("registry.db").display()
-    ));
-    settings.workers = 2;
+    let mut settings = api::config::Settings {
+        bind: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("registry.db").display()
+        )),
+        workers: 2,
+        ..Default::default()
+    };
     settings.jobs.expiry_interval_seconds = 0;
     settings.jobs.idempotency_purge_interval_seconds = 0;
     settings.limits.rate_per_second = 1_000_000_000;
