@@ -12,6 +12,11 @@
 --          that instances whose clocks differ still agree on one bucket.
 -- Returns {1, "0"} when taken (or owed), {0, wait} when refused, wait in seconds as
 -- text (Redis would truncate a Lua number to an integer).
+-- Redis before 5 replicates scripts verbatim and refuses writes after TIME unless told
+-- to replicate the effects instead (the default, and a no-op, from Redis 5 on).
+if redis.replicate_commands then
+  redis.replicate_commands()
+end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = math.min(tonumber(ARGV[3]), burst)
