@@ -101,6 +101,58 @@ async fn a_budget_spent_on_one_instance_is_refused_on_another(backend: Backend) 
     assert_limited(&call(&b, None).await);
 }
 
+/// A WebSocket operation on B is charged to the same shared bucket as HTTP requests on
+/// A: the socket is acknowledged (one token), A spends the rest, B's `subscribe` is
+/// refused with `RATE_LIMITED` (the socket stays open).
+async fn websocket_operations_share_the_bucket_across_instances(backend: Backend) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let (a, b) = two_instances(backend).await;
+    let on_a = a.token(api::auth::Role::Auditor, "ws-auditor");
+    let on_b = b.token(api::auth::Role::Auditor, "ws-auditor");
+    let mut req = b.ws_url("/graphql/ws").into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {on_b}")}});
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let ack = read_text(&mut ws).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    for _ in 0..2 {
+        assert_eq!(call(&a, Some(&on_a)).await.status, 200);
+    }
+    let op = json!({"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }"}});
+    ws.send(Message::Text(op.to_string().into())).await.unwrap();
+    let msg = read_text(&mut ws).await;
+    assert_eq!(msg["type"], "error", "{msg}");
+    assert_eq!(
+        msg["payload"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{msg}"
+    );
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn read_text(ws: &mut Ws) -> serde_json::Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
 /// A document refused for its cost puts its caller's shared bucket into debt: the next
 /// request, on the other instance, is refused at the door.
 async fn a_refused_documents_debt_is_shared(backend: Backend) {
@@ -290,6 +342,7 @@ macro_rules! on_both_backends_by_backend {
 on_both_backends_by_backend!(
     a_budget_spent_on_one_instance_is_refused_on_another,
     a_refused_documents_debt_is_shared,
+    websocket_operations_share_the_bucket_across_instances,
     an_unreachable_store_falls_back_to_per_process_limits,
     instances_fall_back_while_the_store_is_down_and_share_again_after,
 );
