@@ -19,6 +19,9 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// The default name of a witness (`witness --name`).
+pub const WITNESS_NAME: &str = "credit-registry-witness.local";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run pending migrations (unless --no-migrate) and serve HTTP (the default command).
@@ -86,6 +89,12 @@ pub enum Command {
         /// The answer log's verifier key file (tlog-proof receipts).
         #[arg(long)]
         vkey: Option<PathBuf>,
+        /// A witness's verifier key file (C2SP cosignature/v1 vkey); repeatable.
+        #[arg(long = "witness-vkey")]
+        witness_vkeys: Vec<PathBuf>,
+        /// Valid cosignatures of those witnesses the receipt's checkpoint must carry.
+        #[arg(long, default_value_t = 0)]
+        min_cosignatures: usize,
         /// The receipt, `@FILE` to read it from a file, or `-` for standard input.
         receipt: String,
     },
@@ -109,6 +118,49 @@ pub enum Command {
         /// Where to save the verified checkpoint (for the next `--from-checkpoint`).
         #[arg(long)]
         save_checkpoint: Option<PathBuf>,
+        /// A witness's verifier key file (C2SP cosignature/v1 vkey); repeatable.
+        #[arg(long = "witness-vkey")]
+        witness_vkeys: Vec<PathBuf>,
+        /// Valid cosignatures of those witnesses the checkpoint must carry.
+        #[arg(long, default_value_t = 0)]
+        min_cosignatures: usize,
+    },
+    /// Witness a registry log: verify its checkpoint and its consistency with the last
+    /// checkpoint this witness cosigned, cosign it (C2SP tlog-cosignature, Ed25519) and
+    /// post the cosignature to `<url>/logs/<log>/cosignature`; refuse (exit status 1 with
+    /// --once) a history that does not extend the one it cosigned.
+    Witness {
+        /// The registry's base URL, e.g. `https://registry.example`.
+        #[arg(long)]
+        url: String,
+        #[arg(long, value_parser = ["registry", "answers"])]
+        log: String,
+        /// The witness's Ed25519 key (PKCS#8 PEM; `credit-registry witness-key` makes one).
+        #[arg(long)]
+        key: PathBuf,
+        /// The witness's name (its key name in the cosignature line and vkey).
+        #[arg(long, default_value = WITNESS_NAME)]
+        name: String,
+        /// The witness's state file (the log's key, the last checkpoint cosigned).
+        #[arg(long)]
+        state: PathBuf,
+        /// The log's verifier key file; default: fetched on first use and pinned.
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+        /// Seconds between rounds.
+        #[arg(long, default_value_t = 60)]
+        interval: u64,
+        /// One round, then exit (0: cosigned, 1: refused, 2: could not check).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Create a witness key (if FILE does not exist) and print its verifier key, the line
+    /// a registry adds to `logs.witnesses`.
+    WitnessKey {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value = WITNESS_NAME)]
+        name: String,
     },
     /// Recompute the audit log's hash chain; exits with status 1 and names the first
     /// broken link when the chain does not hold.

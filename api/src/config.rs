@@ -129,6 +129,10 @@ pub struct LogSettings {
     /// Directory of the logs' Ed25519 keys, `registry.pem` and `answers.pem`.
     /// Default `data_dir/log-keys`.
     pub key_dir: Option<PathBuf>,
+    /// Verifier keys of the witnesses whose cosignatures the registry accepts and serves
+    /// (C2SP `tlog-cosignature` Ed25519 vkeys, `<name>+<key id>+<base64>`, as
+    /// `credit-registry witness-key` prints them); empty: none is accepted.
+    pub witnesses: Vec<String>,
 }
 
 impl Default for LogSettings {
@@ -136,6 +140,7 @@ impl Default for LogSettings {
         Self {
             origin: "credit-registry.local/logs".into(),
             key_dir: None,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -187,6 +192,20 @@ pub struct Limits {
     pub public_rate_burst: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// A Redis server (`redis://host:port[/db]`) where every instance keeps the rate
+    /// buckets, so that the limits hold for all instances together; unset: each process
+    /// keeps its own (see `http::rate_limit::shared`).
+    pub shared_store_url: Option<String>,
+    /// Prefix of the bucket keys in the shared store: instances that must share limits
+    /// use the same one; other services (or registries) on the same Redis another.
+    pub shared_store_prefix: String,
+    /// Longest wait for the shared store's answer, in milliseconds; beyond it (or on any
+    /// error) the decision is taken by this process's own buckets.
+    pub shared_store_timeout_ms: u64,
+    /// After a failure, how long this process decides alone before trying the store
+    /// again, in milliseconds (so a dead store costs one timeout per interval, not per
+    /// request).
+    pub shared_store_retry_ms: u64,
     /// Parsed GraphQL documents kept by their text (0: parse every request).
     pub document_cache_entries: usize,
     /// Texts of automatic persisted queries kept by their SHA-256 (0: the protocol is
@@ -316,6 +335,10 @@ impl Default for Limits {
             public_rate_per_second: 20,
             public_rate_burst: 40,
             trusted_proxies: Vec::new(),
+            shared_store_url: None,
+            shared_store_prefix: "credit-registry:rate:".into(),
+            shared_store_timeout_ms: 50,
+            shared_store_retry_ms: 1_000,
             document_cache_entries: 512,
             persisted_queries: 512,
             min_year: 1900,
@@ -373,7 +396,13 @@ impl Default for RuleSettings {
 /// Free-text keys whose environment values are taken exactly as written: figment reads
 /// other values as TOML-like literals, so `REGISTRY_METRICS__TOKEN=12345` would be a
 /// number (refused for a text key) and `3e5` a float (a different token).
-const TEXT_KEYS: &[&str] = &["auth.issuer", "auth.audience", "metrics.token"];
+const TEXT_KEYS: &[&str] = &[
+    "auth.issuer",
+    "auth.audience",
+    "metrics.token",
+    "limits.shared_store_url",
+    "limits.shared_store_prefix",
+];
 
 impl Settings {
     /// Defaults, then `file` (or `REGISTRY_CONFIG`) if given, then the environment.

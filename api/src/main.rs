@@ -78,6 +78,43 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             println!("loaded {count} exception days for {year}");
             Ok(())
         }
+        Command::Witness {
+            url,
+            log,
+            key,
+            name,
+            state,
+            vkey,
+            interval,
+            once,
+        } => {
+            let signing = api::auth::keys::load_or_create(&key, false)?;
+            let key = api::tlog::cosignature::WitnessKey::new(&name, signing)
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            let args = api::tlog::witness::WitnessArgs {
+                url,
+                log,
+                state,
+                vkey,
+                interval: std::time::Duration::from_secs(interval.max(1)),
+                once,
+            };
+            let status = api::tlog::witness::run(&args, &key).await;
+            std::process::exit(status);
+        }
+        Command::WitnessKey { key, name } => {
+            let signing = if key.exists() {
+                api::auth::keys::load_or_create(&key, false)?
+            } else {
+                let signing = api::auth::keys::generate(&key)?;
+                eprintln!("wrote {}", key.display());
+                signing
+            };
+            let key = api::tlog::cosignature::WitnessKey::new(&name, signing)
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            println!("{}", key.vkey());
+            Ok(())
+        }
         Command::Keygen { out } => {
             api::auth::keys::generate(&out)?;
             println!("wrote {}", out.display());
@@ -132,6 +169,8 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
         Command::VerifyReceipt {
             jwks,
             vkey,
+            witness_vkeys,
+            min_cosignatures,
             receipt,
         } => {
             // Exit status 2: nothing could be verified (unlike 1: verified and not genuine).
@@ -169,16 +208,22 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                         "this receipt is a compact JWS: pass the registry's JWK set with --jwks (a saved /.well-known/jwks.json)"
                     );
                 }
-                Ok((keys, log, receipt))
+                let witnesses = api::tlog::client::read_witness_vkeys(&witness_vkeys)?;
+                Ok((keys, log, receipt, witnesses))
             })();
-            let (keys, log, receipt) = match inputs {
+            let (keys, log, receipt, witnesses) = match inputs {
                 Ok(inputs) => inputs,
                 Err(err) => {
                     eprintln!("ERROR: {err:#}");
                     std::process::exit(2);
                 }
             };
-            let (report, genuine) = match receipts::verify_any(&receipt, &keys, log.as_ref()) {
+            let verified = receipts::verify_any(&receipt, &keys, log.as_ref()).and_then(|v| {
+                api::tlog::client::receipt_cosigned(&receipt, &witnesses, min_cosignatures)
+                    .map_err(receipts::ReceiptError::Proof)?;
+                Ok(v)
+            });
+            let (report, genuine) = match verified {
                 Ok(verified) => (
                     match verified.log {
                         Some((index, size)) => format!(
@@ -208,12 +253,16 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             from_checkpoint,
             vkey,
             save_checkpoint,
+            witness_vkeys,
+            min_cosignatures,
         } => {
             let args = api::tlog::client::VerifyLogArgs {
                 url,
                 from_checkpoint,
                 vkey,
                 save_checkpoint,
+                witness_vkeys,
+                min_cosignatures,
             };
             match api::tlog::client::verify_log(&args).await {
                 Ok(report) => {

@@ -42,6 +42,8 @@ pub const REFUSALS_HELD: &str = "registry_refusals_held_total";
 pub const NOTIFICATIONS_SENT: &str = "registry_cluster_notifications_sent_total";
 pub const NOTIFICATIONS_RECEIVED: &str = "registry_cluster_notifications_received_total";
 pub const LISTENER_RECONNECTS: &str = "registry_cluster_listener_reconnects_total";
+pub const RATE_STORE_FAILURES: &str = "registry_rate_limit_store_failures_total";
+pub const RATE_STORE_UP: &str = "registry_rate_limit_store_up";
 
 /// Distinct GraphQL operation names kept as label values.
 pub const MAX_OPERATION_NAMES: usize = 256;
@@ -168,6 +170,14 @@ fn describe() {
         "Times the listening connection was lost and opened again (each followed by a full refresh)"
     );
     describe_counter!(
+        RATE_STORE_FAILURES,
+        "Rate-limit decisions the shared store (limits.shared_store_url) did not answer in time or answered with an error; each was taken by the process's own buckets"
+    );
+    describe_gauge!(
+        RATE_STORE_UP,
+        "1 while rate limits are decided by the shared store, 0 while this process decides alone because the store did not answer (absent without a store)"
+    );
+    describe_counter!(
         REFUSALS,
         "Requests refused before GraphQL ran, by code (RATE_LIMITED, PAYLOAD_TOO_LARGE, ...)"
     );
@@ -254,6 +264,16 @@ pub fn refusal(code: &str) {
 /// A 429 refusal about to be sent: held for its `Retry-After`, or not (no place left).
 pub fn refusal_hold(held: bool) {
     counter!(REFUSALS_HELD, "held" => if held { "true" } else { "false" }).increment(1);
+}
+
+/// The shared rate-limit store failed one decision (hook for `http::rate_limit::shared`).
+pub fn rate_store_failure() {
+    counter!(RATE_STORE_FAILURES).increment(1);
+}
+
+/// Whether rate limits are decided by the shared store now.
+pub fn rate_store_up(up: bool) {
+    gauge!(RATE_STORE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 /// A write transaction began: whether it found no idle connection in the pool, and how

@@ -19,6 +19,7 @@ pub mod partner;
 pub mod partner_feedback;
 pub mod repair_application;
 pub mod tlog_checkpoint;
+pub mod tlog_cosignature;
 pub mod tlog_entry;
 pub mod tlog_hash;
 pub mod tlog_head;

@@ -15,6 +15,7 @@ mod m20261201_000001_check_hit_measures;
 mod m20261201_100000_import_batches;
 mod m20261201_120000_name_search_index;
 mod m20261201_200000_transparency_logs;
+mod m20261201_220000_tlog_cosignatures;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_100000_import_batches::Migration),
             Box::new(m20261201_120000_name_search_index::Migration),
             Box::new(m20261201_200000_transparency_logs::Migration),
+            Box::new(m20261201_220000_tlog_cosignatures::Migration),
         ]
     }
 }

@@ -53,24 +53,32 @@ pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 /// the transport (see `http::rate_limit::RateLimiter::cost_charge`); `Err` says how
 /// long to wait. Without one, nothing is charged here.
 #[derive(Clone)]
-pub struct CostCharge(Arc<dyn Fn(usize, bool) -> Result<(), Duration> + Send + Sync>);
+pub struct CostCharge(Arc<ChargeFn>);
+
+/// `charge(cost, refused)`, asynchronous: the bucket may live in a shared store.
+type ChargeFn = dyn Fn(usize, bool) -> futures_util::future::BoxFuture<'static, Result<(), Duration>>
+    + Send
+    + Sync;
 
 impl CostCharge {
     /// `charge(cost, refused)`: `refused` is true for a document refused for its cost,
     /// charged anyway (into debt) so that resending it is refused at the door.
     pub fn new(
-        charge: impl Fn(usize, bool) -> Result<(), Duration> + Send + Sync + 'static,
+        charge: impl Fn(usize, bool) -> futures_util::future::BoxFuture<'static, Result<(), Duration>>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         Self(Arc::new(charge))
     }
 
-    pub fn charge(&self, cost: usize) -> Result<(), Duration> {
-        (self.0)(cost, false)
+    pub async fn charge(&self, cost: usize) -> Result<(), Duration> {
+        (self.0)(cost, false).await
     }
 
     /// Charges a document refused for costing more than the caller's budget.
-    pub fn charge_refused(&self, cost: usize) {
-        let _ = (self.0)(cost, true);
+    pub async fn charge_refused(&self, cost: usize) {
+        let _ = (self.0)(cost, true).await;
     }
 }
 
@@ -333,7 +341,7 @@ impl Extension for QueryLimitsExtension {
         let budget = budget(&self.limits, role);
         if cost > budget {
             if let Some(charge) = ctx.data_opt::<CostCharge>() {
-                charge.charge_refused(cost);
+                charge.charge_refused(cost).await;
             }
             return Err(vec![detailed_error(
                 format!(
@@ -348,7 +356,7 @@ impl Extension for QueryLimitsExtension {
             )]);
         }
         if let Some(charge) = ctx.data_opt::<CostCharge>()
-            && let Err(wait) = charge.charge(cost)
+            && let Err(wait) = charge.charge(cost).await
         {
             let seconds = u64::try_from(wait.as_millis().div_ceil(1000))
                 .unwrap_or(u64::MAX)

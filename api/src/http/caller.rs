@@ -62,6 +62,7 @@ pub async fn authorise(
     });
     limiter
         .check(&rate_key(identity.as_ref().ok(), address), 1)
+        .await
         .map_err(Refusal::RateLimited)?;
     let identity = identity.map_err(Refusal::Unauthenticated)?;
     state

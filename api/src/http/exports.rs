@@ -188,7 +188,10 @@ pub async fn public_list(
         "jsonl.sig" => (OutputFormat::Jsonl, true),
         _ => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such export"),
     };
-    if let Err(wait) = limiter.check(&RateKey::Address(limiter.client_address(&req)), 1) {
+    if let Err(wait) = limiter
+        .check(&RateKey::Address(limiter.client_address(&req)), 1)
+        .await
+    {
         return super::graphql::rate_limited(wait, "-");
     }
     let (etag, modified) = match validators(&state).await {

@@ -221,7 +221,7 @@ async fn post_answer(
         // Every operation of a batch counts against the rate limit.
         let extra = u32::try_from(items.len().saturating_sub(1)).unwrap_or(u32::MAX);
         if extra > 0
-            && let Err(wait) = limiter.check(&rate_key, extra)
+            && let Err(wait) = limiter.check(&rate_key, extra).await
         {
             return rate_limited(wait, &request_id);
         }

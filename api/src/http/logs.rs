@@ -3,6 +3,10 @@
 //! verifier key), `/tile/<L>/<N>[.p/<W>]` (hash tiles) and, for the public registry log
 //! only, `/tile/entries/<N>[.p/<W>]` (entry bundles). Tiles never change once they
 //! exist, so they are cacheable forever; a tile the tree does not have yet is a 404.
+//!
+//! Witnesses (`logs.witnesses`) post their cosignatures of a checkpoint to
+//! `POST /logs/{log}/cosignature` (C2SP `tlog-cosignature`); the checkpoint is then served
+//! with their signature lines after the log's own.
 
 use crate::state::AppState;
 use crate::store::tlog_store::{self, LogName};
@@ -37,11 +41,11 @@ pub async fn checkpoint(path: web::Path<String>, state: web::Data<Arc<AppState>>
     let Some(log) = log_of(&path) else {
         return not_found("no such log");
     };
-    match tlog_store::head(&state.db, log).await {
-        Ok(Some(head)) => HttpResponse::Ok()
+    match state.logs.cosigned_checkpoint(&state.db, log).await {
+        Ok(Some(note)) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .insert_header(("cache-control", SHORT_LIVED))
-            .body(head.checkpoint),
+            .body(note),
         Ok(None) => not_found("the log has no checkpoint yet"),
         Err(e) => unavailable(&e),
     }
@@ -90,5 +94,70 @@ pub async fn tile(
             .body(bytes),
         Ok(None) => not_found("the log has no such tile yet"),
         Err(e) => unavailable(&e),
+    }
+}
+
+/// A cosigned checkpoint is a few hundred bytes; a few witnesses' lines at most.
+const MAX_COSIGNED_NOTE: usize = 16 * 1024;
+
+fn refused(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("cache-control", "no-store"))
+        .json(serde_json::json!({ "code": code, "message": message }))
+}
+
+/// `POST /logs/{log}/cosignature`: the body is the log's checkpoint as the witness
+/// verified it, with the witness's cosignature line added (a signed note). Counted
+/// against the client address's anonymous rate limit, like every public request.
+pub async fn cosignature(
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<super::rate_limit::RateLimiter>,
+) -> HttpResponse {
+    use crate::service::logs::CosignatureRefusal;
+    use actix_web::http::StatusCode;
+    let key = super::rate_limit::RateKey::Address(limiter.client_address(&req));
+    if let Err(wait) = limiter.check(&key, 1).await {
+        return super::graphql::rate_limited(wait, "-");
+    }
+    let Some(log) = log_of(&path) else {
+        return not_found("no such log");
+    };
+    if body.len() > MAX_COSIGNED_NOTE {
+        return refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("a cosigned checkpoint is at most {MAX_COSIGNED_NOTE} bytes"),
+        );
+    }
+    let Ok(note) = std::str::from_utf8(&body) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "BAD_CHECKPOINT",
+            "the body is not UTF-8 text",
+        );
+    };
+    match state.logs.accept_cosignature(&state.db, log, note).await {
+        Ok(witnesses) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(serde_json::json!({ "accepted": witnesses })),
+        Err(CosignatureRefusal::Internal(e)) => {
+            tracing::error!(error = %crate::error::one_line(&e), "transparency log: storing a cosignature failed");
+            refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "the cosignature cannot be stored right now",
+            )
+        }
+        Err(refusal) => {
+            let status = match refusal {
+                CosignatureRefusal::UnknownWitness => StatusCode::FORBIDDEN,
+                CosignatureRefusal::UnknownCheckpoint(_) => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            refused(status, refusal.code(), &refusal.to_string())
+        }
     }
 }

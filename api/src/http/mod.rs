@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/exports/{file}", web::get().to(exports::public_list))
         .route("/logs/{log}/checkpoint", web::get().to(logs::checkpoint))
         .route("/logs/{log}/vkey", web::get().to(logs::vkey))
+        .route("/logs/{log}/cosignature", web::post().to(logs::cosignature))
         .route("/logs/{log}/tile/{rest:.*}", web::get().to(logs::tile))
         .configure(pages::routes);
 }

@@ -17,6 +17,14 @@
 //! Work per request: one hash and one uncontended lock of one of [`SHARDS`] maps. Memory is
 //! bounded: each shard keeps at most `MAX_KEYS / SHARDS` buckets; when full, buckets that
 //! have refilled (and so equal a fresh one) are dropped first.
+//!
+//! With `limits.shared_store_url` set, the buckets live in Redis instead ([`shared`]), so
+//! a limit holds for all instances together; the process's own buckets then decide only
+//! while the store does not answer. Every decision goes through [`RateLimiter::check`]
+//! and [`RateLimiter::charge_refused`], whichever transport asked, so HTTP and WebSocket
+//! operations share one code path and one store.
+
+pub mod shared;
 
 use crate::config::Limits;
 use anyhow::Context;
@@ -189,16 +197,30 @@ pub fn tokens_for(cost: usize) -> u32 {
 pub struct RateLimiter {
     subjects: KeyedBuckets<String>,
     addresses: KeyedBuckets<IpAddr>,
+    /// The buckets of all instances, when configured; the two above decide otherwise,
+    /// and whenever the store does not answer.
+    shared: Option<shared::SharedBuckets>,
     trusted_proxies: Vec<IpNet>,
 }
 
 impl RateLimiter {
+    /// Needs a Tokio runtime when `limits.shared_store_url` is set (the store's
+    /// connection is opened in the background on first use).
     pub fn from_limits(limits: &Limits) -> anyhow::Result<Self> {
         let trusted_proxies = limits
             .trusted_proxies
             .iter()
             .map(|p| parse_net(p).with_context(|| format!("limits.trusted_proxies: '{p}'")))
             .collect::<anyhow::Result<_>>()?;
+        let shared = match limits.shared_store_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(shared::SharedBuckets::new(
+                url,
+                &limits.shared_store_prefix,
+                Duration::from_millis(limits.shared_store_timeout_ms.max(1)),
+                Duration::from_millis(limits.shared_store_retry_ms),
+            )?),
+        };
         Ok(Self {
             subjects: KeyedBuckets::new(
                 Quota::new(limits.rate_per_second, limits.rate_burst),
@@ -208,12 +230,16 @@ impl RateLimiter {
                 Quota::new(limits.public_rate_per_second, limits.public_rate_burst),
                 MAX_KEYS,
             ),
+            shared,
             trusted_proxies,
         })
     }
 
     /// Takes `cost` requests from the key's bucket, or returns how long to wait.
-    pub fn check(&self, key: &RateKey, cost: u32) -> Result<(), Duration> {
+    pub async fn check(&self, key: &RateKey, cost: u32) -> Result<(), Duration> {
+        if let Some(decision) = self.shared_decision(key, cost, shared::Mode::Take).await {
+            return decision;
+        }
         let now = Instant::now();
         match key {
             RateKey::Subject(s) => self.subjects.check(s, cost, now),
@@ -221,20 +247,43 @@ impl RateLimiter {
         }
     }
 
+    /// The shared store's decision for `key`, if there is a store, the key's kind is
+    /// limited, and the store answered.
+    async fn shared_decision(
+        &self,
+        key: &RateKey,
+        cost: u32,
+        mode: shared::Mode,
+    ) -> Option<Result<(), Duration>> {
+        let store = self.shared.as_ref()?;
+        let (quota, name) = match key {
+            RateKey::Subject(s) => (self.subjects.quota?, format!("s:{s}")),
+            RateKey::Address(a) => (self.addresses.quota?, format!("a:{a}")),
+        };
+        store.decide(&name, &quota, cost, mode).await
+    }
+
     /// Charges one GraphQL operation of `cost` points ([`tokens_for`]) to `key`, or
     /// returns how long to wait. Both transports call this (HTTP through
     /// [`RateLimiter::cost_charge`], WebSocket per operation).
-    pub fn charge(&self, key: &RateKey, cost: usize) -> Result<(), Duration> {
-        self.check(key, tokens_for(cost))
+    pub async fn charge(&self, key: &RateKey, cost: usize) -> Result<(), Duration> {
+        self.check(key, tokens_for(cost)).await
     }
 
     /// Charges a document refused for its cost ([`tokens_for`], capped at the burst),
     /// into debt if need be: its caller asked for that work, and parsing and validating
     /// it was not free (a 30-alias `checkBatch` took about 12 ms to refuse). A caller
     /// that keeps resending it is then refused at the door, before its body is read.
-    pub fn charge_refused(&self, key: &RateKey, cost: usize) {
-        let now = Instant::now();
+    pub async fn charge_refused(&self, key: &RateKey, cost: usize) {
         let tokens = tokens_for(cost);
+        if self
+            .shared_decision(key, tokens, shared::Mode::Owe)
+            .await
+            .is_some()
+        {
+            return;
+        }
+        let now = Instant::now();
         match key {
             RateKey::Subject(s) => self.subjects.owe(s, tokens, now),
             RateKey::Address(a) => self.addresses.owe(a, tokens, now),
@@ -250,21 +299,25 @@ impl RateLimiter {
         prepaid: u32,
     ) -> crate::graphql::limits::CostCharge {
         crate::graphql::limits::CostCharge::new(move |cost, refused| {
-            if refused {
-                limiter.charge_refused(&key, cost);
-                return Ok(());
-            }
-            // The whole charge, prepaid part included, is capped at the burst: any
-            // admitted document can pass once the bucket is full.
-            let tokens = limiter
-                .burst_of(&key)
-                .map_or(0, |burst| tokens_for(cost).min(burst))
-                .saturating_sub(prepaid);
-            if tokens == 0 {
-                Ok(())
-            } else {
-                limiter.check(&key, tokens)
-            }
+            let limiter = limiter.clone();
+            let key = key.clone();
+            Box::pin(async move {
+                if refused {
+                    limiter.charge_refused(&key, cost).await;
+                    return Ok(());
+                }
+                // The whole charge, prepaid part included, is capped at the burst: any
+                // admitted document can pass once the bucket is full.
+                let tokens = limiter
+                    .burst_of(&key)
+                    .map_or(0, |burst| tokens_for(cost).min(burst))
+                    .saturating_sub(prepaid);
+                if tokens == 0 {
+                    Ok(())
+                } else {
+                    limiter.check(&key, tokens).await
+                }
+            })
         })
     }
 
@@ -383,8 +436,8 @@ mod tests {
         assert!(b.take(&q, t0, 1).is_err());
     }
 
-    #[test]
-    fn operations_are_charged_by_cost() {
+    #[tokio::test]
+    async fn operations_are_charged_by_cost() {
         assert_eq!(tokens_for(0), 1);
         assert_eq!(tokens_for(1), 1);
         assert_eq!(tokens_for(100), 1);
@@ -400,15 +453,15 @@ mod tests {
         let key = RateKey::Subject("partner:p".into());
         // A cost of 500 is five tokens; one was prepaid elsewhere: six of ten are left.
         let charge = RateLimiter::cost_charge(limiter.clone(), key.clone(), 1);
-        assert!(charge.charge(500).is_ok());
-        assert!(limiter.charge(&key, 600).is_ok());
-        assert!(limiter.charge(&key, 1).is_err());
+        assert!(charge.charge(500).await.is_ok());
+        assert!(limiter.charge(&key, 600).await.is_ok());
+        assert!(limiter.charge(&key, 1).await.is_err());
         // A charge above the burst takes the burst, prepaid part included.
         let fresh = RateKey::Subject("partner:q".into());
-        assert!(limiter.check(&fresh, 1).is_ok());
+        assert!(limiter.check(&fresh, 1).await.is_ok());
         let charge = RateLimiter::cost_charge(limiter.clone(), fresh.clone(), 1);
-        assert!(charge.charge(1_000_000).is_ok());
-        assert!(limiter.check(&fresh, 1).is_err());
+        assert!(charge.charge(1_000_000).await.is_ok());
+        assert!(limiter.check(&fresh, 1).await.is_err());
     }
 
     #[test]

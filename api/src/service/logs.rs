@@ -19,7 +19,10 @@ use crate::auth::keys;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::store::tlog_store::{self, Appended, LogName};
-use crate::tlog::note::LogKey;
+use crate::tlog::cosignature::{
+    CosignatureError, WitnessVerifier, verify_cosignatures, with_signature_lines,
+};
+use crate::tlog::note::{LogKey, LogVerifier};
 use crate::tlog::{self, Hash};
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
@@ -79,6 +82,42 @@ pub struct TransparencyLogs {
     registry_head: RwLock<TreeHead>,
     /// The registry's clock: checkpoints and heads are stamped with its present.
     clock: crate::clock::Clock,
+    /// The witnesses whose cosignatures are accepted (`logs.witnesses`).
+    witnesses: Vec<WitnessVerifier>,
+}
+
+/// Why a posted cosignature was refused: each with its stable code and HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum CosignatureRefusal {
+    /// Not a checkpoint this log signed (`BAD_CHECKPOINT`, 400).
+    #[error("{0}")]
+    BadCheckpoint(String),
+    /// Signed with this log's key, but not the checkpoint this log holds at that size: a
+    /// witness of another history (`UNKNOWN_CHECKPOINT`, 409).
+    #[error("{0}")]
+    UnknownCheckpoint(String),
+    /// No cosignature of a configured witness on it (`UNKNOWN_WITNESS`, 403).
+    #[error(
+        "the checkpoint carries no cosignature of a witness this registry knows (logs.witnesses)"
+    )]
+    UnknownWitness,
+    /// A configured witness's line that does not verify (`BAD_COSIGNATURE`, 400).
+    #[error("{0}")]
+    BadCosignature(String),
+    #[error(transparent)]
+    Internal(#[from] AppError),
+}
+
+impl CosignatureRefusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadCheckpoint(_) => "BAD_CHECKPOINT",
+            Self::UnknownCheckpoint(_) => "UNKNOWN_CHECKPOINT",
+            Self::UnknownWitness => "UNKNOWN_WITNESS",
+            Self::BadCosignature(_) => "BAD_COSIGNATURE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
 }
 
 /// Events logged per registry-log append.
@@ -105,7 +144,79 @@ impl TransparencyLogs {
                 root: tlog::EMPTY_HASH,
             }),
             clock,
+            witnesses: settings
+                .logs
+                .witnesses
+                .iter()
+                .map(|v| {
+                    WitnessVerifier::parse(v).map_err(|e| anyhow::anyhow!("logs.witnesses: {e}"))
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
+    }
+
+    /// Accepts a witness's cosignature: `note` is a checkpoint of `log` as this log
+    /// signed it, with one or more cosignature lines of configured witnesses. Each valid
+    /// cosignature is stored and from then on served with that checkpoint. Returns the
+    /// witnesses stored.
+    pub async fn accept_cosignature(
+        &self,
+        db: &DatabaseConnection,
+        log: LogName,
+        note: &str,
+    ) -> Result<Vec<String>, CosignatureRefusal> {
+        let verifier = LogVerifier::parse(&self.key(log).vkey()).map_err(|e| {
+            CosignatureRefusal::Internal(AppError::internal(anyhow::anyhow!("{e}")))
+        })?;
+        let checkpoint = verifier
+            .verify_checkpoint(note)
+            .map_err(|e| CosignatureRefusal::BadCheckpoint(e.to_string()))?;
+        let head = tlog_store::head(db, log)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no {} log head", log.as_str())))?;
+        let held = if checkpoint.size == head.size {
+            Some(head.checkpoint)
+        } else {
+            tlog_store::checkpoint_at(db, log, checkpoint.size)
+                .await
+                .map_err(AppError::from)?
+        };
+        let same = held
+            .as_deref()
+            .and_then(|held| verifier.verify_checkpoint(held).ok())
+            .is_some_and(|held| held.root == checkpoint.root);
+        if !same {
+            return Err(CosignatureRefusal::UnknownCheckpoint(format!(
+                "this log holds no checkpoint of size {} with that root",
+                checkpoint.size
+            )));
+        }
+        let cosignatures = verify_cosignatures(note, &self.witnesses).map_err(|e| match e {
+            CosignatureError::NoKnownWitness => CosignatureRefusal::UnknownWitness,
+            CosignatureError::Invalid(_) => CosignatureRefusal::BadCosignature(e.to_string()),
+            CosignatureError::Malformed => CosignatureRefusal::BadCheckpoint(e.to_string()),
+        })?;
+        let now = self.clock.now();
+        for cosignature in &cosignatures {
+            tlog_store::save_cosignature(db, log, checkpoint.size, cosignature, now)
+                .await
+                .map_err(AppError::from)?;
+        }
+        Ok(cosignatures.into_iter().map(|c| c.witness).collect())
+    }
+
+    /// The log's latest checkpoint with the cosignatures stored for it.
+    pub async fn cosigned_checkpoint(
+        &self,
+        db: &DatabaseConnection,
+        log: LogName,
+    ) -> Result<Option<String>, sea_orm::DbErr> {
+        let Some(head) = tlog_store::head(db, log).await? else {
+            return Ok(None);
+        };
+        let lines = tlog_store::cosignature_lines(db, log, head.size).await?;
+        Ok(Some(with_signature_lines(&head.checkpoint, &lines)))
     }
 
     pub fn key(&self, log: LogName) -> &LogKey {

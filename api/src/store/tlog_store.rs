@@ -8,7 +8,7 @@
 use crate::tlog::note::LogKey;
 use crate::tlog::{self, Hash, HashMemo, TilePath, TlogError};
 use chrono::{DateTime, Utc};
-use entity::{tlog_checkpoint, tlog_entry, tlog_hash, tlog_head};
+use entity::{tlog_checkpoint, tlog_cosignature, tlog_entry, tlog_hash, tlog_head};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::OnConflict,
@@ -362,4 +362,59 @@ pub async fn checkpoint_at(
             .await?
             .map(|c| c.note),
     )
+}
+
+/// Stores a witness's cosignature of the log's checkpoint of `size` (a later one of the
+/// same witness for the same size replaces it).
+pub async fn save_cosignature(
+    db: &impl ConnectionTrait,
+    log: LogName,
+    size: u64,
+    cosignature: &crate::tlog::cosignature::Cosignature,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    tlog_cosignature::Entity::insert(tlog_cosignature::ActiveModel {
+        log: Set(log.as_str().into()),
+        size: Set(i64::try_from(size).map_err(|_| DbErr::Custom("log too large".into()))?),
+        witness: Set(cosignature.witness.clone()),
+        line: Set(cosignature.line.clone()),
+        cosigned_at: Set(i64::try_from(cosignature.timestamp).unwrap_or(i64::MAX)),
+        received_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            tlog_cosignature::Column::Log,
+            tlog_cosignature::Column::Size,
+            tlog_cosignature::Column::Witness,
+        ])
+        .update_columns([
+            tlog_cosignature::Column::Line,
+            tlog_cosignature::Column::CosignedAt,
+            tlog_cosignature::Column::ReceivedAt,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// The cosignature lines stored for the log's checkpoint of `size`, by witness.
+pub async fn cosignature_lines(
+    db: &impl ConnectionTrait,
+    log: LogName,
+    size: u64,
+) -> Result<Vec<String>, DbErr> {
+    let Ok(size) = i64::try_from(size) else {
+        return Ok(Vec::new());
+    };
+    Ok(tlog_cosignature::Entity::find()
+        .filter(tlog_cosignature::Column::Log.eq(log.as_str()))
+        .filter(tlog_cosignature::Column::Size.eq(size))
+        .order_by_asc(tlog_cosignature::Column::Witness)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.line)
+        .collect())
 }

@@ -14,11 +14,32 @@ use anyhow::{Context, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+#[derive(Clone, Debug, Default)]
 pub struct VerifyLogArgs {
     pub url: String,
     pub from_checkpoint: Option<PathBuf>,
     pub vkey: Option<PathBuf>,
     pub save_checkpoint: Option<PathBuf>,
+    /// Witnesses' verifier keys (files of C2SP cosignature/v1 vkeys).
+    pub witness_vkeys: Vec<PathBuf>,
+    /// Cosignatures of those witnesses the checkpoint must carry.
+    pub min_cosignatures: usize,
+}
+
+/// What [`check_log`] checks, as texts rather than files (the witness keeps them in its
+/// state file).
+#[derive(Clone, Default)]
+pub struct LogCheck {
+    /// The log's URL (`…/logs/registry`).
+    pub url: String,
+    /// The log's verifier key; `None`: fetched from `<url>/vkey` (trust on first use).
+    pub vkey: Option<String>,
+    /// An earlier checkpoint (its name in the report, its text) the log must extend.
+    pub earlier: Option<(String, String)>,
+    /// Replay the registry log's entries into the public list and compare.
+    pub replay: bool,
+    pub witnesses: Vec<super::cosignature::WitnessVerifier>,
+    pub min_cosignatures: usize,
 }
 
 /// What was checked, and what did not hold.
@@ -80,7 +101,124 @@ impl Fetcher {
 }
 
 pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
-    let base = args.url.trim_end_matches('/').to_string();
+    let vkey = match &args.vkey {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the verifier key {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let earlier = match &args.from_checkpoint {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the earlier checkpoint {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let witnesses = read_witness_vkeys(&args.witness_vkeys)?;
+    let check = LogCheck {
+        url: args.url.clone(),
+        vkey,
+        earlier,
+        replay: true,
+        witnesses,
+        min_cosignatures: args.min_cosignatures,
+    };
+    let (mut report, checkpoint) = check_log(&check).await?;
+    if let (Some(path), Some(checkpoint)) = (&args.save_checkpoint, checkpoint)
+        && report.ok()
+    {
+        std::fs::write(path, &checkpoint.note)
+            .with_context(|| format!("writing {}", path.display()))?;
+        report
+            .checked
+            .push(format!("checkpoint saved to {}", path.display()));
+    }
+    Ok(report)
+}
+
+/// Parses witnesses' verifier-key files (`--witness-vkey`).
+pub fn read_witness_vkeys(
+    paths: &[PathBuf],
+) -> anyhow::Result<Vec<super::cosignature::WitnessVerifier>> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the witness key {}", path.display()))?;
+            super::cosignature::WitnessVerifier::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// Counts the checkpoint's valid cosignatures of `witnesses` into the report: fewer
+/// than `min` is a problem.
+pub fn check_cosignatures(
+    report: &mut Report,
+    note: &str,
+    witnesses: &[super::cosignature::WitnessVerifier],
+    min: usize,
+) {
+    use super::cosignature::{CosignatureError, verify_cosignatures};
+    if witnesses.is_empty() && min == 0 {
+        return;
+    }
+    let found = match verify_cosignatures(note, witnesses) {
+        Ok(found) => found,
+        Err(CosignatureError::NoKnownWitness) => Vec::new(),
+        Err(e) => {
+            report
+                .problems
+                .push(format!("the checkpoint's cosignatures: {e}"));
+            return;
+        }
+    };
+    let names: Vec<&str> = found.iter().map(|c| c.witness.as_str()).collect();
+    if found.len() < min {
+        report.problems.push(format!(
+            "the checkpoint carries {} valid cosignature(s) of the given witnesses ({}), fewer than the {min} required",
+            found.len(),
+            names.join(", ")
+        ));
+    } else {
+        report.checked.push(format!(
+            "the checkpoint carries {} valid cosignature(s) of the given witnesses: {}",
+            found.len(),
+            names.join(", ")
+        ));
+    }
+}
+
+/// `verify-receipt --witness-vkey … --min-cosignatures N`: the receipt's checkpoint must
+/// carry `min` valid cosignatures of `witnesses` (its proof is verified separately).
+pub fn receipt_cosigned(
+    receipt: &str,
+    witnesses: &[super::cosignature::WitnessVerifier],
+    min: usize,
+) -> Result<(), String> {
+    if min == 0 {
+        return Ok(());
+    }
+    if !super::proof::is_tlog_proof(receipt) {
+        return Err("a JWS receipt carries no checkpoint, so no cosignature".into());
+    }
+    // As `verify_any` reads it: pasted text may have lost its final newline or gained CRs.
+    let text = format!("{}\n", receipt.trim().replace("\r\n", "\n"));
+    let proof = super::proof::TlogProof::parse(&text).map_err(|e| e.to_string())?;
+    let mut report = Report::default();
+    check_cosignatures(&mut report, &proof.checkpoint, witnesses, min);
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(report.problems.join("; "))
+    }
+}
+
+/// Checks a log as [`verify_log`] does; also returns the verified checkpoint.
+pub async fn check_log(check: &LogCheck) -> anyhow::Result<(Report, Option<VerifiedCheckpoint>)> {
+    let base = check.url.trim_end_matches('/').to_string();
     let fetch = Fetcher {
         client: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
@@ -88,9 +226,8 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
         base: base.clone(),
     };
     let mut report = Report::default();
-    let vkey = match &args.vkey {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading the verifier key {}", path.display()))?,
+    let vkey = match &check.vkey {
+        Some(text) => text.clone(),
         None => {
             let text = fetch.text("vkey").await?;
             report.checked.push(format!(
@@ -106,7 +243,7 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
         Ok(c) => c,
         Err(e) => {
             report.problems.push(format!("the checkpoint: {e}"));
-            return Ok(report);
+            return Ok((report, None));
         }
     };
     report.checked.push(format!(
@@ -116,6 +253,12 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
         checkpoint.size,
         hash_b64(&checkpoint.root)
     ));
+    check_cosignatures(
+        &mut report,
+        &checkpoint.note,
+        &check.witnesses,
+        check.min_cosignatures,
+    );
 
     // Every leaf hash, from the level-0 tiles; the tree they make must be the checkpoint's.
     let mut leaves = Vec::with_capacity(checkpoint.size as usize);
@@ -136,7 +279,7 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
                 tile.path(),
                 hashes.len()
             ));
-            return Ok(report);
+            return Ok((report, None));
         }
         leaves.extend(hashes);
     }
@@ -149,38 +292,26 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
             hash_b64(&root),
             hash_b64(&checkpoint.root)
         ));
-        return Ok(report);
+        return Ok((report, None));
     }
     report.checked.push(format!(
         "{} leaf hashes from {tiles} tiles make the checkpoint's root",
         leaves.len()
     ));
 
-    if let Some(path) = &args.from_checkpoint {
-        let old_note = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the earlier checkpoint {}", path.display()))?;
-        match verifier.verify_checkpoint(&old_note) {
+    if let Some((name, old_note)) = &check.earlier {
+        match verifier.verify_checkpoint(old_note) {
             Err(e) => report
                 .problems
-                .push(format!("the earlier checkpoint {}: {e}", path.display())),
+                .push(format!("the earlier checkpoint {name}: {e}")),
             Ok(old) => consistency(&mut report, &old, &checkpoint, &memo),
         }
     }
 
-    if checkpoint.origin.ends_with("/registry") {
+    if check.replay && checkpoint.origin.ends_with("/registry") {
         replay_registry(&fetch, &mut report, &checkpoint, &leaves).await?;
     }
-
-    if let Some(path) = &args.save_checkpoint
-        && report.ok()
-    {
-        std::fs::write(path, &checkpoint.note)
-            .with_context(|| format!("writing {}", path.display()))?;
-        report
-            .checked
-            .push(format!("checkpoint saved to {}", path.display()));
-    }
-    Ok(report)
+    Ok((report, Some(checkpoint)))
 }
 
 /// The newer checkpoint must extend the older one.

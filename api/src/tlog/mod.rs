@@ -19,8 +19,10 @@
 //! ([`stored_hashes_for_leaves`]). Tiles are read back from those hashes.
 
 pub mod client;
+pub mod cosignature;
 pub mod note;
 pub mod proof;
+pub mod witness;
 
 use std::collections::HashMap;
 pub use tlog_tiles::{EMPTY_HASH, Hash, HashReader, node_hash, record_hash, stored_hash_index};

@@ -139,6 +139,26 @@ impl LogVerifier {
     }
 }
 
+impl LogVerifier {
+    /// The note with only this key's signature: what a witness cosigns and posts, so
+    /// that other witnesses' lines on the served checkpoint are neither repeated nor
+    /// taken for its own.
+    pub fn log_signed_only(&self, note: &str) -> Result<String, TlogError> {
+        let parsed = Note::from_bytes(note.as_bytes())
+            .map_err(|_| TlogError::Checkpoint("the checkpoint is not a signed note".into()))?;
+        let verifiers = VerifierList::new(vec![Box::new(self.inner.clone())]);
+        let (mine, _) = parsed.verify(&verifiers).map_err(|_| {
+            TlogError::Checkpoint(format!(
+                "the checkpoint carries no valid signature of the log key {}",
+                self.name()
+            ))
+        })?;
+        let bare =
+            Note::new(parsed.text(), &mine).map_err(|e| TlogError::Checkpoint(e.to_string()))?;
+        String::from_utf8(bare.to_bytes()).map_err(|e| TlogError::Checkpoint(e.to_string()))
+    }
+}
+
 /// The origin, size and root of a checkpoint's note text (extension lines are allowed
 /// and ignored, as the specification says).
 pub fn parse_checkpoint_body(body: &str) -> Result<(String, u64, Hash), TlogError> {

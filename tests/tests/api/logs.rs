@@ -360,6 +360,7 @@ async fn verify_log_audits_both_logs_and_catches_a_rewritten_history(app: TestAp
             from_checkpoint: from,
             vkey: None,
             save_checkpoint: save,
+            ..Default::default()
         }
     };
     // The registry log: tiles, entries, and the list replayed equals the public list.

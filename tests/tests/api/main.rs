@@ -27,5 +27,7 @@ mod repair;
 mod request_ids;
 mod rules;
 mod seed;
+mod shared_limits;
 mod tokens;
+mod witness;
 mod ws_security;

@@ -61,30 +61,33 @@ struct Admitted;
 
 impl actix_web::FromRequest for Admitted {
     type Error = actix_web::Error;
-    type Future = std::future::Ready<Result<Self, Self::Error>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let refused = match req.app_data::<web::Data<RateLimiter>>() {
-            Some(limiter) => rate_limited(req, limiter),
-            None => Some(plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "暂时无法查询，请稍后再试",
-            )),
-        };
-        std::future::ready(match refused {
-            None => Ok(Admitted),
-            Some(response) => Err(actix_web::error::InternalError::from_response(
-                "refused by the rate limit",
-                response,
-            )
-            .into()),
+        let req = req.clone();
+        Box::pin(async move {
+            let refused = match req.app_data::<web::Data<RateLimiter>>() {
+                Some(limiter) => rate_limited(&req, limiter).await,
+                None => Some(plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "暂时无法查询，请稍后再试",
+                )),
+            };
+            match refused {
+                None => Ok(Admitted),
+                Some(response) => Err(actix_web::error::InternalError::from_response(
+                    "refused by the rate limit",
+                    response,
+                )
+                .into()),
+            }
         })
     }
 }
 
-fn rate_limited(req: &HttpRequest, limiter: &RateLimiter) -> Option<HttpResponse> {
+async fn rate_limited(req: &HttpRequest, limiter: &RateLimiter) -> Option<HttpResponse> {
     let key = RateKey::Address(limiter.client_address(req));
-    let wait = limiter.check(&key, 1).err()?;
+    let wait = limiter.check(&key, 1).await.err()?;
     let seconds = retry_after_seconds(wait);
     crate::metrics::refusal("RATE_LIMITED");
     Some(

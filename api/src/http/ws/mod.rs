@@ -110,7 +110,7 @@ pub async fn subscribe(
     let request_id = crate::telemetry::RequestId::of(&req).to_string();
     // The upgrade carries no token yet: it counts against the client address.
     let address = limiter.client_address(&req);
-    if let Err(wait) = limiter.check(&RateKey::Address(address), 1) {
+    if let Err(wait) = limiter.check(&RateKey::Address(address), 1).await {
         return Ok(rate_limited(wait, &request_id));
     }
     let protocol = req

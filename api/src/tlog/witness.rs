@@ -1,0 +1,186 @@
+//! `credit-registry witness`: the simplest witness of a registry log (C2SP
+//! `tlog-cosignature`), which a partner can run. Each round it fetches the log's
+//! checkpoint and tiles and verifies them as `verify-log` does ([`check_log`]: the log
+//! key's signature, the tree recomputed from the tiles, and consistency with the last
+//! checkpoint it cosigned), then cosigns the checkpoint (cosignature/v1, Ed25519) and
+//! posts it to `POST <url>/logs/<log>/cosignature`. A history that does not extend the
+//! one it cosigned is refused and said so, and its state is left as it was, so it goes
+//! on refusing that history.
+//!
+//! The state file (JSON) keeps the log's verifier key (pinned on first use, or given with
+//! `--vkey`) and the last checkpoint cosigned.
+
+use super::client::{LogCheck, check_log};
+use super::cosignature::WitnessKey;
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct WitnessArgs {
+    /// The registry's base URL (`https://registry.example`).
+    pub url: String,
+    /// `registry` or `answers`.
+    pub log: String,
+    pub state: PathBuf,
+    /// The log's verifier key file, pinned into the state on first use; without it the
+    /// key is fetched from `<url>/logs/<log>/vkey` the first time (trust on first use).
+    pub vkey: Option<PathBuf>,
+    pub interval: Duration,
+    pub once: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// The log's verifier key.
+    log_vkey: Option<String>,
+    /// The last checkpoint this witness cosigned (the log's signed note).
+    checkpoint: Option<String>,
+}
+
+impl State {
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a witness state file", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Written whole to a temporary file, then renamed: a crash never leaves half a state.
+    fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// What one round did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The checkpoint of this size was verified, cosigned and accepted by the registry.
+    Cosigned { size: u64 },
+    /// The log does not hold (above all: it does not extend the checkpoint this witness
+    /// cosigned last); nothing was cosigned.
+    Refused(String),
+}
+
+/// One round: verify, cosign, post, remember.
+pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Result<Outcome> {
+    if crate::store::tlog_store::LogName::parse(&args.log).is_none() {
+        bail!("--log must be registry or answers, not '{}'", args.log);
+    }
+    let base = args.url.trim_end_matches('/');
+    let log_url = format!("{base}/logs/{}", args.log);
+    let mut state = State::read(&args.state)?;
+    let vkey = match (&state.log_vkey, &args.vkey) {
+        (Some(pinned), _) => pinned.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the log's verifier key {}", path.display()))?,
+        (None, None) => fetch_text(&format!("{log_url}/vkey")).await?,
+    };
+    let check = LogCheck {
+        url: log_url.clone(),
+        vkey: Some(vkey.clone()),
+        earlier: state
+            .checkpoint
+            .clone()
+            .map(|note| ("cosigned last by this witness".to_string(), note)),
+        // A witness states consistency only; mirroring the list is verify-log's job.
+        replay: false,
+        witnesses: Vec::new(),
+        min_cosignatures: 0,
+    };
+    let (report, checkpoint) = check_log(&check).await?;
+    let checkpoint = match checkpoint {
+        Some(checkpoint) if report.ok() => checkpoint,
+        _ => return Ok(Outcome::Refused(report.problems.join("; "))),
+    };
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    // Only the log's signature and this witness's go back: the served checkpoint may
+    // carry other witnesses' lines, which are not this witness's to vouch for.
+    let bare = super::note::LogVerifier::parse(&vkey)
+        .and_then(|log| log.log_signed_only(&checkpoint.note))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cosigned = key
+        .cosign(&bare, now)
+        .map_err(|e| anyhow::anyhow!("cosigning: {e}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let answer = client
+        .post(format!("{log_url}/cosignature"))
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(cosigned)
+        .send()
+        .await
+        .with_context(|| format!("posting the cosignature to {log_url}/cosignature"))?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "the registry refused the cosignature ({status}): {}",
+            body.trim()
+        );
+    }
+    let accepted: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let label = key.key_label();
+    if !accepted["accepted"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|w| w.as_str() == Some(label.as_str())))
+    {
+        bail!(
+            "the registry did not accept this witness's cosignature ({label}): {}",
+            body.trim()
+        );
+    }
+    state.log_vkey = Some(vkey);
+    state.checkpoint = Some(checkpoint.note.clone());
+    state.write(&args.state)?;
+    Ok(Outcome::Cosigned {
+        size: checkpoint.size,
+    })
+}
+
+async fn fetch_text(url: &str) -> anyhow::Result<String> {
+    let resp = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("fetching {url}"))?;
+    if !resp.status().is_success() {
+        bail!("{url} answered {}", resp.status());
+    }
+    Ok(resp.text().await?)
+}
+
+/// Rounds every `interval` (or one with `once`). Returns the exit status: 0 when every
+/// round cosigned, 1 when a round refused the log (with `once`; otherwise it goes on
+/// refusing at each round), and errors (unreachable registry, …) are reported and, without
+/// `once`, retried at the next round.
+pub async fn run(args: &WitnessArgs, key: &WitnessKey) -> i32 {
+    loop {
+        let status = match witness_once(args, key).await {
+            Ok(Outcome::Cosigned { size }) => {
+                println!("cosigned: the {} log at size {size}", args.log);
+                0
+            }
+            Ok(Outcome::Refused(why)) => {
+                eprintln!("REFUSED: not cosigning the {} log: {why}", args.log);
+                1
+            }
+            Err(err) => {
+                eprintln!("ERROR: {err:#}");
+                2
+            }
+        };
+        if args.once {
+            return status;
+        }
+        tokio::time::sleep(args.interval).await;
+    }
+}
