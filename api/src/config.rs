@@ -159,6 +159,13 @@ pub struct DatabaseSettings {
     pub anonymous_max_connections: u32,
     pub anonymous_acquire_timeout_ms: u64,
     pub anonymous_statement_timeout_ms: u64,
+    /// A PostgreSQL streaming standby for heavy reads (auditors' history, reports,
+    /// exports, the public list); unset: every read goes to `database_url`. See `replica`.
+    pub replica_url: Option<String>,
+    /// The standby is used only while it lags the primary by less than this.
+    pub replica_max_lag_ms: u64,
+    /// How often the standby's lag is measured.
+    pub replica_check_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -277,6 +284,9 @@ impl Default for DatabaseSettings {
             anonymous_max_connections: 2,
             anonymous_acquire_timeout_ms: 500,
             anonymous_statement_timeout_ms: 2_000,
+            replica_url: None,
+            replica_max_lag_ms: 1_000,
+            replica_check_interval_ms: 500,
         }
     }
 }
@@ -352,7 +362,12 @@ impl Default for RuleSettings {
 /// Free-text keys whose environment values are taken exactly as written: figment reads
 /// other values as TOML-like literals, so `REGISTRY_METRICS__TOKEN=12345` would be a
 /// number (refused for a text key) and `3e5` a float (a different token).
-const TEXT_KEYS: &[&str] = &["auth.issuer", "auth.audience", "metrics.token"];
+const TEXT_KEYS: &[&str] = &[
+    "auth.issuer",
+    "auth.audience",
+    "metrics.token",
+    "database.replica_url",
+];
 
 impl Settings {
     /// Defaults, then `file` (or `REGISTRY_CONFIG`) if given, then the environment.
