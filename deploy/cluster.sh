@@ -29,6 +29,8 @@
 #   CLUSTER_INSTANCES  how many instances to run (default 3, at most 3)
 #   CLUSTER_WORKERS    HTTP workers per instance (default 2)
 #   CLUSTER_PROFILE    the instances' profile (default production: configured keys only)
+#   CLUSTER_MIGRATE_FIRST  1: run `credit-registry migrate` once before the instances
+#                      start (default 0: they start at once and agree among themselves)
 #   CLUSTER_FAILOVER_STOP  how `failover` stops the primary: immediate (default, like a
 #                      crash) or fast
 #   CREDIT_REGISTRY_BIN  the binary (default: target/release, then target/debug, then PATH)
@@ -255,11 +257,12 @@ make_keys() {
     fi
 }
 
-# Runs a command with one instance's environment.
-instance_env() {
+# Runs a command with one instance's environment (exec_instance: in place of the shell).
+instance_env() { (exec_instance "$@"); }
+exec_instance() {
     local name=$1 port=$2
     shift 2
-    env REGISTRY_PROFILE="$PROFILE" \
+    exec env REGISTRY_PROFILE="$PROFILE" \
         DATABASE_URL="$(pg_url "$CLUSTER_PG_PORT")" \
         REGISTRY_DATABASE__REPLICA_URL="${REGISTRY_DATABASE__REPLICA_URL-$(pg_url "$CLUSTER_PG_STANDBY_PORT")}" \
         REGISTRY_BIND="127.0.0.1:$port" \
@@ -274,8 +277,15 @@ instance_env() {
         "$@"
 }
 
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 start_instances() {
     local bin=$1 i name port
+    if [[ ${CLUSTER_MIGRATE_FIRST:-0} == 1 ]]; then
+        say "migrating before the instances start (CLUSTER_MIGRATE_FIRST=1)"
+        instance_env a 0 "$bin" migrate >>"$LOGS/migrate.log" 2>&1 ||
+            die "migration failed (see $LOGS/migrate.log)"
+    fi
     # All at once, on purpose: on an empty database exactly one migrates and the others
     # wait for it.
     for ((i = 0; i < COUNT; i++)); do
@@ -284,7 +294,9 @@ start_instances() {
         pid_alive "$RUN/instance-$name.pid" && continue
         mkdir -p "$CLUSTER_DIR/instances/$name"
         say "starting instance $name on 127.0.0.1:$port"
-        instance_env "$name" "$port" setsid "$bin" serve >>"$LOGS/instance-$name.log" 2>&1 </dev/null &
+        port_free "$port" || die "127.0.0.1:$port is in use: cannot start instance $name"
+        # `exec`: the pid recorded is the server's own, not a subshell's.
+        (exec_instance "$name" "$port" "$bin" serve >>"$LOGS/instance-$name.log" 2>&1 </dev/null) &
         echo $! >"$RUN/instance-$name.pid"
     done
     for ((i = 0; i < COUNT; i++)); do
