@@ -104,7 +104,9 @@ impl Replica {
             Err(why) => (
                 -1,
                 false,
-                Some(format!("standby lag unknown ({why}): heavy reads go to the primary")),
+                Some(format!(
+                    "standby lag unknown ({why}): heavy reads go to the primary"
+                )),
             ),
         };
         self.lag_ms.store(lag_ms, Ordering::Release);

@@ -42,8 +42,11 @@ fn background_jobs(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
         )));
     }
     if let Some(replica) = &state.replica {
-        let interval = Duration::from_millis(state.settings.database.replica_check_interval_ms.max(50));
-        handles.push(tokio::spawn(replica.clone().watch(state.db.clone(), interval)));
+        let interval =
+            Duration::from_millis(state.settings.database.replica_check_interval_ms.max(50));
+        handles.push(tokio::spawn(
+            replica.clone().watch(state.db.clone(), interval),
+        ));
     }
     handles
 }

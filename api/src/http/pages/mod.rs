@@ -389,7 +389,9 @@ async fn statistics(
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
     };
-    match crate::service::report::yearly(state.heavy_reads(false), state.clock.now(), year, None).await {
+    match crate::service::report::yearly(state.heavy_reads(false), state.clock.now(), year, None)
+        .await
+    {
         Ok(report) => {
             let rows: Vec<DivisionRow> = report
                 .divisions
