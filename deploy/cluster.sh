@@ -12,6 +12,8 @@
 #
 # Usage:
 #   deploy/cluster.sh start            initdb + base backup (first time), start everything
+#   deploy/cluster.sh start-database   only PostgreSQL, the standby and HAProxy (e.g. to load
+#                                      data before the instances start; `start` then adds them)
 #   deploy/cluster.sh stop             stop everything this directory started
 #   deploy/cluster.sh status           what runs, replication state, HAProxy's view
 #   deploy/cluster.sh failover         stop the primary (immediately), promote the standby
@@ -336,11 +338,10 @@ stop_pidfile() {  # pidfile, what
 # ---------------------------------------------------------------------------------------
 # Commands
 
-cmd_start() {
+cmd_start_database() {
     need
-    local bin reg
+    local bin
     bin=$(pg_bin)
-    reg=$(registry_bin)
     mkdir -p "$RUN" "$LOGS" "$CLUSTER_DIR/instances"
     init_primary "$bin"
     start_primary "$bin"
@@ -349,6 +350,12 @@ cmd_start() {
     wait_for_sync
     create_database
     start_haproxy
+}
+
+cmd_start() {
+    local reg
+    reg=$(registry_bin)
+    cmd_start_database
     make_keys "$reg"
     start_instances "$reg"
     cmd_env
@@ -448,6 +455,7 @@ EOF
 
 case ${1:-} in
     start) cmd_start ;;
+    start-database) cmd_start_database ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     failover) cmd_failover ;;
