@@ -216,16 +216,16 @@ fn data<'a>(answer: &'a Value, field: &str) -> &'a Value {
     &answer["data"][field]
 }
 
+/// A check's outcome: `(receiptId, decision)`, or why it failed.
+type Outcome = Result<(String, String), String>;
+/// Outcomes with the instant each was answered.
+type Timed = Vec<(Instant, Outcome)>;
+
 const CHECK: &str =
     "query($u: String!) { check(uscc: $u, domain: PROCUREMENT) { receiptId decision } }";
 
 /// One check; `Ok(receiptId)` when it was answered.
-async fn check(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    uscc: &str,
-) -> Result<(String, String), String> {
+async fn check(client: &reqwest::Client, base: &str, token: &str, uscc: &str) -> Outcome {
     let resp = client
         .post(format!("{base}/graphql"))
         .bearer_auth(token)
@@ -341,7 +341,7 @@ fn check_load(
     uscc: String,
     workers: usize,
     stop: Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<Vec<(Instant, Result<(String, String), String>)>>> {
+) -> Vec<tokio::task::JoinHandle<Timed>> {
     (0..workers)
         .map(|_| {
             let (base, token, uscc, stop) =
@@ -359,9 +359,7 @@ fn check_load(
         .collect()
 }
 
-async fn collect(
-    handles: Vec<tokio::task::JoinHandle<Vec<(Instant, Result<(String, String), String>)>>>,
-) -> Vec<(Instant, Result<(String, String), String>)> {
+async fn collect(handles: Vec<tokio::task::JoinHandle<Timed>>) -> Timed {
     let mut all = Vec::new();
     for h in handles {
         all.extend(h.await.unwrap());
@@ -715,8 +713,7 @@ async fn three_instances_behind_haproxy_with_a_standby() {
     }
     stop.store(true, Ordering::Relaxed);
     let outcomes = collect(load).await;
-    let failures: Vec<&(Instant, Result<(String, String), String>)> =
-        outcomes.iter().filter(|(_, r)| r.is_err()).collect();
+    let failures: Vec<&(Instant, Outcome)> = outcomes.iter().filter(|(_, r)| r.is_err()).collect();
     let acknowledged: Vec<&String> = outcomes
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok().map(|(id, _)| id))
