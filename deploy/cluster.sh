@@ -72,7 +72,10 @@ export CLUSTER_INSTANCE_A_PORT=$((BASE + 10))
 export CLUSTER_INSTANCE_B_PORT=$((BASE + 11))
 export CLUSTER_INSTANCE_C_PORT=$((BASE + 12))
 
-say() { printf 'cluster: %s\n' "$*" >&2; }
+# Messages go to the script's own standard error (fd 3), also from inside commands whose
+# output wait_until discards.
+exec 3>&2
+say() { printf 'cluster: %s\n' "$*" >&3; }
 die() { say "$*"; exit 1; }
 
 instance_port() { echo $((BASE + 10 + $1)); }
@@ -97,9 +100,9 @@ registry_bin() {
 # Runs a shell command as the owner of the PostgreSQL clusters.
 as_pg() {
     if [[ $(id -u) == 0 ]]; then
-        su postgres -s /bin/sh -c "$1"
+        su postgres -s /bin/sh -c "$1" 3>&-
     else
-        sh -c "$1"
+        sh -c "$1" 3>&-
     fi
 }
 
@@ -232,7 +235,7 @@ start_haproxy() {
     if pid_alive "$RUN/haproxy.pid"; then return; fi
     say "starting HAProxy: database 127.0.0.1:$CLUSTER_PG_PORT, service 127.0.0.1:$CLUSTER_HTTP_PORT, stats 127.0.0.1:$CLUSTER_STATS_PORT/stats"
     haproxy -c -q -f "$HERE/haproxy.cfg" || die "deploy/haproxy.cfg is not valid"
-    haproxy -D -f "$HERE/haproxy.cfg" -p "$RUN/haproxy.pid" >>"$LOGS/haproxy.log" 2>&1
+    haproxy -D -f "$HERE/haproxy.cfg" -p "$RUN/haproxy.pid" >>"$LOGS/haproxy.log" 2>&1 3>&-
     wait_until 10 "HAProxy" test -S "$RUN/haproxy.sock"
     # After a failover the old primary stays out (it is not in recovery: it would pass
     # the check as a second primary if it were started again).
@@ -279,6 +282,13 @@ exec_instance() {
         "$@"
 }
 
+# Ready, or stop waiting at once when the instance has exited.
+instance_ready() {
+    pid_alive "$RUN/instance-$1.pid" ||
+        die "instance $1 exited: $(tail -n 3 "$LOGS/instance-$1.log" | tr '\n' ' ')"
+    curl -fsS -o /dev/null "http://127.0.0.1:$2/readyz"
+}
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_instances() {
@@ -298,14 +308,15 @@ start_instances() {
         say "starting instance $name on 127.0.0.1:$port"
         port_free "$port" || die "127.0.0.1:$port is in use: cannot start instance $name"
         # `exec`: the pid recorded is the server's own, not a subshell's.
-        (exec_instance "$name" "$port" "$bin" serve >>"$LOGS/instance-$name.log" 2>&1 </dev/null) &
+        # fd 3 closed: a server must not hold the caller's standard error open.
+        (exec_instance "$name" "$port" "$bin" serve >>"$LOGS/instance-$name.log" 2>&1 </dev/null 3>&-) &
         echo $! >"$RUN/instance-$name.pid"
     done
     for ((i = 0; i < COUNT; i++)); do
         name=${NAMES[$i]}
         port=$(instance_port "$i")
         wait_until 120 "instance $name to be ready (see $LOGS/instance-$name.log)" \
-            curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz"
+            instance_ready "$name" "$port"
     done
     # Instances not running are kept out of rotation (CLUSTER_INSTANCES < 3).
     for ((i = COUNT; i < 3; i++)); do
