@@ -171,3 +171,40 @@ pub async fn measure(
         .map(|ms| ms.max(0))
         .ok_or_else(|| "the standby has replayed no transaction yet".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(max_lag_ms: i64) -> Replica {
+        Replica {
+            main: DatabaseConnection::default(),
+            anonymous: DatabaseConnection::default(),
+            max_lag_ms,
+            lag_ms: AtomicI64::new(-1),
+            in_use: AtomicBool::new(false),
+            note: std::sync::Mutex::new(Some("not measured yet".into())),
+        }
+    }
+
+    #[test]
+    fn used_only_while_known_to_lag_less_than_the_maximum() {
+        let r = replica(1000);
+        assert!(!r.in_use(), "not before the first measurement");
+        r.record(Ok(999));
+        let s = r.status();
+        assert!(s.in_use);
+        assert_eq!((s.lag_ms, s.note), (Some(999), None));
+        r.record(Ok(1000));
+        let s = r.status();
+        assert!(!s.in_use, "the maximum itself is too much");
+        assert!(s.note.unwrap().contains("database.replica_max_lag_ms"));
+        r.record(Ok(0));
+        assert!(r.in_use());
+        r.record(Err("standby: connection refused".into()));
+        let s = r.status();
+        assert!(!s.in_use);
+        assert_eq!(s.lag_ms, None, "unknown");
+        assert!(s.note.unwrap().contains("connection refused"));
+    }
+}
