@@ -168,6 +168,13 @@ pub struct DatabaseSettings {
     pub anonymous_max_connections: u32,
     pub anonymous_acquire_timeout_ms: u64,
     pub anonymous_statement_timeout_ms: u64,
+    /// A PostgreSQL streaming standby for heavy reads (auditors' history, reports,
+    /// exports, the public list); unset: every read goes to `database_url`. See `replica`.
+    pub replica_url: Option<String>,
+    /// The standby is used only while it lags the primary by less than this.
+    pub replica_max_lag_ms: u64,
+    /// How often the standby's lag is measured.
+    pub replica_check_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -314,6 +321,9 @@ impl Default for DatabaseSettings {
             anonymous_max_connections: 2,
             anonymous_acquire_timeout_ms: 500,
             anonymous_statement_timeout_ms: 2_000,
+            replica_url: None,
+            replica_max_lag_ms: 1_000,
+            replica_check_interval_ms: 500,
         }
     }
 }
@@ -402,6 +412,7 @@ const TEXT_KEYS: &[&str] = &[
     "metrics.token",
     "limits.shared_store_url",
     "limits.shared_store_prefix",
+    "database.replica_url",
 ];
 
 impl Settings {

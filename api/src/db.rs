@@ -44,6 +44,46 @@ pub async fn connect_anonymous(
     open(&url, settings, &pool).await
 }
 
+/// A pool on the read standby (`database.replica_url`, see `replica`): the main pool's
+/// shape, or the anonymous one's for `anonymous`, and opened lazily (no connection at
+/// start: a standby that is down does not keep the instance from starting; it is just not
+/// used). Both URLs must be PostgreSQL: a standby is a PostgreSQL notion.
+pub async fn connect_replica(
+    url: &str,
+    settings: &Settings,
+    anonymous: bool,
+) -> anyhow::Result<DatabaseConnection> {
+    let is_postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+    if !is_postgres(&settings.database_url()) || !is_postgres(url) {
+        anyhow::bail!(
+            "database.replica_url needs PostgreSQL for both database_url and replica_url (a streaming standby of the primary)"
+        );
+    }
+    let db = &settings.database;
+    let pool = if anonymous {
+        PoolShape {
+            max_connections: db.anonymous_max_connections.max(1),
+            min_connections: 0,
+            acquire_timeout_ms: db.anonymous_acquire_timeout_ms,
+            statement_timeout_ms: db.anonymous_statement_timeout_ms,
+            application_name: "credit-registry-replica-anonymous",
+        }
+    } else {
+        PoolShape {
+            max_connections: db.max_connections,
+            min_connections: 0,
+            acquire_timeout_ms: db.acquire_timeout_ms,
+            statement_timeout_ms: db.statement_timeout_ms,
+            application_name: "credit-registry-replica",
+        }
+    };
+    let mut opt = options(url, settings, &pool)?;
+    opt.connect_lazy(true);
+    Database::connect(opt)
+        .await
+        .with_context(|| format!("opening the replica pool ({})", redact_url(url)))
+}
+
 /// What differs between the main pool and the anonymous one.
 struct PoolShape {
     max_connections: u32,
@@ -70,6 +110,13 @@ async fn open(
     settings: &Settings,
     pool: &PoolShape,
 ) -> anyhow::Result<DatabaseConnection> {
+    let opt = options(url, settings, pool)?;
+    Database::connect(opt)
+        .await
+        .with_context(|| format!("connecting to the database ({})", redact_url(url)))
+}
+
+fn options(url: &str, settings: &Settings, pool: &PoolShape) -> anyhow::Result<ConnectOptions> {
     let db = &settings.database;
     let mut opt = ConnectOptions::new(url.to_string());
     opt.max_connections(pool.max_connections)
@@ -102,9 +149,7 @@ async fn open(
         opt.statement_timeout(Duration::from_millis(pool.statement_timeout_ms))
             .set_application_name(pool.application_name);
     }
-    Database::connect(opt)
-        .await
-        .with_context(|| format!("connecting to the database ({})", redact_url(url)))
+    Ok(opt)
 }
 
 /// The file path of an `sqlite://path?...` URL; `None` for in-memory databases.

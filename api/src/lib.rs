@@ -15,6 +15,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod replica;
 pub mod service;
 pub mod startup;
 pub mod state;

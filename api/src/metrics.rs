@@ -44,6 +44,8 @@ pub const NOTIFICATIONS_RECEIVED: &str = "registry_cluster_notifications_receive
 pub const LISTENER_RECONNECTS: &str = "registry_cluster_listener_reconnects_total";
 pub const RATE_STORE_FAILURES: &str = "registry_rate_limit_store_failures_total";
 pub const RATE_STORE_UP: &str = "registry_rate_limit_store_up";
+pub const REPLICA_LAG: &str = "registry_replica_lag_seconds";
+pub const REPLICA_IN_USE: &str = "registry_replica_in_use";
 
 /// Distinct GraphQL operation names kept as label values.
 pub const MAX_OPERATION_NAMES: usize = 256;
@@ -115,6 +117,15 @@ fn describe() {
         "Database pool connections, by state (in_use, idle)"
     );
     describe_gauge!(DB_POOL_MAX, "Database pool size limit");
+    describe_gauge!(
+        REPLICA_LAG,
+        ::metrics::Unit::Seconds,
+        "Lag of the read standby behind the primary at its last measurement (-1: unknown)"
+    );
+    describe_gauge!(
+        REPLICA_IN_USE,
+        "1 while heavy reads go to the read standby, 0 while they go to the primary"
+    );
     describe_gauge!(AUDIT_HEAD, "Id of the last event of the audit hash chain");
     describe_gauge!(
         WS_OPEN,
@@ -361,6 +372,13 @@ pub async fn render(db: &DatabaseConnection) -> Option<String> {
     }
     handle.run_upkeep();
     Some(handle.render())
+}
+
+/// The read standby's gauges, sampled at scrape from the scraping server's state.
+pub fn replica_sample(status: &crate::replica::ReplicaStatus) {
+    let lag = status.lag_ms.map_or(-1.0, |ms| ms as f64 / 1000.0);
+    gauge!(REPLICA_LAG).set(lag);
+    gauge!(REPLICA_IN_USE).set(if status.in_use { 1.0 } else { 0.0 });
 }
 
 /// Whether the pool behind `db` has an idle connection now (`true` when it cannot tell:

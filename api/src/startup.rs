@@ -54,6 +54,13 @@ fn background_jobs(
             Duration::from_secs(jobs.expiry_interval_seconds),
         )));
     }
+    if let Some(replica) = &state.replica {
+        let interval =
+            Duration::from_millis(state.settings.database.replica_check_interval_ms.max(50));
+        handles.push(tokio::spawn(
+            replica.clone().watch(state.db.clone(), interval),
+        ));
+    }
     handles
 }
 

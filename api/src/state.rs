@@ -55,6 +55,9 @@ pub struct AppState {
     pub clock: Clock,
     /// What use cases need (pool, clock, post-commit effects).
     pub services: Services,
+    /// The read standby for heavy reads, when `database.replica_url` is set (see
+    /// `replica`; reads pick it through [`AppState::heavy_reads`]).
+    pub replica: Option<Arc<crate::replica::Replica>>,
 }
 
 impl AppState {
@@ -65,7 +68,9 @@ impl AppState {
             crate::db::migrate_up(&db).await?;
         }
         let anonymous_db = crate::db::connect_anonymous(&settings, &db).await?;
-        let state = Self::with_db(settings, db, anonymous_db)?;
+        let replica = crate::replica::Replica::connect(&settings).await?;
+        let mut state = Self::with_db(settings, db, anonymous_db)?;
+        state.replica = replica;
         state.logs.init(&state.db).await?;
         // Live subscribers start from the present; older events come from `changes`.
         let latest = crate::service::feed::latest_revision_id(&state.db).await?;
@@ -133,6 +138,7 @@ impl AppState {
             feed,
             clock,
             services,
+            replica: None,
         })
     }
 }
@@ -145,6 +151,29 @@ impl AppState {
         } else {
             &self.db
         }
+    }
+
+    /// The one place that decides where a heavy read runs (auditors' history, reports,
+    /// exports, the public list): on the standby while it is in use, else on the
+    /// primary; anonymous callers on the anonymous pool of either. Checks and writes
+    /// never come here: they always run on the primary.
+    pub fn heavy_reads(&self, anonymous: bool) -> &DatabaseConnection {
+        match &self.replica {
+            Some(replica) if replica.in_use() => {
+                if anonymous {
+                    &replica.anonymous
+                } else {
+                    &replica.main
+                }
+            }
+            _ if anonymous => &self.anonymous_db,
+            _ => &self.db,
+        }
+    }
+
+    /// [`AppState::heavy_reads`] for `identity`'s pool.
+    pub fn heavy_reads_for(&self, identity: &crate::auth::Identity) -> &DatabaseConnection {
+        self.heavy_reads(identity.is_anonymous())
     }
 }
 

@@ -130,7 +130,8 @@ impl HistoryQuery {
             from: f.from,
             to: f.to,
         };
-        let (rows, has_next) = audit_query::search(&st.db, &filter, first, after).await?;
+        let (rows, has_next) =
+            audit_query::search(st.heavy_reads(false), &filter, first, after).await?;
         Ok(forward_page(
             "audit",
             rows.into_iter()

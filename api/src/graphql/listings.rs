@@ -386,7 +386,8 @@ impl ListingQuery {
             }
             Some(k) => {
                 let (rows, has_next) =
-                    history::search_known_at(&st.db, &filter, k, first, after).await?;
+                    history::search_known_at(st.heavy_reads(false), &filter, k, first, after)
+                        .await?;
                 Ok(connection_of(
                     rows.into_iter()
                         .map(|r| Listing::as_recorded(r, k))

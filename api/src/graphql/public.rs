@@ -55,7 +55,7 @@ impl PublicQuery {
         let st = state(ctx)?;
         let first = page_size(first, st.settings.limits.max_page_size)?;
         let after = decode_id_cursor("public", after.as_deref())?;
-        let db = st.pool_for(request(ctx)?.identity());
+        let db = st.heavy_reads_for(request(ctx)?.identity());
         let (rows, has_next) =
             svc::in_force_now(db, st.clock.now(), search.as_deref(), first, after).await?;
         Ok(forward_page(
@@ -74,7 +74,7 @@ impl PublicQuery {
         let identity = request(ctx)?.identity();
         let all = matches!(identity.role, Role::Admin | Role::Auditor);
         Ok(
-            svc::typical_cases(st.pool_for(identity), st.clock.now(), year, !all)
+            svc::typical_cases(st.heavy_reads_for(identity), st.clock.now(), year, !all)
                 .await?
                 .into_iter()
                 .map(TypicalCase)

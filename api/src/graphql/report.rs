@@ -23,7 +23,7 @@ impl ReportQuery {
     ) -> Result<YearReport> {
         let scope = request(ctx)?.identity().region.clone();
         let region = report::effective_region(scope.as_deref(), region.as_deref())?;
-        let db = &state(ctx)?.db;
+        let db = state(ctx)?.heavy_reads(false);
         Ok(report::yearly(db, state(ctx)?.clock.now(), year, region.as_deref()).await?)
     }
 }

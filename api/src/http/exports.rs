@@ -66,12 +66,12 @@ fn gone() -> AppError {
 /// is assembled in a temporary file (its zip directory comes last) and then streamed.
 fn stream(
     state: &Arc<AppState>,
+    db: sea_orm::DatabaseConnection,
     kind: ExportKind,
     filter: ExportFilter,
     format: OutputFormat,
 ) -> impl futures_util::Stream<Item = Chunk> + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
-    let db = state.db.clone();
     let now = state.clock.now();
     tokio::spawn(async move {
         let result: Result<(), AppError> = async {
@@ -154,8 +154,11 @@ fn app_error(err: AppError) -> HttpResponse {
 }
 
 /// The public list's validators.
-async fn validators(state: &AppState) -> Result<(String, Option<String>), AppError> {
-    let v = export::public_version(&state.db, state.clock.now()).await?;
+async fn validators(
+    state: &AppState,
+    db: &sea_orm::DatabaseConnection,
+) -> Result<(String, Option<String>), AppError> {
+    let v = export::public_version(db, state.clock.now()).await?;
     let etag = format!("\"public-list-{}-{}\"", v.revision_id, v.in_force);
     let modified = v
         .recorded_at
@@ -194,7 +197,10 @@ pub async fn public_list(
     {
         return super::graphql::rate_limited(wait, "-");
     }
-    let (etag, modified) = match validators(&state).await {
+    // One pool for the validators and the body (a heavy read: the standby when in use),
+    // so that the ETag describes what is sent.
+    let db = state.heavy_reads(false).clone();
+    let (etag, modified) = match validators(&state, &db).await {
         Ok(v) => v,
         Err(e) => return app_error(e),
     };
@@ -213,7 +219,7 @@ pub async fn public_list(
         return response.finish();
     }
     if signature {
-        return match sign_public_jsonl(&state, &etag).await {
+        return match sign_public_jsonl(&state, &db, &etag).await {
             Ok(body) => response.json(body),
             Err(e) => app_error(e),
         };
@@ -226,6 +232,7 @@ pub async fn public_list(
         ))
         .streaming(stream(
             &state,
+            db,
             ExportKind::PublicList,
             ExportFilter::default(),
             format,
@@ -235,7 +242,11 @@ pub async fn public_list(
 /// The detached signature of the `.jsonl`: `{alg, kid, signature (base64url of the 64
 /// bytes), sha256 (hex of the signed bytes), etag}`. The signed bytes are the `.jsonl`
 /// exactly as `GET /exports/public-list.jsonl` sends them under the same ETag.
-async fn sign_public_jsonl(state: &AppState, etag: &str) -> Result<serde_json::Value, AppError> {
+async fn sign_public_jsonl(
+    state: &AppState,
+    db: &sea_orm::DatabaseConnection,
+    etag: &str,
+) -> Result<serde_json::Value, AppError> {
     use sha2::Digest;
     // The signature needs the whole document (Ed25519 hashes it twice): it is built in
     // memory, which is the one place an export is not a page at a time.
@@ -247,7 +258,7 @@ async fn sign_public_jsonl(state: &AppState, etag: &str) -> Result<serde_json::V
     )
     .map_err(AppError::internal)?;
     export::export(
-        &state.db,
+        db,
         ExportKind::PublicList,
         &ExportFilter::default(),
         state.clock.now(),
@@ -341,6 +352,7 @@ pub async fn check_records(
         ))
         .streaming(stream(
             &state,
+            state.heavy_reads(false).clone(),
             ExportKind::CheckRecords,
             filter,
             OutputFormat::Csv,

@@ -72,6 +72,9 @@ pub async fn scrape(req: HttpRequest, state: web::Data<Arc<AppState>>) -> HttpRe
             ));
         }
     }
+    if let Some(replica) = &state.replica {
+        crate::metrics::replica_sample(&replica.status());
+    }
     match crate::metrics::render(&state.db).await {
         Some(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -24,6 +24,7 @@ mod persisted_queries;
 mod rate_limits;
 mod receipts;
 mod repair;
+mod replica;
 mod request_ids;
 mod rules;
 mod seed;

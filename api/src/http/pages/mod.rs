@@ -159,7 +159,7 @@ async fn index(
             return html(StatusCode::BAD_REQUEST, "no-store", page.render());
         }
     };
-    let db = &state.anonymous_db;
+    let db = state.heavy_reads(true);
     match svc::in_force_now(db, state.clock.now(), Some(&search), PAGE_SIZE, after).await {
         Ok((rows, has_next)) => {
             if has_next {
@@ -304,7 +304,7 @@ async fn typical_cases(
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
     };
-    match svc::typical_cases(&state.db, state.clock.now(), year, true).await {
+    match svc::typical_cases(state.heavy_reads(false), state.clock.now(), year, true).await {
         Ok(cases) => {
             let page = TypicalCasesPage {
                 year,
@@ -392,7 +392,9 @@ async fn statistics(
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
     };
-    match crate::service::report::yearly(&state.db, state.clock.now(), year, None).await {
+    match crate::service::report::yearly(state.heavy_reads(false), state.clock.now(), year, None)
+        .await
+    {
         Ok(report) => {
             let rows: Vec<DivisionRow> = report
                 .divisions
