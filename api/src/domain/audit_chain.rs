@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use std::io::Write;
 use sha2::{Digest, Sha256};
+use std::io::Write;
 
 /// The fields of an audit event that its hash covers.
 #[derive(Clone, Debug)]
@@ -30,7 +30,9 @@ pub fn event_hash(prev_hash: &str, event: &ChainedEvent<'_>) -> String {
     let mut hasher = Hashing(Sha256::new());
     hasher.0.update(prev_hash.as_bytes());
     hasher.0.update(b"\n");
-    let occurred_at = event.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let occurred_at = event
+        .occurred_at
+        .to_rfc3339_opts(SecondsFormat::Micros, true);
     let null = Value::Null;
     // The body's keys in sorted order (as `canonical_json` sorts every object).
     let fields: [(&str, Field<'_>); 10] = [
@@ -41,7 +43,10 @@ pub fn event_hash(prev_hash: &str, event: &ChainedEvent<'_>) -> String {
         ("entity_id", Field::Str(event.entity_id)),
         ("entity_type", Field::Str(event.entity_type)),
         ("occurred_at", Field::Str(&occurred_at)),
-        ("reason", event.reason.map_or(Field::Json(&null), Field::Str)),
+        (
+            "reason",
+            event.reason.map_or(Field::Json(&null), Field::Str),
+        ),
         ("request_id", Field::Str(event.request_id)),
         ("role", Field::Str(event.role)),
     ];
@@ -186,7 +191,11 @@ mod tests {
                 }
                 Value::Array(items) => format!(
                     "[{}]",
-                    items.iter().map(canonical_string).collect::<Vec<_>>().join(",")
+                    items
+                        .iter()
+                        .map(canonical_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
                 other => other.to_string(),
             }

@@ -197,9 +197,12 @@ fn push_json_value(out: &mut Vec<u8>, value: &Value) -> std::io::Result<bool> {
         Value::SmallInt(Some(v)) => write!(out, "{v}")?,
         Value::Int(Some(v)) => write!(out, "{v}")?,
         Value::BigInt(Some(v)) => write!(out, "{v}")?,
-        Value::String(Some(s)) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)?,
+        Value::String(Some(s)) => {
+            serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)?
+        }
         Value::Enum(OptionEnum::Some(e)) => {
-            serde_json::to_writer(&mut *out, e.value.as_ref() as &str).map_err(std::io::Error::other)?
+            serde_json::to_writer(&mut *out, e.value.as_ref() as &str)
+                .map_err(std::io::Error::other)?
         }
         // A JSON null in a json(b) column would be read back as SQL NULL: not the same.
         Value::Json(Some(j)) if j.is_null() => return Ok(false),
