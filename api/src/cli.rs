@@ -442,9 +442,10 @@ pub async fn run_import(
         bar.set_position(done);
     };
     let rules = import::input_rules(&settings.limits);
+    // The error itself, not its text: an internal error then prints its cause too.
     let report = import::import(&services, &actor, rules, &file, &opts, Some(&on_progress))
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

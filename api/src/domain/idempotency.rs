@@ -43,41 +43,10 @@ pub fn validate_key(key: &str) -> Result<&str, String> {
 /// SHA-256 (hex) of the request body in canonical form: object keys sorted, no
 /// insignificant white space. A retry that re-serialises the same request matches.
 pub fn fingerprint(body: &Value) -> String {
-    let mut canonical = String::new();
-    write_canonical(body, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String((*key).clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(*key) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    let mut canonical = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = super::audit_chain::write_canonical(&mut canonical, body);
+    hex::encode(Sha256::digest(&canonical))
 }
 
 /// What the `response` column holds.
