@@ -54,6 +54,7 @@ export REGISTRY_LIMITS__PUBLIC_RATE_PER_SECOND=${REGISTRY_LIMITS__PUBLIC_RATE_PE
 export REGISTRY_LIMITS__PUBLIC_RATE_BURST=${REGISTRY_LIMITS__PUBLIC_RATE_BURST:-10000000}
 ABUSE=${ABUSE:-1}                         # 0: skip the abuse runs
 ABUSE_CLIENTS=${ABUSE_CLIENTS:-3}
+ABUSE_PARTNERS=${ABUSE_PARTNERS:-4}               # partner subjects sharing the checks beside the abusers
 printf 'export REGISTRY_DATA_DIR=%s\n' "$REGISTRY_DATA_DIR" >"$COMMANDS"
 printf 'export REGISTRY_LIMITS__RATE_PER_SECOND=%s REGISTRY_LIMITS__RATE_BURST=%s\n' \
     "$REGISTRY_LIMITS__RATE_PER_SECOND" "$REGISTRY_LIMITS__RATE_BURST" >>"$COMMANDS"
@@ -218,20 +219,32 @@ measure_search() {
 # default anonymous limits. Bounded: each abuser stops by itself after the window.
 measure_abuse() {
     local db=$1 label=$2 manifest=$3
-    start_server "$db" REGISTRY_LIMITS__PUBLIC_RATE_PER_SECOND=20 REGISTRY_LIMITS__PUBLIC_RATE_BURST=40
-    log "abuse runs: server pid $SERVER_PID on $URL ($db, default anonymous limits)"
+    # Every limit at its production default: the abusers must meet the limits a real
+    # deployment has. The partners' load is spread over ABUSE_PARTNERS subjects (as a
+    # real deployment's is over its partner systems), each under its own default limit
+    # (2,000/s, far above its share); the abusive partner has a subject of its own.
+    start_server "$db" REGISTRY_LIMITS__PUBLIC_RATE_PER_SECOND=20 REGISTRY_LIMITS__PUBLIC_RATE_BURST=40 \
+        REGISTRY_LIMITS__RATE_PER_SECOND=2000 REGISTRY_LIMITS__RATE_BURST=4000
+    log "abuse runs: server pid $SERVER_PID on $URL ($db, default limits)"
     local admin partner abuser
     admin=$("$BIN" token --role admin --sub bench-admin --ttl 2h)
     ADMIN_TOKEN=$admin
-    for sub in bench-loadgen bench-abuser; do
+    local partners=()
+    for i in $(seq 1 "$ABUSE_PARTNERS"); do partners+=("bench-partner-$i"); done
+    for sub in "${partners[@]}" bench-abuser; do
         run "$LOADGEN" register-partner --url "$URL" --admin-token "$admin" \
             --subject "$sub" --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS >/dev/null
     done
-    partner=$("$BIN" token --role partner --sub bench-loadgen --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)
+    local token_file=$OUT/abuse-partner-tokens.txt
+    : >"$token_file"
+    for sub in "${partners[@]}"; do
+        "$BIN" token --role partner --sub "$sub" --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h >>"$token_file"
+    done
+    partner=$(head -n 1 "$token_file")
     abuser=$("$BIN" token --role partner --sub bench-abuser --domains PROCUREMENT,BIDDING,LAND_TRANSFER,HONORS --ttl 2h)
     PARTNER_TOKEN=$partner
     local common=(--manifest "$manifest" --scale "$label" --out "$RESULTS" --duration "$DURATION" --warmup "$WARMUP" --seed "$SEED")
-    local http=(--url "$URL" --token "$partner" --admin-token "$admin" --domain "$DOMAIN" --server-pid "$SERVER_PID")
+    local http=(--url "$URL" --token "$partner" --token-file "$token_file" --admin-token "$admin" --domain "$DOMAIN" --server-pid "$SERVER_PID")
     log "$label: partners' checks alone"
     run "$LOADGEN" http --scenario single --connections 16 --label abuse:none "${http[@]}" "${common[@]}"
     local window
@@ -249,7 +262,7 @@ measure_abuse() {
         ADMIN_TOKEN=$admin PARTNER_TOKEN=$partner
     done
     ABUSE_HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
-    note "Abuse runs ($label): server peak resident memory over all of them (VmHWM) $(awk -v k="${ABUSE_HWM:-0}" 'BEGIN { printf "%.1f", k / 1024 }') MiB; anonymous limits at their defaults (20/s per address), the partners' per-subject limit raised as above."
+    note "Abuse runs ($label): server peak resident memory over all of them (VmHWM) $(awk -v k="${ABUSE_HWM:-0}" 'BEGIN { printf "%.1f", k / 1024 }') MiB; every limit at its default (anonymous 20/s per address, 2,000/s per partner subject); the partners' checks over $ABUSE_PARTNERS subjects, the abusive partner a subject of its own."
     stop_server
 }
 
