@@ -122,25 +122,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
         }
         Command::RotateReceiptKey => {
             let dir = settings.receipt_key_dir();
-            let kid = receipts::add_key(&dir)?;
-            println!(
-                "added receipt key {kid} ({})",
-                dir.join(format!("{kid}.pem")).display()
-            );
-            // Announced to every instance on a PostgreSQL database, which re-reads its
-            // key directory at once; the periodic re-read is the fallback.
-            match api::cluster::notify::announce_keys(&settings, "receipts").await {
-                Ok(true) => println!(
-                    "announced to the running instances on the database: they sign with it now (each re-reads its receipts.key_dir); older keys keep verifying"
-                ),
-                Ok(false) => println!(
-                    "a running service picks it up within 30 s (or at its next start); older keys keep verifying"
-                ),
-                Err(e) => println!(
-                    "not announced ({e:#}): running services pick it up within 30 s; older keys keep verifying"
-                ),
-            }
-            Ok(())
+            add_and_announce_key(&settings, &dir, KeyKind::Receipts).await
         }
         Command::RotateTokenKey => {
             let Some(dir) = settings.auth.signing_key_dir.clone() else {
@@ -148,23 +130,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                     "rotate-token-key needs auth.signing_key_dir (REGISTRY_AUTH__SIGNING_KEY_DIR): a single auth.signing_key_file cannot be rotated without invalidating every token it issued"
                 );
             };
-            let kid = receipts::add_key(&dir)?;
-            println!(
-                "added token key {kid} ({})",
-                dir.join(format!("{kid}.pem")).display()
-            );
-            match api::cluster::notify::announce_keys(&settings, "tokens").await {
-                Ok(true) => println!(
-                    "announced to the running instances on the database: they sign new tokens with it now (each re-reads its auth.signing_key_dir); older keys keep verifying"
-                ),
-                Ok(false) => println!(
-                    "a running service picks it up within 30 s (or at its next start); older keys keep verifying"
-                ),
-                Err(e) => println!(
-                    "not announced ({e:#}): running services pick it up within 30 s; older keys keep verifying"
-                ),
-            }
-            Ok(())
+            add_and_announce_key(&settings, &dir, KeyKind::Tokens).await
         }
         Command::VerifyReceipt {
             jwks,
@@ -337,4 +303,54 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// The key directories `rotate-receipt-key` and `rotate-token-key` add to.
+#[derive(Clone, Copy)]
+enum KeyKind {
+    Receipts,
+    Tokens,
+}
+
+/// Adds a key to `dir` (it signs from now on; older keys keep verifying) and announces it
+/// to every instance on a PostgreSQL database, which re-reads its key directory at once;
+/// the periodic re-read is the fallback.
+async fn add_and_announce_key(
+    settings: &Settings,
+    dir: &std::path::Path,
+    kind: KeyKind,
+) -> anyhow::Result<()> {
+    let kid = receipts::add_key(dir)?;
+    // (the key's name, what the instances do with it, the setting of their directory, the
+    // announcement's payload)
+    let (what, signs, setting, announced_as) = match kind {
+        KeyKind::Receipts => (
+            "receipt",
+            "sign with it now",
+            "receipts.key_dir",
+            "receipts",
+        ),
+        KeyKind::Tokens => (
+            "token",
+            "sign new tokens with it now",
+            "auth.signing_key_dir",
+            "tokens",
+        ),
+    };
+    println!(
+        "added {what} key {kid} ({})",
+        dir.join(format!("{kid}.pem")).display()
+    );
+    match api::cluster::notify::announce_keys(settings, announced_as).await {
+        Ok(true) => println!(
+            "announced to the running instances on the database: they {signs} (each re-reads its {setting}); older keys keep verifying"
+        ),
+        Ok(false) => println!(
+            "a running service picks it up within 30 s (or at its next start); older keys keep verifying"
+        ),
+        Err(e) => println!(
+            "not announced ({e:#}): running services pick it up within 30 s; older keys keep verifying"
+        ),
+    }
+    Ok(())
 }

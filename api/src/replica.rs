@@ -20,7 +20,7 @@
 use crate::config::Settings;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// How long one measurement may take before it counts as failed.
@@ -35,9 +35,8 @@ pub struct Replica {
     pub anonymous: DatabaseConnection,
     max_lag_ms: i64,
     /// The last measured lag in milliseconds; -1: unknown (not measured yet, or failed).
+    /// Heavy reads go to the standby while it is known and under `max_lag_ms`.
     lag_ms: AtomicI64,
-    /// Whether heavy reads go to the standby now.
-    in_use: AtomicBool,
     /// Why not, when it is not in use (for /readyz).
     note: std::sync::Mutex<Option<String>>,
 }
@@ -68,14 +67,15 @@ impl Replica {
             anonymous,
             max_lag_ms: i64::try_from(settings.database.replica_max_lag_ms).unwrap_or(i64::MAX),
             lag_ms: AtomicI64::new(-1),
-            in_use: AtomicBool::new(false),
             note: std::sync::Mutex::new(Some("not measured yet".into())),
         })))
     }
 
     /// Whether heavy reads go to the standby now.
     pub fn in_use(&self) -> bool {
-        self.in_use.load(Ordering::Acquire)
+        // Derived from the last measurement, so the two can never disagree.
+        let lag = self.lag_ms.load(Ordering::Acquire);
+        lag >= 0 && lag < self.max_lag_ms
     }
 
     pub fn status(&self) -> ReplicaStatus {
@@ -109,8 +109,8 @@ impl Replica {
                 )),
             ),
         };
+        let was = self.in_use();
         self.lag_ms.store(lag_ms, Ordering::Release);
-        let was = self.in_use.swap(use_it, Ordering::AcqRel);
         if was != use_it {
             match &note {
                 None => tracing::info!(lag_ms, "replica in use for heavy reads"),
@@ -182,7 +182,6 @@ mod tests {
             anonymous: DatabaseConnection::default(),
             max_lag_ms,
             lag_ms: AtomicI64::new(-1),
-            in_use: AtomicBool::new(false),
             note: std::sync::Mutex::new(Some("not measured yet".into())),
         }
     }

@@ -146,7 +146,12 @@ impl AppState {
 impl AppState {
     /// The pool a caller's queries run on: anonymous callers have their own.
     pub fn pool_for(&self, identity: &crate::auth::Identity) -> &DatabaseConnection {
-        if identity.is_anonymous() {
+        self.primary_pool(identity.is_anonymous())
+    }
+
+    /// The primary's anonymous pool or its main one.
+    fn primary_pool(&self, anonymous: bool) -> &DatabaseConnection {
+        if anonymous {
             &self.anonymous_db
         } else {
             &self.db
@@ -166,8 +171,7 @@ impl AppState {
                     &replica.main
                 }
             }
-            _ if anonymous => &self.anonymous_db,
-            _ => &self.db,
+            _ => self.primary_pool(anonymous),
         }
     }
 

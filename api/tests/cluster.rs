@@ -251,6 +251,18 @@ async fn check(client: &reqwest::Client, base: &str, token: &str, uscc: &str) ->
     }
 }
 
+/// An instance's `/metrics` text.
+async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn readyz(client: &reqwest::Client, base: &str) -> Value {
     client
         .get(format!("{base}/readyz"))
@@ -553,14 +565,7 @@ async fn three_instances_behind_haproxy_with_a_standby() {
             .is_empty(),
         "{events}"
     );
-    let metrics = client
-        .get(format!("{a}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client, &a).await;
     assert!(metrics.contains("registry_replica_in_use 1"), "{metrics}");
     let standby = sea_orm::Database::connect(cluster.standby_url())
         .await
@@ -592,14 +597,7 @@ async fn three_instances_behind_haproxy_with_a_standby() {
             .contains("max_lag_ms"),
         "{r}"
     );
-    let metrics = client
-        .get(format!("{a}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client, &a).await;
     assert!(metrics.contains("registry_replica_in_use 0"), "{metrics}");
     // Heavy reads still answer (from the primary), and see the unreplayed change.
     let recent = gql(&client, &a, &auditor, "query($id: String) { auditEvents(first: 50, filter: {entityId: $id}) { edges { node { id } } } }", json!({"id": third})).await;

@@ -551,6 +551,28 @@ impl TestApp {
         self.partner_token(subject, &[])
     }
 }
+
+/// Like [`on_both_backends!`] for tests that start their own servers: each test
+/// function takes the [`Backend`] and builds what it needs (several instances on one
+/// database, a store of their own).
+#[macro_export]
+macro_rules! on_both_backends_by_backend {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            }
+        )+
+    };
+}
+
 /// Like [`on_both_backends!`], for a server started with adjusted settings: each
 /// `name => adjust` pair runs `name(app)` on both backends, where `adjust` is a
 /// `fn(&mut Settings)` in the same module.

@@ -11,53 +11,31 @@ that witness, INVALID and why (exit 1) otherwise; exit 2 when the inputs cannot 
 """
 
 import argparse
-import base64
-import binascii
-import hashlib
+import os
 import sys
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-
-class Invalid(Exception):
-    pass
-
-
-def b64(text):
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid(f"not base64: {text!r}")
+# The note and key parsing of the receipt verifier beside this file (the same
+# specifications: signed-note keys and signature lines).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from verify_receipt import Invalid, parse_vkey, split_note  # noqa: E402
 
 
 def parse_witness_vkey(text):
-    parts = text.strip().split("+", 2)
-    if len(parts) != 3 or len(parts[1]) != 8:
-        raise Invalid("the witness key is not <name>+<id>+<key>")
-    name, key_id, key = parts[0], bytes.fromhex(parts[1]), b64(parts[2])
-    if len(key) != 33 or key[0] != 0x04:
-        raise Invalid("the witness key is not a cosignature/v1 (0x04) Ed25519 key")
-    # Key ID: SHA-256(<name> || "\n" || 0x04 || public key)[:4].
-    if hashlib.sha256(name.encode() + b"\n" + key).digest()[:4] != key_id:
-        raise Invalid("the witness key's id does not match its name and key")
-    return name, key_id, Ed25519PublicKey.from_public_bytes(key[1:])
+    return parse_vkey(
+        text,
+        key_type=0x04,
+        what="a cosignature/v1 (0x04) Ed25519 key",
+        role="witness key",
+    )
 
 
 def verify(note, vkey):
     name, key_id, public = vkey
-    split = note.rfind("\n\n")
-    if split < 0 or not note.endswith("\n"):
-        raise Invalid("the checkpoint is not a signed note")
-    text, signatures = note[: split + 1], note[split + 2 :]
-    for line in signatures.splitlines():
-        if not line.startswith("\u2014 "):
-            raise Invalid(f"not a signature line: {line!r}")
-        signer, _, sig = line[2:].partition(" ")
-        if signer != name:
-            continue
-        raw = b64(sig)
-        if raw[:4] != key_id:
+    text, signatures = split_note(note, not_a_line="not a signature line: {line!r}")
+    for signer, raw in signatures:
+        if signer != name or raw[:4] != key_id:
             continue
         # key ID (4) || timestamp (8, big-endian) || Ed25519 signature (64)
         if len(raw) != 4 + 8 + 64:

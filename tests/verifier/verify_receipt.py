@@ -36,32 +36,43 @@ def b64(text):
         raise Invalid(f"not base64: {text!r}")
 
 
-def parse_vkey(text):
-    """<name>+<hex key id>+base64(0x01 || 32-byte Ed25519 key)"""
+def parse_vkey(text, key_type=0x01, what="an Ed25519 signed-note key", role="verifier key"):
+    """<name>+<hex key id>+base64(key_type || 32-byte Ed25519 key); key_type 0x01 for a
+    log's key (signed-note), 0x04 for a witness's (tlog-cosignature, cosignature/v1)."""
     # The key name and id hold no "+"; the base64 key may.
     parts = text.strip().split("+", 2)
     if len(parts) != 3 or len(parts[1]) != 8:
-        raise Invalid("the verifier key is not <name>+<id>+<key>")
+        raise Invalid(f"the {role} is not <name>+<id>+<key>")
     name, key_id, key = parts[0], bytes.fromhex(parts[1]), b64(parts[2])
-    if len(key) != 33 or key[0] != 0x01:
-        raise Invalid("the verifier key is not an Ed25519 signed-note key")
+    if len(key) != 33 or key[0] != key_type:
+        raise Invalid(f"the {role} is not {what}")
+    # Key ID: SHA-256(<name> || "\n" || type || public key)[:4].
     if hashlib.sha256(name.encode() + b"\n" + key).digest()[:4] != key_id:
-        raise Invalid("the verifier key's id does not match its name and key")
+        raise Invalid(f"the {role}'s id does not match its name and key")
     return name, key_id, Ed25519PublicKey.from_public_bytes(key[1:])
+
+
+def split_note(note, not_a_line="a signature line does not start with an em dash"):
+    """A signed note's text (up to and including its last newline) and its signature
+    lines as (signer name, decoded signature)."""
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise Invalid("the checkpoint is not a signed note")
+    text, lines = note[: split + 1], note[split + 2 :]
+    signatures = []
+    for line in lines.splitlines():
+        if not line.startswith("\u2014 "):
+            raise Invalid(not_a_line.format(line=line))
+        signer, _, sig = line[2:].partition(" ")
+        signatures.append((signer, b64(sig)))
+    return text, signatures
 
 
 def verify_checkpoint(note, vkey):
     name, key_id, public = vkey
-    split = note.rfind("\n\n")
-    if split < 0 or not note.endswith("\n"):
-        raise Invalid("the checkpoint is not a signed note")
-    text, signatures = note[: split + 1], note[split + 2 :]
+    text, signatures = split_note(note)
     signed = False
-    for line in signatures.splitlines():
-        if not line.startswith("\u2014 "):
-            raise Invalid("a signature line does not start with an em dash")
-        sig_name, _, sig = line[2:].partition(" ")
-        raw = b64(sig)
+    for sig_name, raw in signatures:
         if sig_name != name or raw[:4] != key_id:
             continue  # another key's signature (a witness): ignored
         try:

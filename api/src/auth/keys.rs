@@ -92,7 +92,11 @@ pub fn private_pem(key: &SigningKey) -> anyhow::Result<String> {
 }
 
 pub fn public_pem(key: &SigningKey) -> anyhow::Result<String> {
-    key.verifying_key()
-        .to_public_key_pem(LineEnding::LF)
+    verifying_pem(&key.verifying_key())
+}
+
+/// A public key as SPKI PEM.
+pub fn verifying_pem(key: &ed25519_dalek::VerifyingKey) -> anyhow::Result<String> {
+    key.to_public_key_pem(LineEnding::LF)
         .map_err(|e| anyhow::anyhow!("encoding public key: {e}"))
 }

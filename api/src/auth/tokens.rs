@@ -152,11 +152,9 @@ fn encoding_key(key: &SigningKey) -> anyhow::Result<EncodingKey> {
 }
 
 fn decoding_key(key: &ed25519_dalek::VerifyingKey) -> anyhow::Result<DecodingKey> {
-    use ed25519_dalek::pkcs8::{EncodePublicKey, spki::der::pem::LineEnding};
-    let pem = key
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| anyhow::anyhow!("encoding public key: {e}"))?;
-    Ok(DecodingKey::from_ed_pem(pem.as_bytes())?)
+    Ok(DecodingKey::from_ed_pem(
+        super::keys::verifying_pem(key)?.as_bytes(),
+    )?)
 }
 
 /// Where a directory-backed service re-reads its keys from.
@@ -232,17 +230,19 @@ impl TokenService {
             return Ok(());
         };
         let keys = Arc::new(source.read()?);
-        let mut current = self
-            .keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let kids = |k: &TokenKeys| {
             let mut kids: Vec<String> = k.by_kid.keys().cloned().collect();
             kids.sort();
             (kids, k.signer.0.clone(), k.unnamed.is_some())
         };
-        if kids(&current) != kids(&keys) {
-            tracing::info!(kids = ?kids(&keys).0, "token keys reloaded");
+        // Worked out before the lock is taken: verifications that miss the cache wait on it.
+        let new = kids(&keys);
+        let mut current = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kids(&current) != new {
+            tracing::info!(kids = ?new.0, "token keys reloaded");
             self.verified.clear();
         }
         *current = keys;

@@ -46,8 +46,7 @@ impl Services {
     /// Commits `tx`, which changed the list, and announces it: every instance's change
     /// feed reads it at once and pushes it to its live subscribers.
     pub async fn commit_list_change(&self, tx: DatabaseTransaction) -> AppResult<()> {
-        announce(&tx, Announcement::ListChanged).await?;
-        tx.commit().await?;
+        commit_announced(tx, Announcement::ListChanged).await?;
         self.feed.notify();
         Ok(())
     }
@@ -60,9 +59,20 @@ impl Services {
         tx: DatabaseTransaction,
         subject: &str,
     ) -> AppResult<()> {
-        announce(&tx, Announcement::PartnerChanged(subject)).await?;
-        tx.commit().await?;
+        commit_announced(tx, Announcement::PartnerChanged(subject)).await?;
         self.partners.forget(subject);
         Ok(())
     }
+}
+
+/// Queues `announcement` in `tx` and commits it: PostgreSQL delivers the announcement only
+/// if the commit succeeds. The one way a writing transaction ends with an announcement
+/// (the `Services` methods above, and jobs that run without them, like the expiry recorder).
+pub(crate) async fn commit_announced(
+    tx: DatabaseTransaction,
+    announcement: Announcement<'_>,
+) -> AppResult<()> {
+    announce(&tx, announcement).await?;
+    tx.commit().await?;
+    Ok(())
 }

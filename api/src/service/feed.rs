@@ -193,9 +193,8 @@ pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResul
         super::listings::finish_change(&tx, &actor, &saved, "listing.expired", Some(before), None)
             .await?;
         // Every instance's feed pushes the expiry (this one's is woken by the job).
-        crate::cluster::notify::announce(&tx, crate::cluster::notify::Announcement::ListChanged)
+        super::context::commit_announced(tx, crate::cluster::notify::Announcement::ListChanged)
             .await?;
-        tx.commit().await?;
         recorded += 1;
     }
     Ok(recorded)

@@ -1399,7 +1399,6 @@ impl Job<'_> {
         // The operators the chunk registers: the first row naming an unregistered code.
         let mut registers: HashMap<String, (u64, String)> = HashMap::new();
         let mut new_operators = Vec::new();
-        let registered_at = self.now;
         for t in &targets {
             let r = &t.row;
             if t.operator.is_some() || registers.contains_key(&r.uscc) {
@@ -1412,7 +1411,7 @@ impl Job<'_> {
             };
             let checked = operators::check_input(self.actor, input)?;
             registers.insert(r.uscc.clone(), (r.row, checked.uscc().to_string()));
-            new_operators.push(checked.new_operator(None, registered_at));
+            new_operators.push(checked.new_operator(None, at));
         }
         let by_code: HashMap<String, operator::Model> = insert_returning(tx, new_operators)
             .await?

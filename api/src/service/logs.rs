@@ -11,7 +11,7 @@
 //! every committed change (the feed hub's notification) and at the poll interval.
 //!
 //! The answer log is appended by the check-record writer in the same transaction as the
-//! group's records ([`AnswerLog::append_group`]): one leaf per answer, one checkpoint
+//! group's records ([`TransparencyLogs::append_answers`]): one leaf per answer, one checkpoint
 //! signature per group, and no answer leaves before its leaf and checkpoint commit.
 
 use super::feed::{self, ChangeEvent};
@@ -22,7 +22,7 @@ use crate::store::tlog_store::{self, Appended, LogName};
 use crate::tlog::cosignature::{
     CosignatureError, WitnessVerifier, verify_cosignatures, with_signature_lines,
 };
-use crate::tlog::note::{LogKey, LogVerifier};
+use crate::tlog::note::LogKey;
 use crate::tlog::{self, Hash};
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
@@ -165,7 +165,7 @@ impl TransparencyLogs {
         log: LogName,
         note: &str,
     ) -> Result<Vec<String>, CosignatureRefusal> {
-        let verifier = LogVerifier::parse(&self.key(log).vkey()).map_err(|e| {
+        let verifier = self.key(log).verifier().map_err(|e| {
             CosignatureRefusal::Internal(AppError::internal(anyhow::anyhow!("{e}")))
         })?;
         let checkpoint = verifier
@@ -241,8 +241,9 @@ impl TransparencyLogs {
             let head = tlog_store::head(db, log)
                 .await?
                 .with_context(|| format!("the {} log has no head", log.as_str()))?;
-            let key = self.key(log);
-            let verifier = crate::tlog::note::LogVerifier::parse(&key.vkey())
+            let verifier = self
+                .key(log)
+                .verifier()
                 .map_err(|e| anyhow::anyhow!("the {} log key: {e}", log.as_str()))?;
             if let Err(e) = verifier.verify_checkpoint(&head.checkpoint) {
                 anyhow::bail!(
@@ -251,9 +252,9 @@ impl TransparencyLogs {
                     log = log.as_str(),
                 );
             }
-        }
-        if let Some(head) = tlog_store::head(db, LogName::Registry).await? {
-            self.set_registry_head(head.size, head.root);
+            if log == LogName::Registry {
+                self.set_registry_head(head.size, head.root);
+            }
         }
         Ok(())
     }

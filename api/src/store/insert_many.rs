@@ -127,28 +127,36 @@ fn as_json_rows<A: ActiveModelTrait>(models: Vec<A>) -> Result<(String, String),
             .filter(|c| set(&models[0], *c))
             .collect();
     let same_columns = models.iter().all(|m| {
-        <A::Entity as EntityTrait>::Column::iter()
-            .all(|c| set(m, c) == columns.iter().any(|k| k.as_str() == c.as_str()))
+        <A::Entity as EntityTrait>::Column::iter().all(|c| set(m, c) == set(&models[0], c))
     });
     if columns.is_empty() || !same_columns {
         return Err(models);
+    }
+    // Each column's JSON key (`"name":`), written once and copied into every row.
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(columns.len());
+    for c in &columns {
+        let mut key = Vec::new();
+        if push_json(&mut key, &serde_json::Value::from(c.as_str())).is_err() {
+            return Err(models);
+        }
+        key.push(b':');
+        keys.push(key);
     }
     let mut rows: Vec<u8> = Vec::with_capacity(models.len() * 64);
     rows.push(b'[');
     for (i, model) in models.iter().enumerate() {
         rows.extend_from_slice(if i == 0 { b"{" } else { b",{" });
-        for (j, c) in columns.iter().enumerate() {
+        for (j, (c, key)) in columns.iter().zip(&keys).enumerate() {
             if j > 0 {
                 rows.push(b',');
             }
+            // Every column of `columns` is set in every model (checked above).
             let value = match model.get(*c) {
                 ActiveValue::Set(v) | ActiveValue::Unchanged(v) => v,
                 ActiveValue::NotSet => return Err(models),
             };
-            if push_json(&mut rows, &serde_json::Value::from(c.as_str())).is_err()
-                || rows.write_all(b":").is_err()
-                || !matches!(push_json_value(&mut rows, &value), Ok(true))
-            {
+            rows.extend_from_slice(key);
+            if !matches!(push_json_value(&mut rows, &value), Ok(true)) {
                 return Err(models);
             }
         }

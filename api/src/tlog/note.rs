@@ -60,6 +60,12 @@ impl LogKey {
         signed_note::new_ed25519_verifier_key(&self.name, &self.verifying)
     }
 
+    /// The verifier of this key's checkpoints (from its verifier-key text, the form the
+    /// crate's verifier is built from).
+    pub fn verifier(&self) -> Result<LogVerifier, TlogError> {
+        LogVerifier::parse(&self.vkey())
+    }
+
     /// Signs the checkpoint of a tree of `size` leaves with root `root`.
     pub fn sign_checkpoint(&self, size: u64, root: &Hash) -> Result<String, TlogError> {
         let body = checkpoint_body(&self.name, size, root);

@@ -322,24 +322,7 @@ async fn instances_fall_back_while_the_store_is_down_and_share_again_after(backe
     );
 }
 
-macro_rules! on_both_backends_by_backend {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(tests::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(tests::Backend::Postgres).await
-                }
-            }
-        )+
-    };
-}
-
-on_both_backends_by_backend!(
+tests::on_both_backends_by_backend!(
     a_budget_spent_on_one_instance_is_refused_on_another,
     a_refused_documents_debt_is_shared,
     websocket_operations_share_the_bucket_across_instances,

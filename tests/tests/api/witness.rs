@@ -322,24 +322,7 @@ async fn a_receipt_can_require_cosignatures(backend: Backend) {
     assert!(receipt_cosigned("a.b.c", &witnesses, 1).is_err());
 }
 
-macro_rules! on_both_backends_by_backend {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(tests::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(tests::Backend::Postgres).await
-                }
-            }
-        )+
-    };
-}
-
-on_both_backends_by_backend!(
+tests::on_both_backends_by_backend!(
     a_witness_cosigns_and_the_served_checkpoint_carries_it,
     a_forged_history_is_refused_by_the_witness,
     cosignatures_of_unknown_witnesses_are_refused,
