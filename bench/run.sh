@@ -122,7 +122,7 @@ stop_server() {
     fi
     SERVER_PID=
 }
-trap stop_server EXIT
+trap 'stop_server; stop_peer' EXIT
 
 need_tools
 if [[ ${BUILD:-1} == 1 ]]; then                # BUILD=0: measure the binaries already built
@@ -266,6 +266,98 @@ measure_abuse() {
     stop_server
 }
 
+# The peer (issue 18): PostGraphile, an automatic GraphQL layer over PostgreSQL, on the
+# same database at its defaults, asked for the same random codes at the same connection
+# counts: its bare `operatorByUscc`, and the operator with its listings, periods and
+# measures (a check's reading, without the record, the log or the receipt).
+PEER=${PEER:-1}                           # 0: skip PostGraphile
+PEER_DIR=$ROOT/bench/postgraphile
+PEER_BIN=$PEER_DIR/node_modules/.bin/postgraphile
+PEER_PID=
+stop_peer() {
+    if [[ -n $PEER_PID ]] && kill -0 "$PEER_PID" 2>/dev/null; then
+        kill "$PEER_PID"
+        wait "$PEER_PID" 2>/dev/null || true
+    fi
+    PEER_PID=
+}
+measure_peer() {
+    local db=$1 label=$2 manifest=$3
+    if [[ ! -x $PEER_BIN ]]; then
+        command -v npm >/dev/null || { echo "npm is missing: apt-get install npm (or PEER=0)" >&2; exit 1; }
+        log "installing PostGraphile (bench/postgraphile/package-lock.json) with npm"
+        run npm ci --prefix "$PEER_DIR" --no-audit --no-fund >&2
+    fi
+    local port
+    port=$(free_port)
+    printf 'bench/postgraphile/node_modules/.bin/postgraphile -c %s/%s --host 127.0.0.1 --port %s &
+' "$PG_SERVER" "$db" "$port" >>"$COMMANDS"
+    "$PEER_BIN" -c "$PG_SERVER/$db" --host 127.0.0.1 --port "$port" >"$OUT/postgraphile-$db.log" 2>&1 &
+    PEER_PID=$!
+    local peer_url=http://127.0.0.1:$port/graphql
+    local ready=
+    for _ in $(seq 1 300); do
+        if curl -fs -H 'Content-Type: application/json' -d '{"query":"{__typename}"}' "$peer_url" >/dev/null 2>&1; then ready=1; break; fi
+        kill -0 "$PEER_PID" 2>/dev/null || { cat "$OUT/postgraphile-$db.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    [[ -n $ready ]] || { echo "PostGraphile did not come up" >&2; cat "$OUT/postgraphile-$db.log" >&2; exit 1; }
+    # Its answers must be the seeded data: a listed operator comes back with its listing.
+    local code answer
+    code=$(psql_admin_db "$db" "SELECT o.uscc FROM operators o JOIN listings l ON l.operator_id = o.id WHERE l.status = 'LISTED' ORDER BY l.id LIMIT 1")
+    answer=$(curl -fs -H 'Content-Type: application/json' \
+        -d "$(jq -nc --arg q "$(peer_query full)" --arg u "$code" '{query:$q, variables:{u:$u}}')" "$peer_url")
+    [[ $(jq -r '.data.operatorByUscc.listingsByOperatorId.nodes | length' <<<"$answer") -ge 1 ]] ||
+        { echo "PostGraphile did not answer $code with its listing: $answer" >&2; exit 1; }
+    log "PostGraphile pid $PEER_PID on $peer_url answers as seeded"
+    local common=(--manifest "$manifest" --scale "$label" --out "$RESULTS" --duration "$DURATION" --warmup "$WARMUP" --seed "$SEED")
+    for scenario in graphile-lookup graphile-full; do
+        for c in $CONNECTIONS; do
+            log "$label: PostGraphile $scenario, $c connections"
+            run "$LOADGEN" http --scenario "$scenario" --connections "$c" --url "$peer_url" --token - \
+                --admin-token - --server-pid "$PEER_PID" "${common[@]}"
+        done
+    done
+    note "The peer: PostGraphile $(jq -r '.dependencies.postgraphile' "$PEER_DIR/package.json") (npm, pinned in bench/postgraphile), node $(node --version), started on the same database with its defaults (\`postgraphile -c URL\`: one node process, its own pool), asked anonymously."
+    stop_peer
+}
+# The loadgen's texts of the peer's two queries (for the check above).
+peer_query() {
+    case $1 in
+        full) echo 'query PeerFull($u: String!) { operatorByUscc(uscc: $u) { id uscc listingsByOperatorId { nodes { id status listingPeriodsByListingId { nodes { startsAt endsAt } } listingMeasuresByListingId { nodes { measureByMeasureId { code domain } } } } } } }' ;;
+    esac
+}
+
+# What a receipt weighs and what verifying one offline costs (issue 17): one check's
+# receipt from the running server, verified with nothing but the answer log's public key.
+measure_receipt() {
+    local label=$1 manifest=$2
+    local code receipt_file=$OUT/receipt-$label.txt vkey_file=$OUT/answers-$label.vkey
+    code=$(psql_admin_db "bench_$label" "SELECT o.uscc FROM operators o JOIN listings l ON l.operator_id = o.id WHERE l.status = 'LISTED' ORDER BY l.id LIMIT 1")
+    curl -fs -H 'Content-Type: application/json' -H "Authorization: Bearer $PARTNER_TOKEN" \
+        -d "$(jq -nc --arg u "$code" --arg d "$DOMAIN" '{query:"query($u: String!, $d: Domain!) { check(uscc: $u, domain: $d) { receipt } }", variables:{u:$u, d:$d}}')" \
+        "$URL" | jq -ej '.data.check.receipt' >"$receipt_file"
+    curl -fs "http://127.0.0.1:$PORT/logs/answers/vkey" >"$vkey_file"
+    run "$BIN" verify-receipt --vkey "$vkey_file" "@$receipt_file" >&2
+    local bytes lines runs=${VERIFY_RUNS:-200}
+    bytes=$(wc -c <"$receipt_file")
+    lines=$(wc -l <"$receipt_file")
+    local json=$OUT/verify-$label.json
+    if command -v hyperfine >/dev/null; then
+        run hyperfine -N --warmup 10 --runs "$runs" --export-json "$json" \
+            "$BIN verify-receipt --vkey $vkey_file @$receipt_file" "$BIN --version" >&2
+        jq -c --arg scale "$label" --argjson bytes "$bytes" --argjson lines "$lines" \
+            '{kind:"verify", scenario:"verify-receipt", query:.results[0].command, scale:$scale, operators:0,
+              connections:1, duration_s:0, requests:(.results[0].times | length), errors:0, rps:0,
+              mean_ms:(.results[0].mean * 1000), p50_ms:(.results[0].median * 1000),
+              max_ms:(.results[0].max * 1000),
+              note:"receipt \($bytes) bytes, \($lines) lines; process start alone (--version): mean \(.results[1].mean * 1000 * 100 | round / 100) ms, median \(.results[1].median * 1000 * 100 | round / 100) ms"}' \
+            "$json" >>"$RESULTS"
+    else
+        note "hyperfine is missing: the receipt's verification cost was not measured (receipt $bytes bytes)."
+    fi
+}
+
 measure_scale() {
     local operators=$1 listings=$2 full=$3
     local label db manifest reused
@@ -318,10 +410,15 @@ measure_scale() {
         log "$label: mixed load ($WRITE_SHARE admin mutations)"
         run "$LOADGEN" http --scenario mixed --connections "$MIXED_CONNECTIONS" --write-share "$WRITE_SHARE" "${http[@]}" "${common[@]}"
         measure_search "$db" "${http[@]}" "${common[@]}"
+        log "$label: a receipt's size and its offline verification"
+        measure_receipt "$label" "$manifest"
     fi
     local hwm
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
     stop_server
+    if [[ $full == 1 && $PEER == 1 ]]; then
+        measure_peer "$db" "$label" "$manifest"
+    fi
     if [[ $full == 1 && $ABUSE == 1 ]]; then
         measure_abuse "$db" "$label" "$manifest"
     fi
@@ -350,6 +447,35 @@ SCALES=${SCALES:-both}                    # large: only the large scale (bench/a
 [[ $SCALES == large ]] || measure_scale "$SMALL_OPERATORS" "$SMALL_LISTINGS" 0
 measure_scale "$LARGE_OPERATORS" "$LARGE_LISTINGS" 1
 
+# Bulk import and export (issue 14): fresh databases of their own, after the lookups.
+SECTIONS=()
+if [[ ${BULK:-1} == 1 && -z $RUN_PREFIX ]]; then
+    log "bulk import and export (bench/bulk.sh; BULK=0 skips it)"
+    printf 'bench/bulk.sh\n' >>"$COMMANDS"
+    BULK_BUILD=0 PG_SERVER=$PG_SERVER OUT=$OUT REPORT=$OUT/bulk/REPORT.md SEED=$SEED bench/bulk.sh
+    # Its figures join the results (the targets table reads them); its section is kept.
+    while IFS=$'\t' read -r what rows seconds kib; do
+        jq -nc --arg what "$what" --argjson rows "$rows" --argjson s "$seconds" --argjson kib "$kib" \
+            '{kind:"bulk", scenario:$what, query:$what, scale:"bulk", operators:$rows, connections:1,
+              duration_s:$s, requests:$rows, errors:0, rps:(if $s > 0 then $rows / $s else 0 end),
+              rss_peak_mib:($kib / 1024)}' >>"$RESULTS"
+    done <"$OUT/bulk/results.tsv"
+    SECTIONS+=("$OUT/bulk/section.md")
+fi
+
+# Several instances behind HAProxy (issue 16): a cluster of its own on other ports.
+if [[ ${CLUSTER:-1} == 1 && -z $RUN_PREFIX ]]; then
+    if command -v haproxy >/dev/null && command -v socat >/dev/null; then
+        log "1, 2 and 3 instances behind HAProxy (bench/cluster.sh; CLUSTER=0 skips it)"
+        printf 'bench/cluster.sh\n' >>"$COMMANDS"
+        BUILD=0 OUT=$OUT SEED=$SEED DURATION=$DURATION WARMUP=$WARMUP bench/cluster.sh >&2
+        jq -c '. + {kind:"cluster"}' "$OUT/cluster-results.jsonl" >>"$RESULTS"
+        SECTIONS+=("$OUT/cluster.md")
+    else
+        note "haproxy or socat is missing: the several-instance runs (bench/cluster.sh) were skipped."
+    fi
+fi
+
 note "Load average before the run: $LOADAVG_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)."
 note "Server: release build, REGISTRY_WORKERS=$SERVER_WORKERS (0 = one per core), pool of $POOL connections, RUST_LOG=warn (no per-request logs), per-subject rate limit raised to $REGISTRY_LIMITS__RATE_PER_SECOND/s (one partner token drives the load; the limiter still runs)."
 note "Load generator: \`loadgen\` (bench/loadgen), one runtime thread, one kept-alive HTTP/1.1 connection per client, closed loop; p50/p99 over successful requests started inside the window."
@@ -376,12 +502,6 @@ jq -n \
       commands:($commands | split("\n") | map(select(length > 0))),
       notes:($notes | split("\n") | map(select(length > 0)))}' >"$OUT/${RUN_PREFIX}meta.json"
 
-run "$LOADGEN" report --results "$RESULTS" --meta "$OUT/${RUN_PREFIX}meta.json" --out "$REPORT"
-
-# Bulk import and export (issue 14): its own fresh databases, after the lookups (the
-# report above is rewritten whole, so the bulk section is written into it afterwards).
-if [[ ${BULK:-1} == 1 && -z $RUN_PREFIX ]]; then
-    log "bulk import and export (bench/bulk.sh; BULK=0 skips it)"
-    printf 'bench/bulk.sh\n' >>"$COMMANDS"
-    BULK_BUILD=0 PG_SERVER=$PG_SERVER OUT=$OUT REPORT=$REPORT SEED=$SEED bench/bulk.sh
-fi
+SECTION_ARGS=()
+for f in "${SECTIONS[@]}"; do SECTION_ARGS+=(--section "$f"); done
+run "$LOADGEN" report --results "$RESULTS" --meta "$OUT/${RUN_PREFIX}meta.json" --out "$REPORT" "${SECTION_ARGS[@]}"

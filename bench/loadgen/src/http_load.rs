@@ -2,6 +2,7 @@
 //! previous answer is read, for a warm-up and then a fixed measurement window.
 
 use crate::client::{Connection, Target};
+use crate::cpu;
 use crate::schema::Queries;
 use crate::stats::{Record, Summary, summarize};
 use bench_seed::Population;
@@ -22,6 +23,11 @@ pub enum Scenario {
     Search,
     /// Single checks, and admin mutations (`upsertOperator`) for `--write-share` of requests.
     Mixed,
+    /// The peer: PostGraphile's bare `operatorByUscc` lookup (anonymous, its defaults).
+    GraphileLookup,
+    /// The peer doing a check's reading: the operator by code with its listings, their
+    /// periods and their measures (no record written, nothing signed).
+    GraphileFull,
 }
 
 impl Scenario {
@@ -31,9 +37,33 @@ impl Scenario {
             Scenario::Batch => "batch",
             Scenario::Search => "search",
             Scenario::Mixed => "mixed",
+            Scenario::GraphileLookup => "graphile-lookup",
+            Scenario::GraphileFull => "graphile-full",
         }
     }
+
+    /// PostGraphile's scenarios: another server, not the registry.
+    pub fn is_peer(self) -> bool {
+        matches!(self, Scenario::GraphileLookup | Scenario::GraphileFull)
+    }
+
+    /// Requests sent without a token (the public search, and the peer).
+    fn anonymous(self) -> bool {
+        matches!(
+            self,
+            Scenario::Search | Scenario::GraphileLookup | Scenario::GraphileFull
+        )
+    }
 }
+
+/// PostGraphile 4's names for the bench schema at its default inflection: the unique
+/// `operators.uscc` gives `operatorByUscc`, each foreign key a `…By…Id` connection.
+pub const GRAPHILE_LOOKUP: &str =
+    "query PeerLookup($u: String!) { operatorByUscc(uscc: $u) { id uscc name regionCode } }";
+pub const GRAPHILE_FULL: &str = "query PeerFull($u: String!) { operatorByUscc(uscc: $u) { id uscc name regionCode \
+    listingsByOperatorId { nodes { id listId status authority decisionDocNo decisionDate \
+    listingPeriodsByListingId { nodes { startsAt endsAt removedAt } } \
+    listingMeasuresByListingId { nodes { measureByMeasureId { code name domain effect legalBasis } } } } } } }";
 
 /// The admin mutation of the mixed load: renaming an existing operator (audited), among
 /// a few names so that `formerNames` stays short.
@@ -129,6 +159,21 @@ impl HttpLoad {
                 listed: 0,
             });
         }
+        if let Scenario::GraphileLookup | Scenario::GraphileFull = self.scenario {
+            let (code, listed) = self.pick(rng);
+            let query = if self.scenario == Scenario::GraphileLookup {
+                GRAPHILE_LOOKUP
+            } else {
+                GRAPHILE_FULL
+            };
+            let body = json!({"query": query, "variables": {"u": code}});
+            return Ok(Request {
+                write: false,
+                body: Bytes::from(serde_json::to_vec(&body)?),
+                codes: 1,
+                listed: u64::from(listed),
+            });
+        }
         if self.scenario == Scenario::Batch {
             let batch = self
                 .queries
@@ -192,7 +237,7 @@ impl HttpLoad {
             };
             let token = if req.write {
                 Some(self.admin_token.as_str())
-            } else if self.scenario == Scenario::Search {
+            } else if self.scenario.anonymous() {
                 None
             } else {
                 let i = id as usize % self.read_tokens.len().max(1);
@@ -246,6 +291,7 @@ impl HttpLoad {
         let sampler = load
             .server_pid
             .map(|pid| tokio::spawn(sample_rss(pid, stop)));
+        let cpu_watch = tokio::spawn(watch_cpu(load.server_pid, measure_from, stop));
         let workers: Vec<_> = (0..load.connections)
             .map(|id| tokio::spawn(load.clone().worker(id, measure_from, stop)))
             .collect();
@@ -267,6 +313,7 @@ impl HttpLoad {
             None => None,
         };
         let seconds = load.duration.as_secs_f64();
+        let cpu_window = cpu_watch.await.ok();
         let mut parts = BTreeMap::new();
         let summary: Summary = if load.scenario == Scenario::Mixed {
             let merged: Vec<u32> = all.read.iter().chain(all.write.iter()).copied().collect();
@@ -287,7 +334,11 @@ impl HttpLoad {
             Scenario::Mixed => format!("{} + {UPSERT}", load.queries.single),
             Scenario::Single => load.queries.single.clone(),
             Scenario::Search => format!("{SEARCH} with search = {:?}", load.search),
+            Scenario::GraphileLookup => GRAPHILE_LOOKUP.to_string(),
+            Scenario::GraphileFull => GRAPHILE_FULL.to_string(),
         };
+        let cpu =
+            cpu_window.map(|(a, b)| cpu::split(&a, &b, seconds, summary.requests - summary.errors));
         Ok(Record {
             kind: "http".into(),
             scenario: load.scenario.name().into(),
@@ -302,13 +353,28 @@ impl HttpLoad {
             listed_share: (all.codes > 0).then(|| all.listed as f64 / all.codes as f64),
             rss_peak_mib: rss_peak_kib.map(|k| k as f64 / 1024.0),
             error_samples: all.samples,
-            note: Some(format!(
-                "single lookup measured with `{}`",
-                load.queries.single_name
-            )),
+            note: Some(match load.scenario {
+                Scenario::GraphileLookup | Scenario::GraphileFull => {
+                    "the peer: PostGraphile at its defaults".to_string()
+                }
+                _ => format!("single lookup measured with `{}`", load.queries.single_name),
+            }),
+            cpu,
             loadavg: None,
         })
     }
+}
+
+/// The CPU counters at the start and at the end of the measurement window.
+async fn watch_cpu(
+    server_pid: Option<u32>,
+    from: Instant,
+    stop: Instant,
+) -> (cpu::Snapshot, cpu::Snapshot) {
+    tokio::time::sleep_until(from.into()).await;
+    let start = cpu::Snapshot::take(server_pid);
+    tokio::time::sleep_until(stop.into()).await;
+    (start, cpu::Snapshot::take(server_pid))
 }
 
 /// Resident memory of a process in KiB, from `/proc/<pid>/status` (`VmRSS` or `VmHWM`).

@@ -6,11 +6,13 @@
 
 mod abuse;
 mod client;
+mod cpu;
 mod http_load;
 mod pg_load;
 mod report;
 mod schema;
 mod stats;
+mod targets;
 mod verify;
 
 use anyhow::Context;
@@ -186,6 +188,10 @@ enum Command {
         meta: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// A Markdown section of another script (bench/bulk.sh, bench/cluster.sh) to
+        /// include as it is; repeatable.
+        #[arg(long = "section")]
+        sections: Vec<PathBuf>,
     },
 }
 
@@ -312,8 +318,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             window,
         } => {
             let target = client::Target::parse(&url)?;
-            let schema = schema::Schema::fetch(&target, Some(&token)).await?;
-            let queries = schema::queries(&schema, check_selection.as_deref());
+            let queries = if scenario.is_peer() {
+                // The peer's queries are fixed (http_load::GRAPHILE_*): no introspection.
+                schema::Queries {
+                    single_name: "operatorByUscc".into(),
+                    single: http_load::GRAPHILE_LOOKUP.into(),
+                    batch: None,
+                }
+            } else {
+                let schema = schema::Schema::fetch(&target, Some(&token)).await?;
+                schema::queries(&schema, check_selection.as_deref())
+            };
             if scenario == http_load::Scenario::Batch && queries.batch.is_none() {
                 anyhow::bail!("checkBatch does not exist on this server yet: nothing to measure");
             }
@@ -393,7 +408,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let record = load.run().await?;
             finish(record, window.out.as_deref())
         }
-        Command::Report { results, meta, out } => report::write(&results, &meta, &out),
+        Command::Report {
+            results,
+            meta,
+            out,
+            sections,
+        } => report::write(&results, &meta, &out, &sections),
     }
 }
 

@@ -88,6 +88,9 @@ pub struct Record {
     /// The machine's 1-minute load average when the measurement ended (it is shared).
     #[serde(default)]
     pub loadavg: Option<f64>,
+    /// Where the window's CPU went (server, PostgreSQL, load generator, the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<crate::cpu::CpuSplit>,
 }
 
 /// The 1-minute load average, from `/proc/loadavg`.
