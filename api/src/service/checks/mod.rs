@@ -284,7 +284,11 @@ pub async fn run(
     }
     // No answer without its record and its answer-log leaf under a signed checkpoint:
     // this returns only after both are committed.
-    let logged = cx.recorder.record(records, entries.clone()).await?;
+    let with_proofs = jws.is_none();
+    let logged = cx
+        .recorder
+        .record(records, entries.clone(), with_proofs)
+        .await?;
     match jws {
         Some(signed) => {
             for (outcome, receipt) in outcomes.iter_mut().zip(signed) {
