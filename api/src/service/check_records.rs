@@ -124,10 +124,36 @@ impl CheckRecorder {
     }
 }
 
-/// The answer log's head as this process's writers last left it (PostgreSQL): `None`
-/// until read, and after a group that did not land (the next writer reads it again).
-#[derive(Default)]
-struct HeadCache(tokio::sync::Mutex<Option<Head>>);
+/// The answer log's head as this process's writers last left it (PostgreSQL), and a
+/// signal of each group that settled (landed or not): a group that ran before the group
+/// it was computed on waits for it to settle, then runs again.
+struct HeadCache {
+    /// `None` until read, and after a group that did not land (the next writer reads it
+    /// again).
+    next: tokio::sync::Mutex<Option<Head>>,
+    settled: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for HeadCache {
+    fn default() -> Self {
+        Self {
+            next: tokio::sync::Mutex::new(None),
+            settled: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl HeadCache {
+    fn settle(&self) {
+        self.settled.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Times a group that ran before the group it was computed on runs again before it is
+/// written under the head's lock instead.
+const BEHIND_RETRIES: usize = 4;
+/// How long such a group waits for the one before it to settle, each time.
+const BEHIND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn run_writer(
     db: DatabaseConnection,
@@ -210,7 +236,7 @@ async fn write_group(
     }
 }
 
-/// PostgreSQL: one statement on top of the head in memory; if the head had moved on,
+/// PostgreSQL: one statement on top of the head in memory; if the head was elsewhere,
 /// again under the head's lock (which always lands: nothing else moves a locked head).
 async fn write_group_postgres(
     db: &DatabaseConnection,
@@ -219,9 +245,26 @@ async fn write_group_postgres(
     records: &[check_record::Model],
     entries: &[Vec<u8>],
 ) -> Result<Appended, sea_orm::DbErr> {
+    let outcome = write_group_postgres_once(db, logs, head, records, entries).await;
+    if outcome.is_err() {
+        // Whether it committed is unknown (a lost connection): read the head again.
+        *head.next.lock().await = None;
+    }
+    head.settle();
+    outcome
+}
+
+async fn write_group_postgres_once(
+    db: &DatabaseConnection,
+    logs: &TransparencyLogs,
+    head: &HeadCache,
+    records: &[check_record::Model],
+    entries: &[Vec<u8>],
+) -> Result<Appended, sea_orm::DbErr> {
     let records = check_record_sql::group_json(records)?;
+    let mut settled = head.settled.subscribe();
     let prepared = {
-        let mut cached = head.0.lock().await;
+        let mut cached = head.next.lock().await;
         let base = match cached.take() {
             Some(base) => base,
             None => tlog_store::head(db, LogName::Answers)
@@ -230,46 +273,60 @@ async fn write_group_postgres(
         };
         let prepared = logs.prepare_answers(&base, entries);
         // The next group starts from this one's head, before this one has landed: if it
-        // does not land, neither does the next (its head UPDATE finds the old size).
+        // does not land, neither does the next (its head UPDATE finds another head).
         *cached = Some(match &prepared {
             Ok(prepared) => prepared.next.clone(),
             Err(_) => base,
         });
         prepared?
     };
-    match write_prepared(db, &prepared, &records, entries, logs.now()).await {
-        Ok(true) => return Ok(prepared.appended),
-        Ok(false) => *head.0.lock().await = None,
-        Err(err) => {
-            // Whether it committed is unknown (a lost connection): read the head again.
-            *head.0.lock().await = None;
-            return Err(err);
+    let now = logs.now();
+    for _ in 0..=BEHIND_RETRIES {
+        match write_prepared(db, &prepared, &records, entries, now).await? {
+            Written::Landed => return Ok(prepared.appended),
+            // The group this one was computed on (this process's, in flight) had not
+            // landed when this one ran: once it settles, this one may land on it.
+            Written::Behind => {
+                let _ = tokio::time::timeout(BEHIND_WAIT, settled.changed()).await;
+            }
+            Written::Elsewhere => break,
         }
     }
+    *head.next.lock().await = None;
     crate::metrics::check_record_head_moved();
-    tracing::debug!("the answer log's head had moved on; writing the group under its lock");
+    tracing::debug!("the answer log's head was elsewhere; writing the group under its lock");
     let tx = db.begin().await?;
     let base = tlog_store::lock_head(&tx, LogName::Answers).await?;
     let prepared = logs.prepare_answers(&base, entries)?;
-    if !write_prepared(&tx, &prepared, &records, entries, logs.now()).await? {
+    if write_prepared(&tx, &prepared, &records, entries, now).await? != Written::Landed {
         return Err(sea_orm::DbErr::Custom(
             "the answer log's head moved while locked".into(),
         ));
     }
     tx.commit().await?;
-    *head.0.lock().await = Some(prepared.next.clone());
+    *head.next.lock().await = Some(prepared.next.clone());
     Ok(prepared.appended)
 }
 
-/// Runs `PG_WRITE_GROUP`: whether the head was still where `prepared` started from (and
-/// so the group was written).
+/// What `PG_WRITE_GROUP` did with a prepared group.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    Landed,
+    /// Nothing: the committed head was still before the head the group was computed on.
+    Behind,
+    /// Nothing: the head was at or past the group's start, but not the head it was
+    /// computed on (another writer or instance appended first, or that head never landed).
+    Elsewhere,
+}
+
+/// Runs `PG_WRITE_GROUP` for `prepared`.
 async fn write_prepared(
     db: &impl sea_orm::ConnectionTrait,
     prepared: &PreparedAppend,
     records: &str,
     entries: &[Vec<u8>],
     now: DateTime<Utc>,
-) -> Result<bool, sea_orm::DbErr> {
+) -> Result<Written, sea_orm::DbErr> {
     use sea_orm::Statement;
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
@@ -286,12 +343,20 @@ async fn write_prepared(
                 records.to_owned().into(),
                 check_record_sql::hashes_json(&prepared.hashes)?.into(),
                 check_record_sql::entries_json(prepared.base_size, entries)?.into(),
+                prepared.base_root.0.to_vec().into(),
             ],
         ))
         .await?
         .ok_or_else(|| sea_orm::DbErr::Custom("the group statement returned no row".into()))?;
     let moved: i64 = row.try_get("", "moved")?;
-    Ok(moved == 1)
+    let size: i64 = row.try_get("", "size")?;
+    Ok(if moved == 1 {
+        Written::Landed
+    } else if size < tlog_store::as_i64(prepared.base_size)? {
+        Written::Behind
+    } else {
+        Written::Elsewhere
+    })
 }
 
 /// SQLite: one transaction holding the database's one write lock.

@@ -7,19 +7,22 @@
 use chrono::{DateTime, Utc};
 use entity::check_record;
 
-/// Parameters: $1 log, $2 the head's size the append was computed from, $3 the new size,
-/// $4 root, $5 edge, $6 checkpoint, $7 now, $8 the records (JSON array of objects), $9
-/// the new stored hashes (`[{"idx", "hash" base64}]`), $10 the entries (`[{"idx",
-/// "data" base64}]`). Returns `moved`: 1 if the group was written, 0 if the head had
-/// moved on (another writer or instance appended first) and nothing was written.
+/// Parameters: $1 log, $2 size and $11 root of the head the append was computed from,
+/// $3 the new size, $4 root, $5 edge, $6 checkpoint, $7 now, $8 the records (JSON array
+/// of objects), $9 the new stored hashes (`[{"idx", "hash" base64}]`), $10 the entries
+/// (`[{"idx", "data" base64}]`). Returns `moved`: 1 if the group was written, 0 if the
+/// head was elsewhere and nothing was written; and `size`, the committed head's size
+/// when the statement began (below $2: the group it was computed on had not landed yet).
 ///
 /// The head UPDATE waits for a concurrent writer's uncommitted UPDATE of the row and then
-/// re-checks `size = $2` against the committed row (READ COMMITTED), so a group computed
-/// on top of a group still in flight lands right after it, and one computed on a stale
-/// head writes nothing: the log never forks or skips an index.
+/// re-checks the condition against the committed row (READ COMMITTED), so a group
+/// computed on top of a group still in flight lands right after it, and one computed on
+/// a stale head writes nothing. The root is in the condition as well as the size: a
+/// group computed on a group that never landed must not land on another history of the
+/// same size. So the log never forks or skips an index.
 pub const PG_WRITE_GROUP: &str = "WITH head AS ( \
         UPDATE tlog_heads SET size = $3, root = $4, edge = $5, checkpoint = $6, updated_at = $7 \
-        WHERE log = $1 AND size = $2 RETURNING log), \
+        WHERE log = $1 AND size = $2 AND root = $11 RETURNING log), \
     records AS ( \
         INSERT INTO check_records \
         (id, subject, role, domain, uscc, operator_id, as_of, checked_at, reference, decision, \
@@ -45,7 +48,8 @@ pub const PG_WRITE_GROUP: &str = "WITH head AS ( \
     checkpoint AS ( \
         INSERT INTO tlog_checkpoints (log, size, note, signed_at) \
         SELECT $1, $3, $6, $7 WHERE EXISTS (SELECT 1 FROM head)) \
-    SELECT count(*) AS moved FROM head";
+    SELECT (SELECT count(*) FROM head) AS moved, \
+        (SELECT size FROM tlog_heads WHERE log = $1) AS size";
 
 #[derive(serde::Serialize)]
 struct HashRow {

@@ -176,8 +176,10 @@ impl Appended {
 pub struct PreparedAppend {
     /// The stored hashes the append adds, by index.
     pub hashes: Vec<(u64, Hash)>,
-    /// The head the append starts from (its size is what the write expects to find).
+    /// The size and root of the head the append starts from (what the write expects
+    /// to find).
     pub base_size: u64,
+    pub base_root: Hash,
     /// The head after the append (what the next append of this process may start from).
     pub next: Head,
     pub appended: Appended,
@@ -211,6 +213,7 @@ pub fn prepare_append(
     Ok(PreparedAppend {
         hashes,
         base_size: head.size,
+        base_root: head.root,
         next: Head {
             log: head.log,
             size,
