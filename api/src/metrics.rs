@@ -31,6 +31,7 @@ pub const WS_ACCEPTED: &str = "registry_websocket_connections_total";
 pub const CHECKS: &str = "registry_checks_total";
 pub const CHECK_RECORD_GROUP: &str = "registry_check_record_group_size";
 pub const CHECK_RECORD_COMMIT: &str = "registry_check_record_commit_seconds";
+pub const CHECK_RECORD_HEAD_MOVED: &str = "registry_check_record_head_moved_total";
 pub const LOOKUP_GROUP: &str = "registry_check_lookup_group_size";
 pub const REFUSALS: &str = "registry_refusals_total";
 pub const DB_POOL_WAITS: &str = "registry_db_pool_waits_total";
@@ -141,6 +142,10 @@ fn describe() {
         CHECK_RECORD_COMMIT,
         ::metrics::Unit::Seconds,
         "Duration of a check-record group commit"
+    );
+    describe_counter!(
+        CHECK_RECORD_HEAD_MOVED,
+        "Check-record groups computed on an answer-log head that had moved on (another writer or instance appended first), written again under the head's lock"
     );
     describe_histogram!(LOOKUP_GROUP, "Checks answered per shared lookup statement");
     describe_counter!(
@@ -259,6 +264,11 @@ pub fn check_answered(domain: &str, decision: &str) {
 pub fn check_record_group(size: usize, commit: Duration) {
     histogram!(CHECK_RECORD_GROUP).record(size as f64);
     histogram!(CHECK_RECORD_COMMIT).record(commit.as_secs_f64());
+}
+
+/// A check-record group found the answer log's head moved on and was written again.
+pub fn check_record_head_moved() {
+    counter!(CHECK_RECORD_HEAD_MOVED).increment(1);
 }
 
 /// A shared lookup statement answered `size` checks (hook for the shared lookups).

@@ -11,10 +11,16 @@
 //! `service::logs`): each request is acknowledged with where its answers landed in the
 //! log and their inclusion proofs, so a receipt never names a leaf that is not durable.
 //!
-//! On PostgreSQL a group of any size is one INSERT of the rows of one JSON parameter
-//! (`jsonb_to_recordset`): one prepared statement for every group, instead of a new
-//! statement text (and a new server-side parse and plan) for every group size, and no
-//! 15 000-placeholder statement for a batch of 1,000 checks.
+//! On PostgreSQL a whole group (records, hashes, entries, checkpoint, head) is ONE
+//! statement with a fixed text (`check_record_sql::PG_WRITE_GROUP`), without BEGIN or
+//! COMMIT: one round trip per group instead of eight, and no lock held across round trips.
+//! The writers keep the answer log's head in memory: a writer computes its group on top
+//! of the head the previous group (possibly still in flight) leaves, and the statement
+//! moves the head only if it still is at the size the group was computed from. So the
+//! writers overlap (the second's statement waits in PostgreSQL for the first's row lock,
+//! then lands right after it), and a group computed on a stale head (another instance
+//! appended, a group in flight failed) writes nothing and is written again under the
+//! head's lock, on top of what is committed.
 
 use super::group_queue::{self, GroupFailure, SharedReceiver};
 use super::logs::{LoggedAnswer, TransparencyLogs};
@@ -22,7 +28,7 @@ use crate::domain::decision::Decision;
 use crate::domain::measures::Domain;
 use crate::error::{AppError, AppResult};
 use crate::store::check_record_sql;
-use crate::store::tlog_store::Appended;
+use crate::store::tlog_store::{self, Appended, Head, LogName, PreparedAppend};
 use chrono::{DateTime, Utc};
 use entity::check_record;
 use sea_orm::{
@@ -50,6 +56,8 @@ struct WriteRequest {
     records: Vec<check_record::Model>,
     /// The answer-log entry of each record (its receipt payload), in the same order.
     entries: Vec<Vec<u8>>,
+    /// Whether the caller needs inclusion proofs (tlog receipts; JWS receipts do not).
+    with_proofs: bool,
     done: oneshot::Sender<Result<Vec<LoggedAnswer>, GroupFailure>>,
 }
 
@@ -69,18 +77,26 @@ impl CheckRecorder {
             (sea_orm::DatabaseBackend::Postgres, n) => n,
             _ => 1,
         };
+        let head = Arc::new(HeadCache::default());
         for _ in 0..writers {
-            tokio::spawn(run_writer(db.clone(), receiver.clone(), logs.clone()));
+            tokio::spawn(run_writer(
+                db.clone(),
+                receiver.clone(),
+                logs.clone(),
+                head.clone(),
+            ));
         }
         Self { queue }
     }
 
     /// Writes `records` durably, with their answer-log `entries` (one each, in order);
-    /// returns once both are committed, with where each entry landed in the answer log.
+    /// returns once both are committed, with where each entry landed in the answer log
+    /// (and its inclusion proof if `with_proofs`; otherwise the proofs are empty).
     pub async fn record(
         &self,
         records: Vec<check_record::Model>,
         entries: Vec<Vec<u8>>,
+        with_proofs: bool,
     ) -> AppResult<Vec<LoggedAnswer>> {
         if records.is_empty() {
             return Ok(Vec::new());
@@ -96,6 +112,7 @@ impl CheckRecorder {
             .send(WriteRequest {
                 records,
                 entries,
+                with_proofs,
                 done,
             })
             .await
@@ -107,10 +124,42 @@ impl CheckRecorder {
     }
 }
 
+/// The answer log's head as this process's writers last left it (PostgreSQL), and a
+/// signal of each group that settled (landed or not): a group that ran before the group
+/// it was computed on waits for it to settle, then runs again.
+struct HeadCache {
+    /// `None` until read, and after a group that did not land (the next writer reads it
+    /// again).
+    next: tokio::sync::Mutex<Option<Head>>,
+    settled: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for HeadCache {
+    fn default() -> Self {
+        Self {
+            next: tokio::sync::Mutex::new(None),
+            settled: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl HeadCache {
+    fn settle(&self) {
+        self.settled.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Times a group that ran before the group it was computed on runs again before it is
+/// written under the head's lock instead.
+const BEHIND_RETRIES: usize = 4;
+/// How long such a group waits for the one before it to settle, each time.
+const BEHIND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn run_writer(
     db: DatabaseConnection,
     receiver: SharedReceiver<WriteRequest>,
     logs: Arc<TransparencyLogs>,
+    head: Arc<HeadCache>,
 ) {
     while let Some(group) =
         group_queue::next_group(&receiver, ROWS_PER_COMMIT, |r| r.records.len()).await
@@ -120,12 +169,12 @@ async fn run_writer(
         let mut records = Vec::with_capacity(rows);
         let mut entries = Vec::with_capacity(rows);
         for request in group {
-            acks.push((request.done, request.records.len()));
+            acks.push((request.done, request.records.len(), request.with_proofs));
             records.extend(request.records);
             entries.extend(request.entries);
         }
         let started = std::time::Instant::now();
-        let outcome = write_group(&db, &logs, records, &entries)
+        let outcome = write_group(&db, &logs, &head, records, &entries)
             .await
             .map_err(|err| GroupFailure::new("recording checks", &AppError::from(err)));
         match &outcome {
@@ -141,10 +190,15 @@ async fn run_writer(
             Ok(appended) => {
                 let checkpoint: Arc<str> = Arc::from(appended.checkpoint.as_str());
                 let mut index = appended.first_index;
-                for (ack, count) in acks {
+                for (ack, count, with_proofs) in acks {
                     let logged = (index..index + count as u64)
                         .map(|i| {
-                            appended.proof(i).map(|proof| LoggedAnswer {
+                            let proof = if with_proofs {
+                                appended.proof(i)
+                            } else {
+                                Ok(Vec::new())
+                            };
+                            proof.map(|proof| LoggedAnswer {
                                 index: i,
                                 proof,
                                 checkpoint: checkpoint.clone(),
@@ -158,7 +212,7 @@ async fn run_writer(
                 }
             }
             Err(failure) => {
-                for (ack, _) in acks {
+                for (ack, _, _) in acks {
                     let _ = ack.send(Err(failure.clone()));
                 }
             }
@@ -166,41 +220,170 @@ async fn run_writer(
     }
 }
 
-/// Writes a group's records and appends its answer-log leaves in one transaction: the
-/// records, the leaves and the checkpoint that covers them commit together.
+/// Writes a group's records and appends its answer-log leaves atomically: the records,
+/// the leaves and the checkpoint that covers them commit together.
 async fn write_group(
+    db: &DatabaseConnection,
+    logs: &TransparencyLogs,
+    head: &HeadCache,
+    records: Vec<check_record::Model>,
+    entries: &[Vec<u8>],
+) -> Result<Appended, sea_orm::DbErr> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        write_group_postgres(db, logs, head, &records, entries).await
+    } else {
+        write_group_sqlite(db, logs, records, entries).await
+    }
+}
+
+/// PostgreSQL: one statement on top of the head in memory; if the head was elsewhere,
+/// again under the head's lock (which always lands: nothing else moves a locked head).
+async fn write_group_postgres(
+    db: &DatabaseConnection,
+    logs: &TransparencyLogs,
+    head: &HeadCache,
+    records: &[check_record::Model],
+    entries: &[Vec<u8>],
+) -> Result<Appended, sea_orm::DbErr> {
+    let outcome = write_group_postgres_once(db, logs, head, records, entries).await;
+    if outcome.is_err() {
+        // Whether it committed is unknown (a lost connection): read the head again.
+        *head.next.lock().await = None;
+    }
+    head.settle();
+    outcome
+}
+
+async fn write_group_postgres_once(
+    db: &DatabaseConnection,
+    logs: &TransparencyLogs,
+    head: &HeadCache,
+    records: &[check_record::Model],
+    entries: &[Vec<u8>],
+) -> Result<Appended, sea_orm::DbErr> {
+    let records = check_record_sql::group_json(records)?;
+    let mut settled = head.settled.subscribe();
+    let prepared = {
+        let mut cached = head.next.lock().await;
+        let base = match cached.take() {
+            Some(base) => base,
+            None => tlog_store::head(db, LogName::Answers)
+                .await?
+                .ok_or_else(|| sea_orm::DbErr::Custom("the answers log has no head row".into()))?,
+        };
+        let prepared = logs.prepare_answers(&base, entries);
+        // The next group starts from this one's head, before this one has landed: if it
+        // does not land, neither does the next (its head UPDATE finds another head).
+        *cached = Some(match &prepared {
+            Ok(prepared) => prepared.next.clone(),
+            Err(_) => base,
+        });
+        prepared?
+    };
+    let now = logs.now();
+    for _ in 0..=BEHIND_RETRIES {
+        match write_prepared(db, &prepared, &records, entries, now).await? {
+            Written::Landed => return Ok(prepared.appended),
+            // The group this one was computed on (this process's, in flight) had not
+            // landed when this one ran: once it settles, this one may land on it.
+            Written::Behind => {
+                let _ = tokio::time::timeout(BEHIND_WAIT, settled.changed()).await;
+            }
+            Written::Elsewhere => break,
+        }
+    }
+    *head.next.lock().await = None;
+    crate::metrics::check_record_head_moved();
+    tracing::debug!("the answer log's head was elsewhere; writing the group under its lock");
+    let tx = db.begin().await?;
+    let base = tlog_store::lock_head(&tx, LogName::Answers).await?;
+    let prepared = logs.prepare_answers(&base, entries)?;
+    if write_prepared(&tx, &prepared, &records, entries, now).await? != Written::Landed {
+        return Err(sea_orm::DbErr::Custom(
+            "the answer log's head moved while locked".into(),
+        ));
+    }
+    tx.commit().await?;
+    *head.next.lock().await = Some(prepared.next.clone());
+    Ok(prepared.appended)
+}
+
+/// What `PG_WRITE_GROUP` did with a prepared group.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    Landed,
+    /// Nothing: the committed head was still before the head the group was computed on.
+    Behind,
+    /// Nothing: the head was at or past the group's start, but not the head it was
+    /// computed on (another writer or instance appended first, or that head never landed).
+    Elsewhere,
+}
+
+/// Runs `PG_WRITE_GROUP` for `prepared`.
+async fn write_prepared(
+    db: &impl sea_orm::ConnectionTrait,
+    prepared: &PreparedAppend,
+    records: &str,
+    entries: &[Vec<u8>],
+    now: DateTime<Utc>,
+) -> Result<Written, sea_orm::DbErr> {
+    use sea_orm::Statement;
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            check_record_sql::PG_WRITE_GROUP,
+            [
+                LogName::Answers.as_str().into(),
+                tlog_store::as_i64(prepared.base_size)?.into(),
+                tlog_store::as_i64(prepared.next.size)?.into(),
+                prepared.next.root.0.to_vec().into(),
+                prepared.edge_bytes().into(),
+                prepared.next.checkpoint.clone().into(),
+                now.into(),
+                records.to_owned().into(),
+                check_record_sql::hashes_json(&prepared.hashes)?.into(),
+                check_record_sql::entries_json(prepared.base_size, entries)?.into(),
+                prepared.base_root.0.to_vec().into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::Custom("the group statement returned no row".into()))?;
+    let moved: i64 = row.try_get("", "moved")?;
+    let size: i64 = row.try_get("", "size")?;
+    Ok(if moved == 1 {
+        Written::Landed
+    } else if size < tlog_store::as_i64(prepared.base_size)? {
+        Written::Behind
+    } else {
+        Written::Elsewhere
+    })
+}
+
+/// SQLite: one transaction holding the database's one write lock.
+async fn write_group_sqlite(
     db: &DatabaseConnection,
     logs: &TransparencyLogs,
     records: Vec<check_record::Model>,
     entries: &[Vec<u8>],
 ) -> Result<Appended, sea_orm::DbErr> {
-    use sea_orm::{ConnectionTrait, IntoActiveModel, Statement};
-    // IMMEDIATE: on SQLite wait for the write lock up front instead of failing mid-way.
+    use sea_orm::IntoActiveModel;
+    // IMMEDIATE: wait for the write lock up front instead of failing mid-way.
     let tx = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
         .await?;
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        tx.execute_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            check_record_sql::PG_INSERT_GROUP,
-            [check_record_sql::group_json(&records)?.into()],
-        ))
-        .await?;
-    } else {
-        let mut records = records
-            .into_iter()
-            .map(IntoActiveModel::into_active_model)
-            .peekable();
-        while records.peek().is_some() {
-            let chunk: Vec<check_record::ActiveModel> =
-                records.by_ref().take(ROWS_PER_STATEMENT).collect();
-            check_record::Entity::insert_many(chunk)
-                .exec_without_returning(&tx)
-                .await?;
-        }
+    let mut records = records
+        .into_iter()
+        .map(IntoActiveModel::into_active_model)
+        .peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<check_record::ActiveModel> =
+            records.by_ref().take(ROWS_PER_STATEMENT).collect();
+        check_record::Entity::insert_many(chunk)
+            .exec_without_returning(&tx)
+            .await?;
     }
     let appended = logs.append_answers(&tx, entries).await?;
     tx.commit().await?;

@@ -360,6 +360,21 @@ impl TransparencyLogs {
         let head = tlog_store::lock_head(tx, LogName::Answers).await?;
         tlog_store::append(tx, &head, entries, 0, &self.answers_key, self.clock.now()).await
     }
+
+    /// Computes the append of a group's answers after `head` and signs its checkpoint,
+    /// for a writer that writes it itself (PostgreSQL, `check_records`).
+    pub fn prepare_answers(
+        &self,
+        head: &tlog_store::Head,
+        entries: &[Vec<u8>],
+    ) -> Result<tlog_store::PreparedAppend, sea_orm::DbErr> {
+        tlog_store::prepare_append(head, entries, 0, &self.answers_key)
+    }
+
+    /// The registry's present, as checkpoints and heads are stamped with it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
 }
 
 /// Where each of a group's answers landed in the answer log.

@@ -170,6 +170,80 @@ impl Appended {
     }
 }
 
+/// An append computed from a head but not yet written: the new stored hashes and
+/// entries, the signed checkpoint, and the head that writing it makes.
+#[derive(Clone, Debug)]
+pub struct PreparedAppend {
+    /// The stored hashes the append adds, by index.
+    pub hashes: Vec<(u64, Hash)>,
+    /// The size and root of the head the append starts from (what the write expects
+    /// to find).
+    pub base_size: u64,
+    pub base_root: Hash,
+    /// The head after the append (what the next append of this process may start from).
+    pub next: Head,
+    pub appended: Appended,
+}
+
+/// Computes the append of `entries` after `head` and signs one checkpoint for the new
+/// tree; nothing is written.
+pub fn prepare_append(
+    head: &Head,
+    entries: &[Vec<u8>],
+    position: i64,
+    key: &LogKey,
+) -> Result<PreparedAppend, DbErr> {
+    let mut memo = head.memo()?;
+    let leaves: Vec<Hash> = entries.iter().map(|e| tlog::record_hash(e)).collect();
+    if let Some(long) = entries.iter().find(|e| e.len() > tlog::MAX_ENTRY_LEN) {
+        return Err(DbErr::Custom(format!(
+            "transparency log: an entry of {} bytes is longer than an entry bundle allows",
+            long.len()
+        )));
+    }
+    let (hashes, root) =
+        tlog::stored_hashes_for_leaves(head.size, &leaves, &mut memo).map_err(db_err)?;
+    let size = head.size + entries.len() as u64;
+    let checkpoint = key.sign_checkpoint(size, &root).map_err(db_err)?;
+    let edge = tlog::edge_indexes(size)
+        .iter()
+        .map(|i| memo.hashes.get(i).copied())
+        .collect::<Option<Vec<Hash>>>()
+        .ok_or_else(|| db_err(TlogError::MissingHash(size)))?;
+    Ok(PreparedAppend {
+        hashes,
+        base_size: head.size,
+        base_root: head.root,
+        next: Head {
+            log: head.log,
+            size,
+            root,
+            edge,
+            position,
+            checkpoint: checkpoint.clone(),
+        },
+        appended: Appended {
+            first_index: head.size,
+            size,
+            root,
+            checkpoint,
+            memo,
+        },
+    })
+}
+
+impl PreparedAppend {
+    /// The new head's edge as stored (the hashes concatenated).
+    pub fn edge_bytes(&self) -> Vec<u8> {
+        self.next.edge.iter().flat_map(|h| h.0).collect()
+    }
+}
+
+/// `n` as a column value (sizes and indexes are `bigint`).
+pub fn as_i64(n: u64) -> Result<i64, DbErr> {
+    i64::try_from(n).map_err(|_| DbErr::Custom("log too large".into()))
+}
+
 /// Appends `entries` after `head` (locked in `tx`), signs one checkpoint for the new
 /// tree, and moves the head (and its feed `position`).
 pub async fn append(
@@ -180,23 +254,10 @@ pub async fn append(
     key: &LogKey,
     now: DateTime<Utc>,
 ) -> Result<Appended, DbErr> {
-    let mut memo = head.memo()?;
-    let leaves: Vec<Hash> = entries.iter().map(|e| tlog::record_hash(e)).collect();
-    if let Some(long) = entries.iter().find(|e| e.len() > tlog::MAX_ENTRY_LEN) {
-        return Err(DbErr::Custom(format!(
-            "transparency log: an entry of {} bytes is longer than an entry bundle allows",
-            long.len()
-        )));
-    }
-    let (stored, root) =
-        tlog::stored_hashes_for_leaves(head.size, &leaves, &mut memo).map_err(db_err)?;
-    let size = head.size + entries.len() as u64;
-    let checkpoint = key.sign_checkpoint(size, &root).map_err(db_err)?;
+    let prepared = prepare_append(head, entries, position, key)?;
     let log = head.log.as_str();
-    let as_i64 = |n: u64| i64::try_from(n).map_err(|_| DbErr::Custom("log too large".into()));
-
-    let mut hash_rows = Vec::with_capacity(stored.len());
-    for (idx, hash) in &stored {
+    let mut hash_rows = Vec::with_capacity(prepared.hashes.len());
+    for (idx, hash) in &prepared.hashes {
         hash_rows.push(tlog_hash::ActiveModel {
             log: Set(log.into()),
             idx: Set(as_i64(*idx)?),
@@ -213,6 +274,8 @@ pub async fn append(
     }
     insert_chunked::<tlog_hash::Entity, _>(tx, hash_rows).await?;
     insert_chunked::<tlog_entry::Entity, _>(tx, entry_rows).await?;
+    let size = prepared.next.size;
+    let checkpoint = prepared.next.checkpoint.clone();
     if !entries.is_empty() {
         tlog_checkpoint::Entity::insert(tlog_checkpoint::ActiveModel {
             log: Set(log.into()),
@@ -223,29 +286,20 @@ pub async fn append(
         .exec_without_returning(tx)
         .await?;
     }
-    let edge: Vec<u8> = tlog::edge_indexes(size)
-        .iter()
-        .map(|i| memo.hashes.get(i).map(|h| h.0))
-        .collect::<Option<Vec<[u8; 32]>>>()
-        .ok_or_else(|| db_err(TlogError::MissingHash(size)))?
-        .concat();
     tlog_head::Entity::update_many()
         .col_expr(tlog_head::Column::Size, as_i64(size)?.into())
-        .col_expr(tlog_head::Column::Root, root.0.to_vec().into())
-        .col_expr(tlog_head::Column::Edge, edge.into())
+        .col_expr(
+            tlog_head::Column::Root,
+            prepared.next.root.0.to_vec().into(),
+        )
+        .col_expr(tlog_head::Column::Edge, prepared.edge_bytes().into())
         .col_expr(tlog_head::Column::Position, position.into())
-        .col_expr(tlog_head::Column::Checkpoint, checkpoint.clone().into())
+        .col_expr(tlog_head::Column::Checkpoint, checkpoint.into())
         .col_expr(tlog_head::Column::UpdatedAt, now.into())
         .filter(tlog_head::Column::Log.eq(log))
         .exec(tx)
         .await?;
-    Ok(Appended {
-        first_index: head.size,
-        size,
-        root,
-        checkpoint,
-        memo,
-    })
+    Ok(prepared.appended)
 }
 
 async fn insert_chunked<E, A>(tx: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), DbErr>

@@ -539,3 +539,93 @@ async fn a_token_key_rotated_on_one_instance_is_accepted_by_all_at_once() {
     b.gql(Some(&after), who, json!({})).await.data();
     b.gql(Some(&before), who, json!({})).await.data();
 }
+
+/// Checks answered through two instances at once share one answer log (each instance's
+/// writers append on top of the head they keep in memory, and a group computed on a head
+/// the other instance has moved is written again on top of it): every receipt verifies,
+/// no two answers share an index, each stored entry is the answer its receipt names,
+/// and the stored entries make exactly the tree of the final checkpoint.
+#[tokio::test]
+async fn checks_through_two_instances_at_once_land_in_one_answer_log() {
+    use api::store::tlog_store::{self, LogName};
+    let (a, b) = two_instances().await;
+    let callers = (0..8u32).map(|caller| {
+        let (app, token) = if caller % 2 == 0 {
+            (&a, a.admin())
+        } else {
+            (&b, b.admin())
+        };
+        async move {
+            let mut receipts = Vec::new();
+            for i in 0..12u32 {
+                let code = valid_code("110000", caller * 100 + i);
+                let resp = check(app, &token, &code, "PROCUREMENT", None).await;
+                let check = &resp.data()["check"];
+                receipts.push((
+                    check["receiptId"].as_str().expect("receiptId").to_string(),
+                    check["receipt"].as_str().expect("receipt").to_string(),
+                ));
+            }
+            receipts
+        }
+    });
+    let receipts: Vec<(String, String)> = futures_util::future::join_all(callers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+
+    let vkey = a.get("/logs/answers/vkey").await.text().await.unwrap();
+    let verifier = api::tlog::note::LogVerifier::parse(&vkey).unwrap();
+    let mut indexes = std::collections::HashSet::new();
+    for (id, receipt) in &receipts {
+        let verified = api::service::receipts::verify_any(
+            receipt,
+            &std::collections::HashMap::new(),
+            Some(&verifier),
+        )
+        .unwrap();
+        assert_eq!(&verified.payload.receipt_id, id);
+        let proof = api::tlog::proof::TlogProof::parse(receipt).unwrap();
+        assert!(
+            indexes.insert(proof.index),
+            "index {} answered twice",
+            proof.index
+        );
+        let stored =
+            tlog_store::read_entries(&a.db, LogName::Answers, proof.index..proof.index + 1)
+                .await
+                .unwrap();
+        assert_eq!(
+            stored.first(),
+            proof.extra.as_ref(),
+            "entry {}",
+            proof.index
+        );
+    }
+    let head = tlog_store::head(&a.db, LogName::Answers)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(head.size >= receipts.len() as u64);
+    let entries = tlog_store::read_entries(&a.db, LogName::Answers, 0..head.size)
+        .await
+        .unwrap();
+    assert_eq!(entries.len() as u64, head.size, "no index skipped");
+    let leaves: Vec<api::tlog::Hash> = entries.iter().map(|e| api::tlog::record_hash(e)).collect();
+    let (_, root) =
+        api::tlog::stored_hashes_for_leaves(0, &leaves, &mut api::tlog::HashMemo::default())
+            .unwrap();
+    assert_eq!(
+        root, head.root,
+        "the stored entries are the checkpoint's tree"
+    );
+    let note = a
+        .get("/logs/answers/checkpoint")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let checkpoint = verifier.verify_checkpoint(&note).unwrap();
+    assert_eq!((checkpoint.size, checkpoint.root), (head.size, head.root));
+}
