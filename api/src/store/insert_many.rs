@@ -284,12 +284,13 @@ pub async fn insert_listing_measures<C: ConnectionTrait>(
     }
     let backend = db.get_database_backend();
     if backend != DbBackend::Postgres {
-        let models = links.iter().map(|(listing_id, measure_id)| {
-            entity::listing_measure::ActiveModel {
-                listing_id: ActiveValue::Set(*listing_id),
-                measure_id: ActiveValue::Set(*measure_id),
-            }
-        });
+        let models =
+            links.iter().map(
+                |(listing_id, measure_id)| entity::listing_measure::ActiveModel {
+                    listing_id: ActiveValue::Set(*listing_id),
+                    measure_id: ActiveValue::Set(*measure_id),
+                },
+            );
         return insert_all(db, models.collect()).await;
     }
     let array = |pick: fn(&(i64, i64)) -> i64| {
@@ -308,10 +309,7 @@ pub async fn insert_listing_measures<C: ConnectionTrait>(
         backend,
         "INSERT INTO listing_measures (listing_id, measure_id) \
          SELECT * FROM unnest($1::text::int8[], $2::text::int8[])",
-        [
-            Value::from(array(|l| l.0)),
-            Value::from(array(|l| l.1)),
-        ],
+        [Value::from(array(|l| l.0)), Value::from(array(|l| l.1))],
     );
     db.execute_raw(statement).await?;
     Ok(links.len() as u64)

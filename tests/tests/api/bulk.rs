@@ -876,13 +876,9 @@ async fn a_mixed_chunk_is_audited_in_row_order(app: TestApp) {
     let mut corrected = rows[0].clone();
     corrected[7] = "收取预付款后卷款跑路，涉及消费者二百余人".into();
     let mixed = vec![rows[1].clone(), corrected, rows[2].clone()];
-    let report = run(
-        &app,
-        "mixed.csv",
-        csv_text(&mixed).as_bytes(),
-        &who,
-        |o| o.chunk_rows = 10,
-    )
+    let report = run(&app, "mixed.csv", csv_text(&mixed).as_bytes(), &who, |o| {
+        o.chunk_rows = 10
+    })
     .await;
     assert_eq!((report.created, report.updated), (2, 1));
     let events = app
