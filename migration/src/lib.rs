@@ -16,6 +16,7 @@ mod m20261201_100000_import_batches;
 mod m20261201_120000_name_search_index;
 mod m20261201_200000_transparency_logs;
 mod m20261201_220000_tlog_cosignatures;
+mod m20261201_230000_listing_measures_catalogue_check;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_120000_name_search_index::Migration),
             Box::new(m20261201_200000_transparency_logs::Migration),
             Box::new(m20261201_220000_tlog_cosignatures::Migration),
+            Box::new(m20261201_230000_listing_measures_catalogue_check::Migration),
         ]
     }
 }

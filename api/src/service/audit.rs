@@ -127,11 +127,16 @@ pub async fn record_many(
         hashes.push(hash.clone());
         last_hash = hash;
     }
-    let mut stored: Vec<(i64, String)> = crate::store::insert_many::insert_returning(tx, events)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e.hash))
-        .collect();
+    let returned = crate::store::insert_many::insert_returning_columns(
+        tx,
+        events,
+        &[audit_event::Column::Id, audit_event::Column::Hash],
+    )
+    .await?;
+    let mut stored: Vec<(i64, String)> = Vec::with_capacity(returned.len());
+    for row in returned {
+        stored.push((row.try_get("", "id")?, row.try_get("", "hash")?));
+    }
     // The chain is read in id order: the ids the database gave must follow the links.
     stored.sort_unstable_by_key(|(id, _)| *id);
     let in_order = stored.len() == hashes.len()

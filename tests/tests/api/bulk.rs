@@ -8,6 +8,7 @@ use api::bulk::{Encoding, Kind};
 use api::service::Actor;
 use api::service::import::{self, ImportOptions, ImportReport};
 use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use tests::{TestApp, on_both_backends, valid_code};
 
@@ -855,8 +856,59 @@ async fn operators_import_like_upsert_operator(app: TestApp) {
     );
 }
 
+/// A chunk that mixes corrections and new listings writes their audit events in the
+/// file's row order (the chain is the history: row 3's correction between the listings
+/// of rows 2 and 4, not after both).
+async fn a_mixed_chunk_is_audited_in_row_order(app: TestApp) {
+    let c = codes(3);
+    let who = actor(None);
+    let rows = three(&c);
+    let first = run(
+        &app,
+        "one.csv",
+        csv_text(&rows[..1]).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!(first.created, 1);
+    let before = app.count("audit_events").await;
+    let mut corrected = rows[0].clone();
+    corrected[7] = "收取预付款后卷款跑路，涉及消费者二百余人".into();
+    let mixed = vec![rows[1].clone(), corrected, rows[2].clone()];
+    let report = run(&app, "mixed.csv", csv_text(&mixed).as_bytes(), &who, |o| {
+        o.chunk_rows = 10
+    })
+    .await;
+    assert_eq!((report.created, report.updated), (2, 1));
+    let events = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT action FROM audit_events ORDER BY id".to_string(),
+        ))
+        .await
+        .unwrap();
+    let actions: Vec<String> = events
+        .iter()
+        .skip(usize::try_from(before).unwrap())
+        .map(|e| e.try_get::<String>("", "action").unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "operator.create",
+            "listing.repaired",
+            "listing.corrected",
+            "operator.create",
+            "listing.decided",
+        ]
+    );
+}
+
 on_both_backends!(
     operators_import_like_upsert_operator,
+    a_mixed_chunk_is_audited_in_row_order,
     listings_upload_over_graphql,
     an_export_re_imports_without_change,
     the_public_list_export_is_cacheable_and_signed,
