@@ -290,9 +290,9 @@ measure_peer() {
     fi
     local port
     port=$(free_port)
-    printf 'bench/postgraphile/node_modules/.bin/postgraphile -c %s/%s --host 127.0.0.1 --port %s &
-' "$PG_SERVER" "$db" "$port" >>"$COMMANDS"
-    "$PEER_BIN" -c "$PG_SERVER/$db" --host 127.0.0.1 --port "$port" >"$OUT/postgraphile-$db.log" 2>&1 &
+    # Started in its own directory: it reads its smart tags (postgraphile.tags.json5) there.
+    printf '(cd bench/postgraphile && exec node_modules/.bin/postgraphile -c %s/%s --host 127.0.0.1 --port %s) &\n' "$PG_SERVER" "$db" "$port" >>"$COMMANDS"
+    (cd "$PEER_DIR" && exec "$PEER_BIN" -c "$PG_SERVER/$db" --host 127.0.0.1 --port "$port") >"$OUT/postgraphile-$db.log" 2>&1 &
     PEER_PID=$!
     local peer_url=http://127.0.0.1:$port/graphql
     local ready=
@@ -305,7 +305,7 @@ measure_peer() {
     # Its answers must be the seeded data: a listed operator comes back with its listing.
     local code answer
     code=$(psql_admin_db "$db" "SELECT o.uscc FROM operators o JOIN listings l ON l.operator_id = o.id WHERE l.status = 'LISTED' ORDER BY l.id LIMIT 1")
-    answer=$(curl -fs -H 'Content-Type: application/json' \
+    answer=$(curl -s -H 'Content-Type: application/json' \
         -d "$(jq -nc --arg q "$(peer_query full)" --arg u "$code" '{query:$q, variables:{u:$u}}')" "$peer_url")
     [[ $(jq -r '.data.operatorByUscc.listingsByOperatorId.nodes | length' <<<"$answer") -ge 1 ]] ||
         { echo "PostGraphile did not answer $code with its listing: $answer" >&2; exit 1; }

@@ -147,9 +147,102 @@ fn options(url: &str, settings: &Settings, pool: &PoolShape) -> anyhow::Result<C
         });
     } else {
         opt.statement_timeout(Duration::from_millis(pool.statement_timeout_ms))
-            .set_application_name(pool.application_name);
+            .set_application_name(pool.application_name)
+            .map_sqlx_postgres_pool_opts(|o| {
+                o.after_connect(|conn, _| Box::pin(tcp_nodelay::set_on(conn)))
+            });
     }
     Ok(opt)
+}
+
+/// TCP_NODELAY on every PostgreSQL connection.
+///
+/// sqlx 0.9.0 opens its TCP sockets with Nagle's algorithm on (launchbadge/sqlx#4335: the
+/// option was dropped in 0.9, the fix, #4336, is merged but not released). A statement
+/// longer than one TCP segment then sends its last partial segment only when the server
+/// acknowledges the ones before, and the server delays that acknowledgement by up to
+/// 40 ms. Measured here on loopback: check-record groups of 20–64 checks (one statement
+/// of 65 KB and more) took 25–50 ms instead of 2–5 ms, so 64 connections got 850 checks/s
+/// at p50 87 ms on an idle machine. Until a release sets the option, each new connection
+/// asks PostgreSQL which local port it came from and sets the option on this process's
+/// socket bound to that port. Linux only (it reads `/proc/self/fd`); elsewhere, and over
+/// a Unix socket (no Nagle there), nothing is done.
+mod tcp_nodelay {
+    use sea_orm::sqlx::{self, PgConnection};
+
+    pub async fn set_on(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        // NULL over a Unix socket.
+        let port: Option<i32> = sqlx::query_scalar("SELECT inet_client_port()")
+            .fetch_one(&mut *conn)
+            .await?;
+        if let Some(port) = port.and_then(|p| u16::try_from(p).ok())
+            && !set_on_local_port(port)
+        {
+            tracing::debug!(
+                port,
+                "no socket of this process on that local port: TCP_NODELAY not set"
+            );
+        }
+        Ok(())
+    }
+
+    /// Sets TCP_NODELAY on the connected TCP socket of this process whose local port is
+    /// `port`; whether one was found.
+    #[cfg(target_os = "linux")]
+    fn set_on_local_port(port: u16) -> bool {
+        use std::os::fd::BorrowedFd;
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return false;
+        };
+        for entry in fds.flatten() {
+            let is_socket = std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if !is_socket {
+                continue;
+            }
+            // SAFETY: the descriptor is only borrowed for the calls below. If another
+            // thread closes it meanwhile, the calls fail with EBADF; if the number is
+            // reused by then, the port and peer checks select only a connected socket on
+            // this port, and TCP_NODELAY on any TCP socket is harmless.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            let socket = socket2::SockRef::from(&fd);
+            let on_port = socket
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .is_some_and(|a| a.port() == port);
+            if on_port && socket.peer_addr().is_ok() {
+                return socket.set_tcp_nodelay(true).is_ok();
+            }
+        }
+        false
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn set_on_local_port(_port: u16) -> bool {
+        false
+    }
+
+    #[cfg(all(test, target_os = "linux"))]
+    mod tests {
+        #[test]
+        fn finds_and_sets_the_socket_on_a_local_port() -> std::io::Result<()> {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+            let (_server, _) = listener.accept()?;
+            assert!(!client.nodelay()?);
+            assert!(super::set_on_local_port(client.local_addr()?.port()));
+            assert!(client.nodelay()?);
+            Ok(())
+        }
+    }
 }
 
 /// The file path of an `sqlite://path?...` URL; `None` for in-memory databases.
