@@ -432,7 +432,8 @@ pub fn render(records: &[Record], meta: &Value, sections: &[String]) -> String {
         let hwm = v["vmhwm_kib"].as_f64().map(|k| k / 1024.0);
         let sampled = records
             .iter()
-            .filter(|r| r.scale == scale)
+            // The peer's memory is PostGraphile's, not the registry's.
+            .filter(|r| r.scale == scale && !r.scenario.starts_with("graphile-"))
             .filter_map(|r| r.rss_peak_mib)
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
         for x in [hwm, sampled].into_iter().flatten() {

@@ -120,21 +120,43 @@ fn single_check_rows(f: &Figures, rows: &mut Vec<Row>) {
         Verdict::at_least(share, 0.25, "no pgbench figure")
     };
     let profile = cpu_sentence(h).map_or_else(|| "No CPU split recorded".into(), capitalized);
-    let analysis = match latency_bound(h) {
-        Some(true) => format!(
-            "{profile}: latency-bound, the checks wait rather than compute. A check answers only \
-             after its group of check records and answer-log leaves has committed (one commit, \
-             one checkpoint signature per group); the group rate times the group size bounds \
-             the rate. Closing it: fewer round trips per group under the answer log's head, \
-             writers that overlap (build the next group while the previous one commits)."
-        ),
-        Some(false) => format!(
-            "{profile}: CPU-bound on the two shared cores. Closing it: less CPU per check in the \
-             largest share above (the server's GraphQL parsing, the receipt and its proof; \
-             PostgreSQL's statements per group)."
-        ),
-        None => profile,
-    };
+    let target_rps = pgb.map(|p| p.summary.rps * 0.25);
+    let budget = h.cpu.as_ref().and_then(|cpu| {
+        let per = cpu.per_request_ms.as_ref()?;
+        let total = per.server.unwrap_or(0.0) + per.postgres + per.loadgen + per.other;
+        let cores = cpu.machine_s / cpu.window_s.max(1e-9);
+        let need = target_rps.map(|t| cores * 1000.0 / t)?;
+        Some(format!(
+            " At {} ms of CPU per check the {} cores allow about {} checks/s; the target, {} \
+             checks/s, leaves at most {} ms per check{}.",
+            num(Some(total), 3),
+            num(Some(cores), 0),
+            num(Some(cores * 1000.0 / total), 0),
+            num(target_rps, 0),
+            num(Some(need), 3),
+            if per.postgres > need {
+                format!(
+                    ", less than PostgreSQL's share alone ({} ms)",
+                    num(Some(per.postgres), 3)
+                )
+            } else {
+                String::new()
+            }
+        ))
+    });
+    let analysis = format!(
+        "{profile}{}{} What would close it: the lookup out of PostgreSQL (an in-memory index of \
+         the listings in force, kept current by the change feed every instance already follows, \
+         leaving PostgreSQL only the group write), and fewer bytes per check record in the group \
+         statement (each record is parsed from JSON by the server).",
+        match latency_bound(h) {
+            Some(true) =>
+                ": the cores were partly idle, so part of the time is waiting for the group's commit.",
+            Some(false) => ": CPU-bound on the two shared cores.",
+            None => ".",
+        },
+        budget.unwrap_or_default()
+    );
     let gap = share
         .filter(|s| *s < 0.25)
         .map(|s| {
@@ -259,9 +281,11 @@ fn scale_rows(f: &Figures, rows: &mut Vec<Row>) {
             ),
             measured: times(Some(*r)),
             verdict,
-            gap: (*r > 1.3)
-                .then(|| format!("over by {}", times(Some(r - 1.3))))
-                .unwrap_or_default(),
+            gap: if *r > 1.3 {
+                format!("over by {}", times(Some(r - 1.3)))
+            } else {
+                String::new()
+            },
             analysis: scale_analysis(f, *c),
         });
     }
@@ -386,9 +410,14 @@ fn bulk_rows(f: &Figures, rows: &mut Vec<Row>) {
             .map(|r| format!("needs {} the measured rate", times(Some(20_000.0 / r))))
             .unwrap_or_default(),
         analysis: if rate.is_some_and(|r| r < 20_000.0) {
-            "Each listing writes its listing, period, measures (one row per measure), revision, \
-             audit event and registry-log entry; PostgreSQL's share of an imported row (foreign-key \
-             checks of the measure rows above all) bounds the rate whatever the client does."
+            "Each listing writes its listing, its period, one row per measure, its revision and \
+             its audit event, chunk after chunk under the audit chain's lock; PostgreSQL's own \
+             share was about 0.26 ms per listing (measured in a debug run, 2026-12-01: measures, \
+             audit events, listings and revisions the largest), a ceiling near 4,000 rows/s \
+             whatever the client does. What would close it: a listing's measures as one array \
+             (or a reference to a shared measure set), the snapshot stored once instead of in \
+             both the revision and the audit event, and chunks written on parallel connections \
+             (the audit chain's lock makes them one at a time today)."
                 .into()
         } else {
             String::new()
