@@ -306,7 +306,7 @@ measure_peer() {
     local code answer
     code=$(psql_admin_db "$db" "SELECT o.uscc FROM operators o JOIN listings l ON l.operator_id = o.id WHERE l.status = 'LISTED' ORDER BY l.id LIMIT 1")
     answer=$(curl -s -H 'Content-Type: application/json' \
-        -d "$(jq -nc --arg q "$(peer_query full)" --arg u "$code" '{query:$q, variables:{u:$u}}')" "$peer_url")
+        -d "$(jq -nc --arg q "$("$LOADGEN" peer-query --scenario graphile-full)" --arg u "$code" '{query:$q, variables:{u:$u}}')" "$peer_url")
     [[ $(jq -r '.data.operatorByUscc.listingsByOperatorId.nodes | length' <<<"$answer") -ge 1 ]] ||
         { echo "PostGraphile did not answer $code with its listing: $answer" >&2; exit 1; }
     log "PostGraphile pid $PEER_PID on $peer_url answers as seeded"
@@ -320,12 +320,6 @@ measure_peer() {
     done
     note "The peer: PostGraphile $(jq -r '.dependencies.postgraphile' "$PEER_DIR/package.json") (npm, pinned in bench/postgraphile), node $(node --version), started on the same database with its defaults (\`postgraphile -c URL\`: one node process, its own pool), asked anonymously."
     stop_peer
-}
-# The loadgen's texts of the peer's two queries (for the check above).
-peer_query() {
-    case $1 in
-        full) echo 'query PeerFull($u: String!) { operatorByUscc(uscc: $u) { id uscc listingsByOperatorId { nodes { id status listingPeriodsByListingId { nodes { startsAt endsAt } } listingMeasuresByListingId { nodes { measureByMeasureId { code domain } } } } } } }' ;;
-    esac
 }
 
 # What a receipt weighs and what verifying one offline costs (issue 17): one check's

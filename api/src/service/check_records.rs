@@ -281,8 +281,10 @@ async fn write_group_postgres_once(
         prepared?
     };
     let now = logs.now();
+    // Its hashes and entries as the statement takes them, encoded once for every retry.
+    let statement = GroupStatement::new(&prepared, &records, entries)?;
     for _ in 0..=BEHIND_RETRIES {
-        match write_prepared(db, &prepared, &records, entries, now).await? {
+        match write_prepared(db, &prepared, &statement, now).await? {
             Written::Landed => return Ok(prepared.appended),
             // The group this one was computed on (this process's, in flight) had not
             // landed when this one ran: once it settles, this one may land on it.
@@ -298,7 +300,8 @@ async fn write_group_postgres_once(
     let tx = db.begin().await?;
     let base = tlog_store::lock_head(&tx, LogName::Answers).await?;
     let prepared = logs.prepare_answers(&base, entries)?;
-    if write_prepared(&tx, &prepared, &records, entries, now).await? != Written::Landed {
+    let statement = GroupStatement::new(&prepared, &records, entries)?;
+    if write_prepared(&tx, &prepared, &statement, now).await? != Written::Landed {
         return Err(sea_orm::DbErr::Custom(
             "the answer log's head moved while locked".into(),
         ));
@@ -319,12 +322,33 @@ enum Written {
     Elsewhere,
 }
 
+/// The JSON parameters of `PG_WRITE_GROUP` for one prepared append (the entries'
+/// indexes depend on where the append starts).
+struct GroupStatement {
+    records: String,
+    hashes: String,
+    entries: String,
+}
+
+impl GroupStatement {
+    fn new(
+        prepared: &PreparedAppend,
+        records: &str,
+        entries: &[Vec<u8>],
+    ) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            records: records.to_owned(),
+            hashes: check_record_sql::hashes_json(&prepared.hashes)?,
+            entries: check_record_sql::entries_json(prepared.base_size, entries)?,
+        })
+    }
+}
+
 /// Runs `PG_WRITE_GROUP` for `prepared`.
 async fn write_prepared(
     db: &impl sea_orm::ConnectionTrait,
     prepared: &PreparedAppend,
-    records: &str,
-    entries: &[Vec<u8>],
+    statement: &GroupStatement,
     now: DateTime<Utc>,
 ) -> Result<Written, sea_orm::DbErr> {
     use sea_orm::Statement;
@@ -340,9 +364,9 @@ async fn write_prepared(
                 prepared.edge_bytes().into(),
                 prepared.next.checkpoint.clone().into(),
                 now.into(),
-                records.to_owned().into(),
-                check_record_sql::hashes_json(&prepared.hashes)?.into(),
-                check_record_sql::entries_json(prepared.base_size, entries)?.into(),
+                statement.records.clone().into(),
+                statement.hashes.clone().into(),
+                statement.entries.clone().into(),
                 prepared.base_root.0.to_vec().into(),
             ],
         ))

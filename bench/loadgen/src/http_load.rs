@@ -56,6 +56,15 @@ impl Scenario {
     }
 }
 
+/// The query a peer scenario sends; `None` for the registry's own scenarios.
+pub fn peer_query(scenario: Scenario) -> Option<&'static str> {
+    match scenario {
+        Scenario::GraphileLookup => Some(GRAPHILE_LOOKUP),
+        Scenario::GraphileFull => Some(GRAPHILE_FULL),
+        _ => None,
+    }
+}
+
 /// PostGraphile 4's names for the bench schema at its default inflection: the unique
 /// `operators.uscc` gives `operatorByUscc`, each foreign key a `…By…Id` connection.
 pub const GRAPHILE_LOOKUP: &str =
@@ -161,12 +170,7 @@ impl HttpLoad {
         }
         if let Scenario::GraphileLookup | Scenario::GraphileFull = self.scenario {
             let (code, listed) = self.pick(rng);
-            let query = if self.scenario == Scenario::GraphileLookup {
-                GRAPHILE_LOOKUP
-            } else {
-                GRAPHILE_FULL
-            };
-            let body = json!({"query": query, "variables": {"u": code}});
+            let body = json!({"query": peer_query(self.scenario), "variables": {"u": code}});
             return Ok(Request {
                 write: false,
                 body: Bytes::from(serde_json::to_vec(&body)?),
@@ -334,8 +338,9 @@ impl HttpLoad {
             Scenario::Mixed => format!("{} + {UPSERT}", load.queries.single),
             Scenario::Single => load.queries.single.clone(),
             Scenario::Search => format!("{SEARCH} with search = {:?}", load.search),
-            Scenario::GraphileLookup => GRAPHILE_LOOKUP.to_string(),
-            Scenario::GraphileFull => GRAPHILE_FULL.to_string(),
+            Scenario::GraphileLookup | Scenario::GraphileFull => {
+                peer_query(load.scenario).unwrap_or_default().to_string()
+            }
         };
         let cpu =
             cpu_window.map(|(a, b)| cpu::split(&a, &b, seconds, summary.requests - summary.errors));

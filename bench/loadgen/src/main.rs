@@ -181,6 +181,12 @@ enum Command {
         window: Window,
     },
     /// Render BENCHMARKS.md from the results and the run's metadata.
+    /// Print the text of a peer scenario's GraphQL query (bench/run.sh checks the peer's
+    /// answers with the query it will measure).
+    PeerQuery {
+        #[arg(long, value_enum)]
+        scenario: http_load::Scenario,
+    },
     Report {
         #[arg(long)]
         results: PathBuf,
@@ -407,6 +413,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let record = load.run().await?;
             finish(record, window.out.as_deref())
+        }
+        Command::PeerQuery { scenario } => {
+            let query = http_load::peer_query(scenario)
+                .ok_or_else(|| anyhow::anyhow!("{} is not a peer scenario", scenario.name()))?;
+            println!("{query}");
+            Ok(())
         }
         Command::Report {
             results,
