@@ -58,6 +58,8 @@ pub struct AppState {
     /// The read standby for heavy reads, when `database.replica_url` is set (see
     /// `replica`; reads pick it through [`AppState::heavy_reads`]).
     pub replica: Option<Arc<crate::replica::Replica>>,
+    /// The public list's download files, one render per version (`service::public_files`).
+    pub public_files: Arc<crate::service::public_files::PublicListFiles>,
 }
 
 impl AppState {
@@ -139,6 +141,7 @@ impl AppState {
             clock,
             services,
             replica: None,
+            public_files: Arc::default(),
         })
     }
 }

@@ -173,29 +173,110 @@ fn xlsx_cell(data: &calamine::Data) -> Cell {
     }
 }
 
-/// The first sheet of a workbook. (calamine reads a sheet whole: an `.xlsx` import is
-/// bounded by the workbook, which Excel itself caps at 1,048,576 rows.)
+/// Rows read ahead of the import by the sheet's reader thread.
+const XLSX_ROWS_AHEAD: usize = 1_024;
+
+/// A row of the sheet as the reader thread sends it: its index (0-based, the sheet's
+/// own) and its cells from column A.
+type SheetRow = Result<(u32, Vec<Cell>), String>;
+
+/// The first sheet of a workbook, streamed: calamine's cell reader walks the sheet's XML
+/// in order on a thread of its own, which hands complete rows over a bounded channel,
+/// so memory holds a few rows, not the sheet (an `.xlsx` of 250,000 listings took
+/// 779 MiB when the sheet was read whole). What a workbook keeps whole is calamine's
+/// shared-strings table (the distinct texts of the file; exports of this registry write
+/// their strings inline).
+///
+/// The first row with a cell is the header, numbered row 1 as in a CSV file; data rows
+/// follow with the numbers of their distance from it, empty rows included, so a row
+/// number in a report is the spreadsheet's row when the header is in row 1. Columns
+/// start at the header's first cell.
 fn open_xlsx<R: Read + Seek + Send + 'static>(input: R) -> Result<Rows, String> {
-    use calamine::Reader;
-    let mut book: calamine::Xlsx<R> = calamine::open_workbook_from_rs(input)
-        .map_err(|e| format!("not an .xlsx workbook: {e}"))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| "the workbook has no sheet".to_string())?
-        .map_err(|e| format!("the first sheet cannot be read: {e}"))?;
-    let (height, width) = range.get_size();
-    if height == 0 {
-        return Err("the first sheet is empty: it needs a header row".into());
-    }
-    let cell = move |r: usize, c: usize| range.get((r, c)).map_or(Cell::Empty, xlsx_cell);
-    let headers = (0..width)
-        .map(|c| cell(0, c).text().unwrap_or_default())
+    let (send, receive) = std::sync::mpsc::sync_channel::<SheetRow>(XLSX_ROWS_AHEAD);
+    std::thread::Builder::new()
+        .name("xlsx-reader".into())
+        .spawn(move || read_sheet(input, &send))
+        .map_err(|e| format!("the sheet cannot be read: {e}"))?;
+    let (header_index, header) = match receive.recv() {
+        Ok(Ok(first)) => first,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err("the first sheet is empty: it needs a header row".into()),
+    };
+    let first_column = header.iter().position(|c| *c != Cell::Empty).unwrap_or(0);
+    let headers = header[first_column..]
+        .iter()
+        .map(|c| c.text().unwrap_or_default())
         .collect();
-    let rows = (1..height).map(move |r| Ok((0..width).map(|c| cell(r, c)).collect()));
+    let mut next = header_index.saturating_add(1);
+    let mut pending: Option<(u32, Vec<Cell>)> = None;
+    let rows = std::iter::from_fn(move || {
+        if pending.is_none() {
+            match receive.recv() {
+                Ok(Ok(row)) => pending = Some(row),
+                Ok(Err(e)) => return Some(Err(e)),
+                Err(_) => return None,
+            }
+        }
+        let (index, _) = pending.as_ref()?;
+        if *index > next {
+            // A row the sheet leaves out is an empty row.
+            next += 1;
+            return Some(Ok(Vec::new()));
+        }
+        let (_, mut cells) = pending.take()?;
+        next = next.saturating_add(1);
+        cells.drain(..first_column.min(cells.len()));
+        Some(Ok(cells))
+    });
     Ok(Rows {
         headers,
         rows: Box::new(rows),
     })
+}
+
+/// The reader thread: sends the first sheet's rows in order, or the error that stopped
+/// it; stops early when the import stops listening.
+fn read_sheet<R: Read + Seek>(input: R, send: &std::sync::mpsc::SyncSender<SheetRow>) {
+    use calamine::Reader;
+    let failed = |e: String| {
+        let _ = send.send(Err(e));
+    };
+    let mut book: calamine::Xlsx<R> = match calamine::open_workbook_from_rs(input) {
+        Ok(b) => b,
+        Err(e) => return failed(format!("not an .xlsx workbook: {e}")),
+    };
+    let Some(name) = book.sheet_names().first().cloned() else {
+        return failed("the workbook has no sheet".into());
+    };
+    let mut cells = match book.worksheet_cells_reader(&name) {
+        Ok(c) => c,
+        Err(e) => return failed(format!("the first sheet cannot be read: {e}")),
+    };
+    let mut row: Option<(u32, Vec<Cell>)> = None;
+    loop {
+        let cell = match cells.next_cell() {
+            Ok(Some(cell)) => cell,
+            Ok(None) => break,
+            Err(e) => return failed(format!("the sheet cannot be read: {e}")),
+        };
+        let (r, c) = cell.get_position();
+        let value = xlsx_cell(&calamine::Data::from(cell.get_value().clone()));
+        if row.as_ref().is_some_and(|(index, _)| *index != r)
+            && let Some(done) = row.take()
+            && send.send(Ok(done)).is_err()
+        {
+            return;
+        }
+        let (_, cells_of_row) = row.get_or_insert_with(|| (r, Vec::new()));
+        let c = c as usize;
+        if cells_of_row.len() <= c {
+            cells_of_row.resize(c + 1, Cell::Empty);
+        }
+        cells_of_row[c] = value;
+    }
+    if let Some(done) = row {
+        let _ = send.send(Ok(done));
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +343,65 @@ mod tests {
         let bom = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
         let rows = open(Cursor::new(bom), InputFormat::Csv, Encoding::Utf8).unwrap();
         assert_eq!(rows.headers[0], "名单");
+    }
+
+    /// The streamed sheet: header first, rows in order with the empty one the sheet
+    /// leaves out, a date cell as a date, a code typed as a number as its digits,
+    /// columns from the header's first cell; every row, well past the read-ahead.
+    #[test]
+    fn an_xlsx_sheet_streams_as_its_rows() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 1, "名单").unwrap();
+        sheet.write_string(0, 2, "列入日期").unwrap();
+        sheet.write_string(1, 1, "A").unwrap();
+        let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 3, 2).unwrap();
+        let format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+        sheet
+            .write_datetime_with_format(1, 2, &date, &format)
+            .unwrap();
+        sheet.write_number(3, 1, 36.0).unwrap();
+        let many = 3 * XLSX_ROWS_AHEAD as u32;
+        for r in 4..4 + many {
+            sheet.write_string(r, 1, format!("row {r}")).unwrap();
+        }
+        let bytes = book.save_to_buffer().unwrap();
+        let rows = open(Cursor::new(bytes), InputFormat::Xlsx, Encoding::Utf8).unwrap();
+        assert_eq!(rows.headers, vec!["名单", "列入日期"]);
+        let all: Vec<Vec<Cell>> = rows.rows.map(Result::unwrap).collect();
+        assert_eq!(
+            all[0],
+            vec![
+                Cell::Text("A".into()),
+                Cell::Date(chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap())
+            ]
+        );
+        assert_eq!(all[1], Vec::<Cell>::new(), "the row the sheet leaves out");
+        assert_eq!(all[2], vec![Cell::Text("36".into())]);
+        assert_eq!(all.len(), 3 + many as usize);
+        assert_eq!(
+            all.last().unwrap(),
+            &vec![Cell::Text(format!("row {}", 3 + many))]
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_workbook_is_refused_by_name() {
+        let err = open(
+            Cursor::new(b"not a zip".to_vec()),
+            InputFormat::Xlsx,
+            Encoding::Utf8,
+        )
+        .err()
+        .unwrap();
+        assert!(err.starts_with("not an .xlsx workbook"), "{err}");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        book.add_worksheet();
+        let empty = book.save_to_buffer().unwrap();
+        let err = open(Cursor::new(empty), InputFormat::Xlsx, Encoding::Utf8)
+            .err()
+            .unwrap();
+        assert!(err.contains("empty"), "{err}");
     }
 
     #[test]

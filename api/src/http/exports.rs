@@ -1,13 +1,15 @@
-//! Bulk exports over HTTP, streamed a page at a time (`service::export`):
+//! Bulk exports over HTTP:
 //!
 //! - `GET /exports/public-list.csv|.xlsx|.jsonl` — anyone; `PublicListing` fields only;
 //!   `ETag` and `Last-Modified` from the last change (the newest listing revision, and
 //!   the number of listings in force, which an expiry changes), `If-None-Match` → 304.
+//!   Served from the file rendered once for the current version
+//!   (`service::public_files`): a download costs a read of it, not a walk of the list.
 //! - `GET /exports/public-list.jsonl.sig` — a detached Ed25519 signature over the exact
 //!   bytes of the `.jsonl` with the same ETag, by the newest receipt key (JWKS at
 //!   `/.well-known/jwks.json`).
 //! - `GET /exports/check-records.csv?from=&to=` — a token: a partner gets its own
-//!   records, auditors and admins all.
+//!   records, auditors and admins all; streamed a page at a time (`service::export`).
 
 use super::caller;
 use super::error_body;
@@ -16,13 +18,13 @@ use super::rate_limit::{RateKey, RateLimiter};
 use crate::auth::Role;
 use crate::bulk::write::{OutputFormat, Sink};
 use crate::error::AppError;
-use crate::service::export::{self, ExportFilter, ExportKind};
+use crate::service::export::{self, ExportFilter, ExportKind, PublicVersion};
+use crate::service::public_files::{self, Rendered};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ETAG, IF_NONE_MATCH, LAST_MODIFIED};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use base64::Engine;
-use ed25519_dalek::Signer;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -153,19 +155,6 @@ fn app_error(err: AppError) -> HttpResponse {
     refuse(status, code.as_str(), &message)
 }
 
-/// The public list's validators.
-async fn validators(
-    state: &AppState,
-    db: &sea_orm::DatabaseConnection,
-) -> Result<(String, Option<String>), AppError> {
-    let v = export::public_version(db, state.clock.now()).await?;
-    let etag = format!("\"public-list-{}-{}\"", v.revision_id, v.in_force);
-    let modified = v
-        .recorded_at
-        .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    Ok((etag, modified))
-}
-
 fn not_modified(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get(IF_NONE_MATCH)
@@ -173,7 +162,27 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
-/// `GET /exports/public-list.{csv,xlsx,jsonl}` (and `.jsonl.sig`).
+/// The response head of a version of the public list: `200` (or `304` when the client
+/// has that version), its validators and how long it may be cached.
+fn public_head(req: &HttpRequest, version: &PublicVersion) -> (HttpResponseBuilder, bool) {
+    let etag = public_files::etag_of(version);
+    let fresh = not_modified(req, &etag);
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((ETAG, etag))
+        .insert_header(("cache-control", "public, max-age=60"));
+    if let Some(m) = public_files::last_modified_of(version) {
+        response.insert_header((LAST_MODIFIED, m));
+    }
+    (response, fresh)
+}
+
+/// `GET /exports/public-list.{csv,xlsx,jsonl}` (and `.jsonl.sig`), served from the file
+/// rendered for the current version (`service::public_files`).
 pub async fn public_list(
     req: HttpRequest,
     path: web::Path<String>,
@@ -197,30 +206,43 @@ pub async fn public_list(
     {
         return super::graphql::rate_limited(wait, "-");
     }
-    // One pool for the validators and the body (a heavy read: the standby when in use),
-    // so that the ETag describes what is sent.
+    // One pool for the version and the file (a heavy read: the standby when in use).
     let db = state.heavy_reads(false).clone();
-    let (etag, modified) = match validators(&state, &db).await {
+    let now = state.clock.now();
+    let version = match state.public_files.version(&db, now).await {
         Ok(v) => v,
         Err(e) => return app_error(e),
     };
-    let mut response = if not_modified(&req, &etag) {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((ETAG, etag.clone()))
-        .insert_header(("cache-control", "public, max-age=60"));
-    if let Some(m) = &modified {
-        response.insert_header((LAST_MODIFIED, m.clone()));
+    if let (response, true) = public_head(&req, &version) {
+        let mut response = response;
+        return response.finish();
     }
-    if not_modified(&req, &etag) {
+    let rendered = match state.public_files.file(&db, format, &version, now).await {
+        Ok(r) => r,
+        Err(e) => return app_error(e),
+    };
+    // The file may be of a newer version than the one asked about: it goes out under
+    // its own validators.
+    let (mut response, fresh) = public_head(&req, &rendered.version);
+    if fresh {
         return response.finish();
     }
     if signature {
-        return match sign_public_jsonl(&state, &db, &etag).await {
-            Ok(body) => response.json(body),
+        let ring = state.receipts.ring();
+        let Some((kid, key)) = ring.signer() else {
+            return app_error(AppError::internal(anyhow::anyhow!(
+                "no receipt signing key is loaded"
+            )));
+        };
+        return match rendered.signature(kid, key).await {
+            Ok(signed) => response.json(serde_json::json!({
+                "alg": "EdDSA",
+                "kid": signed.kid,
+                "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(signed.signature.to_bytes()),
+                "sha256": hex::encode(signed.sha256),
+                "etag": rendered.etag(),
+            })),
             Err(e) => app_error(e),
         };
     }
@@ -230,56 +252,33 @@ pub async fn public_list(
             "content-disposition",
             format!("attachment; filename=\"public-list.{name}\""),
         ))
-        .streaming(stream(
-            &state,
-            db,
-            ExportKind::PublicList,
-            ExportFilter::default(),
-            format,
-        ))
+        .no_chunking(rendered.len)
+        .streaming(file_stream(rendered))
 }
 
-/// The detached signature of the `.jsonl`: `{alg, kid, signature (base64url of the 64
-/// bytes), sha256 (hex of the signed bytes), etag}`. The signed bytes are the `.jsonl`
-/// exactly as `GET /exports/public-list.jsonl` sends them under the same ETag.
-async fn sign_public_jsonl(
-    state: &AppState,
-    db: &sea_orm::DatabaseConnection,
-    etag: &str,
-) -> Result<serde_json::Value, AppError> {
-    use sha2::Digest;
-    // The signature needs the whole document (Ed25519 hashes it twice): it is built in
-    // memory, which is the one place an export is not a page at a time.
-    let pending = Pending::default();
-    let mut sink = Sink::new(
-        OutputFormat::Jsonl,
-        Box::new(pending.clone()),
-        export::columns_of(ExportKind::PublicList),
-    )
-    .map_err(AppError::internal)?;
-    export::export(
-        db,
-        ExportKind::PublicList,
-        &ExportFilter::default(),
-        state.clock.now(),
-        &mut sink,
-        || async { Ok(()) },
-    )
-    .await?;
-    sink.finish().map_err(AppError::internal)?;
-    let bytes = pending.take();
-    let ring = state.receipts.ring();
-    let (kid, key) = ring
-        .signer()
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no receipt signing key is loaded")))?;
-    let signature = key.sign(&bytes);
-    Ok(serde_json::json!({
-        "alg": "EdDSA",
-        "kid": kid,
-        "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes()),
-        "sha256": hex::encode(sha2::Sha256::digest(&bytes)),
-        "etag": etag,
-    }))
+/// The bytes of a rendered file, a slice at a time, read off the runtime's threads.
+fn file_stream(rendered: Arc<Rendered>) -> impl futures_util::Stream<Item = Chunk> + 'static {
+    futures_util::stream::try_unfold(0u64, move |offset| {
+        let rendered = Arc::clone(&rendered);
+        async move {
+            if offset >= rendered.len {
+                return Ok(None);
+            }
+            let slice = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; public_files::SLICE_BYTES];
+                let n = rendered.read_at(&mut buf, offset)?;
+                buf.truncate(n);
+                Ok::<_, std::io::Error>(buf)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            if slice.is_empty() {
+                return Ok(None);
+            }
+            let next = offset + slice.len() as u64;
+            Ok(Some((web::Bytes::from(slice), next)))
+        }
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -27,15 +27,26 @@ pub struct ListingFilter {
 /// The filter as SQL; `backend` decides how the operator's name is searched
 /// ([`name_search::name_contains`]).
 pub fn condition(filter: &ListingFilter, now: DateTime<Utc>, backend: DbBackend) -> Condition {
+    condition_after(filter, now, backend, None)
+}
+
+/// [`condition`] for a keyset page of listings after id `after`: the period tests are
+/// bounded by the cursor too ([`in_force::listing_in_force_after`] says why).
+fn condition_after(
+    filter: &ListingFilter,
+    now: DateTime<Utc>,
+    backend: DbBackend,
+    after: Option<i64>,
+) -> Condition {
     let mut cond = Condition::all();
     if let Some(status) = filter.status {
         cond = match status {
             ListingStatus::Listed => cond
                 .add(listing::Column::Status.eq(StoredStatus::Listed))
-                .add(in_force::listing_has_open_period(now)),
+                .add(in_force::listing_has_open_period_after(now, after)),
             ListingStatus::Expired => cond
                 .add(listing::Column::Status.eq(StoredStatus::Listed))
-                .add(in_force::listing_has_open_period(now).not()),
+                .add(in_force::listing_has_open_period_after(now, after).not()),
             other => cond.add(listing::Column::Status.eq(other.stored())),
         };
     }
@@ -57,7 +68,7 @@ pub fn condition(filter: &ListingFilter, now: DateTime<Utc>, backend: DbBackend)
         cond = cond.add(listing::Column::ViolationCategory.eq(category.trim()));
     }
     if let Some(t) = filter.in_force_at {
-        cond = cond.add(in_force::listing_in_force(t));
+        cond = cond.add(in_force::listing_in_force_after(t, after));
     }
     if let Some(id) = filter.operator_id {
         cond = cond.add(listing::Column::OperatorId.eq(id));
@@ -103,7 +114,12 @@ pub async fn search<C: ConnectionTrait>(
     first: u64,
     after: Option<i64>,
 ) -> AppResult<(Vec<listing::Model>, bool)> {
-    let q = listing::Entity::find().filter(condition(filter, now, db.get_database_backend()));
+    let q = listing::Entity::find().filter(condition_after(
+        filter,
+        now,
+        db.get_database_backend(),
+        after,
+    ));
     page::fetch(
         db,
         page::ascending_after(q, listing::Column::Id, after),

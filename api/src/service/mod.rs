@@ -24,6 +24,7 @@ pub mod operators;
 pub mod page;
 pub mod partners;
 pub mod public;
+pub mod public_files;
 pub mod receipts;
 pub mod repair;
 pub mod report;

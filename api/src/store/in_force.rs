@@ -48,30 +48,47 @@ pub fn period_open(t: impl Into<SimpleExpr>) -> Condition {
         .add(col(listing_period::Column::EndsAt).gt(t.into()))
 }
 
-/// `EXISTS (a period of the outer `listings` row satisfying `period`)`.
-fn listing_has_period(period: Condition) -> SimpleExpr {
-    Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(listing_period::Entity)
-            .and_where(
-                col(listing_period::Column::ListingId)
-                    .equals((listing::Entity, listing::Column::Id)),
-            )
-            .cond_where(period)
-            .to_owned(),
-    )
+/// `EXISTS (a period of the outer `listings` row satisfying `period`)`; with a keyset
+/// cursor `after`, the periods are also bounded to `listing_id > after`. The bound is
+/// redundant (the outer query already asks `listings.id > after`) but PostgreSQL cannot
+/// infer it: without it, a page deep into the listings is a merge semi-join whose
+/// periods side starts at the first listing, so page k reads k pages of periods and a
+/// walk through a million listings (the public list's export) is quadratic. Measured on
+/// 200,000 listings: 39.8 ms for a page at 150,000 without it, 1.0 ms with it.
+fn listing_has_period(period: Condition, after: Option<i64>) -> SimpleExpr {
+    let mut periods = Query::select()
+        .expr(Expr::val(1))
+        .from(listing_period::Entity)
+        .and_where(
+            col(listing_period::Column::ListingId).equals((listing::Entity, listing::Column::Id)),
+        )
+        .cond_where(period)
+        .to_owned();
+    if let Some(after) = after {
+        periods.and_where(col(listing_period::Column::ListingId).gt(after));
+    }
+    Expr::exists(periods)
 }
 
 /// The outer `listings` row is in force at `t`.
 pub fn listing_in_force(t: impl Into<SimpleExpr>) -> SimpleExpr {
-    listing_has_period(period_covers(t))
+    listing_has_period(period_covers(t), None)
+}
+
+/// [`listing_in_force`] in a page of listings after id `after` (see [`listing_has_period`]).
+pub fn listing_in_force_after(t: impl Into<SimpleExpr>, after: Option<i64>) -> SimpleExpr {
+    listing_has_period(period_covers(t), after)
 }
 
 /// The outer `listings` row has a period open at `t`: a LISTED listing with one is
 /// still LISTED, without one it has EXPIRED.
 pub fn listing_has_open_period(t: impl Into<SimpleExpr>) -> SimpleExpr {
-    listing_has_period(period_open(t))
+    listing_has_period(period_open(t), None)
+}
+
+/// [`listing_has_open_period`] in a page of listings after id `after`.
+pub fn listing_has_open_period_after(t: impl Into<SimpleExpr>, after: Option<i64>) -> SimpleExpr {
+    listing_has_period(period_open(t), after)
 }
 
 #[cfg(test)]

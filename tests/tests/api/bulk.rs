@@ -615,6 +615,20 @@ async fn the_public_list_export_is_cacheable_and_signed(app: TestApp) {
     assert!(!body.contains(&c[1]), "a repaired listing is not public");
     assert!(!body.contains(&c[2]), "an expired listing is not public");
     assert!(!body.contains("张三丰") && !body.contains("某路1号"));
+    // A version is rendered once and then served from its file: a change made behind
+    // the registry's back (no revision) does not show, the same bytes come again.
+    app.sql(&format!(
+        "UPDATE listings SET reason = 'changed behind its back' WHERE operator_id = (SELECT id FROM operators WHERE uscc = '{}')",
+        c[0]
+    ))
+    .await;
+    let second = app.get("/exports/public-list.csv").await;
+    assert_eq!(second.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(
+        second.text().await.unwrap(),
+        body,
+        "served from the rendered file"
+    );
     let again = app
         .client
         .get(format!("{}/exports/public-list.csv", app.address))
