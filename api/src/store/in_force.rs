@@ -198,4 +198,26 @@ mod tests {
             );
         }
     }
+
+    /// A page's period test is bounded by its cursor (the bound PostgreSQL needs to start
+    /// a merge semi-join at the cursor, see `listing_has_period`); without a cursor it is
+    /// the plain test.
+    #[test]
+    fn a_page_bounds_its_period_test_by_the_cursor() {
+        let sql = |e: SimpleExpr| {
+            Query::select()
+                .expr(Expr::val(1))
+                .from(listing::Entity)
+                .and_where(e)
+                .to_string(SqliteQueryBuilder)
+        };
+        let bound = "\"listing_periods\".\"listing_id\" > 150000";
+        assert!(sql(listing_in_force_after(at(0), Some(150_000))).contains(bound));
+        assert!(sql(listing_has_open_period_after(at(0), Some(150_000))).contains(bound));
+        assert!(!sql(listing_in_force_after(at(0), None)).contains("> 150000"));
+        assert_eq!(
+            sql(listing_in_force(at(0))),
+            sql(listing_in_force_after(at(0), None))
+        );
+    }
 }
