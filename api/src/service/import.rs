@@ -37,6 +37,7 @@ use crate::domain::uscc::Uscc;
 use crate::domain::working_days::WorkingCalendar;
 use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
+use crate::store::statistics;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::import_batch::ImportStatus;
 use entity::{
@@ -162,6 +163,9 @@ pub async fn import(
         }
     };
     let catalogue = Catalogue::load(&services.db).await?;
+    // The chunks' lookups are planned from the tables' statistics: fresh ones first
+    // (`store::statistics` says why; a re-import of a million rows depends on it).
+    statistics::refresh_stale(&services.db, statistics::IMPORT_LOOKUPS).await?;
     let mut keys = Keys::default();
     let mut done = 0u64;
     while let Some(chunk) = pass.next_chunk(&header, chunk_rows) {
@@ -218,6 +222,7 @@ pub async fn import(
         batch_id: batch.id.clone(),
     };
     let mut late_errors = Vec::new();
+    let mut written_since_check = 0u64;
     while let Some(chunk) = pass.next_chunk(&header, chunk_rows) {
         let last_row = chunk.last().map_or(0, |(row, _)| *row);
         let tx = audit::begin_write(db).await?;
@@ -273,10 +278,19 @@ pub async fn import(
             job.save_batch(&tx, &batch.id, last_row, &counts, ImportStatus::Running)
                 .await?;
         }
-        if chunk_counts.created + chunk_counts.updated > 0 {
+        let wrote = chunk_counts.created + chunk_counts.updated > 0;
+        if wrote {
             services.commit_list_change(tx).await?;
         } else {
             tx.commit().await?;
+        }
+        // The tables grow under the lookups of the chunks still to come.
+        if wrote {
+            written_since_check += chunk_counts.created + chunk_counts.updated;
+            if written_since_check >= statistics::MIN_CHANGED_ROWS as u64 {
+                written_since_check = 0;
+                statistics::refresh_stale(db, statistics::IMPORT_LOOKUPS).await?;
+            }
         }
         if let Some(p) = progress {
             p(Phase::Writing, last_row.saturating_sub(1), Some(total));

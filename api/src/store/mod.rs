@@ -8,4 +8,5 @@ pub mod insert_many;
 pub mod name_search;
 pub mod report_sql;
 pub mod revisions;
+pub mod statistics;
 pub mod tlog_store;

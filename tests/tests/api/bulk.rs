@@ -920,7 +920,52 @@ async fn a_mixed_chunk_is_audited_in_row_order(app: TestApp) {
     );
 }
 
+/// The import's statistics refresh: on PostgreSQL a table changed well beyond its last
+/// analysis is analysed (once: right after, it is fresh); SQLite has nothing to refresh.
+async fn stale_statistics_are_refreshed_once(app: TestApp) {
+    use api::store::statistics::refresh_stale_beyond;
+    let tables = ["listings", "operators"];
+    if app.backend == tests::Backend::Sqlite {
+        assert!(
+            refresh_stale_beyond(&app.db, &tables, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        return;
+    }
+    app.sql("ANALYZE listings").await;
+    app.sql("ANALYZE operators").await;
+    app.sql(
+        "INSERT INTO operators (uscc, name, name_normalized, former_names, region_code, address_is_personal, version, created_at, updated_at) \
+         SELECT 'X' || g, 'n' || g, 'n' || g, '[]', '441802', false, 1, now(), now() FROM generate_series(1, 50) g",
+    )
+    .await;
+    // The statistics system sees a backend's counts within a second or so of its commit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let analysed = loop {
+        let analysed = refresh_stale_beyond(&app.db, &tables, 10).await.unwrap();
+        if !analysed.is_empty() || std::time::Instant::now() > deadline {
+            break analysed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        analysed,
+        vec!["operators".to_string()],
+        "listings did not change"
+    );
+    assert!(
+        refresh_stale_beyond(&app.db, &tables, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "just analysed"
+    );
+}
+
 on_both_backends!(
+    stale_statistics_are_refreshed_once,
     operators_import_like_upsert_operator,
     a_mixed_chunk_is_audited_in_row_order,
     listings_upload_over_graphql,
