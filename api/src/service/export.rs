@@ -240,11 +240,20 @@ where
         }
         ExportKind::CheckRecords => {
             let (from, to) = range(filter);
-            let mut after: Option<String> = None;
+            // Pages in (checked_at, id) order, the cursor the last row's pair: each page
+            // starts where the checked_at index (or the partner's subject, checked_at
+            // index) left off. An id-ordered page under a date range made PostgreSQL read
+            // the whole range and sort it for every page (a week of 3,800 records read in
+            // full for each page of 1,000), quadratic in the range.
+            let mut after: Option<(DateTime<Utc>, String)> = None;
             loop {
                 let mut q = check_record::Entity::find();
-                if let Some(a) = &after {
-                    q = q.filter(check_record::Column::Id.gt(a.clone()));
+                if let Some((t, id)) = &after {
+                    q = q.filter(check_record::Column::CheckedAt.gte(*t)).filter(
+                        sea_orm::Condition::any()
+                            .add(check_record::Column::CheckedAt.gt(*t))
+                            .add(check_record::Column::Id.gt(id.clone())),
+                    );
                 }
                 if let Some(t) = from {
                     q = q.filter(check_record::Column::CheckedAt.gte(t));
@@ -255,14 +264,14 @@ where
                 if let Some(s) = &filter.subject {
                     q = q.filter(check_record::Column::Subject.eq(s.clone()));
                 }
-                // Receipt ids are UUID v7: their order is the order the checks were made.
                 let rows = q
+                    .order_by_asc(check_record::Column::CheckedAt)
                     .order_by_asc(check_record::Column::Id)
                     .limit(PAGE_ROWS)
                     .all(db)
                     .await?;
                 let more = rows.len() as u64 == PAGE_ROWS;
-                after = rows.last().map(|r| r.id.clone());
+                after = rows.last().map(|r| (r.checked_at, r.id.clone()));
                 for r in &rows {
                     write(sink, check_cells(r))?;
                     count += 1;

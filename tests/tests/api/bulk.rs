@@ -964,7 +964,68 @@ async fn stale_statistics_are_refreshed_once(app: TestApp) {
     );
 }
 
+/// The check-records export pages through ties: three batches of checks (each batch's
+/// records share one instant) come out whole, each record once, in (checkedAt,
+/// receiptId) order, across pages of 1,000.
+async fn the_check_records_export_pages_through_ties(app: TestApp) {
+    use api::domain::measures::Domain;
+    app.register_partner("partner-t", &[Domain::Procurement])
+        .await;
+    let token = app.partner_token("partner-t", &[Domain::Procurement]);
+    let mut serial = 9_000;
+    for size in [1_000, 1_000, 350] {
+        let codes: Vec<String> = (0..size)
+            .map(|_| {
+                serial += 1;
+                valid_code("441802", serial)
+            })
+            .collect();
+        app.gql(
+            Some(&token),
+            "query($u: [String!]!) { checkBatch(usccs: $u, domain: PROCUREMENT, reference: \"T-9\") { decision } }",
+            json!({"u": codes}),
+        )
+        .await
+        .data();
+    }
+    let text = app
+        .client
+        .get(format!(
+            "{}/exports/check-records.csv?from=2020-01-01&to=2100-12-31",
+            app.address
+        ))
+        .bearer_auth(app.auditor())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut cells = l.split(',');
+            let id = cells.next().unwrap().to_string();
+            let at = cells.next().unwrap().to_string();
+            (at, id)
+        })
+        .collect();
+    assert_eq!(rows.len(), 2_350);
+    let distinct: std::collections::BTreeSet<&String> = rows.iter().map(|(_, id)| id).collect();
+    assert_eq!(distinct.len(), 2_350, "every record once");
+    let instants: std::collections::BTreeSet<&String> = rows.iter().map(|(at, _)| at).collect();
+    assert!(
+        instants.len() <= 3,
+        "a batch's records share its instant: {instants:?}"
+    );
+    let mut sorted = rows.clone();
+    sorted.sort();
+    assert_eq!(rows, sorted, "in (checkedAt, receiptId) order");
+}
+
 on_both_backends!(
+    the_check_records_export_pages_through_ties,
     stale_statistics_are_refreshed_once,
     operators_import_like_upsert_operator,
     a_mixed_chunk_is_audited_in_row_order,
