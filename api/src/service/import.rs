@@ -214,7 +214,7 @@ pub async fn import(
     let mut this_run = Counts::default();
     let mut pass = job.pass(clone()?, format, encoding)?;
     pass.header.take();
-    let mut keys = Keys::default();
+    let mut keys = Keys::for_rows(opts.kind, total);
     let catalogue = Catalogue::load(db).await?;
     let marks = Marks {
         file_name: opts.file_name.clone(),
@@ -500,24 +500,58 @@ impl Catalogue {
     }
 }
 
-/// Natural keys seen so far in the file, by a 128-bit digest (bounded memory for a
-/// million rows), with the row that first had each.
+/// Natural keys seen so far in the file, by a 96-bit digest, with the row that first had
+/// each: 16 bytes an entry, so the two sets of a million-row file of listings take about
+/// 70 MiB (with 128-bit digests and 64-bit rows they took 105 MiB, plus a resize's
+/// transient). Two different keys share a digest with a probability of about 10⁻¹⁷ in
+/// a file of a million rows; if they ever did, the second row would be refused as a
+/// duplicate, never merged into the first.
 #[derive(Default)]
 struct Keys {
-    listings: HashMap<[u8; 16], u64>,
-    penalties: HashMap<[u8; 16], u64>,
-    operators: HashMap<[u8; 16], u64>,
+    listings: HashMap<KeyDigest, RowNumber>,
+    penalties: HashMap<KeyDigest, RowNumber>,
+    operators: HashMap<KeyDigest, RowNumber>,
 }
 
-fn digest(parts: &[&str]) -> [u8; 16] {
+type KeyDigest = [u8; 12];
+
+/// A row number as the key sets keep it (files of more than 4 billion rows cannot be
+/// represented: `u32::MAX` stands for any row past it, in a message only).
+type RowNumber = u32;
+
+impl Keys {
+    /// Sets sized for a file of `rows` rows of `kind` (pass 2 knows the count: no set
+    /// grows, so none holds its old and new table at once).
+    fn for_rows(kind: Kind, rows: u64) -> Self {
+        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
+        match kind {
+            Kind::Listings => Self {
+                listings: HashMap::with_capacity(rows),
+                penalties: HashMap::with_capacity(rows),
+                operators: HashMap::new(),
+            },
+            Kind::Operators => Self {
+                operators: HashMap::with_capacity(rows),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+fn row_number(row: u64) -> RowNumber {
+    RowNumber::try_from(row).unwrap_or(RowNumber::MAX)
+}
+
+fn digest(parts: &[&str]) -> KeyDigest {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
     let full = h.finalize();
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
+    let mut out = KeyDigest::default();
+    let len = out.len();
+    out.copy_from_slice(&full[..len]);
     out
 }
 
@@ -815,7 +849,10 @@ impl Job<'_> {
             {
                 e.add("uscc", err.to_string());
             }
-            if let Some(first) = keys.operators.insert(digest(&[code.as_str()]), r.row) {
+            if let Some(first) = keys
+                .operators
+                .insert(digest(&[code.as_str()]), row_number(r.row))
+            {
                 e.add(
                     "uscc",
                     format!("operator {code} is already in row {first} of this file"),
@@ -1067,10 +1104,10 @@ impl Job<'_> {
             }
         }
         // The natural key, once per file.
-        if let Some(first) = keys
-            .listings
-            .insert(digest(&[&r.list, &r.decision_doc_no, &r.uscc]), r.row)
-        {
+        if let Some(first) = keys.listings.insert(
+            digest(&[&r.list, &r.decision_doc_no, &r.uscc]),
+            row_number(r.row),
+        ) {
             e.add("decisionDocNo", format!("the same listing (list {}, decision {}, code {}) is already in row {first} of this file", r.list, r.decision_doc_no, r.uscc));
         }
         let removed_early = matches!(
@@ -1078,9 +1115,10 @@ impl Job<'_> {
             Some((_, RemovalKind::Repaired | RemovalKind::Revoked))
         );
         if !removed_early
-            && let Some(first) = keys
-                .penalties
-                .insert(digest(&[&r.list, &r.penalty_doc_no, &r.uscc]), r.row)
+            && let Some(first) = keys.penalties.insert(
+                digest(&[&r.list, &r.penalty_doc_no, &r.uscc]),
+                row_number(r.row),
+            )
         {
             e.add(
                 "penaltyDocNo",
