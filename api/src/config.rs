@@ -155,9 +155,10 @@ pub struct DatabaseSettings {
     /// PostgreSQL `statement_timeout`; SQLite's busy timeout uses `sqlite_busy_timeout_ms`.
     pub statement_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
-    /// Check-record writers working at once (0: the backend's default, 2 on PostgreSQL,
-    /// 1 on SQLite, which has one write lock). Each writes whatever checks queued while
-    /// the others were committing, so fewer writers make larger groups.
+    /// Check-record writers working at once (0: the backend's default, 1: groups commit
+    /// one after another on the answer log's head row anyway; see
+    /// `check_records::POSTGRES_WRITERS`). Each writes whatever checks queued while the
+    /// others were committing, so fewer writers make larger groups.
     pub check_record_writers: usize,
     /// PostgreSQL: single checks of concurrent requests share one lookup statement
     /// (`false`: each check runs its own).

@@ -114,6 +114,19 @@ impl Connection {
     }
 }
 
+/// GETs `path` of the target's server on a fresh connection (its `/metrics`).
+pub async fn get(target: &Target, path: &str) -> anyhow::Result<Reply> {
+    let mut conn = Connection::open(target).await?;
+    conn.sender.ready().await?;
+    let req = Request::get(path)
+        .header(header::HOST, target.host.as_str())
+        .body(Full::new(Bytes::new()))?;
+    let resp = conn.sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok(Reply { status, body })
+}
+
 /// One GraphQL request on a fresh connection (set-up steps, not measured).
 pub async fn graphql(
     target: &Target,

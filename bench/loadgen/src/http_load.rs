@@ -3,6 +3,7 @@
 
 use crate::client::{Connection, Target};
 use crate::cpu;
+use crate::groups;
 use crate::schema::Queries;
 use crate::stats::{Record, Summary, summarize};
 use bench_seed::Population;
@@ -295,7 +296,9 @@ impl HttpLoad {
         let sampler = load
             .server_pid
             .map(|pid| tokio::spawn(sample_rss(pid, stop)));
-        let cpu_watch = tokio::spawn(watch_cpu(load.server_pid, measure_from, stop));
+        // The registry's grouping metrics; not the peer's (it has none).
+        let metrics = (!load.scenario.is_peer()).then(|| load.target.clone());
+        let cpu_watch = tokio::spawn(watch_cpu(load.server_pid, metrics, measure_from, stop));
         let workers: Vec<_> = (0..load.connections)
             .map(|id| tokio::spawn(load.clone().worker(id, measure_from, stop)))
             .collect();
@@ -317,7 +320,10 @@ impl HttpLoad {
             None => None,
         };
         let seconds = load.duration.as_secs_f64();
-        let cpu_window = cpu_watch.await.ok();
+        let (cpu_window, groups_window) = match cpu_watch.await {
+            Ok((start, end, groups)) => (Some((start, end)), groups),
+            Err(_) => (None, None),
+        };
         let mut parts = BTreeMap::new();
         let summary: Summary = if load.scenario == Scenario::Mixed {
             let merged: Vec<u32> = all.read.iter().chain(all.write.iter()).copied().collect();
@@ -342,8 +348,9 @@ impl HttpLoad {
                 peer_query(load.scenario).unwrap_or_default().to_string()
             }
         };
-        let cpu =
-            cpu_window.map(|(a, b)| cpu::split(&a, &b, seconds, summary.requests - summary.errors));
+        let answered = summary.requests - summary.errors;
+        let cpu = cpu_window.map(|(a, b)| cpu::split(&a, &b, seconds, answered));
+        let groups = groups_window.and_then(|(a, b)| groups::window(&a, &b, answered));
         Ok(Record {
             kind: "http".into(),
             scenario: load.scenario.name().into(),
@@ -365,21 +372,40 @@ impl HttpLoad {
                 _ => format!("single lookup measured with `{}`", load.queries.single_name),
             }),
             cpu,
+            groups,
             loadavg: None,
         })
     }
 }
 
-/// The CPU counters at the start and at the end of the measurement window.
+/// The CPU counters at the start and at the end of the measurement window, and the
+/// registry's grouping counters at the same instants (when `metrics` names a server
+/// whose `/metrics` answers).
 async fn watch_cpu(
     server_pid: Option<u32>,
+    metrics: Option<Target>,
     from: Instant,
     stop: Instant,
-) -> (cpu::Snapshot, cpu::Snapshot) {
+) -> (
+    cpu::Snapshot,
+    cpu::Snapshot,
+    Option<(groups::Counters, groups::Counters)>,
+) {
     tokio::time::sleep_until(from.into()).await;
     let start = cpu::Snapshot::take(server_pid);
+    let groups_start = read_groups(metrics.as_ref()).await;
     tokio::time::sleep_until(stop.into()).await;
-    (start, cpu::Snapshot::take(server_pid))
+    let end = cpu::Snapshot::take(server_pid);
+    let groups_end = read_groups(metrics.as_ref()).await;
+    (start, end, groups_start.zip(groups_end))
+}
+
+/// The registry's grouping counters, from its `/metrics` (served to loopback callers).
+async fn read_groups(target: Option<&Target>) -> Option<groups::Counters> {
+    let reply = crate::client::get(target?, "/metrics").await.ok()?;
+    (reply.status == 200)
+        .then(|| groups::Counters::parse(&String::from_utf8_lossy(&reply.body)))
+        .flatten()
 }
 
 /// Resident memory of a process in KiB, from `/proc/<pid>/status` (`VmRSS` or `VmHWM`).

@@ -7,6 +7,7 @@
 mod abuse;
 mod client;
 mod cpu;
+mod groups;
 mod http_load;
 mod pg_load;
 mod report;

@@ -540,6 +540,7 @@ pub fn render(records: &[Record], meta: &Value, sections: &[String]) -> String {
     // The peer, the CPU split, receipts, and the sections of the other scripts.
     let peer = peer_section(w, &find, &large);
     cpu_section(w, records);
+    groups_section(w, records);
     receipt_section(w, records);
     for section in sections {
         let _ = writeln!(w, "\n{}", section.trim_end());
@@ -723,6 +724,53 @@ fn cpu_section(w: &mut String, records: &[Record]) {
     }
 }
 
+/// How each measurement's checks were grouped into PostgreSQL statements (the
+/// registry's `/metrics` over the window): what PostgreSQL's share above is divided by.
+fn groups_section(w: &mut String, records: &[Record]) {
+    let with_groups: Vec<&Record> = records
+        .iter()
+        .filter(|r| {
+            r.groups
+                .as_ref()
+                .is_some_and(|g| g.writes_per_request > 0.0)
+        })
+        .collect();
+    if with_groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## How the checks were grouped\n");
+    let _ = writeln!(
+        w,
+        "The registry's grouping metrics over each measurement window (`/metrics`, read at the \
+         window's start and end): single checks of concurrent requests share one lookup \
+         statement, and every answer's record joins a group written with one statement and one \
+         commit. Most of a statement's cost to PostgreSQL is fixed per statement (above all a \
+         durable commit), so PostgreSQL's CPU per check falls as groups grow; and every check \
+         waits for its group's commit, so the write's time bounds what few connections reach \
+         (at most connections ÷ that time, before anything else).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| measurement | scale | connections | req/s | lookups per request | codes per lookup | record writes per request | records per write | write ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in with_groups {
+        let Some(g) = &r.groups else { continue };
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.scale,
+            r.connections,
+            num(Some(r.summary.rps), 0),
+            num(Some(g.lookups_per_request), 3),
+            num(g.codes_per_lookup, 2),
+            num(Some(g.writes_per_request), 3),
+            num(g.records_per_write, 2),
+            num(g.write_ms, 2),
+        );
+    }
+}
+
 fn receipt_section(w: &mut String, records: &[Record]) {
     let Some(v) = records.iter().rev().find(|r| r.kind == "verify") else {
         return;
@@ -832,6 +880,13 @@ mod tests {
                 other: 0.007,
             }),
         });
+        check.groups = Some(crate::groups::Grouping {
+            lookups_per_request: 0.5,
+            codes_per_lookup: Some(2.0),
+            writes_per_request: 0.25,
+            records_per_write: Some(4.0),
+            write_ms: Some(3.25),
+        });
         let bulk = |what: &str, rows: u64, rps: f64, mib: f64| Record {
             kind: "bulk".into(),
             scenario: what.into(),
@@ -881,6 +936,15 @@ mod tests {
         assert!(
             !md.contains("latency-bound"),
             "met targets need no analysis: {md}"
+        );
+        // The grouping beside it.
+        assert!(
+            md.contains("## How the checks were grouped\n\nThe registry's grouping metrics"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| single | 10m | 16 | 9000 | 0.500 | 2.00 | 0.250 | 4.00 | 3.25 |"),
+            "{md}"
         );
         assert!(md.contains("## From another script\n\nits text"));
     }

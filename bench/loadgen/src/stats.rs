@@ -91,6 +91,9 @@ pub struct Record {
     /// Where the window's CPU went (server, PostgreSQL, load generator, the rest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<crate::cpu::CpuSplit>,
+    /// How the registry grouped the window's checks into statements (its `/metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<crate::groups::Grouping>,
 }
 
 /// The 1-minute load average, from `/proc/loadavg`.

@@ -544,11 +544,14 @@ async fn a_token_key_rotated_on_one_instance_is_accepted_by_all_at_once() {
 /// writers append on top of the head they keep in memory, and a group computed on a head
 /// the other instance has moved is written again on top of it): every receipt verifies,
 /// no two answers share an index, each stored entry is the answer its receipt names,
-/// and the stored entries make exactly the tree of the final checkpoint.
+/// and the stored entries make exactly the tree of the final checkpoint. One instance
+/// has the default single writer, the other two writers (`database.check_record_writers`),
+/// whose groups may be computed on their own group still in flight.
 #[tokio::test]
 async fn checks_through_two_instances_at_once_land_in_one_answer_log() {
     use api::store::tlog_store::{self, LogName};
-    let (a, b) = two_instances().await;
+    let a = spawn_app_with(Backend::Postgres, slow_fallbacks).await;
+    let b = a.spawn_peer(|s| s.database.check_record_writers = 2).await;
     let callers = (0..8u32).map(|caller| {
         let (app, token) = if caller % 2 == 0 {
             (&a, a.admin())
