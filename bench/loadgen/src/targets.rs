@@ -145,10 +145,16 @@ fn single_check_rows(f: &Figures, rows: &mut Vec<Row>) {
         ))
     });
     let analysis = format!(
-        "{profile}{}{} What would close it: the lookup out of PostgreSQL (an in-memory index of \
-         the listings in force, kept current by the change feed every instance already follows, \
-         leaving PostgreSQL only the group write), and fewer bytes per check record in the group \
-         statement (each record is parsed from JSON by the server).",
+        "{profile}{}{} Where PostgreSQL's share goes (bench/notes/2026-12-01-check-cpu.md, \
+         pg_stat_statements and perf on a cluster of its own): two statements a check and nothing \
+         else, the group write about three quarters of it and its durable commit most of that; \
+         taking the lookup out altogether saved 27 % of PostgreSQL's CPU per check. What would \
+         close it: larger groups per durable commit (the commit is paid per group, so more checks \
+         waiting at once share it), the lookup out of PostgreSQL, which needs every operator's \
+         code in memory as well as the listings in force (a CLEAR receipt names an operator that \
+         exists; 120-160 MB for 10 million codes, kept current by a feed of operator changes that \
+         does not exist yet), and a server cheaper per request (its own share alone exceeds the \
+         budget).",
         match latency_bound(h) {
             Some(true) =>
                 ": the cores were partly idle, so part of the time is waiting for the group's commit.",
@@ -410,14 +416,17 @@ fn bulk_rows(f: &Figures, rows: &mut Vec<Row>) {
             .map(|r| format!("needs {} the measured rate", times(Some(20_000.0 / r))))
             .unwrap_or_default(),
         analysis: if rate.is_some_and(|r| r < 20_000.0) {
-            "Each listing writes its listing, its period, one row per measure, its revision and \
-             its audit event, chunk after chunk under the audit chain's lock; PostgreSQL's own \
-             share was about 0.26 ms per listing (measured in a debug run, 2026-12-01: measures, \
-             audit events, listings and revisions the largest), a ceiling near 4,000 rows/s \
-             whatever the client does. What would close it: a listing's measures as one array \
-             (or a reference to a shared measure set), the snapshot stored once instead of in \
-             both the revision and the audit event, and chunks written on parallel connections \
-             (the audit chain's lock makes them one at a time today)."
+            "Each listing writes its operator, the listing, its period, one row per measure (11 \
+             for the list's defaults), its revision and two audit events, chunk after chunk under \
+             the audit chain's lock. PostgreSQL's statement time was about 200 µs per listing \
+             (release, log_min_duration_statement = 0 over 20,000 rows, 2026-12-01: the measure \
+             links 25 %, the audit events 27 %, the revision 15 %, the listing 14 %, the operator \
+             11 %, the period 4 %), and the chain's lock runs the chunks one at a time: a ceiling \
+             near 5,000 rows/s whatever the client does. What would close it: a listing's \
+             measures as one array (or a reference to the list's default set), the snapshot \
+             stored once instead of in both the revision and the audit event, and chunks written \
+             on parallel connections (the chain's lock taken at commit instead of at begin, with \
+             event ids that follow the chain)."
                 .into()
         } else {
             String::new()
