@@ -208,7 +208,26 @@ impl PublicListFiles {
     /// The file of `format` for version `wanted`: the one already rendered if it is that
     /// version, else a new render (which may be newer than `wanted` if the list changed
     /// meanwhile: the caller serves it under its own `ETag`).
+    ///
+    /// The render runs as a task of its own: a client that hangs up while it waits does
+    /// not cancel it, so the work is done once for everyone who asks, and callers who
+    /// connect and leave over and over cannot make the database start it over and over.
     pub async fn file(
+        self: &Arc<Self>,
+        db: &DatabaseConnection,
+        format: OutputFormat,
+        wanted: &PublicVersion,
+        now: DateTime<Utc>,
+    ) -> AppResult<Arc<Rendered>> {
+        let this = Arc::clone(self);
+        let db = db.clone();
+        let wanted = wanted.clone();
+        tokio::spawn(async move { this.current_or_render(&db, format, &wanted, now).await })
+            .await
+            .map_err(AppError::internal)?
+    }
+
+    async fn current_or_render(
         &self,
         db: &DatabaseConnection,
         format: OutputFormat,
