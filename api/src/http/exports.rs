@@ -213,8 +213,7 @@ pub async fn public_list(
         Ok(v) => v,
         Err(e) => return app_error(e),
     };
-    if let (response, true) = public_head(&req, &version) {
-        let mut response = response;
+    if let (mut response, true) = public_head(&req, &version) {
         return response.finish();
     }
     let rendered = match state.public_files.file(&db, format, &version, now).await {

@@ -29,10 +29,7 @@ use crate::bulk::write::{OutputFormat, Sink};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, SignatureError, SigningKey};
-use sea_orm::{
-    AccessMode, DatabaseConnection, DbBackend, EntityTrait, IsolationLevel, QueryOrder,
-    TransactionTrait,
-};
+use sea_orm::{AccessMode, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait};
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -169,11 +166,7 @@ impl PublicListFiles {
         db: &DatabaseConnection,
         now: DateTime<Utc>,
     ) -> AppResult<PublicVersion> {
-        let newest = entity::listing_revision::Entity::find()
-            .order_by_desc(entity::listing_revision::Column::Id)
-            .one(db)
-            .await?
-            .map_or(0, |r| r.id);
+        let newest = super::feed::latest_revision_id(db).await?;
         if let Some(v) = self.cached_version(newest) {
             return Ok(v);
         }

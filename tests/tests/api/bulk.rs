@@ -696,6 +696,18 @@ async fn the_public_list_export_is_cacheable_and_signed(app: TestApp) {
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
 }
 
+/// `GET path` on the app, with `token` as bearer when there is one.
+async fn get_as(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut req = app.client.get(format!("{}{path}", app.address));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+/// Every check record since 2020, as CSV.
+const ALL_CHECK_RECORDS: &str = "/exports/check-records.csv?from=2020-01-01&to=2100-12-31";
+
 /// Check records: a token is required; a partner gets its own, an auditor all.
 async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
     use api::domain::measures::Domain;
@@ -711,20 +723,9 @@ async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
                 .data();
         }
     }
-    let get = |token: Option<String>| {
-        let mut req = app.client.get(format!(
-            "{}/exports/check-records.csv?from=2020-01-01&to=2100-12-31",
-            app.address
-        ));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send()
-    };
-    assert_eq!(get(None).await.unwrap().status(), 401);
-    let own = get(Some(app.partner_token("partner-a", &[Domain::Procurement])))
-        .await
-        .unwrap();
+    assert_eq!(get_as(&app, ALL_CHECK_RECORDS, None).await.status(), 401);
+    let partner = app.partner_token("partner-a", &[Domain::Procurement]);
+    let own = get_as(&app, ALL_CHECK_RECORDS, Some(&partner)).await;
     assert_eq!(own.status(), 200);
     let text = own.text().await.unwrap();
     let lines: Vec<&str> = text.lines().skip(1).collect();
@@ -734,23 +735,18 @@ async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
             .iter()
             .all(|l| l.contains("partner-a") && !l.contains("partner-b"))
     );
-    let all = get(Some(app.auditor()))
+    let all = get_as(&app, ALL_CHECK_RECORDS, Some(&app.auditor()))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert_eq!(all.lines().count(), 5);
-    let bad = app
-        .client
-        .get(format!(
-            "{}/exports/check-records.csv?from=2026-02-01&to=2026-01-01",
-            app.address
-        ))
-        .bearer_auth(app.auditor())
-        .send()
-        .await
-        .unwrap();
+    let bad = get_as(
+        &app,
+        "/exports/check-records.csv?from=2026-02-01&to=2026-01-01",
+        Some(&app.auditor()),
+    )
+    .await;
     assert_eq!(bad.status(), 400);
 }
 
@@ -988,16 +984,8 @@ async fn the_check_records_export_pages_through_ties(app: TestApp) {
         .await
         .data();
     }
-    let text = app
-        .client
-        .get(format!(
-            "{}/exports/check-records.csv?from=2020-01-01&to=2100-12-31",
-            app.address
-        ))
-        .bearer_auth(app.auditor())
-        .send()
+    let text = get_as(&app, ALL_CHECK_RECORDS, Some(&app.auditor()))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
