@@ -16,7 +16,7 @@
 //! should a group's statement fail anyway, for any reason but an unavailable database or
 //! a statement timeout, its questions are answered one by one, each with its own result.
 
-use super::checks::{Findings, SingleAsk, lookup_singles};
+use super::checks::{Findings, SingleAsk, SnapshotRevision, lookup_singles};
 use super::group_queue::{self, GroupFailure, SharedReceiver};
 use crate::domain::measures::Domain;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -34,7 +34,9 @@ const READERS: usize = 2;
 /// What the log says a failed group was doing.
 const LOOKING_UP: &str = "looking up checks";
 
-type Answer = Result<Option<Findings>, GroupFailure>;
+/// What is known of the code (`None`: no operator), and the state of the list it was
+/// read from.
+type Answer = Result<(Option<Findings>, SnapshotRevision), GroupFailure>;
 
 struct Question {
     uscc: String,
@@ -60,13 +62,14 @@ impl CheckLookups {
         Self { queue }
     }
 
-    /// What the registry knows of `uscc` at `as_of` for `domain` (`None`: no operator).
+    /// What the registry knows of `uscc` at `as_of` for `domain` (`None`: no operator),
+    /// and the newest revision of the snapshot it was read from.
     pub(crate) async fn lookup(
         &self,
         uscc: &str,
         as_of: DateTime<Utc>,
         domain: Domain,
-    ) -> AppResult<Option<Findings>> {
+    ) -> AppResult<(Option<Findings>, SnapshotRevision)> {
         let (answer, answered) = oneshot::channel();
         let stopped = || AppError::Unavailable(anyhow::anyhow!("the check lookups have stopped"));
         self.queue
@@ -89,7 +92,9 @@ impl CheckLookups {
     /// observable through GraphQL once bad inputs are refused at the edge).
     #[doc(hidden)]
     pub async fn knows(&self, uscc: &str, as_of: DateTime<Utc>, domain: Domain) -> AppResult<bool> {
-        self.lookup(uscc, as_of, domain).await.map(|f| f.is_some())
+        self.lookup(uscc, as_of, domain)
+            .await
+            .map(|(f, _)| f.is_some())
     }
 }
 
@@ -98,10 +103,10 @@ async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) 
         let asks: Vec<SingleAsk> = group.iter().map(Question::ask).collect();
         crate::metrics::lookup_group(asks.len());
         match lookup_singles(&db, &asks).await {
-            Ok(found) => {
+            Ok((found, revision)) => {
                 for (question, findings) in group.into_iter().zip(found) {
                     // An asker that went away (timeout) no longer needs the answer.
-                    let _ = question.answer.send(Ok(findings));
+                    let _ = question.answer.send(Ok((findings, revision)));
                 }
             }
             Err(err) if group.len() > 1 && answer_one_by_one(&err) => {
@@ -119,7 +124,7 @@ async fn run_reader(db: DatabaseConnection, receiver: SharedReceiver<Question>) 
                     }
                     let answer = lookup_singles(&db, std::slice::from_ref(&question.ask()))
                         .await
-                        .map(|mut found| found.pop().flatten())
+                        .map(|(mut found, revision)| (found.pop().flatten(), revision))
                         .map_err(|err| GroupFailure::new(LOOKING_UP, &err));
                     let _ = question.answer.send(answer);
                 }

@@ -73,13 +73,48 @@ pub struct TreeHead {
     pub root: Hash,
 }
 
+/// The registry log's head as this server last saw it, and which states of the list it
+/// is the tree head of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct RegistryHead {
+    head: TreeHead,
+    /// The revision of the last change event in the log (the head's feed position).
+    position: i64,
+    /// Every revision up to this id (≥ `position`) has been read by an appender, and
+    /// none after `position` was a change event: `head` is the state of the list at any
+    /// revision from `position` through `covered_through`.
+    covered_through: i64,
+}
+
+impl RegistryHead {
+    /// The head, if it is exactly the list at `revision`.
+    fn exact_for(&self, revision: i64) -> Option<TreeHead> {
+        (self.position <= revision && revision <= self.covered_through).then_some(self.head)
+    }
+
+    /// What is known after `self` and `seen`, which are both true: the larger log, and
+    /// for the same log the further bound.
+    fn merged(self, seen: Self) -> Self {
+        match seen.head.size.cmp(&self.head.size) {
+            std::cmp::Ordering::Greater => seen,
+            std::cmp::Ordering::Less => self,
+            std::cmp::Ordering::Equal => Self {
+                covered_through: self.covered_through.max(seen.covered_through),
+                ..self
+            },
+        }
+    }
+}
+
 /// The logs' keys and the registry log's latest head, shared by the server.
 pub struct TransparencyLogs {
     registry_key: LogKey,
     answers_key: LogKey,
-    /// The registry log's latest head as this server last saw it (what a check's
-    /// receipt names).
-    registry_head: RwLock<TreeHead>,
+    /// The registry log's latest head as this server last saw it.
+    registry_head: RwLock<RegistryHead>,
+    /// Held by the one check that logs changes the appender has not read yet, so that
+    /// the checks answered right after a change do not all append at once.
+    catch_up: tokio::sync::Mutex<()>,
     /// The registry's clock: checkpoints and heads are stamped with its present.
     clock: crate::clock::Clock,
     /// The witnesses whose cosignatures are accepted (`logs.witnesses`).
@@ -139,10 +174,15 @@ impl TransparencyLogs {
         Ok(Self {
             registry_key: key(LogName::Registry)?,
             answers_key: key(LogName::Answers)?,
-            registry_head: RwLock::new(TreeHead {
-                size: 0,
-                root: tlog::EMPTY_HASH,
+            registry_head: RwLock::new(RegistryHead {
+                head: TreeHead {
+                    size: 0,
+                    root: tlog::EMPTY_HASH,
+                },
+                position: 0,
+                covered_through: 0,
             }),
+            catch_up: tokio::sync::Mutex::new(()),
             clock,
             witnesses: settings
                 .logs
@@ -253,28 +293,108 @@ impl TransparencyLogs {
                 );
             }
             if log == LogName::Registry {
-                self.set_registry_head(head.size, head.root);
+                self.set_registry_head(head.size, head.root, head.position, head.position);
             }
         }
         Ok(())
     }
 
-    fn set_registry_head(&self, size: u64, root: Hash) {
+    fn set_registry_head(&self, size: u64, root: Hash, position: i64, covered_through: i64) {
+        let seen = RegistryHead {
+            head: TreeHead { size, root },
+            position,
+            covered_through: covered_through.max(position),
+        };
         let mut head = self
             .registry_head
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if size >= head.size {
-            *head = TreeHead { size, root };
-        }
+        *head = head.merged(seen);
     }
 
-    /// The registry log's head that a check answered now is computed against.
-    pub fn registry_head(&self) -> TreeHead {
+    fn registry_state(&self) -> RegistryHead {
         *self
             .registry_head
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The registry log's latest head as this server last saw it.
+    pub fn registry_head(&self) -> TreeHead {
+        self.registry_state().head
+    }
+
+    /// The registry log's tree head of exactly the list at `revision` (the newest
+    /// revision a check's lookup saw): the size of the log holding every change event up
+    /// to that revision and none after it, and that tree's root. So a receipt names the
+    /// state its answer was computed from, never a head a moment older or newer.
+    ///
+    /// Almost always the head in memory is that tree. Right after a change the appender
+    /// may not have logged it yet: then this check logs it (one check at a time; the
+    /// others find it done). If the log has meanwhile moved past `revision`, the tree
+    /// head at the smaller size is computed from the stored hashes.
+    pub async fn registry_head_for(
+        &self,
+        db: &DatabaseConnection,
+        revision: i64,
+    ) -> AppResult<TreeHead> {
+        if let Some(head) = self.registry_state().exact_for(revision) {
+            return Ok(head);
+        }
+        if self.registry_state().covered_through < revision {
+            let _turn = self.catch_up.lock().await;
+            if self.registry_state().covered_through < revision {
+                self.append_registry(db).await?;
+            }
+            if let Some(head) = self.registry_state().exact_for(revision) {
+                return Ok(head);
+            }
+        }
+        let state = self.registry_state();
+        if state.covered_through < revision {
+            // The appender read every revision committed before it ran, and the lookup's
+            // revision had committed before this call.
+            return Err(AppError::internal(anyhow::anyhow!(
+                "the registry log did not catch up with revision {revision} (covered through {})",
+                state.covered_through
+            )));
+        }
+        self.registry_head_before(db, state, revision).await
+    }
+
+    /// The tree head of the list at `revision`, earlier than `state`'s position: the
+    /// log's size less the change events logged after `revision`, and the root of that
+    /// size from the stored hashes (every complete subtree's hash is stored).
+    async fn registry_head_before(
+        &self,
+        db: &DatabaseConnection,
+        state: RegistryHead,
+        revision: i64,
+    ) -> AppResult<TreeHead> {
+        let mut later = 0u64;
+        let mut after = revision;
+        loop {
+            let page = feed::page(db, Some(after), REGISTRY_APPEND_PAGE).await?;
+            later += page
+                .events
+                .iter()
+                .filter(|e| e.revision_id <= state.position)
+                .count() as u64;
+            if !page.has_next || page.scanned_through >= state.position {
+                break;
+            }
+            after = page.scanned_through;
+        }
+        let size = state.head.size.checked_sub(later).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "{later} change events after revision {revision}, more than the registry log's {} entries",
+                state.head.size
+            ))
+        })?;
+        let memo =
+            tlog_store::read_hashes(db, LogName::Registry, &tlog::edge_indexes(size)).await?;
+        let root = tlog::tree_hash(size, &memo).map_err(AppError::internal)?;
+        Ok(TreeHead { size, root })
     }
 
     /// Logs every change event not logged yet; returns how many it logged.
@@ -286,7 +406,8 @@ impl TransparencyLogs {
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no registry log head")))?;
             let page = feed::page(db, Some(head.position), REGISTRY_APPEND_PAGE).await?;
             let Some(last) = page.events.last() else {
-                self.set_registry_head(head.size, head.root);
+                // No change event after the head's position up to what the page read.
+                self.set_registry_head(head.size, head.root, head.position, page.scanned_through);
                 return Ok(logged);
             };
             let position = last.revision_id;
@@ -318,7 +439,7 @@ impl TransparencyLogs {
             .await?;
             tx.commit().await?;
             logged += entries.len() as u64;
-            self.set_registry_head(appended.size, appended.root);
+            self.set_registry_head(appended.size, appended.root, position, page.scanned_through);
             if !page.has_next {
                 return Ok(logged);
             }
@@ -384,4 +505,40 @@ pub struct LoggedAnswer {
     pub proof: Vec<Hash>,
     /// The group's checkpoint (shared by every answer of the group).
     pub checkpoint: Arc<str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(size: u64, position: i64, covered_through: i64) -> RegistryHead {
+        RegistryHead {
+            head: TreeHead {
+                size,
+                root: Hash([size as u8; 32]),
+            },
+            position,
+            covered_through,
+        }
+    }
+
+    #[test]
+    fn a_head_is_exact_from_its_last_event_through_what_was_read() {
+        let h = head(3, 10, 14);
+        assert_eq!(h.exact_for(9), None, "before its last event: a smaller log");
+        assert_eq!(h.exact_for(10), Some(h.head));
+        assert_eq!(h.exact_for(14), Some(h.head));
+        assert_eq!(h.exact_for(15), None, "not read yet: maybe a larger log");
+    }
+
+    #[test]
+    fn merging_keeps_the_larger_log_and_the_further_bound() {
+        let older = head(3, 10, 14);
+        let newer = head(4, 16, 16);
+        assert_eq!(older.merged(newer), newer);
+        assert_eq!(newer.merged(older), newer);
+        // The same log read further: the bound moves on, the head stays.
+        assert_eq!(older.merged(head(3, 10, 20)), head(3, 10, 20));
+        assert_eq!(head(3, 10, 20).merged(older), head(3, 10, 20));
+    }
 }

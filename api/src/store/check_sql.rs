@@ -1,5 +1,11 @@
 //! The check statements, per backend: the one place a check's lookup is written in SQL.
 //! The in-force condition comes from `store::in_force`.
+//!
+//! Every statement also answers `revision`: the newest listing revision its snapshot
+//! sees, in every row and in one row of its own when no code matched. Revisions commit
+//! in id order (they are written under the audit chain lock), so the snapshot holds
+//! exactly the revisions up to that id: the state of the list the answer was computed
+//! from, which the receipt ties to the registry log (`TransparencyLogs::registry_head_for`).
 
 use crate::domain::measures::Domain;
 use chrono::{DateTime, Utc};
@@ -10,6 +16,20 @@ use std::sync::LazyLock;
 /// The in-force rule for the period `p` at instant `t` (`store::in_force`).
 fn in_force_at(t: &str) -> String {
     crate::store::in_force::period_covers_sql("p", t)
+}
+
+/// The column every lookup row carries: the snapshot's newest revision id (0: none yet).
+pub const REVISION_COLUMN: &str = "revision";
+
+/// `hits` (one statement, its rows) with the snapshot's newest revision in every row,
+/// and one row of that alone when `hits` has none. A single statement reads one
+/// snapshot on both backends, so the revision and the hits agree.
+fn with_snapshot_revision(hits: &str) -> String {
+    format!(
+        "SELECT pos.{REVISION_COLUMN}, x.* \
+         FROM (SELECT COALESCE(MAX(id), 0) AS {REVISION_COLUMN} FROM listing_revisions) pos \
+         LEFT JOIN ({hits}) x ON 1 = 1"
+    )
 }
 
 /// PostgreSQL: every matched operator once, each joined laterally with its listings in
@@ -72,13 +92,19 @@ fn sqlite_hits_sql(match_operator: &str) -> String {
 
 // PostgreSQL: one array parameter (`= ANY`), so a batch of any size is one prepared
 // statement; codes never contain commas (their alphabet is checked first).
-static PG_SINGLE: LazyLock<String> = LazyLock::new(|| pg_hits_sql("o.uscc = $1"));
-static PG_BATCH: LazyLock<String> =
-    LazyLock::new(|| pg_hits_sql("o.uscc = ANY(string_to_array($1, ','))"));
+static PG_SINGLE: LazyLock<String> =
+    LazyLock::new(|| with_snapshot_revision(&pg_hits_sql("o.uscc = $1")));
+static PG_BATCH: LazyLock<String> = LazyLock::new(|| {
+    with_snapshot_revision(&pg_hits_sql("o.uscc = ANY(string_to_array($1, ','))"))
+});
 // SQLite: the codes as one JSON array parameter.
-static SQLITE_SINGLE: LazyLock<String> = LazyLock::new(|| sqlite_hits_sql("o.uscc = ?1"));
-static SQLITE_BATCH: LazyLock<String> =
-    LazyLock::new(|| sqlite_hits_sql("o.uscc IN (SELECT value FROM json_each(?1))"));
+static SQLITE_SINGLE: LazyLock<String> =
+    LazyLock::new(|| with_snapshot_revision(&sqlite_hits_sql("o.uscc = ?1")));
+static SQLITE_BATCH: LazyLock<String> = LazyLock::new(|| {
+    with_snapshot_revision(&sqlite_hits_sql(
+        "o.uscc IN (SELECT value FROM json_each(?1))",
+    ))
+});
 
 pub fn statement(
     backend: DatabaseBackend,
@@ -105,7 +131,7 @@ pub fn statement(
 /// Parameters: 1 codes, 2 instants (RFC 3339), 3 domains, each comma-joined (none of
 /// them can contain a comma).
 pub static PG_SINGLES: LazyLock<String> = LazyLock::new(|| {
-    format!(
+    with_snapshot_revision(&format!(
         "SELECT q.i AS request_index, o.id AS operator_id, o.uscc AS uscc, \
                 o.name AS operator_name, h.* \
          FROM unnest(string_to_array($1, ','), \
@@ -114,7 +140,7 @@ pub static PG_SINGLES: LazyLock<String> = LazyLock::new(|| {
          JOIN operators o ON o.uscc = q.uscc \
          LEFT JOIN LATERAL ({listings} AND m.domain = q.domain OFFSET 0) h ON true",
         listings = pg_listings_of_operator(&in_force_at("q.as_of")),
-    )
+    ))
 });
 
 #[cfg(test)]
@@ -134,5 +160,9 @@ mod tests {
         assert!(lite.sql.contains("json_each(?1)"));
         let single = statement(DatabaseBackend::Postgres, &["A"], t, Domain::Bidding);
         assert!(single.sql.contains("o.uscc = $1"));
+        // Each reads the snapshot's newest revision in the same statement as its hits.
+        for sql in [&pg.sql, &lite.sql, &single.sql, &*PG_SINGLES] {
+            assert!(sql.contains("MAX(id), 0) AS revision FROM listing_revisions"));
+        }
     }
 }

@@ -272,6 +272,114 @@ async fn the_registry_log_follows_the_feed_and_replays_to_the_list(app: TestApp)
     assert_eq!(app.state.logs.append_registry(&app.db).await.unwrap(), 0);
 }
 
+/// The newest listing revision the registry holds.
+async fn newest_revision(app: &TestApp) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COALESCE(MAX(id), 0) AS id FROM listing_revisions",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "id").unwrap()
+}
+
+/// The registry log's head (size and root) a check's receipt names.
+async fn named_head(app: &TestApp, token: &str, code: &str) -> (u64, tl::Hash) {
+    let resp = app
+        .gql(
+            Some(token),
+            super::checks::CHECK,
+            json!({"u": code, "d": "PROCUREMENT"}),
+        )
+        .await;
+    let receipt = resp.data()["check"]["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answers = verifier(app, "answers").await;
+    let payload = verify_any(&receipt, &HashMap::new(), Some(&answers))
+        .unwrap()
+        .payload;
+    let named = payload.registry_log.unwrap();
+    (named.size, tl::parse_hash_b64(&named.root).unwrap())
+}
+
+/// A receipt names the registry log's tree head of exactly the list its answer was read
+/// from: right after a change (logged by the check itself if the appender has not yet),
+/// after a revision that is no change event (a proposal), and for a code the registry
+/// does not know; and the head of an earlier state stays what it was once the log has
+/// grown past it.
+async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app: TestApp) {
+    use api::service::logs::TreeHead;
+    let logs = &app.state.logs;
+    let start = Utc::now() - Duration::days(2);
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let (first_code, _, _) = crate::listings::listed(&app, "441802", 91, start).await;
+    // Asked at once: whether or not the appender has logged the decision yet.
+    let named = named_head(&app, &token, &first_code).await;
+    let at_first = newest_revision(&app).await;
+    logs.append_registry(&app.db).await.unwrap();
+    let registry = verifier(&app, "registry").await;
+    let (_, note, _) = text(&app, "/logs/registry/checkpoint").await;
+    let first = registry.verify_checkpoint(&note).unwrap();
+    assert_eq!(named, (first.size, first.root));
+    let first = TreeHead {
+        size: first.size,
+        root: first.root,
+    };
+    assert!(first.size >= 1);
+
+    // A proposal is a revision but no change event: the list, and its head, are the same.
+    let pending = valid_code("441802", 92);
+    app.create_operator(&pending, "清远待定有限公司").await;
+    let date = api::domain::china_date(start).to_string();
+    crate::listings::propose(&app, &app.admin(), &pending, &date).await;
+    let after_proposal = newest_revision(&app).await;
+    assert!(after_proposal > at_first);
+    assert_eq!(
+        named_head(&app, &token, &pending).await,
+        (first.size, first.root)
+    );
+    assert_eq!(
+        logs.registry_head_for(&app.db, after_proposal)
+            .await
+            .unwrap(),
+        first
+    );
+
+    // A second decision: its receipts name the larger head, which the log then signs.
+    let (second_code, _, _) = crate::listings::listed(&app, "441802", 93, start).await;
+    let at_second = newest_revision(&app).await;
+    let second = logs.registry_head_for(&app.db, at_second).await.unwrap();
+    assert!(second.size > first.size);
+    let second_pair = (second.size, second.root);
+    assert_eq!(named_head(&app, &token, &second_code).await, second_pair);
+    // A code nobody registered: the same head.
+    let unknown = valid_code("441802", 94);
+    assert_eq!(named_head(&app, &token, &unknown).await, second_pair);
+    logs.append_registry(&app.db).await.unwrap();
+    let (_, note, _) = text(&app, "/logs/registry/checkpoint").await;
+    let signed = registry.verify_checkpoint(&note).unwrap();
+    assert_eq!((signed.size, signed.root), (second.size, second.root));
+
+    // The earlier states, asked about once the log has grown past them.
+    for revision in [at_first, after_proposal] {
+        assert_eq!(
+            logs.registry_head_for(&app.db, revision).await.unwrap(),
+            first
+        );
+    }
+}
+
 async fn consistency_proofs_hold_and_a_forged_history_fails(app: TestApp) {
     let token = app
         .partner(
@@ -335,6 +443,7 @@ on_both_backends!(
     checkpoints_vkeys_and_tiles_are_served_as_tlog_tiles,
     the_registry_log_follows_the_feed_and_replays_to_the_list,
     consistency_proofs_hold_and_a_forged_history_fails,
+    a_receipt_names_the_registry_head_of_the_list_it_was_answered_from,
 );
 
 async fn verify_log_audits_both_logs_and_catches_a_rewritten_history(app: TestApp) {

@@ -11,6 +11,25 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use std::collections::{BTreeMap, HashMap};
 
+/// The newest listing revision a lookup's snapshot saw (`check_sql::REVISION_COLUMN`):
+/// the state of the list its findings come from.
+pub(crate) type SnapshotRevision = i64;
+
+/// Reads a lookup row's snapshot revision.
+fn snapshot_revision(row: &sea_orm::QueryResult) -> AppResult<SnapshotRevision> {
+    Ok(row.try_get("", check_sql::REVISION_COLUMN)?)
+}
+
+/// The revision of a lookup's rows: every statement answers at least one row (see
+/// `check_sql`); none at all would be a defect of the statement.
+fn revision_of_rows(revision: Option<SnapshotRevision>) -> AppResult<SnapshotRevision> {
+    revision.ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "a check lookup answered no row, not even its snapshot's revision"
+        ))
+    })
+}
+
 /// What the registry knows about one code at `asOf`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Findings {
@@ -33,7 +52,7 @@ pub(super) async fn lookup(
     codes: &[&str],
     as_of: DateTime<Utc>,
     domain: Domain,
-) -> AppResult<HashMap<String, Findings>> {
+) -> AppResult<(HashMap<String, Findings>, SnapshotRevision)> {
     let rows = db
         .query_all_raw(check_sql::statement(
             db.get_database_backend(),
@@ -43,14 +62,19 @@ pub(super) async fn lookup(
         ))
         .await?;
     let mut found: HashMap<String, Findings> = HashMap::with_capacity(codes.len());
+    let mut revision = None;
     for row in rows {
-        let uscc: String = row.try_get("", "uscc")?;
+        revision = Some(snapshot_revision(&row)?);
+        // The row of the revision alone (no code matched) has no operator.
+        let Some(uscc) = row.try_get::<Option<String>>("", "uscc")? else {
+            continue;
+        };
         add_row(found.entry(uscc).or_default(), &row)?;
     }
     for findings in found.values_mut() {
         findings.finish();
     }
-    Ok(found)
+    Ok((found, revision_of_rows(revision)?))
 }
 
 /// Adds one row of the hits query (the operator, and a listing with one measure when
@@ -104,11 +128,11 @@ pub(crate) struct SingleAsk {
 }
 
 /// Runs `PG_SINGLES` for `asks` and returns what is known of each, in order (`None`:
-/// the registry has no operator with that code).
+/// the registry has no operator with that code), and the snapshot's revision.
 pub(crate) async fn lookup_singles(
     db: &DatabaseConnection,
     asks: &[SingleAsk],
-) -> AppResult<Vec<Option<Findings>>> {
+) -> AppResult<(Vec<Option<Findings>>, SnapshotRevision)> {
     use chrono::SecondsFormat::Micros;
     let codes: Vec<&str> = asks.iter().map(|a| a.uscc.as_str()).collect();
     let instants: Vec<String> = asks
@@ -125,8 +149,13 @@ pub(crate) async fn lookup_singles(
         ))
         .await?;
     let mut found: Vec<Option<Findings>> = vec![None; asks.len()];
+    let mut revision = None;
     for row in rows {
-        let index: i64 = row.try_get("", "request_index")?;
+        revision = Some(snapshot_revision(&row)?);
+        // The row of the revision alone (no code matched) answers no request.
+        let Some(index) = row.try_get::<Option<i64>>("", "request_index")? else {
+            continue;
+        };
         let slot = usize::try_from(index)
             .ok()
             .and_then(|i| i.checked_sub(1))
@@ -139,5 +168,5 @@ pub(crate) async fn lookup_singles(
     for findings in found.iter_mut().flatten() {
         findings.finish();
     }
-    Ok(found)
+    Ok((found, revision_of_rows(revision)?))
 }

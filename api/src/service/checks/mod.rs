@@ -12,7 +12,7 @@ mod question;
 mod reconstruction;
 
 use findings::lookup;
-pub(crate) use findings::{Findings, SingleAsk, lookup_singles};
+pub(crate) use findings::{Findings, SingleAsk, SnapshotRevision, lookup_singles};
 use question::warnings_for;
 pub use question::{
     authorize_domain, clean_reference, parse_batch, parse_single, resolve_as_of, resolve_known_at,
@@ -36,6 +36,7 @@ use entity::check_record;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::HashMap;
 
 /// Longest reference (tender number) a partner may attach.
 pub const MAX_REFERENCE: usize = 200;
@@ -170,19 +171,33 @@ pub async fn run(
     let mut unique: Vec<&str> = codes.iter().map(Uscc::as_str).collect();
     unique.sort_unstable();
     unique.dedup();
-    let found = match (known_at, cx.lookups, unique.as_slice()) {
-        (None, Some(lookups), [code]) => lookups
-            .lookup(code, as_of, domain)
-            .await?
-            .map(|findings| (code.to_string(), findings))
-            .into_iter()
-            .collect(),
-        (None, _, _) => lookup(cx.db, &unique, as_of, domain).await?,
-        (Some(k), _, _) => lookup_known_at(cx.db, &unique, as_of, k, domain).await?,
-    };
+    let (found, revision): (HashMap<String, Findings>, Option<SnapshotRevision>) =
+        match (known_at, cx.lookups, unique.as_slice()) {
+            (None, Some(lookups), [code]) => {
+                let (findings, revision) = lookups.lookup(code, as_of, domain).await?;
+                let found = findings
+                    .map(|findings| (code.to_string(), findings))
+                    .into_iter()
+                    .collect();
+                (found, Some(revision))
+            }
+            (None, _, _) => {
+                let (found, revision) = lookup(cx.db, &unique, as_of, domain).await?;
+                (found, Some(revision))
+            }
+            (Some(k), _, _) => (
+                lookup_known_at(cx.db, &unique, as_of, k, domain).await?,
+                None,
+            ),
+        };
 
     let batch_id = batch.then(|| uuid::Uuid::now_v7().to_string());
-    let registry_head = cx.logs.registry_head();
+    // The registry log's tree head of exactly the state the answer was read from; a
+    // reconstruction (`knownAt`) names the head this server has logged.
+    let registry_head = match revision {
+        Some(revision) => cx.logs.registry_head_for(cx.db, revision).await?,
+        None => cx.logs.registry_head(),
+    };
     let registry_log = Some(RegistryLogHead {
         size: registry_head.size,
         root: crate::tlog::hash_b64(&registry_head.root),
