@@ -95,6 +95,15 @@ pub enum Command {
         /// Valid cosignatures of those witnesses the receipt's checkpoint must carry.
         #[arg(long, default_value_t = 0)]
         min_cosignatures: usize,
+        /// Also tie the answer to the list: the registry log's head the receipt names
+        /// must be a head of this public registry log (e.g.
+        /// `https://registry.example/logs/registry`), under its verified checkpoint.
+        #[arg(long)]
+        registry_url: Option<String>,
+        /// The registry log's verifier key file (a saved /logs/registry/vkey); without
+        /// it the key is fetched from the registry URL (trust on first use).
+        #[arg(long, requires = "registry_url")]
+        registry_vkey: Option<PathBuf>,
         /// The receipt, `@FILE` to read it from a file, or `-` for standard input.
         receipt: String,
     },

@@ -137,6 +137,8 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             vkey,
             witness_vkeys,
             min_cosignatures,
+            registry_url,
+            registry_vkey,
             receipt,
         } => {
             // Exit status 2: nothing could be verified (unlike 1: verified and not genuine).
@@ -175,9 +177,15 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                     );
                 }
                 let witnesses = api::tlog::client::read_witness_vkeys(&witness_vkeys)?;
-                Ok((keys, log, receipt, witnesses))
+                let registry_vkey = match &registry_vkey {
+                    Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                        format!("reading the registry log's verifier key {}", path.display())
+                    })?),
+                    None => None,
+                };
+                Ok((keys, log, receipt, witnesses, registry_vkey))
             })();
-            let (keys, log, receipt, witnesses) = match inputs {
+            let (keys, log, receipt, witnesses, registry_vkey) = match inputs {
                 Ok(inputs) => inputs,
                 Err(err) => {
                     eprintln!("ERROR: {err:#}");
@@ -189,6 +197,37 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                     .map_err(receipts::ReceiptError::Proof)?;
                 Ok(v)
             });
+            // With --registry-url: the head the answer was read from is in the public log.
+            let tied = match (&registry_url, &verified) {
+                (Some(url), Ok(v)) => match &v.payload.registry_log {
+                    None => Some(Err(
+                        "the receipt names no registry log head (issued before issue 17)"
+                            .to_string(),
+                    )),
+                    Some(head) => match api::tlog::client::check_registry_head(
+                        url,
+                        registry_vkey.clone(),
+                        head.size,
+                        &head.root,
+                    )
+                    .await
+                    {
+                        Ok(report) if report.ok() => Some(Ok(report.text())),
+                        Ok(report) => Some(Err(report.problems.join("; "))),
+                        Err(err) => {
+                            eprintln!("ERROR: checking the registry log at {url}: {err:#}");
+                            std::process::exit(2);
+                        }
+                    },
+                },
+                _ => None,
+            };
+            let verified = match (verified, &tied) {
+                (Ok(_), Some(Err(problem))) => Err(receipts::ReceiptError::Proof(format!(
+                    "the registry log: {problem}"
+                ))),
+                (verified, _) => verified,
+            };
             let (report, genuine) = match verified {
                 Ok(verified) => (
                     match verified.log {
@@ -206,6 +245,10 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                     true,
                 ),
                 Err(reason) => (format!("INVALID: {reason}\n"), false),
+            };
+            let report = match tied {
+                Some(Ok(registry)) if genuine => format!("{report}{registry}"),
+                _ => report,
             };
             // The exit status is the answer; a closed pipe (`| head`) must not change it.
             let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());

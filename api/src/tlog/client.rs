@@ -7,8 +7,8 @@
 
 use super::note::{LogVerifier, VerifiedCheckpoint};
 use super::{
-    HashMemo, TILE_WIDTH, TilePath, hash_b64, parse_entry_bundle, parse_tile, prove_consistency,
-    record_hash, stored_hashes_for_leaves, verify_consistency,
+    HashMemo, TILE_WIDTH, TilePath, hash_b64, parse_entry_bundle, parse_hash_b64, parse_tile,
+    prove_consistency, record_hash, stored_hashes_for_leaves, verify_consistency,
 };
 use anyhow::{Context, bail};
 use std::collections::{BTreeMap, BTreeSet};
@@ -218,6 +218,64 @@ pub fn receipt_cosigned(
 
 /// Checks a log as [`verify_log`] does; also returns the verified checkpoint.
 pub async fn check_log(check: &LogCheck) -> anyhow::Result<(Report, Option<VerifiedCheckpoint>)> {
+    let (report, verified) = check_log_tree(check).await?;
+    Ok((report, verified.map(|(checkpoint, _)| checkpoint)))
+}
+
+/// `verify-receipt --registry-url`: the registry log's tree head a receipt names (the
+/// state of the list its answer was read from, `size` entries with root `root`) must be
+/// a head of the public registry log: the root of its first `size` entries, recomputed
+/// from the tiles under the log's verified checkpoint, which therefore extends it.
+pub async fn check_registry_head(
+    url: &str,
+    vkey: Option<String>,
+    size: u64,
+    root: &str,
+) -> anyhow::Result<Report> {
+    let check = LogCheck {
+        url: url.to_string(),
+        vkey,
+        ..Default::default()
+    };
+    let (mut report, verified) = check_log_tree(&check).await?;
+    let Some((checkpoint, memo)) = verified else {
+        return Ok(report);
+    };
+    let named = match parse_hash_b64(root) {
+        Ok(named) => named,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("the receipt's registry log root: {e}"));
+            return Ok(report);
+        }
+    };
+    if size > checkpoint.size {
+        report.problems.push(format!(
+            "the receipt names a registry log of {size} entries; the log's checkpoint has {}",
+            checkpoint.size
+        ));
+        return Ok(report);
+    }
+    let at_size = super::tree_hash(size, &memo).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if at_size == named {
+        report.checked.push(format!(
+            "the receipt's registry log head (size {size}, root {root}) is the log's first {size} entries, which the checkpoint of size {} extends",
+            checkpoint.size
+        ));
+    } else {
+        report.problems.push(format!(
+            "the receipt names root {root} for the registry log's first {size} entries; the log's are {}",
+            hash_b64(&at_size)
+        ));
+    }
+    Ok(report)
+}
+
+/// [`check_log`], also returning every stored hash of the verified tree.
+async fn check_log_tree(
+    check: &LogCheck,
+) -> anyhow::Result<(Report, Option<(VerifiedCheckpoint, HashMemo)>)> {
     let base = check.url.trim_end_matches('/').to_string();
     let fetch = Fetcher {
         client: reqwest::Client::builder()
@@ -311,7 +369,7 @@ pub async fn check_log(check: &LogCheck) -> anyhow::Result<(Report, Option<Verif
     if check.replay && checkpoint.origin.ends_with("/registry") {
         replay_registry(&fetch, &mut report, &checkpoint, &leaves).await?;
     }
-    Ok((report, Some(checkpoint)))
+    Ok((report, Some((checkpoint, memo))))
 }
 
 /// The newer checkpoint must extend the older one.

@@ -378,6 +378,25 @@ async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app:
             first
         );
     }
+
+    // What `verify-receipt --registry-url` checks, from public data only: the head a
+    // receipt names is the public log's first entries under its checkpoint; a forged
+    // root for them, or a size the log never had, is not.
+    use api::tlog::client::check_registry_head;
+    let url = format!("{}/logs/registry", app.address);
+    let b64 = tl::hash_b64;
+    let held = check_registry_head(&url, None, first.size, &b64(&first.root))
+        .await
+        .unwrap();
+    assert!(held.ok(), "{}", held.text());
+    let forged = check_registry_head(&url, None, first.size, &b64(&second.root))
+        .await
+        .unwrap();
+    assert!(!forged.ok(), "{}", forged.text());
+    let beyond = check_registry_head(&url, None, second.size + 1, &b64(&second.root))
+        .await
+        .unwrap();
+    assert!(!beyond.ok(), "{}", beyond.text());
 }
 
 async fn consistency_proofs_hold_and_a_forged_history_fails(app: TestApp) {
