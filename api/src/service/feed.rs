@@ -61,10 +61,6 @@ pub struct ChangeEvent {
 pub struct FeedPage {
     pub events: Vec<ChangeEvent>,
     pub has_next: bool,
-    /// The page holds every change event after `after` up to this revision id (the
-    /// last event's, with `has_next`; otherwise at least the newest revision committed
-    /// when the page was read, the revisions after its last event being no events).
-    pub scanned_through: i64,
 }
 
 fn event_of(r: &RecordedListing, kind: ChangeKind, related: &Related) -> AppResult<ChangeEvent> {
@@ -86,9 +82,6 @@ fn event_of(r: &RecordedListing, kind: ChangeKind, related: &Related) -> AppResu
 /// listing that was never decided (corrections or withdrawal of a proposal) are left out.
 pub async fn page(db: &DatabaseConnection, after: Option<i64>, first: u64) -> AppResult<FeedPage> {
     let chunk = (first + 1).clamp(50, 1000);
-    // Read first: every revision up to it has committed before the reads below (ids
-    // commit in order), so once they run out of events, none is left up to here.
-    let newest_before = latest_revision_id(db).await?;
     let mut recorded: Vec<(RecordedListing, ChangeKind)> = Vec::new();
     let mut cursor = after.unwrap_or(0);
     loop {
@@ -122,11 +115,6 @@ pub async fn page(db: &DatabaseConnection, after: Option<i64>, first: u64) -> Ap
     }
     let has_next = recorded.len() as u64 > first;
     recorded.truncate(first as usize);
-    let scanned_through = if has_next {
-        recorded.last().map_or(cursor, |(r, _)| r.revision_id)
-    } else {
-        cursor.max(newest_before)
-    };
     let related = Related::load(
         db,
         &recorded.iter().map(|(r, _)| &r.row).collect::<Vec<_>>(),
@@ -136,11 +124,7 @@ pub async fn page(db: &DatabaseConnection, after: Option<i64>, first: u64) -> Ap
         .iter()
         .map(|(r, kind)| event_of(r, *kind, &related))
         .collect::<AppResult<Vec<_>>>()?;
-    Ok(FeedPage {
-        events,
-        has_next,
-        scanned_through,
-    })
+    Ok(FeedPage { events, has_next })
 }
 
 /// The id of the newest revision: where a live feed starts.

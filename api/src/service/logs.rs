@@ -380,10 +380,12 @@ impl TransparencyLogs {
                 .iter()
                 .filter(|e| e.revision_id <= state.position)
                 .count() as u64;
-            if !page.has_next || page.scanned_through >= state.position {
-                break;
+            match page.events.last() {
+                Some(last) if page.has_next && last.revision_id < state.position => {
+                    after = last.revision_id;
+                }
+                _ => break,
             }
-            after = page.scanned_through;
         }
         let size = state.head.size.checked_sub(later).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
@@ -404,10 +406,13 @@ impl TransparencyLogs {
             let head = tlog_store::head(db, LogName::Registry)
                 .await?
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no registry log head")))?;
+            // Read before the page: every revision up to it committed before the page's
+            // reads (ids commit in order), so a page that runs out of events has read all
+            // of them, and none after its last event up to here is a change event.
+            let newest = feed::latest_revision_id(db).await?;
             let page = feed::page(db, Some(head.position), REGISTRY_APPEND_PAGE).await?;
             let Some(last) = page.events.last() else {
-                // No change event after the head's position up to what the page read.
-                self.set_registry_head(head.size, head.root, head.position, page.scanned_through);
+                self.set_registry_head(head.size, head.root, head.position, newest);
                 return Ok(logged);
             };
             let position = last.revision_id;
@@ -439,7 +444,8 @@ impl TransparencyLogs {
             .await?;
             tx.commit().await?;
             logged += entries.len() as u64;
-            self.set_registry_head(appended.size, appended.root, position, page.scanned_through);
+            let covered_through = if page.has_next { position } else { newest };
+            self.set_registry_head(appended.size, appended.root, position, covered_through);
             if !page.has_next {
                 return Ok(logged);
             }

@@ -709,11 +709,8 @@ fn cpu_section(w: &mut String, records: &[Record]) {
         let total = per.server.unwrap_or(0.0) + per.postgres + per.loadgen + per.other;
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.scenario,
-            r.scale,
-            r.connections,
-            num(Some(r.summary.rps), 0),
+            "{} {} | {} | {} | {} | {} | {} |",
+            measurement_cells(r),
             num(per.server, 3),
             num(Some(per.postgres), 3),
             num(Some(per.loadgen), 3),
@@ -722,6 +719,18 @@ fn cpu_section(w: &mut String, records: &[Record]) {
             pct(ratio(Some(cpu.idle_s), Some(cpu.machine_s))),
         );
     }
+}
+
+/// The first cells of a per-measurement row (measurement, scale, connections, req/s),
+/// ending with the separator of the next cell.
+fn measurement_cells(r: &Record) -> String {
+    format!(
+        "| {} | {} | {} | {} |",
+        r.scenario,
+        r.scale,
+        r.connections,
+        num(Some(r.summary.rps), 0)
+    )
 }
 
 /// How each measurement's checks were grouped into PostgreSQL statements (the
@@ -757,11 +766,8 @@ fn groups_section(w: &mut String, records: &[Record]) {
         let Some(g) = &r.groups else { continue };
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.scenario,
-            r.scale,
-            r.connections,
-            num(Some(r.summary.rps), 0),
+            "{} {} | {} | {} | {} | {} |",
+            measurement_cells(r),
             num(Some(g.lookups_per_request), 3),
             num(g.codes_per_lookup, 2),
             num(Some(g.writes_per_request), 3),
