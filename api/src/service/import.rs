@@ -226,6 +226,11 @@ pub async fn import(
     while let Some(chunk) = pass.next_chunk(&header, chunk_rows) {
         let last_row = chunk.last().map_or(0, |(row, _)| *row);
         let tx = audit::begin_write(db).await?;
+        // Recorded at the instant this chunk is written, read under the chain's lock as a
+        // mutation reads its own: a row is on record from when it was written, not from
+        // when the import started, so a check answered while the import ran is rebuilt by
+        // `knownAt` as it was answered (the chunks still to come are not yet known then).
+        let at = services.clock.now();
         commit_without_waiting_for_flush(&tx).await?;
         let outcomes = job
             .validate(&tx, &header, &catalogue, &mut keys, chunk)
@@ -255,14 +260,14 @@ pub async fn import(
                     Plan::CreateListing(target) => creates.push(*target),
                     plan => {
                         let run = std::mem::take(&mut creates);
-                        chunk_counts.created += job.create_listings(&tx, &marks, run).await?;
-                        if let Some(done) = job.apply(&tx, &marks, row, plan).await? {
+                        chunk_counts.created += job.create_listings(&tx, at, &marks, run).await?;
+                        if let Some(done) = job.apply(&tx, at, &marks, row, plan).await? {
                             chunk_counts.add(done);
                         }
                     }
                 }
             }
-            chunk_counts.created += job.create_listings(&tx, &marks, creates).await?;
+            chunk_counts.created += job.create_listings(&tx, at, &marks, creates).await?;
         }
         if !refused.is_empty() && !opts.partial {
             // Pass 1 found nothing: the registry changed in between. Nothing of this chunk
@@ -320,7 +325,9 @@ struct Job<'a> {
     rules: InputRules,
     opts: &'a ImportOptions,
     sha256: String,
-    /// The instant the import acts at (one for the whole file).
+    /// The instant the rows are validated at (one for the whole file, both passes). What
+    /// a chunk writes is recorded at the instant that chunk is written instead (the
+    /// `at` of the write methods, read in the chunk loop of [`import`]).
     now: DateTime<Utc>,
 }
 
@@ -1405,6 +1412,7 @@ impl Job<'_> {
     async fn apply(
         &self,
         tx: &sea_orm::DatabaseTransaction,
+        at: DateTime<Utc>,
         marks: &Marks,
         row: u64,
         plan: Plan,
@@ -1413,14 +1421,8 @@ impl Job<'_> {
             Plan::Unchanged => Ok(None),
             Plan::Operator(op) => {
                 let (input, created) = *op;
-                operators::upsert_in(
-                    tx,
-                    self.actor,
-                    self.now,
-                    input,
-                    Some(marks.reason(row, false)),
-                )
-                .await?;
+                operators::upsert_in(tx, self.actor, at, input, Some(marks.reason(row, false)))
+                    .await?;
                 Ok(Some(if created {
                     Done::Created
                 } else {
@@ -1428,12 +1430,13 @@ impl Job<'_> {
                 }))
             }
             Plan::CreateListing(target) => {
-                self.create_listings(tx, marks, vec![*target]).await?;
+                self.create_listings(tx, at, marks, vec![*target]).await?;
                 Ok(Some(Done::Created))
             }
             Plan::UpdateListing(update) => {
                 let (l, period, target) = *update;
-                self.update_listing(tx, marks, l, period, target).await?;
+                self.update_listing(tx, at, marks, l, period, target)
+                    .await?;
                 Ok(Some(Done::Updated))
             }
         }
@@ -1448,6 +1451,7 @@ impl Job<'_> {
     async fn create_listings(
         &self,
         tx: &sea_orm::DatabaseTransaction,
+        at: DateTime<Utc>,
         marks: &Marks,
         targets: Vec<Target>,
     ) -> AppResult<u64> {
@@ -1455,7 +1459,6 @@ impl Job<'_> {
         if targets.is_empty() {
             return Ok(0);
         }
-        let at = self.now;
         // The operators the chunk registers: the first row naming an unregistered code.
         let mut registers: HashMap<String, (u64, String)> = HashMap::new();
         let mut new_operators = Vec::new();
@@ -1612,19 +1615,19 @@ impl Job<'_> {
             );
         }
         insert_all(tx, revisions).await?;
-        audit::record_many(tx, self.actor, self.now, events).await?;
+        audit::record_many(tx, self.actor, at, events).await?;
         Ok(written.len() as u64)
     }
 
     async fn update_listing(
         &self,
         tx: &sea_orm::DatabaseTransaction,
+        at: DateTime<Utc>,
         marks: &Marks,
         l: listing::Model,
         period: listing_period::Model,
         t: Target,
     ) -> AppResult<()> {
-        let at = self.now;
         let r = &t.row;
         let before = listings::snapshot(tx, &l).await?;
         let old_measures = listings::measure_codes_of(tx, l.id).await?;

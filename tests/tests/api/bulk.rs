@@ -1012,7 +1012,93 @@ async fn the_check_records_export_pages_through_ties(app: TestApp) {
     assert_eq!(rows, sorted, "in (checkedAt, receiptId) order");
 }
 
+/// Each chunk is on record from when it was written, not from when the import started:
+/// `check(knownAt:)` at an instant between two chunks answers what a check answered then
+/// (the rows already written restricted, the rows still to come not yet known).
+async fn an_import_is_on_record_chunk_by_chunk(app: TestApp) {
+    let c = codes(3);
+    let rows: Vec<Vec<String>> = c
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let doc = format!("列-K{i}");
+            row(
+                code,
+                &doc,
+                "2026-02-02",
+                "2026-02-12",
+                "2026-03-02",
+                "",
+                "",
+                "",
+            )
+        })
+        .collect();
+    let text = csv_text(&rows);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chunks.csv");
+    std::fs::write(&path, text.as_bytes()).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let mut opts = ImportOptions::new(Kind::Listings, "chunks.csv");
+    opts.chunk_rows = 1;
+    // After each chunk's commit the clock moves ten minutes on, and the instant just
+    // before the next chunk is noted.
+    let clock = app.state.services.clock.clone();
+    let between = std::sync::Mutex::new(Vec::new());
+    let progress = |phase: import::Phase, _: u64, _: Option<u64>| {
+        if phase == import::Phase::Writing {
+            clock.advance(chrono::Duration::minutes(10));
+            between
+                .lock()
+                .unwrap()
+                .push(clock.now() - chrono::Duration::minutes(1));
+        }
+    };
+    let rules = import::input_rules(&app.state.settings.limits);
+    let report = import::import(
+        &app.state.services,
+        &actor(None),
+        rules,
+        &file,
+        &opts,
+        Some(&progress),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("import failed: {e}"));
+    assert_eq!((report.created, report.rejected), (3, 0), "{report:?}");
+    let between = between.into_inner().unwrap();
+    assert_eq!(between.len(), 3, "one progress report per chunk");
+
+    let q = "query($u: String!, $k: DateTime) { check(uscc: $u, domain: PROCUREMENT, knownAt: $k) { decision } }";
+    let decision = |code: String, k: Option<String>| {
+        let app = &app;
+        async move {
+            let r = app
+                .gql(Some(&app.admin()), q, json!({"u": code, "k": k}))
+                .await;
+            r.data()["check"]["decision"].as_str().unwrap().to_string()
+        }
+    };
+    for (written, k) in between.iter().enumerate().take(2) {
+        let k = k.to_rfc3339();
+        for (i, code) in c.iter().enumerate() {
+            let expected = if i <= written { "RESTRICTED" } else { "CLEAR" };
+            assert_eq!(
+                decision(code.clone(), Some(k.clone())).await,
+                expected,
+                "row {} known at {k}, after {} chunk(s)",
+                i + 1,
+                written + 1
+            );
+        }
+    }
+    for code in &c {
+        assert_eq!(decision(code.clone(), None).await, "RESTRICTED");
+    }
+}
+
 on_both_backends!(
+    an_import_is_on_record_chunk_by_chunk,
     the_check_records_export_pages_through_ties,
     stale_statistics_are_refreshed_once,
     operators_import_like_upsert_operator,
