@@ -4,6 +4,7 @@
 //! write lock instead of failing half-way.
 
 use super::Actor;
+use crate::clock::Clock;
 use crate::domain::audit_chain::{ChainedEvent, event_hash};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
@@ -61,7 +62,8 @@ impl AuditEntry {
 /// (`registry_db_pool_waits_total`, `registry_db_pool_wait_seconds`): sea-orm takes
 /// connections for plain reads inside its own calls, where nothing can time the wait,
 /// so those are not counted. A begin that failed (the pool's acquire timeout) is
-/// counted too.
+/// counted too. A write that records the instant it acts at takes it from
+/// [`begin_write_at`] instead.
 pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
     let waited = !crate::metrics::pool_has_idle(db);
     let started = std::time::Instant::now();
@@ -80,6 +82,21 @@ pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransacti
     ))
     .await?;
     Ok(tx)
+}
+
+/// [`begin_write`], and the instant the write acts at, read from `clock` once the chain's
+/// lock is held. Writes take the lock one after another, so the instants they record
+/// follow the chain: a change is on record from when it could first be seen, never
+/// before the change ahead of it committed. Read before the lock, a change that waited
+/// for it (behind an import's chunk, say) would be on record from before the changes it
+/// queued behind, and `knownAt` for an instant in between would show it although no
+/// check then could see it.
+pub async fn begin_write_at(
+    db: &DatabaseConnection,
+    clock: &Clock,
+) -> AppResult<(DatabaseTransaction, DateTime<Utc>)> {
+    let tx = begin_write(db).await?;
+    Ok((tx, clock.now()))
 }
 
 /// Appends one event to the chain inside `tx` (which must come from [`begin_write`]),

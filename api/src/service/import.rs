@@ -225,12 +225,11 @@ pub async fn import(
     let mut written_since_check = 0u64;
     while let Some(chunk) = pass.next_chunk(&header, chunk_rows) {
         let last_row = chunk.last().map_or(0, |(row, _)| *row);
-        let tx = audit::begin_write(db).await?;
-        // Recorded at the instant this chunk is written, read under the chain's lock as a
-        // mutation reads its own: a row is on record from when it was written, not from
-        // when the import started, so a check answered while the import ran is rebuilt by
+        // Recorded at the instant this chunk is written (`begin_write_at` says why the
+        // lock comes first): a row is on record from when it was written, not from when
+        // the import started, so a check answered while the import ran is rebuilt by
         // `knownAt` as it was answered (the chunks still to come are not yet known then).
-        let at = services.clock.now();
+        let (tx, at) = audit::begin_write_at(db, &services.clock).await?;
         commit_without_waiting_for_flush(&tx).await?;
         let outcomes = job
             .validate(&tx, &header, &catalogue, &mut keys, chunk)

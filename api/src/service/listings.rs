@@ -216,8 +216,7 @@ async fn begin(
     (id, expected_version): (i64, i32),
     action: Action,
 ) -> AppResult<Change> {
-    let at = services.clock.now();
-    let tx = audit::begin_write(&services.db).await?;
+    let (tx, at) = audit::begin_write_at(&services.db, &services.clock).await?;
     let l = in_scope(&tx, actor, id).await?;
     if l.version != expected_version {
         return Err(AppError::Conflict(format!(
@@ -362,12 +361,10 @@ pub async fn propose(
     let reason = required_text("reason", &input.reason, 5000)?;
     let legal_basis = required_text("legalBasis", &input.legal_basis, 2000)?;
     let db = &services.db;
-    let at = services.clock.now();
+    let (tx, at) = audit::begin_write_at(db, &services.clock).await?;
     let today = china_date(at);
     let notice_date = input.notice_date.unwrap_or(today);
     listing_rules::check_proposal_dates(input.penalty_date, notice_date, today)?;
-
-    let tx = audit::begin_write(db).await?;
     let op = operators::find_by_uscc(&tx, code.as_str())
         .await?
         .ok_or_else(|| {

@@ -269,7 +269,6 @@ pub async fn mark_typical_case(
     commentary: &str,
 ) -> AppResult<typical_case::Model> {
     let db = &services.db;
-    let now = services.clock.now();
     check_year(year)?;
     let commentary = commentary.trim();
     if commentary.is_empty() {
@@ -280,7 +279,7 @@ pub async fn mark_typical_case(
             "commentary is longer than 10000 characters",
         ));
     }
-    let tx = audit::begin_write(db).await?;
+    let (tx, now) = audit::begin_write_at(db, &services.clock).await?;
     let l = super::listings::in_scope(&tx, actor, listing_id).await?;
     if l.decision_date.is_none() {
         return Err(crate::domain::refusal::Refusal::new(
@@ -339,9 +338,8 @@ pub async fn unmark_typical_case(
     year: i32,
 ) -> AppResult<()> {
     let db = &services.db;
-    let now = services.clock.now();
     check_year(year)?;
-    let tx = audit::begin_write(db).await?;
+    let (tx, now) = audit::begin_write_at(db, &services.clock).await?;
     super::listings::in_scope(&tx, actor, listing_id).await?;
     let existing = typical_case::Entity::find()
         .filter(typical_case::Column::ListingId.eq(listing_id))

@@ -230,13 +230,11 @@ pub async fn submit(
         )?,
     };
     let db = &services.db;
-    let at = services.clock.now();
+    let (tx, at) = audit::begin_write_at(db, &services.clock).await?;
     let today = china_date(at);
     if input.received_date > today {
         return Err(AppError::bad_input("receivedDate is in the future"));
     }
-
-    let tx = audit::begin_write(db).await?;
     let l = listings::in_scope(&tx, actor, input.listing_id).await?;
     let periods = listings::periods_of(&tx, l.id).await?;
     let status = listings::status_at(&l, &periods, at)?;
@@ -399,8 +397,7 @@ pub async fn decide(
 ) -> AppResult<RepairView> {
     let reason = required_text("reason", &input.reason, MAX_REASON_CHARS)?;
     let db = &services.db;
-    let at = services.clock.now();
-    let tx = audit::begin_write(db).await?;
+    let (tx, at) = audit::begin_write_at(db, &services.clock).await?;
     let (a, l) = load_for_change(&tx, actor, input.id, Some(input.expected_version)).await?;
     let what = if input.approve {
         "approved"
@@ -465,8 +462,7 @@ pub async fn revoke(
 ) -> AppResult<RepairView> {
     let reason = required_text("reason", &input.reason, MAX_REASON_CHARS)?;
     let db = &services.db;
-    let at = services.clock.now();
-    let tx = audit::begin_write(db).await?;
+    let (tx, at) = audit::begin_write_at(db, &services.clock).await?;
     let (a, l) = load_for_change(&tx, actor, input.id, input.expected_version).await?;
     ensure_status(&a, RepairStatus::Approved, "revoked")?;
     let list = listings::list_of(&tx, &l).await?;

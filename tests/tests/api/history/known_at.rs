@@ -178,4 +178,52 @@ async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     );
 }
 
-on_both_backends!(record_time_shows_what_was_recorded_before_a_correction,);
+/// A change that waited for the audit chain's lock is on record from when it got the
+/// lock, not from when it asked for it: while it waited no check could see it, so as
+/// known at an instant of that wait the listing is as it was before.
+async fn a_change_that_waited_for_the_chain_lock_is_on_record_from_when_it_got_it(app: TestApp) {
+    let start = app.state.clock.now() - Duration::days(30);
+    let (_, id, v) = listed(&app, "441802", 2, start).await;
+    // Another write holds the chain's lock while the correction asks for it.
+    let held = api::service::audit::begin_write(&app.state.services.db)
+        .await
+        .unwrap();
+    let admin = app.admin();
+    let correction = app.gql(
+        Some(&admin),
+        CORRECT,
+        json!({"i": {"id": id, "expectedVersion": v, "reason": "机关名称更正",
+                      "authority": "清远市市场监督管理局（更正）"}}),
+    );
+    let hold_then_release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let while_waiting = instant_between(&app);
+        held.commit().await.unwrap();
+        while_waiting
+    };
+    let (corrected, while_waiting) = tokio::join!(correction, hold_then_release);
+    corrected.data();
+
+    let one = "query($id: ID!, $k: DateTime) { listing(id: $id, knownAt: $k) { authority } }";
+    let auditor = app.auditor();
+    let then = app
+        .gql(Some(&auditor), one, json!({"id": id, "k": while_waiting}))
+        .await;
+    assert_eq!(
+        then.data()["listing"]["authority"],
+        "清远市市场监督管理局",
+        "as known while the correction waited for the lock"
+    );
+    let now = app
+        .gql(Some(&auditor), one, json!({"id": id, "k": null}))
+        .await;
+    assert_eq!(
+        now.data()["listing"]["authority"],
+        "清远市市场监督管理局（更正）"
+    );
+}
+
+on_both_backends!(
+    record_time_shows_what_was_recorded_before_a_correction,
+    a_change_that_waited_for_the_chain_lock_is_on_record_from_when_it_got_it,
+);
