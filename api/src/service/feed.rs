@@ -137,6 +137,23 @@ pub async fn latest_revision_id(db: &DatabaseConnection) -> AppResult<i64> {
         .map_or(0, |r| r.id))
 }
 
+/// The newest revision recorded at or before `k` (0 if none): the list as the registry
+/// knew it at `k` is the revisions up to it, since revisions take their ids and their
+/// record times both under the audit chain's lock (`audit::begin_write_at`), so the two
+/// orders agree.
+pub async fn revision_known_at(db: &DatabaseConnection, k: DateTime<Utc>) -> AppResult<i64> {
+    let newest: Option<i64> = listing_revision::Entity::find()
+        .select_only()
+        .column(listing_revision::Column::Id)
+        .filter(listing_revision::Column::RecordedAt.lte(k))
+        .order_by_desc(listing_revision::Column::Id)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.unwrap_or(0))
+}
+
 /// `LISTED`, no period open at `now`, but one was open when the listing was last
 /// recorded: the listings whose expiry the feed has not told yet.
 fn expiry_candidates(now: DateTime<Utc>, backend: sea_orm::DbBackend) -> sea_orm::Condition {

@@ -61,6 +61,38 @@ impl<'a> From<&'a ChangeEvent> for RegistryEntry<'a> {
     }
 }
 
+/// How many of the registry log's first `size` entries are change events up to
+/// `revision`. The entries are in revision order, so this is where the first entry past
+/// `revision` is: found by bisection, a few point reads of stored entries whatever the
+/// log's length (a `knownAt` reconstruction names a head far back).
+async fn registry_size_at(db: &DatabaseConnection, size: u64, revision: i64) -> AppResult<u64> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Position {
+        revision_id: i64,
+    }
+    // Entries before `low` are up to `revision`, entries from `high` on are past it.
+    let (mut low, mut high) = (0u64, size);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let entry = tlog_store::read_entries(db, LogName::Registry, middle..middle + 1)
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("registry log entry {middle} is missing"))
+            })?;
+        let at: Position = serde_json::from_slice(&entry)
+            .with_context(|| format!("registry log entry {middle}"))
+            .map_err(AppError::internal)?;
+        if at.revision_id <= revision {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(low)
+}
+
 /// The bytes logged for a change event (compact JSON).
 pub fn registry_entry(event: &ChangeEvent) -> AppResult<Vec<u8>> {
     serde_json::to_vec(&RegistryEntry::from(event)).map_err(AppError::internal)
@@ -319,11 +351,6 @@ impl TransparencyLogs {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The registry log's latest head as this server last saw it.
-    pub fn registry_head(&self) -> TreeHead {
-        self.registry_state().head
-    }
-
     /// The registry log's tree head of exactly the list at `revision` (the newest
     /// revision a check's lookup saw): the size of the log holding every change event up
     /// to that revision and none after it, and that tree's root. So a receipt names the
@@ -363,36 +390,15 @@ impl TransparencyLogs {
     }
 
     /// The tree head of the list at `revision`, earlier than `state`'s position: the
-    /// log's size less the change events logged after `revision`, and the root of that
-    /// size from the stored hashes (every complete subtree's hash is stored).
+    /// size of the log's prefix of the change events up to `revision`, and the root of
+    /// that size from the stored hashes (every complete subtree's hash is stored).
     async fn registry_head_before(
         &self,
         db: &DatabaseConnection,
         state: RegistryHead,
         revision: i64,
     ) -> AppResult<TreeHead> {
-        let mut later = 0u64;
-        let mut after = revision;
-        loop {
-            let page = feed::page(db, Some(after), REGISTRY_APPEND_PAGE).await?;
-            later += page
-                .events
-                .iter()
-                .filter(|e| e.revision_id <= state.position)
-                .count() as u64;
-            match page.events.last() {
-                Some(last) if page.has_next && last.revision_id < state.position => {
-                    after = last.revision_id;
-                }
-                _ => break,
-            }
-        }
-        let size = state.head.size.checked_sub(later).ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "{later} change events after revision {revision}, more than the registry log's {} entries",
-                state.head.size
-            ))
-        })?;
+        let size = registry_size_at(db, state.head.size, revision).await?;
         let memo =
             tlog_store::read_hashes(db, LogName::Registry, &tlog::edge_indexes(size)).await?;
         let root = tlog::tree_hash(size, &memo).map_err(AppError::internal)?;

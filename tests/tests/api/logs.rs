@@ -289,11 +289,21 @@ async fn newest_revision(app: &TestApp) -> i64 {
 
 /// The registry log's head (size and root) a check's receipt names.
 async fn named_head(app: &TestApp, token: &str, code: &str) -> (u64, tl::Hash) {
+    named_head_known_at(app, token, code, None).await
+}
+
+/// [`named_head`] of a reconstruction (`knownAt`; an admin's or auditor's token).
+async fn named_head_known_at(
+    app: &TestApp,
+    token: &str,
+    code: &str,
+    known_at: Option<chrono::DateTime<Utc>>,
+) -> (u64, tl::Hash) {
     let resp = app
         .gql(
             Some(token),
-            super::checks::CHECK,
-            json!({"u": code, "d": "PROCUREMENT"}),
+            "query($u: String!, $d: Domain!, $k: DateTime) { check(uscc: $u, domain: $d, knownAt: $k) { receipt } }",
+            json!({"u": code, "d": "PROCUREMENT", "k": known_at}),
         )
         .await;
     let receipt = resp.data()["check"]["receipt"]
@@ -312,10 +322,17 @@ async fn named_head(app: &TestApp, token: &str, code: &str) -> (u64, tl::Hash) {
 /// from: right after a change (logged by the check itself if the appender has not yet),
 /// after a revision that is no change event (a proposal), and for a code the registry
 /// does not know; and the head of an earlier state stays what it was once the log has
-/// grown past it.
+/// grown past it. A reconstruction (`knownAt`) names the head of the list as known then.
 async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app: TestApp) {
     use api::service::logs::TreeHead;
     let logs = &app.state.logs;
+    let instant_between = || {
+        app.state.clock.advance(Duration::milliseconds(5));
+        let t = app.state.clock.now();
+        app.state.clock.advance(Duration::milliseconds(5));
+        t
+    };
+    let before_anything = instant_between();
     let start = Utc::now() - Duration::days(2);
     let token = app
         .partner(
@@ -355,6 +372,7 @@ async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app:
             .unwrap(),
         first
     );
+    let known_first = instant_between();
 
     // A second decision: its receipts name the larger head, which the log then signs.
     let (second_code, _, _) = crate::listings::listed(&app, "441802", 93, start).await;
@@ -376,6 +394,22 @@ async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app:
         assert_eq!(
             logs.registry_head_for(&app.db, revision).await.unwrap(),
             first
+        );
+    }
+    // Reconstructions name the head of the list as known at their instant: before the
+    // second decision the first head, before anything the empty log, now the second.
+    let auditor = app.auditor();
+    let empty = logs.registry_head_for(&app.db, 0).await.unwrap();
+    assert_eq!(empty.size, 0);
+    for (k, expected) in [
+        (known_first, (first.size, first.root)),
+        (before_anything, (empty.size, empty.root)),
+        (app.state.clock.now(), second_pair),
+    ] {
+        assert_eq!(
+            named_head_known_at(&app, &auditor, &second_code, Some(k)).await,
+            expected,
+            "known at {k}"
         );
     }
 

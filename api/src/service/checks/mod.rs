@@ -171,7 +171,7 @@ pub async fn run(
     let mut unique: Vec<&str> = codes.iter().map(Uscc::as_str).collect();
     unique.sort_unstable();
     unique.dedup();
-    let (found, revision): (HashMap<String, Findings>, Option<SnapshotRevision>) =
+    let (found, revision): (HashMap<String, Findings>, SnapshotRevision) =
         match (known_at, cx.lookups, unique.as_slice()) {
             (None, Some(lookups), [code]) => {
                 let (findings, revision) = lookups.lookup(code, as_of, domain).await?;
@@ -179,25 +179,19 @@ pub async fn run(
                     .map(|findings| (code.to_string(), findings))
                     .into_iter()
                     .collect();
-                (found, Some(revision))
+                (found, revision)
             }
-            (None, _, _) => {
-                let (found, revision) = lookup(cx.db, &unique, as_of, domain).await?;
-                (found, Some(revision))
-            }
+            (None, _, _) => lookup(cx.db, &unique, as_of, domain).await?,
             (Some(k), _, _) => (
                 lookup_known_at(cx.db, &unique, as_of, k, domain).await?,
-                None,
+                crate::service::feed::revision_known_at(cx.db, k).await?,
             ),
         };
 
     let batch_id = batch.then(|| uuid::Uuid::now_v7().to_string());
-    // The registry log's tree head of exactly the state the answer was read from; a
-    // reconstruction (`knownAt`) names the head this server has logged.
-    let registry_head = match revision {
-        Some(revision) => cx.logs.registry_head_for(cx.db, revision).await?,
-        None => cx.logs.registry_head(),
-    };
+    // The registry log's tree head of exactly the state the answer was read from: the
+    // list the lookup saw, or for a reconstruction (`knownAt`) the list as known then.
+    let registry_head = cx.logs.registry_head_for(cx.db, revision).await?;
     let registry_log = Some(RegistryLogHead {
         size: registry_head.size,
         root: crate::tlog::hash_b64(&registry_head.root),
