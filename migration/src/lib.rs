@@ -17,6 +17,7 @@ mod m20261201_120000_name_search_index;
 mod m20261201_200000_transparency_logs;
 mod m20261201_220000_tlog_cosignatures;
 mod m20261201_230000_listing_measures_catalogue_check;
+mod m20261202_000001_revisions_by_record_time;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_200000_transparency_logs::Migration),
             Box::new(m20261201_220000_tlog_cosignatures::Migration),
             Box::new(m20261201_230000_listing_measures_catalogue_check::Migration),
+            Box::new(m20261202_000001_revisions_by_record_time::Migration),
         ]
     }
 }

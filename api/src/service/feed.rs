@@ -137,15 +137,17 @@ pub async fn latest_revision_id(db: &DatabaseConnection) -> AppResult<i64> {
         .map_or(0, |r| r.id))
 }
 
-/// The newest revision recorded at or before `k` (0 if none): the list as the registry
-/// knew it at `k` is the revisions up to it, since revisions take their ids and their
-/// record times both under the audit chain's lock (`audit::begin_write_at`), so the two
-/// orders agree.
+/// The newest revision recorded at or before `k` (of its latest record time, the highest
+/// id; 0 if none): the list as the registry knew it at `k` is the revisions up to it,
+/// since revisions take their ids and their record times both under the audit chain's
+/// lock (`audit::begin_write_at`), so the two orders agree.
 pub async fn revision_known_at(db: &DatabaseConnection, k: DateTime<Utc>) -> AppResult<i64> {
     let newest: Option<i64> = listing_revision::Entity::find()
         .select_only()
         .column(listing_revision::Column::Id)
         .filter(listing_revision::Column::RecordedAt.lte(k))
+        // One probe of `idx_listing_revisions_record_time`; the two orders agree.
+        .order_by_desc(listing_revision::Column::RecordedAt)
         .order_by_desc(listing_revision::Column::Id)
         .limit(1)
         .into_tuple()
