@@ -133,6 +133,19 @@ pub enum Command {
         /// Valid cosignatures of those witnesses the checkpoint must carry.
         #[arg(long, default_value_t = 0)]
         min_cosignatures: usize,
+        /// Replay only the registry log's first N entries: the state a receipt's
+        /// `registryLog.size` names (its root is printed, to compare with the receipt's).
+        /// The public list, which is today's, is then not compared.
+        #[arg(long, value_name = "N")]
+        at_size: Option<u64>,
+        /// The instant (RFC 3339) the replayed list is in force at: default now; for a
+        /// receipt, its `asOf`. Not before the last entry replayed.
+        #[arg(long, value_name = "T")]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// Write the replayed list to FILE as JSONL (one listing in force per line: the
+        /// entry's public fields and its measure codes).
+        #[arg(long, value_name = "FILE")]
+        list_out: Option<PathBuf>,
     },
     /// Witness a registry log: verify its checkpoint and its consistency with the last
     /// checkpoint this witness cosigned, cosign it (C2SP tlog-cosignature, Ed25519) and

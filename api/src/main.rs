@@ -264,6 +264,9 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             save_checkpoint,
             witness_vkeys,
             min_cosignatures,
+            at_size,
+            as_of,
+            list_out,
         } => {
             let args = api::tlog::client::VerifyLogArgs {
                 url,
@@ -272,6 +275,9 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 save_checkpoint,
                 witness_vkeys,
                 min_cosignatures,
+                at_size,
+                as_of,
+                list_out,
             };
             match api::tlog::client::verify_log(&args).await {
                 Ok(report) => {

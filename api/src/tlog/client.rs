@@ -24,6 +24,14 @@ pub struct VerifyLogArgs {
     pub witness_vkeys: Vec<PathBuf>,
     /// Cosignatures of those witnesses the checkpoint must carry.
     pub min_cosignatures: usize,
+    /// Replay only the registry log's first entries (the size a receipt's `registryLog`
+    /// names) instead of all of them; the public list is then not compared.
+    pub at_size: Option<u64>,
+    /// The instant the replayed list is in force at (default now; with `at_size`, a
+    /// receipt's `asOf`).
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where to write the replayed list (JSONL, one listing in force per line).
+    pub list_out: Option<PathBuf>,
 }
 
 /// What [`check_log`] checks, as texts rather than files (the witness keeps them in its
@@ -38,6 +46,10 @@ pub struct LogCheck {
     pub earlier: Option<(String, String)>,
     /// Replay the registry log's entries into the public list and compare.
     pub replay: bool,
+    /// Replay only the first entries ([`VerifyLogArgs::at_size`]).
+    pub replay_size: Option<u64>,
+    /// The instant the replayed list is in force at ([`VerifyLogArgs::as_of`]).
+    pub replay_as_of: Option<chrono::DateTime<chrono::Utc>>,
     pub witnesses: Vec<super::cosignature::WitnessVerifier>,
     pub min_cosignatures: usize,
 }
@@ -47,6 +59,8 @@ pub struct LogCheck {
 pub struct Report {
     pub checked: Vec<String>,
     pub problems: Vec<String>,
+    /// The registry log's list as replayed (its listings in force, by id), when replayed.
+    pub replayed: Vec<serde_json::Value>,
 }
 
 impl Report {
@@ -122,10 +136,27 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
         vkey,
         earlier,
         replay: true,
+        replay_size: args.at_size,
+        replay_as_of: args.as_of,
         witnesses,
         min_cosignatures: args.min_cosignatures,
     };
     let (mut report, checkpoint) = check_log(&check).await?;
+    if let Some(path) = &args.list_out
+        && report.ok()
+    {
+        let mut out = Vec::new();
+        for listing in &report.replayed {
+            serde_json::to_writer(&mut out, listing)?;
+            out.push(b'\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
+        report.checked.push(format!(
+            "the replayed list ({} listings) written to {}",
+            report.replayed.len(),
+            path.display()
+        ));
+    }
     if let (Some(path), Some(checkpoint)) = (&args.save_checkpoint, checkpoint)
         && report.ok()
     {
@@ -367,7 +398,11 @@ async fn check_log_tree(
     }
 
     if check.replay && checkpoint.origin.ends_with("/registry") {
-        replay_registry(&fetch, &mut report, &checkpoint, &leaves).await?;
+        let at = ReplayAt {
+            size: check.replay_size,
+            as_of: check.replay_as_of,
+        };
+        replay_registry(&fetch, &mut report, &checkpoint, &leaves, &memo, at).await?;
     }
     Ok((report, Some((checkpoint, memo))))
 }
@@ -411,14 +446,33 @@ fn consistency(
     }
 }
 
+/// Which state of the registry log a replay rebuilds: the first `size` entries (default
+/// all) at instant `as_of` (default now).
+#[derive(Clone, Copy, Debug, Default)]
+struct ReplayAt {
+    size: Option<u64>,
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Each entry bundle against the leaf hashes; then the list replayed from the entries
-/// against the public list the registry serves.
+/// (the first `at.size` of them) and, for the whole log now, compared with the public
+/// list the registry serves.
 async fn replay_registry(
     fetch: &Fetcher,
     report: &mut Report,
     checkpoint: &VerifiedCheckpoint,
     leaves: &[super::Hash],
+    memo: &HashMemo,
+    at: ReplayAt,
 ) -> anyhow::Result<()> {
+    let upto = at.size.unwrap_or(checkpoint.size);
+    if upto > checkpoint.size {
+        report.problems.push(format!(
+            "asked to replay {upto} entries; the log's checkpoint has {}",
+            checkpoint.size
+        ));
+        return Ok(());
+    }
     let mut latest: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let bundles = checkpoint.size.div_ceil(TILE_WIDTH);
     for n in 0..bundles {
@@ -447,6 +501,9 @@ async fn replay_registry(
                     .push(format!("entry {index} does not hash to its leaf"));
                 return Ok(());
             }
+            if index as u64 >= upto {
+                continue;
+            }
             let event: serde_json::Value = serde_json::from_slice(entry)
                 .with_context(|| format!("entry {index} is not JSON"))?;
             let id = event["listing"]["id"]
@@ -460,17 +517,66 @@ async fn replay_registry(
         "{} entries match their leaf hashes",
         checkpoint.size
     ));
-    let now = chrono::Utc::now();
-    let replayed: BTreeMap<String, String> = latest
-        .iter()
-        .filter(|(_, e)| {
-            // In force when last recorded, and its period has not run out since (an
+    let instant = |e: &serde_json::Value, field: &str| {
+        e.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .with_context(|| format!("an entry's {field} is not an RFC 3339 instant"))
+    };
+    let as_of = at.as_of.unwrap_or_else(chrono::Utc::now);
+    // An entry tells whether its listing was in force when it was logged, not before:
+    // the list can be rebuilt at an instant no earlier than the last entry replayed.
+    let mut last_logged = None;
+    for e in latest.values() {
+        let t = instant(&e["occurredAt"], "occurredAt")?;
+        last_logged = last_logged.max(Some(t));
+    }
+    if let Some(last) = last_logged
+        && as_of < last
+    {
+        report.problems.push(format!(
+            "the list cannot be rebuilt at {as_of}: the entries replayed run to {last}, and an entry says whether its listing was in force when it was logged, not before"
+        ));
+        return Ok(());
+    }
+    let in_force: Vec<&serde_json::Value> = latest
+        .values()
+        .filter(|e| {
+            // In force when last recorded, and its period has not run out by `as_of` (an
             // expiry the registry has not logged yet).
             e["inForce"].as_bool() == Some(true)
                 && e["listing"]["expires_at"]
                     .as_str()
                     .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .is_none_or(|t| t > now)
+                    .is_none_or(|t| t > as_of)
+        })
+        .collect();
+    report.replayed = in_force
+        .iter()
+        .map(|e| {
+            let mut listing = e["listing"].clone();
+            if let serde_json::Value::Object(fields) = &mut listing {
+                fields.insert("measureCodes".into(), e["measureCodes"].clone());
+            }
+            listing
+        })
+        .collect();
+    if upto < checkpoint.size || at.as_of.is_some() {
+        let root = super::tree_hash(upto, memo).map_err(|e| anyhow::anyhow!("{e}"))?;
+        report.checked.push(format!(
+            "the log's first {upto} entries (root {}) replayed at {as_of}: {} listings in force",
+            hash_b64(&root),
+            report.replayed.len()
+        ));
+        return Ok(());
+    }
+    let replayed: BTreeMap<String, String> = in_force
+        .iter()
+        .map(|e| {
+            (
+                e["listing"]["id"].as_str().unwrap_or_default().to_string(),
+                *e,
+            )
         })
         .map(|(id, e)| {
             (

@@ -92,6 +92,7 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
         replay: false,
         witnesses: Vec::new(),
         min_cosignatures: 0,
+        ..Default::default()
     };
     let (report, checkpoint) = check_log(&check).await?;
     let checkpoint = match checkpoint {

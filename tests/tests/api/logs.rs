@@ -413,6 +413,63 @@ async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app:
         );
     }
 
+    // `verify-log --at-size` rebuilds the list a receipt's head names from the public
+    // log alone: at the first head only the first decision is on it, at the whole log
+    // both; a size beyond the log, or an instant before the entries replayed, is refused.
+    use api::tlog::client::{VerifyLogArgs, verify_log};
+    let dir = tempfile::tempdir().unwrap();
+    let replay = |at_size: Option<u64>, as_of: Option<chrono::DateTime<Utc>>| VerifyLogArgs {
+        url: format!("{}/logs/registry", app.address),
+        at_size,
+        as_of,
+        list_out: Some(dir.path().join("list.jsonl")),
+        ..Default::default()
+    };
+    let codes_in = |report: &api::tlog::client::Report| -> Vec<String> {
+        let written = std::fs::read_to_string(dir.path().join("list.jsonl")).unwrap();
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines.len(), report.replayed.len());
+        let mut codes: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(
+                    v["measureCodes"].as_array().is_some_and(|m| !m.is_empty()),
+                    "{v}"
+                );
+                v["uscc"].as_str().unwrap().to_string()
+            })
+            .collect();
+        codes.sort();
+        codes
+    };
+    let at_first = verify_log(&replay(Some(first.size), None)).await.unwrap();
+    assert!(at_first.ok(), "{}", at_first.text());
+    assert!(
+        at_first.text().contains(&tl::hash_b64(&first.root)),
+        "the first head's root is printed: {}",
+        at_first.text()
+    );
+    assert_eq!(codes_in(&at_first), vec![first_code.clone()]);
+    let whole = verify_log(&replay(None, None)).await.unwrap();
+    assert!(whole.ok(), "{}", whole.text());
+    assert!(
+        whole.text().contains("gives the public list"),
+        "{}",
+        whole.text()
+    );
+    let mut both = vec![first_code.clone(), second_code.clone()];
+    both.sort();
+    assert_eq!(codes_in(&whole), both);
+    let beyond = verify_log(&replay(Some(second.size + 1), None))
+        .await
+        .unwrap();
+    assert!(!beyond.ok(), "{}", beyond.text());
+    let too_early = verify_log(&replay(Some(first.size), Some(before_anything)))
+        .await
+        .unwrap();
+    assert!(!too_early.ok(), "{}", too_early.text());
+
     // What `verify-receipt --registry-url` checks, from public data only: the head a
     // receipt names is the public log's first entries under its checkpoint; a forged
     // root for them, or a size the log never had, is not.
