@@ -71,8 +71,8 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             let db = api::db::connect(&settings).await?;
             let actor = api::service::Actor::system("cli:calendar-load");
             let count = days.len();
-            let now = api::clock::Clock::system().now();
-            api::service::calendar::load_year(&db, &actor, now, year, &source, days)
+            let clock = api::clock::Clock::system();
+            api::service::calendar::load_year(&db, &actor, &clock, year, &source, days)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("loaded {count} exception days for {year}");

@@ -237,6 +237,15 @@ impl Gql {
 }
 
 impl TestApp {
+    /// A distinct instant between two changes (instants are kept to the microsecond): the
+    /// registry's clock is moved on either side of it instead of sleeping.
+    pub fn instant_between(&self) -> chrono::DateTime<chrono::Utc> {
+        self.state.clock.advance(chrono::Duration::milliseconds(5));
+        let t = self.state.clock.now();
+        self.state.clock.advance(chrono::Duration::milliseconds(5));
+        t
+    }
+
     pub fn token(&self, role: Role, subject: &str) -> String {
         self.token_for(TokenRequest {
             subject: subject.into(),

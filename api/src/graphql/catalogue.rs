@@ -325,8 +325,8 @@ impl CatalogueMutation {
                 name: d.name,
             })
             .collect();
-        let loaded_at = state(ctx)?.clock.now();
-        calendar::load_year(db, &actor, loaded_at, year, &source, days).await?;
+        let loaded_at =
+            calendar::load_year(db, &actor, &state(ctx)?.clock, year, &source, days).await?;
         Ok(CalendarYear {
             year,
             source,

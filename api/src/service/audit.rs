@@ -101,7 +101,7 @@ pub async fn begin_write_at(
 
 /// Appends one event to the chain inside `tx` (which must come from [`begin_write`]),
 /// as occurring at `occurred_at`: the instant the change acts at, read from the
-/// registry's clock by the use case (`Services::clock`).
+/// registry's clock once the lock is held ([`begin_write_at`]).
 pub async fn record(
     tx: &DatabaseTransaction,
     actor: &Actor,

@@ -3,6 +3,7 @@
 
 use super::Actor;
 use super::audit::{self, AuditEntry};
+use crate::clock::Clock;
 use crate::domain::working_days::{CalendarError, WorkingCalendar};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -62,16 +63,16 @@ fn first_repeated_day(days: &[CalendarDayInput]) -> Option<NaiveDate> {
 }
 
 /// Loads (or replaces) one notice year: the days listed are its exceptions; every
-/// other weekday works and every other weekend day rests; `now` is when it is loaded
-/// (the registry's clock).
+/// other weekday works and every other weekend day rests. Returns when it was loaded
+/// (read from `clock` under the audit chain's lock, `audit::begin_write_at`).
 pub async fn load_year(
     db: &DatabaseConnection,
     actor: &Actor,
-    now: DateTime<Utc>,
+    clock: &Clock,
     year: i32,
     source: &str,
     days: Vec<CalendarDayInput>,
-) -> AppResult<()> {
+) -> AppResult<DateTime<Utc>> {
     if !(2000..=2100).contains(&year) {
         return Err(AppError::bad_input(format!("year {year} is out of range")));
     }
@@ -97,7 +98,7 @@ pub async fn load_year(
             json!({ "reason": "DUPLICATE_DATE", "date": day.to_string() }),
         ));
     }
-    let tx = audit::begin_write(db).await?;
+    let (tx, now) = audit::begin_write_at(db, clock).await?;
     let before = calendar_year::Entity::find_by_id(year).one(&tx).await?;
     calendar_day::Entity::delete_many()
         .filter(calendar_day::Column::Day.is_in(days.iter().map(|d| d.day)))
@@ -141,7 +142,7 @@ pub async fn load_year(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(now)
 }
 
 #[cfg(test)]

@@ -163,8 +163,7 @@ pub async fn upsert_measure(
     let code = valid_code(&input.code)?;
     let name = required_text("name", &input.name, MAX_TEXT)?;
     let basis = required_text("legalBasis", &input.legal_basis, MAX_TEXT)?;
-    let tx = audit::begin_write(db).await?;
-    let now = services.clock.now();
+    let (tx, now) = audit::begin_write_at(db, &services.clock).await?;
     let existing = measure::Entity::find()
         .filter(measure::Column::Code.eq(&code))
         .one(&tx)
@@ -267,12 +266,11 @@ pub async fn upsert_list(
             "repairRevocationPolicy must be RESUME or RESTART",
         ));
     }
-    let tx = audit::begin_write(db).await?;
+    let (tx, now) = audit::begin_write_at(db, &services.clock).await?;
     let measures = match &input.default_measure_codes {
         Some(codes) => Some(measures_by_codes(&tx, codes).await?),
         None => None,
     };
-    let now = services.clock.now();
     let existing = credit_list::Entity::find()
         .filter(credit_list::Column::Code.eq(&code))
         .one(&tx)
@@ -412,7 +410,7 @@ pub async fn upsert_category(
     let code = valid_code(code)?;
     let name = required_text("name", name, MAX_TEXT)?;
     let article = required_text("article", article, MAX_TEXT)?;
-    let tx = audit::begin_write(db).await?;
+    let (tx, now) = audit::begin_write_at(db, &services.clock).await?;
     let existing = violation_category::Entity::find()
         .filter(violation_category::Column::Code.eq(&code))
         .one(&tx)
@@ -441,7 +439,7 @@ pub async fn upsert_category(
     audit::record(
         &tx,
         actor,
-        services.clock.now(),
+        now,
         AuditEntry::new(
             "violation_category.upsert",
             "violation_category",

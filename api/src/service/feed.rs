@@ -146,7 +146,7 @@ pub async fn revision_known_at(db: &DatabaseConnection, k: DateTime<Utc>) -> App
         .select_only()
         .column(listing_revision::Column::Id)
         .filter(listing_revision::Column::RecordedAt.lte(k))
-        // One probe of `idx_listing_revisions_record_time`; the two orders agree.
+        // One probe of `idx_listing_revisions_record_time`.
         .order_by_desc(listing_revision::Column::RecordedAt)
         .order_by_desc(listing_revision::Column::Id)
         .limit(1)
@@ -192,13 +192,12 @@ pub async fn record_expiries(db: &DatabaseConnection, clock: &Clock) -> AppResul
     let actor = Actor::system(format!("expiry-{}", uuid::Uuid::new_v4()));
     let mut recorded = 0;
     for id in ids {
-        let tx = super::audit::begin_write(db).await?;
+        let (tx, at) = super::audit::begin_write_at(db, clock).await?;
         let Some(l) = listing::Entity::find_by_id(id).one(&tx).await? else {
             continue;
         };
         let periods = super::listings::periods_of(&tx, id).await?;
         let stored = l.status;
-        let at = clock.now();
         if !needs_expiry_event(
             stored,
             &super::listings::to_periods(&periods),

@@ -116,7 +116,7 @@ pub async fn report(
         .ok_or_else(|| AppError::NotFound(format!("no check with receipt id '{receipt_id}'")))?;
     may_report(actor, &record)?;
     let hits = super::checks::hit_measure_codes(db, &record).await?;
-    let tx = audit::begin_write(db).await?;
+    let (tx, at) = audit::begin_write_at(db, &services.clock).await?;
     let measure = measure::Entity::find()
         .filter(measure::Column::Code.eq(measure_code.as_str()))
         .one(&tx)
@@ -140,7 +140,6 @@ pub async fn report(
         ));
     }
     ensure_applied_measure_was_a_hit(&record, &hits, &measure.code)?;
-    let at = services.clock.now();
     let saved = partner_feedback::ActiveModel {
         receipt_id: Set(record.id.clone()),
         subject: Set(actor.identity.subject.clone()),

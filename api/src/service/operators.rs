@@ -95,8 +95,8 @@ pub async fn upsert(
     actor: &Actor,
     input: OperatorInput,
 ) -> AppResult<operator::Model> {
-    let tx = audit::begin_write(&services.db).await?;
-    let saved = upsert_in(&tx, actor, services.clock.now(), input, None).await?;
+    let (tx, at) = audit::begin_write_at(&services.db, &services.clock).await?;
+    let saved = upsert_in(&tx, actor, at, input, None).await?;
     tx.commit().await?;
     Ok(saved)
 }

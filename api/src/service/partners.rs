@@ -83,7 +83,7 @@ pub async fn register(
     }
     let domains = normalize_domains(&input.domains)?;
 
-    let tx = audit::begin_write(&services.db).await?;
+    let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
     if let Some(existing) = partner::Entity::find()
         .filter(partner::Column::Subject.eq(subject.as_str()))
         .one(&tx)
@@ -99,7 +99,6 @@ pub async fn register(
             }
         )));
     }
-    let now = services.clock.now();
     let saved = partner::ActiveModel {
         subject: Set(subject),
         name: Set(name),
@@ -142,7 +141,7 @@ pub async fn deactivate(
             "reason is longer than {MAX_REASON} characters"
         )));
     }
-    let tx = audit::begin_write(&services.db).await?;
+    let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
     let current = partner::Entity::find()
         .filter(partner::Column::Subject.eq(subject))
         .one(&tx)
@@ -154,7 +153,6 @@ pub async fn deactivate(
         )));
     }
     let before = snapshot(&current);
-    let now = services.clock.now();
     let mut active: partner::ActiveModel = current.clone().into();
     active.active = Set(false);
     active.deactivated_at = Set(Some(now));

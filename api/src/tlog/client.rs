@@ -46,10 +46,8 @@ pub struct LogCheck {
     pub earlier: Option<(String, String)>,
     /// Replay the registry log's entries into the public list and compare.
     pub replay: bool,
-    /// Replay only the first entries ([`VerifyLogArgs::at_size`]).
-    pub replay_size: Option<u64>,
-    /// The instant the replayed list is in force at ([`VerifyLogArgs::as_of`]).
-    pub replay_as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// Which state the replay rebuilds ([`VerifyLogArgs::at_size`], [`VerifyLogArgs::as_of`]).
+    pub replay_at: ReplayAt,
     pub witnesses: Vec<super::cosignature::WitnessVerifier>,
     pub min_cosignatures: usize,
 }
@@ -136,8 +134,10 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
         vkey,
         earlier,
         replay: true,
-        replay_size: args.at_size,
-        replay_as_of: args.as_of,
+        replay_at: ReplayAt {
+            size: args.at_size,
+            as_of: args.as_of,
+        },
         witnesses,
         min_cosignatures: args.min_cosignatures,
     };
@@ -398,10 +398,7 @@ async fn check_log_tree(
     }
 
     if check.replay && checkpoint.origin.ends_with("/registry") {
-        let at = ReplayAt {
-            size: check.replay_size,
-            as_of: check.replay_as_of,
-        };
+        let at = check.replay_at;
         replay_registry(&fetch, &mut report, &checkpoint, &leaves, &memo, at).await?;
     }
     Ok((report, Some((checkpoint, memo))))
@@ -446,12 +443,26 @@ fn consistency(
     }
 }
 
+/// An RFC 3339 instant of an entry's field, if it holds one.
+fn instant(field: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    field
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// A public listing's id and code, as the replayed list and the public list both name it.
+fn id_and_code(listing: &serde_json::Value) -> (String, String) {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    (text(&listing["id"]), text(&listing["uscc"]))
+}
+
 /// Which state of the registry log a replay rebuilds: the first `size` entries (default
 /// all) at instant `as_of` (default now).
 #[derive(Clone, Copy, Debug, Default)]
-struct ReplayAt {
-    size: Option<u64>,
-    as_of: Option<chrono::DateTime<chrono::Utc>>,
+pub struct ReplayAt {
+    pub size: Option<u64>,
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Each entry bundle against the leaf hashes; then the list replayed from the entries
@@ -517,18 +528,13 @@ async fn replay_registry(
         "{} entries match their leaf hashes",
         checkpoint.size
     ));
-    let instant = |e: &serde_json::Value, field: &str| {
-        e.as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .with_context(|| format!("an entry's {field} is not an RFC 3339 instant"))
-    };
     let as_of = at.as_of.unwrap_or_else(chrono::Utc::now);
     // An entry tells whether its listing was in force when it was logged, not before:
     // the list can be rebuilt at an instant no earlier than the last entry replayed.
     let mut last_logged = None;
     for e in latest.values() {
-        let t = instant(&e["occurredAt"], "occurredAt")?;
+        let t = instant(&e["occurredAt"])
+            .context("an entry's occurredAt is not an RFC 3339 instant")?;
         last_logged = last_logged.max(Some(t));
     }
     if let Some(last) = last_logged
@@ -539,20 +545,14 @@ async fn replay_registry(
         ));
         return Ok(());
     }
-    let in_force: Vec<&serde_json::Value> = latest
+    report.replayed = latest
         .values()
         .filter(|e| {
             // In force when last recorded, and its period has not run out by `as_of` (an
             // expiry the registry has not logged yet).
             e["inForce"].as_bool() == Some(true)
-                && e["listing"]["expires_at"]
-                    .as_str()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .is_none_or(|t| t > as_of)
+                && instant(&e["listing"]["expires_at"]).is_none_or(|t| t > as_of)
         })
-        .collect();
-    report.replayed = in_force
-        .iter()
         .map(|e| {
             let mut listing = e["listing"].clone();
             if let serde_json::Value::Object(fields) = &mut listing {
@@ -570,24 +570,7 @@ async fn replay_registry(
         ));
         return Ok(());
     }
-    let replayed: BTreeMap<String, String> = in_force
-        .iter()
-        .map(|e| {
-            (
-                e["listing"]["id"].as_str().unwrap_or_default().to_string(),
-                *e,
-            )
-        })
-        .map(|(id, e)| {
-            (
-                id.clone(),
-                e["listing"]["uscc"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        })
-        .collect();
+    let replayed: BTreeMap<String, String> = report.replayed.iter().map(id_and_code).collect();
     let Some(root) = fetch.base.strip_suffix("/logs/registry") else {
         report.problems.push(
             "the registry log's URL does not end in /logs/registry: no public list to compare"
@@ -606,10 +589,8 @@ async fn replay_registry(
     {
         let row: serde_json::Value =
             serde_json::from_str(line).context("a public-list line is not JSON")?;
-        served.insert(
-            row["id"].as_str().unwrap_or_default().to_string(),
-            row["uscc"].as_str().unwrap_or_default().to_string(),
-        );
+        let (id, code) = id_and_code(&row);
+        served.insert(id, code);
     }
     if replayed == served {
         report.checked.push(format!(

@@ -121,6 +121,18 @@ async fn run(
     who: &Actor,
     adjust: impl FnOnce(&mut ImportOptions),
 ) -> ImportReport {
+    run_with_progress(app, name, bytes, who, adjust, None).await
+}
+
+/// [`run`], telling `progress` what the import reports.
+async fn run_with_progress(
+    app: &TestApp,
+    name: &str,
+    bytes: &[u8],
+    who: &Actor,
+    adjust: impl FnOnce(&mut ImportOptions),
+    progress: Option<import::Progress<'_>>,
+) -> ImportReport {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -129,7 +141,7 @@ async fn run(
     opts.chunk_rows = 2;
     adjust(&mut opts);
     let rules = import::input_rules(&app.state.settings.limits);
-    import::import(&app.state.services, who, rules, &file, &opts, None)
+    import::import(&app.state.services, who, rules, &file, &opts, progress)
         .await
         .unwrap_or_else(|e| panic!("import failed: {e}"))
 }
@@ -1035,12 +1047,6 @@ async fn an_import_is_on_record_chunk_by_chunk(app: TestApp) {
         })
         .collect();
     let text = csv_text(&rows);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("chunks.csv");
-    std::fs::write(&path, text.as_bytes()).unwrap();
-    let file = std::fs::File::open(&path).unwrap();
-    let mut opts = ImportOptions::new(Kind::Listings, "chunks.csv");
-    opts.chunk_rows = 1;
     // After each chunk's commit the clock moves ten minutes on, and the instant just
     // before the next chunk is noted.
     let clock = app.state.services.clock.clone();
@@ -1054,17 +1060,15 @@ async fn an_import_is_on_record_chunk_by_chunk(app: TestApp) {
                 .push(clock.now() - chrono::Duration::minutes(1));
         }
     };
-    let rules = import::input_rules(&app.state.settings.limits);
-    let report = import::import(
-        &app.state.services,
+    let report = run_with_progress(
+        &app,
+        "chunks.csv",
+        text.as_bytes(),
         &actor(None),
-        rules,
-        &file,
-        &opts,
+        |o| o.chunk_rows = 1,
         Some(&progress),
     )
-    .await
-    .unwrap_or_else(|e| panic!("import failed: {e}"));
+    .await;
     assert_eq!((report.created, report.rejected), (3, 0), "{report:?}");
     let between = between.into_inner().unwrap();
     assert_eq!(between.len(), 3, "one progress report per chunk");

@@ -326,13 +326,7 @@ async fn named_head_known_at(
 async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app: TestApp) {
     use api::service::logs::TreeHead;
     let logs = &app.state.logs;
-    let instant_between = || {
-        app.state.clock.advance(Duration::milliseconds(5));
-        let t = app.state.clock.now();
-        app.state.clock.advance(Duration::milliseconds(5));
-        t
-    };
-    let before_anything = instant_between();
+    let before_anything = app.instant_between();
     let start = Utc::now() - Duration::days(2);
     let token = app
         .partner(
@@ -372,7 +366,7 @@ async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app:
             .unwrap(),
         first
     );
-    let known_first = instant_between();
+    let known_first = app.instant_between();
 
     // A second decision: its receipts name the larger head, which the log then signs.
     let (second_code, _, _) = crate::listings::listed(&app, "441802", 93, start).await;

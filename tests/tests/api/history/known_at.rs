@@ -8,21 +8,12 @@ use chrono::{DateTime, Duration, Months, Utc};
 use serde_json::{Value, json};
 use tests::{TestApp, on_both_backends};
 
-/// A distinct instant between two changes (instants are kept to the microsecond): the
-/// registry's clock is moved on either side of it instead of sleeping.
-fn instant_between(app: &TestApp) -> DateTime<Utc> {
-    app.state.clock.advance(Duration::milliseconds(5));
-    let t = app.state.clock.now();
-    app.state.clock.advance(Duration::milliseconds(5));
-    t
-}
-
 async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     let auditor = app.auditor();
-    let before_anything = instant_between(&app);
+    let before_anything = app.instant_between();
     let start = app.state.clock.now() - Duration::days(30);
     let (code, id, v) = listed(&app, "441802", 1, start).await;
-    let as_recorded = instant_between(&app);
+    let as_recorded = app.instant_between();
     let corrected_end = start + Duration::days(10);
     app.gql(
         Some(&app.admin()),
@@ -34,7 +25,7 @@ async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     )
     .await
     .data();
-    let after_correction = instant_between(&app);
+    let after_correction = app.instant_between();
 
     let one = "query($id: ID!, $k: DateTime) { listing(id: $id, knownAt: $k) { id knownAt authority version status expiresAt measures { code } } }";
     let old = app
@@ -197,7 +188,7 @@ async fn a_change_that_waited_for_the_chain_lock_is_on_record_from_when_it_got_i
     );
     let hold_then_release = async {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let while_waiting = instant_between(&app);
+        let while_waiting = app.instant_between();
         held.commit().await.unwrap();
         while_waiting
     };
