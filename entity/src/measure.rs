@@ -17,6 +17,9 @@ pub struct Model {
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When a listing first used this measure; from then on its domain and effect are
+    /// fixed. `None`: no listing has used it yet.
+    pub first_used_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

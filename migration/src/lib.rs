@@ -18,6 +18,7 @@ mod m20261201_200000_transparency_logs;
 mod m20261201_220000_tlog_cosignatures;
 mod m20261201_230000_listing_measures_catalogue_check;
 mod m20261202_000001_revisions_by_record_time;
+mod m20261202_100000_measures_first_used;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_220000_tlog_cosignatures::Migration),
             Box::new(m20261201_230000_listing_measures_catalogue_check::Migration),
             Box::new(m20261202_000001_revisions_by_record_time::Migration),
+            Box::new(m20261202_100000_measures_first_used::Migration),
         ]
     }
 }

@@ -482,6 +482,17 @@ impl TestApp {
             .insert(&self.db)
             .await
             .expect("insert listing measure");
+            // As the registry's own writes do (`service::catalogue::mark_used`).
+            entity::measure::Entity::update_many()
+                .col_expr(
+                    entity::measure::Column::FirstUsedAt,
+                    sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+                )
+                .filter(entity::measure::Column::FirstUsedAt.is_null())
+                .filter(entity::measure::Column::Id.eq(measure))
+                .exec(&self.db)
+                .await
+                .expect("mark the measure used");
         }
         listing.id
     }

@@ -34,6 +34,11 @@ impl Measure {
     async fn version(&self) -> i32 {
         self.0.version
     }
+    /// When a listing first used this measure. From then on `upsertMeasure` keeps its
+    /// domain and effect (a new effect is a new code); null while no listing has used it.
+    async fn first_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_used_at
+    }
 }
 
 /// A list of dishonest parties and its rules.
@@ -239,7 +244,9 @@ pub struct CatalogueMutation;
 
 #[Object]
 impl CatalogueMutation {
-    /// Adds a measure to the catalogue or edits one (admin; audited).
+    /// Adds a measure to the catalogue or edits one (admin; audited). Once a listing has
+    /// used a measure (`firstUsedAt`), its domain and effect are fixed: changing either
+    /// is refused with CONFLICT, and a new effect needs a new code.
     #[graphql(guard = "REGISTRY_ADMIN")]
     async fn upsert_measure(&self, ctx: &Context<'_>, input: MeasureInput) -> Result<Measure> {
         let actor = request(ctx)?.actor();

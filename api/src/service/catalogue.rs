@@ -6,7 +6,7 @@ use super::{Actor, Services, required_text};
 /// Catalogue texts (names, legal bases) are short.
 const MAX_TEXT: usize = 1000;
 use super::audit::{self, AuditEntry};
-use crate::domain::measures::{Domain, Effect};
+use crate::domain::measures::{Domain, Effect, refusal_to_edit_in_use};
 use crate::error::{AppError, AppResult};
 use entity::{credit_list, list_default_measure, measure, violation_category};
 use sea_orm::{
@@ -143,6 +143,30 @@ fn valid_code(code: &str) -> AppResult<String> {
     Ok(c.to_string())
 }
 
+/// Marks `measure_ids` as used by a listing from `at` (those not marked yet), in the
+/// transaction that writes the listing's measures: from then on their domain and effect
+/// are fixed ([`refusal_to_edit_in_use`]). Both take the audit chain's lock, so an edit of
+/// the catalogue and a listing's first use of a measure never pass each other.
+pub(crate) async fn mark_used<C: ConnectionTrait>(
+    db: &C,
+    measure_ids: &[i64],
+    at: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    if measure_ids.is_empty() {
+        return Ok(());
+    }
+    measure::Entity::update_many()
+        .col_expr(
+            measure::Column::FirstUsedAt,
+            sea_orm::sea_query::Expr::value(at),
+        )
+        .filter(measure::Column::FirstUsedAt.is_null())
+        .filter(measure::Column::Id.is_in(measure_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 #[derive(Clone, Debug)]
 pub struct MeasureInput {
     pub code: String,
@@ -171,6 +195,14 @@ pub async fn upsert_measure(
     let before = existing.as_ref().map(measure_json);
     let saved = match existing {
         Some(m) => {
+            if let Some(refusal) = refusal_to_edit_in_use(
+                &m.code,
+                m.first_used_at,
+                (m.domain.into(), m.effect.into()),
+                (input.domain, input.effect),
+            ) {
+                return Err(AppError::Conflict(refusal));
+            }
             let version = m.version + 1;
             let mut a: measure::ActiveModel = m.into();
             a.name = Set(name);

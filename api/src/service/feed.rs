@@ -129,12 +129,17 @@ pub async fn page(db: &DatabaseConnection, after: Option<i64>, first: u64) -> Ap
 
 /// The id of the newest revision: where a live feed starts.
 pub async fn latest_revision_id(db: &DatabaseConnection) -> AppResult<i64> {
-    Ok(listing_revision::Entity::find()
+    // The id alone: the appender asks on every committed change, and the row carries the
+    // listing's whole snapshot.
+    let newest: Option<i64> = listing_revision::Entity::find()
+        .select_only()
+        .column(listing_revision::Column::Id)
         .order_by_desc(listing_revision::Column::Id)
         .limit(1)
+        .into_tuple()
         .one(db)
-        .await?
-        .map_or(0, |r| r.id))
+        .await?;
+    Ok(newest.unwrap_or(0))
 }
 
 /// The newest revision recorded at or before `k` (of its latest record time, the highest

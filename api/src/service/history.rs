@@ -217,6 +217,7 @@ pub async fn measures_known_at<C: ConnectionTrait>(
                     version: d.version,
                     created_at: now.map_or(k, |m| m.created_at),
                     updated_at: now.map_or(k, |m| m.updated_at),
+                    first_used_at: now.and_then(|m| m.first_used_at).filter(|t| *t <= k),
                 })
             }
         };

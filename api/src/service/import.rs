@@ -1573,6 +1573,10 @@ impl Job<'_> {
             .flat_map(|(t, _, l)| t.measure_ids.iter().map(|id| (l.id, *id)))
             .collect();
         insert_listing_measures(tx, &links).await?;
+        let mut used: Vec<i64> = links.iter().map(|(_, measure)| *measure).collect();
+        used.sort_unstable();
+        used.dedup();
+        super::catalogue::mark_used(tx, &used, at).await?;
         let mut revisions = Vec::with_capacity(written.len());
         let mut events = Vec::with_capacity(written.len() * 2);
         for (t, op, l) in &written {
@@ -1636,7 +1640,7 @@ impl Job<'_> {
                 .filter(measure::Column::Id.is_in(t.measure_ids.clone()))
                 .all(tx)
                 .await?;
-            replace_measures(tx, l.id, &models).await?;
+            replace_measures(tx, l.id, &models, at).await?;
         }
         let mut p: listing_period::ActiveModel = period.into();
         p.starts_at = Set(t.starts_at);

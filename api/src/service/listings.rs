@@ -287,10 +287,12 @@ fn ensure_action(
     })
 }
 
+/// Sets a listing's measures (and marks them used, which fixes their domain and effect).
 pub(crate) async fn replace_measures(
     tx: &DatabaseTransaction,
     listing_id: i64,
     measures: &[measure::Model],
+    at: DateTime<Utc>,
 ) -> AppResult<()> {
     listing_measure::Entity::delete_many()
         .filter(listing_measure::Column::ListingId.eq(listing_id))
@@ -304,7 +306,8 @@ pub(crate) async fn replace_measures(
         .insert(tx)
         .await?;
     }
-    Ok(())
+    let ids: Vec<i64> = measures.iter().map(|m| m.id).collect();
+    catalogue::mark_used(tx, &ids, at).await
 }
 
 pub(crate) fn bump(l: listing::Model, at: DateTime<Utc>) -> listing::ActiveModel {
@@ -491,7 +494,7 @@ pub async fn decide(
     }
     .insert(&tx)
     .await?;
-    replace_measures(&tx, l.id, &measures).await?;
+    replace_measures(&tx, l.id, &measures, at).await?;
     let mut a = bump(l, at);
     a.status = Set(StoredStatus::Listed);
     a.decision_doc_no = Set(Some(doc));
@@ -672,7 +675,7 @@ pub async fn correct(
             ));
         }
         let measures = catalogue::measures_by_codes(&tx, codes).await?;
-        replace_measures(&tx, l.id, &measures).await?;
+        replace_measures(&tx, l.id, &measures, at).await?;
         changed = true;
     }
     if let Some(expires_at) = c.expires_at {

@@ -30,7 +30,10 @@ use serde::Serialize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// One entry of the registry log: a change event of `changes`, public fields only.
+/// One entry of the registry log: a change event of `changes`, public fields only, and
+/// the domain and effect of each of its measures. Those two decide what a check answers
+/// and are fixed once a listing uses the measure (`domain::measures`), so the log alone
+/// says what the list it replays to answers for a code and a domain.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryEntry<'a> {
@@ -42,12 +45,57 @@ pub struct RegistryEntry<'a> {
     pub in_force: bool,
     pub version: i32,
     pub measure_codes: &'a [String],
+    pub measures: Vec<LoggedMeasure<'a>>,
     pub listing: &'a super::public::PublicListing,
 }
 
-impl<'a> From<&'a ChangeEvent> for RegistryEntry<'a> {
-    fn from(e: &'a ChangeEvent) -> Self {
-        Self {
+/// A measure of a registry-log entry.
+#[derive(Clone, Copy, Serialize)]
+pub struct LoggedMeasure<'a> {
+    pub code: &'a str,
+    pub domain: &'static str,
+    pub effect: &'static str,
+}
+
+/// The domain and effect of each measure by code, as the registry log names them.
+pub type MeasureEffects = std::collections::HashMap<String, (&'static str, &'static str)>;
+
+/// The catalogue's domain and effect of every measure (a few dozen rows).
+pub async fn measure_effects<C: sea_orm::ConnectionTrait>(db: &C) -> AppResult<MeasureEffects> {
+    use crate::domain::enum_name;
+    use crate::domain::measures::{Domain, Effect};
+    Ok(super::catalogue::measures(db, None)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let domain: Domain = m.domain.into();
+            let effect: Effect = m.effect.into();
+            (m.code, (enum_name(domain), enum_name(effect)))
+        })
+        .collect())
+}
+
+impl<'a> RegistryEntry<'a> {
+    fn new(e: &'a ChangeEvent, catalogue: &MeasureEffects) -> AppResult<Self> {
+        let measures = e
+            .measure_codes
+            .iter()
+            .map(|code| {
+                let (domain, effect) = catalogue.get(code).copied().ok_or_else(|| {
+                    // Measures are never deleted (only deactivated): a data fault.
+                    AppError::internal(anyhow::anyhow!(
+                        "revision {} names measure {code}, which the catalogue lacks",
+                        e.revision_id
+                    ))
+                })?;
+                Ok(LoggedMeasure {
+                    code,
+                    domain,
+                    effect,
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        Ok(Self {
             revision_id: e.revision_id,
             kind: e.kind.action(),
             occurred_at: e.occurred_at,
@@ -56,8 +104,9 @@ impl<'a> From<&'a ChangeEvent> for RegistryEntry<'a> {
             in_force: e.in_force,
             version: e.version,
             measure_codes: &e.measure_codes,
+            measures,
             listing: &e.listing,
-        }
+        })
     }
 }
 
@@ -94,8 +143,8 @@ async fn registry_size_at(db: &DatabaseConnection, size: u64, revision: i64) -> 
 }
 
 /// The bytes logged for a change event (compact JSON).
-pub fn registry_entry(event: &ChangeEvent) -> AppResult<Vec<u8>> {
-    serde_json::to_vec(&RegistryEntry::from(event)).map_err(AppError::internal)
+pub fn registry_entry(event: &ChangeEvent, catalogue: &MeasureEffects) -> AppResult<Vec<u8>> {
+    serde_json::to_vec(&RegistryEntry::new(event, catalogue)?).map_err(AppError::internal)
 }
 
 /// The size and root of a log's latest checkpoint.
@@ -422,10 +471,11 @@ impl TransparencyLogs {
                 return Ok(logged);
             };
             let position = last.revision_id;
+            let catalogue = measure_effects(db).await?;
             let entries = page
                 .events
                 .iter()
-                .map(registry_entry)
+                .map(|e| registry_entry(e, &catalogue))
                 .collect::<AppResult<Vec<_>>>()?;
             let tx = db
                 .begin_with_options(TransactionOptions {

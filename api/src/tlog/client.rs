@@ -557,6 +557,11 @@ async fn replay_registry(
             let mut listing = e["listing"].clone();
             if let serde_json::Value::Object(fields) = &mut listing {
                 fields.insert("measureCodes".into(), e["measureCodes"].clone());
+                // Entries logged before the registry fixed a measure's domain and effect
+                // once used do not carry them.
+                if let Some(measures) = e.get("measures") {
+                    fields.insert("measures".into(), measures.clone());
+                }
             }
             listing
         })

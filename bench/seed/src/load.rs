@@ -33,6 +33,10 @@ pub const LOADED_TABLES: [&str; 5] = [
     "listing_measures",
     "check_records",
 ];
+/// The measures the loaded listings use are marked used, as the registry's own writes
+/// mark them (their domain and effect are then fixed).
+const MARK_USED_MEASURES: &str = "UPDATE measures SET first_used_at = CURRENT_TIMESTAMP \
+     WHERE first_used_at IS NULL AND id IN (SELECT measure_id FROM listing_measures)";
 /// Tables that refer to the loaded ones and must be empty too (SQLite; PostgreSQL finds
 /// them from the catalogue).
 const REFERRING_TABLES: [&str; 4] = [
@@ -768,6 +772,7 @@ mod postgres {
                     .await?;
             }
         }
+        exec(&mut tx, MARK_USED_MEASURES).await?;
         spinner.finish_and_clear();
         phases.push(phase("build_indexes", 0, started));
 
@@ -1012,6 +1017,7 @@ mod sqlite {
             .await?,
         );
         let started = Instant::now();
+        txn.execute_unprepared(MARK_USED_MEASURES).await?;
         txn.commit().await?;
         db.execute_unprepared("ANALYZE").await?;
         phases.push(phase("analyze", 0, started));

@@ -182,6 +182,20 @@ async fn an_imported_list_is_in_force_as_if_decided_here(app: TestApp) {
     );
     assert!(first.committed);
     assert_eq!(first.encoding.as_deref(), Some("utf-8"));
+    // The measures the import applied are marked used (their domain and effect fixed).
+    assert!(
+        app.count_where("measures", "first_used_at IS NOT NULL")
+            .await
+            > 0
+    );
+    assert_eq!(
+        app.count_where(
+            "measures",
+            "first_used_at IS NULL AND id IN (SELECT measure_id FROM listing_measures)"
+        )
+        .await,
+        0
+    );
     let revisions = app.count("listing_revisions").await;
     let events = app.count("audit_events").await;
     // Three operators registered, three listings decided: each audited and marked.

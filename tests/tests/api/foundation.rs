@@ -43,10 +43,53 @@ async fn malformed_requests_are_refused_with_codes(app: TestApp) {
     resp.assert_error("UNAUTHENTICATED");
 }
 
+/// Upgrading a registry that already has listings: the migration that fixes a measure's
+/// domain and effect once used marks the measures listings use at that moment, and only
+/// those.
+async fn the_measures_listings_use_are_marked_when_the_rule_arrives(app: TestApp) {
+    use migration::{Migrator, MigratorTrait};
+    let code = tests::valid_code("441802", 3);
+    app.create_operator(&code, "清远迁移测试有限公司").await;
+    // The migration stamps the machine's instant, not the test clock's.
+    let now = chrono::Utc::now();
+    app.insert_listing_in_force(&code, &["SAMR44_FACTOR_PROCUREMENT"])
+        .await;
+    // Back to the schema before the rule (the newest migration undone), then up again.
+    Migrator::down(&app.db, Some(1)).await.unwrap();
+    Migrator::up(&app.db, None).await.unwrap();
+    let used = "first_used_at IS NOT NULL";
+    assert_eq!(app.count_where("measures", used).await, 1);
+    assert_eq!(
+        app.count_where(
+            "measures",
+            &format!("{used} AND code = 'SAMR44_FACTOR_PROCUREMENT'")
+        )
+        .await,
+        1
+    );
+    let marked = app
+        .gql(
+            Some(&app.auditor()),
+            "{ measures(domain: PROCUREMENT) { code firstUsedAt } }",
+            json!({}),
+        )
+        .await;
+    let ours = marked.data()["measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"] == "SAMR44_FACTOR_PROCUREMENT")
+        .unwrap()
+        .clone();
+    let at: chrono::DateTime<chrono::Utc> = ours["firstUsedAt"].as_str().unwrap().parse().unwrap();
+    assert!(at >= now - chrono::Duration::seconds(1), "{ours}");
+}
+
 on_both_backends!(
     health_and_readiness,
     migrations_seed_the_catalogues,
-    malformed_requests_are_refused_with_codes
+    malformed_requests_are_refused_with_codes,
+    the_measures_listings_use_are_marked_when_the_rule_arrives,
 );
 
 /// The SDL is a contract with partner systems: a change must be deliberate.

@@ -1,3 +1,4 @@
+use api::domain::measures::Domain;
 use chrono::{DateTime, Duration, Months, Utc};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -617,6 +618,96 @@ async fn catalogue_edits_are_audited(app: TestApp) {
     .assert_error("FORBIDDEN");
 }
 
+/// Once a listing uses a measure, its domain and effect are fixed (a check's decision
+/// depends on them and the registry log carries them with each listing); its name and
+/// legal basis stay editable. An unused measure may change freely.
+async fn a_measure_in_use_keeps_its_domain_and_effect(app: TestApp) {
+    let admin = app.admin();
+    let upsert = "mutation($i: MeasureInput!) { upsertMeasure(input: $i) { code name domain effect version firstUsedAt } }";
+    let measure = |name: &str, domain: &str, effect: &str| json!({"i": {"code": "HONORS_SUSPEND", "name": name, "domain": domain, "effect": effect, "legalBasis": "测试依据"}});
+    let added = app
+        .gql(
+            Some(&admin),
+            upsert,
+            measure("评优暂缓", "HONORS", "CONSIDER"),
+        )
+        .await;
+    assert_eq!(added.data()["upsertMeasure"]["firstUsedAt"], Value::Null);
+    // Not used yet: the effect may still change.
+    let edited = app
+        .gql(
+            Some(&admin),
+            upsert,
+            measure("评优暂缓", "HONORS", "PROHIBIT"),
+        )
+        .await;
+    assert_eq!(edited.data()["upsertMeasure"]["effect"], "PROHIBIT");
+    assert_eq!(edited.data()["upsertMeasure"]["version"], 2);
+
+    let start = app.state.clock.now() - Duration::days(10);
+    let (code, id, v) = listed(&app, "441802", 7, start).await;
+    let correct = "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }";
+    app.gql(
+        Some(&admin),
+        correct,
+        json!({"i": {"id": id, "expectedVersion": v, "reason": "措施更正", "measureCodes": ["HONORS_SUSPEND"]}}),
+    )
+    .await
+    .data();
+    let stored = app
+        .gql(
+            Some(&app.auditor()),
+            "{ measures(domain: HONORS) { code effect version firstUsedAt } }",
+            json!({}),
+        )
+        .await;
+    let ours = stored.data()["measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"] == "HONORS_SUSPEND")
+        .unwrap()
+        .clone();
+    assert!(ours["firstUsedAt"].is_string(), "{ours}");
+
+    // Used: a new effect or a new domain is refused, and nothing is written.
+    let events = app.count("audit_events").await;
+    for (domain, effect) in [("HONORS", "CONSIDER"), ("PROCUREMENT", "PROHIBIT")] {
+        let refused = app
+            .gql(Some(&admin), upsert, measure("评优暂缓", domain, effect))
+            .await;
+        refused.assert_error("CONFLICT");
+        assert!(
+            refused.error_message().contains("new code"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(app.count("audit_events").await, events);
+    let partner = app.partner("honors-office", &[Domain::Honors]).await;
+    let check = app
+        .gql(
+            Some(&partner),
+            "query($u: String!) { check(uscc: $u, domain: HONORS) { decision } }",
+            json!({"u": code}),
+        )
+        .await;
+    assert_eq!(check.data()["check"]["decision"], "RESTRICTED");
+
+    // Its name and legal basis may still be corrected.
+    let renamed = app
+        .gql(
+            Some(&admin),
+            upsert,
+            measure("评优评先暂缓", "HONORS", "PROHIBIT"),
+        )
+        .await;
+    let renamed = &renamed.data()["upsertMeasure"];
+    assert_eq!(renamed["name"], "评优评先暂缓");
+    assert_eq!(renamed["version"], 3);
+    assert_eq!(renamed["firstUsedAt"], ours["firstUsedAt"]);
+}
+
 on_both_backends!(
     the_whole_lifecycle,
     refused_transitions_name_the_state,
@@ -628,4 +719,5 @@ on_both_backends!(
     a_page_of_listings_costs_a_bounded_number_of_queries,
     pagination_and_filters,
     catalogue_edits_are_audited,
+    a_measure_in_use_keeps_its_domain_and_effect,
 );

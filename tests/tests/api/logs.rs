@@ -431,6 +431,14 @@ async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app:
                     v["measureCodes"].as_array().is_some_and(|m| !m.is_empty()),
                     "{v}"
                 );
+                // Each measure with the domain and effect that decide a check.
+                let measures = v["measures"].as_array().unwrap();
+                assert_eq!(measures.len(), v["measureCodes"].as_array().unwrap().len());
+                for (m, code) in measures.iter().zip(v["measureCodes"].as_array().unwrap()) {
+                    assert_eq!(&m["code"], code, "{v}");
+                    assert!(m["domain"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
+                    assert!(m["effect"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+                }
                 v["uscc"].as_str().unwrap().to_string()
             })
             .collect();

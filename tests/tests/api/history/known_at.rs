@@ -56,11 +56,12 @@ async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
         new["measures"],
         json!([{"code": "SAMR44_FACTOR_PROCUREMENT"}])
     );
-    // A catalogue edit after the correction: the record keeps the measure's effect as it
-    // stood then; the live listing shows the new one.
+    // A catalogue edit after the correction: the record keeps the measure's name as it
+    // stood then; the live listing shows the new one. (Its effect is fixed once used:
+    // `a_measure_in_use_keeps_its_domain_and_effect`.)
     app.gql(
         Some(&app.admin()),
-        "mutation { upsertMeasure(input: {code: \"SAMR44_FACTOR_PROCUREMENT\", name: \"政府采购限制\", domain: PROCUREMENT, effect: PROHIBIT, legalBasis: \"测试\"}) { effect } }",
+        "mutation { upsertMeasure(input: {code: \"SAMR44_FACTOR_PROCUREMENT\", name: \"政府采购重要考量\", domain: PROCUREMENT, effect: CONSIDER, legalBasis: \"测试\"}) { effect } }",
         json!({}),
     )
     .await
@@ -82,7 +83,7 @@ async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
         .await;
     assert_eq!(
         now.data()["listing"]["measures"],
-        json!([{"code": "SAMR44_FACTOR_PROCUREMENT", "effect": "PROHIBIT", "name": "政府采购限制"}])
+        json!([{"code": "SAMR44_FACTOR_PROCUREMENT", "effect": "CONSIDER", "name": "政府采购重要考量"}])
     );
     let live = app
         .gql(Some(&auditor), one, json!({"id": id, "k": Value::Null}))
