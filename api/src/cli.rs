@@ -104,6 +104,11 @@ pub enum Command {
         /// it the key is fetched from the registry URL (trust on first use).
         #[arg(long, requires = "registry_url")]
         registry_vkey: Option<PathBuf>,
+        /// Also recompute the answer: replay the log's entries up to the receipt's head
+        /// into the list at its `asOf`, and check that this list gives the receipt's
+        /// decision and hits for its code and domain (fetches every entry bundle).
+        #[arg(long, requires = "registry_url")]
+        recompute: bool,
         /// The receipt, `@FILE` to read it from a file, or `-` for standard input.
         receipt: String,
     },

@@ -139,6 +139,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             min_cosignatures,
             registry_url,
             registry_vkey,
+            recompute,
             receipt,
         } => {
             // Exit status 2: nothing could be verified (unlike 1: verified and not genuine).
@@ -209,6 +210,15 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                         registry_vkey.clone(),
                         head.size,
                         &head.root,
+                        recompute
+                            .then(|| api::tlog::client::ReceiptAnswer {
+                                uscc: v.payload.uscc.clone(),
+                                domain: v.payload.domain,
+                                as_of: v.payload.as_of,
+                                decision: v.payload.decision,
+                                hit_listing_ids: v.payload.hit_listing_ids.clone(),
+                            })
+                            .as_ref(),
                     )
                     .await
                     {

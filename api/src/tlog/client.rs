@@ -10,6 +10,8 @@ use super::{
     HashMemo, TILE_WIDTH, TilePath, hash_b64, parse_entry_bundle, parse_hash_b64, parse_tile,
     prove_consistency, record_hash, stored_hashes_for_leaves, verify_consistency,
 };
+use crate::domain::decision::{Decision, bears_on_answer, decide};
+use crate::domain::measures::{Domain, Effect};
 use anyhow::{Context, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -59,6 +61,9 @@ pub struct Report {
     pub problems: Vec<String>,
     /// The registry log's list as replayed (its listings in force, by id), when replayed.
     pub replayed: Vec<serde_json::Value>,
+    /// Why the list could not be rebuilt at the instant asked (an instant before the
+    /// entries replayed): a problem for `verify-log`, a limit for `verify-receipt`.
+    pub not_rebuilt: Option<String>,
 }
 
 impl Report {
@@ -142,6 +147,9 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
         min_cosignatures: args.min_cosignatures,
     };
     let (mut report, checkpoint) = check_log(&check).await?;
+    if let Some(why) = report.not_rebuilt.take() {
+        report.problems.push(why);
+    }
     if let Some(path) = &args.list_out
         && report.ok()
     {
@@ -253,19 +261,41 @@ pub async fn check_log(check: &LogCheck) -> anyhow::Result<(Report, Option<Verif
     Ok((report, verified.map(|(checkpoint, _)| checkpoint)))
 }
 
+/// A receipt's answer, to be recomputed from the registry log (`verify-receipt
+/// --recompute`).
+#[derive(Clone, Debug)]
+pub struct ReceiptAnswer {
+    pub uscc: String,
+    pub domain: Domain,
+    pub as_of: chrono::DateTime<chrono::Utc>,
+    pub decision: Decision,
+    pub hit_listing_ids: Vec<i64>,
+}
+
 /// `verify-receipt --registry-url`: the registry log's tree head a receipt names (the
 /// state of the list its answer was read from, `size` entries with root `root`) must be
 /// a head of the public registry log: the root of its first `size` entries, recomputed
 /// from the tiles under the log's verified checkpoint, which therefore extends it.
+///
+/// With `answer` (`--recompute`), those entries are also replayed into the list at the
+/// receipt's `asOf`, and the decision and hits that list gives for the receipt's code and
+/// domain must be the receipt's: the answer follows from public data alone. This fetches
+/// every entry bundle of the log.
 pub async fn check_registry_head(
     url: &str,
     vkey: Option<String>,
     size: u64,
     root: &str,
+    answer: Option<&ReceiptAnswer>,
 ) -> anyhow::Result<Report> {
     let check = LogCheck {
         url: url.to_string(),
         vkey,
+        replay: answer.is_some(),
+        replay_at: ReplayAt {
+            size: Some(size),
+            as_of: answer.map(|a| a.as_of),
+        },
         ..Default::default()
     };
     let (mut report, verified) = check_log_tree(&check).await?;
@@ -299,8 +329,85 @@ pub async fn check_registry_head(
             "the receipt names root {root} for the registry log's first {size} entries; the log's are {}",
             hash_b64(&at_size)
         ));
+        return Ok(report);
+    }
+    if let Some(answer) = answer
+        && report.ok()
+    {
+        recompute_into(&mut report, answer);
     }
     Ok(report)
+}
+
+/// Compares the receipt's answer with what the replayed list gives for its code and
+/// domain (or says why it cannot be recomputed).
+fn recompute_into(report: &mut Report, answer: &ReceiptAnswer) {
+    let domain = crate::domain::enum_name(answer.domain);
+    if let Some(why) = report.not_rebuilt.take() {
+        report.checked.push(format!("answer not recomputed: {why}"));
+        return;
+    }
+    match answer_from_list(&report.replayed, &answer.uscc, answer.domain) {
+        Err(why) => report
+            .checked
+            .push(format!("answer not recomputed: {why}")),
+        Ok((decision, hits)) if decision == answer.decision && hits == answer.hit_listing_ids => {
+            report.checked.push(format!(
+                "the list those entries replay to at {} answers {} for {} in {domain}, hits {hits:?}: the receipt's answer",
+                answer.as_of.to_rfc3339(),
+                crate::domain::enum_name(decision),
+                answer.uscc,
+            ))
+        }
+        Ok((decision, hits)) => report.problems.push(format!(
+            "the list those entries replay to at {} answers {} for {} in {domain} with hits {hits:?}; the receipt says {} with hits {:?}",
+            answer.as_of.to_rfc3339(),
+            crate::domain::enum_name(decision),
+            answer.uscc,
+            crate::domain::enum_name(answer.decision),
+            answer.hit_listing_ids,
+        )),
+    }
+}
+
+/// What a replayed list (listings in force, each with its logged `measures`) answers for
+/// `uscc` in `domain`: the decision and the hit listings' ids, ascending, by the rules of
+/// the registry's own checks (`domain::decision`). `Err` when the list cannot say: a
+/// listing of the code was logged before entries carried their measures' effects.
+pub fn answer_from_list(
+    list: &[serde_json::Value],
+    uscc: &str,
+    domain: Domain,
+) -> Result<(Decision, Vec<i64>), String> {
+    let mut effects = Vec::new();
+    let mut hits = BTreeSet::new();
+    for listing in list.iter().filter(|l| l["uscc"].as_str() == Some(uscc)) {
+        let id = listing["id"]
+            .as_str()
+            .and_then(|id| id.parse::<i64>().ok())
+            .ok_or_else(|| format!("a listing of {uscc} has no numeric id: {listing}"))?;
+        let measures = listing["measures"].as_array().ok_or_else(|| {
+            format!(
+                "listing {id} was logged before entries carried their measures' domain and effect"
+            )
+        })?;
+        for m in measures {
+            let of: LoggedMeasure = serde_json::from_value(m.clone())
+                .map_err(|e| format!("a measure of listing {id}: {e}"))?;
+            if of.domain == domain && bears_on_answer(of.effect) {
+                effects.push(of.effect);
+                hits.insert(id);
+            }
+        }
+    }
+    Ok((decide(effects), hits.into_iter().collect()))
+}
+
+/// A measure as a registry-log entry names it.
+#[derive(serde::Deserialize)]
+struct LoggedMeasure {
+    domain: Domain,
+    effect: Effect,
 }
 
 /// [`check_log`], also returning every stored hash of the verified tree.
@@ -540,7 +647,7 @@ async fn replay_registry(
     if let Some(last) = last_logged
         && as_of < last
     {
-        report.problems.push(format!(
+        report.not_rebuilt = Some(format!(
             "the list cannot be rebuilt at {as_of}: the entries replayed run to {last}, and an entry says whether its listing was in force when it was logged, not before"
         ));
         return Ok(());
@@ -612,4 +719,59 @@ async fn replay_registry(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn listing(id: &str, uscc: &str, measures: serde_json::Value) -> serde_json::Value {
+        json!({"id": id, "uscc": uscc, "measures": measures})
+    }
+
+    #[test]
+    fn a_replayed_list_answers_by_the_strictest_measure_for_the_domain() {
+        let list = vec![
+            listing(
+                "7",
+                "A",
+                json!([{"code": "P", "domain": "PROCUREMENT", "effect": "CONSIDER"},
+                       {"code": "S", "domain": "SUPERVISION", "effect": "SUPERVISE"}]),
+            ),
+            listing(
+                "3",
+                "A",
+                json!([{"code": "R", "domain": "PROCUREMENT", "effect": "PROHIBIT"}]),
+            ),
+            // Another domain only, and a supervision measure: no hit.
+            listing(
+                "9",
+                "A",
+                json!([{"code": "B", "domain": "BIDDING", "effect": "PROHIBIT"},
+                       {"code": "S2", "domain": "PROCUREMENT", "effect": "SUPERVISE"}]),
+            ),
+            listing(
+                "4",
+                "B",
+                json!([{"code": "R", "domain": "PROCUREMENT", "effect": "PROHIBIT"}]),
+            ),
+        ];
+        assert_eq!(
+            answer_from_list(&list, "A", Domain::Procurement),
+            Ok((Decision::Restricted, vec![3, 7]))
+        );
+        assert_eq!(
+            answer_from_list(&list, "A", Domain::Honors),
+            Ok((Decision::Clear, vec![]))
+        );
+        assert_eq!(
+            answer_from_list(&list, "C", Domain::Procurement),
+            Ok((Decision::Clear, vec![]))
+        );
+        // An entry of the code logged before entries named their measures' effects.
+        let old = vec![json!({"id": "5", "uscc": "A", "measureCodes": ["P"]})];
+        let refused = answer_from_list(&old, "A", Domain::Procurement).unwrap_err();
+        assert!(refused.contains("listing 5 was logged before"), "{refused}");
+    }
 }

@@ -478,15 +478,15 @@ async fn a_receipt_names_the_registry_head_of_the_list_it_was_answered_from(app:
     use api::tlog::client::check_registry_head;
     let url = format!("{}/logs/registry", app.address);
     let b64 = tl::hash_b64;
-    let held = check_registry_head(&url, None, first.size, &b64(&first.root))
+    let held = check_registry_head(&url, None, first.size, &b64(&first.root), None)
         .await
         .unwrap();
     assert!(held.ok(), "{}", held.text());
-    let forged = check_registry_head(&url, None, first.size, &b64(&second.root))
+    let forged = check_registry_head(&url, None, first.size, &b64(&second.root), None)
         .await
         .unwrap();
     assert!(!forged.ok(), "{}", forged.text());
-    let beyond = check_registry_head(&url, None, second.size + 1, &b64(&second.root))
+    let beyond = check_registry_head(&url, None, second.size + 1, &b64(&second.root), None)
         .await
         .unwrap();
     assert!(!beyond.ok(), "{}", beyond.text());
@@ -549,6 +549,138 @@ async fn consistency_proofs_hold_and_a_forged_history_fails(app: TestApp) {
     }
 }
 
+/// A PROCUREMENT check of `code` now, as its verified receipt's payload.
+async fn checked_payload(
+    app: &TestApp,
+    token: &str,
+    code: &str,
+) -> api::service::receipts::ReceiptPayload {
+    let resp = app
+        .gql(
+            Some(token),
+            "query($u: String!) { check(uscc: $u, domain: PROCUREMENT) { decision receipt } }",
+            json!({"u": code}),
+        )
+        .await;
+    let receipt = resp.data()["check"]["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answers = verifier(app, "answers").await;
+    verify_any(&receipt, &HashMap::new(), Some(&answers))
+        .unwrap()
+        .payload
+}
+
+/// `verify-receipt --registry-url … --recompute`: the public registry log, replayed up
+/// to the head a receipt names, gives that receipt's decision and hits for its code and
+/// domain; an answer the list at that head does not give is refused.
+async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: TestApp) {
+    use api::domain::decision::Decision;
+    use api::tlog::client::{ReceiptAnswer, check_registry_head};
+    let start = Utc::now() - Duration::days(2);
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    // On the list with its default measures: answered by its procurement measures.
+    let (listed_code, listed_id, _) = crate::listings::listed(&app, "441802", 131, start).await;
+    // On the list with a supervision measure only: CLEAR for procurement, no hit.
+    let (supervised_code, supervised_id, v) =
+        crate::listings::listed(&app, "441802", 132, start).await;
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+        json!({"i": {"id": supervised_id, "expectedVersion": v, "reason": "措施更正", "measureCodes": ["SAMR44_KEY_SUPERVISION"]}}),
+    )
+    .await
+    .data();
+    let unknown_code = valid_code("441802", 133);
+    app.state.logs.append_registry(&app.db).await.unwrap();
+
+    let url = format!("{}/logs/registry", app.address);
+    let answer_of = |p: &api::service::receipts::ReceiptPayload| ReceiptAnswer {
+        uscc: p.uscc.clone(),
+        domain: p.domain,
+        as_of: p.as_of,
+        decision: p.decision,
+        hit_listing_ids: p.hit_listing_ids.clone(),
+    };
+    let recompute = |head: &api::service::receipts::RegistryLogHead, answer: ReceiptAnswer| {
+        let url = url.clone();
+        let head = head.clone();
+        async move {
+            check_registry_head(&url, None, head.size, &head.root, Some(&answer))
+                .await
+                .unwrap()
+        }
+    };
+    let listed = checked_payload(&app, &token, &listed_code).await;
+    assert_ne!(listed.decision, Decision::Clear);
+    assert_eq!(
+        listed.hit_listing_ids,
+        vec![listed_id.parse::<i64>().unwrap()]
+    );
+    let mut heads = Vec::new();
+    for code in [&listed_code, &supervised_code, &unknown_code] {
+        let payload = checked_payload(&app, &token, code).await;
+        let head = payload.registry_log.clone().unwrap();
+        let report = recompute(&head, answer_of(&payload)).await;
+        assert!(report.ok(), "{code}: {}", report.text());
+        assert!(
+            report.text().contains("the receipt's answer"),
+            "{}",
+            report.text()
+        );
+        heads.push((head, payload));
+    }
+    assert_eq!(heads[1].1.decision, Decision::Clear);
+    assert!(heads[1].1.hit_listing_ids.is_empty());
+
+    // An answer the list at that head does not give: the decision or the hits altered.
+    let (head, _) = &heads[0];
+    for (decision, hits) in [
+        (Decision::Clear, vec![]),
+        (listed.decision, vec![listed.hit_listing_ids[0] + 1]),
+    ] {
+        let forged = ReceiptAnswer {
+            decision,
+            hit_listing_ids: hits,
+            ..answer_of(&listed)
+        };
+        let report = recompute(head, forged).await;
+        assert!(!report.ok(), "{}", report.text());
+        assert!(
+            report.text().contains("the receipt says"),
+            "{}",
+            report.text()
+        );
+    }
+    // The listed operator's answer against the empty log's head: that list has nobody.
+    let empty = app.state.logs.registry_head_for(&app.db, 0).await.unwrap();
+    let empty = api::service::receipts::RegistryLogHead {
+        size: empty.size,
+        root: tl::hash_b64(&empty.root),
+    };
+    let report = recompute(&empty, answer_of(&listed)).await;
+    assert!(!report.ok(), "{}", report.text());
+    // An asOf before the entries replayed: the head holds, the answer is not recomputed
+    // (an entry says whether its listing was in force when logged, not before).
+    let early = ReceiptAnswer {
+        as_of: start - Duration::days(1),
+        ..answer_of(&listed)
+    };
+    let report = recompute(head, early).await;
+    assert!(report.ok(), "{}", report.text());
+    assert!(
+        report.text().contains("answer not recomputed"),
+        "{}",
+        report.text()
+    );
+}
+
 on_both_backends!(
     a_receipt_verifies_offline_from_the_public_key_alone,
     two_checks_of_one_group_share_one_checkpoint_signature,
@@ -556,6 +688,7 @@ on_both_backends!(
     the_registry_log_follows_the_feed_and_replays_to_the_list,
     consistency_proofs_hold_and_a_forged_history_fails,
     a_receipt_names_the_registry_head_of_the_list_it_was_answered_from,
+    a_receipt_s_answer_is_recomputed_from_the_public_registry_log,
 );
 
 async fn verify_log_audits_both_logs_and_catches_a_rewritten_history(app: TestApp) {
