@@ -331,6 +331,39 @@ async fn an_imported_list_is_in_force_as_if_decided_here(app: TestApp) {
             .unwrap()
             .starts_with("corrected by the import of list-v2.csv")
     );
+
+    // Moving a listing to a successor measure (a measure's effect is fixed once used, so
+    // a new effect is a new code): the changed 惩戒措施 column corrects the listing.
+    app.gql(
+        Some(&app.admin()),
+        "mutation { upsertMeasure(input: {code: \"PROCUREMENT_REVIEW_2026\", name: \"政府采购审慎核查\", domain: PROCUREMENT, effect: CONSIDER, legalBasis: \"测试依据\"}) { code } }",
+        json!({}),
+    )
+    .await
+    .data();
+    rows[0][12] = "PROCUREMENT_REVIEW_2026".into();
+    let moved = run(
+        &app,
+        "list-v3.csv",
+        csv_text(&rows).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!((moved.created, moved.updated, moved.unchanged), (0, 1, 2));
+    assert_eq!(
+        listing_by_doc(&app, &c[0]).await["measures"],
+        json!([{"code": "PROCUREMENT_REVIEW_2026"}])
+    );
+    assert_eq!(decision_at(&app, &c[0], None).await, "REVIEW");
+    assert_eq!(
+        app.count_where(
+            "measures",
+            "code = 'PROCUREMENT_REVIEW_2026' AND first_used_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
 }
 
 /// One bad row of each kind: the file is refused whole, every error named; `partial`
