@@ -554,7 +554,7 @@ async fn checked_payload(
     app: &TestApp,
     token: &str,
     code: &str,
-) -> api::service::receipts::ReceiptPayload {
+) -> (String, api::service::receipts::ReceiptPayload) {
     let resp = app
         .gql(
             Some(token),
@@ -567,9 +567,10 @@ async fn checked_payload(
         .unwrap()
         .to_string();
     let answers = verifier(app, "answers").await;
-    verify_any(&receipt, &HashMap::new(), Some(&answers))
+    let payload = verify_any(&receipt, &HashMap::new(), Some(&answers))
         .unwrap()
-        .payload
+        .payload;
+    (receipt, payload)
 }
 
 /// `verify-receipt --registry-url … --recompute`: the public registry log, replayed up
@@ -617,7 +618,7 @@ async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: Test
                 .unwrap()
         }
     };
-    let listed = checked_payload(&app, &token, &listed_code).await;
+    let (_, listed) = checked_payload(&app, &token, &listed_code).await;
     assert_ne!(listed.decision, Decision::Clear);
     assert_eq!(
         listed.hit_listing_ids,
@@ -625,7 +626,7 @@ async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: Test
     );
     let mut heads = Vec::new();
     for code in [&listed_code, &supervised_code, &unknown_code] {
-        let payload = checked_payload(&app, &token, code).await;
+        let (receipt, payload) = checked_payload(&app, &token, code).await;
         let head = payload.registry_log.clone().unwrap();
         let report = recompute(&head, answer_of(&payload)).await;
         assert!(report.ok(), "{code}: {}", report.text());
@@ -634,13 +635,13 @@ async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: Test
             "{}",
             report.text()
         );
-        heads.push((head, payload));
+        heads.push((head, payload, receipt));
     }
     assert_eq!(heads[1].1.decision, Decision::Clear);
     assert!(heads[1].1.hit_listing_ids.is_empty());
 
     // An answer the list at that head does not give: the decision or the hits altered.
-    let (head, _) = &heads[0];
+    let (head, _, _) = &heads[0];
     for (decision, hits) in [
         (Decision::Clear, vec![]),
         (listed.decision, vec![listed.hit_listing_ids[0] + 1]),
@@ -679,6 +680,84 @@ async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: Test
         "{}",
         report.text()
     );
+
+    // The same, by an implementation that is not the registry's own
+    // (tests/verifier/recompute_answer.py: standard library and `cryptography`).
+    if !python_verifier_available() {
+        eprintln!(
+            "SKIPPED: python3 with the `cryptography` package is needed for the independent recomputation"
+        );
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/verifier/recompute_answer.py");
+    let dir = tempfile::tempdir().unwrap();
+    let registry_vkey = dir.path().join("registry.vkey");
+    std::fs::write(&registry_vkey, text(&app, "/logs/registry/vkey").await.1).unwrap();
+    let answers_vkey = dir.path().join("answers.vkey");
+    std::fs::write(&answers_vkey, text(&app, "/logs/answers/vkey").await.1).unwrap();
+    // Run off the runtime's threads: the script fetches from this test's server.
+    let python = |input: Vec<std::ffi::OsString>| {
+        let (script, url, registry_vkey) = (script, url.clone(), registry_vkey.clone());
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("python3")
+                    .arg(script)
+                    .arg("--registry-url")
+                    .arg(url)
+                    .arg("--registry-vkey")
+                    .arg(registry_vkey)
+                    .args(input)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    for (i, (_, payload, receipt)) in heads.iter().enumerate() {
+        let file = dir.path().join(format!("receipt-{i}.txt"));
+        std::fs::write(&file, receipt).unwrap();
+        let (code, out) = python(vec![
+            "--vkey".into(),
+            answers_vkey.clone().into(),
+            file.into(),
+        ])
+        .await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.starts_with("RECOMPUTED"), "{out}");
+        let decision = format!("answers {}", api::domain::enum_name(payload.decision));
+        assert!(out.contains(&decision), "{out}");
+    }
+    // Altered answers (as payload JSON, which the script does not hold to a signature).
+    let early = (start - Duration::days(1)).to_rfc3339();
+    let edits: Vec<(&str, Value, i32)> = vec![
+        ("decision", json!("CLEAR"), 1),
+        ("hitListingIds", json!([listed.hit_listing_ids[0] + 1]), 1),
+        (
+            "registryLog",
+            json!({"size": empty.size, "root": empty.root}),
+            1,
+        ),
+        ("asOf", json!(early), 3),
+    ];
+    let unaltered = serde_json::to_value(&listed).unwrap();
+    for (field, value, expected) in
+        edits
+            .into_iter()
+            .chain([("uscc", unaltered["uscc"].clone(), 0)])
+    {
+        let mut answer = unaltered.clone();
+        answer[field] = value;
+        let file = dir.path().join("answer.json");
+        std::fs::write(&file, answer.to_string()).unwrap();
+        let (code, out) = python(vec!["--answer-json".into(), file.into()]).await;
+        assert_eq!(code, expected, "{field}: {out}");
+    }
 }
 
 on_both_backends!(
