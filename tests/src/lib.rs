@@ -482,15 +482,8 @@ impl TestApp {
             .insert(&self.db)
             .await
             .expect("insert listing measure");
-            // As the registry's own writes do (`service::catalogue::mark_used`).
-            entity::measure::Entity::update_many()
-                .col_expr(
-                    entity::measure::Column::FirstUsedAt,
-                    sea_orm::sea_query::Expr::value(chrono::Utc::now()),
-                )
-                .filter(entity::measure::Column::FirstUsedAt.is_null())
-                .filter(entity::measure::Column::Id.eq(measure))
-                .exec(&self.db)
+            // As the registry's own writes do.
+            api::service::catalogue::mark_used(&self.db, &[measure], chrono::Utc::now())
                 .await
                 .expect("mark the measure used");
         }
@@ -548,6 +541,24 @@ impl TestApp {
             .expect("find measure")
             .unwrap_or_else(|| panic!("measure {code} does not exist"))
             .id
+    }
+
+    /// The catalogue's measure `code` (of `domain`), with `fields`, as an auditor reads it.
+    pub async fn measure_as_read(&self, domain: &str, code: &str, fields: &str) -> Value {
+        let read = self
+            .gql(
+                Some(&self.auditor()),
+                &format!("{{ measures(domain: {domain}) {{ code {fields} }} }}"),
+                json!({}),
+            )
+            .await;
+        read.data()["measures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["code"] == code)
+            .unwrap_or_else(|| panic!("no measure {code} in {domain}: {}", read.body))
+            .clone()
     }
 
     /// Registers a partner as the city admin.

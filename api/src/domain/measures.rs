@@ -87,6 +87,15 @@ pub enum Effect {
     Supervise,
 }
 
+/// A measure as each registry-log entry names it: its code with the domain and effect
+/// that decide a check (fixed once a listing uses it: [`refusal_to_edit_in_use`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasureEffect {
+    pub code: String,
+    pub domain: Domain,
+    pub effect: Effect,
+}
+
 /// Why an edit of a measure in use is refused, or `None` if it may be saved.
 ///
 /// A check's decision depends on the measures of the listings in force and on each

@@ -147,7 +147,7 @@ fn valid_code(code: &str) -> AppResult<String> {
 /// transaction that writes the listing's measures: from then on their domain and effect
 /// are fixed ([`refusal_to_edit_in_use`]). Both take the audit chain's lock, so an edit of
 /// the catalogue and a listing's first use of a measure never pass each other.
-pub(crate) async fn mark_used<C: ConnectionTrait>(
+pub async fn mark_used<C: ConnectionTrait>(
     db: &C,
     measure_ids: &[i64],
     at: chrono::DateTime<chrono::Utc>,

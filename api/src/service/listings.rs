@@ -298,14 +298,8 @@ pub(crate) async fn replace_measures(
         .filter(listing_measure::Column::ListingId.eq(listing_id))
         .exec(tx)
         .await?;
-    for m in measures {
-        listing_measure::ActiveModel {
-            listing_id: Set(listing_id),
-            measure_id: Set(m.id),
-        }
-        .insert(tx)
-        .await?;
-    }
+    let links: Vec<(i64, i64)> = measures.iter().map(|m| (listing_id, m.id)).collect();
+    crate::store::insert_many::insert_listing_measures(tx, &links).await?;
     let ids: Vec<i64> = measures.iter().map(|m| m.id).collect();
     catalogue::mark_used(tx, &ids, at).await
 }

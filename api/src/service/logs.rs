@@ -17,6 +17,7 @@
 use super::feed::{self, ChangeEvent};
 use crate::auth::keys;
 use crate::config::Settings;
+use crate::domain::measures::{Domain, Effect, MeasureEffect};
 use crate::error::{AppError, AppResult};
 use crate::store::tlog_store::{self, Appended, LogName};
 use crate::tlog::cosignature::{
@@ -45,33 +46,19 @@ pub struct RegistryEntry<'a> {
     pub in_force: bool,
     pub version: i32,
     pub measure_codes: &'a [String],
-    pub measures: Vec<LoggedMeasure<'a>>,
+    pub measures: Vec<MeasureEffect>,
     pub listing: &'a super::public::PublicListing,
 }
 
-/// A measure of a registry-log entry.
-#[derive(Clone, Copy, Serialize)]
-pub struct LoggedMeasure<'a> {
-    pub code: &'a str,
-    pub domain: &'static str,
-    pub effect: &'static str,
-}
-
-/// The domain and effect of each measure by code, as the registry log names them.
-pub type MeasureEffects = std::collections::HashMap<String, (&'static str, &'static str)>;
+/// The domain and effect of each measure, by code.
+pub type MeasureEffects = std::collections::HashMap<String, (Domain, Effect)>;
 
 /// The catalogue's domain and effect of every measure (a few dozen rows).
 pub async fn measure_effects<C: sea_orm::ConnectionTrait>(db: &C) -> AppResult<MeasureEffects> {
-    use crate::domain::enum_name;
-    use crate::domain::measures::{Domain, Effect};
     Ok(super::catalogue::measures(db, None)
         .await?
         .into_iter()
-        .map(|m| {
-            let domain: Domain = m.domain.into();
-            let effect: Effect = m.effect.into();
-            (m.code, (enum_name(domain), enum_name(effect)))
-        })
+        .map(|m| (m.code, (m.domain.into(), m.effect.into())))
         .collect())
 }
 
@@ -88,8 +75,8 @@ impl<'a> RegistryEntry<'a> {
                         e.revision_id
                     ))
                 })?;
-                Ok(LoggedMeasure {
-                    code,
+                Ok(MeasureEffect {
+                    code: code.clone(),
                     domain,
                     effect,
                 })

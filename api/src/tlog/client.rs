@@ -11,7 +11,7 @@ use super::{
     prove_consistency, record_hash, stored_hashes_for_leaves, verify_consistency,
 };
 use crate::domain::decision::{Decision, bears_on_answer, decide};
-use crate::domain::measures::{Domain, Effect};
+use crate::domain::measures::{Domain, MeasureEffect};
 use anyhow::{Context, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -392,7 +392,7 @@ pub fn answer_from_list(
             )
         })?;
         for m in measures {
-            let of: LoggedMeasure = serde_json::from_value(m.clone())
+            let of: MeasureEffect = serde_json::from_value(m.clone())
                 .map_err(|e| format!("a measure of listing {id}: {e}"))?;
             if of.domain == domain && bears_on_answer(of.effect) {
                 effects.push(of.effect);
@@ -401,13 +401,6 @@ pub fn answer_from_list(
         }
     }
     Ok((decide(effects), hits.into_iter().collect()))
-}
-
-/// A measure as a registry-log entry names it.
-#[derive(serde::Deserialize)]
-struct LoggedMeasure {
-    domain: Domain,
-    effect: Effect,
 }
 
 /// [`check_log`], also returning every stored hash of the verified tree.

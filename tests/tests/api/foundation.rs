@@ -67,20 +67,9 @@ async fn the_measures_listings_use_are_marked_when_the_rule_arrives(app: TestApp
         .await,
         1
     );
-    let marked = app
-        .gql(
-            Some(&app.auditor()),
-            "{ measures(domain: PROCUREMENT) { code firstUsedAt } }",
-            json!({}),
-        )
+    let ours = app
+        .measure_as_read("PROCUREMENT", "SAMR44_FACTOR_PROCUREMENT", "firstUsedAt")
         .await;
-    let ours = marked.data()["measures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["code"] == "SAMR44_FACTOR_PROCUREMENT")
-        .unwrap()
-        .clone();
     let at: chrono::DateTime<chrono::Utc> = ours["firstUsedAt"].as_str().unwrap().parse().unwrap();
     assert!(at >= now - chrono::Duration::seconds(1), "{ours}");
 }

@@ -654,20 +654,9 @@ async fn a_measure_in_use_keeps_its_domain_and_effect(app: TestApp) {
     )
     .await
     .data();
-    let stored = app
-        .gql(
-            Some(&app.auditor()),
-            "{ measures(domain: HONORS) { code effect version firstUsedAt } }",
-            json!({}),
-        )
+    let ours = app
+        .measure_as_read("HONORS", "HONORS_SUSPEND", "effect version firstUsedAt")
         .await;
-    let ours = stored.data()["measures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["code"] == "HONORS_SUSPEND")
-        .unwrap()
-        .clone();
     assert!(ours["firstUsedAt"].is_string(), "{ours}");
 
     // Used: a new effect or a new domain is refused, and nothing is written.

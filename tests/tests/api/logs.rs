@@ -683,41 +683,23 @@ async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: Test
 
     // The same, by an implementation that is not the registry's own
     // (tests/verifier/recompute_answer.py: standard library and `cryptography`).
-    if !python_verifier_available() {
-        eprintln!(
-            "SKIPPED: python3 with the `cryptography` package is needed for the independent recomputation"
-        );
+    if !python_verifier_available("the independent recomputation") {
         return;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/verifier/recompute_answer.py");
     let dir = tempfile::tempdir().unwrap();
     let registry_vkey = dir.path().join("registry.vkey");
     std::fs::write(&registry_vkey, text(&app, "/logs/registry/vkey").await.1).unwrap();
     let answers_vkey = dir.path().join("answers.vkey");
     std::fs::write(&answers_vkey, text(&app, "/logs/answers/vkey").await.1).unwrap();
-    // Run off the runtime's threads: the script fetches from this test's server.
     let python = |input: Vec<std::ffi::OsString>| {
-        let (script, url, registry_vkey) = (script, url.clone(), registry_vkey.clone());
-        async move {
-            let out = tokio::task::spawn_blocking(move || {
-                std::process::Command::new("python3")
-                    .arg(script)
-                    .arg("--registry-url")
-                    .arg(url)
-                    .arg("--registry-vkey")
-                    .arg(registry_vkey)
-                    .args(input)
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&out.stderr),
-            )
-        }
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--registry-url".into(),
+            url.clone().into(),
+            "--registry-vkey".into(),
+            registry_vkey.clone().into(),
+        ];
+        args.extend(input);
+        run_python("recompute_answer.py", args)
     };
     for (i, (_, payload, receipt)) in heads.iter().enumerate() {
         let file = dir.path().join(format!("receipt-{i}.txt"));
@@ -857,38 +839,54 @@ async fn verify_log_audits_both_logs_and_catches_a_rewritten_history(app: TestAp
 
 on_both_backends!(verify_log_audits_both_logs_and_catches_a_rewritten_history);
 
-/// Whether the independent verifier can run here (python3 with `cryptography`).
-fn python_verifier_available() -> bool {
-    std::process::Command::new("python3")
+/// Whether the independent verifiers can run here (python3 with `cryptography`); when
+/// not, says which part of a test (`what`) is skipped.
+fn python_verifier_available(what: &str) -> bool {
+    let available = std::process::Command::new("python3")
         .args(["-c", "import cryptography"])
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        eprintln!(
+            "SKIPPED: python3 with the `cryptography` package is needed for {what} (apt-get install python3-cryptography, or pip install cryptography)"
+        );
+    }
+    available
+}
+
+/// Runs one of the independent verifiers (`tests/verifier/<script>`) off the runtime's
+/// threads, since a script may fetch from this test's server: its exit status, and its
+/// standard output followed by its standard error.
+async fn run_python(script: &str, args: Vec<std::ffi::OsString>) -> (i32, String) {
+    let script = format!("{}/verifier/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 async fn an_independent_python_verifier_accepts_receipts_and_refuses_altered_ones(app: TestApp) {
-    if !python_verifier_available() {
-        eprintln!(
-            "SKIPPED: python3 with the `cryptography` package is needed for the independent receipt verifier (apt-get install python3-cryptography, or pip install cryptography)"
-        );
+    if !python_verifier_available("the independent receipt verifier") {
         return;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/verifier/verify_receipt.py");
     let dir = tempfile::tempdir().unwrap();
     let vkey = dir.path().join("answers.vkey");
     std::fs::write(&vkey, text(&app, "/logs/answers/vkey").await.1).unwrap();
-    let run = |receipt: &str| -> (i32, String) {
+    let run = |receipt: &str| {
         let file = dir.path().join("receipt.txt");
         std::fs::write(&file, receipt).unwrap();
-        let out = std::process::Command::new("python3")
-            .arg(script)
-            .arg("--vkey")
-            .arg(&vkey)
-            .arg(&file)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
+        run_python(
+            "verify_receipt.py",
+            vec!["--vkey".into(), vkey.clone().into(), file.into()],
         )
     };
     // Several receipts of several groups and tree sizes, each verified by Python.
@@ -912,11 +910,11 @@ async fn an_independent_python_verifier_accepts_receipts_and_refuses_altered_one
             .map(|r| r["receipt"].as_str().unwrap().to_string()),
     );
     for receipt in &receipts {
-        let (code, out) = run(receipt);
+        let (code, out) = run(receipt).await;
         assert_eq!(code, 0, "{out}");
         assert!(out.starts_with("VALID"), "{out}");
     }
-    let (_, out) = run(&restricted);
+    let (_, out) = run(&restricted).await;
     assert!(out.contains("\"decision\": \"RESTRICTED\""), "{out}");
 
     // Altered payload, proof hash, checkpoint size, signature: all refused.
@@ -948,7 +946,7 @@ async fn an_independent_python_verifier_accepts_receipts_and_refuses_altered_one
         altered_size,
         String::from_utf8(altered_sig).unwrap(),
     ] {
-        let (code, out) = run(&bad);
+        let (code, out) = run(&bad).await;
         assert_eq!(code, 1, "{out}");
         assert!(out.starts_with("INVALID"), "{out}");
     }
