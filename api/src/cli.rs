@@ -102,8 +102,14 @@ pub enum Command {
         registry_url: Option<String>,
         /// The registry log's verifier key file (a saved /logs/registry/vkey); without
         /// it the key is fetched from the registry URL (trust on first use).
-        #[arg(long, requires = "registry_url")]
+        #[arg(long)]
         registry_vkey: Option<PathBuf>,
+        /// The answer's status proof (the check's `statusProof`, saved to a file): the
+        /// code's entries in the status map of the registry-log checkpoint the receipt
+        /// names. Checked offline with --registry-vkey: the checkpoint, the path to its
+        /// map root, and that the entries give the receipt's decision and hits.
+        #[arg(long, requires = "registry_vkey")]
+        status_proof: Option<PathBuf>,
         /// Also recompute the answer: replay the log's entries up to the receipt's head
         /// into the list at its `asOf`, and check that this list gives the receipt's
         /// decision and hits for its code and domain (fetches every entry bundle).

@@ -139,6 +139,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             min_cosignatures,
             registry_url,
             registry_vkey,
+            status_proof,
             recompute,
             receipt,
         } => {
@@ -184,9 +185,16 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                     })?),
                     None => None,
                 };
-                Ok((keys, log, receipt, witnesses, registry_vkey))
+                let status_proof =
+                    match &status_proof {
+                        Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                            format!("reading the status proof {}", path.display())
+                        })?),
+                        None => None,
+                    };
+                Ok((keys, log, receipt, witnesses, registry_vkey, status_proof))
             })();
-            let (keys, log, receipt, witnesses, registry_vkey) = match inputs {
+            let (keys, log, receipt, witnesses, registry_vkey, status_proof) = match inputs {
                 Ok(inputs) => inputs,
                 Err(err) => {
                     eprintln!("ERROR: {err:#}");
@@ -232,11 +240,37 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 },
                 _ => None,
             };
-            let verified = match (verified, &tied) {
-                (Ok(_), Some(Err(problem))) => Err(receipts::ReceiptError::Proof(format!(
+            // With --status-proof: the answer follows from the status map, offline.
+            let proven = match (&status_proof, &verified) {
+                (Some(text), Ok(v)) => Some(match &v.payload.registry_log {
+                    None => Err(
+                        "the receipt names no registry log head (issued before issue 17)"
+                            .to_string(),
+                    ),
+                    Some(head) => api::tlog::client::check_status_proof(
+                        text,
+                        registry_vkey.as_deref().unwrap_or_default(),
+                        head.size,
+                        &head.root,
+                        &api::tlog::client::ReceiptAnswer {
+                            uscc: v.payload.uscc.clone(),
+                            domain: v.payload.domain,
+                            as_of: v.payload.as_of,
+                            decision: v.payload.decision,
+                            hit_listing_ids: v.payload.hit_listing_ids.clone(),
+                        },
+                    ),
+                }),
+                _ => None,
+            };
+            let verified = match (verified, &tied, &proven) {
+                (Ok(_), Some(Err(problem)), _) => Err(receipts::ReceiptError::Proof(format!(
                     "the registry log: {problem}"
                 ))),
-                (verified, _) => verified,
+                (Ok(_), _, Some(Err(problem))) => {
+                    Err(receipts::ReceiptError::Proof(problem.clone()))
+                }
+                (verified, _, _) => verified,
             };
             let (report, genuine) = match verified {
                 Ok(verified) => (
@@ -258,6 +292,10 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             };
             let report = match tied {
                 Some(Ok(registry)) if genuine => format!("{report}{registry}"),
+                _ => report,
+            };
+            let report = match proven {
+                Some(Ok(status)) if genuine => format!("{report}{status}\n"),
                 _ => report,
             };
             // The exit status is the answer; a closed pipe (`| head`) must not change it.

@@ -19,6 +19,7 @@ mod m20261201_220000_tlog_cosignatures;
 mod m20261201_230000_listing_measures_catalogue_check;
 mod m20261202_000001_revisions_by_record_time;
 mod m20261202_100000_measures_first_used;
+mod m20261202_200000_status_map;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_230000_listing_measures_catalogue_check::Migration),
             Box::new(m20261202_000001_revisions_by_record_time::Migration),
             Box::new(m20261202_100000_measures_first_used::Migration),
+            Box::new(m20261202_200000_status_map::Migration),
         ]
     }
 }

@@ -113,28 +113,25 @@ def log_entries(base, vkey):
     return leaves, entries, size
 
 
-def recompute(answer, leaves, entries, size):
-    """The decision and hits the list at the answer's head gives; raises on a mismatch."""
-    head = answer.get("registryLog")
-    if not head:
-        raise CannotSay("the answer names no registry log head")
-    head_size = head["size"]
-    if head_size > size:
-        raise Invalid(f"the answer names {head_size} entries; the log has {size}")
-    if tree_hash(leaves[:head_size]) != b64(head["root"]):
-        raise Invalid(f"the answer's registry log root is not that of the log's first {head_size} entries")
-    latest = {}
+def as_of_after(answer, events, what):
+    """The answer's asOf; CannotSay when it is before the latest `occurredAt` of `events`
+    (what: how the message names that entry)."""
     last_logged = None
-    for entry in entries[:head_size]:
-        event = json.loads(entry)
-        latest[event["listing"]["id"]] = event
+    for event in events:
         logged = instant(event["occurredAt"])
         last_logged = logged if last_logged is None else max(last_logged, logged)
     as_of = instant(answer["asOf"])
     if last_logged is not None and as_of < last_logged:
-        raise CannotSay(f"asOf {answer['asOf']} is before the last entry replayed ({last_logged.isoformat()})")
+        raise CannotSay(f"asOf {answer['asOf']} is before {what} ({last_logged.isoformat()})")
+    return as_of
+
+
+def decide(answer, latest, as_of):
+    """The decision and sorted hits for the answer's code and domain at `as_of`, from
+    `latest`, the latest entry of each listing: a listing counts while in force and not
+    expired; the strictest effect of its measures in the domain wins."""
     decision, hits = "CLEAR", set()
-    for event in latest.values():
+    for event in latest:
         listing = event["listing"]
         if listing.get("uscc") != answer["uscc"] or event.get("inForce") is not True:
             continue
@@ -152,12 +149,33 @@ def recompute(answer, leaves, entries, size):
             hits.add(int(listing["id"]))
             if STRICTNESS[effect_decision] > STRICTNESS[decision]:
                 decision = effect_decision
-    hits = sorted(hits)
+    return decision, sorted(hits)
+
+
+def compare(answer, decision, hits, source):
+    """Invalid unless the answer says `decision` with `hits` (what `source` gives)."""
     if decision != answer["decision"] or hits != sorted(answer.get("hitListingIds", [])):
         raise Invalid(
-            f"the list at that head answers {decision} with hits {hits}; "
+            f"{source} answers {decision} with hits {hits}; "
             f"the answer says {answer['decision']} with hits {answer.get('hitListingIds', [])}"
         )
+
+
+def recompute(answer, leaves, entries, size):
+    """The decision and hits the list at the answer's head gives; raises on a mismatch."""
+    head = answer.get("registryLog")
+    if not head:
+        raise CannotSay("the answer names no registry log head")
+    head_size = head["size"]
+    if head_size > size:
+        raise Invalid(f"the answer names {head_size} entries; the log has {size}")
+    if tree_hash(leaves[:head_size]) != b64(head["root"]):
+        raise Invalid(f"the answer's registry log root is not that of the log's first {head_size} entries")
+    events = [json.loads(entry) for entry in entries[:head_size]]
+    latest = {event["listing"]["id"]: event for event in events}
+    as_of = as_of_after(answer, events, "the last entry replayed")
+    decision, hits = decide(answer, latest.values(), as_of)
+    compare(answer, decision, hits, "the list at that head")
     return decision, hits, head_size
 
 

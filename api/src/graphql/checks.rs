@@ -94,6 +94,26 @@ impl CheckResult {
     async fn uscc(&self) -> &str {
         &self.0.uscc
     }
+    /// A status proof of this answer (JSON, `credit-registry/status-proof@v1`): the
+    /// code's entries in the status map of the registry-log checkpoint the receipt names
+    /// (none: the code has no listing in the log), and their path to the map root in
+    /// that signed checkpoint. With the registry log's verifier key alone it proves the
+    /// decision and hits (`credit-registry verify-receipt --status-proof`). Computed
+    /// only when asked for. Null when that tree head is not a checkpoint with a map (an
+    /// answer read while an append was under way, or a head logged before the map
+    /// existed): the receipt still names the head, and `--recompute` replays to it.
+    async fn status_proof(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let Some(head) = &self.0.registry_log else {
+            return Ok(None);
+        };
+        let state = state(ctx)?;
+        let db = state.pool_for(request(ctx)?.identity());
+        Ok(
+            crate::service::status_map::status_proof(db, &self.0.uscc, head.size, &head.root)
+                .await?
+                .map(|p| p.to_text()),
+        )
+    }
     /// The operator's name, when the registry knows the code.
     async fn operator_name(&self) -> Option<&str> {
         self.0.operator_name.as_deref()

@@ -24,6 +24,7 @@ use crate::tlog::cosignature::{
     CosignatureError, WitnessVerifier, verify_cosignatures, with_signature_lines,
 };
 use crate::tlog::note::LogKey;
+use crate::tlog::status_map;
 use crate::tlog::{self, Hash};
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
@@ -345,7 +346,10 @@ impl TransparencyLogs {
     pub async fn init(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
         let now = self.clock.now();
         for log in [LogName::Registry, LogName::Answers] {
-            tlog_store::ensure_head(db, log, self.key(log), now).await?;
+            // A new registry log starts with the empty status map in its checkpoint.
+            let empty_map = status_map::extension_line(&status_map::empty_root());
+            let extension = (log == LogName::Registry).then_some(empty_map.as_str());
+            tlog_store::ensure_head(db, log, self.key(log), extension, now).await?;
             let head = tlog_store::head(db, log)
                 .await?
                 .with_context(|| format!("the {} log has no head", log.as_str()))?;
@@ -476,12 +480,15 @@ impl TransparencyLogs {
                 tx.rollback().await?;
                 continue;
             }
+            let map_root = super::status_map::update_status_map(&tx, &locked, &entries).await?;
+            let extension = status_map::extension_line(&map_root);
             let appended = tlog_store::append(
                 &tx,
                 &locked,
                 &entries,
                 position,
                 &self.registry_key,
+                Some(&extension),
                 self.clock.now(),
             )
             .await?;
@@ -528,7 +535,16 @@ impl TransparencyLogs {
         entries: &[Vec<u8>],
     ) -> Result<Appended, sea_orm::DbErr> {
         let head = tlog_store::lock_head(tx, LogName::Answers).await?;
-        tlog_store::append(tx, &head, entries, 0, &self.answers_key, self.clock.now()).await
+        tlog_store::append(
+            tx,
+            &head,
+            entries,
+            0,
+            &self.answers_key,
+            None,
+            self.clock.now(),
+        )
+        .await
     }
 
     /// Computes the append of a group's answers after `head` and signs its checkpoint,
@@ -538,7 +554,7 @@ impl TransparencyLogs {
         head: &tlog_store::Head,
         entries: &[Vec<u8>],
     ) -> Result<tlog_store::PreparedAppend, sea_orm::DbErr> {
-        tlog_store::prepare_append(head, entries, 0, &self.answers_key)
+        tlog_store::prepare_append(head, entries, 0, &self.answers_key, None)
     }
 
     /// The registry's present, as checkpoints and heads are stamped with it.

@@ -28,6 +28,7 @@ pub mod public_files;
 pub mod receipts;
 pub mod repair;
 pub mod report;
+pub mod status_map;
 
 pub use context::Services;
 

@@ -9,4 +9,5 @@ pub mod name_search;
 pub mod report_sql;
 pub mod revisions;
 pub mod statistics;
+pub mod status_map_store;
 pub mod tlog_store;

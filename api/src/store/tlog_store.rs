@@ -107,9 +107,12 @@ pub async fn ensure_head(
     db: &impl ConnectionTrait,
     log: LogName,
     key: &LogKey,
+    extension: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let checkpoint = key.sign_checkpoint(0, &tlog::EMPTY_HASH).map_err(db_err)?;
+    let checkpoint = key
+        .sign_checkpoint_with(0, &tlog::EMPTY_HASH, extension)
+        .map_err(db_err)?;
     tlog_head::Entity::insert(tlog_head::ActiveModel {
         log: Set(log.as_str().into()),
         size: Set(0),
@@ -186,12 +189,13 @@ pub struct PreparedAppend {
 }
 
 /// Computes the append of `entries` after `head` and signs one checkpoint for the new
-/// tree; nothing is written.
+/// tree (with `extension` as its extension line, if any); nothing is written.
 pub fn prepare_append(
     head: &Head,
     entries: &[Vec<u8>],
     position: i64,
     key: &LogKey,
+    extension: Option<&str>,
 ) -> Result<PreparedAppend, DbErr> {
     let mut memo = head.memo()?;
     let leaves: Vec<Hash> = entries.iter().map(|e| tlog::record_hash(e)).collect();
@@ -204,7 +208,9 @@ pub fn prepare_append(
     let (hashes, root) =
         tlog::stored_hashes_for_leaves(head.size, &leaves, &mut memo).map_err(db_err)?;
     let size = head.size + entries.len() as u64;
-    let checkpoint = key.sign_checkpoint(size, &root).map_err(db_err)?;
+    let checkpoint = key
+        .sign_checkpoint_with(size, &root, extension)
+        .map_err(db_err)?;
     let edge = tlog::edge_indexes(size)
         .iter()
         .map(|i| memo.hashes.get(i).copied())
@@ -252,9 +258,10 @@ pub async fn append(
     entries: &[Vec<u8>],
     position: i64,
     key: &LogKey,
+    extension: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Appended, DbErr> {
-    let prepared = prepare_append(head, entries, position, key)?;
+    let prepared = prepare_append(head, entries, position, key, extension)?;
     let log = head.log.as_str();
     let mut hash_rows = Vec::with_capacity(prepared.hashes.len());
     for (idx, hash) in &prepared.hashes {

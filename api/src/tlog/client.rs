@@ -557,6 +557,115 @@ fn id_and_code(listing: &serde_json::Value) -> (String, String) {
     (text(&listing["id"]), text(&listing["uscc"]))
 }
 
+/// The listings in force at `as_of` from the latest entry of each listing (each with its
+/// logged measures), or why the list cannot be rebuilt at that instant (`Ok(Err)`): an
+/// entry says whether its listing was in force when it was logged, not before, so the
+/// list can be rebuilt at an instant no earlier than the last of those entries.
+pub fn list_at<'a>(
+    latest: impl IntoIterator<Item = &'a serde_json::Value>,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Result<Vec<serde_json::Value>, String>> {
+    let latest: Vec<&serde_json::Value> = latest.into_iter().collect();
+    let mut last_logged = None;
+    for e in &latest {
+        let t = instant(&e["occurredAt"])
+            .context("an entry's occurredAt is not an RFC 3339 instant")?;
+        last_logged = last_logged.max(Some(t));
+    }
+    if let Some(last) = last_logged
+        && as_of < last
+    {
+        return Ok(Err(format!(
+            "the list cannot be rebuilt at {as_of}: the entries replayed run to {last}, and an entry says whether its listing was in force when it was logged, not before"
+        )));
+    }
+    Ok(Ok(latest
+        .into_iter()
+        .filter(|e| {
+            // In force when last recorded, and its period has not run out by `as_of` (an
+            // expiry the registry has not logged yet).
+            e["inForce"].as_bool() == Some(true)
+                && instant(&e["listing"]["expires_at"]).is_none_or(|t| t > as_of)
+        })
+        .map(|e| {
+            let mut listing = e["listing"].clone();
+            if let serde_json::Value::Object(fields) = &mut listing {
+                fields.insert("measureCodes".into(), e["measureCodes"].clone());
+                // Entries logged before the registry fixed a measure's domain and effect
+                // once used do not carry them.
+                if let Some(measures) = e.get("measures") {
+                    fields.insert("measures".into(), measures.clone());
+                }
+            }
+            listing
+        })
+        .collect()))
+}
+
+/// `verify-receipt --status-proof`: the answer of a receipt (naming registry-log head
+/// `size`/`root`) follows from its status proof, offline, with the registry log's
+/// verifier key alone: the checkpoint is the registry log's, of that head, and carries
+/// a map root; the proof's path leads to it; and the code's entries give the receipt's
+/// decision and hits at its `asOf`. `Ok` says what was checked (or why the answer could
+/// not be recomputed at that instant); `Err` is why the proof does not hold.
+pub fn check_status_proof(
+    proof_text: &str,
+    registry_vkey: &str,
+    size: u64,
+    root: &str,
+    answer: &ReceiptAnswer,
+) -> Result<String, String> {
+    let proof = super::status_map::StatusProof::parse(proof_text).map_err(|e| e.to_string())?;
+    let verifier = super::note::LogVerifier::parse(registry_vkey)
+        .map_err(|e| format!("the registry log's verifier key: {e}"))?;
+    let checkpoint = verifier
+        .verify_checkpoint(&proof.checkpoint)
+        .map_err(|e| format!("the status proof's checkpoint: {e}"))?;
+    let text = super::note::note_text(&proof.checkpoint).unwrap_or_default();
+    let map_root = super::status_map::root_in_checkpoint(text)
+        .map_err(|e| e.to_string())?
+        .ok_or("the status proof's checkpoint carries no status map")?;
+    if checkpoint.size != size || hash_b64(&checkpoint.root) != root {
+        return Err(format!(
+            "the status proof is for the registry log's checkpoint of size {} (root {}); the receipt names size {size} (root {root})",
+            checkpoint.size,
+            hash_b64(&checkpoint.root)
+        ));
+    }
+    if proof.uscc != answer.uscc {
+        return Err(format!(
+            "the status proof is for {}; the receipt is for {}",
+            proof.uscc, answer.uscc
+        ));
+    }
+    let proven = proof.verify_path(&map_root).map_err(|e| e.to_string())?;
+    let list = match list_at(&proven.entries, answer.as_of).map_err(|e| format!("{e:#}"))? {
+        Ok(list) => list,
+        Err(why) => return Ok(format!("status proof holds; answer not recomputed: {why}")),
+    };
+    let domain = crate::domain::enum_name(answer.domain);
+    match answer_from_list(&list, &answer.uscc, answer.domain) {
+        Err(why) => Ok(format!("status proof holds; answer not recomputed: {why}")),
+        Ok((decision, hits)) if decision == answer.decision && hits == answer.hit_listing_ids => {
+            Ok(format!(
+                "the status map of the registry log's checkpoint of size {size} holds {} entries for {}; at {} they answer {} in {domain}, hits {hits:?}: the receipt's answer",
+                proven.entries.len(),
+                answer.uscc,
+                answer.as_of.to_rfc3339(),
+                crate::domain::enum_name(decision),
+            ))
+        }
+        Ok((decision, hits)) => Err(format!(
+            "the status map's entries for {} answer {} in {domain} with hits {hits:?} at {}; the receipt says {} with hits {:?}",
+            answer.uscc,
+            crate::domain::enum_name(decision),
+            answer.as_of.to_rfc3339(),
+            crate::domain::enum_name(answer.decision),
+            answer.hit_listing_ids,
+        )),
+    }
+}
+
 /// Which state of the registry log a replay rebuilds: the first `size` entries (default
 /// all) at instant `as_of` (default now).
 #[derive(Clone, Copy, Debug, Default)]
@@ -585,6 +694,8 @@ async fn replay_registry(
         return Ok(());
     }
     let mut latest: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    // The status map of every entry, to compare with the checkpoint's map root.
+    let mut map = super::status_map::StatusMap::default();
     let bundles = checkpoint.size.div_ceil(TILE_WIDTH);
     for n in 0..bundles {
         let width = (checkpoint.size - n * TILE_WIDTH).min(TILE_WIDTH);
@@ -612,6 +723,10 @@ async fn replay_registry(
                     .push(format!("entry {index} does not hash to its leaf"));
                 return Ok(());
             }
+            if let Err(e) = map.apply(index as u64, entry) {
+                report.problems.push(format!("the status map: {e}"));
+                return Ok(());
+            }
             if index as u64 >= upto {
                 continue;
             }
@@ -628,44 +743,34 @@ async fn replay_registry(
         "{} entries match their leaf hashes",
         checkpoint.size
     ));
+    let text = super::note::note_text(&checkpoint.note).unwrap_or_default();
+    let map_root = map.root();
+    match super::status_map::root_in_checkpoint(text) {
+        Ok(Some(root)) if root == map_root => report.checked.push(format!(
+            "the checkpoint's status map root {} is the map of its {} entries",
+            hash_b64(&root),
+            checkpoint.size
+        )),
+        Ok(Some(root)) => report.problems.push(format!(
+            "the checkpoint's status map root {} is not the map of its entries ({})",
+            hash_b64(&root),
+            hash_b64(&map_root)
+        )),
+        Ok(None) => report.checked.push(
+            "the checkpoint carries no status map (signed before the registry kept one)".into(),
+        ),
+        Err(e) => report
+            .problems
+            .push(format!("the checkpoint's status map line: {e}")),
+    }
     let as_of = at.as_of.unwrap_or_else(chrono::Utc::now);
-    // An entry tells whether its listing was in force when it was logged, not before:
-    // the list can be rebuilt at an instant no earlier than the last entry replayed.
-    let mut last_logged = None;
-    for e in latest.values() {
-        let t = instant(&e["occurredAt"])
-            .context("an entry's occurredAt is not an RFC 3339 instant")?;
-        last_logged = last_logged.max(Some(t));
+    match list_at(latest.values(), as_of)? {
+        Ok(list) => report.replayed = list,
+        Err(why) => {
+            report.not_rebuilt = Some(why);
+            return Ok(());
+        }
     }
-    if let Some(last) = last_logged
-        && as_of < last
-    {
-        report.not_rebuilt = Some(format!(
-            "the list cannot be rebuilt at {as_of}: the entries replayed run to {last}, and an entry says whether its listing was in force when it was logged, not before"
-        ));
-        return Ok(());
-    }
-    report.replayed = latest
-        .values()
-        .filter(|e| {
-            // In force when last recorded, and its period has not run out by `as_of` (an
-            // expiry the registry has not logged yet).
-            e["inForce"].as_bool() == Some(true)
-                && instant(&e["listing"]["expires_at"]).is_none_or(|t| t > as_of)
-        })
-        .map(|e| {
-            let mut listing = e["listing"].clone();
-            if let serde_json::Value::Object(fields) = &mut listing {
-                fields.insert("measureCodes".into(), e["measureCodes"].clone());
-                // Entries logged before the registry fixed a measure's domain and effect
-                // once used do not carry them.
-                if let Some(measures) = e.get("measures") {
-                    fields.insert("measures".into(), measures.clone());
-                }
-            }
-            listing
-        })
-        .collect();
     if upto < checkpoint.size || at.as_of.is_some() {
         let root = super::tree_hash(upto, memo).map_err(|e| anyhow::anyhow!("{e}"))?;
         report.checked.push(format!(

@@ -22,6 +22,7 @@ pub mod client;
 pub mod cosignature;
 pub mod note;
 pub mod proof;
+pub mod status_map;
 pub mod witness;
 
 use std::collections::HashMap;

@@ -68,7 +68,27 @@ impl LogKey {
 
     /// Signs the checkpoint of a tree of `size` leaves with root `root`.
     pub fn sign_checkpoint(&self, size: u64, root: &Hash) -> Result<String, TlogError> {
-        let body = checkpoint_body(&self.name, size, root);
+        self.sign_checkpoint_with(size, root, None)
+    }
+
+    /// Signs a checkpoint that carries one extension line after the root (the registry
+    /// log's status-map root, `tlog::status_map`).
+    pub fn sign_checkpoint_with(
+        &self,
+        size: u64,
+        root: &Hash,
+        extension: Option<&str>,
+    ) -> Result<String, TlogError> {
+        let mut body = checkpoint_body(&self.name, size, root);
+        if let Some(line) = extension {
+            if line.is_empty() || line.contains('\n') {
+                return Err(TlogError::Checkpoint(
+                    "an extension line must be one non-empty line".into(),
+                ));
+            }
+            body.push_str(line);
+            body.push('\n');
+        }
         let mut note =
             Note::new(body.as_bytes(), &[]).map_err(|e| TlogError::Checkpoint(e.to_string()))?;
         note.add_sigs(&[&self.signer])

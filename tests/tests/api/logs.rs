@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use tests::{TestApp, on_both_backends, valid_code};
 
-async fn text(app: &TestApp, path: &str) -> (u16, String, Option<String>) {
+pub(crate) async fn text(app: &TestApp, path: &str) -> (u16, String, Option<String>) {
     let resp = app.get(path).await;
     let status = resp.status().as_u16();
     let cache = resp
@@ -25,7 +25,7 @@ async fn text(app: &TestApp, path: &str) -> (u16, String, Option<String>) {
     (status, resp.text().await.unwrap(), cache)
 }
 
-async fn verifier(app: &TestApp, log: &str) -> LogVerifier {
+pub(crate) async fn verifier(app: &TestApp, log: &str) -> LogVerifier {
     let (status, vkey, _) = text(app, &format!("/logs/{log}/vkey")).await;
     assert_eq!(status, 200);
     LogVerifier::parse(&vkey).unwrap()
@@ -841,7 +841,7 @@ on_both_backends!(verify_log_audits_both_logs_and_catches_a_rewritten_history);
 
 /// Whether the independent verifiers can run here (python3 with `cryptography`); when
 /// not, says which part of a test (`what`) is skipped.
-fn python_verifier_available(what: &str) -> bool {
+pub(crate) fn python_verifier_available(what: &str) -> bool {
     let available = std::process::Command::new("python3")
         .args(["-c", "import cryptography"])
         .output()
@@ -857,7 +857,7 @@ fn python_verifier_available(what: &str) -> bool {
 /// Runs one of the independent verifiers (`tests/verifier/<script>`) off the runtime's
 /// threads, since a script may fetch from this test's server: its exit status, and its
 /// standard output followed by its standard error.
-async fn run_python(script: &str, args: Vec<std::ffi::OsString>) -> (i32, String) {
+pub(crate) async fn run_python(script: &str, args: Vec<std::ffi::OsString>) -> (i32, String) {
     let script = format!("{}/verifier/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")

@@ -29,6 +29,7 @@ mod request_ids;
 mod rules;
 mod seed;
 mod shared_limits;
+mod status_proofs;
 mod tokens;
 mod witness;
 mod ws_security;

@@ -108,6 +108,8 @@ pub struct CheckOutcome {
     pub receipt: String,
     /// A reconstruction as the registry's records stood at this instant.
     pub known_at: Option<DateTime<Utc>>,
+    /// The registry log's tree head the answer was computed from (as in the receipt).
+    pub registry_log: Option<RegistryLogHead>,
 }
 
 /// Everything a check needs from the running service.
@@ -289,6 +291,7 @@ pub async fn run(
             warnings,
             receipt: String::new(),
             known_at,
+            registry_log: payload.registry_log.clone(),
         });
     }
     // No answer without its record and its answer-log leaf under a signed checkpoint:

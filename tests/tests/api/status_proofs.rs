@@ -1,0 +1,288 @@
+//! Status proofs (issue 17, the stretch): each registry checkpoint commits the status
+//! map, and a check's `statusProof` proves its answer — a RESTRICTED, a CLEAR for a
+//! code whose listing has no measure for the domain, a CLEAR for a code the log never
+//! named — offline, from the registry log's verifier key alone, by the registry's own
+//! verifier and by an independent one (tests/verifier/verify_status_proof.py). A proof
+//! that hides a listing, or is shown for another answer, code or checkpoint, fails.
+
+use super::logs::{python_verifier_available, run_python, text, verifier};
+use api::domain::decision::Decision;
+use api::service::receipts::{ReceiptPayload, verify_any};
+use api::store::tlog_store::LogName;
+use api::tlog::client::{ReceiptAnswer, VerifyLogArgs, check_status_proof, verify_log};
+use api::tlog::status_map::StatusProof;
+use chrono::{Duration, Utc};
+use serde_json::json;
+use std::collections::HashMap;
+use tests::{TestApp, on_both_backends, valid_code};
+
+/// A PROCUREMENT check of `code`: the receipt's payload and the status proof.
+async fn checked(app: &TestApp, token: &str, code: &str) -> (ReceiptPayload, String, String) {
+    let resp = app
+        .gql(
+            Some(token),
+            "query($u: String!) { check(uscc: $u, domain: PROCUREMENT) { receipt statusProof } }",
+            json!({"u": code}),
+        )
+        .await;
+    let receipt = resp.data()["check"]["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proof = resp.data()["check"]["statusProof"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no status proof for {code}: {:?}", resp.data()))
+        .to_string();
+    let answers = verifier(app, "answers").await;
+    let payload = verify_any(&receipt, &HashMap::new(), Some(&answers))
+        .unwrap()
+        .payload;
+    (payload, receipt, proof)
+}
+
+fn answer_of(p: &ReceiptPayload) -> ReceiptAnswer {
+    ReceiptAnswer {
+        uscc: p.uscc.clone(),
+        domain: p.domain,
+        as_of: p.as_of,
+        decision: p.decision,
+        hit_listing_ids: p.hit_listing_ids.clone(),
+    }
+}
+
+fn check(
+    proof: &str,
+    vkey: &str,
+    p: &ReceiptPayload,
+    answer: &ReceiptAnswer,
+) -> Result<String, String> {
+    let head = p.registry_log.as_ref().unwrap();
+    check_status_proof(proof, vkey, head.size, &head.root, answer)
+}
+
+async fn a_check_s_status_proof_proves_its_answer_offline(app: TestApp) {
+    let start = Utc::now() - Duration::days(2);
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let (listed_code, listed_id, _) = crate::listings::listed(&app, "441802", 151, start).await;
+    let (supervised_code, supervised_id, v) =
+        crate::listings::listed(&app, "441802", 152, start).await;
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+        json!({"i": {"id": supervised_id, "expectedVersion": v, "reason": "措施更正", "measureCodes": ["SAMR44_KEY_SUPERVISION"]}}),
+    )
+    .await
+    .data();
+    let unknown_code = valid_code("441802", 153);
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    let (_, vkey, _) = text(&app, "/logs/registry/vkey").await;
+
+    let (listed, listed_receipt, listed_proof) = checked(&app, &token, &listed_code).await;
+    assert_ne!(listed.decision, Decision::Clear);
+    assert_eq!(
+        listed.hit_listing_ids,
+        vec![listed_id.parse::<i64>().unwrap()]
+    );
+    let (supervised, supervised_receipt, supervised_proof) =
+        checked(&app, &token, &supervised_code).await;
+    assert_eq!(supervised.decision, Decision::Clear);
+    let (unknown, unknown_receipt, unknown_proof) = checked(&app, &token, &unknown_code).await;
+    assert_eq!(unknown.decision, Decision::Clear);
+
+    // Each answer follows from its proof: two listings' entries, and an absence.
+    for (payload, proof, entries) in [
+        (&listed, &listed_proof, 1),
+        (&supervised, &supervised_proof, 1),
+        (&unknown, &unknown_proof, 0),
+    ] {
+        let said = check(proof, &vkey, payload, &answer_of(payload))
+            .unwrap_or_else(|e| panic!("{}: {e}", payload.uscc));
+        assert!(said.contains("the receipt's answer"), "{said}");
+        assert_eq!(StatusProof::parse(proof).unwrap().entries.len(), entries);
+    }
+
+    // Refused: another answer, a hidden listing, an altered path, another code's proof,
+    // another checkpoint's proof, another key.
+    let forged = ReceiptAnswer {
+        decision: Decision::Clear,
+        hit_listing_ids: vec![],
+        ..answer_of(&listed)
+    };
+    let e = check(&listed_proof, &vkey, &listed, &forged).unwrap_err();
+    assert!(e.contains("the receipt says"), "{e}");
+    let mut hidden = StatusProof::parse(&listed_proof).unwrap();
+    hidden.entries.clear();
+    assert!(check(&hidden.to_text(), &vkey, &listed, &forged).is_err());
+    let mut path = StatusProof::parse(&unknown_proof).unwrap();
+    path.siblings[3].0[0] ^= 1;
+    assert!(check(&path.to_text(), &vkey, &unknown, &answer_of(&unknown)).is_err());
+    let e = check(&listed_proof, &vkey, &unknown, &answer_of(&unknown)).unwrap_err();
+    assert!(e.contains("is for"), "{e}");
+    let (_, answers_vkey, _) = text(&app, "/logs/answers/vkey").await;
+    assert!(
+        check(
+            &unknown_proof,
+            &answers_vkey,
+            &unknown,
+            &answer_of(&unknown)
+        )
+        .is_err()
+    );
+
+    // The list changes (another operator is listed): the old proof does not hold for
+    // the new receipt (another checkpoint), the new one does.
+    crate::listings::listed(&app, "441802", 154, start).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    let (later, _, later_proof) = checked(&app, &token, &unknown_code).await;
+    assert!(
+        later.registry_log.as_ref().unwrap().size > unknown.registry_log.as_ref().unwrap().size
+    );
+    let e = check(&unknown_proof, &vkey, &later, &answer_of(&later)).unwrap_err();
+    assert!(e.contains("checkpoint of size"), "{e}");
+    check(&later_proof, &vkey, &later, &answer_of(&later)).unwrap();
+
+    // verify-log recomputes the map from the public entries.
+    let report = verify_log(&VerifyLogArgs {
+        url: format!("{}/logs/registry", app.address),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(report.ok(), "{}", report.text());
+    assert!(
+        report.text().contains("is the map of its"),
+        "{}",
+        report.text()
+    );
+
+    // The same proofs, by an implementation that is not the registry's own.
+    if !python_verifier_available("the independent status-proof verifier") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    };
+    let registry_vkey = write("registry.vkey", &vkey);
+    let answers = write("answers.vkey", &answers_vkey);
+    let python = |proof: std::path::PathBuf, answer: Vec<std::ffi::OsString>| {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--registry-vkey".into(),
+            registry_vkey.clone().into(),
+            "--proof".into(),
+            proof.into(),
+        ];
+        args.extend(answer);
+        run_python("verify_status_proof.py", args)
+    };
+    for (i, (receipt, proof, decision)) in [
+        (&listed_receipt, &listed_proof, listed.decision),
+        (&supervised_receipt, &supervised_proof, Decision::Clear),
+        (&unknown_receipt, &unknown_proof, Decision::Clear),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (code, out) = python(
+            write(&format!("proof-{i}.json"), proof),
+            vec![
+                "--receipt".into(),
+                write(&format!("receipt-{i}.txt"), receipt).into(),
+                "--answers-vkey".into(),
+                answers.clone().into(),
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.starts_with("PROVEN"), "{out}");
+        assert!(out.contains(api::domain::enum_name(decision)), "{out}");
+    }
+    let mut altered = serde_json::to_value(&listed).unwrap();
+    altered["decision"] = json!("CLEAR");
+    altered["hitListingIds"] = json!([]);
+    let (code, out) = python(
+        write("listed.json", &listed_proof),
+        vec![
+            "--answer-json".into(),
+            write("altered.json", &altered.to_string()).into(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = python(
+        write("hidden.json", &hidden.to_text()),
+        vec![
+            "--answer-json".into(),
+            write("forged.json", &{
+                let mut a = serde_json::to_value(&listed).unwrap();
+                a["decision"] = json!("CLEAR");
+                a["hitListingIds"] = json!([]);
+                a.to_string()
+            })
+            .into(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "a listed code shown absent: {out}");
+}
+
+/// A registry log written before the map existed (its head checkpoint carries none)
+/// gets the map of all its entries at its next append; checks then carry proofs.
+async fn a_log_without_a_map_gets_one_at_its_next_append(app: TestApp) {
+    let start = Utc::now() - Duration::days(2);
+    let (first, _, _) = crate::listings::listed(&app, "441802", 161, start).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    // As an older registry left it: no map rows, a head checkpoint without the line.
+    app.sql("DELETE FROM status_map_leaves").await;
+    app.sql("DELETE FROM status_map_nodes").await;
+    let head = api::store::tlog_store::head(&app.db, LogName::Registry)
+        .await
+        .unwrap()
+        .unwrap();
+    let bare = app
+        .state
+        .logs
+        .key(LogName::Registry)
+        .sign_checkpoint(head.size, &head.root)
+        .unwrap();
+    app.sql(&format!(
+        "UPDATE tlog_heads SET checkpoint = '{}' WHERE log = 'registry'",
+        bare.replace('\'', "''")
+    ))
+    .await;
+    crate::listings::listed(&app, "441802", 162, start).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    let report = verify_log(&VerifyLogArgs {
+        url: format!("{}/logs/registry", app.address),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(report.ok(), "{}", report.text());
+    assert!(
+        report.text().contains("is the map of its"),
+        "{}",
+        report.text()
+    );
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let (payload, _, proof) = checked(&app, &token, &first).await;
+    let (_, vkey, _) = text(&app, "/logs/registry/vkey").await;
+    check(&proof, &vkey, &payload, &answer_of(&payload)).unwrap();
+}
+
+on_both_backends!(
+    a_check_s_status_proof_proves_its_answer_offline,
+    a_log_without_a_map_gets_one_at_its_next_append,
+);
