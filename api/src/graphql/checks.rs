@@ -283,6 +283,14 @@ pub struct ReceiptVerification {
     pub warnings: Option<Vec<String>>,
     /// The registry holds this check's record and it says the same (null when invalid).
     pub recorded: Option<bool>,
+    /// The `statusProof` given with the receipt proves its answer: its checkpoint is
+    /// the registry log's at the head the receipt names, its path leads to that
+    /// checkpoint's status map, and the code's entries there give the receipt's decision
+    /// and hits at its `asOf`. Null when no status proof was given or the receipt is
+    /// not valid.
+    pub status_proven: Option<bool>,
+    /// What the status proof showed, or why it does not hold.
+    pub status_reason: Option<String>,
 }
 
 #[derive(InputObject, Default)]
@@ -453,6 +461,8 @@ impl CheckQuery {
         &self,
         ctx: &Context<'_>,
         receipt: String,
+        #[graphql(desc = "The check's `statusProof`, to be checked against the receipt's answer.")]
+        status_proof: Option<String>,
     ) -> Result<ReceiptVerification> {
         let state = state(ctx)?;
         let verified = match state.receipts.verify(&receipt) {
@@ -466,6 +476,28 @@ impl CheckQuery {
             }
         };
         let p = verified.payload;
+        let status = status_proof.map(|proof| {
+            let head = p.registry_log.as_ref().ok_or_else(|| {
+                "the receipt names no registry log head (issued before issue 17)".to_string()
+            })?;
+            let registry_vkey = state
+                .logs
+                .key(crate::store::tlog_store::LogName::Registry)
+                .vkey();
+            crate::tlog::client::check_status_proof(
+                &proof,
+                &registry_vkey,
+                head.size,
+                &head.root,
+                &crate::tlog::client::ReceiptAnswer {
+                    uscc: p.uscc.clone(),
+                    domain: p.domain,
+                    as_of: p.as_of,
+                    decision: p.decision,
+                    hit_listing_ids: p.hit_listing_ids.clone(),
+                },
+            )
+        });
         let db = state.pool_for(request(ctx)?.identity());
         let recorded = records::find(db, &p.receipt_id).await?.is_some_and(|r| {
             r.uscc == p.uscc
@@ -495,6 +527,8 @@ impl CheckQuery {
             reference: p.reference,
             warnings: Some(p.warnings),
             recorded: Some(recorded),
+            status_proven: status.as_ref().map(Result::is_ok),
+            status_reason: status.map(|r| r.unwrap_or_else(|why| why)),
         })
     }
 

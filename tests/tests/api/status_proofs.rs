@@ -134,6 +134,20 @@ async fn a_check_s_status_proof_proves_its_answer_offline(app: TestApp) {
         .is_err()
     );
 
+    // The same over GraphQL, for a caller with no token and no key of its own.
+    const VERIFY: &str = "query($r: String!, $s: String) { verifyReceipt(receipt: $r, statusProof: $s) { valid statusProven statusReason } }";
+    for (proof, proven) in [(listed_proof.clone(), true), (hidden.to_text(), false)] {
+        let resp = app
+            .gql(None, VERIFY, json!({"r": listed_receipt, "s": proof}))
+            .await;
+        let v = &resp.data()["verifyReceipt"];
+        assert_eq!(v["valid"], json!(true));
+        assert_eq!(v["statusProven"], json!(proven), "{v}");
+        assert!(v["statusReason"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+    let resp = app.gql(None, VERIFY, json!({"r": listed_receipt})).await;
+    assert_eq!(resp.data()["verifyReceipt"]["statusProven"], json!(null));
+
     // The list changes (another operator is listed): the old proof does not hold for
     // the new receipt (another checkpoint), the new one does.
     crate::listings::listed(&app, "441802", 154, start).await;
