@@ -38,6 +38,10 @@ use std::collections::HashMap;
 pub const PAGE_ARGUMENT: &str = "first";
 /// Arguments whose list length is the number of items answered.
 pub const BATCH_ARGUMENTS: [&str; 1] = ["usccs"];
+/// Fields that read more than one row each time they resolve, and how many: a status
+/// proof reads its checkpoint, its bucket's codes, its path's nodes and the code's
+/// entries. Every other field costs one point.
+pub const FIELD_ROWS: [(&str, &str, usize); 1] = [("CheckResult", "statusProof", 4)];
 /// The page size when `first` is absent (as `connection::page_size`).
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 
@@ -128,8 +132,12 @@ impl<'a> Walk<'a> {
         };
         let returns = MetaTypeName::concrete_typename(&meta.ty);
         let children = self.selection_set(returns, &field.selection_set.node);
+        let own = FIELD_ROWS
+            .iter()
+            .find(|(on, name, _)| *on == parent && *name == field.name.node.as_str())
+            .map_or(1, |(_, _, rows)| *rows);
         match self.multiplier(&meta.args, field) {
-            None => children.saturating_add(1),
+            None => children.saturating_add(own),
             Some(n) => n
                 .saturating_mul(children.saturating_add(1))
                 .saturating_add(1),
@@ -318,6 +326,15 @@ mod tests {
         // A single string is coerced to a list of one.
         let q = r#"{ checkBatch(usccs: "x", domain: PROCUREMENT) { decision } }"#;
         assert_eq!(cost(q, json!({})).await, 1 + 2);
+    }
+
+    #[tokio::test]
+    async fn a_status_proof_costs_the_rows_it_reads() {
+        let q = "query($u: [String!]!) { checkBatch(usccs: $u, domain: PROCUREMENT) { decision statusProof } }";
+        assert_eq!(
+            cost(q, json!({"u": codes(1000)})).await,
+            1 + 1000 * (1 + 1 + 4)
+        );
     }
 
     #[tokio::test]

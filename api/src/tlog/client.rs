@@ -48,6 +48,9 @@ pub struct LogCheck {
     pub earlier: Option<(String, String)>,
     /// Replay the registry log's entries into the public list and compare.
     pub replay: bool,
+    /// Recompute the registry log's status map from its entries and compare it with the
+    /// checkpoint's (also done by `replay`).
+    pub status_map: bool,
     /// Which state the replay rebuilds ([`VerifyLogArgs::at_size`], [`VerifyLogArgs::as_of`]).
     pub replay_at: ReplayAt,
     pub witnesses: Vec<super::cosignature::WitnessVerifier>,
@@ -139,6 +142,7 @@ pub async fn verify_log(args: &VerifyLogArgs) -> anyhow::Result<Report> {
         vkey,
         earlier,
         replay: true,
+        status_map: true,
         replay_at: ReplayAt {
             size: args.at_size,
             as_of: args.as_of,
@@ -497,9 +501,18 @@ async fn check_log_tree(
         }
     }
 
-    if check.replay && checkpoint.origin.ends_with("/registry") {
+    if (check.replay || check.status_map) && checkpoint.origin.ends_with("/registry") {
         let at = check.replay_at;
-        replay_registry(&fetch, &mut report, &checkpoint, &leaves, &memo, at).await?;
+        replay_registry(
+            &fetch,
+            &mut report,
+            &checkpoint,
+            &leaves,
+            &memo,
+            at,
+            check.replay,
+        )
+        .await?;
     }
     Ok((report, Some((checkpoint, memo))))
 }
@@ -684,6 +697,7 @@ async fn replay_registry(
     leaves: &[super::Hash],
     memo: &HashMemo,
     at: ReplayAt,
+    replay: bool,
 ) -> anyhow::Result<()> {
     let upto = at.size.unwrap_or(checkpoint.size);
     if upto > checkpoint.size {
@@ -762,6 +776,9 @@ async fn replay_registry(
         Err(e) => report
             .problems
             .push(format!("the checkpoint's status map line: {e}")),
+    }
+    if !replay {
+        return Ok(());
     }
     let as_of = at.as_of.unwrap_or_else(chrono::Utc::now);
     match list_at(latest.values(), as_of)? {

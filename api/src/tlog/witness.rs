@@ -88,8 +88,12 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
             .checkpoint
             .clone()
             .map(|note| ("cosigned last by this witness".to_string(), note)),
-        // A witness states consistency only; mirroring the list is verify-log's job.
+        // A witness states consistency, and for the registry log that the checkpoint's
+        // status map is the map of its entries (a status proof against a map that does
+        // not follow from the log would otherwise verify); mirroring the list is
+        // verify-log's job.
         replay: false,
+        status_map: args.log == "registry",
         witnesses: Vec::new(),
         min_cosignatures: 0,
         ..Default::default()

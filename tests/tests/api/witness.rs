@@ -322,9 +322,39 @@ async fn a_receipt_can_require_cosignatures(backend: Backend) {
     assert!(receipt_cosigned("a.b.c", &witnesses, 1).is_err());
 }
 
+/// A registry whose checkpoint commits a status map that does not follow from its log
+/// (here: the map's nodes lost before an append, so the new root leaves out the codes
+/// of the other buckets) is refused by the witness, which
+/// recomputes the map from the public entries, and by verify-log.
+async fn a_status_map_that_does_not_follow_from_the_log_is_refused(backend: Backend) {
+    let witness = witness_key(23);
+    let app = witnessed_app(backend, &witness, None, 500, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("witness.json");
+    let outcome = witness_once(&args(&app, &state), &witness).await.unwrap();
+    assert!(matches!(outcome, Outcome::Cosigned { .. }), "{outcome:?}");
+    // The map's nodes are lost; the next append builds on what is left.
+    app.sql("DELETE FROM status_map_nodes").await;
+    crate::listings::listed(&app, "441802", 503, Utc::now() - Duration::days(2)).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    let outcome = witness_once(&args(&app, &state), &witness).await.unwrap();
+    let Outcome::Refused(why) = outcome else {
+        panic!("a checkpoint with a false status map was cosigned: {outcome:?}")
+    };
+    assert!(why.contains("is not the map of its entries"), "{why}");
+    let report = verify_log(&VerifyLogArgs {
+        url: format!("{}/logs/registry", app.address),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(!report.ok(), "{}", report.text());
+}
+
 tests::on_both_backends_by_backend!(
     a_witness_cosigns_and_the_served_checkpoint_carries_it,
     a_forged_history_is_refused_by_the_witness,
     cosignatures_of_unknown_witnesses_are_refused,
     a_receipt_can_require_cosignatures,
+    a_status_map_that_does_not_follow_from_the_log_is_refused,
 );
