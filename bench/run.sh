@@ -457,6 +457,15 @@ if [[ ${BULK:-1} == 1 && -z $RUN_PREFIX ]]; then
     SECTIONS+=("$OUT/bulk/section.md")
 fi
 
+# Status proofs (issue 17): a fresh database of its own, after the bulk runs.
+if [[ ${STATUS_PROOFS:-1} == 1 && -z $RUN_PREFIX ]]; then
+    log "status proofs (bench/status_proofs.sh; STATUS_PROOFS=0 skips it)"
+    printf 'bench/status_proofs.sh\n' >>"$COMMANDS"
+    STATUS_BUILD=0 PG_SERVER=$PG_SERVER OUT=$OUT REPORT=$OUT/status-proofs/REPORT.md SEED=$SEED \
+        bench/status_proofs.sh
+    SECTIONS+=("$OUT/status-proofs/section.md")
+fi
+
 # Several instances behind HAProxy (issue 16): a cluster of its own on other ports.
 if [[ ${CLUSTER:-1} == 1 && -z $RUN_PREFIX ]]; then
     if command -v haproxy >/dev/null && command -v socat >/dev/null; then

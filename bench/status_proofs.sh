@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Status proofs (issue 17), in one command, on PostgreSQL: imports STATUS_ROWS listings
+# into a fresh database, starts the release server on it and times how fast its
+# registry-log appender logs them with their status map; then, side by side on one
+# server, the latency of a `check` without and with `statusProof`, the proofs' sizes,
+# and the cost of verifying a receipt offline without and with its status proof.
+# Loopback only; bounded by STATUS_ROWS and STATUS_REQUESTS.
+#
+#   bench/status_proofs.sh                      # 100,000 listings, 400 checks each way
+#   STATUS_ROWS=20000 bench/status_proofs.sh    # quicker
+#
+# It writes a "Status proofs" section into $REPORT (BENCHMARKS.md), replacing the one
+# there. bench/run.sh calls it after bench/bulk.sh (STATUS_PROOFS=0 skips it there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+STATUS_ROWS=${STATUS_ROWS:-100000}
+STATUS_REQUESTS=${STATUS_REQUESTS:-400}
+STATUS_BUILD=${STATUS_BUILD:-1}           # 0: use the release binaries already built
+SEED=${SEED:-42}
+PORT=${STATUS_PORT:-18097}
+PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}   # no database part
+OUT=${OUT:-bench/out}
+REPORT=${REPORT:-BENCHMARKS.md}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$CARGO_TARGET_DIR/release/credit-registry
+GENERATE=$CARGO_TARGET_DIR/release/listings-csv
+WORK=$OUT/status-proofs
+DB=bench_status_proofs
+mkdir -p "$WORK"
+COMMANDS=$WORK/commands.txt
+: >"$COMMANDS"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+shown() { local s="$*"; printf '%s\n' "${s//$ROOT\//}" >>"$COMMANDS"; }
+for tool in psql curl python3 hyperfine jq; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+case $PG_SERVER in
+    *://*@127.0.0.1:*|*://*@localhost:*|*://127.0.0.1:*|*://localhost:*) ;;
+    *) echo "PG_SERVER must be on the loopback interface: $PG_SERVER" >&2; exit 1 ;;
+esac
+psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
+
+if [[ $STATUS_BUILD == 1 ]]; then
+    log "building release binaries"
+    shown cargo build --release -p api -p bench-seed
+    cargo build --release -p api -p bench-seed
+fi
+
+FILE=$WORK/listings-$STATUS_ROWS.csv
+if [[ ! -s $FILE ]]; then
+    shown "$GENERATE" --rows "$STATUS_ROWS" --seed "$SEED" --out "$FILE"
+    "$GENERATE" --rows "$STATUS_ROWS" --seed "$SEED" --out "$FILE"
+fi
+psql_admin "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+psql_admin "CREATE DATABASE $DB"
+export DATABASE_URL=$PG_SERVER/$DB RUST_LOG=warn
+DATA=$WORK/data
+rm -rf "$DATA"
+export REGISTRY_DATA_DIR=$DATA REGISTRY_BIND=127.0.0.1:$PORT
+export REGISTRY_LIMITS__RATE_PER_SECOND=100000 REGISTRY_LIMITS__RATE_BURST=100000
+"$BIN" migrate >/dev/null
+log "import of $STATUS_ROWS listings"
+shown DATABASE_URL="$DATABASE_URL" "$BIN" import listings "$FILE"
+"$BIN" import listings "$FILE" >&2
+
+SERVER_PID=
+stop() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; true; }
+trap stop EXIT
+log "the appender logs the imported listings with their status map"
+shown DATABASE_URL="$DATABASE_URL" REGISTRY_BIND=127.0.0.1:$PORT "$BIN" serve
+START=$(date +%s.%N)
+"$BIN" serve >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+BASE=http://127.0.0.1:$PORT
+for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+EVENTS=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM listing_revisions")
+SIZE=0
+DEADLINE=$(( $(date +%s) + 3600 ))
+while (( $(date +%s) < DEADLINE )); do
+    SIZE=$(curl -sf "$BASE/logs/registry/checkpoint" | sed -n 2p || echo 0)
+    (( SIZE >= EVENTS )) && break
+    sleep 0.5
+done
+END=$(date +%s.%N)
+(( SIZE >= EVENTS )) || { echo "the registry log reached $SIZE of $EVENTS entries" >&2; exit 1; }
+APPEND_S=$(echo "$END - $START" | bc -l)
+LEAF_ROWS=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM status_map_leaves")
+NODE_ROWS=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM status_map_nodes")
+MAP_BYTES=$(psql "$DATABASE_URL" -qAtc "SELECT pg_total_relation_size('status_map_leaves') + pg_total_relation_size('status_map_nodes')")
+LOG_BYTES=$(psql "$DATABASE_URL" -qAtc "SELECT pg_total_relation_size('tlog_entries') + pg_total_relation_size('tlog_hashes')")
+
+log "checks without and with statusProof, side by side"
+ADMIN=$("$BIN" token --role admin --sub bench-admin)
+PARTNER=$("$BIN" token --role partner --sub bench-partner --domains PROCUREMENT --ttl 1h)
+curl -sf -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' "$BASE/graphql" \
+    -d '{"query":"mutation { registerPartner(input: {subject: \"bench-partner\", name: \"bench\", domains: [PROCUREMENT]}) { subject } }"}' >/dev/null
+LISTED=$(sed -n 2p "$FILE" | cut -d, -f1)
+UNLISTED=91110000101623741K
+python3 - "$BASE" "$PARTNER" "$LISTED" "$UNLISTED" "$STATUS_REQUESTS" "$WORK" <<'EOF' >"$WORK/latency.tsv"
+import http.client, json, statistics, sys, time
+base, token, listed, unlisted, n, work = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
+host = base.split("//")[1]
+conn = http.client.HTTPConnection(host)
+def ask(code, fields):
+    body = json.dumps({"query": "query($u: String!) { check(uscc: $u, domain: PROCUREMENT) { %s } }" % fields, "variables": {"u": code}})
+    t = time.perf_counter()
+    conn.request("POST", "/graphql", body, {"authorization": "Bearer " + token, "content-type": "application/json"})
+    resp = json.loads(conn.getresponse().read())
+    return time.perf_counter() - t, resp["data"]["check"]
+for code, name in ((listed, "listed"), (unlisted, "unlisted")):
+    _, got = ask(code, "decision receipt statusProof")
+    open(f"{work}/{name}.receipt", "w").write(got["receipt"])
+    open(f"{work}/{name}.proof", "w").write(got["statusProof"])
+    print(f"size\t{name}\t{got['decision']}\t{len(got['receipt'])}\t{len(got['statusProof'])}")
+for code, name in ((listed, "listed"), (unlisted, "unlisted")):
+    plain, proved = [], []
+    for _ in range(20):  # warm-up
+        ask(code, "decision receipt"); ask(code, "decision receipt statusProof")
+    for _ in range(n):  # interleaved, so both see the same machine
+        plain.append(ask(code, "decision receipt")[0])
+        proved.append(ask(code, "decision receipt statusProof")[0])
+    p50 = lambda xs: statistics.median(xs) * 1000
+    print(f"latency\t{name}\t{p50(plain):.3f}\t{p50(proved):.3f}")
+EOF
+cat "$WORK/latency.tsv" >&2
+curl -sf "$BASE/logs/registry/vkey" >"$WORK/registry.vkey"
+curl -sf "$BASE/logs/answers/vkey" >"$WORK/answers.vkey"
+stop
+SERVER_PID=
+
+log "offline verification without and with the status proof"
+V="$BIN verify-receipt --vkey $WORK/answers.vkey"
+shown hyperfine -N --runs 200 "'$V @$WORK/listed.receipt'" "'$V --registry-vkey $WORK/registry.vkey --status-proof $WORK/listed.proof @$WORK/listed.receipt'"
+hyperfine -N --warmup 10 --runs 200 --export-json "$WORK/verify.json" \
+    "$V @$WORK/listed.receipt" \
+    "$V --registry-vkey $WORK/registry.vkey --status-proof $WORK/listed.proof @$WORK/listed.receipt" \
+    "$V --registry-vkey $WORK/registry.vkey --status-proof $WORK/unlisted.proof @$WORK/unlisted.receipt" >&2
+unset DATABASE_URL
+psql_admin "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+
+SECTION=$WORK/section.md
+ms() { jq -r ".results[$1].$2 * 1000 | . * 100 | round / 100" "$WORK/verify.json"; }
+{
+    echo "## Status proofs (\`bench/status_proofs.sh\`)"
+    echo
+    echo "Generated by \`bench/status_proofs.sh\` on $(date -u +%Y-%m-%dT%H:%M:%SZ) at commit \`$(git rev-parse --short HEAD)\`: $STATUS_ROWS imported listings in a fresh PostgreSQL database ($(psql_admin 'SHOW server_version' | cut -d' ' -f1)), release build, $(nproc) cores shared by the server, PostgreSQL and the client."
+    echo
+    printf '| what | figure |\n|---|---:|\n'
+    printf '| registry log: %s entries logged with their status map, from server start | %.1f s (%.0f entries/s) |\n' "$EVENTS" "$APPEND_S" "$(echo "$EVENTS / $APPEND_S" | bc -l)"
+    printf '| status map rows written (leaves / nodes) | %s / %s |\n' "$LEAF_ROWS" "$NODE_ROWS"
+    printf '| status map on disk, and the log itself (entries + hashes) | %.1f MiB / %.1f MiB |\n' "$(echo "$MAP_BYTES / 1048576" | bc -l)" "$(echo "$LOG_BYTES / 1048576" | bc -l)"
+    while IFS=$'\t' read -r kind name a b c; do
+        case $kind in
+            size) printf '| %s code (%s): receipt / status proof | %s / %s bytes |\n' "$name" "$a" "$b" "$c" ;;
+            latency) printf '| %s code: `check` p50 without / with `statusProof` (%s each, interleaved, one connection) | %s / %s ms (%.2f×) |\n' "$name" "$STATUS_REQUESTS" "$a" "$b" "$(echo "$b / $a" | bc -l)" ;;
+        esac
+    done <"$WORK/latency.tsv"
+    printf '| `verify-receipt` (one process, median of 200): receipt only / with the status proof, listed / with it, unlisted | %s / %s / %s ms |\n' "$(ms 0 median)" "$(ms 1 median)" "$(ms 2 median)"
+    echo
+    echo "Exact commands:"
+    echo
+    echo '```'
+    cat "$COMMANDS"
+    echo '```'
+} >"$SECTION"
+
+if [[ -f $REPORT ]] && grep -q '^## Status proofs' "$REPORT"; then
+    awk -v section="$SECTION" '
+        /^## Status proofs/ { while ((getline line < section) > 0) print line; skip = 1; next }
+        skip && /^## / { skip = 0; print ""; }
+        !skip { print }
+    ' "$REPORT" >"$REPORT.tmp" && mv "$REPORT.tmp" "$REPORT"
+else
+    { echo; cat "$SECTION"; } >>"$REPORT"
+fi
+log "figures written to $REPORT ($SECTION)"
+cat "$SECTION"
