@@ -184,6 +184,8 @@ pub struct TransparencyLogs {
     /// Held by the one check that logs changes the appender has not read yet, so that
     /// the checks answered right after a change do not all append at once.
     catch_up: tokio::sync::Mutex<()>,
+    /// The status map's nodes as this server's appends last read and wrote them.
+    map_nodes: tokio::sync::Mutex<super::status_map::NodeCache>,
     /// The registry's clock: checkpoints and heads are stamped with its present.
     clock: crate::clock::Clock,
     /// The witnesses whose cosignatures are accepted (`logs.witnesses`).
@@ -252,6 +254,7 @@ impl TransparencyLogs {
                 covered_through: 0,
             }),
             catch_up: tokio::sync::Mutex::new(()),
+            map_nodes: tokio::sync::Mutex::new(Default::default()),
             clock,
             witnesses: settings
                 .logs
@@ -480,8 +483,9 @@ impl TransparencyLogs {
                 tx.rollback().await?;
                 continue;
             }
-            let map_root = super::status_map::update_status_map(&tx, &locked, &entries).await?;
-            let extension = status_map::extension_line(&map_root);
+            let mut cache = self.map_nodes.lock().await;
+            let map = super::status_map::update_status_map(&tx, &locked, &entries, &cache).await?;
+            let extension = status_map::extension_line(&map.root);
             let appended = tlog_store::append(
                 &tx,
                 &locked,
@@ -493,6 +497,8 @@ impl TransparencyLogs {
             )
             .await?;
             tx.commit().await?;
+            cache.committed(&map);
+            drop(cache);
             logged += entries.len() as u64;
             let covered_through = if page.has_next { position } else { newest };
             self.set_registry_head(appended.size, appended.root, position, covered_through);

@@ -22,8 +22,41 @@ fn map_err(e: crate::tlog::TlogError) -> DbErr {
     DbErr::Custom(format!("status map: {e}"))
 }
 
+/// The node hashes of the map of one log size that an appender has read or written:
+/// nodes are read from the database once per position, not once per append (an append
+/// needs about 16 siblings per bucket it changes). Valid only for `size`; an append by
+/// another instance (a head of another size) empties it.
+#[derive(Default)]
+pub struct NodeCache {
+    size: u64,
+    nodes: HashMap<status_map::Position, Hash>,
+}
+
+/// Positions kept at most (the whole tree has 131,071).
+const NODE_CACHE_LIMIT: usize = 1 << 17;
+
+impl NodeCache {
+    /// After a committed append: the nodes it wrote, at its size.
+    pub fn committed(&mut self, update: &MapUpdate) {
+        if self.size != update.base_size || self.nodes.len() > NODE_CACHE_LIMIT {
+            self.nodes.clear();
+        }
+        self.nodes.extend(update.nodes.iter().copied());
+        self.size = update.size;
+    }
+}
+
+/// What an append wrote to the map: the new root and nodes, and the sizes.
+pub struct MapUpdate {
+    pub root: Hash,
+    base_size: u64,
+    size: u64,
+    nodes: Vec<status_map::NodeRow>,
+}
+
 /// Writes the map of the log after `entries` are appended to `head` (locked in `tx`)
-/// and returns its root, for the new checkpoint's extension line.
+/// and returns its root, for the new checkpoint's extension line. `cache` is read, not
+/// changed: pass the update to [`NodeCache::committed`] once the transaction commits.
 ///
 /// A log whose head checkpoint carries no map (written before the map existed) first
 /// gets the map of its current size, built from its entries.
@@ -31,7 +64,8 @@ pub async fn update_status_map(
     tx: &impl ConnectionTrait,
     head: &Head,
     entries: &[Vec<u8>],
-) -> Result<Hash, DbErr> {
+    cache: &NodeCache,
+) -> Result<MapUpdate, DbErr> {
     let text = note_text(&head.checkpoint).unwrap_or_default();
     if status_map::root_in_checkpoint(text)
         .map_err(map_err)?
@@ -81,8 +115,31 @@ pub async fn update_status_map(
             (*b, hash)
         })
         .collect();
-    let known =
-        status_map_store::nodes_at(tx, &status_map::sibling_positions(&buckets), head.size).await?;
+    let wanted = status_map::sibling_positions(&buckets);
+    let cached = |p: &status_map::Position| {
+        (cache.size == head.size)
+            .then(|| cache.nodes.get(p).copied())
+            .flatten()
+    };
+    let mut known: HashMap<status_map::Position, Hash> = wanted
+        .iter()
+        .filter_map(|p| cached(p).map(|h| (*p, h)))
+        .collect();
+    let missing: BTreeSet<status_map::Position> = wanted
+        .into_iter()
+        .filter(|p| !known.contains_key(p))
+        .collect();
+    if !missing.is_empty() {
+        let read = status_map_store::nodes_at(tx, &missing, head.size).await?;
+        for p in missing {
+            // A position with no row is an empty subtree: known too.
+            let hash = read
+                .get(&p)
+                .copied()
+                .unwrap_or_else(|| status_map::empty_hash(p.0));
+            known.insert(p, hash);
+        }
+    }
     let (nodes, root) = status_map::update_nodes(&bucket_hashes, &known);
     let leaves: Vec<status_map::CodeLeaf> = changed
         .iter()
@@ -95,7 +152,16 @@ pub async fn update_status_map(
         .collect();
     let size = head.size + entries.len() as u64;
     status_map_store::insert(tx, size, &leaves, &nodes).await?;
-    Ok(root)
+    // What the cache may keep: the siblings read (unchanged at the new size) and the
+    // nodes written.
+    let mut kept: Vec<status_map::NodeRow> = known.into_iter().collect();
+    kept.extend(nodes);
+    Ok(MapUpdate {
+        root,
+        base_size: head.size,
+        size,
+        nodes: kept,
+    })
 }
 
 /// Builds the map of the log's first `size` entries from the entries and writes it (a

@@ -296,7 +296,38 @@ async fn a_log_without_a_map_gets_one_at_its_next_append(app: TestApp) {
     check(&proof, &vkey, &payload, &answer_of(&payload)).unwrap();
 }
 
+/// Two instances on one database append in turn: each one's cache of the map's nodes
+/// is for the size it last appended, so the other's appends in between must not leave
+/// it building on stale nodes.
+async fn appends_by_two_instances_keep_one_map(app: TestApp) {
+    let start = Utc::now() - Duration::days(2);
+    let peer = app.spawn_peer(|_| {}).await;
+    for (i, serial) in (171..177).enumerate() {
+        crate::listings::listed(&app, "441802", serial, start).await;
+        let appender = if i % 2 == 0 { &app } else { &peer };
+        appender
+            .state
+            .logs
+            .append_registry(&appender.db)
+            .await
+            .unwrap();
+    }
+    let report = verify_log(&VerifyLogArgs {
+        url: format!("{}/logs/registry", app.address),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(report.ok(), "{}", report.text());
+    assert!(
+        report.text().contains("is the map of its"),
+        "{}",
+        report.text()
+    );
+}
+
 on_both_backends!(
     a_check_s_status_proof_proves_its_answer_offline,
     a_log_without_a_map_gets_one_at_its_next_append,
+    appends_by_two_instances_keep_one_map,
 );

@@ -323,19 +323,31 @@ async fn a_receipt_can_require_cosignatures(backend: Backend) {
 }
 
 /// A registry whose checkpoint commits a status map that does not follow from its log
-/// (here: the map's nodes lost before an append, so the new root leaves out the codes
-/// of the other buckets) is refused by the witness, which
-/// recomputes the map from the public entries, and by verify-log.
+/// (here: a code's stored leaf given a listing the log never named, which the next
+/// change of that code builds on) is refused by the witness, which recomputes the map
+/// from the public entries, and by verify-log.
 async fn a_status_map_that_does_not_follow_from_the_log_is_refused(backend: Backend) {
     let witness = witness_key(23);
     let app = witnessed_app(backend, &witness, None, 500, 2).await;
+    let (code, id, version) =
+        crate::listings::listed(&app, "441802", 503, Utc::now() - Duration::days(2)).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("witness.json");
     let outcome = witness_once(&args(&app, &state), &witness).await.unwrap();
     assert!(matches!(outcome, Outcome::Cosigned { .. }), "{outcome:?}");
-    // The map's nodes are lost; the next append builds on what is left.
-    app.sql("DELETE FROM status_map_nodes").await;
-    crate::listings::listed(&app, "441802", 503, Utc::now() - Duration::days(2)).await;
+    let fake = api::tlog::hash_b64(&api::tlog::Hash([0; 32]));
+    app.sql(&format!(
+        r#"UPDATE status_map_leaves SET listings = '[{{"listing":999999,"index":0,"hash":"{fake}"}}]' WHERE uscc = '{code}'"#
+    ))
+    .await;
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+        serde_json::json!({"i": {"id": id, "expectedVersion": version, "reason": "更正", "measureCodes": ["SAMR44_KEY_SUPERVISION"]}}),
+    )
+    .await
+    .data();
     app.state.logs.append_registry(&app.db).await.unwrap();
     let outcome = witness_once(&args(&app, &state), &witness).await.unwrap();
     let Outcome::Refused(why) = outcome else {
