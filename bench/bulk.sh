@@ -15,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 BULK_ROWS=${BULK_ROWS:-1000000}
 BULK_SMALL_ROWS=${BULK_SMALL_ROWS:-$((BULK_ROWS / 4))}
@@ -42,10 +44,7 @@ shown() { local s="$*"; printf '%s\n' "${s//$ROOT\//}" >>"$COMMANDS"; }
 for tool in psql "$TIME"; do
     command -v "$tool" >/dev/null || { echo "missing: $tool (postgresql-client, time)" >&2; exit 1; }
 done
-case $PG_SERVER in
-    *://*@127.0.0.1:*|*://*@localhost:*|*://127.0.0.1:*|*://localhost:*) ;;
-    *) echo "PG_SERVER must be on the loopback interface: $PG_SERVER" >&2; exit 1 ;;
-esac
+require_loopback "$PG_SERVER"
 psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
 
 if [[ $BULK_BUILD == 1 ]]; then
@@ -165,14 +164,6 @@ SECTION=$WORK/section.md
 } >"$SECTION"
 
 # Replace the section in the report (or append it).
-if [[ -f $REPORT ]] && grep -q '^## Bulk import and export' "$REPORT"; then
-    awk -v section="$SECTION" '
-        /^## Bulk import and export/ { while ((getline line < section) > 0) print line; skip = 1; next }
-        skip && /^## / { skip = 0; print ""; }
-        !skip { print }
-    ' "$REPORT" >"$REPORT.tmp" && mv "$REPORT.tmp" "$REPORT"
-else
-    { echo; cat "$SECTION"; } >>"$REPORT"
-fi
+replace_report_section "Bulk import and export" "$SECTION" "$REPORT"
 log "figures written to $REPORT ($SECTION)"
 cat "$SECTION"

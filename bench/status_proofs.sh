@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 STATUS_ROWS=${STATUS_ROWS:-100000}
 STATUS_REQUESTS=${STATUS_REQUESTS:-400}
@@ -37,10 +39,7 @@ shown() { local s="$*"; printf '%s\n' "${s//$ROOT\//}" >>"$COMMANDS"; }
 for tool in psql curl python3 hyperfine jq; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
-case $PG_SERVER in
-    *://*@127.0.0.1:*|*://*@localhost:*|*://127.0.0.1:*|*://localhost:*) ;;
-    *) echo "PG_SERVER must be on the loopback interface: $PG_SERVER" >&2; exit 1 ;;
-esac
+require_loopback "$PG_SERVER"
 psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
 
 if [[ $STATUS_BUILD == 1 ]]; then
@@ -167,14 +166,6 @@ ms() { jq -r ".results[$1].$2 * 1000 | . * 100 | round / 100" "$WORK/verify.json
     echo '```'
 } >"$SECTION"
 
-if [[ -f $REPORT ]] && grep -q '^## Status proofs' "$REPORT"; then
-    awk -v section="$SECTION" '
-        /^## Status proofs/ { while ((getline line < section) > 0) print line; skip = 1; next }
-        skip && /^## / { skip = 0; print ""; }
-        !skip { print }
-    ' "$REPORT" >"$REPORT.tmp" && mv "$REPORT.tmp" "$REPORT"
-else
-    { echo; cat "$SECTION"; } >>"$REPORT"
-fi
+replace_report_section "Status proofs" "$SECTION" "$REPORT"
 log "figures written to $REPORT ($SECTION)"
 cat "$SECTION"

@@ -179,19 +179,16 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                     );
                 }
                 let witnesses = api::tlog::client::read_witness_vkeys(&witness_vkeys)?;
-                let registry_vkey = match &registry_vkey {
-                    Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
-                        format!("reading the registry log's verifier key {}", path.display())
-                    })?),
-                    None => None,
+                let read = |path: &Option<std::path::PathBuf>, what: &str| {
+                    path.as_ref()
+                        .map(|path| {
+                            std::fs::read_to_string(path)
+                                .with_context(|| format!("reading {what} {}", path.display()))
+                        })
+                        .transpose()
                 };
-                let status_proof =
-                    match &status_proof {
-                        Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
-                            format!("reading the status proof {}", path.display())
-                        })?),
-                        None => None,
-                    };
+                let registry_vkey = read(&registry_vkey, "the registry log's verifier key")?;
+                let status_proof = read(&status_proof, "the status proof")?;
                 Ok((keys, log, receipt, witnesses, registry_vkey, status_proof))
             })();
             let (keys, log, receipt, witnesses, registry_vkey, status_proof) = match inputs {
@@ -208,25 +205,14 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             });
             // With --registry-url: the head the answer was read from is in the public log.
             let tied = match (&registry_url, &verified) {
-                (Some(url), Ok(v)) => match &v.payload.registry_log {
-                    None => Some(Err(
-                        "the receipt names no registry log head (issued before issue 17)"
-                            .to_string(),
-                    )),
-                    Some(head) => match api::tlog::client::check_registry_head(
+                (Some(url), Ok(v)) => match v.payload.registry_head() {
+                    Err(why) => Some(Err(why)),
+                    Ok(head) => match api::tlog::client::check_registry_head(
                         url,
                         registry_vkey.clone(),
                         head.size,
                         &head.root,
-                        recompute
-                            .then(|| api::tlog::client::ReceiptAnswer {
-                                uscc: v.payload.uscc.clone(),
-                                domain: v.payload.domain,
-                                as_of: v.payload.as_of,
-                                decision: v.payload.decision,
-                                hit_listing_ids: v.payload.hit_listing_ids.clone(),
-                            })
-                            .as_ref(),
+                        recompute.then(|| (&v.payload).into()).as_ref(),
                     )
                     .await
                     {
@@ -242,25 +228,15 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             };
             // With --status-proof: the answer follows from the status map, offline.
             let proven = match (&status_proof, &verified) {
-                (Some(text), Ok(v)) => Some(match &v.payload.registry_log {
-                    None => Err(
-                        "the receipt names no registry log head (issued before issue 17)"
-                            .to_string(),
-                    ),
-                    Some(head) => api::tlog::client::check_status_proof(
+                (Some(text), Ok(v)) => Some(v.payload.registry_head().and_then(|head| {
+                    api::tlog::client::check_status_proof(
                         text,
                         registry_vkey.as_deref().unwrap_or_default(),
                         head.size,
                         &head.root,
-                        &api::tlog::client::ReceiptAnswer {
-                            uscc: v.payload.uscc.clone(),
-                            domain: v.payload.domain,
-                            as_of: v.payload.as_of,
-                            decision: v.payload.decision,
-                            hit_listing_ids: v.payload.hit_listing_ids.clone(),
-                        },
-                    ),
-                }),
+                        &(&v.payload).into(),
+                    )
+                })),
                 _ => None,
             };
             let verified = match (verified, &tied, &proven) {

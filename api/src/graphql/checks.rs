@@ -477,9 +477,7 @@ impl CheckQuery {
         };
         let p = verified.payload;
         let status = status_proof.map(|proof| {
-            let head = p.registry_log.as_ref().ok_or_else(|| {
-                "the receipt names no registry log head (issued before issue 17)".to_string()
-            })?;
+            let head = p.registry_head()?;
             let registry_vkey = state
                 .logs
                 .key(crate::store::tlog_store::LogName::Registry)
@@ -489,13 +487,7 @@ impl CheckQuery {
                 &registry_vkey,
                 head.size,
                 &head.root,
-                &crate::tlog::client::ReceiptAnswer {
-                    uscc: p.uscc.clone(),
-                    domain: p.domain,
-                    as_of: p.as_of,
-                    decision: p.decision,
-                    hit_listing_ids: p.hit_listing_ids.clone(),
-                },
+                &(&p).into(),
             )
         });
         let db = state.pool_for(request(ctx)?.identity());

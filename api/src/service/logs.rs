@@ -283,17 +283,9 @@ impl TransparencyLogs {
         let checkpoint = verifier
             .verify_checkpoint(note)
             .map_err(|e| CosignatureRefusal::BadCheckpoint(e.to_string()))?;
-        let head = tlog_store::head(db, log)
+        let held = tlog_store::checkpoint_at(db, log, checkpoint.size)
             .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no {} log head", log.as_str())))?;
-        let held = if checkpoint.size == head.size {
-            Some(head.checkpoint)
-        } else {
-            tlog_store::checkpoint_at(db, log, checkpoint.size)
-                .await
-                .map_err(AppError::from)?
-        };
+            .map_err(AppError::from)?;
         let same = held
             .as_deref()
             .and_then(|held| verifier.verify_checkpoint(held).ok())

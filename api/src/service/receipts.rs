@@ -65,6 +65,15 @@ pub struct ReceiptPayload {
     pub registry_log: Option<RegistryLogHead>,
 }
 
+impl ReceiptPayload {
+    /// The registry log's head the answer was computed from, or why there is none.
+    pub fn registry_head(&self) -> Result<&RegistryLogHead, String> {
+        self.registry_log.as_ref().ok_or_else(|| {
+            "the receipt names no registry log head (issued before issue 17)".to_string()
+        })
+    }
+}
+
 /// A registry-log tree head named by a receipt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryLogHead {

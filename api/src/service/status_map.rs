@@ -9,7 +9,7 @@ use crate::tlog::note::note_text;
 use crate::tlog::status_map::{
     self, EntryRef, Leaf, PROOF_FORMAT, ProofLeaf, StatusMap, StatusProof,
 };
-use crate::tlog::{Hash, parse_hash_b64};
+use crate::tlog::{Hash, hash_b64};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sea_orm::{ConnectionTrait, DbErr};
@@ -32,13 +32,11 @@ pub struct NodeCache {
     nodes: HashMap<status_map::Position, Hash>,
 }
 
-/// Positions kept at most (the whole tree has 131,071).
-const NODE_CACHE_LIMIT: usize = 1 << 17;
-
 impl NodeCache {
-    /// After a committed append: the nodes it wrote, at its size.
+    /// After a committed append: the nodes it read and wrote, at its size. (It holds at
+    /// most the tree's 131,071 positions.)
     pub fn committed(&mut self, update: &MapUpdate) {
-        if self.size != update.base_size || self.nodes.len() > NODE_CACHE_LIMIT {
+        if self.size != update.base_size {
             self.nodes.clear();
         }
         self.nodes.extend(update.nodes.iter().copied());
@@ -115,30 +113,22 @@ pub async fn update_status_map(
             (*b, hash)
         })
         .collect();
-    let wanted = status_map::sibling_positions(&buckets);
-    let cached = |p: &status_map::Position| {
-        (cache.size == head.size)
-            .then(|| cache.nodes.get(p).copied())
-            .flatten()
-    };
-    let mut known: HashMap<status_map::Position, Hash> = wanted
-        .iter()
-        .filter_map(|p| cached(p).map(|h| (*p, h)))
-        .collect();
-    let missing: BTreeSet<status_map::Position> = wanted
-        .into_iter()
-        .filter(|p| !known.contains_key(p))
-        .collect();
-    if !missing.is_empty() {
-        let read = status_map_store::nodes_at(tx, &missing, head.size).await?;
-        for p in missing {
-            // A position with no row is an empty subtree: known too.
-            let hash = read
-                .get(&p)
-                .copied()
-                .unwrap_or_else(|| status_map::empty_hash(p.0));
-            known.insert(p, hash);
+    // The siblings, from the cache when it is of this size, else from the database.
+    let cached = (cache.size == head.size).then_some(&cache.nodes);
+    let mut known = HashMap::new();
+    let mut missing = BTreeSet::new();
+    for p in status_map::sibling_positions(&buckets) {
+        match cached.and_then(|nodes| nodes.get(&p)) {
+            Some(hash) => {
+                known.insert(p, *hash);
+            }
+            None => {
+                missing.insert(p);
+            }
         }
+    }
+    if !missing.is_empty() {
+        known.extend(status_map_store::nodes_at(tx, &missing, head.size).await?);
     }
     let (nodes, root) = status_map::update_nodes(&bucket_hashes, &known);
     let leaves: Vec<status_map::CodeLeaf> = changed
@@ -204,21 +194,13 @@ pub async fn status_proof(
     size: u64,
     root: &str,
 ) -> AppResult<Option<StatusProof>> {
-    let head = tlog_store::head(db, LogName::Registry)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no registry log head")))?;
-    let checkpoint = if head.size == size {
-        Some(head.checkpoint)
-    } else {
-        tlog_store::checkpoint_at(db, LogName::Registry, size).await?
-    };
-    let Some(checkpoint) = checkpoint else {
+    let Some(checkpoint) = tlog_store::checkpoint_at(db, LogName::Registry, size).await? else {
         return Ok(None);
     };
     let text = note_text(&checkpoint).unwrap_or_default();
     let (_, _, log_root) =
         crate::tlog::note::parse_checkpoint_body(text).map_err(AppError::internal)?;
-    if parse_hash_b64(root).ok().map(|h| h.0) != Some(log_root.0) {
+    if hash_b64(&log_root) != root {
         return Ok(None);
     }
     let Some(map_root) = status_map::root_in_checkpoint(text).map_err(AppError::internal)? else {
@@ -234,34 +216,21 @@ pub async fn status_proof(
             .collect();
     leaves.sort_by_key(|(code, _)| status_map::key(code).0);
     let positions: Vec<(u8, u32)> = status_map::proof_positions(bucket);
-    let known: HashMap<_, _> = status_map_store::nodes_at(
-        db,
-        &positions.iter().copied().collect::<BTreeSet<_>>(),
-        size,
-    )
-    .await?;
+    let known = status_map_store::nodes_at(db, &positions.iter().copied().collect(), size).await?;
     let siblings = positions
         .iter()
-        .map(|&(level, p)| {
-            known
-                .get(&(level, p))
-                .copied()
-                .unwrap_or_else(|| status_map::empty_hash(level))
-        })
+        // `nodes_at` answers every position it is asked for.
+        .map(|p| known[p])
         .collect();
+    // The code's entries, in one read, in the leaf's (listing) order.
     let mut entries = Vec::new();
     if let Some((_, leaf)) = leaves.iter().find(|(code, _)| code == uscc) {
-        for listing in leaf.listings.values() {
-            let entry =
-                tlog_store::read_entries(db, LogName::Registry, listing.index..listing.index + 1)
-                    .await?
-                    .pop()
-                    .ok_or_else(|| {
-                        AppError::internal(anyhow::anyhow!(
-                            "registry log entry {} is missing",
-                            listing.index
-                        ))
-                    })?;
+        let indexes: Vec<u64> = leaf.listings.values().map(|l| l.index).collect();
+        let mut read = tlog_store::read_entries_at(db, LogName::Registry, &indexes).await?;
+        for index in indexes {
+            let entry = read.remove(&index).ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("registry log entry {index} is missing"))
+            })?;
             entries.push(STANDARD.encode(entry));
         }
     }

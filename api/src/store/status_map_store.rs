@@ -7,7 +7,7 @@
 //! positions on both backends.
 
 use crate::tlog::Hash;
-use crate::tlog::status_map::{CodeLeaf, Leaf, NodeRow, Position};
+use crate::tlog::status_map::{CodeLeaf, Leaf, NodeRow, Position, empty_hash};
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 use std::collections::{BTreeSet, HashMap};
@@ -54,8 +54,8 @@ pub async fn leaves_in_buckets(
     Ok(out)
 }
 
-/// The hash of each of `positions` in the map of size `size`; a position with no row is
-/// an empty subtree and is left out.
+/// The hash of each of `positions` in the map of size `size` (a position with no row is
+/// an empty subtree: [`empty_hash`] of its level).
 pub async fn nodes_at(
     db: &impl ConnectionTrait,
     positions: &BTreeSet<Position>,
@@ -85,12 +85,14 @@ pub async fn nodes_at(
             let level: i32 = row.try_get_by_index(0)?;
             let position: i32 = row.try_get_by_index(1)?;
             let hash: Option<Vec<u8>> = row.try_get_by_index(2)?;
-            if let Some(hash) = hash {
-                let hash: [u8; 32] = hash.try_into().map_err(|_| {
+            let level = level as u8;
+            let hash = match hash {
+                Some(hash) => Hash(hash.try_into().map_err(|_| {
                     DbErr::Custom("status map: a stored hash is not 32 bytes".into())
-                })?;
-                out.insert((level as u8, position as u32), Hash(hash));
-            }
+                })?),
+                None => empty_hash(level),
+            };
+            out.insert((level, position as u32), hash);
         }
     }
     Ok(out)

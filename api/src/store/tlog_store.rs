@@ -388,6 +388,24 @@ pub async fn read_entries(
     Ok(rows.into_iter().map(|r| r.data).collect())
 }
 
+/// The entries at `indexes` of a log, by index (those the log holds).
+pub async fn read_entries_at(
+    db: &impl ConnectionTrait,
+    log: LogName,
+    indexes: &[u64],
+) -> Result<std::collections::HashMap<u64, Vec<u8>>, DbErr> {
+    let indexes = indexes
+        .iter()
+        .map(|&i| as_i64(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows = tlog_entry::Entity::find()
+        .filter(tlog_entry::Column::Log.eq(log.as_str()))
+        .filter(tlog_entry::Column::Idx.is_in(indexes))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.idx as u64, r.data)).collect())
+}
+
 /// An entry bundle's bytes, if a tree of `size` leaves has it.
 pub async fn read_entry_bundle(
     db: &impl ConnectionTrait,
@@ -408,12 +426,19 @@ pub async fn read_entry_bundle(
         .map_err(db_err)
 }
 
-/// The checkpoint the log signed for `size`, if it signed one.
+/// The checkpoint the log signed for `size`, if it signed one: the head's when the head
+/// is of that size (the empty tree's, and the answer log's latest, are kept only
+/// there), else the stored one.
 pub async fn checkpoint_at(
     db: &impl ConnectionTrait,
     log: LogName,
     size: u64,
 ) -> Result<Option<String>, DbErr> {
+    if let Some(head) = head(db, log).await?
+        && head.size == size
+    {
+        return Ok(Some(head.checkpoint));
+    }
     let Ok(size) = i64::try_from(size) else {
         return Ok(None);
     };

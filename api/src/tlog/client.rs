@@ -276,6 +276,18 @@ pub struct ReceiptAnswer {
     pub hit_listing_ids: Vec<i64>,
 }
 
+impl From<&crate::service::receipts::ReceiptPayload> for ReceiptAnswer {
+    fn from(p: &crate::service::receipts::ReceiptPayload) -> Self {
+        Self {
+            uscc: p.uscc.clone(),
+            domain: p.domain,
+            as_of: p.as_of,
+            decision: p.decision,
+            hit_listing_ids: p.hit_listing_ids.clone(),
+        }
+    }
+}
+
 /// `verify-receipt --registry-url`: the registry log's tree head a receipt names (the
 /// state of the list its answer was read from, `size` entries with root `root`) must be
 /// a head of the public registry log: the root of its first `size` entries, recomputed

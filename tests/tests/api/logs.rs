@@ -573,24 +573,33 @@ async fn checked_payload(
     (receipt, payload)
 }
 
-/// `verify-receipt --registry-url … --recompute`: the public registry log, replayed up
-/// to the head a receipt names, gives that receipt's decision and hits for its code and
-/// domain; an answer the list at that head does not give is refused.
-async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: TestApp) {
-    use api::domain::decision::Decision;
-    use api::tlog::client::{ReceiptAnswer, check_registry_head};
-    let start = Utc::now() - Duration::days(2);
+/// Three codes whose answers differ for a PROCUREMENT partner, all logged: one on the
+/// list with its default measures (answered by its procurement measures), one on it
+/// with a supervision measure only (CLEAR, no hit), one the registry never listed.
+pub(crate) struct ThreeAnswers {
+    pub token: String,
+    pub listed_code: String,
+    pub listed_id: String,
+    pub supervised_code: String,
+    pub unknown_code: String,
+}
+
+/// [`ThreeAnswers`] with codes from `first_serial` on, listed from `start`.
+pub(crate) async fn three_answers(
+    app: &TestApp,
+    first_serial: u32,
+    start: chrono::DateTime<Utc>,
+) -> ThreeAnswers {
     let token = app
         .partner(
             "gov-procurement",
             &[api::domain::measures::Domain::Procurement],
         )
         .await;
-    // On the list with its default measures: answered by its procurement measures.
-    let (listed_code, listed_id, _) = crate::listings::listed(&app, "441802", 131, start).await;
-    // On the list with a supervision measure only: CLEAR for procurement, no hit.
+    let (listed_code, listed_id, _) =
+        crate::listings::listed(app, "441802", first_serial, start).await;
     let (supervised_code, supervised_id, v) =
-        crate::listings::listed(&app, "441802", 132, start).await;
+        crate::listings::listed(app, "441802", first_serial + 1, start).await;
     app.gql(
         Some(&app.admin()),
         "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
@@ -598,17 +607,34 @@ async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: Test
     )
     .await
     .data();
-    let unknown_code = valid_code("441802", 133);
+    let unknown_code = valid_code("441802", first_serial + 2);
     app.state.logs.append_registry(&app.db).await.unwrap();
+    ThreeAnswers {
+        token,
+        listed_code,
+        listed_id,
+        supervised_code,
+        unknown_code,
+    }
+}
+
+/// `verify-receipt --registry-url … --recompute`: the public registry log, replayed up
+/// to the head a receipt names, gives that receipt's decision and hits for its code and
+/// domain; an answer the list at that head does not give is refused.
+async fn a_receipt_s_answer_is_recomputed_from_the_public_registry_log(app: TestApp) {
+    use api::domain::decision::Decision;
+    use api::tlog::client::{ReceiptAnswer, check_registry_head};
+    let start = Utc::now() - Duration::days(2);
+    let ThreeAnswers {
+        token,
+        listed_code,
+        listed_id,
+        supervised_code,
+        unknown_code,
+    } = three_answers(&app, 131, start).await;
 
     let url = format!("{}/logs/registry", app.address);
-    let answer_of = |p: &api::service::receipts::ReceiptPayload| ReceiptAnswer {
-        uscc: p.uscc.clone(),
-        domain: p.domain,
-        as_of: p.as_of,
-        decision: p.decision,
-        hit_listing_ids: p.hit_listing_ids.clone(),
-    };
+    let answer_of = |p: &api::service::receipts::ReceiptPayload| ReceiptAnswer::from(p);
     let recompute = |head: &api::service::receipts::RegistryLogHead, answer: ReceiptAnswer| {
         let url = url.clone();
         let head = head.clone();

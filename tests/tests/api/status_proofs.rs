@@ -5,7 +5,9 @@
 //! verifier and by an independent one (tests/verifier/verify_status_proof.py). A proof
 //! that hides a listing, or is shown for another answer, code or checkpoint, fails.
 
-use super::logs::{python_verifier_available, run_python, text, verifier};
+use super::logs::{
+    ThreeAnswers, python_verifier_available, run_python, text, three_answers, verifier,
+};
 use api::domain::decision::Decision;
 use api::service::receipts::{ReceiptPayload, verify_any};
 use api::store::tlog_store::LogName;
@@ -14,7 +16,7 @@ use api::tlog::status_map::StatusProof;
 use chrono::{Duration, Utc};
 use serde_json::json;
 use std::collections::HashMap;
-use tests::{TestApp, on_both_backends, valid_code};
+use tests::{TestApp, on_both_backends};
 
 /// A PROCUREMENT check of `code`: the receipt's payload and the status proof.
 async fn checked(app: &TestApp, token: &str, code: &str) -> (ReceiptPayload, String, String) {
@@ -41,13 +43,24 @@ async fn checked(app: &TestApp, token: &str, code: &str) -> (ReceiptPayload, Str
 }
 
 fn answer_of(p: &ReceiptPayload) -> ReceiptAnswer {
-    ReceiptAnswer {
-        uscc: p.uscc.clone(),
-        domain: p.domain,
-        as_of: p.as_of,
-        decision: p.decision,
-        hit_listing_ids: p.hit_listing_ids.clone(),
-    }
+    ReceiptAnswer::from(p)
+}
+
+/// `verify-log` on the registry log holds, and says its checkpoint's map root is the map
+/// of its entries.
+async fn assert_map_follows_from_the_log(app: &TestApp) {
+    let report = verify_log(&VerifyLogArgs {
+        url: format!("{}/logs/registry", app.address),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(report.ok(), "{}", report.text());
+    assert!(
+        report.text().contains("is the map of its"),
+        "{}",
+        report.text()
+    );
 }
 
 fn check(
@@ -62,24 +75,13 @@ fn check(
 
 async fn a_check_s_status_proof_proves_its_answer_offline(app: TestApp) {
     let start = Utc::now() - Duration::days(2);
-    let token = app
-        .partner(
-            "gov-procurement",
-            &[api::domain::measures::Domain::Procurement],
-        )
-        .await;
-    let (listed_code, listed_id, _) = crate::listings::listed(&app, "441802", 151, start).await;
-    let (supervised_code, supervised_id, v) =
-        crate::listings::listed(&app, "441802", 152, start).await;
-    app.gql(
-        Some(&app.admin()),
-        "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
-        json!({"i": {"id": supervised_id, "expectedVersion": v, "reason": "措施更正", "measureCodes": ["SAMR44_KEY_SUPERVISION"]}}),
-    )
-    .await
-    .data();
-    let unknown_code = valid_code("441802", 153);
-    app.state.logs.append_registry(&app.db).await.unwrap();
+    let ThreeAnswers {
+        token,
+        listed_code,
+        listed_id,
+        supervised_code,
+        unknown_code,
+    } = three_answers(&app, 151, start).await;
     let (_, vkey, _) = text(&app, "/logs/registry/vkey").await;
 
     let (listed, listed_receipt, listed_proof) = checked(&app, &token, &listed_code).await;
@@ -161,18 +163,7 @@ async fn a_check_s_status_proof_proves_its_answer_offline(app: TestApp) {
     check(&later_proof, &vkey, &later, &answer_of(&later)).unwrap();
 
     // verify-log recomputes the map from the public entries.
-    let report = verify_log(&VerifyLogArgs {
-        url: format!("{}/logs/registry", app.address),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    assert!(report.ok(), "{}", report.text());
-    assert!(
-        report.text().contains("is the map of its"),
-        "{}",
-        report.text()
-    );
+    assert_map_follows_from_the_log(&app).await;
 
     // The same proofs, by an implementation that is not the registry's own.
     if !python_verifier_available("the independent status-proof verifier") {
@@ -273,18 +264,7 @@ async fn a_log_without_a_map_gets_one_at_its_next_append(app: TestApp) {
     .await;
     crate::listings::listed(&app, "441802", 162, start).await;
     app.state.logs.append_registry(&app.db).await.unwrap();
-    let report = verify_log(&VerifyLogArgs {
-        url: format!("{}/logs/registry", app.address),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    assert!(report.ok(), "{}", report.text());
-    assert!(
-        report.text().contains("is the map of its"),
-        "{}",
-        report.text()
-    );
+    assert_map_follows_from_the_log(&app).await;
     let token = app
         .partner(
             "gov-procurement",
@@ -312,18 +292,7 @@ async fn appends_by_two_instances_keep_one_map(app: TestApp) {
             .await
             .unwrap();
     }
-    let report = verify_log(&VerifyLogArgs {
-        url: format!("{}/logs/registry", app.address),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    assert!(report.ok(), "{}", report.text());
-    assert!(
-        report.text().contains("is the map of its"),
-        "{}",
-        report.text()
-    );
+    assert_map_follows_from_the_log(&app).await;
 }
 
 on_both_backends!(
