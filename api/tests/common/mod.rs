@@ -26,15 +26,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the binary on a free port with `data_dir`, `database_url` and extra
+    /// Starts the binary on a port of its own with `data_dir`, `database_url` and extra
     /// environment, and waits until `/healthz` answers.
+    ///
+    /// The server binds port 0 and the port is read from its log line "credit-registry
+    /// listening": a port picked here and bound by the child later could be taken in
+    /// between by another test's server, whose `/healthz` would then answer for it.
     pub async fn start(
         data_dir: &Path,
         database_url: &str,
         extra_env: &[(&str, &str)],
         log_name: &str,
     ) -> Server {
-        let port = free_port();
         let log = data_dir.join(log_name);
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
@@ -43,7 +46,7 @@ impl Server {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("REGISTRY_DATA_DIR", data_dir)
             .env("DATABASE_URL", database_url)
-            .env("REGISTRY_BIND", format!("127.0.0.1:{port}"))
+            .env("REGISTRY_BIND", "127.0.0.1:0")
             .env("REGISTRY_WORKERS", "2")
             .env("REGISTRY_LOG_FORMAT", "json")
             .env("RUST_LOG", "info,sqlx=warn")
@@ -53,9 +56,25 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.arg("serve").spawn().expect("start credit-registry");
-        let mut server = Server { child, port, log };
+        let mut server = Server {
+            child,
+            port: 0,
+            log,
+        };
         server.wait_healthy(Duration::from_secs(60)).await;
         server
+    }
+
+    /// The port the server logged it listens on, once it has.
+    fn logged_port(&self) -> Option<u16> {
+        self.logs().lines().find_map(|line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            let fields = event.get("fields")?;
+            if fields.get("message")?.as_str()? != "credit-registry listening" {
+                return None;
+            }
+            u16::try_from(fields.get("port")?.as_u64()?).ok()
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -72,7 +91,11 @@ impl Server {
                     self.logs()
                 );
             }
-            if let Ok(resp) = client.get(self.url("/healthz")).send().await
+            if self.port == 0 {
+                self.port = self.logged_port().unwrap_or(0);
+            }
+            if self.port != 0
+                && let Ok(resp) = client.get(self.url("/healthz")).send().await
                 && resp.status().is_success()
             {
                 return;

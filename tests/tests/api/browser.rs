@@ -29,28 +29,39 @@ impl Drop for Driver {
     }
 }
 
+/// chromedriver on a free port. The port is picked here and bound by chromedriver a
+/// moment later, so another test's server may take it in between: a driver that exits
+/// (its port taken) is started again on another port, and a driver counts as started
+/// only once it is the one answering WebDriver's `/status` on that port.
 async fn start_driver() -> Driver {
-    let port = tests::pg::free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return driver;
+    let client = reqwest::Client::new();
+    for _attempt in 0..5 {
+        let port = tests::pg::free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let mut driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if driver.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            let status = client.get(format!("{}/status", driver.url)).send().await;
+            if let Ok(resp) = status
+                && let Ok(body) = resp.json::<serde_json::Value>().await
+                && body["value"]["ready"] == json!(true)
+            {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("chromedriver did not listen on {port}");
+    panic!("chromedriver did not start (five ports tried)");
 }
 
 async fn browser(driver: &Driver) -> Client {
