@@ -392,9 +392,11 @@ impl TransparencyLogs {
     /// state its answer was computed from, never a head a moment older or newer.
     ///
     /// Almost always the head in memory is that tree. Right after a change the appender
-    /// may not have logged it yet: then this check logs it (one check at a time; the
-    /// others find it done). If the log has meanwhile moved past `revision`, the tree
-    /// head at the smaller size is computed from the stored hashes.
+    /// may not have logged it yet: then this check logs the changes up to `revision`
+    /// and no further (one check at a time; the others find it done), so that a check
+    /// answered while an import commits chunk after chunk waits for the changes it saw,
+    /// never for those committed after it. If the log has meanwhile moved past
+    /// `revision`, the tree head at the smaller size is computed from the stored hashes.
     pub async fn registry_head_for(
         &self,
         db: &DatabaseConnection,
@@ -406,7 +408,7 @@ impl TransparencyLogs {
         if self.registry_state().covered_through < revision {
             let _turn = self.catch_up.lock().await;
             if self.registry_state().covered_through < revision {
-                self.append_registry(db).await?;
+                self.append_registry_through(db, revision).await?;
             }
             if let Some(head) = self.registry_state().exact_for(revision) {
                 return Ok(head);
@@ -442,6 +444,17 @@ impl TransparencyLogs {
 
     /// Logs every change event not logged yet; returns how many it logged.
     pub async fn append_registry(&self, db: &DatabaseConnection) -> AppResult<u64> {
+        self.append_registry_through(db, i64::MAX).await
+    }
+
+    /// Logs the change events not logged yet up to revision `through` (the last append
+    /// ends at it, so its checkpoint is exactly the list at `through`); returns how many
+    /// it logged.
+    pub async fn append_registry_through(
+        &self,
+        db: &DatabaseConnection,
+        through: i64,
+    ) -> AppResult<u64> {
         let mut logged = 0;
         loop {
             let head = tlog_store::head(db, LogName::Registry)
@@ -451,9 +464,18 @@ impl TransparencyLogs {
             // reads (ids commit in order), so a page that runs out of events has read all
             // of them, and none after its last event up to here is a change event.
             let newest = feed::latest_revision_id(db).await?;
-            let page = feed::page(db, Some(head.position), REGISTRY_APPEND_PAGE).await?;
+            let mut page = feed::page(db, Some(head.position), REGISTRY_APPEND_PAGE).await?;
+            let cut = PageCut::of(
+                page.events.iter().map(|e| e.revision_id),
+                page.has_next,
+                through,
+                newest,
+                head.position,
+            );
+            page.events.truncate(cut.take);
+            let read_through = cut.read_through;
             let Some(last) = page.events.last() else {
-                self.set_registry_head(head.size, head.root, head.position, newest);
+                self.set_registry_head(head.size, head.root, head.position, read_through);
                 return Ok(logged);
             };
             let position = last.revision_id;
@@ -492,9 +514,8 @@ impl TransparencyLogs {
             cache.committed(&map);
             drop(cache);
             logged += entries.len() as u64;
-            let covered_through = if page.has_next { position } else { newest };
-            self.set_registry_head(appended.size, appended.root, position, covered_through);
-            if !page.has_next {
+            self.set_registry_head(appended.size, appended.root, position, read_through);
+            if cut.last {
                 return Ok(logged);
             }
         }
@@ -570,6 +591,63 @@ pub struct LoggedAnswer {
     pub checkpoint: Arc<str>,
 }
 
+/// How much of a page of change events (their revisions, in order, after the log's
+/// position) one append of the registry log takes when it must stop at revision
+/// `through`, and how far that append has then read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PageCut {
+    /// The events to log: every one up to `through`.
+    take: usize,
+    /// Every revision up to this one has been read, and none after the last event
+    /// taken is a change event: the log's head is exact for the list up to here.
+    read_through: i64,
+    /// Nothing more to log up to `through`: the append ends with this page.
+    last: bool,
+}
+
+impl PageCut {
+    /// `newest` is the newest revision, read before the page (so a page that runs out
+    /// of events has read every revision up to it); `position` the revision the log has
+    /// logged through.
+    fn of(
+        revisions: impl IntoIterator<Item = i64>,
+        has_next: bool,
+        through: i64,
+        newest: i64,
+        position: i64,
+    ) -> Self {
+        let mut take = 0;
+        let mut last_taken = None;
+        for revision in revisions {
+            if revision > through {
+                // The page is in revision order: every event up to `through` is taken,
+                // and none from here up to this one is a change event.
+                return Self {
+                    take,
+                    read_through: through,
+                    last: true,
+                };
+            }
+            take += 1;
+            last_taken = Some(revision);
+        }
+        if has_next {
+            // More pages follow: read exactly through the last event of this one.
+            Self {
+                take,
+                read_through: last_taken.unwrap_or(position),
+                last: false,
+            }
+        } else {
+            Self {
+                take,
+                read_through: newest,
+                last: true,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,5 +681,67 @@ mod tests {
         // The same log read further: the bound moves on, the head stays.
         assert_eq!(older.merged(head(3, 10, 20)), head(3, 10, 20));
         assert_eq!(head(3, 10, 20).merged(older), head(3, 10, 20));
+    }
+
+    #[test]
+    fn an_append_through_a_revision_takes_the_events_up_to_it_and_stops() {
+        // A page of events at revisions 11, 12 and 15, more pages after it, the newest
+        // revision 40, the log through 10.
+        let cut = |through| PageCut::of([11, 12, 15], true, through, 40, 10);
+        assert_eq!(
+            cut(13),
+            PageCut {
+                take: 2,
+                read_through: 13,
+                last: true
+            },
+            "a check that saw revision 13 waits for 11 and 12 only"
+        );
+        assert_eq!(
+            cut(10),
+            PageCut {
+                take: 0,
+                read_through: 10,
+                last: true
+            }
+        );
+        assert_eq!(
+            cut(15),
+            PageCut {
+                take: 3,
+                read_through: 15,
+                last: false
+            },
+            "the page's last event: the next page may hold more up to 15"
+        );
+        assert_eq!(
+            cut(i64::MAX),
+            PageCut {
+                take: 3,
+                read_through: 15,
+                last: false
+            }
+        );
+    }
+
+    #[test]
+    fn an_append_that_runs_out_of_events_has_read_through_the_newest_revision() {
+        assert_eq!(
+            PageCut::of([11, 12], false, i64::MAX, 40, 10),
+            PageCut {
+                take: 2,
+                read_through: 40,
+                last: true
+            }
+        );
+        assert_eq!(
+            PageCut::of([], false, 30, 40, 10),
+            PageCut {
+                take: 0,
+                read_through: 40,
+                last: true
+            },
+            "no change event after the log's position, up to the newest revision"
+        );
     }
 }

@@ -183,4 +183,3 @@ pub fn upsert_body(n: u32) -> Value {
 // module, included by path so both test suites find (or start) the server the same way.
 #[path = "../../../tests/src/pg.rs"]
 pub mod pg;
-pub use pg::free_port;
