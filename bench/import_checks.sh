@@ -25,6 +25,7 @@ IMPORT_ROWS=${IMPORT_ROWS:-100000}
 BASE_ROWS=${BASE_ROWS:-1000}
 CHECK_CLIENTS=${CHECK_CLIENTS:-4}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
+IMPORT_FLAGS=${IMPORT_FLAGS:-}            # more flags of the import, e.g. --chunk-rows 250
 IMPORT_BUILD=${IMPORT_BUILD:-1}           # 0: use the release binaries already built
 SEED=${SEED:-42}
 PORT=${IMPORT_CHECKS_PORT:-18098}
@@ -146,9 +147,10 @@ CHECKER_PID=$!
 sleep "$IDLE_SECONDS"
 
 log "import of $IMPORT_ROWS listings beside $CHECK_CLIENTS checking connections"
-shown DATABASE_URL="$DATABASE_URL" "$BIN" import listings "$FILE"
+shown DATABASE_URL="$DATABASE_URL" "$BIN" import listings $IMPORT_FLAGS "$FILE"
 IMPORT_START=$(date +%s.%N)
-"$BIN" import listings "$FILE" >"$WORK/import.log" 2>&1
+# shellcheck disable=SC2086 # IMPORT_FLAGS is a list of flags
+"$BIN" import listings $IMPORT_FLAGS "$FILE" >"$WORK/import.log" 2>&1
 IMPORT_END=$(date +%s.%N)
 wait_logged
 LOGGED=$(date +%s.%N)
