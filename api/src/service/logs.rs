@@ -450,7 +450,7 @@ impl TransparencyLogs {
     /// Logs the change events not logged yet up to revision `through` (the last append
     /// ends at it, so its checkpoint is exactly the list at `through`); returns how many
     /// it logged.
-    pub async fn append_registry_through(
+    async fn append_registry_through(
         &self,
         db: &DatabaseConnection,
         through: i64,
@@ -465,17 +465,11 @@ impl TransparencyLogs {
             // of them, and none after its last event up to here is a change event.
             let newest = feed::latest_revision_id(db).await?;
             let mut page = feed::page(db, Some(head.position), REGISTRY_APPEND_PAGE).await?;
-            let cut = PageCut::of(
-                page.events.iter().map(|e| e.revision_id),
-                page.has_next,
-                through,
-                newest,
-                head.position,
-            );
+            let revisions: Vec<i64> = page.events.iter().map(|e| e.revision_id).collect();
+            let cut = PageCut::of(&revisions, page.has_next, through, newest, head.position);
             page.events.truncate(cut.take);
-            let read_through = cut.read_through;
             let Some(last) = page.events.last() else {
-                self.set_registry_head(head.size, head.root, head.position, read_through);
+                self.set_registry_head(head.size, head.root, head.position, cut.read_through);
                 return Ok(logged);
             };
             let position = last.revision_id;
@@ -514,7 +508,7 @@ impl TransparencyLogs {
             cache.committed(&map);
             drop(cache);
             logged += entries.len() as u64;
-            self.set_registry_head(appended.size, appended.root, position, read_through);
+            self.set_registry_head(appended.size, appended.root, position, cut.read_through);
             if cut.last {
                 return Ok(logged);
             }
@@ -609,33 +603,21 @@ impl PageCut {
     /// `newest` is the newest revision, read before the page (so a page that runs out
     /// of events has read every revision up to it); `position` the revision the log has
     /// logged through.
-    fn of(
-        revisions: impl IntoIterator<Item = i64>,
-        has_next: bool,
-        through: i64,
-        newest: i64,
-        position: i64,
-    ) -> Self {
-        let mut take = 0;
-        let mut last_taken = None;
-        for revision in revisions {
-            if revision > through {
-                // The page is in revision order: every event up to `through` is taken,
-                // and none from here up to this one is a change event.
-                return Self {
-                    take,
-                    read_through: through,
-                    last: true,
-                };
+    fn of(revisions: &[i64], has_next: bool, through: i64, newest: i64, position: i64) -> Self {
+        // The page is in revision order: the events up to `through` are a prefix.
+        let take = revisions.partition_point(|&revision| revision <= through);
+        if take < revisions.len() {
+            // Cut: none from `through` up to the first event left out is a change event.
+            Self {
+                take,
+                read_through: through,
+                last: true,
             }
-            take += 1;
-            last_taken = Some(revision);
-        }
-        if has_next {
+        } else if has_next {
             // More pages follow: read exactly through the last event of this one.
             Self {
                 take,
-                read_through: last_taken.unwrap_or(position),
+                read_through: revisions.last().copied().unwrap_or(position),
                 last: false,
             }
         } else {
@@ -687,7 +669,7 @@ mod tests {
     fn an_append_through_a_revision_takes_the_events_up_to_it_and_stops() {
         // A page of events at revisions 11, 12 and 15, more pages after it, the newest
         // revision 40, the log through 10.
-        let cut = |through| PageCut::of([11, 12, 15], true, through, 40, 10);
+        let cut = |through| PageCut::of(&[11, 12, 15], true, through, 40, 10);
         assert_eq!(
             cut(13),
             PageCut {
@@ -727,7 +709,7 @@ mod tests {
     #[test]
     fn an_append_that_runs_out_of_events_has_read_through_the_newest_revision() {
         assert_eq!(
-            PageCut::of([11, 12], false, i64::MAX, 40, 10),
+            PageCut::of(&[11, 12], false, i64::MAX, 40, 10),
             PageCut {
                 take: 2,
                 read_through: 40,
@@ -735,7 +717,7 @@ mod tests {
             }
         );
         assert_eq!(
-            PageCut::of([], false, 30, 40, 10),
+            PageCut::of(&[], false, 30, 40, 10),
             PageCut {
                 take: 0,
                 read_through: 40,
