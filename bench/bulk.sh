@@ -28,7 +28,6 @@ OUT=${OUT:-bench/out}
 REPORT=${REPORT:-BENCHMARKS.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$CARGO_TARGET_DIR/release/credit-registry
-GENERATE=$CARGO_TARGET_DIR/release/listings-csv
 TIME=/usr/bin/time
 
 mkdir -p "$OUT/bulk"
@@ -38,20 +37,11 @@ COMMANDS=$WORK/commands.txt
 : >"$RESULTS"
 : >"$COMMANDS"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-shown() { local s="$*"; printf '%s\n' "${s//$ROOT\//}" >>"$COMMANDS"; }
-
 for tool in psql "$TIME"; do
     command -v "$tool" >/dev/null || { echo "missing: $tool (postgresql-client, time)" >&2; exit 1; }
 done
 require_loopback "$PG_SERVER"
-psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-if [[ $BULK_BUILD == 1 ]]; then
-    log "building release binaries"
-    shown cargo build --release -p api -p bench-seed
-    cargo build --release -p api -p bench-seed
-fi
+[[ $BULK_BUILD == 1 ]] && build_release_binaries
 
 # Runs a command under GNU time; appends "what rows seconds peak_kib" to the results.
 timed() {
@@ -72,16 +62,9 @@ one_size() {
     local rows=$1 with_xlsx_import=$2
     local db=bench_bulk_$rows file=$WORK/listings-$rows.csv
     local url=$PG_SERVER/$db
-    if [[ ! -s $file ]]; then
-        log "generating $rows listings"
-        shown "$GENERATE" --rows "$rows" --seed "$SEED" --out "$file"
-        "$GENERATE" --rows "$rows" --seed "$SEED" --out "$file"
-    fi
+    listings_file "$rows" "$file"
     log "fresh database $db"
-    shown psql "$PG_SERVER/postgres" -qc "'DROP DATABASE IF EXISTS $db WITH (FORCE)'"
-    psql_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"
-    shown psql "$PG_SERVER/postgres" -qc "'CREATE DATABASE $db'"
-    psql_admin "CREATE DATABASE $db"
+    fresh_database "$db"
     shown DATABASE_URL="$url" "$BIN" migrate
     DATABASE_URL=$url RUST_LOG=warn "$BIN" migrate >/dev/null
 

@@ -35,38 +35,23 @@ REPORT=${REPORT:-BENCHMARKS.md}
 LABEL=${LABEL:-$(git rev-parse --short HEAD)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${BIN:-$CARGO_TARGET_DIR/release/credit-registry}   # another build to compare: BIN=… LABEL=…
-GENERATE=$CARGO_TARGET_DIR/release/listings-csv
 WORK=$OUT/import-checks
 DB=bench_import_checks
 mkdir -p "$WORK"
 COMMANDS=$WORK/commands.txt
 : >"$COMMANDS"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-shown() { local s="$*"; printf '%s\n' "${s//$ROOT\//}" >>"$COMMANDS"; }
-for tool in psql curl python3; do
-    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
-done
+require_tools psql curl python3
 require_loopback "$PG_SERVER"
-psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-if [[ $IMPORT_BUILD == 1 ]]; then
-    log "building release binaries"
-    shown cargo build --release -p api -p bench-seed
-    cargo build --release -p api -p bench-seed
-fi
+[[ $IMPORT_BUILD == 1 ]] && build_release_binaries
 
 FILE=$WORK/listings-$IMPORT_ROWS.csv
-if [[ ! -s $FILE ]]; then
-    shown "$GENERATE" --rows "$IMPORT_ROWS" --seed "$SEED" --out "$FILE"
-    "$GENERATE" --rows "$IMPORT_ROWS" --seed "$SEED" --out "$FILE"
-fi
+listings_file "$IMPORT_ROWS" "$FILE"
 # The first BASE_ROWS rows, imported before the server starts: the codes checked.
 BASE_FILE=$WORK/listings-base.csv
 head -n $((BASE_ROWS + 1)) "$FILE" >"$BASE_FILE"
 
-psql_admin "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-psql_admin "CREATE DATABASE $DB"
+fresh_database "$DB"
 export DATABASE_URL=$PG_SERVER/$DB RUST_LOG=warn
 export REGISTRY_DATA_DIR=$WORK/data REGISTRY_BIND=127.0.0.1:$PORT
 rm -rf "$REGISTRY_DATA_DIR"
@@ -86,28 +71,20 @@ shown DATABASE_URL="$DATABASE_URL" REGISTRY_BIND=127.0.0.1:$PORT "$BIN" serve
 "$BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 BASE=http://127.0.0.1:$PORT
-for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+wait_serving "$BASE"
 
-# Entries the registry log must reach: every change event in the database.
-log_size() { curl -sf "$BASE/logs/registry/checkpoint" | sed -n 2p || echo 0; }
-events() { psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM listing_revisions"; }
+# Until the registry log holds every change event in the database.
 wait_logged() {
-    local want deadline
-    want=$(events)
-    deadline=$(( $(date +%s) + 3600 ))
-    while (( $(date +%s) < deadline )); do
-        (( $(log_size) >= want )) && return 0
-        sleep 0.2
-    done
-    echo "the registry log did not reach $want entries" >&2
-    exit 1
+    local want
+    want=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM listing_revisions")
+    wait_registry_logged "$BASE" "$want" ||
+        { echo "the registry log did not reach $want entries" >&2; exit 1; }
 }
 wait_logged
 
 ADMIN=$("$BIN" token --role admin --sub bench-admin)
 PARTNER=$("$BIN" token --role partner --sub bench-partner --domains PROCUREMENT --ttl 2h)
-curl -sf -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' "$BASE/graphql" \
-    -d '{"query":"mutation { registerPartner(input: {subject: \"bench-partner\", name: \"bench\", domains: [PROCUREMENT]}) { subject } }"}' >/dev/null
+register_bench_partner "$BASE" "$ADMIN"
 CODES=$WORK/codes.txt
 # (sed, not head: with pipefail, head's early exit would fail the pipe)
 sed -n 2,201p "$BASE_FILE" | cut -d, -f1 >"$CODES"

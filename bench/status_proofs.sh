@@ -27,34 +27,19 @@ OUT=${OUT:-bench/out}
 REPORT=${REPORT:-BENCHMARKS.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$CARGO_TARGET_DIR/release/credit-registry
-GENERATE=$CARGO_TARGET_DIR/release/listings-csv
 WORK=$OUT/status-proofs
 DB=bench_status_proofs
 mkdir -p "$WORK"
 COMMANDS=$WORK/commands.txt
 : >"$COMMANDS"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-shown() { local s="$*"; printf '%s\n' "${s//$ROOT\//}" >>"$COMMANDS"; }
-for tool in psql curl python3 hyperfine jq; do
-    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
-done
+require_tools psql curl python3 hyperfine jq
 require_loopback "$PG_SERVER"
-psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtc "$1"; }
-
-if [[ $STATUS_BUILD == 1 ]]; then
-    log "building release binaries"
-    shown cargo build --release -p api -p bench-seed
-    cargo build --release -p api -p bench-seed
-fi
+[[ $STATUS_BUILD == 1 ]] && build_release_binaries
 
 FILE=$WORK/listings-$STATUS_ROWS.csv
-if [[ ! -s $FILE ]]; then
-    shown "$GENERATE" --rows "$STATUS_ROWS" --seed "$SEED" --out "$FILE"
-    "$GENERATE" --rows "$STATUS_ROWS" --seed "$SEED" --out "$FILE"
-fi
-psql_admin "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-psql_admin "CREATE DATABASE $DB"
+listings_file "$STATUS_ROWS" "$FILE"
+fresh_database "$DB"
 export DATABASE_URL=$PG_SERVER/$DB RUST_LOG=warn
 DATA=$WORK/data
 rm -rf "$DATA"
@@ -74,17 +59,11 @@ START=$(date +%s.%N)
 "$BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 BASE=http://127.0.0.1:$PORT
-for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+wait_serving "$BASE"
 EVENTS=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM listing_revisions")
-SIZE=0
-DEADLINE=$(( $(date +%s) + 3600 ))
-while (( $(date +%s) < DEADLINE )); do
-    SIZE=$(curl -sf "$BASE/logs/registry/checkpoint" | sed -n 2p || echo 0)
-    (( SIZE >= EVENTS )) && break
-    sleep 0.5
-done
+wait_registry_logged "$BASE" "$EVENTS" ||
+    { echo "the registry log reached $(registry_log_size "$BASE") of $EVENTS entries" >&2; exit 1; }
 END=$(date +%s.%N)
-(( SIZE >= EVENTS )) || { echo "the registry log reached $SIZE of $EVENTS entries" >&2; exit 1; }
 APPEND_S=$(echo "$END - $START" | bc -l)
 LEAF_ROWS=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM status_map_leaves")
 NODE_ROWS=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM status_map_nodes")
@@ -94,8 +73,7 @@ LOG_BYTES=$(psql "$DATABASE_URL" -qAtc "SELECT pg_total_relation_size('tlog_entr
 log "checks without and with statusProof, side by side"
 ADMIN=$("$BIN" token --role admin --sub bench-admin)
 PARTNER=$("$BIN" token --role partner --sub bench-partner --domains PROCUREMENT --ttl 1h)
-curl -sf -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' "$BASE/graphql" \
-    -d '{"query":"mutation { registerPartner(input: {subject: \"bench-partner\", name: \"bench\", domains: [PROCUREMENT]}) { subject } }"}' >/dev/null
+register_bench_partner "$BASE" "$ADMIN"
 LISTED=$(sed -n 2p "$FILE" | cut -d, -f1)
 UNLISTED=91110000101623741K
 python3 - "$BASE" "$PARTNER" "$LISTED" "$UNLISTED" "$STATUS_REQUESTS" "$WORK" <<'EOF' >"$WORK/latency.tsv"
