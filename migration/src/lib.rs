@@ -20,6 +20,7 @@ mod m20261201_230000_listing_measures_catalogue_check;
 mod m20261202_000001_revisions_by_record_time;
 mod m20261202_100000_measures_first_used;
 mod m20261202_200000_status_map;
+mod m20261203_000001_status_map_stored_levels;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_revisions_by_record_time::Migration),
             Box::new(m20261202_100000_measures_first_used::Migration),
             Box::new(m20261202_200000_status_map::Migration),
+            Box::new(m20261203_000001_status_map_stored_levels::Migration),
         ]
     }
 }

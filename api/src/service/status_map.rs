@@ -22,9 +22,9 @@ fn map_err(e: crate::tlog::TlogError) -> DbErr {
     DbErr::Custom(format!("status map: {e}"))
 }
 
-/// The node hashes of the map of one log size that an appender has read or written:
-/// nodes are read from the database once per position, not once per append (an append
-/// needs about 16 siblings per bucket it changes). Valid only for `size`; an append by
+/// The stored node hashes of the map of one log size that an appender has read or
+/// written: nodes are read from the database once per position, not once per append (an
+/// append reads the groups of 16 its changed nodes are hashed in, at four levels). Valid only for `size`; an append by
 /// another instance (a head of another size) empties it.
 #[derive(Default)]
 pub struct NodeCache {
@@ -34,7 +34,7 @@ pub struct NodeCache {
 
 impl NodeCache {
     /// After a committed append: the nodes it read and wrote, at its size. (It holds at
-    /// most the tree's 131,071 positions.)
+    /// most the 69,905 stored positions.)
     pub fn committed(&mut self, update: &MapUpdate) {
         if self.size != update.base_size {
             self.nodes.clear();
@@ -117,7 +117,7 @@ pub async fn update_status_map(
     let cached = (cache.size == head.size).then_some(&cache.nodes);
     let mut known = HashMap::new();
     let mut missing = BTreeSet::new();
-    for p in status_map::sibling_positions(&buckets) {
+    for p in status_map::positions_to_read(&buckets) {
         match cached.and_then(|nodes| nodes.get(&p)) {
             Some(hash) => {
                 known.insert(p, *hash);
@@ -215,13 +215,15 @@ pub async fn status_proof(
             .map(|(code, _, leaf)| (code, leaf))
             .collect();
     leaves.sort_by_key(|(code, _)| status_map::key(code).0);
-    let positions: Vec<(u8, u32)> = status_map::proof_positions(bucket);
-    let known = status_map_store::nodes_at(db, &positions.iter().copied().collect(), size).await?;
-    let siblings = positions
-        .iter()
-        // `nodes_at` answers every position it is asked for.
-        .map(|p| known[p])
-        .collect();
+    // The stored nodes the 16 siblings are hashed from (levels between stored ones are
+    // not kept: `status_map::STORED_EVERY`).
+    let stored = status_map_store::nodes_at(
+        db,
+        &status_map::positions_to_read(&BTreeSet::from([bucket])),
+        size,
+    )
+    .await?;
+    let siblings = status_map::proof_siblings(bucket, &stored);
     // The code's entries, in one read, in the leaf's (listing) order.
     let mut entries = Vec::new();
     if let Some((_, leaf)) = leaves.iter().find(|(code, _)| code == uscc) {

@@ -1,6 +1,7 @@
 //! The status map's rows (`tlog::status_map`), versioned by registry-log size: reading
 //! the map of size N takes, for each leaf or node, its row with the largest
-//! `from_size` ≤ N. Rows are only inserted, by the append that makes their size.
+//! `from_size` ≤ N. Rows are only inserted, by the append that makes their size. Nodes
+//! are stored on every fourth level only (`status_map::STORED_EVERY`).
 //!
 //! The reads put numbers (sizes, buckets, positions) into the SQL text, never a string
 //! from outside: they are computed here, and this keeps one statement for any number of

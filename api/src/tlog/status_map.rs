@@ -45,8 +45,9 @@
 //! Why a fixed-depth tree of buckets rather than a sparse Merkle tree over 256-bit
 //! keys: the absence of a code is shown by the whole bucket, so there is no compression
 //! rule for a verifier to get wrong; the depth is fixed, so a proof has no shape to
-//! choose; and an append rewrites one bucket and 16 nodes per code changed. A bucket
-//! holds about one code per 65,536 in the log (15 at a million codes).
+//! choose; and an append changes one bucket and 16 nodes per code changed (of which a
+//! store keeps every fourth level: [`STORED_EVERY`]). A bucket holds about one code per
+//! 65,536 in the log (15 at a million codes).
 
 use super::{Hash, TlogError, hash_b64, parse_hash_b64, record_hash};
 use base64::Engine;
@@ -225,20 +226,62 @@ pub type CodeLeaf = (String, u32, Leaf);
 /// A node as stored: its position and hash.
 pub type NodeRow = (Position, Hash);
 
-/// The positions whose hashes an update of `buckets` needs besides the buckets: every
-/// sibling on their paths to the root.
-pub fn sibling_positions(buckets: &BTreeSet<u32>) -> BTreeSet<Position> {
-    let mut on_path: BTreeSet<Position> = BTreeSet::new();
-    for &b in buckets {
-        for level in (1..=DEPTH).rev() {
-            on_path.insert((level, b >> (DEPTH - level)));
-        }
+/// Every how many levels nodes are stored: levels 16 (the buckets), 12, 8, 4 and 0 (the
+/// root). A node between two stored levels is a hash of the at most 16 stored nodes
+/// under it, recomputed when needed (at most 15 hashes), instead of a row written at
+/// every append that changes it: an append writes 5 node rows per bucket it changes,
+/// not 17, and a proof reads 60 rows instead of 16 (a proof is asked for; appends are
+/// what every change pays).
+pub const STORED_EVERY: u8 = 4;
+
+/// Whether nodes of `level` are stored (see [`STORED_EVERY`]).
+pub fn is_stored(level: u8) -> bool {
+    level.is_multiple_of(STORED_EVERY)
+}
+
+/// The hash of the subtree at `position`, from the stored nodes `stored` answers (a
+/// stored level is read; a level between is hashed up from the stored level below).
+pub fn subtree_hash(position: Position, stored: &impl Fn(Position) -> Hash) -> Hash {
+    let (level, p) = position;
+    if is_stored(level) || level >= DEPTH {
+        return stored((level, p));
     }
-    on_path
-        .iter()
-        .map(|&(level, p)| (level, p ^ 1))
-        .filter(|sibling| !on_path.contains(sibling))
-        .collect()
+    children_hash(position, stored)
+}
+
+/// The hash of the node at `position` from its two children's subtrees.
+fn children_hash(position: Position, stored: &impl Fn(Position) -> Hash) -> Hash {
+    let (level, p) = position;
+    node_hash(
+        &subtree_hash((level + 1, p << 1), stored),
+        &subtree_hash((level + 1, (p << 1) | 1), stored),
+    )
+}
+
+/// The stored nodes that are hashed into one stored node: the 16 at the stored level
+/// below it. `child` is one of them; the group is the one it is in.
+fn stored_group(child: Position) -> impl Iterator<Item = Position> {
+    let (level, p) = child;
+    let width = 1u32 << STORED_EVERY;
+    let first = p & !(width - 1);
+    (first..first + width).map(move |q| (level, q))
+}
+
+/// The stored positions whose hashes an update of `buckets` reads: at each stored level
+/// but the root's, the group of every node the update changes (the 16 stored nodes its
+/// stored ancestor is hashed from), less the changed nodes themselves.
+pub fn positions_to_read(buckets: &BTreeSet<u32>) -> BTreeSet<Position> {
+    let mut read = BTreeSet::new();
+    let mut changed: BTreeSet<u32> = buckets.clone();
+    let mut level = BUCKET_LEVEL;
+    while level > 0 {
+        for &p in &changed {
+            read.extend(stored_group((level, p)).filter(|&(_, q)| !changed.contains(&q)));
+        }
+        changed = changed.iter().map(|p| p >> STORED_EVERY).collect();
+        level -= STORED_EVERY;
+    }
+    read
 }
 
 /// The path of a bucket to the root: its sibling at each level, bucket level first.
@@ -249,41 +292,61 @@ pub fn proof_positions(bucket: u32) -> Vec<Position> {
         .collect()
 }
 
-/// Recomputes the nodes above changed buckets. `buckets`: the new hash of each changed
-/// bucket; `known`: the current hash of every position in
-/// [`sibling_positions`] (a missing one is an empty subtree). Returns every new node
-/// (buckets included) and the new root.
+/// A bucket's 16 siblings (bucket level first) from the stored nodes of
+/// [`positions_to_read`] of that bucket alone (a missing one is an empty subtree).
+/// Every sibling is off the bucket's path, so the path's own nodes are never needed.
+pub fn proof_siblings(bucket: u32, stored: &HashMap<Position, Hash>) -> Vec<Hash> {
+    let at = |p: Position| stored.get(&p).copied().unwrap_or_else(|| empty_hash(p.0));
+    proof_positions(bucket)
+        .into_iter()
+        .map(|p| subtree_hash(p, &at))
+        .collect()
+}
+
+/// Recomputes the stored nodes above changed buckets. `buckets`: the new hash of each
+/// changed bucket; `known`: the current hash of every position in
+/// [`positions_to_read`] (a missing one is an empty subtree). Returns every new stored
+/// node (buckets included) and the new root.
 pub fn update_nodes(
     buckets: &BTreeMap<u32, Hash>,
     known: &HashMap<Position, Hash>,
-) -> (Vec<(Position, Hash)>, Hash) {
-    let mut level_nodes: BTreeMap<u32, Hash> = buckets.clone();
-    let mut out: Vec<(Position, Hash)> = buckets
+) -> (Vec<NodeRow>, Hash) {
+    let mut fresh: HashMap<Position, Hash> = buckets
         .iter()
         .map(|(&b, &h)| ((BUCKET_LEVEL, b), h))
         .collect();
-    let hash_at = |level: u8, p: u32, fresh: &BTreeMap<u32, Hash>| -> Hash {
-        fresh
-            .get(&p)
-            .or_else(|| known.get(&(level, p)))
-            .copied()
-            .unwrap_or_else(|| empty_hash(level))
-    };
-    for level in (1..=DEPTH).rev() {
-        let parents: BTreeSet<u32> = level_nodes.keys().map(|p| p >> 1).collect();
-        let mut next = BTreeMap::new();
-        for parent in parents {
-            let left = hash_at(level, parent << 1, &level_nodes);
-            let right = hash_at(level, (parent << 1) | 1, &level_nodes);
-            next.insert(parent, node_hash(&left, &right));
+    let mut out: Vec<NodeRow> = fresh.iter().map(|(&p, &h)| (p, h)).collect();
+    let mut changed: BTreeSet<u32> = buckets.keys().copied().collect();
+    let mut level = BUCKET_LEVEL;
+    while level > 0 {
+        let parents: BTreeSet<u32> = changed.iter().map(|p| p >> STORED_EVERY).collect();
+        let parent_level = level - STORED_EVERY;
+        let mut next = Vec::with_capacity(parents.len());
+        {
+            let at = |p: Position| {
+                fresh
+                    .get(&p)
+                    .or_else(|| known.get(&p))
+                    .copied()
+                    .unwrap_or_else(|| empty_hash(p.0))
+            };
+            for &parent in &parents {
+                next.push((
+                    (parent_level, parent),
+                    children_hash((parent_level, parent), &at),
+                ));
+            }
         }
-        out.extend(next.iter().map(|(&p, &h)| ((level - 1, p), h)));
-        level_nodes = next;
+        fresh.extend(next.iter().copied());
+        out.extend(next);
+        changed = parents;
+        level = parent_level;
     }
-    let root = level_nodes
-        .get(&0)
+    let root = fresh
+        .get(&(0, 0))
+        .or_else(|| known.get(&(0, 0)))
         .copied()
-        .unwrap_or_else(|| known.get(&(0, 0)).copied().unwrap_or_else(empty_root));
+        .unwrap_or_else(empty_root);
     (out, root)
 }
 
@@ -293,6 +356,7 @@ pub fn update_nodes(
 pub struct StatusMap {
     leaves: HashMap<String, (Hash, Leaf)>,
     by_bucket: BTreeMap<u32, BTreeMap<[u8; 32], Hash>>,
+    /// The stored levels' nodes, as a store holds them.
     nodes: HashMap<Position, Hash>,
     dirty: BTreeSet<u32>,
 }
@@ -330,20 +394,12 @@ impl StatusMap {
                 hash: *h,
             })
             .collect();
-        let siblings = proof_positions(bucket)
-            .into_iter()
-            .map(|(level, p)| {
-                self.nodes
-                    .get(&(level, p))
-                    .copied()
-                    .unwrap_or_else(|| empty_hash(level))
-            })
-            .collect();
+        let siblings = proof_siblings(bucket, &self.nodes);
         (bucket, leaves, siblings)
     }
 
-    /// Every code's leaf (with its bucket) and every node of the map as folded so far:
-    /// what a store writes to hold this map.
+    /// Every code's leaf (with its bucket) and every stored node of the map as folded so
+    /// far: what a store writes to hold this map.
     pub fn rows(&mut self) -> (Vec<CodeLeaf>, Vec<NodeRow>) {
         self.root();
         let leaves = self
@@ -783,13 +839,79 @@ mod tests {
         assert!(root_in_checkpoint(&twice).is_err());
     }
 
+    /// Every node of the tree over `buckets` (missing buckets empty), all 17 levels,
+    /// computed the plain way: what the stored levels must agree with.
+    fn every_node(buckets: &BTreeMap<u32, Hash>) -> HashMap<Position, Hash> {
+        let mut nodes: HashMap<Position, Hash> = HashMap::new();
+        let mut level_nodes: BTreeMap<u32, Hash> = buckets.clone();
+        nodes.extend(level_nodes.iter().map(|(&p, &h)| ((BUCKET_LEVEL, p), h)));
+        for level in (1..=DEPTH).rev() {
+            let parents: BTreeSet<u32> = level_nodes.keys().map(|p| p >> 1).collect();
+            let at = |p: u32| {
+                level_nodes
+                    .get(&p)
+                    .copied()
+                    .unwrap_or_else(|| empty_hash(level))
+            };
+            level_nodes = parents
+                .into_iter()
+                .map(|q| (q, node_hash(&at(q << 1), &at((q << 1) | 1))))
+                .collect();
+            nodes.extend(level_nodes.iter().map(|(&p, &h)| ((level - 1, p), h)));
+        }
+        nodes
+    }
+
+    fn some_buckets(seed: u8, count: u32) -> BTreeMap<u32, Hash> {
+        (0..count)
+            .map(|i| {
+                let h = Hash(Sha256::digest([seed, (i % 251) as u8, (i / 251) as u8]).into());
+                (bucket_of(&h), h)
+            })
+            .collect()
+    }
+
     #[test]
-    fn sibling_positions_skip_what_the_update_recomputes() {
-        let buckets: BTreeSet<u32> = [0, 1].into();
-        let positions = sibling_positions(&buckets);
-        // Buckets 0 and 1 are each other's siblings: neither is needed.
-        assert!(!positions.contains(&(BUCKET_LEVEL, 0)) && !positions.contains(&(BUCKET_LEVEL, 1)));
-        assert!(positions.contains(&(BUCKET_LEVEL - 1, 1)));
-        assert_eq!(positions.len(), usize::from(DEPTH) - 1);
+    fn an_update_reads_the_groups_of_what_it_changes() {
+        // One bucket: at each of the four stored levels below the root, the 15 other
+        // nodes of its group of 16.
+        assert_eq!(positions_to_read(&[12345].into()).len(), 4 * 15);
+        // Buckets 0 and 1 share every group: 14 others at the bucket level, then 15.
+        let both = positions_to_read(&[0, 1].into());
+        assert_eq!(both.len(), 14 + 3 * 15);
+        assert!(!both.contains(&(BUCKET_LEVEL, 0)) && !both.contains(&(BUCKET_LEVEL, 1)));
+        assert!(both.iter().all(|&(level, _)| is_stored(level) && level > 0));
+    }
+
+    #[test]
+    fn stored_levels_updated_in_steps_give_the_whole_tree_root() {
+        let mut stored: HashMap<Position, Hash> = HashMap::new();
+        let mut all: BTreeMap<u32, Hash> = BTreeMap::new();
+        for (seed, count) in [(1, 1), (2, 40), (3, 700), (4, 1)] {
+            let changed = some_buckets(seed, count);
+            let reads = positions_to_read(&changed.keys().copied().collect());
+            let known: HashMap<Position, Hash> = reads
+                .iter()
+                .filter_map(|p| stored.get(p).map(|h| (*p, *h)))
+                .collect();
+            let (rows, root) = update_nodes(&changed, &known);
+            assert!(rows.iter().all(|((level, _), _)| is_stored(*level)));
+            stored.extend(rows);
+            all.extend(changed);
+            let whole = every_node(&all);
+            assert_eq!(root, whole[&(0, 0)]);
+            // Every stored row holds what the whole tree has there.
+            for (p, h) in &stored {
+                assert_eq!(whole.get(p).copied().unwrap_or_else(|| empty_hash(p.0)), *h);
+            }
+            // A bucket's siblings, recomputed from the stored levels, are the tree's.
+            for &bucket in all.keys().take(5) {
+                let want: Vec<Hash> = proof_positions(bucket)
+                    .iter()
+                    .map(|p| whole.get(p).copied().unwrap_or_else(|| empty_hash(p.0)))
+                    .collect();
+                assert_eq!(proof_siblings(bucket, &stored), want);
+            }
+        }
     }
 }

@@ -295,7 +295,90 @@ async fn appends_by_two_instances_keep_one_map(app: TestApp) {
     assert_map_follows_from_the_log(&app).await;
 }
 
+/// The siblings of `code`'s bucket in the map of `size`, as the stored levels give them
+/// and as a read of every level (the build before the stored levels) gives them.
+async fn siblings_both_ways(
+    app: &TestApp,
+    code: &str,
+    size: u64,
+) -> (Vec<api::tlog::Hash>, Vec<api::tlog::Hash>) {
+    use api::store::status_map_store::nodes_at;
+    use api::tlog::status_map::{
+        bucket_of, key, positions_to_read, proof_positions, proof_siblings,
+    };
+    let bucket = bucket_of(&key(code));
+    let stored = nodes_at(&app.db, &positions_to_read(&[bucket].into()), size)
+        .await
+        .unwrap();
+    let positions = proof_positions(bucket);
+    let read = nodes_at(&app.db, &positions.iter().copied().collect(), size)
+        .await
+        .unwrap();
+    (
+        proof_siblings(bucket, &stored),
+        positions.iter().map(|p| read[p]).collect(),
+    )
+}
+
+/// Only every fourth level of the map is stored; undoing that migration writes the
+/// levels between back, at every size, with the values the whole tree has there (what
+/// the build before reads), and redoing it removes them; proofs hold throughout.
+async fn the_levels_between_come_back_when_their_migration_is_undone(app: TestApp) {
+    use migration::{Migrator, MigratorTrait};
+    let between = "level NOT IN (0, 4, 8, 12, 16)";
+    let start = Utc::now() - Duration::days(2);
+    let mut codes = vec![tests::valid_code("441802", 9_999)];
+    let mut sizes = Vec::new();
+    for serial in 181..189 {
+        let (code, _, _) = crate::listings::listed(&app, "441802", serial, start).await;
+        codes.push(code);
+        app.state.logs.append_registry(&app.db).await.unwrap();
+        let head = api::store::tlog_store::head(&app.db, LogName::Registry)
+            .await
+            .unwrap()
+            .unwrap();
+        sizes.push(head.size);
+    }
+    assert_eq!(app.count_where("status_map_nodes", between).await, 0);
+    let mut stored_view = Vec::new();
+    for code in &codes {
+        for &size in &sizes {
+            stored_view.push(siblings_both_ways(&app, code, size).await.0);
+        }
+    }
+    // This migration is the newest.
+    Migrator::down(&app.db, Some(1)).await.unwrap();
+    assert!(app.count_where("status_map_nodes", between).await > 0);
+    let mut i = 0;
+    for code in &codes {
+        for &size in &sizes {
+            let (stored, every_level) = siblings_both_ways(&app, code, size).await;
+            assert_eq!(stored, stored_view[i], "{code} at {size}");
+            assert_eq!(
+                every_level, stored_view[i],
+                "{code} at {size}, every level read"
+            );
+            i += 1;
+        }
+    }
+    Migrator::up(&app.db, None).await.unwrap();
+    assert_eq!(app.count_where("status_map_nodes", between).await, 0);
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let (_, vkey, _) = text(&app, "/logs/registry/vkey").await;
+    for code in [&codes[0], &codes[3]] {
+        let (payload, _, proof) = checked(&app, &token, code).await;
+        check(&proof, &vkey, &payload, &answer_of(&payload)).unwrap();
+    }
+    assert_map_follows_from_the_log(&app).await;
+}
+
 on_both_backends!(
+    the_levels_between_come_back_when_their_migration_is_undone,
     a_check_s_status_proof_proves_its_answer_offline,
     a_log_without_a_map_gets_one_at_its_next_append,
     appends_by_two_instances_keep_one_map,
