@@ -46,13 +46,10 @@ async fn rebuild_levels_above(db: &impl ConnectionTrait, level: u8) -> Result<()
     let rows = db
         .query_all_raw(Statement::from_string(
             backend,
-            format!(
-                "SELECT position, from_size, hash FROM status_map_nodes \
-                 WHERE level = {level} ORDER BY position, from_size"
-            ),
+            format!("SELECT position, from_size, hash FROM status_map_nodes WHERE level = {level}"),
         ))
         .await?;
-    // (group, from_size, slot in the group, hash), by group then size.
+    // (group, from_size, slot in the group, hash), sorted below by group then size.
     let mut changes = Vec::with_capacity(rows.len());
     for row in rows {
         let position: i32 = row.try_get_by_index(0)?;
@@ -65,13 +62,15 @@ async fn rebuild_levels_above(db: &impl ConnectionTrait, level: u8) -> Result<()
         changes.push((position / GROUP, from_size, position % GROUP, hash));
     }
     changes.sort_unstable_by_key(|&(group, size, slot, _)| (group, size, slot));
+    // The empty subtree's hash at `level` and at the three levels above it.
+    let empty: Vec<[u8; 32]> = (0..=3u8).map(|up| empty_hash(level - up)).collect();
     let mut out: Vec<(u8, usize, i64, [u8; 32])> = Vec::new();
     for group_changes in changes.chunk_by(|a, b| a.0 == b.0) {
         let group = group_changes[0].0;
-        let mut children = [empty_hash(level); GROUP];
+        let mut children = [empty[0]; GROUP];
         // The levels between, nearest first: 8, 4 and 2 nodes of this group.
-        let mut between: Vec<Vec<[u8; 32]>> = (1..=3u8)
-            .map(|up| vec![empty_hash(level - up); GROUP >> up])
+        let mut between: Vec<Vec<[u8; 32]>> = (1..=3usize)
+            .map(|up| vec![empty[up]; GROUP >> up])
             .collect();
         for at_size in group_changes.chunk_by(|a, b| a.1 == b.1) {
             for &(_, _, slot, hash) in at_size {

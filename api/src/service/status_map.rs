@@ -24,8 +24,8 @@ fn map_err(e: crate::tlog::TlogError) -> DbErr {
 
 /// The stored node hashes of the map of one log size that an appender has read or
 /// written: nodes are read from the database once per position, not once per append (an
-/// append reads the groups of 16 its changed nodes are hashed in, at four levels). Valid only for `size`; an append by
-/// another instance (a head of another size) empties it.
+/// append reads the groups of 16 its changed nodes are hashed in, at four levels). Valid
+/// only for `size`; an append by another instance (a head of another size) empties it.
 #[derive(Default)]
 pub struct NodeCache {
     size: u64,

@@ -242,9 +242,8 @@ pub fn is_stored(level: u8) -> bool {
 /// The hash of the subtree at `position`, from the stored nodes `stored` answers (a
 /// stored level is read; a level between is hashed up from the stored level below).
 pub fn subtree_hash(position: Position, stored: &impl Fn(Position) -> Hash) -> Hash {
-    let (level, p) = position;
-    if is_stored(level) || level >= DEPTH {
-        return stored((level, p));
+    if is_stored(position.0) {
+        return stored(position);
     }
     children_hash(position, stored)
 }
@@ -267,19 +266,29 @@ fn stored_group(child: Position) -> impl Iterator<Item = Position> {
     (first..first + width).map(move |q| (level, q))
 }
 
+/// The stored nodes a change of `buckets` changes, by stored level from the buckets'
+/// (16) to the root's (0).
+fn changed_stored_nodes(buckets: impl IntoIterator<Item = u32>) -> Vec<(u8, BTreeSet<u32>)> {
+    let mut levels = vec![(BUCKET_LEVEL, buckets.into_iter().collect::<BTreeSet<u32>>())];
+    while let Some((level, changed)) = levels.last().filter(|(level, _)| *level > 0) {
+        let parents = changed.iter().map(|p| p >> STORED_EVERY).collect();
+        levels.push((level - STORED_EVERY, parents));
+    }
+    levels
+}
+
 /// The stored positions whose hashes an update of `buckets` reads: at each stored level
 /// but the root's, the group of every node the update changes (the 16 stored nodes its
 /// stored ancestor is hashed from), less the changed nodes themselves.
 pub fn positions_to_read(buckets: &BTreeSet<u32>) -> BTreeSet<Position> {
     let mut read = BTreeSet::new();
-    let mut changed: BTreeSet<u32> = buckets.clone();
-    let mut level = BUCKET_LEVEL;
-    while level > 0 {
+    for (level, changed) in changed_stored_nodes(buckets.iter().copied()) {
+        if level == 0 {
+            break;
+        }
         for &p in &changed {
             read.extend(stored_group((level, p)).filter(|&(_, q)| !changed.contains(&q)));
         }
-        changed = changed.iter().map(|p| p >> STORED_EVERY).collect();
-        level -= STORED_EVERY;
     }
     read
 }
@@ -315,39 +324,31 @@ pub fn update_nodes(
         .iter()
         .map(|(&b, &h)| ((BUCKET_LEVEL, b), h))
         .collect();
-    let mut out: Vec<NodeRow> = fresh.iter().map(|(&p, &h)| (p, h)).collect();
-    let mut changed: BTreeSet<u32> = buckets.keys().copied().collect();
-    let mut level = BUCKET_LEVEL;
-    while level > 0 {
-        let parents: BTreeSet<u32> = changed.iter().map(|p| p >> STORED_EVERY).collect();
-        let parent_level = level - STORED_EVERY;
-        let mut next = Vec::with_capacity(parents.len());
-        {
-            let at = |p: Position| {
-                fresh
-                    .get(&p)
-                    .or_else(|| known.get(&p))
-                    .copied()
-                    .unwrap_or_else(|| empty_hash(p.0))
-            };
-            for &parent in &parents {
-                next.push((
-                    (parent_level, parent),
-                    children_hash((parent_level, parent), &at),
-                ));
-            }
-        }
-        fresh.extend(next.iter().copied());
-        out.extend(next);
-        changed = parents;
-        level = parent_level;
+    // Level by level upwards: each changed node is hashed from the (fresh or known)
+    // stored level below it, which the previous round completed.
+    for (level, changed) in changed_stored_nodes(buckets.keys().copied())
+        .into_iter()
+        .skip(1)
+    {
+        let at = |p: Position| {
+            fresh
+                .get(&p)
+                .or_else(|| known.get(&p))
+                .copied()
+                .unwrap_or_else(|| empty_hash(p.0))
+        };
+        let next: Vec<NodeRow> = changed
+            .iter()
+            .map(|&p| ((level, p), children_hash((level, p), &at)))
+            .collect();
+        fresh.extend(next);
     }
     let root = fresh
         .get(&(0, 0))
         .or_else(|| known.get(&(0, 0)))
         .copied()
         .unwrap_or_else(empty_root);
-    (out, root)
+    (fresh.into_iter().collect(), root)
 }
 
 /// The whole map in memory, folded entry by entry: what a verifier of the public log
