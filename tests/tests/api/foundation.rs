@@ -48,17 +48,33 @@ async fn malformed_requests_are_refused_with_codes(app: TestApp) {
 /// those.
 async fn the_measures_listings_use_are_marked_when_the_rule_arrives(app: TestApp) {
     use migration::{Migrator, MigratorTrait};
+    use sea_orm::TransactionTrait;
     let code = tests::valid_code("441802", 3);
     app.create_operator(&code, "清远迁移测试有限公司").await;
     // The migration stamps the machine's instant, not the test clock's.
     let now = chrono::Utc::now();
     app.insert_listing_in_force(&code, &["SAMR44_FACTOR_PROCUREMENT"])
         .await;
-    // Undoes the newest migration and redoes it. (Since later migrations landed, this is
-    // no longer the migration of the rule: stepping down to it fails on SQLite with
-    // "duplicate column name: first_used_at" when it is redone, still to be looked at.)
-    Migrator::down(&app.db, Some(1)).await.unwrap();
-    Migrator::up(&app.db, None).await.unwrap();
+    // Back to the schema before the rule (that migration and every later one undone),
+    // then up again, on one connection: a SQLite connection keeps its own parsed copy of
+    // the schema, and one of the pool that did not run the DROP COLUMN would parse the
+    // migration's ADD COLUMN against its stale copy ("duplicate column name"). A
+    // transaction holds one connection for both steps (each migration nests in it).
+    let migrations = Migrator::migrations();
+    let rule = migrations
+        .iter()
+        .position(|m| m.name() == "m20261202_100000_measures_first_used")
+        .expect("the migration of the rule");
+    let steps = (migrations.len() - rule) as u32;
+    let txn = app.db.begin().await.unwrap();
+    Migrator::down(&txn, Some(steps)).await.unwrap();
+    assert_eq!(
+        Migrator::get_pending_migrations(&txn).await.unwrap().len(),
+        steps as usize,
+        "the rule's migration and the later ones are undone"
+    );
+    Migrator::up(&txn, None).await.unwrap();
+    txn.commit().await.unwrap();
     let used = "first_used_at IS NOT NULL";
     assert_eq!(app.count_where("measures", used).await, 1);
     assert_eq!(
