@@ -9,7 +9,10 @@ use crate::config::Settings;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    TransactionTrait,
+};
 use std::time::Duration;
 
 pub fn is_sqlite(url: &str) -> bool {
@@ -279,12 +282,35 @@ pub fn redact_url(url: &str) -> String {
 
 /// Applies pending migrations. On PostgreSQL under the migration lock
 /// (`cluster::locks`): of several instances starting at once on an empty database one
-/// migrates, the others wait for it and then find nothing to do.
+/// migrates, the others wait for it and then find nothing to do. On SQLite in one
+/// transaction (`migrate_sqlite_in_one_transaction`).
 pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        return migrate_sqlite_in_one_transaction(db).await;
+    }
     crate::cluster::locks::with_migration_lock(db, async {
         Migrator::up(db, None).await.context("running migrations")
     })
     .await
+}
+
+/// SQLite: every pending migration on one connection, in one transaction (each
+/// migration's own nests in it as a savepoint), so that an upgrade that fails half-way
+/// leaves the file as it was, and so that no migration is parsed against a stale schema.
+/// Each SQLite connection keeps its own parsed copy of the schema and notices another
+/// connection's change only when it next reads; the pool's migrations otherwise run on
+/// whichever connection is free, and one that had not seen a column dropped refuses to
+/// add it again ("duplicate column name"). The first read refreshes the copy of the
+/// connection the transaction holds.
+async fn migrate_sqlite_in_one_transaction(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let txn = db.begin().await.context("beginning the migrations")?;
+    txn.execute_unprepared("SELECT count(*) FROM sqlite_master")
+        .await
+        .context("reading the schema before the migrations")?;
+    Migrator::up(&txn, None)
+        .await
+        .context("running migrations")?;
+    txn.commit().await.context("committing the migrations")
 }
 
 /// `(name, applied)` for every known migration.

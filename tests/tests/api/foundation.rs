@@ -145,3 +145,93 @@ async fn production_refuses_to_start_without_a_key() {
         .expect("refused");
     assert!(format!("{err:#}").contains("production"), "{err:#}");
 }
+
+/// An upgrade of the embedded SQLite file runs in one transaction: a migration that
+/// fails undoes the earlier ones of the same run (the file stays as it was, and says
+/// which migrations are pending), and the upgrade goes through once the cause is gone.
+/// The cause here is the column the measures rule adds, put there by hand, and dropped
+/// again before the retry, each time on whichever connection of the pool is free (so the
+/// retry also shows that the migrations read the schema as it is, not a stale copy).
+#[tokio::test]
+async fn a_failed_upgrade_of_sqlite_leaves_the_file_as_it_was() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    );
+    let db = api::db::connect(&tests::test_settings(dir.path(), url))
+        .await
+        .unwrap();
+    let pending = |db: sea_orm::DatabaseConnection| async move {
+        Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect::<Vec<_>>()
+    };
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    let rule = names
+        .iter()
+        .position(|n| n == "m20261202_100000_measures_first_used")
+        .unwrap();
+    // The database of a release before the index on revisions by record time.
+    Migrator::up(&db, Some(rule as u32 - 1)).await.unwrap();
+    let before = pending(db.clone()).await;
+    assert_eq!(before[0], "m20261202_000001_revisions_by_record_time");
+    let index =
+        "SELECT count(*) AS n FROM sqlite_master WHERE name = 'idx_listing_revisions_record_time'";
+    let count = |db: sea_orm::DatabaseConnection, sql: &'static str| async move {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+
+    // A change of the schema by hand, read first like the migrations (a pooled connection
+    // keeps its own copy of the schema and refreshes it when it next reads).
+    let by_hand = |db: sea_orm::DatabaseConnection, ddl: &'static str| async move {
+        use sea_orm::TransactionTrait;
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("SELECT count(*) FROM sqlite_master")
+            .await
+            .unwrap();
+        txn.execute_unprepared(ddl).await.unwrap();
+        txn.commit().await.unwrap();
+    };
+    by_hand(
+        db.clone(),
+        "ALTER TABLE measures ADD COLUMN first_used_at TEXT",
+    )
+    .await;
+    let err = api::db::migrate_up(&db).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("duplicate column name: first_used_at"),
+        "{err:#}"
+    );
+    assert_eq!(
+        pending(db.clone()).await,
+        before,
+        "nothing of the run stays"
+    );
+    assert_eq!(
+        count(db.clone(), index).await,
+        0,
+        "the earlier migration's index is undone"
+    );
+
+    by_hand(db.clone(), "ALTER TABLE measures DROP COLUMN first_used_at").await;
+    api::db::migrate_up(&db).await.unwrap();
+    assert!(pending(db.clone()).await.is_empty());
+    assert_eq!(count(db.clone(), index).await, 1);
+}
