@@ -188,6 +188,32 @@ async fn batch_progress(db: &DatabaseConnection) -> Option<(i64, String)> {
     ))
 }
 
+/// Waits (up to three minutes) until the registry log's checkpoint holds `size` entries.
+async fn registry_log_reaches(server: &Server, size: i64) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let checkpoint = reqwest::get(server.url("/logs/registry/checkpoint"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let logged: i64 = checkpoint
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        if logged >= size {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the registry log holds {logged} of {size} entries after three minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn gql(server: &Server, token: &str, query: &str, variables: Value) -> Value {
     let body: Value = reqwest::Client::new()
         .post(server.url("/graphql"))
@@ -324,12 +350,27 @@ async fn an_import_killed_mid_file_resumes_after_its_last_committed_chunk(
         verdict.contains(&format!("audit chain ok: {} events checked", 2 * n)),
         "{verdict}"
     );
+    let revisions = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM listing_revisions",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
     db.close().await.ok();
 
     // Checks: the first row (committed before the kill), the first row after it and the
     // last row answer like a listing proposed and decided here with the same dates.
     let token = admin_token(dir);
     let server = Server::start(dir, database_url, &[], "server.log").await;
+    // A check names the registry log's head of the list it read, so it waits until the
+    // log holds every imported change (at most the request timeout). On a loaded machine
+    // a debug build's appender can take longer than that for 10,000 listings; what this
+    // test checks is the resumed import, so it lets the log catch up first.
+    registry_log_reaches(&server, revisions).await;
     let decided = common::code(INTERRUPTED_ROWS + 1);
     gql(
         &server,
