@@ -15,8 +15,15 @@
 //! Receipts come in two formats, told apart by their first line (see [`tlog`] and
 //! [`jws`]): the registry's default, a C2SP `tlog-proof` of the answer's entry in its
 //! answer log, and the compact JWS it issues with `receipts.format = "jws"`.
+//!
+//! With `--status-proofs`, `check` also asks for each answer's status proof, keeps the
+//! registry log's verifier key as `registry.vkey`, files each proof beside its receipt as
+//! `….status.json` and checks that it proves the answer (see [`status`]): for a CLEAR
+//! bidder, evidence from the registry's published list that nothing restricted it.
+//! `verify --registry-vkey` checks the filed proofs again.
 
 mod jws;
+mod status;
 mod tlog;
 
 use anyhow::{Context, bail};
@@ -60,6 +67,10 @@ enum Command {
         /// The domain of the procedure.
         #[arg(long, default_value = "BIDDING")]
         domain: String,
+        /// Also ask for each answer's status proof, file it beside its receipt
+        /// (`….status.json`) and check that it proves the answer.
+        #[arg(long)]
+        status_proofs: bool,
     },
     /// Verify filed receipts offline against the saved keys.
     #[command(group(ArgGroup::new("keys").required(true).multiple(true).args(["jwks", "vkey"])))]
@@ -71,6 +82,10 @@ enum Command {
         /// tlog-proof receipts.
         #[arg(long)]
         vkey: Option<PathBuf>,
+        /// The registry log's verifier key saved by `check --status-proofs`
+        /// (`<out>/registry.vkey`), for the status proofs filed beside the receipts.
+        #[arg(long)]
+        registry_vkey: Option<PathBuf>,
         /// Receipt files, or folders whose `*.tlog` and `*.jws` files are verified.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -80,12 +95,17 @@ enum Command {
 /// Where `check` keeps the keys, next to the receipts.
 const JWKS_FILE: &str = "jwks.json";
 const VKEY_FILE: &str = "answers.vkey";
+const REGISTRY_VKEY_FILE: &str = "registry.vkey";
+/// What a receipt's status proof is filed as: the receipt's name with this instead of its
+/// extension.
+const STATUS_PROOF_EXTENSION: &str = "status.json";
 
+/// The tender's check; `{statusProof}` is where the status proof is asked for, or not.
 const CHECK_BATCH: &str = "query TenderCheck($u: [String!]!, $d: Domain!, $r: String!) { \
      checkBatch(usccs: $u, domain: $d, reference: $r) { \
        receiptId uscc operatorName decision asOf \
        hits { listCode authority measures { code effect } } \
-       warnings { code } receipt } }";
+       warnings { code } receipt {statusProof} } }";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -97,8 +117,23 @@ async fn main() -> ExitCode {
             bidders,
             out,
             domain,
-        } => check(&url, &token, &reference, &bidders, &out, &domain).await,
-        Command::Verify { jwks, vkey, paths } => verify_files(jwks, vkey, &paths),
+            status_proofs,
+        } => {
+            let tender = Tender {
+                url: &url,
+                token: &token,
+                reference: &reference,
+                domain: &domain,
+                status_proofs,
+            };
+            check(&tender, &bidders, &out).await
+        }
+        Command::Verify {
+            jwks,
+            vkey,
+            registry_vkey,
+            paths,
+        } => verify_files(jwks, vkey, registry_vkey, &paths),
     };
     match outcome {
         Ok(tally) => tally.exit_code(),
@@ -114,10 +149,16 @@ async fn main() -> ExitCode {
 struct Keys {
     jws: Option<HashMap<String, VerifyingKey>>,
     answer_log: Option<tlog::LogKey>,
+    /// For status proofs.
+    registry_log: Option<tlog::LogKey>,
 }
 
 impl Keys {
-    fn read(jwks: Option<&Path>, vkey: Option<&Path>) -> anyhow::Result<Self> {
+    fn read(
+        jwks: Option<&Path>,
+        vkey: Option<&Path>,
+        registry_vkey: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let read = |path: &Path| {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
         };
@@ -127,15 +168,54 @@ impl Keys {
             }
             None => None,
         };
-        let answer_log = match vkey {
-            Some(path) => Some(
-                tlog::LogKey::parse(&read(path)?)
-                    .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?,
-            ),
-            None => None,
+        let log_key = |path: Option<&Path>| -> anyhow::Result<Option<tlog::LogKey>> {
+            match path {
+                Some(path) => {
+                    Ok(Some(tlog::LogKey::parse(&read(path)?).map_err(|why| {
+                        anyhow::anyhow!("{}: {why}", path.display())
+                    })?))
+                }
+                None => Ok(None),
+            }
         };
-        Ok(Self { jws, answer_log })
+        Ok(Self {
+            jws,
+            answer_log: log_key(vkey)?,
+            registry_log: log_key(registry_vkey)?,
+        })
     }
+}
+
+/// What checking a receipt's status proof found, as the table shows it.
+fn status_verdict(
+    proof: Option<&str>,
+    receipt: &Outcome,
+    keys: &Keys,
+    tally: &mut Tally,
+) -> String {
+    let Some(proof) = proof else {
+        return String::new();
+    };
+    let Some(key) = &keys.registry_log else {
+        tally.unchecked += 1;
+        return "NOT CHECKED: no --registry-vkey was given".into();
+    };
+    let Outcome::Valid { payload, .. } = receipt else {
+        // Already counted: the receipt itself is not genuine, or was not checked.
+        return "NOT CHECKED: its receipt did not verify".into();
+    };
+    let outcome = status::verify(proof, key, payload);
+    match outcome {
+        status::Outcome::Proven { .. } => {}
+        status::Outcome::Invalid(_) => tally.invalid += 1,
+        status::Outcome::NotRecomputed(_) => tally.unchecked += 1,
+    }
+    outcome.verdict()
+}
+
+/// The file a receipt's status proof is filed in.
+fn status_proof_file(receipt_file: &Path) -> PathBuf {
+    receipt_file.with_extension(STATUS_PROOF_EXTENSION)
 }
 
 /// What verifying one receipt found.
@@ -225,15 +305,24 @@ async fn fetch_text(http: &reqwest::Client, url: String, what: &str) -> anyhow::
         .with_context(|| format!("reading {what}"))
 }
 
+/// One tender's check, as asked on the command line.
+struct Tender<'a> {
+    url: &'a str,
+    token: &'a str,
+    reference: &'a str,
+    domain: &'a str,
+    status_proofs: bool,
+}
+
 /// Checks, files, verifies and prints.
-async fn check(
-    url: &str,
-    token: &str,
-    reference: &str,
-    bidders: &Path,
-    out: &Path,
-    domain: &str,
-) -> anyhow::Result<Tally> {
+async fn check(tender: &Tender<'_>, bidders: &Path, out: &Path) -> anyhow::Result<Tally> {
+    let &Tender {
+        url,
+        token,
+        reference,
+        domain,
+        status_proofs,
+    } = tender;
     let codes = read_bidders(bidders)?;
     if codes.is_empty() {
         bail!("{} lists no bidder", bidders.display());
@@ -259,13 +348,35 @@ async fn check(
     .await?;
     let vkey_file = out.join(VKEY_FILE);
     let jwks_file = out.join(JWKS_FILE);
-    for (file, text) in [(&vkey_file, &vkey_text), (&jwks_file, &jwks_text)] {
+    let mut saved = vec![
+        (vkey_file.clone(), vkey_text),
+        (jwks_file.clone(), jwks_text),
+    ];
+    let registry_vkey_file = out.join(REGISTRY_VKEY_FILE);
+    if status_proofs {
+        let text = fetch_text(
+            &http,
+            format!("{base}/logs/registry/vkey"),
+            "the registry log's verifier key",
+        )
+        .await?;
+        saved.push((registry_vkey_file.clone(), text));
+    }
+    for (file, text) in &saved {
         std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
     }
-    let keys = Keys::read(Some(&jwks_file), Some(&vkey_file))?;
+    let keys = Keys::read(
+        Some(&jwks_file),
+        Some(&vkey_file),
+        status_proofs.then_some(registry_vkey_file.as_path()),
+    )?;
 
+    let query = CHECK_BATCH.replace(
+        "{statusProof}",
+        if status_proofs { "statusProof" } else { "" },
+    );
     let body = json!({
-        "query": CHECK_BATCH,
+        "query": query,
         "operationName": "TenderCheck",
         "variables": {"u": codes, "d": domain, "r": reference},
     });
@@ -309,6 +420,12 @@ async fn check(
         let file = out.join(receipt_file_name(reference, &uscc, &receipt_id, extension));
         std::fs::write(&file, tlog::normalized(&receipt))
             .with_context(|| format!("filing {}", file.display()))?;
+        let proof = result["statusProof"].as_str();
+        if let Some(proof) = proof {
+            let proof_file = status_proof_file(&file);
+            std::fs::write(&proof_file, proof)
+                .with_context(|| format!("filing {}", proof_file.display()))?;
+        }
         // The receipt must be genuine and say what the answer said.
         let outcome = match verify_receipt(&receipt, &keys) {
             Outcome::Valid { by, payload } => match mismatch(&payload, result, reference) {
@@ -320,6 +437,16 @@ async fn check(
             other => other,
         };
         tally.count(&outcome);
+        let status = if !status_proofs {
+            String::new()
+        } else if proof.is_none() {
+            // The answer was read while the registry log was appending: the receipt
+            // names its head, and that head has no checkpoint with a map (README).
+            tally.unchecked += 1;
+            "NONE: the registry gave no status proof for this answer".into()
+        } else {
+            status_verdict(proof, &outcome, &keys, &mut tally)
+        };
         let warnings: Vec<&str> = result["warnings"]
             .as_array()
             .map(|w| w.iter().filter_map(|w| w["code"].as_str()).collect())
@@ -331,6 +458,7 @@ async fn check(
             warnings.join(","),
             receipt_id,
             outcome.verdict(),
+            status,
             file.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -348,11 +476,13 @@ async fn check(
             "warnings",
             "receipt id",
             "receipt",
+            "status proof",
             "file",
         ],
         &rows,
     );
-    println!("keys: {} {}", vkey_file.display(), jwks_file.display());
+    let kept: Vec<String> = saved.iter().map(|(f, _)| f.display().to_string()).collect();
+    println!("keys: {}", kept.join(" "));
     Ok(tally)
 }
 
@@ -409,9 +539,10 @@ fn mismatch(payload: &Value, answer: &Value, reference: &str) -> Option<&'static
 fn verify_files(
     jwks: Option<PathBuf>,
     vkey: Option<PathBuf>,
+    registry_vkey: Option<PathBuf>,
     paths: &[PathBuf],
 ) -> anyhow::Result<Tally> {
-    let keys = Keys::read(jwks.as_deref(), vkey.as_deref())?;
+    let keys = Keys::read(jwks.as_deref(), vkey.as_deref(), registry_vkey.as_deref())?;
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -436,6 +567,16 @@ fn verify_files(
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let outcome = verify_receipt(&receipt, &keys);
         tally.count(&outcome);
+        let proof_file = status_proof_file(file);
+        let proof = if proof_file.is_file() {
+            Some(
+                std::fs::read_to_string(&proof_file)
+                    .with_context(|| format!("reading {}", proof_file.display()))?,
+            )
+        } else {
+            None
+        };
+        let status = status_verdict(proof.as_deref(), &outcome, &keys, &mut tally);
         let (uscc, decision) = match &outcome {
             Outcome::Valid { payload, .. } => (
                 payload["uscc"].as_str().unwrap_or_default().to_string(),
@@ -448,9 +589,13 @@ fn verify_files(
             uscc,
             decision,
             outcome.verdict(),
+            status,
         ]);
     }
-    print_table(&["file", "USCC", "decision", "receipt"], &rows);
+    print_table(
+        &["file", "USCC", "decision", "receipt", "status proof"],
+        &rows,
+    );
     Ok(tally)
 }
 
@@ -502,6 +647,7 @@ mod tests {
         let keys = Keys {
             jws: None,
             answer_log: None,
+            registry_log: None,
         };
         for receipt in ["c2sp.org/tlog-proof@v1\nextra e30=\n", "e30.e30.AAAA"] {
             let outcome = verify_receipt(receipt, &keys);

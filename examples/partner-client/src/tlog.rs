@@ -1,5 +1,6 @@
 //! Receipts as C2SP `tlog-proof`s of the answer's entry in the registry's answer log,
-//! verified with the answer log's signed-note verifier key (`/logs/answers/vkey`).
+//! verified with the answer log's signed-note verifier key (`/logs/answers/vkey`), and
+//! the signed checkpoints of either log (`status` checks registry checkpoints with them).
 //!
 //! A receipt is, line by line: `c2sp.org/tlog-proof@v1`, `extra <base64 payload>`,
 //! `index <n>`, the inclusion proof (one base64 SHA-256 hash a line), a blank line, and
@@ -74,26 +75,7 @@ pub fn verify(receipt: &str, key: &LogKey) -> Result<Verified, String> {
         checkpoint,
     } = parse(&text)?;
 
-    // The checkpoint: a signed note with a valid signature of the log's key (other
-    // signatures, a witness's say, are not needed), whose text is a checkpoint of this log.
-    let note = Note::from_bytes(checkpoint.as_bytes())
-        .map_err(|_| "the checkpoint is not a signed note".to_string())?;
-    let known = VerifierList::new(vec![Box::new(key.verifier.clone())]);
-    note.verify(&known).map_err(|_| {
-        format!(
-            "the checkpoint carries no valid signature of the log key {}",
-            key.label()
-        )
-    })?;
-    let checkpoint = Checkpoint::from_bytes(note.text())
-        .map_err(|_| "the signed checkpoint is not origin, size and root lines".to_string())?;
-    if checkpoint.origin() != key.verifier.name() {
-        return Err(format!(
-            "the checkpoint is of log '{}', not of '{}'",
-            checkpoint.origin(),
-            key.verifier.name()
-        ));
-    }
+    let checkpoint = verify_checkpoint(checkpoint, key)?;
 
     // The inclusion proof, from the payload's leaf up to the signed root.
     let size = checkpoint.size();
@@ -118,6 +100,31 @@ pub fn verify(receipt: &str, key: &LogKey) -> Result<Verified, String> {
         index,
         size,
     })
+}
+
+/// A checkpoint of the key's log: a signed note with a valid signature of that key (other
+/// signatures, a witness's say, are not needed), whose text is a checkpoint (origin, size,
+/// root and any extension lines) of the log the key names.
+pub fn verify_checkpoint(checkpoint: &str, key: &LogKey) -> Result<Checkpoint, String> {
+    let note = Note::from_bytes(checkpoint.as_bytes())
+        .map_err(|_| "the checkpoint is not a signed note".to_string())?;
+    let known = VerifierList::new(vec![Box::new(key.verifier.clone())]);
+    note.verify(&known).map_err(|_| {
+        format!(
+            "the checkpoint carries no valid signature of the log key {}",
+            key.label()
+        )
+    })?;
+    let checkpoint = Checkpoint::from_bytes(note.text())
+        .map_err(|_| "the signed checkpoint is not origin, size and root lines".to_string())?;
+    if checkpoint.origin() != key.verifier.name() {
+        return Err(format!(
+            "the checkpoint is of log '{}', not of '{}'",
+            checkpoint.origin(),
+            key.verifier.name()
+        ));
+    }
+    Ok(checkpoint)
 }
 
 /// A receipt's lines, read but not verified.

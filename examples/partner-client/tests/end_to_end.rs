@@ -4,6 +4,8 @@
 //! one verifies offline, and a tampered one does not. Both receipt formats: the default
 //! tlog proof (filed as `.tlog`, verified with the answer log's key) and the JWS of
 //! `receipts.format = "jws"` (filed as `.jws`, verified with the JWK set).
+//! With `--status-proofs`, each answer's status proof filed beside its receipt and
+//! checked with the registry log's key, and one stripped of its listing's entry refused.
 
 // Test code: a failed step should panic and fail the test that hit it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,6 +14,7 @@ use api::config::{ReceiptFormat, Settings};
 use api::domain::measures::Domain;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tests::{TestApp, on_both_backends, on_both_backends_with, valid_code};
@@ -94,6 +97,58 @@ impl Filed {
     }
 }
 
+/// `partner-client check` of a tender, asserted to succeed: its table, as a clerk sees it
+/// (shown with --nocapture).
+async fn checked_tender(
+    app: &TestApp,
+    token: String,
+    reference: &str,
+    bidders: &Path,
+    out: &Path,
+    flags: &[&str],
+) -> String {
+    let mut args: Vec<String> = vec![
+        "check".into(),
+        "--url".into(),
+        app.address.clone(),
+        "--reference".into(),
+        reference.into(),
+        "--bidders".into(),
+        bidders.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let output = run(args, Some(token)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    eprintln!("{stdout}");
+    stdout
+}
+
+/// Each `(file, path)`: the file `check` kept in `out` holds what the registry serves at
+/// `path`.
+async fn keys_are_kept_as_served(app: &TestApp, out: &Path, keys: &[(&str, &str)]) {
+    for (file, path) in keys {
+        let served = app.get(path).await.text().await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join(file)).unwrap(),
+            served,
+            "{file}"
+        );
+    }
+}
+
+/// The table's row of a bidder.
+fn row_of(table: &str, code: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.starts_with(code))
+        .unwrap_or_else(|| panic!("no row for {code} in\n{table}"))
+        .to_string()
+}
+
 /// Checks a tender of three bidders, asserts the table, the files and their offline
 /// verification; returns where they were filed.
 async fn check_a_tender(app: &TestApp, format: ReceiptFormat) -> Filed {
@@ -115,35 +170,10 @@ async fn check_a_tender(app: &TestApp, format: ReceiptFormat) -> Filed {
     .unwrap();
     let out = work.path().join("receipts");
     let reference = "QY-ZB-2026-031";
-    let output = run(
-        vec![
-            "check".into(),
-            "--url".into(),
-            app.address.clone(),
-            "--reference".into(),
-            reference.into(),
-            "--bidders".into(),
-            bidders.display().to_string(),
-            "--out".into(),
-            out.display().to_string(),
-        ],
-        Some(token),
-    )
-    .await;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    // The table, as a clerk sees it (shown with --nocapture).
-    eprintln!("{stdout}");
+    let stdout = checked_tender(app, token, reference, &bidders, &out, &[]).await;
 
     // The table: one row per bidder with its decision, each receipt genuine.
-    let row = |code: &str| {
-        stdout
-            .lines()
-            .find(|l| l.starts_with(code))
-            .unwrap_or_else(|| panic!("no row for {code} in\n{stdout}"))
-            .to_string()
-    };
+    let row = |code: &str| row_of(&stdout, code);
     assert!(row(&listed).contains("RESTRICTED"), "{stdout}");
     assert!(row(&clear).contains("CLEAR"), "{stdout}");
     assert!(row(&unknown).contains("UNKNOWN_OPERATOR"), "{stdout}");
@@ -182,21 +212,15 @@ async fn check_a_tender(app: &TestApp, format: ReceiptFormat) -> Filed {
         );
     }
     // The keys, as the registry serves them.
-    for (file, path) in [
-        ("jwks.json", "/.well-known/jwks.json"),
-        ("answers.vkey", "/logs/answers/vkey"),
-    ] {
-        let served = app
-            .client
-            .get(format!("{}{path}", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(std::fs::read_to_string(out.join(file)).unwrap(), served);
-    }
+    keys_are_kept_as_served(
+        app,
+        &out,
+        &[
+            ("jwks.json", "/.well-known/jwks.json"),
+            ("answers.vkey", "/logs/answers/vkey"),
+        ],
+    )
+    .await;
 
     let filed = Filed {
         _work: work,
@@ -361,8 +385,144 @@ async fn a_refused_check_files_nothing(app: TestApp) {
     assert!(receipts_in(&out).is_empty());
 }
 
+const PROPOSE: &str = "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id } }";
+const DECIDE: &str = "mutation($i: DecideListingInput!) { decideListing(input: $i) { status } }";
+
+/// `check --status-proofs`: each bidder's answer comes with its status proof, filed beside
+/// its receipt and checked with the registry log's key: the listed bidder's (its listing
+/// proposed and decided through the API, so that the registry log names it), the clear
+/// one's and the unknown one's (their codes' absence from their buckets). `verify
+/// --registry-vkey` checks them again later, offline; a proof that leaves out the
+/// listing's entry does not prove the RESTRICTED answer; without the registry log's key
+/// the proofs are not checked.
+async fn status_proofs_are_filed_and_prove_the_answers(app: TestApp) {
+    let listed = valid_code("441802", 81);
+    let clear = valid_code("441802", 82);
+    let unknown = valid_code("441802", 83);
+    app.create_operator(&listed, "清远市失信证明有限公司").await;
+    app.create_operator(&clear, "清远市守信证明有限公司").await;
+    let admin = app.admin();
+    let effective = chrono::Utc::now() - chrono::Duration::days(1);
+    let date = api::domain::china_date(effective).to_string();
+    let proposed = app
+        .gql(
+            Some(&admin),
+            PROPOSE,
+            json!({"i": {
+                "uscc": listed, "list": "SAMR_SERIOUS_DISHONEST", "authority": "清远市市场监督管理局",
+                "penaltyDocNo": "清市监罚〔2026〕81号", "penaltyDate": "2026-01-10",
+                "violationCategory": "CONSUMER_HARM", "reason": "收取预付款后卷款跑路",
+                "legalBasis": "《市场监督管理严重违法失信名单管理办法》第八条", "noticeDate": date,
+            }}),
+        )
+        .await;
+    let id = proposed.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decided = app
+        .gql(
+            Some(&admin),
+            DECIDE,
+            json!({"i": {"id": id, "expectedVersion": 1, "decisionDocNo": "清市监列〔2026〕81号",
+                          "decisionDate": date, "effectiveAt": effective, "defenceWaived": true}}),
+        )
+        .await;
+    assert_eq!(
+        decided.data()["decideListing"]["status"],
+        "LISTED",
+        "{}",
+        decided.body
+    );
+    app.state.logs.append_registry(&app.db).await.unwrap();
+
+    let token = app.partner("tender-platform", &[Domain::Bidding]).await;
+    let work = tempfile::tempdir().unwrap();
+    let bidders = work.path().join("bidders.txt");
+    std::fs::write(&bidders, format!("{listed}\n{clear}\n{unknown}\n")).unwrap();
+    let out = work.path().join("receipts");
+    let flags = ["--status-proofs"];
+    let stdout = checked_tender(&app, token, "QY-ZB-2026-081", &bidders, &out, &flags).await;
+    let row = |code: &str| row_of(&stdout, code);
+    assert!(
+        row(&listed).contains("PROVEN (RESTRICTED in the map"),
+        "{stdout}"
+    );
+    assert!(row(&clear).contains("PROVEN (CLEAR in the map"), "{stdout}");
+    assert!(
+        row(&unknown).contains("PROVEN (CLEAR in the map"),
+        "{stdout}"
+    );
+
+    // Each proof filed beside its receipt, and the registry log's key as served.
+    let proofs: Vec<PathBuf> = receipts_in(&out)
+        .iter()
+        .map(|r| out.join(r).with_extension("status.json"))
+        .collect();
+    assert_eq!(proofs.len(), 3);
+    assert!(proofs.iter().all(|p| p.is_file()), "{proofs:?}");
+    keys_are_kept_as_served(&app, &out, &[("registry.vkey", "/logs/registry/vkey")]).await;
+
+    // Later, offline, with the saved keys.
+    let verify = |registry_key: bool| {
+        let mut args = vec![
+            "verify".to_string(),
+            "--vkey".into(),
+            out.join("answers.vkey").display().to_string(),
+        ];
+        if registry_key {
+            args.push("--registry-vkey".into());
+            args.push(out.join("registry.vkey").display().to_string());
+        }
+        args.push(out.display().to_string());
+        async move {
+            let output = run(args, None).await;
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, text) = verify(true).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.matches("PROVEN (").count(), 3, "{text}");
+
+    // The listed bidder's proof without its listing's entry: its code is still in its
+    // bucket, so the proof no longer holds (and with the leaf gone too, the path would no
+    // longer lead to the signed root).
+    let listed_proof = proofs
+        .iter()
+        .find(|p| p.display().to_string().contains(listed.as_str()))
+        .unwrap();
+    let genuine = std::fs::read_to_string(listed_proof).unwrap();
+    let mut proof: serde_json::Value = serde_json::from_str(&genuine).unwrap();
+    assert_eq!(proof["entries"].as_array().unwrap().len(), 1, "{genuine}");
+    proof["entries"] = json!([]);
+    std::fs::write(listed_proof, proof.to_string()).unwrap();
+    let (code, text) = verify(true).await;
+    assert_eq!(code, Some(1), "{text}");
+    let line = text.lines().find(|l| l.contains(listed.as_str())).unwrap();
+    assert!(
+        line.contains("INVALID: ")
+            && line.contains("is in its bucket, but its entries are not given"),
+        "{text}"
+    );
+    assert_eq!(text.matches("PROVEN (").count(), 2, "{text}");
+    std::fs::write(listed_proof, &genuine).unwrap();
+
+    // Without the registry log's key the receipts verify, the proofs are not checked.
+    let (code, text) = verify(false).await;
+    assert_eq!(code, Some(2), "{text}");
+    assert_eq!(
+        text.matches("NOT CHECKED: no --registry-vkey").count(),
+        3,
+        "{text}"
+    );
+}
+
 on_both_backends!(
     tlog_receipts_are_checked_filed_and_verified_offline,
     a_refused_check_files_nothing,
+    status_proofs_are_filed_and_prove_the_answers,
 );
 on_both_backends_with!(jws_receipts_are_checked_filed_and_verified_offline => jws_receipts);
