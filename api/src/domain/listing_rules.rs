@@ -9,8 +9,8 @@
 //! sets a longer restriction.
 
 use super::refusal::{Reason, Refusal};
-use super::{china_date, china_midnight, truncate_instant};
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use super::{china_date, china_midnight, china_months_after, truncate_instant};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// The longest period any listing may have (20 years): a bound on data-entry errors,
 /// not a legal period.
@@ -192,17 +192,16 @@ pub fn period_months(requested: Option<i32>, rules: ListRules) -> Result<u32, Re
     }
 }
 
-/// The end of a period that starts at `start` and lasts `months` calendar months
-/// (a 29 February start ends on 28 February when the end year has none).
+/// The end of a period that starts at `start` and lasts `months` calendar months of the
+/// Beijing calendar (a 29 February start ends on 28 February when the end year has none):
+/// see [`china_months_after`].
 pub fn period_end(start: DateTime<Utc>, months: u32) -> Result<DateTime<Utc>, Refusal> {
-    start
-        .checked_add_months(Months::new(months))
-        .ok_or_else(|| {
-            Refusal::new(
-                Reason::PeriodOutOfRange,
-                "the period ends beyond the supported calendar",
-            )
-        })
+    china_months_after(start, months).ok_or_else(|| {
+        Refusal::new(
+            Reason::PeriodOutOfRange,
+            "the period ends beyond the supported calendar",
+        )
+    })
 }
 
 /// A listing's dates as they would stand after a correction.
@@ -386,10 +385,30 @@ mod tests {
 
     #[test]
     fn leap_day_periods_end_on_the_last_day_of_february() {
-        let start = Utc.with_ymd_and_hms(2024, 2, 29, 0, 0, 0).unwrap();
+        // Periods start at Beijing midnight (16:00 UTC the day before).
+        let start = china_midnight(d(2024, 2, 29));
         assert_eq!(
             period_end(start, 36).unwrap(),
-            Utc.with_ymd_and_hms(2027, 2, 28, 0, 0, 0).unwrap()
+            china_midnight(d(2027, 2, 28))
+        );
+    }
+
+    #[test]
+    fn periods_end_on_the_beijing_date() {
+        // 1 October Beijing is 30 September UTC: 18 months on the UTC calendar would end
+        // on 31 March, a day early.
+        let start = china_midnight(d(2025, 10, 1));
+        assert_eq!(
+            period_end(start, 18).unwrap(),
+            china_midnight(d(2027, 4, 1))
+        );
+        assert_eq!(
+            period_end(start, 36).unwrap(),
+            china_midnight(d(2028, 10, 1))
+        );
+        assert_eq!(
+            period_end(start, u32::MAX).unwrap_err().reason,
+            Reason::PeriodOutOfRange
         );
     }
 

@@ -32,10 +32,39 @@ pub fn china_date(t: DateTime<Utc>) -> chrono::NaiveDate {
     t.with_timezone(&offset).date_naive()
 }
 
-/// The first instant of a Beijing date.
+/// The first instant of a Beijing date. The earliest date chrono can hold has no
+/// instant eight hours before its midnight: it answers the earliest instant instead of
+/// panicking (callers bound dates from users, this keeps a missed one harmless).
 pub fn china_midnight(d: chrono::NaiveDate) -> DateTime<Utc> {
     let local = d.and_time(chrono::NaiveTime::MIN);
-    DateTime::<Utc>::from_naive_utc_and_offset(local, Utc) - chrono::Duration::hours(8)
+    DateTime::<Utc>::from_naive_utc_and_offset(local, Utc)
+        .checked_sub_signed(chrono::Duration::hours(8))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The date `months` calendar months after `d`; a day the target month lacks becomes its
+/// last day (31 January + 1 = 28/29 February, 29 February 2024 + 36 = 28 February 2027).
+/// The registry's one month arithmetic: a listing's period and the repair minimum count
+/// months alike, on Beijing dates.
+pub fn months_after(d: chrono::NaiveDate, months: u32) -> Option<chrono::NaiveDate> {
+    d.checked_add_months(chrono::Months::new(months))
+}
+
+/// The instant `months` calendar months after `t`, counted on the Beijing calendar (the
+/// legal one): the same Beijing time of day on the date [`months_after`] gives. Counting
+/// on the UTC calendar instead moves the end of a period that starts at Beijing midnight
+/// (16:00 UTC the day before) to the wrong day whenever the UTC date is the last of its
+/// month. China has kept UTC+8 without daylight saving since 1991, so the fixed offset is
+/// exact and every local time maps back to one instant.
+pub fn china_months_after(t: DateTime<Utc>, months: u32) -> Option<DateTime<Utc>> {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600)?;
+    let local = t.with_timezone(&beijing).naive_local();
+    let date = months_after(local.date(), months)?;
+    let end = date
+        .and_time(local.time())
+        .and_local_timezone(beijing)
+        .single()?;
+    Some(end.with_timezone(&Utc))
 }
 
 /// The name of a value of a GraphQL enum as the schema spells it (`EXPIRED`,
@@ -138,6 +167,30 @@ mod tests {
         assert!(check_reporting_year(2026).is_ok());
         assert!(check_reporting_year(1999).is_err());
         assert!(check_reporting_year(2101).is_err());
+    }
+
+    #[test]
+    fn months_are_added_on_the_beijing_calendar() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        // A Beijing midnight is 16:00 UTC on the last day of the month before: the month
+        // is counted from the Beijing date, not from the UTC one.
+        let start = china_midnight(d(2025, 10, 1));
+        assert_eq!(
+            china_months_after(start, 18),
+            Some(china_midnight(d(2027, 4, 1)))
+        );
+        assert_eq!(
+            china_months_after(china_midnight(d(2024, 2, 29)), 36),
+            Some(china_midnight(d(2027, 2, 28)))
+        );
+        // A decision instant keeps its Beijing time of day.
+        let noon = Utc.with_ymd_and_hms(2026, 1, 31, 4, 0, 0).unwrap();
+        assert_eq!(
+            china_months_after(noon, 1),
+            Some(Utc.with_ymd_and_hms(2026, 2, 28, 4, 0, 0).unwrap())
+        );
+        assert_eq!(months_after(d(2026, 1, 31), 1), Some(d(2026, 2, 28)));
+        assert_eq!(china_months_after(start, u32::MAX), None);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! application received. Every condition is answered with a reason, met or not, so that
 //! an ineligible applicant is told exactly why.
 
-use chrono::{Months, NaiveDate};
+use super::months_after;
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// Where an application stands.
@@ -130,11 +131,6 @@ pub struct ConditionResult {
     pub condition: RepairCondition,
     pub met: bool,
     pub explanation: String,
-}
-
-/// The date `months` calendar months after `d` (31 January + 1 month = 28/29 February).
-fn months_after(d: NaiveDate, months: u32) -> Option<NaiveDate> {
-    d.checked_add_months(Months::new(months))
 }
 
 fn statement_result(condition: RepairCondition, s: &Statement, what: &str) -> ConditionResult {
