@@ -234,6 +234,11 @@ fn open_xlsx<R: Read + Seek + Send + 'static>(input: R) -> Result<Rows, String> 
     })
 }
 
+/// Columns of a sheet an import reads: a template has fewer than twenty; a value beyond
+/// this is not a registry sheet (and an unbounded column would let a tiny file claim
+/// gigabytes).
+pub const MAX_SHEET_COLUMNS: usize = 256;
+
 /// The reader thread: sends the first sheet's rows in order, or the error that stopped
 /// it; stops early when the import stops listening.
 fn read_sheet<R: Read + Seek>(input: R, send: &std::sync::mpsc::SyncSender<SheetRow>) {
@@ -267,8 +272,21 @@ fn read_sheet<R: Read + Seek>(input: R, send: &std::sync::mpsc::SyncSender<Sheet
         {
             return;
         }
-        let (_, cells_of_row) = row.get_or_insert_with(|| (r, Vec::new()));
         let c = c as usize;
+        if c >= MAX_SHEET_COLUMNS {
+            // A cell's reference is the file's say: `ZZZZZZ2` in a 1 KiB upload would
+            // otherwise make a row of 321 million cells. Styled empty cells far to the
+            // right are common in real exports and carry nothing.
+            if value == Cell::Empty || matches!(&value, Cell::Text(t) if t.trim().is_empty()) {
+                continue;
+            }
+            return failed(format!(
+                "row {} has a value in column {}, beyond the {MAX_SHEET_COLUMNS} columns an import reads",
+                u64::from(r) + 1,
+                c + 1
+            ));
+        }
+        let (_, cells_of_row) = row.get_or_insert_with(|| (r, Vec::new()));
         if cells_of_row.len() <= c {
             cells_of_row.resize(c + 1, Cell::Empty);
         }
@@ -402,6 +420,30 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("empty"), "{err}");
+    }
+
+    /// A cell's column comes from the file: a value far to the right is refused instead
+    /// of making a row that wide; a styled blank there (as real exports have) is skipped.
+    #[test]
+    fn a_value_beyond_the_columns_an_import_reads_is_refused() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "名单").unwrap();
+        sheet.write_string(1, 0, "A").unwrap();
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        sheet.write_blank(1, 16_000, &bold).unwrap();
+        sheet.write_string(2, 0, "B").unwrap();
+        sheet.write_string(2, 300, "far").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let mut rows = open(Cursor::new(bytes), InputFormat::Xlsx, Encoding::Utf8)
+            .unwrap()
+            .rows;
+        assert_eq!(rows.next().unwrap().unwrap(), vec![Cell::Text("A".into())]);
+        let err = rows.next().unwrap().unwrap_err();
+        assert!(
+            err.contains("row 3") && err.contains("column 301") && err.contains("256"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum Refusal {
     ControlCharacter,
     TooLong,
     OutOfRange,
+    /// An `Upload` argument that names no file of the request.
+    NoSuchUpload,
 }
 
 impl Refusal {
@@ -23,6 +25,7 @@ impl Refusal {
             Self::ControlCharacter => "CONTROL_CHARACTER",
             Self::TooLong => "TOO_LONG",
             Self::OutOfRange => "OUT_OF_RANGE",
+            Self::NoSuchUpload => "NO_SUCH_UPLOAD",
         }
     }
 }

@@ -72,6 +72,16 @@ impl ExtensionFactory for InputGuard {
     }
 }
 
+/// How many files a request carries (the GraphQL multipart request spec), put in the
+/// request's data by the HTTP handler. A request without it (WebSocket, JSON) carries
+/// none.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadedFiles(pub usize);
+
+/// The marker async-graphql puts where a multipart request maps a file,
+/// `#__graphql_file__:<index>`.
+const UPLOAD_MARKER: &str = "#__graphql_file__:";
+
 /// One per request.
 struct InputGuardExtension {
     rules: InputRules,
@@ -90,8 +100,14 @@ impl Extension for InputGuardExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        if let Err(refusal) = check_document(&ctx.schema_env.registry, &self.rules, &doc, variables)
-        {
+        let files = ctx.data_opt::<UploadedFiles>().map_or(0, |f| f.0);
+        if let Err(refusal) = check_document(
+            &ctx.schema_env.registry,
+            &self.rules,
+            &doc,
+            variables,
+            files,
+        ) {
             match self.refusal.lock() {
                 Ok(mut slot) => *slot = Some(refusal),
                 // Never let a bad value through: refuse now instead.
@@ -141,6 +157,7 @@ pub fn check_document(
     rules: &InputRules,
     doc: &ExecutableDocument,
     variables: &Variables,
+    files: usize,
 ) -> Result<(), ServerError> {
     // A variable the request leaves out takes its default from the operation (the
     // first that declares it: a request executes one operation, and fragments are
@@ -151,6 +168,7 @@ pub fn check_document(
         rules,
         variables,
         defaults,
+        files,
     };
     for (_, op) in doc.operations.iter() {
         let root = match op.node.ty {
@@ -211,6 +229,8 @@ struct Walk<'a> {
     rules: &'a InputRules,
     variables: &'a Variables,
     defaults: HashMap<&'a str, &'a ConstValue>,
+    /// Files the request carries: an `Upload` value must name one of them.
+    files: usize,
 }
 
 /// Where a value sits: a chain of steps from the field's argument, spelled out only
@@ -356,9 +376,33 @@ impl Walk<'_> {
             "NaiveDate" => {
                 NaiveDate::parse_from_str(text, "%Y-%m-%d").map_or(Ok(()), |d| self.rules.date(d))
             }
+            // async-graphql's `Upload` panics on a marker whose index is not a number
+            // (while parsing the argument, before any guard) and on one that names no
+            // file (when read). A file only arrives by a multipart request mapping it to
+            // a variable, so anything else — a literal in the document, a variable's
+            // default, a marker typed into JSON or sent over WebSocket — is refused here,
+            // on every transport.
+            "Upload" => self.upload(text),
             _ => Ok(()),
         });
         checked.map_err(|refused| refusal(place, refused))
+    }
+}
+
+impl Walk<'_> {
+    fn upload(&self, text: &str) -> Result<(), Refused> {
+        let names_a_file = text
+            .strip_prefix(UPLOAD_MARKER)
+            .and_then(|i| i.parse::<usize>().ok())
+            .is_some_and(|i| i < self.files);
+        if names_a_file {
+            Ok(())
+        } else {
+            Err(Refused {
+                reason: crate::domain::input::Refusal::NoSuchUpload,
+                message: "names no file of this request: send the file as a GraphQL multipart request, mapped to a variable".into(),
+            })
+        }
     }
 }
 
@@ -410,6 +454,41 @@ mod tests {
 
     fn refused(field: &str, reason: &str) -> Option<(String, String)> {
         Some((field.to_string(), reason.to_string()))
+    }
+
+    /// A forged file marker made async-graphql's `Upload` panic while the argument was
+    /// parsed (before the resolver's guard); every way of writing one is refused first.
+    #[tokio::test]
+    async fn an_upload_must_name_a_file_of_the_request() {
+        let field = "importListings(file)";
+        for marker in [
+            "#__graphql_file__:x",
+            "#__graphql_file__:0",
+            "#__graphql_file__:99999999999999999999999",
+            "not a marker",
+        ] {
+            let literal =
+                format!(r#"mutation {{ importListings(file: "{marker}") {{ batchId }} }}"#);
+            assert_eq!(
+                refusal_of(&literal, json!({})).await,
+                refused(field, "NO_SUCH_UPLOAD"),
+                "{marker} as a literal"
+            );
+            let default = format!(
+                r#"mutation($f: Upload = "{marker}") {{ importListings(file: $f) {{ batchId }} }}"#
+            );
+            assert_eq!(
+                refusal_of(&default, json!({})).await,
+                refused(field, "NO_SUCH_UPLOAD"),
+                "{marker} as a default"
+            );
+            let variable = "mutation($f: Upload!) { importListings(file: $f) { batchId } }";
+            assert_eq!(
+                refusal_of(variable, json!({ "f": marker })).await,
+                refused(field, "NO_SUCH_UPLOAD"),
+                "{marker} as a variable of a request with no file"
+            );
+        }
     }
 
     #[tokio::test]

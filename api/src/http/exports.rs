@@ -286,14 +286,23 @@ pub struct RangeQuery {
     to: Option<String>,
 }
 
-fn date_param(name: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, AppError> {
-    v.filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-                AppError::bad_input(format!("{name} '{s}' is not a date (YYYY-MM-DD)"))
-            })
-        })
-        .transpose()
+/// A date of the query string, under the same year bounds as every GraphQL date
+/// (`limits.min_year`..`max_year`): chrono alone accepts years such as -262143, whose
+/// Beijing midnight is outside what an instant can hold.
+fn date_param(
+    rules: &crate::domain::input::InputRules,
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<chrono::NaiveDate>, AppError> {
+    let Some(text) = v.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| AppError::bad_input(format!("{name} '{text}' is not a date (YYYY-MM-DD)")))?;
+    rules
+        .date(date)
+        .map_err(|refused| AppError::bad_input(format!("{name} {}", refused.message)))?;
+    Ok(Some(date))
 }
 
 /// `GET /exports/check-records.csv?from=&to=` (Beijing dates, inclusive).
@@ -323,9 +332,10 @@ pub async fn check_records(
         }
         Err(caller::Refusal::Refused(e)) => return app_error(e),
     };
+    let rules = crate::service::import::input_rules(&state.settings.limits);
     let (from, to) = match (
-        date_param("from", query.from.as_deref()),
-        date_param("to", query.to.as_deref()),
+        date_param(&rules, "from", query.from.as_deref()),
+        date_param(&rules, "to", query.to.as_deref()),
     ) {
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return app_error(e),

@@ -11,6 +11,7 @@ use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_secon
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
+use crate::graphql::input_guard::UploadedFiles;
 use crate::graphql::limits::{CostCharge, DOCUMENT_REFUSALS, RATE_LIMITED, code_errors};
 use crate::graphql::persisted;
 use crate::graphql::{RegistrySchema, RequestContext};
@@ -125,9 +126,11 @@ async fn post_answer(
 
     // 2. Body, under the cap: refuse early on a declared length, and stop reading at the cap.
     //    A multipart request (the GraphQL multipart request spec: file uploads for
-    //    `importListings`) has its own cap, `limits.max_import_bytes`.
+    //    `importListings`) has its own cap, `limits.max_import_bytes`, for admins only:
+    //    nobody else may upload, and the body is read whole before its operation is
+    //    known, so anyone else's multipart body gets the ordinary cap.
     let multipart = is_multipart(&req);
-    let cap = if multipart {
+    let cap = if multipart && identity.role == crate::auth::Role::Admin {
         limits.max_import_bytes
     } else {
         limits.max_body_bytes
@@ -378,6 +381,21 @@ pub(super) async fn execute(
         }
     }
 
+    // Each request says how many files it carries, for the input guard's `Upload` check.
+    let batch = match batch {
+        BatchRequest::Single(r) => {
+            let files = UploadedFiles(r.uploads.len());
+            BatchRequest::Single(r.data(files))
+        }
+        BatchRequest::Batch(rs) => BatchRequest::Batch(
+            rs.into_iter()
+                .map(|r| {
+                    let files = UploadedFiles(r.uploads.len());
+                    r.data(files)
+                })
+                .collect(),
+        ),
+    };
     let batch = match charge {
         Some(charge) => batch.data(context).data(charge),
         None => batch.data(context),

@@ -139,30 +139,58 @@ async fn periods_by_listing<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// The search text of the public list: a code or part of a name, 3 to 100 characters.
-/// Shorter text cannot use the name index (trigrams, see `store::name_search`) and would
-/// scan every operator for every anonymous caller: it is refused with
-/// `details.reason = "SEARCH_TOO_SHORT"` (a code is 18 characters, a name part of one or
-/// two characters finds too much to be useful anyway).
-pub fn search_text(search: Option<&str>) -> AppResult<Option<String>> {
+/// Why a search text of the public list was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchRefusal {
+    TooLong,
+    TooShort,
+    /// A NUL or other control character: PostgreSQL refuses a NUL in text as an error of
+    /// the statement, and no name holds one.
+    ControlCharacter,
+}
+
+/// Characters a search text may hold.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// The search text of the public list: a code or part of a name, 3 to 100 characters,
+/// on one line. Shorter text cannot use the name index (trigrams, see
+/// `store::name_search`) and would scan every operator for every anonymous caller (a code
+/// is 18 characters, a name part of one or two characters finds too much to be useful
+/// anyway). The one rule for GraphQL ([`search_text`]) and the public pages.
+pub fn check_search(search: Option<&str>) -> Result<Option<&str>, SearchRefusal> {
     let min = crate::store::name_search::MIN_INDEXED_CHARS;
     match search.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(s) if s.chars().count() > 100 => {
-            Err(AppError::bad_input("search is longer than 100 characters"))
-        }
+        Some(s) if s.chars().count() > MAX_SEARCH_CHARS => Err(SearchRefusal::TooLong),
+        Some(s) if s.chars().any(char::is_control) => Err(SearchRefusal::ControlCharacter),
         Some(s) if crate::domain::names::normalize_name(s).chars().count() < min => {
-            Err(crate::domain::refusal::Refusal::new(
-                crate::domain::refusal::Reason::SearchTooShort,
-                format!(
-                    "search needs at least {min} characters: a unified social credit code or {min} or more characters of a name"
-                ),
-            )
-            .on("search")
-            .with("min", min)
-            .into())
+            Err(SearchRefusal::TooShort)
         }
-        Some(s) => Ok(Some(s.to_string())),
+        Some(s) => Ok(Some(s)),
+    }
+}
+
+/// [`check_search`] as the GraphQL error: a short text is refused with
+/// `details.reason = "SEARCH_TOO_SHORT"`.
+pub fn search_text(search: Option<&str>) -> AppResult<Option<String>> {
+    let min = crate::store::name_search::MIN_INDEXED_CHARS;
+    match check_search(search) {
+        Ok(s) => Ok(s.map(str::to_string)),
+        Err(SearchRefusal::TooLong) => Err(AppError::bad_input(format!(
+            "search is longer than {MAX_SEARCH_CHARS} characters"
+        ))),
+        Err(SearchRefusal::ControlCharacter) => Err(AppError::bad_input(
+            "search contains a control character",
+        )),
+        Err(SearchRefusal::TooShort) => Err(crate::domain::refusal::Refusal::new(
+            crate::domain::refusal::Reason::SearchTooShort,
+            format!(
+                "search needs at least {min} characters: a unified social credit code or {min} or more characters of a name"
+            ),
+        )
+        .on("search")
+        .with("min", min)
+        .into()),
     }
 }
 

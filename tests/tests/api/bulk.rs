@@ -807,6 +807,23 @@ async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
     )
     .await;
     assert_eq!(bad.status(), 400);
+    // Dates chrono parses but no instant can hold (its Beijing midnight panicked inside
+    // the export's stream, which answered 200 with an empty body) are refused by the
+    // year bounds every GraphQL date has.
+    for range in ["from=-262143-01-01", "to=+262142-12-31", "from=0000-01-01"] {
+        let out_of_range = get_as(
+            &app,
+            &format!("/exports/check-records.csv?{range}"),
+            Some(&app.auditor()),
+        )
+        .await;
+        assert_eq!(out_of_range.status(), 400, "{range}");
+        let body: serde_json::Value = out_of_range.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+    }
 }
 
 /// `importListings` over the GraphQL multipart request spec.
@@ -884,6 +901,50 @@ async fn listings_upload_over_graphql(app: TestApp) {
         forged.body["errors"][0]["extensions"]["code"],
         "BAD_REQUEST"
     );
+    // Written into the document instead (a literal, a variable's default), a marker
+    // made async-graphql's Upload panic while parsing the argument, before any role
+    // check, for anyone: now refused by the input guard, and the server answers on.
+    for query in [
+        r##"mutation { importListings(file: "#__graphql_file__:x") { batchId } }"##,
+        r##"mutation($f: Upload = "#__graphql_file__:0") { importListings(file: $f) { batchId } }"##,
+    ] {
+        let literal = app.post_graphql(None, &json!({"query": query}), &[]).await;
+        assert_eq!(
+            literal.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{query}: {}",
+            literal.body
+        );
+        assert_eq!(
+            literal.body["errors"][0]["extensions"]["details"]["reason"], "NO_SUCH_UPLOAD",
+            "{}",
+            literal.body
+        );
+    }
+    let alive = app.gql(None, "{ lists { code } }", json!({})).await;
+    assert_eq!(alive.status, 200, "{:?}", alive.body);
+    // The import's larger body cap is an admin's: anyone else's multipart body has the
+    // ordinary cap, since it is read whole before its operation is known.
+    let big = vec![b'x'; app.state.settings.limits.max_body_bytes + 1];
+    let partner = app
+        .partner(
+            "bulk-cap-partner",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    for token in [None, Some(partner)] {
+        let refused = app
+            .post_graphql_upload(token.as_deref(), &ops(true), "big.csv", &big)
+            .await;
+        assert_eq!(refused.status, 413, "{}", refused.body);
+        assert_eq!(
+            refused.body["errors"][0]["extensions"]["code"],
+            "PAYLOAD_TOO_LARGE"
+        );
+    }
+    let admin = app
+        .post_graphql_upload(Some(&app.admin()), &ops(true), "big.csv", &big)
+        .await;
+    assert_ne!(admin.status, 413, "{}", admin.body);
 }
 
 /// Operators: created, unchanged on re-import, updated (former name kept) when changed.

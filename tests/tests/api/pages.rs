@@ -86,8 +86,18 @@ async fn the_list_is_searchable_and_paged(app: TestApp) {
     // Markup in the search is escaped.
     let (_, escaped, _) = page(&app, "/?q=%3Cb%3Ex").await;
     assert!(escaped.contains("&#60;b&#62;x") || escaped.contains("&lt;b&gt;x"));
-    let (status, _, _) = page(&app, &format!("/?q={}", "长".repeat(101))).await;
+    let (status, long, _) = page(&app, &format!("/?q={}", "长".repeat(101))).await;
     assert_eq!(status, 400);
+    assert!(long.contains("过长"), "{long}");
+    // Too short for the name index: said so, not "too long".
+    let (status, short, _) = page(&app, "/?q=ab").await;
+    assert_eq!(status, 400);
+    assert!(short.contains("过短") && !short.contains("过长"), "{short}");
+    // A NUL is refused as input; PostgreSQL refused it as an error of the statement,
+    // which the page showed as the service failing (503) and logged as internal.
+    let (status, nul, _) = page(&app, "/?q=%00%00%00").await;
+    assert_eq!(status, 400, "{nul}");
+    assert!(nul.contains("无效字符"), "{nul}");
 }
 
 async fn a_listing_shows_its_measures(app: TestApp) {

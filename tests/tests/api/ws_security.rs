@@ -669,7 +669,40 @@ async fn a_socket_flooded_after_its_close_is_dropped(app: TestApp) {
     );
 }
 
+/// A forged file marker over WebSocket (no request there carries a file): async-graphql's
+/// `Upload` panicked on it inside the operation's task, which then never answered and kept
+/// its id taken for the socket's life. Refused like over HTTP, and the id is free again.
+async fn a_forged_upload_is_refused_and_frees_its_id(app: TestApp) {
+    let mut ws = connect(&app).await;
+    init(&mut ws, &app.admin()).await;
+    let import = "mutation($f: Upload!) { importListings(file: $f) { batchId } }";
+    for marker in ["#__graphql_file__:x", "#__graphql_file__:0"] {
+        subscribe(
+            &mut ws,
+            "1",
+            json!({"query": import, "variables": {"f": marker}}),
+        )
+        .await;
+        let refused = answer(&mut ws, "1").await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{refused}"
+        );
+        assert_eq!(refused["data"], Value::Null, "{refused}");
+    }
+    let literal = r##"mutation { importListings(file: "#__graphql_file__:x") { batchId } }"##;
+    subscribe(&mut ws, "1", json!({"query": literal})).await;
+    let refused = answer(&mut ws, "1").await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["details"]["reason"], "NO_SUCH_UPLOAD",
+        "{refused}"
+    );
+    subscribe(&mut ws, "1", json!({"query": LISTS})).await;
+    assert!(answer(&mut ws, "1").await["data"]["lists"].is_array());
+}
+
 on_both_backends!(
+    a_forged_upload_is_refused_and_frees_its_id,
     an_expired_token_closes_the_socket_and_runs_nothing,
     a_keyed_mutation_runs_once,
     oversized_messages_close_the_socket_before_authentication,

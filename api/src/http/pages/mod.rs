@@ -169,7 +169,14 @@ async fn index(
             html(StatusCode::OK, CACHEABLE, page.render())
         }
         Err(err) if err.code() == ErrorCode::BadUserInput => {
-            page.error = Some("查询内容过长（最多 100 个字符）".into());
+            let min = crate::store::name_search::MIN_INDEXED_CHARS;
+            page.error = Some(match svc::check_search(Some(&search)) {
+                Err(svc::SearchRefusal::TooShort) => {
+                    format!("查询内容过短：请输入统一社会信用代码，或名称中至少 {min} 个字")
+                }
+                Err(svc::SearchRefusal::ControlCharacter) => "查询内容含有无效字符".into(),
+                _ => format!("查询内容过长（最多 {} 个字符）", svc::MAX_SEARCH_CHARS),
+            });
             html(StatusCode::BAD_REQUEST, "no-store", page.render())
         }
         Err(err) => {
