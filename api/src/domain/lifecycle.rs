@@ -146,6 +146,75 @@ pub fn ensure_allowed(status: ListingStatus, action: Action) -> Result<(), Strin
     ))
 }
 
+/// A removal before the period's end, as recorded or as an imported row states it: by
+/// repair (`Repaired`) or by revocation (`Revoked`), on a Beijing date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlyRemoval {
+    pub kind: StoredStatus,
+    pub on: chrono::NaiveDate,
+}
+
+/// **What an import may do to a listing recorded here.** It may correct the listing's
+/// facts and its period's length (as `correctListing` may), but an early removal is a
+/// lifecycle step with its own procedure: the import may not remove a listing (repair
+/// needs a decided application, revocation a revoked penalty), nor reinstate, re-date or
+/// re-kind a recorded removal (a repair is undone only by `revokeRepair`, for fraud; a
+/// revocation not at all). So the row's early removal must be the recorded one, if any.
+/// Refused with the mutation to use instead.
+pub fn check_imported_removal(
+    listing_id: i64,
+    recorded: Option<EarlyRemoval>,
+    row: Option<EarlyRemoval>,
+) -> Result<(), super::refusal::Refusal> {
+    use super::refusal::{Reason, Refusal};
+    if recorded == row {
+        return Ok(());
+    }
+    let kind = |k: StoredStatus| match k {
+        StoredStatus::Repaired => "REPAIRED",
+        _ => "REVOKED",
+    };
+    let message = match (recorded, row) {
+        (None, Some(r)) => format!(
+            "listing {listing_id} is not removed here: an import may not remove it as {} on {}; {}",
+            kind(r.kind),
+            r.on,
+            if r.kind == StoredStatus::Repaired {
+                format!(
+                    "an early removal by credit repair is decided through the repair procedure (submitRepairApplication, then {})",
+                    Action::Repair.mutation()
+                )
+            } else {
+                format!(
+                    "a revoked penalty's listing is revoked with {}",
+                    Action::Revoke.mutation()
+                )
+            }
+        ),
+        (Some(rec), row) => format!(
+            "listing {listing_id} was removed here as {} on {}: an import may not {}; {}",
+            kind(rec.kind),
+            rec.on,
+            match row {
+                None => "reinstate it".to_string(),
+                Some(r) if r.kind == rec.kind => format!("move its removal to {}", r.on),
+                Some(r) => format!("record it as {} instead", kind(r.kind)),
+            },
+            if rec.kind == StoredStatus::Repaired {
+                format!(
+                    "a repair obtained by fraud is undone with {}; a revoked penalty's listing is revoked with {}",
+                    Action::RevokeRepair.mutation(),
+                    Action::Revoke.mutation()
+                )
+            } else {
+                "a recorded revocation stands (leave the row's removal as recorded)".to_string()
+            }
+        ),
+        (None, None) => return Ok(()),
+    };
+    Err(Refusal::new(Reason::InvalidTransition, message).on("removedDate"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +300,45 @@ mod tests {
         ] {
             assert!(ensure_allowed(s, Action::Correct).is_ok());
         }
+    }
+
+    #[test]
+    fn an_import_keeps_the_recorded_removal() {
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let repaired = EarlyRemoval {
+            kind: StoredStatus::Repaired,
+            on: day(16),
+        };
+        let revoked = EarlyRemoval {
+            kind: StoredStatus::Revoked,
+            on: day(16),
+        };
+        // The same removal, or none on either side: allowed.
+        assert!(check_imported_removal(1, None, None).is_ok());
+        assert!(check_imported_removal(1, Some(repaired), Some(repaired)).is_ok());
+        // Removing a listing that is not removed here.
+        let e = check_imported_removal(1, None, Some(repaired)).unwrap_err();
+        assert_eq!(e.reason, crate::domain::refusal::Reason::InvalidTransition);
+        assert_eq!(e.field, Some("removedDate"));
+        assert!(
+            e.message.contains("decideRepairApplication"),
+            "{}",
+            e.message
+        );
+        let e = check_imported_removal(1, None, Some(revoked)).unwrap_err();
+        assert!(e.message.contains("revokeListing"), "{}", e.message);
+        // Reinstating, re-dating or re-kinding a recorded removal.
+        let e = check_imported_removal(1, Some(repaired), None).unwrap_err();
+        assert!(e.message.contains("reinstate") && e.message.contains("revokeRepair"));
+        let later = EarlyRemoval {
+            on: day(20),
+            ..repaired
+        };
+        let e = check_imported_removal(1, Some(repaired), Some(later)).unwrap_err();
+        assert!(e.message.contains("2026-03-20"), "{}", e.message);
+        let e = check_imported_removal(1, Some(revoked), Some(repaired)).unwrap_err();
+        assert!(e.message.contains("as REPAIRED instead"), "{}", e.message);
+        assert!(check_imported_removal(1, Some(revoked), None).is_err());
     }
 
     #[test]

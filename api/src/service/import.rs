@@ -29,7 +29,7 @@ use crate::bulk::read::{self, Cell};
 use crate::bulk::rows::{self, ListingRow, OperatorRow, RemovalKind};
 use crate::bulk::{Encoding, InputFormat, Kind, RowError};
 use crate::domain::input::InputRules;
-use crate::domain::lifecycle::StoredStatus;
+use crate::domain::lifecycle::{EarlyRemoval, StoredStatus, check_imported_removal};
 use crate::domain::listing_rules::{self, ListRules, Proposal};
 use crate::domain::refusal::Refusal;
 use crate::domain::region::scope_covers;
@@ -1211,6 +1211,35 @@ impl Job<'_> {
         if facts == recorded_facts(l, &last, rules, ms, self.now) {
             return Ok(Plan::Unchanged);
         }
+        // A row differs: it may correct the facts, not move the listing through its
+        // lifecycle (`check_imported_removal` says why).
+        let recorded_removal = match (l.status, last.removed_at) {
+            (kind @ (StoredStatus::Repaired | StoredStatus::Revoked), Some(at)) => {
+                Some(EarlyRemoval {
+                    kind,
+                    on: china_date(at),
+                })
+            }
+            _ => None,
+        };
+        let row_removal = match target.row.removal {
+            Some((on, RemovalKind::Repaired)) => Some(EarlyRemoval {
+                kind: StoredStatus::Repaired,
+                on,
+            }),
+            Some((on, RemovalKind::Revoked)) => Some(EarlyRemoval {
+                kind: StoredStatus::Revoked,
+                on,
+            }),
+            _ => None,
+        };
+        if let Err(rf) = check_imported_removal(l.id, recorded_removal, row_removal) {
+            return Err(vec![RowError::new(
+                target.row.row,
+                Some(header.name("removedDate")),
+                rf.message,
+            )]);
+        }
         if ps.len() != 1 {
             return Err(vec![RowError::new(
                 target.row.row,
@@ -1642,15 +1671,16 @@ impl Job<'_> {
                 .await?;
             replace_measures(tx, l.id, &models, at).await?;
         }
+        // The removal, its status and its reason stay as recorded: the plan allowed this
+        // row only because its removal is the recorded one (`check_imported_removal`),
+        // and the row names only its date, where the record has the instant and the
+        // procedure's own reason.
         let mut p: listing_period::ActiveModel = period.into();
         p.starts_at = Set(t.starts_at);
         p.ends_at = Set(t.ends_at);
-        p.removed_at = Set(t.removed_at);
-        p.removal_kind = Set(t.removal_kind.map(|k| k.as_str().to_string()));
         p.update(tx).await?;
         let region = t.authority_region.clone();
         let mut a = bump(l, at);
-        a.status = Set(t.status);
         a.authority = Set(r.authority.clone());
         if let Some(region) = region {
             a.authority_region = Set(region);
@@ -1664,8 +1694,6 @@ impl Job<'_> {
         a.defence_deadline = Set(t.defence_deadline);
         a.decision_date = Set(Some(r.decision_date));
         a.period_months_override = Set(t.period_override);
-        a.removal_reason = Set(removal_reason(&t));
-        a.publicity_stop_deadline = Set(t.publicity_stop_deadline);
         let saved = a.update(tx).await?;
         let action = if measures_changed {
             "listing.measures_changed"

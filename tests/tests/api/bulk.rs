@@ -752,7 +752,36 @@ async fn the_public_list_export_is_cacheable_and_signed(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(changed.status(), 200);
-    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    let first_etag = etag;
+    let etag = changed.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(etag, first_etag);
+    // An operator's rename changes the file's name column with no listing revision: it
+    // is a new version too (the file and its signature kept the old name until some
+    // listing changed, and answered 304 to a mirror asking whether it was current).
+    let renamed = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($u: String!) { upsertOperator(input: {uscc: $u, name: \"清远市改名以后贸易有限公司\"}) { id } }",
+            json!({"u": c[0]}),
+        )
+        .await;
+    assert!(renamed.body["errors"].is_null(), "{:?}", renamed.body);
+    let after_rename = app
+        .client
+        .get(format!("{}/exports/public-list.csv", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after_rename.status(), 200);
+    assert_ne!(after_rename.headers()["etag"].to_str().unwrap(), etag);
+    assert!(
+        after_rename
+            .text()
+            .await
+            .unwrap()
+            .contains("清远市改名以后贸易有限公司")
+    );
 }
 
 /// `GET path` on the app, with `token` as bearer when there is one.
@@ -1209,7 +1238,129 @@ async fn an_import_is_on_record_chunk_by_chunk(app: TestApp) {
     }
 }
 
+/// The errors of a refused import as (row, column, message).
+fn refusals(r: &ImportReport) -> Vec<(u64, String, String)> {
+    r.errors
+        .iter()
+        .map(|e| {
+            (
+                e.row,
+                e.column.clone().unwrap_or_default(),
+                e.message.clone(),
+            )
+        })
+        .collect()
+}
+
+/// An import corrects facts but never moves a recorded listing through its lifecycle:
+/// no removal of a listing in force, no reinstating, re-dating or re-kinding a removal.
+async fn an_import_does_not_remove_or_reinstate_a_listing(app: TestApp) {
+    let c = codes(3);
+    let who = actor(None);
+    let first = run(
+        &app,
+        "list.csv",
+        csv_text(&three(&c)).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!(first.created, 3, "{:?}", first.errors);
+    let revisions = app.count("listing_revisions").await;
+    // Each refused row: (row index, removedDate, removalKind, what the message names).
+    let cases = [
+        (0, "2026-04-01", "REPAIRED", "decideRepairApplication"),
+        (0, "2026-04-01", "REVOKED", "revokeListing"),
+        (1, "", "", "reinstate"),
+        (
+            1,
+            "2026-03-20",
+            "REPAIRED",
+            "move its removal to 2026-03-20",
+        ),
+        (1, "2026-03-16", "REVOKED", "as REVOKED instead"),
+    ];
+    for (i, removed, kind, named) in cases {
+        let mut rows = three(&c);
+        rows[i][13] = removed.into();
+        rows[i][14] = kind.into();
+        let r = run(&app, "old.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+        assert!(!r.committed, "{removed} {kind}");
+        assert_eq!((r.rejected, r.updated), (1, 0), "{:?}", r.errors);
+        let e = refusals(&r);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].0, e[0].1.as_str()), (i as u64 + 2, "移出日期"));
+        assert!(e[0].2.contains(named), "{named}: {}", e[0].2);
+        // --partial writes the other rows and still refuses this one.
+        let p = run(&app, "old.csv", csv_text(&rows).as_bytes(), &who, |o| {
+            o.partial = true
+        })
+        .await;
+        assert!(p.committed);
+        assert_eq!((p.rejected, p.updated, p.unchanged), (1, 0, 2));
+    }
+    assert_eq!(app.count("listing_revisions").await, revisions);
+    assert_eq!(decision_at(&app, &c[0], None).await, "RESTRICTED");
+    assert_eq!(listing_by_doc(&app, &c[0]).await["status"], "LISTED");
+    assert_eq!(decision_at(&app, &c[1], None).await, "CLEAR");
+    let repaired = listing_by_doc(&app, &c[1]).await;
+    assert_eq!(repaired["status"], "REPAIRED");
+
+    // Facts of a removed listing may still be corrected; its removal stays as recorded.
+    let mut rows = three(&c);
+    rows[1][7] = "收取预付款后卷款跑路（更正）".into();
+    let r = run(&app, "fix.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    let fixed = listing_by_doc(&app, &c[1]).await;
+    assert_eq!(fixed["status"], "REPAIRED");
+    assert_eq!(fixed["removedAt"], repaired["removedAt"]);
+
+    // A listing revoked here: the old sheet (in force) does not reinstate it, and a
+    // correction naming the revocation keeps its recorded instant.
+    let a = listing_by_doc(&app, &c[0]).await;
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: RevokeListingInput!) { revokeListing(input: $i) { status } }",
+        json!({"i": {"id": a["id"], "expectedVersion": 1, "ground": "PENALTY_REVOKED", "revocationDocNo": "R-1", "reason": "行政复议撤销原处罚决定"}}),
+    )
+    .await
+    .data();
+    let revoked = listing_by_doc(&app, &c[0]).await;
+    let mut rows = three(&c);
+    rows[0][7] = "收取预付款后卷款跑路（更正）".into();
+    rows[1][7] = "收取预付款后卷款跑路（更正）".into();
+    let r = run(&app, "old.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.rejected, r.updated), (1, 0), "{:?}", r.errors);
+    assert!(refusals(&r)[0].2.contains("reinstate"), "{:?}", r.errors);
+    assert_eq!(decision_at(&app, &c[0], None).await, "CLEAR");
+    let on = api::domain::china_date(revoked["removedAt"].as_str().unwrap().parse().unwrap());
+    rows[0][13] = on.to_string();
+    rows[0][14] = "REVOKED".into();
+    let r = run(&app, "fix.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{r:?}");
+    let after = listing_by_doc(&app, &c[0]).await;
+    assert_eq!(after["status"], "REVOKED");
+    assert_eq!(after["removedAt"], revoked["removedAt"]);
+
+    // A new listing with a historical removal is still imported as it was.
+    let other = valid_code("441802", 7500);
+    let new = row(
+        &other,
+        "列-N",
+        "2025-01-06",
+        "2025-01-10",
+        "2025-02-10",
+        "",
+        "2026-03-16",
+        "REVOKED",
+    );
+    let r = run(&app, "new.csv", csv_text(&[new]).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.created, r.rejected), (1, 0), "{:?}", r.errors);
+    assert_eq!(listing_by_doc(&app, &other).await["status"], "REVOKED");
+}
+
 on_both_backends!(
+    an_import_does_not_remove_or_reinstate_a_listing,
     an_import_is_on_record_chunk_by_chunk,
     the_check_records_export_pages_through_ties,
     stale_statistics_are_refreshed_once,
