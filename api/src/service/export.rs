@@ -499,9 +499,37 @@ fn audit_cells(e: &audit_event::Model) -> Vec<OutCell> {
 /// before the expiry job records it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicVersion {
-    pub revision_id: i64,
+    /// The newest audit event of what the public list shows (see [`PUBLIC_ENTITIES`]).
+    pub change_id: i64,
     pub recorded_at: Option<DateTime<Utc>>,
     pub in_force: u64,
+}
+
+/// What the public list's rows are made of: its listings, their operators (a rename
+/// changes the name column without any listing revision), the lists and the measures
+/// (their names and codes). A change to anything else (a partner, a repair application,
+/// a feedback report) leaves the file as it was, so it keeps its version.
+pub const PUBLIC_ENTITIES: [&str; 4] = ["listing", "operator", "credit_list", "measure"];
+
+/// The id and time of the newest audit event of [`PUBLIC_ENTITIES`] (0 and `None` when
+/// nothing was ever recorded): every change to them is an audit event, committed in the
+/// chain's order, so a higher id is a later change. Read backwards along the primary key,
+/// which stops at the first match (recent events are mostly of these).
+pub async fn newest_public_change<C: ConnectionTrait>(
+    db: &C,
+) -> AppResult<(i64, Option<DateTime<Utc>>)> {
+    use entity::audit_event;
+    let newest: Option<(i64, DateTime<Utc>)> = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Id)
+        .column(audit_event::Column::OccurredAt)
+        .filter(audit_event::Column::EntityType.is_in(PUBLIC_ENTITIES))
+        .order_by_desc(audit_event::Column::Id)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.map_or((0, None), |(id, at)| (id, Some(at))))
 }
 
 /// What identifies the public list in force at `now` (the registry's clock).
@@ -510,10 +538,7 @@ pub async fn public_version<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> AppResult<PublicVersion> {
     use sea_orm::PaginatorTrait;
-    let newest = entity::listing_revision::Entity::find()
-        .order_by_desc(entity::listing_revision::Column::Id)
-        .one(db)
-        .await?;
+    let (change_id, recorded_at) = newest_public_change(db).await?;
     let filter = ListingFilter {
         in_force_at: Some(now),
         ..Default::default()
@@ -527,8 +552,8 @@ pub async fn public_version<C: ConnectionTrait>(
         .count(db)
         .await?;
     Ok(PublicVersion {
-        revision_id: newest.as_ref().map_or(0, |r| r.id),
-        recorded_at: newest.map(|r| r.recorded_at),
+        change_id,
+        recorded_at,
         in_force,
     })
 }

@@ -17,10 +17,12 @@
 //!   file is read back in slices for each client, and the `.jsonl`'s signature is
 //!   computed from the file in two streaming passes (Ed25519 reads its message twice),
 //!   so no step holds the document in memory.
-//! - **The version, cheaply.** Which version is current rests on the newest listing
-//!   revision (one indexed read per request) and the number of listings in force (a
-//!   count over the list, which an expiry changes before the expiry job records it).
-//!   The count is reused for [`VERSION_TTL`] while the newest revision stays the same:
+//! - **The version, cheaply.** Which version is current rests on the newest change to
+//!   what the list shows (the newest audit event of a listing, an operator, a list or a
+//!   measure: one read along the primary key per request; an operator's rename changes
+//!   the file as much as a listing's revision does) and the number of listings in force
+//!   (a count over the list, which an expiry changes before the expiry job records it).
+//!   The count is reused for [`VERSION_TTL`] while the newest change stays the same:
 //!   an expiry shows in the `ETag` at most that much later, well inside the
 //!   `Cache-Control: max-age` the files are served with anyway.
 
@@ -34,7 +36,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a counted version is reused while no listing revision is recorded.
+/// How long a counted version is reused while nothing the list shows changes.
 pub const VERSION_TTL: Duration = Duration::from_secs(30);
 
 /// Bytes read from a rendered file at a time (for a client, for a hash pass).
@@ -42,7 +44,7 @@ pub const SLICE_BYTES: usize = 256 * 1024;
 
 /// The `ETag` of a version of the public list.
 pub fn etag_of(v: &PublicVersion) -> String {
-    format!("\"public-list-{}-{}\"", v.revision_id, v.in_force)
+    format!("\"public-list-{}-{}\"", v.change_id, v.in_force)
 }
 
 /// The `Last-Modified` of a version (HTTP date), when anything was ever recorded.
@@ -166,7 +168,7 @@ impl PublicListFiles {
         db: &DatabaseConnection,
         now: DateTime<Utc>,
     ) -> AppResult<PublicVersion> {
-        let newest = super::feed::latest_revision_id(db).await?;
+        let (newest, _) = export::newest_public_change(db).await?;
         if let Some(v) = self.cached_version(newest) {
             return Ok(v);
         }
@@ -175,16 +177,14 @@ impl PublicListFiles {
         Ok(version)
     }
 
-    fn cached_version(&self, newest_revision: i64) -> Option<PublicVersion> {
+    fn cached_version(&self, newest_change: i64) -> Option<PublicVersion> {
         let cached = self
             .version
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         cached
             .as_ref()
-            .filter(|c| {
-                c.version.revision_id == newest_revision && c.counted.elapsed() < VERSION_TTL
-            })
+            .filter(|c| c.version.change_id == newest_change && c.counted.elapsed() < VERSION_TTL)
             .map(|c| c.version.clone())
     }
 
@@ -306,7 +306,7 @@ mod tests {
         file.write_all(bytes).unwrap();
         Arc::new(Rendered {
             version: PublicVersion {
-                revision_id: 7,
+                change_id: 7,
                 recorded_at: None,
                 in_force: 3,
             },
@@ -343,9 +343,9 @@ mod tests {
     }
 
     #[test]
-    fn a_version_names_its_revision_and_count() {
+    fn a_version_names_its_change_and_count() {
         let v = PublicVersion {
-            revision_id: 12,
+            change_id: 12,
             recorded_at: None,
             in_force: 5,
         };
