@@ -155,11 +155,19 @@ fn app_error(err: AppError) -> HttpResponse {
     refuse(status, code.as_str(), &message)
 }
 
+/// `If-None-Match` by the weak comparison RFC 9110 (13.1.2) asks for: a proxy that
+/// compresses a response marks its tag weak (`W/"…"`), and the client asks back with it.
+/// `If-Modified-Since` is not honoured: an expiry changes the list without a newer
+/// change time, so only the tag says whether a copy is current.
 fn not_modified(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+        })
 }
 
 /// The response head of a version of the public list: `200` (or `304` when the client
