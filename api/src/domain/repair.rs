@@ -133,6 +133,29 @@ pub struct ConditionResult {
     pub explanation: String,
 }
 
+/// Where a listing stands against the list's repair minimum on a date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinimumListed {
+    /// Listed at least the minimum: reached on this date.
+    Reached(NaiveDate),
+    /// Not yet: the minimum is reached on this date.
+    NotYet(NaiveDate),
+    /// The minimum ends beyond the calendar.
+    BeyondCalendar,
+}
+
+/// **The repair minimum** (listed at least `min_months`, one year by default, before an
+/// early removal): judged on `on`, the date an application is received or an imported
+/// repair took effect, for a listing in force since `listed_on` (Beijing dates). The one
+/// place the rule lives: the repair procedure's assessment and the import both ask it.
+pub fn minimum_listed(listed_on: NaiveDate, min_months: u32, on: NaiveDate) -> MinimumListed {
+    match months_after(listed_on, min_months) {
+        Some(d) if on >= d => MinimumListed::Reached(d),
+        Some(d) => MinimumListed::NotYet(d),
+        None => MinimumListed::BeyondCalendar,
+    }
+}
+
 fn statement_result(condition: RepairCondition, s: &Statement, what: &str) -> ConditionResult {
     let note = s
         .note
@@ -156,20 +179,20 @@ fn statement_result(condition: RepairCondition, s: &Statement, what: &str) -> Co
 pub fn assess(f: &Facts<'_>) -> Vec<ConditionResult> {
     let mut out = Vec::with_capacity(7);
 
-    let min_reached = months_after(f.listed_on, f.min_months);
+    let minimum = minimum_listed(f.listed_on, f.min_months, f.received_on);
     out.push(ConditionResult {
         condition: RepairCondition::MinimumPeriodListed,
-        met: min_reached.is_some_and(|d| f.received_on >= d),
-        explanation: match min_reached {
-            Some(d) if f.received_on >= d => format!(
+        met: matches!(minimum, MinimumListed::Reached(_)),
+        explanation: match minimum {
+            MinimumListed::Reached(d) => format!(
                 "listed since {}: at least {} months on {} (reached on {d})",
                 f.listed_on, f.min_months, f.received_on
             ),
-            Some(d) => format!(
+            MinimumListed::NotYet(d) => format!(
                 "listed since {}: less than {} months on {}; an application may be made from {d}",
                 f.listed_on, f.min_months, f.received_on
             ),
-            None => format!(
+            MinimumListed::BeyondCalendar => format!(
                 "{} months after {} is beyond the calendar",
                 f.min_months, f.listed_on
             ),
@@ -417,6 +440,23 @@ mod tests {
             &DocumentKind::REQUIRED,
         ));
         assert!(is_eligible(&r), "{r:?}");
+    }
+
+    #[test]
+    fn the_minimum_is_reached_on_the_same_day_a_year_later() {
+        let listed = d(2025, 2, 10);
+        assert_eq!(
+            minimum_listed(listed, 12, d(2026, 2, 9)),
+            MinimumListed::NotYet(d(2026, 2, 10))
+        );
+        assert_eq!(
+            minimum_listed(listed, 12, d(2026, 2, 10)),
+            MinimumListed::Reached(d(2026, 2, 10))
+        );
+        assert_eq!(
+            minimum_listed(listed, u32::MAX, d(2026, 2, 10)),
+            MinimumListed::BeyondCalendar
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ use crate::domain::lifecycle::{EarlyRemoval, StoredStatus, check_imported_remova
 use crate::domain::listing_rules::{self, ListRules, Proposal};
 use crate::domain::refusal::Refusal;
 use crate::domain::region::scope_covers;
+use crate::domain::repair::{MinimumListed, minimum_listed};
 use crate::domain::uscc::Uscc;
 use crate::domain::working_days::WorkingCalendar;
 use crate::domain::{china_date, china_midnight};
@@ -1314,6 +1315,13 @@ impl Job<'_> {
                     ends_at = at;
                 }
                 RemovalKind::Repaired | RemovalKind::Revoked => {
+                    if kind == RemovalKind::Repaired
+                        && let Err(message) =
+                            repair_minimum(china_date(starts_at), rules.repair_min_months, date)
+                    {
+                        e.add("removedDate", message);
+                        return None;
+                    }
                     if at >= ends_at {
                         e.add("removedDate", format!("removedDate {date} is after the period's end ({}): the listing had expired by then", china_date(ends_at)));
                         return None;
@@ -1333,6 +1341,21 @@ impl Job<'_> {
             }
         }
         Some((starts_at, ends_at, removed_at, publicity))
+    }
+}
+
+/// An imported repair obeys the repair procedure's minimum (`domain::repair::minimum_listed`):
+/// a file may record an early removal decided elsewhere, not one the procedure here would
+/// have refused.
+fn repair_minimum(listed_on: NaiveDate, min_months: u32, on: NaiveDate) -> Result<(), String> {
+    match minimum_listed(listed_on, min_months, on) {
+        MinimumListed::Reached(_) => Ok(()),
+        MinimumListed::NotYet(from) => Err(format!(
+            "removedDate {on} is too early for a REPAIRED removal: a listing may be removed by credit repair only after {min_months} months on the list (listed since {listed_on}, so from {from})"
+        )),
+        MinimumListed::BeyondCalendar => Err(format!(
+            "removedDate {on}: {min_months} months after {listed_on} is beyond the calendar"
+        )),
     }
 }
 

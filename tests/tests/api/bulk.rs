@@ -1278,7 +1278,8 @@ async fn an_import_does_not_remove_or_reinstate_a_listing(app: TestApp) {
     let revisions = app.count("listing_revisions").await;
     // Each refused row: (row index, removedDate, removalKind, what the message names).
     let cases = [
-        (0, "2026-04-01", "REPAIRED", "decideRepairApplication"),
+        // c[2] expired here in 2026 without a repair; c[0] is in force.
+        (2, "2025-06-01", "REPAIRED", "decideRepairApplication"),
         (0, "2026-04-01", "REVOKED", "revokeListing"),
         (1, "", "", "reinstate"),
         (
@@ -1368,7 +1369,47 @@ async fn an_import_does_not_remove_or_reinstate_a_listing(app: TestApp) {
     assert_eq!(listing_by_doc(&app, &other).await["status"], "REVOKED");
 }
 
+/// An imported REPAIRED removal obeys the repair procedure's minimum (a year listed).
+async fn an_imported_repair_obeys_the_repair_minimum(app: TestApp) {
+    let c = codes(2);
+    let who = actor(None);
+    let repaired = |code: &str, doc: &str, removed: &str| {
+        row(
+            code,
+            doc,
+            "2025-01-06",
+            "2025-01-10",
+            "2025-02-10",
+            "",
+            removed,
+            "REPAIRED",
+        )
+    };
+    let early = vec![
+        repaired(&c[0], "列-E", "2026-02-09"),
+        repaired(&c[1], "列-F", "2026-02-10"),
+    ];
+    let r = run(&app, "early.csv", csv_text(&early).as_bytes(), &who, |_| {}).await;
+    assert!(!r.committed);
+    let e = refusals(&r);
+    assert_eq!(r.rejected, 1, "{e:?}");
+    assert_eq!((e[0].0, e[0].1.as_str()), (2, "移出日期"));
+    assert!(
+        e[0].2.contains("12 months") && e[0].2.contains("from 2026-02-10"),
+        "{}",
+        e[0].2
+    );
+    assert_eq!(app.count("listings").await, 0);
+    // A year to the day is enough; a revocation has no minimum.
+    let mut ok = early.clone();
+    ok[0][14] = "REVOKED".into();
+    let r = run(&app, "ok.csv", csv_text(&ok).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.created, r.rejected), (2, 0), "{:?}", r.errors);
+    assert_eq!(listing_by_doc(&app, &c[1]).await["status"], "REPAIRED");
+}
+
 on_both_backends!(
+    an_imported_repair_obeys_the_repair_minimum,
     an_import_does_not_remove_or_reinstate_a_listing,
     an_import_is_on_record_chunk_by_chunk,
     the_check_records_export_pages_through_ties,
