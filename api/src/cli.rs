@@ -580,6 +580,10 @@ pub async fn run_export(
         to: args.to,
         subject: None,
     };
+    // Before --out is created: a refused export leaves no empty file behind.
+    filter
+        .check_applies_to(kind)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let out: Box<dyn std::io::Write + Send> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -82,6 +82,24 @@ fn the_cli_imports_and_exports_listings() {
 
     let x = run(d, &["export", "public-list", "--format", "jsonl"]);
     assert!(stdout(&x).contains("91441802MA4W7K3Q8P"), "{}", stdout(&x));
+    // A filter the kind does not use is refused, not ignored, and --out is not created.
+    let by_region = run(
+        d,
+        &[
+            "export",
+            "check-records",
+            "--region",
+            "441802",
+            "--out",
+            "r.csv",
+        ],
+    );
+    assert!(!by_region.status.success(), "{by_region:?}");
+    assert!(
+        String::from_utf8_lossy(&by_region.stderr).contains("--region applies to"),
+        "{by_region:?}"
+    );
+    assert!(!d.join("r.csv").exists());
 
     // A refused file: exit status 1, every refusal in --errors-out.
     let text = std::fs::read_to_string(d.join("t.csv")).unwrap();

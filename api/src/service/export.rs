@@ -53,6 +53,34 @@ pub struct ExportFilter {
     pub subject: Option<String>,
 }
 
+impl ExportFilter {
+    /// A filter the kind has no use for is refused rather than ignored: `--region` on
+    /// check records would otherwise export every division's records to someone who
+    /// asked for one.
+    pub fn check_applies_to(&self, kind: ExportKind) -> AppResult<()> {
+        use ExportKind::*;
+        let refuse = |option: &str, kinds: &str| {
+            Err(AppError::bad_input(format!(
+                "{option} applies to {kinds} only"
+            )))
+        };
+        if self.region.is_some() && !matches!(kind, PublicList | Listings | Operators) {
+            return refuse("--region", "public-list, listings and operators");
+        }
+        if self.as_of.is_some() && !matches!(kind, PublicList | Listings) {
+            return refuse("--as-of", "public-list and listings");
+        }
+        if (self.from.is_some() || self.to.is_some()) && !matches!(kind, CheckRecords | AuditEvents)
+        {
+            return refuse("--from and --to", "check-records and audit-events");
+        }
+        if self.subject.is_some() && kind != CheckRecords {
+            return refuse("a partner's own records", "check-records");
+        }
+        Ok(())
+    }
+}
+
 fn text(s: &str) -> OutCell {
     OutCell::Text(s.to_string())
 }
@@ -161,6 +189,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = AppResult<()>>,
 {
+    filter.check_applies_to(kind)?;
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from > to
     {
@@ -556,4 +585,38 @@ pub async fn public_version<C: ConnectionTrait>(
         recorded_at,
         in_force,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_a_kind_does_not_use_is_refused() {
+        let region = ExportFilter {
+            region: Some("441802".into()),
+            ..Default::default()
+        };
+        assert!(region.check_applies_to(ExportKind::Operators).is_ok());
+        assert!(region.check_applies_to(ExportKind::CheckRecords).is_err());
+        assert!(region.check_applies_to(ExportKind::AuditEvents).is_err());
+        let dates = ExportFilter {
+            from: NaiveDate::from_ymd_opt(2026, 1, 1),
+            ..Default::default()
+        };
+        assert!(dates.check_applies_to(ExportKind::AuditEvents).is_ok());
+        assert!(dates.check_applies_to(ExportKind::PublicList).is_err());
+        let as_of = ExportFilter {
+            as_of: Some(Utc::now()),
+            ..Default::default()
+        };
+        assert!(as_of.check_applies_to(ExportKind::Listings).is_ok());
+        assert!(as_of.check_applies_to(ExportKind::Operators).is_err());
+        let own = ExportFilter {
+            subject: Some("partner-a".into()),
+            ..Default::default()
+        };
+        assert!(own.check_applies_to(ExportKind::CheckRecords).is_ok());
+        assert!(own.check_applies_to(ExportKind::AuditEvents).is_err());
+    }
 }
