@@ -204,6 +204,33 @@ pub fn period_end(start: DateTime<Utc>, months: u32) -> Result<DateTime<Utc>, Re
     })
 }
 
+/// The months a recorded period applies: the listing's override where its decision set
+/// one, else the whole months of the Beijing calendar from the period's start to its end
+/// (as [`period_end`] counts them; rounded down for an end corrected off a month's
+/// boundary). Never the list's current default: a changed default applies to decisions
+/// taken after the change, not to periods already running, so an export and an import
+/// must carry the months of the record itself.
+pub fn recorded_period_months(
+    override_months: Option<i32>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> u32 {
+    if let Some(m) = override_months.and_then(|m| u32::try_from(m).ok()) {
+        return m;
+    }
+    use chrono::Datelike;
+    let (from, to) = (china_date(starts_at), china_date(ends_at));
+    let estimate = (i64::from(to.year()) - i64::from(from.year())) * 12 + i64::from(to.month())
+        - i64::from(from.month());
+    let mut months = u32::try_from(estimate.max(0)).unwrap_or(u32::MAX);
+    // The estimate counts month boundaries; a day of the month (or a time of day) short
+    // of the start's makes it one too many.
+    while months > 0 && period_end(starts_at, months).is_ok_and(|end| end > ends_at) {
+        months -= 1;
+    }
+    months
+}
+
 /// A listing's dates as they would stand after a correction.
 #[derive(Clone, Copy, Debug)]
 pub struct CorrectedDates {
@@ -410,6 +437,32 @@ mod tests {
             period_end(start, u32::MAX).unwrap_err().reason,
             Reason::PeriodOutOfRange
         );
+    }
+
+    #[test]
+    fn a_recorded_period_keeps_its_own_months() {
+        let start = china_midnight(d(2025, 10, 1));
+        // No override: the months between start and end, whatever the list says now.
+        for months in [12, 18, 36, 60] {
+            let end = period_end(start, months).unwrap();
+            assert_eq!(recorded_period_months(None, start, end), months);
+        }
+        let leap = china_midnight(d(2024, 2, 29));
+        assert_eq!(
+            recorded_period_months(None, leap, period_end(leap, 36).unwrap()),
+            36
+        );
+        // An end corrected to a day short of a whole month: rounded down.
+        let short = china_midnight(d(2028, 9, 30));
+        assert_eq!(recorded_period_months(None, start, short), 35);
+        // A decision instant later in the day than the end's time of day.
+        let noon = start + Duration::hours(12);
+        assert_eq!(
+            recorded_period_months(None, noon, china_midnight(d(2028, 10, 1))),
+            35
+        );
+        // The override wins.
+        assert_eq!(recorded_period_months(Some(60), start, short), 60);
     }
 
     fn decided() -> CorrectedDates {

@@ -12,6 +12,7 @@ use crate::bulk::Kind;
 use crate::bulk::write::{OutCell, OutColumn, Sink, template_columns};
 use crate::domain::china_date;
 use crate::domain::lifecycle::in_force_at;
+use crate::domain::listing_rules::recorded_period_months;
 use crate::domain::region::scope_covers;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -460,8 +461,16 @@ fn listing_cells(
         } else {
             OutCell::Empty
         },
-        l.period_months_override
-            .map_or(OutCell::Empty, |m| OutCell::Int(i64::from(m))),
+        // Always the months the period applies, not only an override: an empty cell means
+        // the list's default to an import, and the list's default may have changed since
+        // the decision (the period did not).
+        ps.first().map_or(OutCell::Empty, |p| {
+            OutCell::Int(i64::from(recorded_period_months(
+                l.period_months_override,
+                p.starts_at,
+                p.ends_at,
+            )))
+        }),
         text(&l.authority_region),
     ]
 }

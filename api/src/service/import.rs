@@ -644,11 +644,12 @@ impl Target {
     }
 }
 
-/// The facts of a recorded listing (its last period).
+/// The facts of a recorded listing: its last period's removal, the months its period
+/// applies (`listing_rules::recorded_period_months`).
 fn recorded_facts(
     l: &listing::Model,
     period: &listing_period::Model,
-    rules: ListRules,
+    months: u32,
     measures: Vec<String>,
     now: DateTime<Utc>,
 ) -> Facts {
@@ -662,10 +663,7 @@ fn recorded_facts(
         legal_basis: l.legal_basis.clone(),
         notice_date: l.notice_date,
         decision_date: l.decision_date,
-        months: l
-            .period_months_override
-            .and_then(|m| u32::try_from(m).ok())
-            .unwrap_or(rules.period_months),
+        months,
         measures,
         removal: removal_of(
             period.ends_at,
@@ -1083,6 +1081,26 @@ impl Job<'_> {
             return Err(e.errors);
         };
         let rules = *rules;
+        let matched = existing_op.as_ref().and_then(|op| {
+            recorded
+                .by_doc
+                .get(&(op.id, list.id, r.decision_doc_no.clone()))
+        });
+        // The months the matched listing's period applies, as recorded (not the list's
+        // default, which may have changed since: `recorded_period_months` says why).
+        let recorded_months = matched.and_then(|l| {
+            recorded
+                .periods
+                .get(&l.id)
+                .and_then(|ps| ps.first())
+                .map(|p| {
+                    listing_rules::recorded_period_months(
+                        l.period_months_override,
+                        p.starts_at,
+                        p.ends_at,
+                    )
+                })
+        });
         let defence_deadline = match cat
             .calendar
             .add_working_days(r.notice_date, rules.defence_working_days)
@@ -1107,7 +1125,7 @@ impl Job<'_> {
             ) {
                 e.refusal(&rf, "decisionDate");
             } else {
-                period = self.period(&mut e, &r, rules, &cat.calendar);
+                period = self.period(&mut e, &r, rules, recorded_months, &cat.calendar);
             }
         }
         // The natural key, once per file.
@@ -1135,11 +1153,6 @@ impl Job<'_> {
                 ),
             );
         }
-        let matched = existing_op.as_ref().and_then(|op| {
-            recorded
-                .by_doc
-                .get(&(op.id, list.id, r.decision_doc_no.clone()))
-        });
         if let Some(op) = &existing_op
             && !removed_early
             && let Some(other) = recorded
@@ -1160,13 +1173,11 @@ impl Job<'_> {
         }
         let (
             Some(defence_deadline),
-            Some((starts_at, ends_at, removed_at, publicity_stop_deadline)),
+            Some((starts_at, months, ends_at, removed_at, publicity_stop_deadline)),
         ) = (defence_deadline, period)
         else {
             return Err(e.errors);
         };
-        let months =
-            listing_rules::period_months(r.period_months, rules).unwrap_or(rules.period_months);
         let target = Target {
             operator: existing_op,
             list_id: list.id,
@@ -1209,7 +1220,8 @@ impl Job<'_> {
             // No column: the recorded division stands.
             facts.authority_region = Some(l.authority_region.clone());
         }
-        if facts == recorded_facts(l, &last, rules, ms, self.now) {
+        let on_record = recorded_months.unwrap_or(rules.period_months);
+        if facts == recorded_facts(l, &last, on_record, ms, self.now) {
             return Ok(Plan::Unchanged);
         }
         // A row differs: it may correct the facts, not move the listing through its
@@ -1255,16 +1267,21 @@ impl Job<'_> {
     }
 
     /// The period a decided row sets: from the start of its decision date (Beijing) for
-    /// the list's period (or the row's longer one), ended or removed as the row says.
+    /// the list's period (or the row's longer one), ended or removed as the row says. A
+    /// listing recorded here (`recorded_months`) keeps its own months where the row names
+    /// none, and may be given others as `correctListing` may (shorter than the list's
+    /// default included): an import of it is a correction, not a decision.
     #[allow(clippy::type_complexity)]
     fn period(
         &self,
         e: &mut RowErrors<'_>,
         r: &ListingRow,
         rules: ListRules,
+        recorded_months: Option<u32>,
         cal: &WorkingCalendar,
     ) -> Option<(
         DateTime<Utc>,
+        u32,
         DateTime<Utc>,
         Option<DateTime<Utc>>,
         Option<NaiveDate>,
@@ -1276,12 +1293,22 @@ impl Job<'_> {
                 return None;
             }
         };
-        let months = match listing_rules::period_months(r.period_months, rules) {
-            Ok(m) => m,
-            Err(rf) => {
-                e.refusal(&rf, "periodMonths");
-                return None;
-            }
+        let months = match (r.period_months, recorded_months) {
+            (None, Some(recorded)) => recorded,
+            (Some(m), Some(_)) => match u32::try_from(m) {
+                Ok(m) => m,
+                Err(_) => {
+                    e.add("periodMonths", format!("periodMonths {m} is negative"));
+                    return None;
+                }
+            },
+            (requested, None) => match listing_rules::period_months(requested, rules) {
+                Ok(m) => m,
+                Err(rf) => {
+                    e.refusal(&rf, "periodMonths");
+                    return None;
+                }
+            },
         };
         let mut ends_at = match listing_rules::period_end(starts_at, months) {
             Ok(t) => t,
@@ -1290,6 +1317,18 @@ impl Job<'_> {
                 return None;
             }
         };
+        if recorded_months.is_some()
+            && let Err(rf) = listing_rules::check_corrected_end(starts_at, ends_at)
+        {
+            e.add(
+                "periodMonths",
+                format!(
+                    "periodMonths {months} is not a period a correction may set: {}",
+                    rf.message
+                ),
+            );
+            return None;
+        }
         let mut removed_at = None;
         let mut publicity = None;
         if let Some((date, kind)) = r.removal {
@@ -1340,7 +1379,7 @@ impl Job<'_> {
                 }
             }
         }
-        Some((starts_at, ends_at, removed_at, publicity))
+        Some((starts_at, months, ends_at, removed_at, publicity))
     }
 }
 

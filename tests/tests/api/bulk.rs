@@ -650,6 +650,89 @@ async fn an_export_re_imports_without_change(app: TestApp) {
     assert_eq!(app.count("listing_revisions").await, revisions);
 }
 
+/// A list's default period changed after its listings were decided: the export carries
+/// each period's own months and the re-import leaves every listing as it is.
+async fn a_changed_list_default_does_not_change_recorded_periods(app: TestApp) {
+    use api::service::export::{self, ExportFilter, ExportKind};
+    let c = codes(4);
+    let who = actor(None);
+    let mut rows = three(&c);
+    // In force until 2027-03-01 on 36 months; 24 months would have ended it in 2026.
+    rows.push(row(
+        &c[3],
+        "列-D",
+        "2024-01-08",
+        "2024-01-15",
+        "2024-03-01",
+        "",
+        "",
+        "",
+    ));
+    let text = csv_text(&rows);
+    let first = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(first.created, 4, "{:?}", first.errors);
+    let before = listing_by_doc(&app, &c[3]).await;
+    assert_eq!(before["status"], "LISTED");
+    let revisions = app.count("listing_revisions").await;
+    for months in [24, 48] {
+        app.gql(
+            Some(&app.admin()),
+            "mutation($m: Int!) { upsertList(input: {code: \"SAMR_SERIOUS_DISHONEST\", defaultPeriodMonths: $m}) { defaultPeriodMonths } }",
+            json!({"m": months}),
+        )
+        .await
+        .data();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let mut sink = Sink::new(
+            OutputFormat::Csv,
+            Box::new(out.reopen().unwrap()),
+            export::columns_of(ExportKind::Listings),
+        )
+        .unwrap();
+        export::export(
+            &app.db,
+            ExportKind::Listings,
+            &ExportFilter::default(),
+            app.state.clock.now(),
+            &mut sink,
+            || async { Ok(()) },
+        )
+        .await
+        .unwrap();
+        sink.finish().unwrap();
+        let bytes = std::fs::read(out.path()).unwrap();
+        let exported = String::from_utf8(bytes.clone()).unwrap();
+        assert!(exported.contains(",36,"), "{exported}");
+        let r = run(&app, "export.csv", &bytes, &who, |_| {}).await;
+        assert_eq!(
+            (r.rows, r.created, r.updated, r.unchanged, r.rejected),
+            (4, 0, 0, 4, 0),
+            "{months}: {:?}",
+            r.errors
+        );
+        // The file of the original import, with no months at all: the same.
+        let r = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+        assert_eq!(
+            (r.updated, r.unchanged, r.rejected),
+            (0, 4, 0),
+            "{:?}",
+            r.errors
+        );
+        assert_eq!(app.count("listing_revisions").await, revisions);
+        assert_eq!(decision_at(&app, &c[3], None).await, "RESTRICTED");
+        let after = listing_by_doc(&app, &c[3]).await;
+        assert_eq!(after["expiresAt"], before["expiresAt"]);
+    }
+    // A row may still correct the months, shorter than the list's default included.
+    rows[3][16] = "30".into();
+    let r = run(&app, "fix.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    assert_eq!(
+        listing_by_doc(&app, &c[3]).await["expiresAt"],
+        "2026-08-31T16:00:00+00:00"
+    );
+}
+
 /// The public list over HTTP: public fields only, ETag/304, a signature that verifies.
 async fn the_public_list_export_is_cacheable_and_signed(app: TestApp) {
     use ed25519_dalek::Verifier;
@@ -1409,6 +1492,7 @@ async fn an_imported_repair_obeys_the_repair_minimum(app: TestApp) {
 }
 
 on_both_backends!(
+    a_changed_list_default_does_not_change_recorded_periods,
     an_imported_repair_obeys_the_repair_minimum,
     an_import_does_not_remove_or_reinstate_a_listing,
     an_import_is_on_record_chunk_by_chunk,
