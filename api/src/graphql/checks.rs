@@ -436,6 +436,10 @@ impl CheckQuery {
             .map(|c| c.into_string());
         let filter = RecordFilter {
             subject: own_subject(&actor, filter.subject)?,
+            // A partner's own records are a partner's: an admin or auditor token minted
+            // with the same subject name is another caller.
+            role: (actor.identity.role == Role::Partner)
+                .then(|| Role::Partner.as_str().to_string()),
             domain: filter.domain,
             decision: filter.decision,
             uscc,

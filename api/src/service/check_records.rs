@@ -426,6 +426,9 @@ async fn write_group_sqlite(
 pub struct RecordFilter {
     /// Set for partners (their own records only); auditors and admins may choose.
     pub subject: Option<String>,
+    /// Only records made in this role (`partner` for a partner's own: subjects of
+    /// different roles are different callers, as everywhere else).
+    pub role: Option<String>,
     pub domain: Option<Domain>,
     pub decision: Option<Decision>,
     pub uscc: Option<String>,
@@ -483,6 +486,9 @@ pub async fn list(
     let mut query = check_record::Entity::find();
     if let Some(subject) = &filter.subject {
         query = query.filter(C::Subject.eq(subject.as_str()));
+    }
+    if let Some(role) = &filter.role {
+        query = query.filter(C::Role.eq(role.as_str()));
     }
     if let Some(domain) = filter.domain {
         query = query.filter(C::Domain.eq(entity::measure::Domain::from(domain)));

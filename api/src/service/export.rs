@@ -50,7 +50,7 @@ pub struct ExportFilter {
     pub from: Option<NaiveDate>,
     /// ... to this Beijing date (inclusive).
     pub to: Option<NaiveDate>,
-    /// Check records of this subject only (a partner's own).
+    /// Check records of this partner only (a partner's own: made in the partner role).
     pub subject: Option<String>,
 }
 
@@ -292,7 +292,11 @@ where
                     q = q.filter(check_record::Column::CheckedAt.lt(t));
                 }
                 if let Some(s) = &filter.subject {
-                    q = q.filter(check_record::Column::Subject.eq(s.clone()));
+                    // A partner's own: made by that partner, not by an admin or auditor
+                    // token that happens to carry the same subject name.
+                    q = q
+                        .filter(check_record::Column::Subject.eq(s.clone()))
+                        .filter(check_record::Column::Role.eq(crate::auth::Role::Partner.as_str()));
                 }
                 let rows = q
                     .order_by_asc(check_record::Column::CheckedAt)

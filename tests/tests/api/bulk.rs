@@ -903,6 +903,16 @@ async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
                 .data();
         }
     }
+    // An admin whose token carries the same subject name is another caller: its check
+    // is not the partner's, in the export or in `checkRecords`.
+    let namesake = app.token(api::auth::Role::Admin, "partner-a");
+    app.gql(
+        Some(&namesake),
+        "query($u: String!) { check(uscc: $u, domain: BIDDING, reference: \"T-9\") { decision } }",
+        json!({"u": code}),
+    )
+    .await
+    .data();
     assert_eq!(get_as(&app, ALL_CHECK_RECORDS, None).await.status(), 401);
     let partner = app.partner_token("partner-a", &[Domain::Procurement]);
     let own = get_as(&app, ALL_CHECK_RECORDS, Some(&partner)).await;
@@ -910,6 +920,21 @@ async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
     let text = own.text().await.unwrap();
     let lines: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(lines.len(), 2, "{text}");
+    assert!(!text.contains("T-9"), "{text}");
+    let listed = app
+        .gql(
+            Some(&partner),
+            "{ checkRecords(first: 50) { edges { node { reference } } } }",
+            json!({}),
+        )
+        .await;
+    let references: Vec<&str> = listed.data()["checkRecords"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["reference"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(references, ["T-1", "T-1"], "{:?}", listed.body);
     assert!(
         lines
             .iter()
@@ -920,7 +945,7 @@ async fn the_check_records_export_is_scoped_to_the_partner(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert_eq!(all.lines().count(), 5);
+    assert_eq!(all.lines().count(), 6);
     let bad = get_as(
         &app,
         "/exports/check-records.csv?from=2026-02-01&to=2026-01-01",
