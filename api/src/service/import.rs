@@ -13,7 +13,8 @@
 //! - **Chunks.** Pass 2 writes one transaction per chunk (each takes the audit chain's
 //!   lock), so a million rows never make one giant transaction, and records in the same
 //!   transaction how far the batch got (`import_batches`): an interrupted import of the
-//!   same file resumes after its last committed chunk.
+//!   same file resumes after its last committed chunk (the rows before it are planned
+//!   again, so that what changed since the interruption is corrected as the file says).
 //! - **Natural key** list + decision document number + code: a row whose listing is
 //!   already recorded as the row says is `unchanged`; a row that differs corrects the
 //!   listing, with the import as its reason. Re-running a file changes nothing.
@@ -238,10 +239,11 @@ pub async fn import(
         let mut chunk_counts = Counts::default();
         let mut refused = Vec::new();
         let mut writes = Vec::new();
+        // Rows a resumed batch committed before it was interrupted are planned again,
+        // not skipped: the registry may have changed since (a correctListing between the
+        // kill and the resume), and the file still says what it says. A row written then
+        // and untouched since plans Unchanged and writes nothing.
         for o in outcomes {
-            if o.row <= resume_after {
-                continue;
-            }
             match o.plan {
                 Ok(Plan::Unchanged) => {}
                 Ok(plan) => writes.push((o.row, plan)),
@@ -279,10 +281,16 @@ pub async fn import(
         }
         counts.merge(&chunk_counts);
         this_run.merge(&chunk_counts);
-        if last_row > resume_after {
-            job.save_batch(&tx, &batch.id, last_row, &counts, ImportStatus::Running)
-                .await?;
-        }
+        // A chunk before the resume point keeps the recorded progress but saves its counts
+        // (it may have corrected rows).
+        job.save_batch(
+            &tx,
+            &batch.id,
+            last_row.max(resume_after),
+            &counts,
+            ImportStatus::Running,
+        )
+        .await?;
         let wrote = chunk_counts.created + chunk_counts.updated > 0;
         if wrote {
             services.commit_list_change(tx).await?;

@@ -733,6 +733,56 @@ async fn a_changed_list_default_does_not_change_recorded_periods(app: TestApp) {
     );
 }
 
+/// A batch interrupted after its first chunk, a correction made here before it resumes:
+/// the resumed run plans the committed rows again and puts the file's value back,
+/// reporting it as updated, not unchanged.
+async fn a_resumed_import_plans_its_committed_rows_again(app: TestApp) {
+    let c = codes(3);
+    let text = csv_text(&three(&c));
+    let who = actor(None);
+    let first = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(first.created, 3, "{:?}", first.errors);
+    app.sql(&format!(
+        "UPDATE import_batches SET status = 'RUNNING', last_committed_row = 3 WHERE id = '{}'",
+        first.batch_id.clone().unwrap()
+    ))
+    .await;
+    let a = listing_by_doc(&app, &c[0]).await;
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+        json!({"i": {"id": a["id"], "expectedVersion": 1, "reason": "更正", "authority": "清远市清城区市场监督管理局"}}),
+    )
+    .await
+    .data();
+    let resumed = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(resumed.batch_id, first.batch_id);
+    assert_eq!(resumed.resumed_after_row, Some(3));
+    assert!(resumed.committed);
+    assert_eq!(
+        (resumed.created, resumed.updated, resumed.unchanged),
+        (0, 1, 2),
+        "{:?}",
+        resumed.errors
+    );
+    let q = "query($o: String!) { listings(filter: {operator: $o}) { edges { node { authority version } } } }";
+    let r = app.gql(Some(&app.admin()), q, json!({"o": c[0]})).await;
+    let node = &r.data()["listings"]["edges"][0]["node"];
+    assert_eq!(node["authority"], "清远市市场监督管理局");
+    assert_eq!(node["version"], 3);
+    assert_eq!(
+        app.count_where(
+            "import_batches",
+            &format!(
+                "status = 'DONE' AND updated = 1 AND id = '{}'",
+                first.batch_id.unwrap()
+            )
+        )
+        .await,
+        1
+    );
+}
+
 /// The public list over HTTP: public fields only, ETag/304, a signature that verifies.
 async fn the_public_list_export_is_cacheable_and_signed(app: TestApp) {
     use ed25519_dalek::Verifier;
@@ -1517,6 +1567,7 @@ async fn an_imported_repair_obeys_the_repair_minimum(app: TestApp) {
 }
 
 on_both_backends!(
+    a_resumed_import_plans_its_committed_rows_again,
     a_changed_list_default_does_not_change_recorded_periods,
     an_imported_repair_obeys_the_repair_minimum,
     an_import_does_not_remove_or_reinstate_a_listing,
