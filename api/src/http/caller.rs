@@ -41,7 +41,7 @@ pub fn caller_key(identity: &Identity) -> String {
 pub fn rate_key(identity: Option<&Identity>, address: IpAddr) -> RateKey {
     match identity {
         Some(identity) if !identity.is_anonymous() => RateKey::Subject(caller_key(identity)),
-        _ => RateKey::Address(address),
+        _ => RateKey::of_address(address),
     }
 }
 
@@ -102,5 +102,22 @@ mod tests {
             rate_key(Some(&admin), address),
             RateKey::Subject("admin:alice".into())
         );
+    }
+
+    /// Every address of one IPv6 /64 is one caller; the next /64 is another.
+    #[test]
+    fn ipv6_callers_are_charged_by_their_slash_64() {
+        let key = |a: &str| rate_key(None, a.parse::<IpAddr>().expect("an address"));
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:fffe")
+        );
+        assert_eq!(
+            key("2001:db8:1:2:abcd::9"),
+            RateKey::Address("2001:db8:1:2::".parse().expect("an address"))
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
     }
 }

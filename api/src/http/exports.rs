@@ -209,7 +209,7 @@ pub async fn public_list(
         _ => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such export"),
     };
     if let Err(wait) = limiter
-        .check(&RateKey::Address(limiter.client_address(&req)), 1)
+        .check(&RateKey::of_address(limiter.client_address(&req)), 1)
         .await
     {
         return super::graphql::rate_limited(wait, "-");

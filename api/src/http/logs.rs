@@ -118,7 +118,7 @@ pub async fn cosignature(
 ) -> HttpResponse {
     use crate::service::logs::CosignatureRefusal;
     use actix_web::http::StatusCode;
-    let key = super::rate_limit::RateKey::Address(limiter.client_address(&req));
+    let key = super::rate_limit::RateKey::of_address(limiter.client_address(&req));
     if let Err(wait) = limiter.check(&key, 1).await {
         return super::graphql::rate_limited(wait, "-");
     }

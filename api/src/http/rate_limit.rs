@@ -180,8 +180,33 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
 pub enum RateKey {
     /// `role:subject` of a verified token.
     Subject(String),
-    /// The client address of an anonymous caller.
+    /// The client address of an anonymous caller, as [`RateKey::of_address`] groups it.
     Address(IpAddr),
+}
+
+impl RateKey {
+    /// An anonymous caller's key: its address as [`caller_network`] groups it.
+    pub fn of_address(address: IpAddr) -> Self {
+        Self::Address(caller_network(address))
+    }
+}
+
+/// The network an anonymous caller is counted by: an IPv4 address as it is, an IPv6
+/// address by its /64. One subscriber is routinely given a whole /64 and may use any
+/// address in it, so counting per IPv6 address would give whoever wants one a fresh
+/// bucket (or a fresh WebSocket allowance) per request. An IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`) is its IPv4 address.
+pub fn caller_network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(network))
+            }
+        },
+    }
 }
 
 /// Query cost points per token (see the module documentation).

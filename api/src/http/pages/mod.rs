@@ -86,7 +86,7 @@ impl actix_web::FromRequest for Admitted {
 }
 
 async fn rate_limited(req: &HttpRequest, limiter: &RateLimiter) -> Option<HttpResponse> {
-    let key = RateKey::Address(limiter.client_address(req));
+    let key = RateKey::of_address(limiter.client_address(req));
     let wait = limiter.check(&key, 1).await.err()?;
     let seconds = retry_after_seconds(wait);
     crate::metrics::refusal("RATE_LIMITED");

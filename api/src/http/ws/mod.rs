@@ -110,7 +110,7 @@ pub async fn subscribe(
     let request_id = crate::telemetry::RequestId::of(&req).to_string();
     // The upgrade carries no token yet: it counts against the client address.
     let address = limiter.client_address(&req);
-    if let Err(wait) = limiter.check(&RateKey::Address(address), 1).await {
+    if let Err(wait) = limiter.check(&RateKey::of_address(address), 1).await {
         return Ok(rate_limited(wait, &request_id));
     }
     let protocol = req
@@ -126,7 +126,10 @@ pub async fn subscribe(
                 "Sec-WebSocket-Protocol must name graphql-transport-ws (or graphql-ws)",
             )));
     };
-    let Some(pending) = sockets.pending.take(address) else {
+    let Some(pending) = sockets
+        .pending
+        .take(super::rate_limit::caller_network(address))
+    else {
         return Ok(HttpResponse::TooManyRequests()
             .insert_header(("x-request-id", request_id))
             .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
