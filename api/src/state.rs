@@ -60,6 +60,18 @@ pub struct AppState {
     pub replica: Option<Arc<crate::replica::Replica>>,
     /// The public list's download files, one render per version (`service::public_files`).
     pub public_files: Arc<crate::service::public_files::PublicListFiles>,
+    /// Status proofs being read at once, over all requests (see [`status_proof_permits`]).
+    pub status_proofs: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many status proofs may read the main pool at once: a quarter of its connections.
+/// A proof is a few sequential reads, and async-graphql resolves every item of a list
+/// (and every alias) at once, so one `checkBatch` of a thousand bidders asking for
+/// `statusProof` would otherwise queue thousands of reads for the pool that shared
+/// check lookups and the check-record writer also draw from, and other callers' checks
+/// would time out waiting for a connection. Proofs beyond this wait for a permit instead.
+pub fn status_proof_permits(max_connections: u32) -> usize {
+    usize::try_from(max_connections / 4).unwrap_or(1).max(1)
 }
 
 impl AppState {
@@ -124,6 +136,9 @@ impl AppState {
         let capacity = crate::graphql::capacity::Capacity::new(&settings.limits);
         let persisted_queries =
             crate::graphql::persisted::PersistedQueries::new(settings.limits.persisted_queries);
+        let status_proofs = Arc::new(tokio::sync::Semaphore::new(status_proof_permits(
+            settings.database.max_connections,
+        )));
         Ok(Self {
             db,
             anonymous_db,
@@ -142,6 +157,7 @@ impl AppState {
             services,
             replica: None,
             public_files: Arc::default(),
+            status_proofs,
         })
     }
 }

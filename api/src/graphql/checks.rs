@@ -108,6 +108,13 @@ impl CheckResult {
         };
         let state = state(ctx)?;
         let db = state.pool_for(request(ctx)?.identity());
+        // Bounded over all requests (`state::status_proof_permits`); the semaphore is
+        // never closed.
+        let _permit = state
+            .status_proofs
+            .acquire()
+            .await
+            .map_err(|e| AppError::internal(anyhow::anyhow!("status proof permits: {e}")))?;
         Ok(
             crate::service::status_map::status_proof(db, &self.0.uscc, head.size, &head.root)
                 .await?
