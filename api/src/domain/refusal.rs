@@ -36,6 +36,9 @@ pub enum Reason {
     InvalidDivisionCode,
     /// A document number (文号) that is empty, too long or not one line.
     InvalidDocumentNumber,
+    /// A pending repair application that fails a condition when it is decided (a later
+    /// listing since its submission, say): it can be rejected, not approved.
+    NoLongerEligible,
 }
 
 impl Reason {
@@ -55,6 +58,7 @@ impl Reason {
             Self::SearchTooShort => "SEARCH_TOO_SHORT",
             Self::InvalidDivisionCode => "INVALID_DIVISION_CODE",
             Self::InvalidDocumentNumber => "INVALID_DOCUMENT_NUMBER",
+            Self::NoLongerEligible => "NO_LONGER_ELIGIBLE",
         }
     }
 }

@@ -266,6 +266,30 @@ pub fn assess(f: &Facts<'_>) -> Vec<ConditionResult> {
     out
 }
 
+/// Judges a pending application again when it is decided: eligibility at submission does
+/// not carry to the decision, since the registry may have changed in between (the
+/// operator listed again for a heavier penalty, the listing's start corrected). Every
+/// condition is judged anew on the facts as they stand, except the maximum period,
+/// whose verdict at submission (`recorded`) is kept: it depends only on the received
+/// date, which is fixed, and on the registry's configured maximum, which the decision
+/// is not given (`f.max_months` is ignored).
+pub fn reassess(f: &Facts<'_>, recorded: &[ConditionResult]) -> Vec<ConditionResult> {
+    let mut out = assess(&Facts {
+        max_months: u32::MAX,
+        ..f.clone()
+    });
+    if let Some(kept) = recorded
+        .iter()
+        .find(|r| r.condition == RepairCondition::BelowMaximumPeriod)
+        && let Some(slot) = out
+            .iter_mut()
+            .find(|r| r.condition == RepairCondition::BelowMaximumPeriod)
+    {
+        *slot = kept.clone();
+    }
+    out
+}
+
 /// Eligible when every condition is met.
 pub fn is_eligible(results: &[ConditionResult]) -> bool {
     results.iter().all(|r| r.met)
@@ -526,6 +550,45 @@ mod tests {
         let docs = text(RepairCondition::DocumentsComplete);
         assert!(docs.contains("LEGAL_STATUS_PROOF") && docs.contains("PERFORMANCE_PROOF"));
         assert!(!docs.contains("CREDIT_COMMITMENT"), "{docs}");
+    }
+
+    #[test]
+    fn a_decision_judges_a_later_listing_again_and_keeps_the_maximum() {
+        let s = all_stated();
+        let listed = d(2025, 1, 1);
+        let at_submission = assess(&facts(
+            listed,
+            d(2026, 1, 5),
+            &s,
+            &[],
+            &DocumentKind::REQUIRED,
+        ));
+        assert!(is_eligible(&at_submission));
+        // Unchanged registry: still eligible.
+        let same = reassess(
+            &facts(listed, d(2026, 1, 5), &s, &[], &DocumentKind::REQUIRED),
+            &at_submission,
+        );
+        assert_eq!(same, at_submission);
+        // Listed again since: the decision sees it.
+        let later = [LaterListing {
+            id: 9,
+            list_code: "SAMR_SERIOUS_DISHONEST".into(),
+            listed_on: d(2026, 1, 10),
+        }];
+        let now = reassess(
+            &facts(listed, d(2026, 1, 5), &s, &later, &DocumentKind::REQUIRED),
+            &at_submission,
+        );
+        assert_eq!(failed(&now), vec![RepairCondition::NoNewListing]);
+        // The maximum's verdict is the one recorded at submission.
+        let mut recorded = at_submission.clone();
+        recorded[1].met = false;
+        let kept = reassess(
+            &facts(listed, d(2026, 1, 5), &s, &[], &DocumentKind::REQUIRED),
+            &recorded,
+        );
+        assert_eq!(failed(&kept), vec![RepairCondition::BelowMaximumPeriod]);
     }
 
     #[test]

@@ -380,6 +380,68 @@ fn bump(a: repair_application::Model, at: DateTime<Utc>) -> repair_application::
     m
 }
 
+/// Refuses to approve an application that the registry as it stands no longer supports
+/// (`repair::reassess`: a heavier penalty listed since it was submitted, the listing's
+/// start corrected), naming each failed condition. Nothing is written; the application
+/// stays PENDING, to be rejected.
+async fn ensure_still_eligible(
+    tx: &DatabaseTransaction,
+    a: &repair_application::Model,
+    l: &listing::Model,
+) -> AppResult<()> {
+    let recorded = RepairView::from_row(a.clone())?;
+    let periods = listings::periods_of(tx, l.id).await?;
+    let first = periods
+        .first()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing {} has no period", l.id)))?;
+    let list = listings::list_of(tx, l).await?;
+    let rules = listings::list_rules(&list)?;
+    let later = later_listings(tx, l, first.starts_at).await?;
+    let kinds: Vec<DocumentKind> = recorded.documents.iter().map(|d| d.kind).collect();
+    let now = repair::reassess(
+        &Facts {
+            listed_on: china_date(first.starts_at),
+            received_on: a.received_date,
+            min_months: rules.repair_min_months,
+            max_months: u32::MAX,
+            statements: &recorded.statements,
+            later_listings: &later,
+            documents: &kinds,
+        },
+        &recorded.eligibility,
+    );
+    if repair::is_eligible(&now) {
+        return Ok(());
+    }
+    let failed: Vec<&ConditionResult> = now.iter().filter(|r| !r.met).collect();
+    let named: Vec<String> = failed
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({})",
+                crate::domain::enum_name(r.condition),
+                r.explanation
+            )
+        })
+        .collect();
+    Err(Refusal::new(
+        Reason::NoLongerEligible,
+        format!(
+            "repair application {} can no longer be approved: as the registry stands now it fails {}; reject it instead",
+            a.id,
+            named.join("; ")
+        ),
+    )
+    .with(
+        "failedConditions",
+        failed
+            .iter()
+            .map(|r| crate::domain::enum_name(r.condition))
+            .collect::<Vec<_>>(),
+    )
+    .into())
+}
+
 #[derive(Clone, Debug)]
 pub struct DecideInput {
     pub id: i64,
@@ -388,7 +450,8 @@ pub struct DecideInput {
     pub reason: String,
 }
 
-/// Decides a pending application. Approval removes the listing early (REPAIRED) at the
+/// Decides a pending application. Approval judges eligibility again on the registry as
+/// it stands (`ensure_still_eligible`) and removes the listing early (REPAIRED) at the
 /// decision instant, in the same transaction; rejection leaves it as it is.
 pub async fn decide(
     services: &Services,
@@ -412,6 +475,7 @@ pub async fn decide(
         ))
     })?;
     if input.approve {
+        ensure_still_eligible(&tx, &a, &l).await?;
         listings::mark_repaired(
             &tx,
             actor,

@@ -747,7 +747,67 @@ async fn only_admins_and_auditors_see_repairs(app: TestApp) {
     app.gql(Some(&app.auditor()), q, json!({})).await.data();
 }
 
+/// An application eligible when submitted, then a heavier penalty listed before the
+/// decision: approval is refused, naming the condition; the application can be rejected.
+async fn approval_judges_eligibility_again(app: TestApp) {
+    let (listing_id, listed_on) = listed_a_year_ago(&app, "441802", 6).await;
+    let a = submit(&app, &listing_id, listed_on + Days::new(366)).await;
+    assert_eq!(a["status"], "PENDING");
+    let app_id = id_of(&a);
+    // The same operator listed again for another penalty, after the submission.
+    let code = valid_code("441802", 6);
+    let on = today() - Days::new(1);
+    let p = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id } }",
+            json!({"i": {"uscc": code, "list": "TAX_MAJOR_VIOLATION", "authority": "国家税务总局清远市税务局",
+                "penaltyDocNo": "清税罚〔2026〕7号", "penaltyDate": on, "violationCategory": "CONSUMER_HARM",
+                "reason": "虚开发票", "legalBasis": "《重大税收违法失信主体信息公布管理办法》",
+                "noticeDate": on}}),
+        )
+        .await;
+    let later_id = p.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::listings::decide(
+        &app,
+        &app.admin(),
+        &later_id,
+        1,
+        &on.to_string(),
+        Some(beijing_morning(on)),
+    )
+    .await
+    .data();
+
+    let events = app.count("audit_events").await;
+    let refused = decide_as(&app, &app.admin(), &app_id, 1, true, "已履行全部义务").await;
+    refused.assert_error("BAD_USER_INPUT");
+    let details = &refused.body["errors"][0]["extensions"]["details"];
+    assert_eq!(details["reason"], "NO_LONGER_ELIGIBLE", "{}", refused.body);
+    assert_eq!(details["failedConditions"], json!(["NO_NEW_LISTING"]));
+    assert!(
+        refused
+            .error_message()
+            .contains(&format!("listing {later_id}")),
+        "{}",
+        refused.error_message()
+    );
+    // Nothing written: the listing in force, the application still pending.
+    assert_eq!(app.count("audit_events").await, events);
+    let l = listing(&app, &listing_id, None).await;
+    assert_eq!(
+        (l["status"].clone(), l["inForce"].clone()),
+        (json!("LISTED"), json!(true))
+    );
+    let rejected = decide(&app, &app_id, 1, false).await;
+    assert_eq!(rejected["status"], "REJECTED");
+}
+
 on_both_backends!(
+    approval_judges_eligibility_again,
     a_year_means_a_full_year,
     every_failed_condition_is_answered,
     the_deadline_skips_the_spring_festival,
