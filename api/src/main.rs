@@ -271,7 +271,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 _ => report,
             };
             let report = match proven {
-                Some(Ok(status)) if genuine => format!("{report}{status}\n"),
+                Some(Ok(status)) if genuine => format!("{report}{}\n", status.report),
                 _ => report,
             };
             // The exit status is the answer; a closed pipe (`| head`) must not change it.

@@ -293,8 +293,10 @@ pub struct ReceiptVerification {
     /// The `statusProof` given with the receipt proves its answer: its checkpoint is
     /// the registry log's at the head the receipt names, its path leads to that
     /// checkpoint's status map, and the code's entries there give the receipt's decision
-    /// and hits at its `asOf`. Null when no status proof was given or the receipt is
-    /// not valid.
+    /// and hits at its `asOf`. False when the proof does not hold or gives another
+    /// answer. Null when no status proof was given, the receipt is not valid, or the
+    /// proof holds but cannot recompute the answer at its `asOf` (one before the code's
+    /// last logged change): `statusReason` says which.
     pub status_proven: Option<bool>,
     /// What the status proof showed, or why it does not hold.
     pub status_reason: Option<String>,
@@ -530,8 +532,13 @@ impl CheckQuery {
             reference: p.reference,
             warnings: Some(p.warnings),
             recorded: Some(recorded),
-            status_proven: status.as_ref().map(Result::is_ok),
-            status_reason: status.map(|r| r.unwrap_or_else(|why| why)),
+            // Proven only when the proof gave the answer; a proof that holds but cannot
+            // say anything about the receipt's instant leaves it undecided (null).
+            status_proven: status.as_ref().and_then(|r| match r {
+                Ok(check) => check.recomputed.then_some(true),
+                Err(_) => Some(false),
+            }),
+            status_reason: status.map(|r| r.map_or_else(|why| why, |check| check.report)),
         })
     }
 

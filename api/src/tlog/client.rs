@@ -631,15 +631,15 @@ pub fn list_at<'a>(
 /// `size`/`root`) follows from its status proof, offline, with the registry log's
 /// verifier key alone: the checkpoint is the registry log's, of that head, and carries
 /// a map root; the proof's path leads to it; and the code's entries give the receipt's
-/// decision and hits at its `asOf`. `Ok` says what was checked (or why the answer could
-/// not be recomputed at that instant); `Err` is why the proof does not hold.
+/// decision and hits at its `asOf`. `Ok` says what was checked, and whether the answer
+/// was recomputed ([`StatusCheck::recomputed`]); `Err` is why the proof does not hold.
 pub fn check_status_proof(
     proof_text: &str,
     registry_vkey: &str,
     size: u64,
     root: &str,
     answer: &ReceiptAnswer,
-) -> Result<String, String> {
+) -> Result<StatusCheck, String> {
     let proof = super::status_map::StatusProof::parse(proof_text).map_err(|e| e.to_string())?;
     let verifier = super::note::LogVerifier::parse(registry_vkey)
         .map_err(|e| format!("the registry log's verifier key: {e}"))?;
@@ -664,21 +664,28 @@ pub fn check_status_proof(
         ));
     }
     let proven = proof.verify_path(&map_root).map_err(|e| e.to_string())?;
+    let not_recomputed = |why: String| StatusCheck {
+        recomputed: false,
+        report: format!("status proof holds; answer not recomputed: {why}"),
+    };
     let list = match list_at(&proven.entries, answer.as_of).map_err(|e| format!("{e:#}"))? {
         Ok(list) => list,
-        Err(why) => return Ok(format!("status proof holds; answer not recomputed: {why}")),
+        Err(why) => return Ok(not_recomputed(why)),
     };
     let domain = crate::domain::enum_name(answer.domain);
     match answer_from_list(&list, &answer.uscc, answer.domain) {
-        Err(why) => Ok(format!("status proof holds; answer not recomputed: {why}")),
+        Err(why) => Ok(not_recomputed(why)),
         Ok((decision, hits)) if decision == answer.decision && hits == answer.hit_listing_ids => {
-            Ok(format!(
-                "the status map of the registry log's checkpoint of size {size} holds {} entries for {}; at {} they answer {} in {domain}, hits {hits:?}: the receipt's answer",
-                proven.entries.len(),
-                answer.uscc,
-                answer.as_of.to_rfc3339(),
-                crate::domain::enum_name(decision),
-            ))
+            Ok(StatusCheck {
+                recomputed: true,
+                report: format!(
+                    "the status map of the registry log's checkpoint of size {size} holds {} entries for {}; at {} they answer {} in {domain}, hits {hits:?}: the receipt's answer",
+                    proven.entries.len(),
+                    answer.uscc,
+                    answer.as_of.to_rfc3339(),
+                    crate::domain::enum_name(decision),
+                ),
+            })
         }
         Ok((decision, hits)) => Err(format!(
             "the status map's entries for {} answer {} in {domain} with hits {hits:?} at {}; the receipt says {} with hits {:?}",
@@ -689,6 +696,18 @@ pub fn check_status_proof(
             answer.hit_listing_ids,
         )),
     }
+}
+
+/// What a status proof that holds showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusCheck {
+    /// Whether the code's entries gave the receipt's answer at its `asOf`. False when
+    /// the proof holds but says nothing about that instant (an `asOf` before the code's
+    /// last entry: an entry says whether its listing was in force when it was logged,
+    /// not before), so the answer is neither confirmed nor refuted.
+    pub recomputed: bool,
+    /// What was checked, or why the answer was not recomputed.
+    pub report: String,
 }
 
 /// Which state of the registry log a replay rebuilds: the first `size` entries (default

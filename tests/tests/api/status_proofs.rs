@@ -70,7 +70,10 @@ fn check(
     answer: &ReceiptAnswer,
 ) -> Result<String, String> {
     let head = p.registry_log.as_ref().unwrap();
-    check_status_proof(proof, vkey, head.size, &head.root, answer)
+    check_status_proof(proof, vkey, head.size, &head.root, answer).map(|c| {
+        assert!(c.recomputed, "{}", c.report);
+        c.report
+    })
 }
 
 async fn a_check_s_status_proof_proves_its_answer_offline(app: TestApp) {
@@ -149,6 +152,37 @@ async fn a_check_s_status_proof_proves_its_answer_offline(app: TestApp) {
     }
     let resp = app.gql(None, VERIFY, json!({"r": listed_receipt})).await;
     assert_eq!(resp.data()["verifyReceipt"]["statusProven"], json!(null));
+    // An answer for an instant before the code's last logged change: the proof holds
+    // but says nothing about that instant, so the answer is not proven (it was `true`).
+    let early = app
+        .gql(
+            Some(&token),
+            "query($u: String!, $t: DateTime!) { check(uscc: $u, domain: PROCUREMENT, asOf: $t) { receipt statusProof } }",
+            json!({"u": listed_code, "t": (start - Duration::days(1)).to_rfc3339()}),
+        )
+        .await;
+    let (early_receipt, early_proof) = (
+        early.data()["check"]["receipt"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        early.data()["check"]["statusProof"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let resp = app
+        .gql(None, VERIFY, json!({"r": early_receipt, "s": early_proof}))
+        .await;
+    let v = &resp.data()["verifyReceipt"];
+    assert_eq!(v["valid"], json!(true), "{v}");
+    assert_eq!(v["statusProven"], json!(null), "{v}");
+    assert!(
+        v["statusReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("answer not recomputed")),
+        "{v}"
+    );
 
     // The list changes (another operator is listed): the old proof does not hold for
     // the new receipt (another checkpoint), the new one does.
