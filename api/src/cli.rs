@@ -104,6 +104,11 @@ pub enum Command {
         /// it the key is fetched from the registry URL (trust on first use).
         #[arg(long)]
         registry_vkey: Option<PathBuf>,
+        /// Valid cosignatures of the --witness-vkey witnesses the registry log's
+        /// checkpoint must carry (with --registry-url): what keeps a registry from
+        /// showing this verifier a log of its own making.
+        #[arg(long, default_value_t = 0, requires = "registry_url")]
+        registry_min_cosignatures: usize,
         /// The answer's status proof (the check's `statusProof`, saved to a file): the
         /// code's entries in the status map of the registry-log checkpoint the receipt
         /// names. Checked offline with --registry-vkey: the checkpoint, the path to its

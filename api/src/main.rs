@@ -139,6 +139,7 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             min_cosignatures,
             registry_url,
             registry_vkey,
+            registry_min_cosignatures,
             status_proof,
             recompute,
             receipt,
@@ -207,12 +208,14 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             let tied = match (&registry_url, &verified) {
                 (Some(url), Ok(v)) => match v.payload.registry_head() {
                     Err(why) => Some(Err(why)),
-                    Ok(head) => match api::tlog::client::check_registry_head(
+                    Ok(head) => match api::tlog::client::check_registry_head_witnessed(
                         url,
                         registry_vkey.clone(),
                         head.size,
                         &head.root,
                         recompute.then(|| (&v.payload).into()).as_ref(),
+                        &witnesses,
+                        registry_min_cosignatures,
                     )
                     .await
                     {

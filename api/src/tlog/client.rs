@@ -304,6 +304,23 @@ pub async fn check_registry_head(
     root: &str,
     answer: Option<&ReceiptAnswer>,
 ) -> anyhow::Result<Report> {
+    check_registry_head_witnessed(url, vkey, size, root, answer, &[], 0).await
+}
+
+/// [`check_registry_head`], with the registry log's checkpoint required to carry
+/// `min_cosignatures` valid cosignatures of `witnesses` (`--registry-min-cosignatures`).
+/// Without them, a registry that serves one verifier a forked log (one where a listing
+/// never appears) passes every check of its own making; a witness that follows the
+/// real log would not have cosigned the fork.
+pub async fn check_registry_head_witnessed(
+    url: &str,
+    vkey: Option<String>,
+    size: u64,
+    root: &str,
+    answer: Option<&ReceiptAnswer>,
+    witnesses: &[super::cosignature::WitnessVerifier],
+    min_cosignatures: usize,
+) -> anyhow::Result<Report> {
     let check = LogCheck {
         url: url.to_string(),
         vkey,
@@ -312,6 +329,8 @@ pub async fn check_registry_head(
             size: Some(size),
             as_of: answer.map(|a| a.as_of),
         },
+        witnesses: witnesses.to_vec(),
+        min_cosignatures,
         ..Default::default()
     };
     let (mut report, verified) = check_log_tree(&check).await?;

@@ -320,6 +320,34 @@ async fn a_receipt_can_require_cosignatures(backend: Backend) {
     assert!(receipt_cosigned(&upgraded, &witnesses, 2).is_err());
     // A JWS receipt has no checkpoint to carry cosignatures.
     assert!(receipt_cosigned("a.b.c", &witnesses, 1).is_err());
+
+    // The registry log the answer was read from, under a witness policy of its own
+    // (`--registry-min-cosignatures`): refused until a witness cosigned that log.
+    let payload = api::service::receipts::verify_any(&receipt, &Default::default(), Some(&log))
+        .unwrap()
+        .payload;
+    let head = payload.registry_head().unwrap();
+    let registry = format!("{}/logs/registry", app.address);
+    let witnessed = |min: usize| {
+        api::tlog::client::check_registry_head_witnessed(
+            &registry, None, head.size, &head.root, None, &witnesses, min,
+        )
+    };
+    let unwitnessed = witnessed(1).await.unwrap();
+    assert!(!unwitnessed.ok(), "{}", unwitnessed.text());
+    assert!(
+        unwitnessed.text().contains("fewer than the 1 required"),
+        "{}",
+        unwitnessed.text()
+    );
+    let registry_state = dir.path().join("registry.json");
+    let outcome = witness_once(&args(&app, &registry_state), &witness)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Cosigned { .. }), "{outcome:?}");
+    let cosigned = witnessed(1).await.unwrap();
+    assert!(cosigned.ok(), "{}", cosigned.text());
+    assert!(!witnessed(2).await.unwrap().ok());
 }
 
 /// A registry whose checkpoint commits a status map that does not follow from its log
