@@ -8,6 +8,9 @@ pub struct Model {
     pub day: Date,
     pub is_working_day: bool,
     pub name: String,
+    /// The year of the State Council notice the day comes from (a notice may reach into
+    /// the neighbouring years): a reload of that year replaces exactly its days.
+    pub notice_year: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

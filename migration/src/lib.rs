@@ -21,6 +21,7 @@ mod m20261202_000001_revisions_by_record_time;
 mod m20261202_100000_measures_first_used;
 mod m20261202_200000_status_map;
 mod m20261203_000001_status_map_stored_levels;
+mod m20261204_000001_calendar_notice_year;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_100000_measures_first_used::Migration),
             Box::new(m20261202_200000_status_map::Migration),
             Box::new(m20261203_000001_status_map_stored_levels::Migration),
+            Box::new(m20261204_000001_calendar_notice_year::Migration),
         ]
     }
 }

@@ -62,8 +62,8 @@ fn first_repeated_day(days: &[CalendarDayInput]) -> Option<NaiveDate> {
     days.iter().map(|d| d.day).find(|day| !seen.insert(*day))
 }
 
-/// Loads (or replaces) one notice year: the days listed are its exceptions; every
-/// other weekday works and every other weekend day rests. Returns when it was loaded
+/// Loads (or replaces, whole and in one transaction) one notice year: the days listed
+/// are its exceptions; every other weekday works and every other weekend day rests. Returns when it was loaded
 /// (read from `clock` under the audit chain's lock, `audit::begin_write_at`).
 pub async fn load_year(
     db: &DatabaseConnection,
@@ -100,8 +100,15 @@ pub async fn load_year(
     }
     let (tx, now) = audit::begin_write_at(db, clock).await?;
     let before = calendar_year::Entity::find_by_id(year).one(&tx).await?;
+    // The year's notice replaces the previous one whole: every day that notice gave goes
+    // (a day dropped from a corrected notice is an ordinary day again), and a date the
+    // new list names is its own, whichever notice had it before.
     calendar_day::Entity::delete_many()
-        .filter(calendar_day::Column::Day.is_in(days.iter().map(|d| d.day)))
+        .filter(
+            sea_orm::Condition::any()
+                .add(calendar_day::Column::NoticeYear.eq(year))
+                .add(calendar_day::Column::Day.is_in(days.iter().map(|d| d.day))),
+        )
         .exec(&tx)
         .await?;
     for d in &days {
@@ -109,6 +116,7 @@ pub async fn load_year(
             day: Set(d.day),
             is_working_day: Set(d.is_working_day),
             name: Set(d.name.clone()),
+            notice_year: Set(Some(year)),
         }
         .insert(&tx)
         .await?;

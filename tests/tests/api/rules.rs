@@ -456,7 +456,85 @@ async fn only_the_city_administers_the_registry(app: TestApp) {
     app.gql(Some(&city), upsert, json!({})).await.data();
 }
 
+/// Reloading a year's notice replaces its exceptions whole: a day the corrected notice
+/// drops is an ordinary day again, also where the notice reached into the next year; a
+/// neighbouring notice's days stay.
+async fn a_reloaded_calendar_year_replaces_its_notice(app: TestApp) {
+    let load = |year: i32, days: Value| {
+        let app = &app;
+        async move {
+            app.gql(
+                Some(&app.admin()),
+                "mutation($y: Int!, $d: [CalendarDayInput!]!) { loadCalendarYear(year: $y, source: \"国务院办公厅通知\", days: $d) { year } }",
+                json!({"y": year, "d": days}),
+            )
+            .await
+            .data();
+        }
+    };
+    let after = |from: &'static str, days: i32| {
+        let app = &app;
+        async move {
+            let r = app
+                .gql(
+                    Some(&app.admin()),
+                    "query($f: NaiveDate!, $n: Int!) { addWorkingDays(from: $f, days: $n) }",
+                    json!({"f": from, "n": days}),
+                )
+                .await;
+            r.data()["addWorkingDays"].as_str().unwrap().to_string()
+        }
+    };
+    let holiday = |d: &str| json!({"date": d, "kind": "HOLIDAY", "name": "国庆节"});
+    let mut first: Vec<Value> = [
+        "2030-10-01",
+        "2030-10-02",
+        "2030-10-03",
+        "2030-10-04",
+        "2030-10-07",
+    ]
+    .into_iter()
+    .map(holiday)
+    .collect();
+    first.push(json!({"date": "2030-09-29", "kind": "WORKDAY", "name": "国庆节"}));
+    // The 2030 notice reaches into 2031 (as the 2023 notice names 2022-12-31).
+    first.push(json!({"date": "2031-01-01", "kind": "HOLIDAY", "name": "元旦"}));
+    load(2030, Value::Array(first)).await;
+    assert_eq!(after("2030-09-28", 1).await, "2030-09-29");
+    assert_eq!(after("2030-09-30", 1).await, "2030-10-08");
+    // The 2031 notice leaves the 2030 notice's day alone.
+    load(
+        2031,
+        json!([{"date": "2031-01-02", "kind": "HOLIDAY", "name": "元旦"}]),
+    )
+    .await;
+    assert_eq!(after("2030-12-31", 1).await, "2031-01-03");
+
+    // The corrected 2030 notice: only 1 October.
+    load(2030, json!([holiday("2030-10-01")])).await;
+    assert_eq!(after("2030-09-30", 1).await, "2030-10-02");
+    assert_eq!(after("2030-09-28", 1).await, "2030-09-30");
+    assert_eq!(after("2030-12-31", 1).await, "2031-01-01");
+    assert_eq!(after("2031-01-01", 1).await, "2031-01-03");
+    assert_eq!(
+        app.count_where("calendar_days", "notice_year = 2030").await,
+        1
+    );
+    // The shipped calendar's days carry their notice's year, across the year's end too.
+    assert_eq!(
+        app.count_where("calendar_days", "day = '2022-12-31' AND notice_year = 2023")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count_where("calendar_days", "notice_year IS NULL")
+            .await,
+        0
+    );
+}
+
 on_both_backends!(
+    a_reloaded_calendar_year_replaces_its_notice,
     a_clear_answer_names_no_hits,
     a_listing_takes_effect_on_its_decision,
     an_expired_listing_cannot_be_revoked,
