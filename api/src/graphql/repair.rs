@@ -234,7 +234,8 @@ impl RepairQuery {
 
     /// Decisions made from `from` to `to` (Beijing dates, inclusive) and how many were
     /// made by their due date; optionally only for operators registered in `region`
-    /// (a city code covers its counties). The plan's target is at least 98 %.
+    /// (a city code covers its counties). The plan's target is at least 98 %. An admin
+    /// limited to a division reports on it (or a part of it), as `report` does.
     #[graphql(guard = "ADMIN_OR_AUDITOR")]
     async fn repair_on_time_rate(
         &self,
@@ -243,6 +244,8 @@ impl RepairQuery {
         to: NaiveDate,
         region: Option<String>,
     ) -> Result<OnTimeRate> {
+        let scope = request(ctx)?.identity().region.clone();
+        let region = crate::service::report::effective_region(scope.as_deref(), region.as_deref())?;
         let db = &state(ctx)?.db;
         Ok(svc::on_time_rate(db, from, to, region.as_deref()).await?)
     }

@@ -677,6 +677,26 @@ async fn overdue_and_the_on_time_rate(app: TestApp) {
     assert_eq!(qingxin["decided"], 1);
     assert_eq!(qingxin["rate"].as_f64(), Some(1.0));
     assert_eq!(qingxin["meetsTarget"], true);
+    // An admin limited to a division gets its own figure, as from `report`, and may
+    // not ask for another division's.
+    let qingxin_admin = app.region_admin("441803");
+    const RATE: &str = "query($f: NaiveDate!, $t: NaiveDate!, $r: String) { repairOnTimeRate(from: $f, to: $t, region: $r) { decided } }";
+    let own = app
+        .gql(Some(&qingxin_admin), RATE, json!({"f": from, "t": to}))
+        .await;
+    assert_eq!(
+        own.data()["repairOnTimeRate"]["decided"],
+        1,
+        "{:?}",
+        own.body
+    );
+    app.gql(
+        Some(&qingxin_admin),
+        RATE,
+        json!({"f": from, "t": to, "r": "441802"}),
+    )
+    .await
+    .assert_error("FORBIDDEN");
     let earlier = rate(&app, None, date("2026-01-01"), from - Days::new(1)).await;
     assert_eq!(earlier["decided"], 0);
     assert!(earlier["rate"].is_null());
