@@ -1234,13 +1234,22 @@ impl Job<'_> {
         }
         // A row differs: it may correct the facts, not move the listing through its
         // lifecycle (`check_imported_removal` says why).
-        let recorded_removal = match (l.status, last.removed_at) {
-            (kind @ (StoredStatus::Repaired | StoredStatus::Revoked), Some(at)) => {
-                Some(EarlyRemoval {
-                    kind,
-                    on: china_date(at),
-                })
-            }
+        // Read as the comparison above and the export read it (the period's removal),
+        // so that a row equal to an export of the listing always passes.
+        let recorded_removal = match removal_of(
+            last.ends_at,
+            last.removed_at,
+            last.removal_kind.as_deref(),
+            self.now,
+        ) {
+            Some((on, "REPAIRED")) => Some(EarlyRemoval {
+                kind: StoredStatus::Repaired,
+                on,
+            }),
+            Some((on, "REVOKED")) => Some(EarlyRemoval {
+                kind: StoredStatus::Revoked,
+                on,
+            }),
             _ => None,
         };
         let row_removal = match target.row.removal {

@@ -1482,6 +1482,21 @@ async fn an_import_does_not_remove_or_reinstate_a_listing(app: TestApp) {
     let fixed = listing_by_doc(&app, &c[1]).await;
     assert_eq!(fixed["status"], "REPAIRED");
     assert_eq!(fixed["removedAt"], repaired["removedAt"]);
+    // Its penalty revoked after the repair: the period keeps the repair's removal, which
+    // the row (as an export writes it) still names; a correction keeps both.
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: RevokeListingInput!) { revokeListing(input: $i) { status } }",
+        json!({"i": {"id": fixed["id"], "expectedVersion": 2, "ground": "PENALTY_REVOKED", "revocationDocNo": "R-0", "reason": "行政复议撤销原处罚决定"}}),
+    )
+    .await
+    .data();
+    rows[1][8] = "第八条（更正）".into();
+    let r = run(&app, "fix2.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    let twice = listing_by_doc(&app, &c[1]).await;
+    assert_eq!(twice["status"], "REVOKED");
+    assert_eq!(twice["removedAt"], repaired["removedAt"]);
 
     // A listing revoked here: the old sheet (in force) does not reinstate it, and a
     // correction naming the revocation keeps its recorded instant.
@@ -1494,9 +1509,7 @@ async fn an_import_does_not_remove_or_reinstate_a_listing(app: TestApp) {
     .await
     .data();
     let revoked = listing_by_doc(&app, &c[0]).await;
-    let mut rows = three(&c);
     rows[0][7] = "收取预付款后卷款跑路（更正）".into();
-    rows[1][7] = "收取预付款后卷款跑路（更正）".into();
     let r = run(&app, "old.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
     assert_eq!((r.rejected, r.updated), (1, 0), "{:?}", r.errors);
     assert!(refusals(&r)[0].2.contains("reinstate"), "{:?}", r.errors);
