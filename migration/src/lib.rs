@@ -22,6 +22,7 @@ mod m20261202_100000_measures_first_used;
 mod m20261202_200000_status_map;
 mod m20261203_000001_status_map_stored_levels;
 mod m20261204_000001_calendar_notice_year;
+mod m20261204_000002_check_records_lookups;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_200000_status_map::Migration),
             Box::new(m20261203_000001_status_map_stored_levels::Migration),
             Box::new(m20261204_000001_calendar_notice_year::Migration),
+            Box::new(m20261204_000002_check_records_lookups::Migration),
         ]
     }
 }
