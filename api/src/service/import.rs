@@ -1371,7 +1371,11 @@ impl Job<'_> {
                     ends_at = at;
                 }
                 RemovalKind::Repaired | RemovalKind::Revoked => {
+                    // Only a new listing: a recorded one keeps its recorded removal
+                    // (`check_imported_removal`), which a list's minimum raised
+                    // since must not turn into a refusal of the unchanged row.
                     if kind == RemovalKind::Repaired
+                        && recorded_months.is_none()
                         && let Err(message) =
                             repair_minimum(china_date(starts_at), rules.repair_min_months, date)
                     {

@@ -1577,6 +1577,16 @@ async fn an_imported_repair_obeys_the_repair_minimum(app: TestApp) {
     let r = run(&app, "ok.csv", csv_text(&ok).as_bytes(), &who, |_| {}).await;
     assert_eq!((r.created, r.rejected), (2, 0), "{:?}", r.errors);
     assert_eq!(listing_by_doc(&app, &c[1]).await["status"], "REPAIRED");
+    // The list's minimum raised since: the recorded repair stands, its row is unchanged.
+    app.gql(
+        Some(&app.admin()),
+        "mutation { upsertList(input: {code: \"SAMR_SERIOUS_DISHONEST\", repairMinMonths: 24}) { repairMinMonths } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let r = run(&app, "ok.csv", csv_text(&ok).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.unchanged, r.rejected), (2, 0), "{:?}", r.errors);
 }
 
 on_both_backends!(
