@@ -514,6 +514,11 @@ pub async fn run_import(
         "dry run, nothing written"
     } else if report.committed {
         "committed"
+    } else if report.created + report.updated > 0 {
+        // All-or-nothing, but the registry changed after the file was validated (a
+        // listing proposed, a measure deactivated): the chunks before the refusal stay
+        // committed. Running the file again finishes it; those rows are then unchanged.
+        "stopped: the registry changed during the import; the rows counted as created or updated were committed, run the file again to finish"
     } else {
         "refused, nothing written"
     };
