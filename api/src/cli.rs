@@ -504,10 +504,15 @@ pub async fn run_import(
             e.message
         );
     }
-    if report.errors.len() > 20 {
+    let more = (report.errors.len().saturating_sub(20) as u64) + report.errors_omitted;
+    if more > 0 {
+        eprintln!("... and {more} more (see --errors-out)");
+    }
+    if report.errors_omitted > 0 {
         eprintln!(
-            "... and {} more (see --errors-out)",
-            report.errors.len() - 20
+            "only the first {} refusals are kept (and written to --errors-out); {} more were found: fix what they show and run the file again",
+            report.errors.len(),
+            report.errors_omitted
         );
     }
     let verdict = if report.dry_run {

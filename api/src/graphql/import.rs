@@ -34,11 +34,18 @@ pub struct ImportReport {
     pub updated: u64,
     pub unchanged: u64,
     pub rejected: u64,
-    /// Whether anything was written (false for a dry run and a refused file).
+    /// Whether the import finished with every row it writes committed: false for a dry
+    /// run, a refused file, and an import stopped part-way because the registry changed
+    /// after the file was validated (`created` and `updated` then count what its
+    /// committed chunks wrote; sending the file again finishes it).
     pub committed: bool,
     /// Set when this run continued an interrupted import of the same file.
     pub resumed_after_row: Option<u64>,
+    /// The refusals, in row order: the first 10,000 (every rejected row is counted in
+    /// `rejected`).
     pub errors: Vec<ImportRowError>,
+    /// Refusals found beyond those listed in `errors`.
+    pub errors_omitted: u64,
 }
 
 impl From<import::ImportReport> for ImportReport {
@@ -56,6 +63,7 @@ impl From<import::ImportReport> for ImportReport {
             rejected: r.rejected,
             committed: r.committed,
             resumed_after_row: r.resumed_after_row,
+            errors_omitted: r.errors_omitted,
             errors: r
                 .errors
                 .into_iter()

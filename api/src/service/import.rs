@@ -69,7 +69,15 @@ pub struct ImportOptions {
     pub dry_run: bool,
     pub partial: bool,
     pub chunk_rows: usize,
+    /// Row errors the report keeps (every rejected row is still counted): a million rows
+    /// with a date in another format would otherwise be three million messages in
+    /// memory, and in the GraphQL answer.
+    pub max_errors: usize,
 }
+
+/// Row errors a report keeps by default: enough to see every kind of mistake a file
+/// makes, a few MiB at most.
+pub const DEFAULT_MAX_ERRORS: usize = 10_000;
 
 impl ImportOptions {
     pub fn new(kind: Kind, file_name: impl Into<String>) -> Self {
@@ -80,6 +88,7 @@ impl ImportOptions {
             dry_run: false,
             partial: false,
             chunk_rows: DEFAULT_CHUNK_ROWS,
+            max_errors: DEFAULT_MAX_ERRORS,
         }
     }
 }
@@ -103,12 +112,27 @@ pub struct ImportReport {
     pub updated: u64,
     pub unchanged: u64,
     pub rejected: u64,
-    /// Whether anything was written (false for a dry run and for a refused file).
+    /// Whether the import finished with every row it writes committed (false for a dry
+    /// run, a refused file, and an all-or-nothing import stopped part-way because the
+    /// registry changed after validation: `created` and `updated` then count what its
+    /// committed chunks wrote, and running the file again finishes it).
     pub committed: bool,
     /// Set when this run continued an interrupted batch: the last row it had committed.
     pub resumed_after_row: Option<u64>,
-    /// Every refusal, in row order.
+    /// The refusals, in row order: the first `ImportOptions::max_errors`.
     pub errors: Vec<RowError>,
+    /// Refusals found beyond those kept in `errors`.
+    pub errors_omitted: u64,
+}
+
+impl ImportReport {
+    /// Keeps `errors` up to `max` in all, and counts the rest.
+    fn keep_errors(&mut self, errors: Vec<RowError>, max: usize) {
+        let room = max.saturating_sub(self.errors.len());
+        let omitted = errors.len().saturating_sub(room);
+        self.errors.extend(errors.into_iter().take(room));
+        self.errors_omitted += omitted as u64;
+    }
 }
 
 /// The two passes, for a progress display.
@@ -182,7 +206,7 @@ pub async fn import(
                 Ok(_) => report.updated += 1,
                 Err(errors) => {
                     report.rejected += 1;
-                    report.errors.extend(errors);
+                    report.keep_errors(errors, opts.max_errors);
                 }
             }
         }
@@ -224,6 +248,9 @@ pub async fn import(
         batch_id: batch.id.clone(),
     };
     let mut late_errors = Vec::new();
+    // With --partial, what the writing pass refused: the rows it did not write. Pass 1's
+    // refusals again, and any row the registry's changes since then refuse.
+    let mut not_written = ImportReport::default();
     let mut written_since_check = 0u64;
     while let Some(chunk) = pass.next_chunk(&header, chunk_rows) {
         let last_row = chunk.last().map_or(0, |(row, _)| *row);
@@ -279,6 +306,7 @@ pub async fn import(
             job.fail_batch(db, &batch.id).await?;
             break;
         }
+        not_written.keep_errors(refused, opts.max_errors);
         counts.merge(&chunk_counts);
         this_run.merge(&chunk_counts);
         // A chunk before the resume point keeps the recorded progress but saves its counts
@@ -316,7 +344,15 @@ pub async fn import(
         tx.commit().await?;
         report.committed = true;
     } else {
-        report.errors = late_errors;
+        report.keep_errors(late_errors, opts.max_errors);
+    }
+    if opts.partial && report.committed {
+        // Every row was planned again in this pass (a resumed run too), so its refusals
+        // are the file's as written, not as validated: a row pass 1 accepted and the
+        // registry then refused is rejected, not counted as unchanged.
+        report.rejected = this_run.rejected;
+        report.errors = not_written.errors;
+        report.errors_omitted = not_written.errors_omitted;
     }
     report.created = this_run.created;
     report.updated = this_run.updated;

@@ -1589,7 +1589,58 @@ async fn an_imported_repair_obeys_the_repair_minimum(app: TestApp) {
     assert_eq!((r.unchanged, r.rejected), (2, 0), "{:?}", r.errors);
 }
 
+/// A file that is wrong throughout keeps only the first refusals (every rejected row is
+/// still counted), so a million rows with a date in another format cannot fill memory
+/// or the GraphQL answer; with --partial the rest is imported.
+async fn the_errors_kept_are_bounded(app: TestApp) {
+    let rows: Vec<Vec<String>> = (0..6)
+        .map(|i| {
+            let penalty = if i == 0 {
+                "2026-02-02"
+            } else {
+                "2026年2月2日"
+            };
+            row(
+                &valid_code("441802", 8100 + i),
+                &format!("界-{i}"),
+                penalty,
+                "2026-02-12",
+                "2026-03-02",
+                "",
+                "",
+                "",
+            )
+        })
+        .collect();
+    let who = actor(None);
+    let bounded = |o: &mut ImportOptions| o.max_errors = 2;
+    let refused = run(&app, "many.csv", csv_text(&rows).as_bytes(), &who, bounded).await;
+    assert_eq!(refused.rejected, 5, "{:?}", refused.errors);
+    assert_eq!(refused.errors.len(), 2, "{:?}", refused.errors);
+    assert_eq!(refused.errors_omitted, 3);
+    assert_eq!(
+        refused.errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+        [3, 4],
+        "the first ones, in row order"
+    );
+    assert!(!refused.committed);
+    let partial = run(&app, "many.csv", csv_text(&rows).as_bytes(), &who, |o| {
+        o.max_errors = 2;
+        o.partial = true;
+    })
+    .await;
+    assert!(partial.committed);
+    assert_eq!(
+        (partial.created, partial.rejected, partial.unchanged),
+        (1, 5, 0),
+        "{:?}",
+        partial.errors
+    );
+    assert_eq!((partial.errors.len(), partial.errors_omitted), (2, 3));
+}
+
 on_both_backends!(
+    the_errors_kept_are_bounded,
     a_resumed_import_plans_its_committed_rows_again,
     a_changed_list_default_does_not_change_recorded_periods,
     an_imported_repair_obeys_the_repair_minimum,
