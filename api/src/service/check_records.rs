@@ -171,6 +171,16 @@ async fn run_writer(
     while let Some(group) =
         group_queue::next_group(&receiver, ROWS_PER_COMMIT, |r| r.records.len()).await
     {
+        // A caller that went away (its request timed out, its client hung up) was never
+        // answered: its checks are not recorded, and an overloaded writer spends its
+        // commits on callers still waiting instead of on ones a retry has replaced.
+        let group: Vec<WriteRequest> = group
+            .into_iter()
+            .filter(|request| !request.done.is_closed())
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
         let rows = group.iter().map(|r| r.records.len()).sum();
         let mut acks = Vec::with_capacity(group.len());
         let mut records = Vec::with_capacity(rows);
