@@ -491,7 +491,15 @@ pub async fn run_import(
     if let Some(out) = &args.errors_out {
         let f =
             std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-        import::write_errors_csv(f, &report.errors)?;
+        // The refused rows' own cells come from the file, read again.
+        let format = crate::bulk::InputFormat::from_file_name(&opts.file_name);
+        let encoding = report
+            .encoding
+            .as_deref()
+            .and_then(crate::bulk::Encoding::parse)
+            .unwrap_or(crate::bulk::Encoding::Utf8);
+        let source = file.try_clone().ok().map(|f| (f, format, encoding));
+        import::write_errors_csv(f, &report.errors, source)?;
     }
     for e in report.errors.iter().take(20) {
         eprintln!(

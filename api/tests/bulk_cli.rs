@@ -120,9 +120,22 @@ fn the_cli_imports_and_exports_listings() {
         ],
     );
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    // Each refusal, then the refused row itself under the file's own headers: fixed
+    // where the message says, it can be imported again.
     let errors = std::fs::read_to_string(d.join("errors.csv")).unwrap();
-    assert!(errors.starts_with("row,column,message\n"), "{errors}");
-    assert!(errors.contains("2,告知日期,"), "{errors}");
+    assert!(
+        errors.starts_with("row,column,message,统一社会信用代码,市场主体名称,"),
+        "{errors}"
+    );
+    let refused: Vec<&str> = errors
+        .lines()
+        .filter(|l| l.starts_with("2,告知日期,"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{errors}");
+    assert!(
+        refused[0].contains(",91441802MA4W7K3Q8P,") && refused[0].contains("2026-01-12"),
+        "{errors}"
+    );
 }
 
 /// Rows of the interrupted file, and rows per chunk: a hundred chunks, so that a kill

@@ -1871,17 +1871,103 @@ pub fn input_rules(limits: &crate::config::Limits) -> InputRules {
     }
 }
 
-/// The refused rows as CSV (`row,column,message`), for `--errors-out`.
-pub fn write_errors_csv<W: std::io::Write>(out: W, errors: &[RowError]) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(["row", "column", "message"])?;
-    for e in errors {
-        w.write_record([
-            e.row.to_string().as_str(),
-            e.column.as_deref().unwrap_or(""),
-            e.message.as_str(),
-        ])?;
+/// `--errors-out`: every refusal kept (`row`, `column`, `message`), followed by the
+/// refused row's own cells under the file's own headers, read again from `source` (the
+/// imported file; its rows are streamed, not held). The rows can then be fixed where the
+/// message says and, without the first three columns, imported again. A file whose
+/// header was refused (or that cannot be read again) gives the refusals alone.
+pub fn write_errors_csv<W: std::io::Write>(
+    out: W,
+    errors: &[RowError],
+    source: Option<(std::fs::File, InputFormat, Encoding)>,
+) -> anyhow::Result<()> {
+    // A refused row may have more or fewer cells than the header: written as it is.
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(out);
+    let (headers, mut rows) =
+        match source.map(|(file, format, encoding)| read::open(file, format, encoding)) {
+            Some(Ok(opened)) => (opened.headers, Some(opened.rows)),
+            _ => (Vec::new(), None),
+        };
+    let mut head = vec![
+        "row".to_string(),
+        "column".to_string(),
+        "message".to_string(),
+    ];
+    head.extend(headers);
+    w.write_record(&head)?;
+    // Data rows are numbered from 2 (the header is row 1), as the refusals number them.
+    let mut position = 1u64;
+    let mut cells: Vec<String> = Vec::new();
+    let mut order: Vec<&RowError> = errors.iter().collect();
+    order.sort_by_key(|e| e.row);
+    for e in order {
+        while position < e.row {
+            let Some(row) = rows.as_mut().and_then(Iterator::next) else {
+                // The file ended (or was not read again): no cells for the rest.
+                rows = None;
+                cells.clear();
+                break;
+            };
+            position += 1;
+            cells = row
+                .map(|r| r.iter().map(|c| c.text().unwrap_or_default()).collect())
+                .unwrap_or_default();
+        }
+        let own: &[String] = if position == e.row && e.row > 1 {
+            &cells
+        } else {
+            &[]
+        };
+        let mut record = vec![
+            e.row.to_string(),
+            e.column.clone().unwrap_or_default(),
+            e.message.clone(),
+        ];
+        record.extend(own.iter().cloned());
+        w.write_record(&record)?;
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// Each refusal with its row's own cells (a row with two refusals twice, one the
+    /// file does not have without cells), in row order whatever order they came in.
+    #[test]
+    fn errors_out_carries_the_refused_rows() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all("统一社会信用代码,名单\nA1,L1\nB2,L2\nC3,L3\n".as_bytes())
+            .unwrap();
+        let errors = [
+            RowError::new(4, Some("名单".into()), "unknown list"),
+            RowError::new(2, Some("统一社会信用代码".into()), "bad code"),
+            RowError::new(4, Some("统一社会信用代码".into()), "bad code"),
+            RowError::new(9, None, "beyond the file"),
+        ];
+        let mut out = Vec::new();
+        write_errors_csv(
+            &mut out,
+            &errors,
+            Some((file, InputFormat::Csv, Encoding::Utf8)),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "row,column,message,统一社会信用代码,名单\n\
+             2,统一社会信用代码,bad code,A1,L1\n\
+             4,名单,unknown list,C3,L3\n\
+             4,统一社会信用代码,bad code,C3,L3\n\
+             9,,beyond the file\n"
+        );
+        let mut alone = Vec::new();
+        write_errors_csv(&mut alone, &errors[1..2], None).unwrap();
+        assert_eq!(
+            String::from_utf8(alone).unwrap(),
+            "row,column,message\n2,统一社会信用代码,bad code\n"
+        );
+    }
 }
