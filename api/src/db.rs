@@ -282,16 +282,32 @@ pub fn redact_url(url: &str) -> String {
 
 /// Applies pending migrations. On PostgreSQL under the migration lock
 /// (`cluster::locks`): of several instances starting at once on an empty database one
-/// migrates, the others wait for it and then find nothing to do. On SQLite in one
-/// transaction (`migrate_sqlite_in_one_transaction`).
+/// migrates, the others wait for it and then find nothing to do; in one transaction
+/// whose statement timeout is lifted (`migrate_postgres_in_one_transaction`). On SQLite
+/// in one transaction (`migrate_sqlite_in_one_transaction`).
 pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
     if db.get_database_backend() == DatabaseBackend::Sqlite {
         return migrate_sqlite_in_one_transaction(db).await;
     }
-    crate::cluster::locks::with_migration_lock(db, async {
-        Migrator::up(db, None).await.context("running migrations")
-    })
-    .await
+    crate::cluster::locks::with_migration_lock(db, migrate_postgres_in_one_transaction(db)).await
+}
+
+/// PostgreSQL: every pending migration in one transaction, with `statement_timeout`
+/// lifted for it (`SET LOCAL`). The pool's connections carry the request timeout (10 s
+/// by default), and a migration of a large registry outlasts it: building an index over
+/// tens of millions of check records was cancelled, the instance refused to start, and
+/// so did every other one after it, each in turn. One transaction also means that an
+/// upgrade that fails half-way leaves the schema as it was (PostgreSQL's DDL is
+/// transactional; no migration here needs to run outside a transaction).
+async fn migrate_postgres_in_one_transaction(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let txn = db.begin().await.context("beginning the migrations")?;
+    txn.execute_unprepared("SET LOCAL statement_timeout = 0")
+        .await
+        .context("lifting the statement timeout for the migrations")?;
+    Migrator::up(&txn, None)
+        .await
+        .context("running migrations")?;
+    txn.commit().await.context("committing the migrations")
 }
 
 /// SQLite: every pending migration on one connection, in one transaction (each
