@@ -219,7 +219,9 @@ async fn listing(
     let Ok(id) = id.into_inner().parse::<i64>() else {
         return not_found();
     };
-    match svc::in_force_listing(&state.db, state.clock.now(), id).await {
+    // The public's reads run on the anonymous pool: a crawler cannot take the
+    // connections partners' checks need.
+    match svc::in_force_listing(state.heavy_reads(true), state.clock.now(), id).await {
         Ok(Some((l, measures, periods))) => {
             let page = ListingPage {
                 name: l.operator_name.clone(),
@@ -311,7 +313,7 @@ async fn typical_cases(
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
     };
-    match svc::typical_cases(state.heavy_reads(false), state.clock.now(), year, true).await {
+    match svc::typical_cases(state.heavy_reads(true), state.clock.now(), year, true).await {
         Ok(cases) => {
             let page = TypicalCasesPage {
                 year,
@@ -389,6 +391,9 @@ pub fn bar_chart(bars: &[(String, i64)]) -> String {
     svg
 }
 
+/// Statistics pages computed at once, over all anonymous callers (see `statistics`).
+static STATISTICS_PAGES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// `GET /statistics/{year}`: the year's listing and repair figures by division, with a
 /// chart. (Partners' check counts stay in the admins' report: they describe partners.)
 async fn statistics(
@@ -398,6 +403,13 @@ async fn statistics(
 ) -> HttpResponse {
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
+    };
+    // The year's aggregation outlasts the anonymous pool's short statement timeout on a
+    // large registry, so it runs on the main pool (or the standby), but one at a time
+    // for all anonymous callers: a crawler walking the years waits for a permit instead
+    // of holding the connections partners' checks need.
+    let Ok(_permit) = STATISTICS_PAGES.acquire().await else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "暂时无法统计，请稍后再试");
     };
     match crate::service::report::yearly(state.heavy_reads(false), state.clock.now(), year, None)
         .await
