@@ -62,6 +62,10 @@ pub struct AppState {
     pub public_files: Arc<crate::service::public_files::PublicListFiles>,
     /// Status proofs being read at once, over all requests (see [`status_proof_permits`]).
     pub status_proofs: Arc<tokio::sync::Semaphore>,
+    /// Every migration this build knows is applied: set once this process migrated, or
+    /// once `/readyz` found none pending (an instance started with `--no-migrate` is not
+    /// ready before the schema it needs is there).
+    pub schema_current: std::sync::atomic::AtomicBool,
 }
 
 /// How many status proofs may read the main pool at once: a quarter of its connections.
@@ -78,13 +82,15 @@ impl AppState {
     /// Connects, migrates when configured, and loads (or in development creates) keys.
     pub async fn init(settings: Settings) -> anyhow::Result<Self> {
         let db = crate::db::connect(&settings).await?;
-        if settings.run_migrations {
+        let migrated = settings.run_migrations;
+        if migrated {
             crate::db::migrate_up(&db).await?;
         }
         let anonymous_db = crate::db::connect_anonymous(&settings, &db).await?;
         let replica = crate::replica::Replica::connect(&settings).await?;
         let mut state = Self::with_db(settings, db, anonymous_db)?;
         state.replica = replica;
+        state.schema_current = std::sync::atomic::AtomicBool::new(migrated);
         state.logs.init(&state.db).await?;
         // Live subscribers start from the present; older events come from `changes`.
         let latest = crate::service::feed::latest_revision_id(&state.db).await?;
@@ -158,6 +164,7 @@ impl AppState {
             replica: None,
             public_files: Arc::default(),
             status_proofs,
+            schema_current: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }

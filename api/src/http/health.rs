@@ -7,12 +7,22 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The database answers. With a read standby configured, `replica` says whether heavy
-/// reads use it, its lag and, when not in use, why: a standby that lags or is down does
-/// not make the instance unready (the primary serves those reads).
+/// The database answers and holds every migration this build needs. With a read standby
+/// configured, `replica` says whether heavy reads use it, its lag and, when not in use,
+/// why: a standby that lags or is down does not make the instance unready (the primary
+/// serves those reads).
 pub async fn readyz(state: web::Data<Arc<AppState>>) -> HttpResponse {
     match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
         Ok(Ok(())) => {
+            if let Some(pending) = pending_migrations(&state).await {
+                // Started with `--no-migrate` before `credit-registry migrate` ran (a
+                // rolling upgrade): requests would reach tables and columns not there.
+                return HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                    "status": "unavailable",
+                    "database": "ok",
+                    "migrations": format!("{pending} pending: run credit-registry migrate"),
+                }));
+            }
             let mut body = serde_json::json!({ "status": "ready", "database": "ok" });
             if let Some(replica) = &state.replica {
                 body["replica"] = serde_json::json!(replica.status());
@@ -26,6 +36,31 @@ pub async fn readyz(state: web::Data<Arc<AppState>>) -> HttpResponse {
         }
         Err(_) => HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({ "status": "unavailable", "database": "timeout" })),
+    }
+}
+
+/// How many of this build's migrations the database lacks, until it lacks none (then
+/// remembered: a schema does not lose migrations). A failed look is not "pending": the
+/// ping just answered, and readiness should not flap on one slow query.
+async fn pending_migrations(state: &AppState) -> Option<usize> {
+    use std::sync::atomic::Ordering;
+    if state.schema_current.load(Ordering::Relaxed) {
+        return None;
+    }
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        crate::db::migration_status(&state.db),
+    )
+    .await;
+    let Ok(Ok(status)) = status else {
+        return None;
+    };
+    let pending = status.iter().filter(|(_, applied)| !applied).count();
+    if pending == 0 {
+        state.schema_current.store(true, Ordering::Relaxed);
+        None
+    } else {
+        Some(pending)
     }
 }
 

@@ -9,6 +9,28 @@ async fn health_and_readiness(app: TestApp) {
     assert!(sdl.contains("upsertOperator"));
 }
 
+/// An instance started with `--no-migrate` on a schema that lacks one of its migrations
+/// (a rolling upgrade before `credit-registry migrate` ran) is not ready until it is
+/// migrated: it would have been put in rotation and failed on the missing schema.
+async fn an_instance_is_not_ready_before_its_migrations(app: TestApp) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::TransactionTrait;
+    // The newest migration undone (an index only: the running server is unaffected).
+    let txn = app.db.begin().await.unwrap();
+    Migrator::down(&txn, Some(1)).await.unwrap();
+    txn.commit().await.unwrap();
+    let peer = app.spawn_peer(|s| s.run_migrations = false).await;
+    let waiting = peer.get("/readyz").await;
+    assert_eq!(waiting.status().as_u16(), 503);
+    let body: serde_json::Value = waiting.json().await.unwrap();
+    assert_eq!(
+        body["migrations"], "1 pending: run credit-registry migrate",
+        "{body}"
+    );
+    api::db::migrate_up(&app.db).await.unwrap();
+    assert_eq!(peer.get("/readyz").await.status().as_u16(), 200);
+}
+
 async fn migrations_seed_the_catalogues(app: TestApp) {
     assert_eq!(app.count("credit_lists").await, 3);
     assert!(app.count("measures").await >= 11);
@@ -94,6 +116,7 @@ async fn the_measures_listings_use_are_marked_when_the_rule_arrives(app: TestApp
 
 on_both_backends!(
     health_and_readiness,
+    an_instance_is_not_ready_before_its_migrations,
     migrations_seed_the_catalogues,
     malformed_requests_are_refused_with_codes,
     the_measures_listings_use_are_marked_when_the_rule_arrives,
