@@ -231,6 +231,44 @@ pub fn recorded_period_months(
     months
 }
 
+/// **A correction of a period's end may move when a listing leaves the list, not whether
+/// it is on it now.** Ending a listing in force now is an early removal, which has its
+/// own procedures (credit repair, revocation); moving the end of a listing that has
+/// expired past `now` puts it back on the list, which only a new decision may do. Both
+/// would also change answers already given at instants the registry then called the
+/// other way. A period removed early (`removed`) is not in force whatever its end says.
+pub fn check_corrected_end_keeps_state(
+    current_end: DateTime<Utc>,
+    new_end: DateTime<Utc>,
+    removed: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    if removed {
+        return Ok(());
+    }
+    match (current_end > now, new_end > now) {
+        (true, false) => Err(Refusal::new(
+            Reason::InvalidTransition,
+            format!(
+                "expiresAt {} would end now a listing in force until {}: an early removal is decided by credit repair (decideRepairApplication) or revocation (revokeListing)",
+                new_end.to_rfc3339(),
+                current_end.to_rfc3339()
+            ),
+        )
+        .on("expiresAt")),
+        (false, true) => Err(Refusal::new(
+            Reason::InvalidTransition,
+            format!(
+                "expiresAt {} would put back on the list a listing that expired at {}: a new listing is proposed and decided",
+                new_end.to_rfc3339(),
+                current_end.to_rfc3339()
+            ),
+        )
+        .on("expiresAt")),
+        _ => Ok(()),
+    }
+}
+
 /// A listing's dates as they would stand after a correction.
 #[derive(Clone, Copy, Debug)]
 pub struct CorrectedDates {
@@ -408,6 +446,26 @@ mod tests {
         assert!(period_months(Some(12), rules()).is_err());
         assert!(period_months(Some(241), rules()).is_err());
         assert!(period_months(Some(-1), rules()).is_err());
+    }
+
+    #[test]
+    fn a_corrected_end_neither_removes_nor_relists() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 0, 0, 0).unwrap();
+        let past = now - chrono::Duration::days(30);
+        let later = now + chrono::Duration::days(30);
+        let much_later = now + chrono::Duration::days(300);
+        // In force: may end later or sooner, not before now.
+        assert!(check_corrected_end_keeps_state(later, much_later, false, now).is_ok());
+        assert!(check_corrected_end_keeps_state(much_later, later, false, now).is_ok());
+        let ended = check_corrected_end_keeps_state(later, past, false, now).unwrap_err();
+        assert_eq!(ended.reason, Reason::InvalidTransition);
+        assert!(check_corrected_end_keeps_state(later, now, false, now).is_err());
+        // Expired: may be re-dated in the past, not moved past now.
+        assert!(check_corrected_end_keeps_state(past, now, false, now).is_ok());
+        assert!(check_corrected_end_keeps_state(past, later, false, now).is_err());
+        // Removed early: the end decides nothing.
+        assert!(check_corrected_end_keeps_state(later, past, true, now).is_ok());
+        assert!(check_corrected_end_keeps_state(past, later, true, now).is_ok());
     }
 
     #[test]

@@ -1316,6 +1316,25 @@ impl Job<'_> {
                 ),
             )]);
         }
+        // The same rule as correctListing's: a row may re-date the end, not take the
+        // listing off the list now nor put it back.
+        if let Err(rf) = listing_rules::check_corrected_end_keeps_state(
+            last.ends_at,
+            target.ends_at,
+            last.removed_at.is_some(),
+            self.now,
+        ) {
+            let column = if target.row.removal.is_some() {
+                "removedDate"
+            } else {
+                "periodMonths"
+            };
+            return Err(vec![RowError::new(
+                target.row.row,
+                Some(header.name(column)),
+                rf.message,
+            )]);
+        }
         Ok(Plan::UpdateListing(Box::new((l.clone(), last, target))))
     }
 

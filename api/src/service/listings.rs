@@ -678,6 +678,12 @@ pub async fn correct(
             AppError::bad_input("expiresAt can only be corrected on a decided listing")
         })?;
         listing_rules::check_corrected_end(current.starts_at, expires_at)?;
+        listing_rules::check_corrected_end_keeps_state(
+            current.ends_at,
+            expires_at,
+            current.removed_at.is_some(),
+            at,
+        )?;
         let mut p: listing_period::ActiveModel = current.clone().into();
         p.ends_at = Set(expires_at);
         p.update(&tx).await?;

@@ -723,13 +723,23 @@ async fn a_changed_list_default_does_not_change_recorded_periods(app: TestApp) {
         let after = listing_by_doc(&app, &c[3]).await;
         assert_eq!(after["expiresAt"], before["expiresAt"]);
     }
-    // A row may still correct the months, shorter than the list's default included.
+    // A row may still correct the months, but not to a period that would end the
+    // listing now (30 months ended 2026-09-01): that is an early removal.
     rows[3][16] = "30".into();
+    let r = run(&app, "fix.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (0, 1), "{:?}", r.errors);
+    assert!(
+        r.errors[0].message.contains("early removal"),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(decision_at(&app, &c[3], None).await, "RESTRICTED");
+    rows[3][16] = "40".into();
     let r = run(&app, "fix.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
     assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
     assert_eq!(
         listing_by_doc(&app, &c[3]).await["expiresAt"],
-        "2026-08-31T16:00:00+00:00"
+        "2027-06-30T16:00:00+00:00"
     );
 }
 

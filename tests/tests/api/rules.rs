@@ -404,6 +404,12 @@ async fn corrections_obey_the_date_and_period_rules(app: TestApp) {
         (json!({"penaltyDate": "2031-01-01"}), "IN_FUTURE"),
         (json!({"decisionDate": "2026-03-05"}), "DEFENCE_PERIOD_OPEN"),
         (json!({"decisionDate": "2026-04-01"}), "DATE_ORDER"),
+        // An end before now takes a listing in force off the list: that is repair's or
+        // revocation's to do.
+        (
+            json!({"expiresAt": "2026-06-01T00:00:00Z"}),
+            "INVALID_TRANSITION",
+        ),
     ] {
         let resp = correct(changes.clone()).await;
         resp.assert_error("BAD_USER_INPUT");

@@ -11,7 +11,16 @@ use tests::{TestApp, on_both_backends};
 async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     let auditor = app.auditor();
     let before_anything = app.instant_between();
-    let start = app.state.clock.now() - Duration::days(30);
+    // Decided 40 months ago: its 36 months ran out 4 months ago. Its end is corrected
+    // to ten days after its start, which changes what held in the past (valid time), not
+    // whether it is on the list now (a correction may not take a listing in force off
+    // the list, nor put an expired one back).
+    let start = app
+        .state
+        .clock
+        .now()
+        .checked_sub_months(Months::new(40))
+        .unwrap();
     let (code, id, v) = listed(&app, "441802", 1, start).await;
     let as_recorded = app.instant_between();
     let corrected_end = start + Duration::days(10);
@@ -34,7 +43,7 @@ async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     let old = &old.data()["listing"];
     assert_eq!(old["authority"], "清远市市场监督管理局");
     assert_eq!(old["version"], v);
-    assert_eq!(old["status"], "LISTED");
+    assert_eq!(old["status"], "EXPIRED");
     assert!(old["measures"].as_array().unwrap().len() > 3, "{old}");
     let known_at: DateTime<Utc> = old["knownAt"].as_str().unwrap().parse().unwrap();
     assert_eq!(known_at, as_recorded);
@@ -52,6 +61,8 @@ async fn record_time_shows_what_was_recorded_before_a_correction(app: TestApp) {
     assert_eq!(new["authority"], "清远市市场监督管理局（更正）");
     assert_eq!(new["version"], v + 1);
     assert_eq!(new["status"], "EXPIRED");
+    let new_end: DateTime<Utc> = new["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(new_end, corrected_end);
     assert_eq!(
         new["measures"],
         json!([{"code": "SAMR44_FACTOR_PROCUREMENT"}])

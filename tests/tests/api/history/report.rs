@@ -1,7 +1,6 @@
 //! The yearly report: per county-level division and in total, over GraphQL and as the
 //! CSV of `credit-registry report`.
 
-use super::CORRECT;
 use crate::listings::listed;
 use api::domain::measures::Domain;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -129,25 +128,27 @@ async fn the_yearly_report_counts_the_records(app: TestApp) {
     )
     .await
     .data();
-    // Yingde (441881): one decided in 2025 whose period (corrected) ran out in 2025;
-    // one decided in 2024 and removed after a repair in 2025.
-    let (_, y1, y1v) = listed(&app, "441881", 1, utc(2025, 2, 3, 2, 0)).await;
-    app.gql(
-        Some(&admin),
-        CORRECT,
-        json!({"i": {"id": y1, "expectedVersion": y1v, "reason": "期限", "expiresAt": utc(2025, 8, 1, 0, 0)}}),
-    )
-    .await
-    .data();
+    // Yingde (441881): one decided in 2025 whose period ran out in 2025 (a short one,
+    // written as a fixture: no API sets a period that ended before it was set); one
+    // decided in 2024 and removed after a repair in 2025.
+    let (_, y1, _) = listed(&app, "441881", 1, utc(2025, 2, 3, 2, 0)).await;
+    let period_of = |id: String| {
+        let db = app.db.clone();
+        async move {
+            entity::listing_period::Entity::find()
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|p| p.listing_id.to_string() == id)
+                .unwrap()
+        }
+    };
+    let mut p: entity::listing_period::ActiveModel = period_of(y1.clone()).await.into();
+    p.ends_at = Set(utc(2025, 8, 1, 0, 0));
+    p.update(&app.db).await.unwrap();
     let (_, y2, _) = listed(&app, "441881", 2, utc(2024, 6, 3, 2, 0)).await;
-    let period = entity::listing_period::Entity::find()
-        .all(&app.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.listing_id.to_string() == y2)
-        .unwrap();
-    let mut p: entity::listing_period::ActiveModel = period.into();
+    let mut p: entity::listing_period::ActiveModel = period_of(y2.clone()).await.into();
     p.removed_at = Set(Some(utc(2025, 9, 1, 0, 0)));
     p.removal_kind = Set(Some("REPAIRED".into()));
     p.update(&app.db).await.unwrap();
