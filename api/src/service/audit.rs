@@ -10,8 +10,8 @@ use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use entity::{audit_event, audit_head};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Set,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QuerySelect, Set, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use serde_json::Value;
 
@@ -91,12 +91,47 @@ pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransacti
 /// for it (behind an import's chunk, say) would be on record from before the changes it
 /// queued behind, and `knownAt` for an instant in between would show it although no
 /// check then could see it.
+///
+/// The instant is also never before the newest event's: instances' clocks differ by a
+/// few milliseconds, and a change written by a slower one right after a faster one's
+/// would otherwise be on record before it (its revision superseding the other's before
+/// that one began, the audit log's times running backwards). It is then the microsecond
+/// after that event's.
 pub async fn begin_write_at(
     db: &DatabaseConnection,
     clock: &Clock,
 ) -> AppResult<(DatabaseTransaction, DateTime<Utc>)> {
     let tx = begin_write(db).await?;
-    Ok((tx, clock.now()))
+    let now = clock.now();
+    let last_event_id = head(&tx).await?.last_event_id;
+    let newest: Option<DateTime<Utc>> = audit_event::Entity::find_by_id(last_event_id)
+        .select_only()
+        .column(audit_event::Column::OccurredAt)
+        .into_tuple()
+        .one(&tx)
+        .await?;
+    Ok((tx, not_before(now, newest)))
+}
+
+/// How far behind the newest event this instance's clock may be and still follow it.
+/// Clocks kept by NTP differ by milliseconds; a larger gap is a clock to fix, and
+/// following it would carry one instance's wrong time into every other's writes.
+const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(1);
+
+/// `now`, or the microsecond after `newest` when the clock is not past it (by at most
+/// [`MAX_CLOCK_SKEW`]; beyond that `now`, and the gap is logged).
+fn not_before(now: DateTime<Utc>, newest: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match newest {
+        Some(t) if t >= now && t - now <= MAX_CLOCK_SKEW => t + chrono::Duration::microseconds(1),
+        Some(t) if t > now => {
+            tracing::warn!(
+                behind_ms = (t - now).num_milliseconds(),
+                "this instance's clock is behind the newest audit event by more than a second: check the instances' clocks (NTP)"
+            );
+            now
+        }
+        _ => now,
+    }
 }
 
 /// Appends one event to the chain inside `tx` (which must come from [`begin_write`]),
@@ -223,4 +258,25 @@ fn chained(
         ..Default::default()
     };
     (event, hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_write_is_never_on_record_before_the_event_ahead_of_it() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 4, 8, 0, 0).unwrap();
+        let micro = chrono::Duration::microseconds(1);
+        assert_eq!(not_before(t, None), t);
+        assert_eq!(not_before(t, Some(t - micro)), t);
+        // Another instance's clock ran ahead: the next microsecond after its event.
+        assert_eq!(not_before(t, Some(t)), t + micro);
+        let ahead = t + chrono::Duration::milliseconds(40);
+        assert_eq!(not_before(t, Some(ahead)), ahead + micro);
+        // A clock an hour ahead is not followed (it is logged).
+        let wrong = t + chrono::Duration::hours(1);
+        assert_eq!(not_before(t, Some(wrong)), t);
+    }
 }
