@@ -662,10 +662,13 @@ pub async fn correct(
     let periods = change.periods;
     let mut changed = false;
     let measures_changed = c.measure_codes.is_some();
+    // A proposal, or one withdrawn before any decision, has no decision, measures or
+    // period: a correction cannot give it what only decideListing gives.
+    let never_decided = matches!(l.status, StoredStatus::Proposed | StoredStatus::Withdrawn);
     if let Some(codes) = &c.measure_codes {
-        if l.status == StoredStatus::Proposed {
+        if never_decided {
             return Err(AppError::bad_input(
-                "measures are applied by decideListing; a proposal has none",
+                "measures are applied by decideListing; a listing never decided has none",
             ));
         }
         let measures = catalogue::measures_by_codes(&tx, codes).await?;
@@ -695,10 +698,10 @@ pub async fn correct(
     if let Some(r) = &c.authority_region {
         DivisionCode::parse("authorityRegion", r)?;
     }
-    if (c.decision_date.is_some() || c.decision_doc_no.is_some())
-        && l.status == StoredStatus::Proposed
-    {
-        return Err(AppError::bad_input("a proposal has no decision to correct"));
+    if (c.decision_date.is_some() || c.decision_doc_no.is_some()) && never_decided {
+        return Err(AppError::bad_input(
+            "a listing never decided (proposed or withdrawn) has no decision to correct",
+        ));
     }
     if c.penalty_date.is_some() || c.decision_date.is_some() {
         // Only when a date changes: a correction of other fields must not fail on how

@@ -183,6 +183,25 @@ async fn refused_transitions_name_the_state(app: TestApp) {
              json!({"i": {"id": id, "expectedVersion": 2, "ground": "CONFIRMED_VOID", "revocationDocNo": "R", "reason": "x"}}))
         .await;
     r.assert_error("BAD_USER_INPUT");
+    // Nor can a correction give the withdrawn proposal a decision or measures.
+    for changes in [
+        json!({"decisionDocNo": "清市监列〔2026〕99号", "decisionDate": "2026-03-20"}),
+        json!({"measureCodes": ["SAMR44_FACTOR_PROCUREMENT"]}),
+    ] {
+        let mut input = json!({"id": id, "expectedVersion": 2, "reason": "补录"});
+        for (k, v) in changes.as_object().unwrap() {
+            input[k] = v.clone();
+        }
+        let c = app
+            .gql(
+                Some(&admin),
+                "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+                json!({"i": input}),
+            )
+            .await;
+        c.assert_error("BAD_USER_INPUT");
+        assert!(c.error_message().contains("never decided"), "{}", c.body);
+    }
 
     // A revoked listing cannot be revoked again.
     let r1 = app
