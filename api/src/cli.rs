@@ -479,7 +479,7 @@ pub async fn run_import(
         }
         bar.set_position(done);
     };
-    let rules = import::input_rules(&settings.limits);
+    let rules = settings.limits.input_rules();
     // The error itself, not its text: an internal error then prints its cause too.
     let report = import::import(&services, &actor, rules, &file, &opts, Some(&on_progress))
         .await

@@ -329,6 +329,18 @@ impl Default for DatabaseSettings {
     }
 }
 
+impl Limits {
+    /// The text and date rules every input obeys (`domain::input`), from these limits:
+    /// the GraphQL input guard, the import and the HTTP endpoints all read them here.
+    pub fn input_rules(&self) -> crate::domain::input::InputRules {
+        crate::domain::input::InputRules {
+            min_year: self.min_year,
+            max_year: self.max_year,
+            max_string_chars: self.max_string_chars,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

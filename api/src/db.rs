@@ -280,49 +280,51 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Applies pending migrations. On PostgreSQL under the migration lock
-/// (`cluster::locks`): of several instances starting at once on an empty database one
-/// migrates, the others wait for it and then find nothing to do; in one transaction
-/// whose statement timeout is lifted (`migrate_postgres_in_one_transaction`). On SQLite
-/// in one transaction (`migrate_sqlite_in_one_transaction`).
+/// Applies pending migrations, all in one transaction (each migration's own nests in it
+/// as a savepoint), so that an upgrade that fails half-way leaves the schema as it was
+/// (PostgreSQL's DDL is transactional, as SQLite's; no migration here needs to run
+/// outside a transaction). On PostgreSQL under the migration lock (`cluster::locks`): of
+/// several instances starting at once on an empty database one migrates, the others
+/// wait for it and then find nothing to do. What the transaction runs first is the
+/// backend's own (`MIGRATION_PRELUDE`).
 pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
     if db.get_database_backend() == DatabaseBackend::Sqlite {
-        return migrate_sqlite_in_one_transaction(db).await;
+        return migrate_in_one_transaction(db, SQLITE_MIGRATION_PRELUDE).await;
     }
-    crate::cluster::locks::with_migration_lock(db, migrate_postgres_in_one_transaction(db)).await
+    crate::cluster::locks::with_migration_lock(
+        db,
+        migrate_in_one_transaction(db, POSTGRES_MIGRATION_PRELUDE),
+    )
+    .await
 }
 
-/// PostgreSQL: every pending migration in one transaction, with `statement_timeout`
-/// lifted for it (`SET LOCAL`). The pool's connections carry the request timeout (10 s
-/// by default), and a migration of a large registry outlasts it: building an index over
+/// PostgreSQL: the pool's connections carry the request's statement timeout (10 s by
+/// default), and a migration of a large registry outlasts it: building an index over
 /// tens of millions of check records was cancelled, the instance refused to start, and
-/// so did every other one after it, each in turn. One transaction also means that an
-/// upgrade that fails half-way leaves the schema as it was (PostgreSQL's DDL is
-/// transactional; no migration here needs to run outside a transaction).
-async fn migrate_postgres_in_one_transaction(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let txn = db.begin().await.context("beginning the migrations")?;
-    txn.execute_unprepared("SET LOCAL statement_timeout = 0")
-        .await
-        .context("lifting the statement timeout for the migrations")?;
-    Migrator::up(&txn, None)
-        .await
-        .context("running migrations")?;
-    txn.commit().await.context("committing the migrations")
-}
+/// so did every other one after it, each in turn. Lifted for the transaction only.
+const POSTGRES_MIGRATION_PRELUDE: (&str, &str) = (
+    "SET LOCAL statement_timeout = 0",
+    "lifting the statement timeout for the migrations",
+);
 
-/// SQLite: every pending migration on one connection, in one transaction (each
-/// migration's own nests in it as a savepoint), so that an upgrade that fails half-way
-/// leaves the file as it was, and so that no migration is parsed against a stale schema.
-/// Each SQLite connection keeps its own parsed copy of the schema and notices another
+/// SQLite: each connection keeps its own parsed copy of the schema and notices another
 /// connection's change only when it next reads; the pool's migrations otherwise run on
 /// whichever connection is free, and one that had not seen a column dropped refuses to
-/// add it again ("duplicate column name"). The first read refreshes the copy of the
+/// add it again ("duplicate column name"). A first read refreshes the copy of the
 /// connection the transaction holds.
-async fn migrate_sqlite_in_one_transaction(db: &DatabaseConnection) -> anyhow::Result<()> {
+const SQLITE_MIGRATION_PRELUDE: (&str, &str) = (
+    "SELECT count(*) FROM sqlite_master",
+    "reading the schema before the migrations",
+);
+
+/// Every pending migration on one connection, in one transaction that first runs
+/// `prelude` (the statement, and what it does for the error's context).
+async fn migrate_in_one_transaction(
+    db: &DatabaseConnection,
+    (prelude, doing): (&str, &'static str),
+) -> anyhow::Result<()> {
     let txn = db.begin().await.context("beginning the migrations")?;
-    txn.execute_unprepared("SELECT count(*) FROM sqlite_master")
-        .await
-        .context("reading the schema before the migrations")?;
+    txn.execute_unprepared(prelude).await.context(doing)?;
     Migrator::up(&txn, None)
         .await
         .context("running migrations")?;

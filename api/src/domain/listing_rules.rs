@@ -243,6 +243,7 @@ pub fn check_corrected_end_keeps_state(
     removed: bool,
     now: DateTime<Utc>,
 ) -> Result<(), Refusal> {
+    use super::lifecycle::Action;
     if removed {
         return Ok(());
     }
@@ -250,9 +251,11 @@ pub fn check_corrected_end_keeps_state(
         (true, false) => Err(Refusal::new(
             Reason::InvalidTransition,
             format!(
-                "expiresAt {} would end now a listing in force until {}: an early removal is decided by credit repair (decideRepairApplication) or revocation (revokeListing)",
+                "expiresAt {} would end now a listing in force until {}: an early removal is decided by credit repair ({}) or revocation ({})",
                 new_end.to_rfc3339(),
-                current_end.to_rfc3339()
+                current_end.to_rfc3339(),
+                Action::Repair.mutation(),
+                Action::Revoke.mutation()
             ),
         )
         .on("expiresAt")),

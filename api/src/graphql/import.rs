@@ -105,7 +105,7 @@ impl ImportMutation {
         let mut content = tempfile::tempfile().map_err(AppError::internal)?;
         std::io::Write::write_all(&mut content, &upload.content).map_err(AppError::internal)?;
         drop(upload);
-        let rules = import::input_rules(&state.settings.limits);
+        let rules = state.settings.limits.input_rules();
         let report = import::import(&state.services, &actor, rules, &content, &opts, None).await?;
         Ok(report.into())
     }

@@ -54,11 +54,7 @@ pub struct InputGuard {
 impl InputGuard {
     pub fn new(limits: &crate::config::Limits) -> Self {
         Self {
-            rules: InputRules {
-                min_year: limits.min_year,
-                max_year: limits.max_year,
-                max_string_chars: limits.max_string_chars,
-            },
+            rules: limits.input_rules(),
         }
     }
 }
@@ -80,7 +76,7 @@ pub struct UploadedFiles(pub usize);
 
 /// The marker async-graphql puts where a multipart request maps a file,
 /// `#__graphql_file__:<index>`.
-const UPLOAD_MARKER: &str = "#__graphql_file__:";
+pub const UPLOAD_MARKER: &str = "#__graphql_file__:";
 
 /// One per request.
 struct InputGuardExtension {

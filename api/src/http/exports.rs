@@ -340,7 +340,7 @@ pub async fn check_records(
         }
         Err(caller::Refusal::Refused(e)) => return app_error(e),
     };
-    let rules = crate::service::import::input_rules(&state.settings.limits);
+    let rules = state.settings.limits.input_rules();
     let (from, to) = match (
         date_param(&rules, "from", query.from.as_deref()),
         date_param(&rules, "to", query.to.as_deref()),

@@ -11,7 +11,7 @@ use super::rate_limit::{RateKey, RateLimiter, refusal_message, retry_after_secon
 use crate::auth::Identity;
 use crate::domain::idempotency as rules;
 use crate::error::{AppError, ErrorCode};
-use crate::graphql::input_guard::UploadedFiles;
+use crate::graphql::input_guard::{UPLOAD_MARKER, UploadedFiles};
 use crate::graphql::limits::{CostCharge, DOCUMENT_REFUSALS, RATE_LIMITED, code_errors};
 use crate::graphql::persisted;
 use crate::graphql::{RegistrySchema, RequestContext};
@@ -382,19 +382,13 @@ pub(super) async fn execute(
     }
 
     // Each request says how many files it carries, for the input guard's `Upload` check.
+    let with_files = |r: async_graphql::Request| {
+        let files = UploadedFiles(r.uploads.len());
+        r.data(files)
+    };
     let batch = match batch {
-        BatchRequest::Single(r) => {
-            let files = UploadedFiles(r.uploads.len());
-            BatchRequest::Single(r.data(files))
-        }
-        BatchRequest::Batch(rs) => BatchRequest::Batch(
-            rs.into_iter()
-                .map(|r| {
-                    let files = UploadedFiles(r.uploads.len());
-                    r.data(files)
-                })
-                .collect(),
-        ),
+        BatchRequest::Single(r) => BatchRequest::Single(with_files(r)),
+        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(with_files).collect()),
     };
     let batch = match charge {
         Some(charge) => batch.data(context).data(charge),
@@ -493,15 +487,16 @@ pub const BATCH_NOT_RUN: &str = "BATCH_NOT_RUN";
 
 /// async-graphql marks an uploaded file in the variables as `#__graphql_file__:<index>`
 /// and its `Upload` scalar panics on a marker whose index is not a number or names no
-/// file of the request. A client can
-/// write such a string into any variable (JSON or the multipart `operations`), so a
-/// marker without a valid index is refused before anything runs.
+/// file of the request. A client can write such a string into any variable (JSON or the
+/// multipart `operations`), so over HTTP a marker without a valid index is refused
+/// before anything runs, as a malformed request. The input guard's `Upload` check
+/// (`graphql::input_guard`) is what covers every transport and the document's literals;
+/// this earlier refusal keeps HTTP's answer to a forged variable a 400.
 fn has_forged_upload(batch: &BatchRequest) -> bool {
-    const MARKER: &str = "#__graphql_file__:";
     fn forged(v: &async_graphql::Value, files: usize) -> bool {
         match v {
             async_graphql::Value::String(s) => s
-                .strip_prefix(MARKER)
+                .strip_prefix(UPLOAD_MARKER)
                 .is_some_and(|i| i.parse::<usize>().map_or(true, |i| i >= files)),
             async_graphql::Value::List(items) => items.iter().any(|v| forged(v, files)),
             async_graphql::Value::Object(fields) => fields.values().any(|v| forged(v, files)),

@@ -10,8 +10,9 @@ use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use entity::{audit_event, audit_head};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QuerySelect, Set, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QuerySelect, Set, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use serde_json::Value;
 
@@ -103,10 +104,16 @@ pub async fn begin_write_at(
 ) -> AppResult<(DatabaseTransaction, DateTime<Utc>)> {
     let tx = begin_write(db).await?;
     let now = clock.now();
-    let last_event_id = head(&tx).await?.last_event_id;
-    let newest: Option<DateTime<Utc>> = audit_event::Entity::find_by_id(last_event_id)
+    // The chain head's event, in one statement.
+    let head_event = sea_orm::sea_query::Query::select()
+        .column(audit_head::Column::LastEventId)
+        .from(audit_head::Entity)
+        .and_where(audit_head::Column::Id.eq(1))
+        .to_owned();
+    let newest: Option<DateTime<Utc>> = audit_event::Entity::find()
         .select_only()
         .column(audit_event::Column::OccurredAt)
+        .filter(audit_event::Column::Id.in_subquery(head_event))
         .into_tuple()
         .one(&tx)
         .await?;

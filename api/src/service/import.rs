@@ -1272,33 +1272,17 @@ impl Job<'_> {
         // lifecycle (`check_imported_removal` says why).
         // Read as the comparison above and the export read it (the period's removal),
         // so that a row equal to an export of the listing always passes.
-        let recorded_removal = match removal_of(
+        let recorded_removal = removal_of(
             last.ends_at,
             last.removed_at,
             last.removal_kind.as_deref(),
             self.now,
-        ) {
-            Some((on, "REPAIRED")) => Some(EarlyRemoval {
-                kind: StoredStatus::Repaired,
-                on,
-            }),
-            Some((on, "REVOKED")) => Some(EarlyRemoval {
-                kind: StoredStatus::Revoked,
-                on,
-            }),
-            _ => None,
-        };
-        let row_removal = match target.row.removal {
-            Some((on, RemovalKind::Repaired)) => Some(EarlyRemoval {
-                kind: StoredStatus::Repaired,
-                on,
-            }),
-            Some((on, RemovalKind::Revoked)) => Some(EarlyRemoval {
-                kind: StoredStatus::Revoked,
-                on,
-            }),
-            _ => None,
-        };
+        )
+        .and_then(|(on, kind)| early_removal(on, kind));
+        let row_removal = target
+            .row
+            .removal
+            .and_then(|(on, kind)| early_removal(on, kind.as_str()));
         if let Err(rf) = check_imported_removal(l.id, recorded_removal, row_removal) {
             return Err(vec![RowError::new(
                 target.row.row,
@@ -1457,6 +1441,17 @@ impl Job<'_> {
         }
         Some((starts_at, months, ends_at, removed_at, publicity))
     }
+}
+
+/// A removal named as the file and `removal_of` name them (`REPAIRED`, `REVOKED`,
+/// `EXPIRED`), as an early removal: an expiry is none.
+fn early_removal(on: NaiveDate, kind: &str) -> Option<EarlyRemoval> {
+    let kind = match kind {
+        "REPAIRED" => StoredStatus::Repaired,
+        "REVOKED" => StoredStatus::Revoked,
+        _ => return None,
+    };
+    Some(EarlyRemoval { kind, on })
 }
 
 /// An imported repair obeys the repair procedure's minimum (`domain::repair::minimum_listed`):
@@ -1878,15 +1873,6 @@ fn removal_reason(t: &Target) -> Option<String> {
             kind.as_str()
         )),
         _ => None,
-    }
-}
-
-/// The input guard's text and date rules, from the configured limits.
-pub fn input_rules(limits: &crate::config::Limits) -> InputRules {
-    InputRules {
-        min_year: limits.min_year,
-        max_year: limits.max_year,
-        max_string_chars: limits.max_string_chars,
     }
 }
 

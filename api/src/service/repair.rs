@@ -6,6 +6,7 @@
 use super::audit::{self, AuditEntry};
 use super::{Actor, Services, calendar, listings, required_text};
 use crate::domain::lifecycle::{ListingStatus, StoredStatus};
+use crate::domain::listing_rules::ListRules;
 use crate::domain::refusal::{Reason, Refusal};
 use crate::domain::region::{DivisionCode, ScopeMatch, scope_match};
 use crate::domain::repair::{
@@ -167,6 +168,19 @@ async fn later_listings<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// What an application is judged against besides its own statements and documents, at
+/// submission and again at approval: the rules of the listing's list (its repair
+/// minimum) and the operator's listings since the listing took effect (`listed_since`).
+async fn judged_against<C: ConnectionTrait>(
+    db: &C,
+    l: &listing::Model,
+    listed_since: DateTime<Utc>,
+) -> AppResult<(ListRules, Vec<LaterListing>)> {
+    let list = listings::list_of(db, l).await?;
+    let rules = listings::list_rules(&list)?;
+    Ok((rules, later_listings(db, l, listed_since).await?))
+}
+
 fn snapshot(a: &repair_application::Model) -> Value {
     let instant = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -271,10 +285,8 @@ pub async fn submit(
             l.id, open.id
         )));
     }
-    let list = listings::list_of(&tx, &l).await?;
-    let later = later_listings(&tx, &l, first.starts_at).await?;
+    let (rules, later) = judged_against(&tx, &l, first.starts_at).await?;
     let kinds: Vec<DocumentKind> = documents.iter().map(|d| d.kind).collect();
-    let rules = listings::list_rules(&list)?;
     let eligibility = repair::assess(&Facts {
         listed_on,
         received_on: input.received_date,
@@ -394,9 +406,7 @@ async fn ensure_still_eligible(
     let first = periods
         .first()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("listing {} has no period", l.id)))?;
-    let list = listings::list_of(tx, l).await?;
-    let rules = listings::list_rules(&list)?;
-    let later = later_listings(tx, l, first.starts_at).await?;
+    let (rules, later) = judged_against(tx, l, first.starts_at).await?;
     let kinds: Vec<DocumentKind> = recorded.documents.iter().map(|d| d.kind).collect();
     let now = repair::reassess(
         &Facts {

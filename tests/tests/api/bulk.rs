@@ -140,7 +140,7 @@ async fn run_with_progress(
     let mut opts = ImportOptions::new(Kind::Listings, name);
     opts.chunk_rows = 2;
     adjust(&mut opts);
-    let rules = import::input_rules(&app.state.settings.limits);
+    let rules = app.state.settings.limits.input_rules();
     import::import(&app.state.services, who, rules, &file, &opts, progress)
         .await
         .unwrap_or_else(|e| panic!("import failed: {e}"))

@@ -243,19 +243,24 @@ async fn a_year_means_a_full_year(app: TestApp) {
     again.assert_error("CONFLICT");
 }
 
-async fn every_failed_condition_is_answered(app: TestApp) {
-    let (id, listed_on) = listed_a_year_ago(&app, "441802", 2).await;
-    // A later listing of the same operator on another list.
-    let code = valid_code("441802", 2);
-    let later_effective = beijing_morning(listed_on + Days::new(30));
+/// The operator `code` listed again, on the tax list, for the penalty `penalty_doc_no` of
+/// `penalty_date`: noticed and decided on `decided_on`, in force from that morning
+/// (Beijing). Its listing id.
+async fn listed_again(
+    app: &TestApp,
+    code: &str,
+    penalty_doc_no: &str,
+    penalty_date: NaiveDate,
+    decided_on: NaiveDate,
+) -> String {
     let p = app
         .gql(
             Some(&app.admin()),
             "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id } }",
             json!({"i": {"uscc": code, "list": "TAX_MAJOR_VIOLATION", "authority": "国家税务总局清远市税务局",
-                "penaltyDocNo": "清税罚〔2025〕9号", "penaltyDate": listed_on, "violationCategory": "CONSUMER_HARM",
+                "penaltyDocNo": penalty_doc_no, "penaltyDate": penalty_date, "violationCategory": "CONSUMER_HARM",
                 "reason": "虚开发票", "legalBasis": "《重大税收违法失信主体信息公布管理办法》",
-                "noticeDate": listed_on + Days::new(30)}}),
+                "noticeDate": decided_on}}),
         )
         .await;
     let later_id = p.data()["proposeListing"]["id"]
@@ -263,15 +268,30 @@ async fn every_failed_condition_is_answered(app: TestApp) {
         .unwrap()
         .to_string();
     crate::listings::decide(
-        &app,
+        app,
         &app.admin(),
         &later_id,
         1,
-        &(listed_on + Days::new(30)).to_string(),
-        Some(later_effective),
+        &decided_on.to_string(),
+        Some(beijing_morning(decided_on)),
     )
     .await
     .data();
+    later_id
+}
+
+async fn every_failed_condition_is_answered(app: TestApp) {
+    let (id, listed_on) = listed_a_year_ago(&app, "441802", 2).await;
+    // A later listing of the same operator on another list.
+    let code = valid_code("441802", 2);
+    let later_id = listed_again(
+        &app,
+        &code,
+        "清税罚〔2025〕9号",
+        listed_on,
+        listed_on + Days::new(30),
+    )
+    .await;
 
     let r = submit_with(
         &app,
@@ -777,30 +797,7 @@ async fn approval_judges_eligibility_again(app: TestApp) {
     // The same operator listed again for another penalty, after the submission.
     let code = valid_code("441802", 6);
     let on = today() - Days::new(1);
-    let p = app
-        .gql(
-            Some(&app.admin()),
-            "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id } }",
-            json!({"i": {"uscc": code, "list": "TAX_MAJOR_VIOLATION", "authority": "国家税务总局清远市税务局",
-                "penaltyDocNo": "清税罚〔2026〕7号", "penaltyDate": on, "violationCategory": "CONSUMER_HARM",
-                "reason": "虚开发票", "legalBasis": "《重大税收违法失信主体信息公布管理办法》",
-                "noticeDate": on}}),
-        )
-        .await;
-    let later_id = p.data()["proposeListing"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    crate::listings::decide(
-        &app,
-        &app.admin(),
-        &later_id,
-        1,
-        &on.to_string(),
-        Some(beijing_morning(on)),
-    )
-    .await
-    .data();
+    let later_id = listed_again(&app, &code, "清税罚〔2026〕7号", on, on).await;
 
     let events = app.count("audit_events").await;
     let refused = decide_as(&app, &app.admin(), &app_id, 1, true, "已履行全部义务").await;

@@ -159,6 +159,20 @@ async fn index(
             return html(StatusCode::BAD_REQUEST, "no-store", page.render());
         }
     };
+    // The search's own rule (`check_search`, as GraphQL's), said in the page's words.
+    if let Err(refused) = svc::check_search(Some(&search)) {
+        let min = crate::store::name_search::MIN_INDEXED_CHARS;
+        page.error = Some(match refused {
+            svc::SearchRefusal::TooShort => {
+                format!("查询内容过短：请输入统一社会信用代码，或名称中至少 {min} 个字")
+            }
+            svc::SearchRefusal::ControlCharacter => "查询内容含有无效字符".into(),
+            svc::SearchRefusal::TooLong => {
+                format!("查询内容过长（最多 {} 个字符）", svc::MAX_SEARCH_CHARS)
+            }
+        });
+        return html(StatusCode::BAD_REQUEST, "no-store", page.render());
+    }
     let db = state.heavy_reads(true);
     match svc::in_force_now(db, state.clock.now(), Some(&search), PAGE_SIZE, after).await {
         Ok((rows, has_next)) => {
@@ -169,14 +183,7 @@ async fn index(
             html(StatusCode::OK, CACHEABLE, page.render())
         }
         Err(err) if err.code() == ErrorCode::BadUserInput => {
-            let min = crate::store::name_search::MIN_INDEXED_CHARS;
-            page.error = Some(match svc::check_search(Some(&search)) {
-                Err(svc::SearchRefusal::TooShort) => {
-                    format!("查询内容过短：请输入统一社会信用代码，或名称中至少 {min} 个字")
-                }
-                Err(svc::SearchRefusal::ControlCharacter) => "查询内容含有无效字符".into(),
-                _ => format!("查询内容过长（最多 {} 个字符）", svc::MAX_SEARCH_CHARS),
-            });
+            page.error = Some("查询条件无效".into());
             html(StatusCode::BAD_REQUEST, "no-store", page.render())
         }
         Err(err) => {
