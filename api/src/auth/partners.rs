@@ -5,6 +5,10 @@
 //! every instance on PostgreSQL (`cluster::notify`), which drops that subject at once;
 //! the cache time is the bound when an announcement is missed, so a deactivated partner
 //! is refused at the latest that long after the deactivation.
+//!
+//! A registration read that was under way when a subject was dropped may have seen the
+//! row before the change committed; it is not cached (`PartnerDirectory::remember_if`),
+//! so the dropped subject's next request reads the registration again.
 
 use super::{Identity, Role};
 use crate::domain::measures::Domain;
@@ -48,7 +52,16 @@ pub fn stored_domains(value: &serde_json::Value) -> Vec<Domain> {
 /// A short-lived cache of partner registrations, keyed by token subject.
 pub struct PartnerDirectory {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, PartnerStanding)>>,
+    cache: Mutex<Cache>,
+}
+
+struct Cache {
+    /// Bumped by every `forget` and `forget_all`, under the same lock as the entries, so
+    /// a read that began before a drop cannot store what it read after the drop. One
+    /// counter for all subjects: a drop of another subject costs a spurious miss (one
+    /// more read), never a stale entry.
+    generation: u64,
+    entries: HashMap<String, (Instant, PartnerStanding)>,
 }
 
 /// Cached entries kept before expired ones are swept.
@@ -58,30 +71,47 @@ impl PartnerDirectory {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache {
+                generation: 0,
+                entries: HashMap::new(),
+            }),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current drop generation: read it before reading a registration and pass it
+    /// to [`Self::remember_if`].
+    fn generation(&self) -> u64 {
+        self.lock().generation
     }
 
     /// The cached registration, if it was read less than `max_age` ago.
     fn cached(&self, subject: &str, max_age: Duration) -> Option<PartnerStanding> {
-        let entries = self
+        self.lock()
             .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries
             .get(subject)
             .filter(|(at, _)| at.elapsed() < max_age.min(self.ttl))
             .map(|(_, standing)| standing.clone())
     }
 
-    fn remember(&self, subject: &str, standing: PartnerStanding) {
+    /// Caches a registration read after `seen_generation` was taken, unless a subject
+    /// was dropped since: that read may have seen the row before the change that caused
+    /// the drop committed, and caching it would keep the old registration for a whole
+    /// cache time after the announcement.
+    fn remember_if(&self, subject: &str, standing: PartnerStanding, seen_generation: u64) {
         if self.ttl.is_zero() {
             return;
         }
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self.lock();
+        if cache.generation != seen_generation {
+            return;
+        }
+        let entries = &mut cache.entries;
         if entries.len() >= SWEEP_ABOVE {
             let ttl = self.ttl;
             entries.retain(|_, (at, _)| at.elapsed() < ttl);
@@ -92,19 +122,17 @@ impl PartnerDirectory {
     /// Drops a subject's cached registration (after a change made by this instance, or
     /// announced by another).
     pub fn forget(&self, subject: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(subject);
+        let mut cache = self.lock();
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.entries.remove(subject);
     }
 
     /// Drops every cached registration (the cluster listener lost its connection and
     /// may have missed announcements).
     pub fn forget_all(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        let mut cache = self.lock();
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.entries.clear();
     }
 
     /// The registration of `subject`; `None` when it is not registered (never cached,
@@ -128,6 +156,7 @@ impl PartnerDirectory {
         if let Some(standing) = self.cached(subject, max_age) {
             return Ok(Some(standing));
         }
+        let generation = self.generation();
         let Some(row) = partner::Entity::find()
             .filter(partner::Column::Subject.eq(subject))
             .one(db)
@@ -139,7 +168,7 @@ impl PartnerDirectory {
             active: row.active,
             domains: stored_domains(&row.domains),
         };
-        self.remember(subject, standing.clone());
+        self.remember_if(subject, standing.clone(), generation);
         Ok(Some(standing))
     }
 
@@ -218,7 +247,7 @@ mod tests {
             active: true,
             domains: vec![Procurement],
         };
-        directory.remember("p", standing.clone());
+        directory.remember_if("p", standing.clone(), directory.generation());
         let ttl = Duration::from_millis(30);
         assert_eq!(directory.cached("p", ttl), Some(standing.clone()));
         // A shorter age asked for is honoured; a longer one is capped at the cache time.
@@ -226,20 +255,45 @@ mod tests {
         assert_eq!(directory.cached("p", Duration::from_millis(5)), None);
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(directory.cached("p", Duration::from_secs(60)), None);
-        directory.remember("p", standing);
+        directory.remember_if("p", standing, directory.generation());
         directory.forget("p");
         assert_eq!(directory.cached("p", ttl), None);
     }
 
     #[test]
+    fn a_read_that_straddles_a_drop_is_not_cached() {
+        let directory = PartnerDirectory::new(Duration::from_secs(60));
+        let active = PartnerStanding {
+            active: true,
+            domains: vec![Procurement],
+        };
+        let ttl = Duration::from_secs(60);
+        // The read began, the registration changed and was dropped, then the read ended
+        // with what it saw before the change.
+        let seen = directory.generation();
+        directory.forget("p");
+        directory.remember_if("p", active.clone(), seen);
+        assert_eq!(directory.cached("p", ttl), None);
+        // Losing the listener drops everything, and straddles the same way.
+        let seen = directory.generation();
+        directory.forget_all();
+        directory.remember_if("p", active.clone(), seen);
+        assert_eq!(directory.cached("p", ttl), None);
+        // A read begun after the drop is cached.
+        directory.remember_if("p", active.clone(), directory.generation());
+        assert_eq!(directory.cached("p", ttl), Some(active));
+    }
+
+    #[test]
     fn a_zero_ttl_caches_nothing() {
         let directory = PartnerDirectory::new(Duration::ZERO);
-        directory.remember(
+        directory.remember_if(
             "p",
             PartnerStanding {
                 active: true,
                 domains: vec![],
             },
+            directory.generation(),
         );
         assert_eq!(directory.cached("p", Duration::from_secs(1)), None);
     }
