@@ -449,7 +449,25 @@ impl Settings {
                 figment = figment.merge(Serialized::default(key, value));
             }
         }
-        figment.extract().map_err(Box::new)
+        let settings: Self = figment.extract().map_err(Box::new)?;
+        settings
+            .validate()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(settings)
+    }
+
+    /// Values that parse but cannot work: refused at the start, naming the key, rather
+    /// than failing every request that reads them later.
+    fn validate(&self) -> Result<(), String> {
+        // The repair window ends this many months after listing: 0 or less closes it for
+        // every listing (a negative value failed every repair submission as INTERNAL).
+        if self.rules.repair_max_months <= 0 {
+            return Err(format!(
+                "rules.repair_max_months must be a positive number of months, not {}",
+                self.rules.repair_max_months
+            ));
+        }
+        Ok(())
     }
 
     /// The address to listen on: `bind`, where `:PORT` (`REGISTRY_BIND=:0`) means the
@@ -511,7 +529,7 @@ mod tests {
             Path::new("registry.toml")
         });
         match Settings::load(file) {
-            Ok(settings) => panic!("loaded despite the typo: {settings:?}"),
+            Ok(settings) => panic!("loaded despite the error: {settings:?}"),
             Err(err) => err.to_string(),
         }
     }
@@ -580,6 +598,26 @@ mod tests {
             assert_eq!(settings.metrics.token.as_deref(), Some("12345"));
             assert_eq!(settings.auth.issuer, "3e5");
             assert_eq!(settings.auth.audience, "true");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_repair_window_that_cannot_open_is_refused_naming_the_key() {
+        for value in ["-36", "0"] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env("REGISTRY_RULES__REPAIR_MAX_MONTHS", value);
+                let err = load_error(jail, None);
+                assert!(err.contains("rules.repair_max_months"), "{err}");
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("REGISTRY_RULES__REPAIR_MAX_MONTHS", "48");
+            let settings = Settings::load(None).expect("loads");
+            assert_eq!(settings.rules.repair_max_months, 48);
             Ok(())
         });
     }

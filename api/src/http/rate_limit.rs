@@ -2,8 +2,9 @@
 //! per client address (anonymous callers and callers whose token is refused).
 //!
 //! The client address is the TCP peer, unless the peer is one of `limits.trusted_proxies`:
-//! then it is the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
-//! (entries to its left were written by the client and prove nothing).
+//! then it is the right-most `X-Forwarded-For` entry (all the header's lines, in order) that
+//! is not itself a trusted proxy (entries to its left were written by the client and prove
+//! nothing).
 //!
 //! A GraphQL operation is charged by its cost (`graphql::cost`, rows rather than fields):
 //! [`tokens_for`] = max(1, ceil(cost / [`POINTS_PER_TOKEN`])) tokens, so a `checkBatch`
@@ -358,16 +359,27 @@ impl RateLimiter {
 
     /// The client of `req`: its peer, or what a trusted proxy forwarded.
     pub fn client_address(&self, req: &actix_web::HttpRequest) -> IpAddr {
-        let forwarded_for = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+        let forwarded_for = forwarded_for(req.headers());
         client_address(
             req.peer_addr().map(|p| p.ip()),
-            forwarded_for,
+            forwarded_for.as_deref(),
             &self.trusted_proxies,
         )
     }
+}
+
+/// Every `X-Forwarded-For` line of `headers`, in order, as the one comma-separated list
+/// they are (RFC 9110 §5.3). HAProxy's `option forwardfor` adds its own line after
+/// whatever the client sent instead of appending to it, so reading only the first line
+/// would believe the client's own entry (a fresh rate bucket per request, or a victim's
+/// address spent). A line that is not visible ASCII is kept as an entry that does not
+/// parse, so the walk stops there as it does at any other garbage.
+fn forwarded_for(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    let lines: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .map(|v| v.to_str().unwrap_or("?"))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
 }
 
 /// `10.0.0.0/8`, `::1/128` or a bare address.
@@ -566,6 +578,48 @@ mod tests {
             client_address(Some(proxy), Some("203.0.113.7:5555"), &trusted),
             client
         );
+    }
+
+    /// HAProxy's `option forwardfor` adds a line after the client's own: the right-most
+    /// entry of all the lines together is the one the proxy wrote.
+    #[test]
+    fn forwarded_for_reads_every_header_line() {
+        use actix_web::test::TestRequest;
+        let limits = Limits {
+            trusted_proxies: vec!["127.0.0.1".into()],
+            ..Limits::default()
+        };
+        let limiter = RateLimiter::from_limits(&limits).unwrap();
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let two_lines = TestRequest::default()
+            .peer_addr(peer)
+            .append_header(("x-forwarded-for", "10.9.9.1"))
+            .append_header(("x-forwarded-for", "198.51.100.1"))
+            .to_http_request();
+        assert_eq!(
+            limiter.client_address(&two_lines),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+        // Trusted hops on the last line are skipped into the line before.
+        let through_two_proxies = TestRequest::default()
+            .peer_addr(peer)
+            .append_header(("x-forwarded-for", "203.0.113.7"))
+            .append_header(("x-forwarded-for", "127.0.0.1"))
+            .to_http_request();
+        assert_eq!(
+            limiter.client_address(&through_two_proxies),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        // A line that is not text stops the walk, as garbage does.
+        let garbage = TestRequest::default()
+            .peer_addr(peer)
+            .append_header((
+                "x-forwarded-for",
+                actix_web::http::header::HeaderValue::from_bytes(b"\xff").unwrap(),
+            ))
+            .append_header(("x-forwarded-for", "127.0.0.1"))
+            .to_http_request();
+        assert_eq!(limiter.client_address(&garbage), peer.ip());
     }
 
     #[test]

@@ -226,6 +226,20 @@ impl CosignatureRefusal {
     }
 }
 
+/// Whether a posted note is the held checkpoint: the whole note text (origin, size, root
+/// and every extension line, the registry log's `status-map/v1` root among them), not
+/// the size and root alone. A cosignature signs that whole text (C2SP
+/// tlog-cosignature), and it is stored and served after the held note: a cosignature of
+/// another text under the same size and root (a second checkpoint the log key signed
+/// with another map) would be served where it does not verify, and every verifier that
+/// knows the witness would then find the log's checkpoint invalid.
+fn same_note_text(held: &str, posted: &str) -> bool {
+    matches!(
+        (tlog::note::note_text(held), tlog::note::note_text(posted)),
+        (Some(held), Some(posted)) if held == posted
+    )
+}
+
 /// Events logged per registry-log append.
 const REGISTRY_APPEND_PAGE: u64 = 500;
 
@@ -286,13 +300,12 @@ impl TransparencyLogs {
         let held = tlog_store::checkpoint_at(db, log, checkpoint.size)
             .await
             .map_err(AppError::from)?;
-        let same = held
+        if !held
             .as_deref()
-            .and_then(|held| verifier.verify_checkpoint(held).ok())
-            .is_some_and(|held| held.root == checkpoint.root);
-        if !same {
+            .is_some_and(|held| same_note_text(held, note))
+        {
             return Err(CosignatureRefusal::UnknownCheckpoint(format!(
-                "this log holds no checkpoint of size {} with that root",
+                "this log holds no checkpoint of size {} with that text",
                 checkpoint.size
             )));
         }
@@ -643,6 +656,70 @@ mod tests {
             position,
             covered_through,
         }
+    }
+
+    /// A cosignature of a note with the held size and root but another extension line
+    /// (another status map under the log key) is refused as UNKNOWN_CHECKPOINT and not
+    /// stored; the held note's own cosignature is accepted.
+    #[tokio::test]
+    async fn a_cosignature_of_another_text_of_the_held_size_and_root_is_refused() {
+        use crate::tlog::cosignature::WitnessKey;
+        let dir = tempfile::tempdir().unwrap();
+        let witness = WitnessKey::new(
+            "witness.unit/w1",
+            ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        )
+        .unwrap();
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        settings.logs.witnesses = vec![witness.vkey()];
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("logs.db").display());
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        crate::db::migrate_up(&db).await.unwrap();
+        let logs = TransparencyLogs::open(&settings, crate::clock::Clock::system()).unwrap();
+        logs.init(&db).await.unwrap();
+        let held = tlog_store::head(&db, LogName::Registry)
+            .await
+            .unwrap()
+            .unwrap();
+
+        let other_map = status_map::extension_line(&Hash([9; 32]));
+        let other = logs
+            .key(LogName::Registry)
+            .sign_checkpoint_with(held.size, &held.root, Some(&other_map))
+            .unwrap();
+        assert_ne!(
+            other, held.checkpoint,
+            "another text of the same size and root"
+        );
+        let refused = logs
+            .accept_cosignature(
+                &db,
+                LogName::Registry,
+                &witness.cosign(&other, 1_700_000_000).unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "UNKNOWN_CHECKPOINT", "{refused}");
+        assert_eq!(
+            logs.cosigned_checkpoint(&db, LogName::Registry)
+                .await
+                .unwrap(),
+            Some(held.checkpoint.clone()),
+            "nothing stored"
+        );
+
+        let accepted = logs
+            .accept_cosignature(
+                &db,
+                LogName::Registry,
+                &witness.cosign(&held.checkpoint, 1_700_000_000).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(accepted, vec![witness.key_label()]);
     }
 
     #[test]

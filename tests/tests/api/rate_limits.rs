@@ -94,6 +94,19 @@ async fn trusted_proxies_forward_the_client_address(app: TestApp) {
     // A client cannot escape by prepending addresses: the right-most untrusted one counts.
     let spoof = [("x-forwarded-for", "10.9.9.9, 198.51.100.1")];
     assert_limited(&call(&app, None, &spoof).await);
+    // Nor by sending a line of its own: HAProxy's `option forwardfor` adds another line
+    // after it, and the right-most entry of all the lines is the one the proxy wrote.
+    let c = "198.51.100.3";
+    for i in 0..3 {
+        let own = format!("10.9.9.{i}");
+        let lines = [("x-forwarded-for", own.as_str()), ("x-forwarded-for", c)];
+        let answer = call(&app, None, &lines).await;
+        if i < 2 {
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        } else {
+            assert_limited(&answer);
+        }
+    }
 }
 
 /// WebSocket upgrades count against the client address; each `connection_init` against
