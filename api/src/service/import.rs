@@ -1130,21 +1130,24 @@ impl Job<'_> {
                 .by_doc
                 .get(&(op.id, list.id, r.decision_doc_no.clone()))
         });
-        // The months the matched listing's period applies, as recorded (not the list's
-        // default, which may have changed since: `recorded_period_months` says why).
-        let recorded_months = matched.and_then(|l| {
+        // The matched listing's period as recorded, with the months it applies (not the
+        // list's default, which may have changed since: `recorded_period_months` says why).
+        let recorded_period = matched.and_then(|l| {
             recorded
                 .periods
                 .get(&l.id)
                 .and_then(|ps| ps.first())
-                .map(|p| {
-                    listing_rules::recorded_period_months(
+                .map(|p| RecordedPeriod {
+                    starts_at: p.starts_at,
+                    ends_at: p.ends_at,
+                    months: listing_rules::recorded_period_months(
                         l.period_months_override,
                         p.starts_at,
                         p.ends_at,
-                    )
+                    ),
                 })
         });
+        let recorded_months = recorded_period.map(|p| p.months);
         let defence_deadline = match cat
             .calendar
             .add_working_days(r.notice_date, rules.defence_working_days)
@@ -1161,15 +1164,32 @@ impl Job<'_> {
                 notice_date: r.notice_date,
                 defence_deadline: deadline,
             };
-            if let Err(rf) = listing_rules::check_decision_date(
-                proposal,
-                r.decision_date,
-                r.defence_waived,
-                today,
-            ) {
+            let checked = match recorded_period {
+                // A correction of a listing recorded here: correctListing's rule, which
+                // also keeps the decision at or before the instant the listing took
+                // effect (the start stays as recorded, see `period`).
+                Some(p) => listing_rules::check_corrected_dates(
+                    listing_rules::CorrectedDates {
+                        penalty_date: r.penalty_date,
+                        notice_date: r.notice_date,
+                        defence_deadline: deadline,
+                        decision_date: Some(r.decision_date),
+                        decided_inside_defence_period: r.defence_waived,
+                        first_start: Some(p.starts_at),
+                    },
+                    today,
+                ),
+                None => listing_rules::check_decision_date(
+                    proposal,
+                    r.decision_date,
+                    r.defence_waived,
+                    today,
+                ),
+            };
+            if let Err(rf) = checked {
                 e.refusal(&rf, "decisionDate");
             } else {
-                period = self.period(&mut e, &r, rules, recorded_months, &cat.calendar);
+                period = self.period(&mut e, &r, rules, recorded_period, &cat.calendar);
             }
         }
         // The natural key, once per file.
@@ -1323,17 +1343,24 @@ impl Job<'_> {
     }
 
     /// The period a decided row sets: from the start of its decision date (Beijing) for
-    /// the list's period (or the row's longer one), ended or removed as the row says. A
-    /// listing recorded here (`recorded_months`) keeps its own months where the row names
-    /// none, and may be given others as `correctListing` may (shorter than the list's
-    /// default included): an import of it is a correction, not a decision.
+    /// the list's period (or the row's longer one), ended or removed as the row says.
+    ///
+    /// A listing recorded here (`recorded`) is corrected, not decided again. It keeps its
+    /// recorded start: the row cannot express an `effectiveAt` later than the decision
+    /// date's midnight, and `correctListing` never moves a start either. It keeps its
+    /// months where the row names none, and its recorded end, to the instant, while the
+    /// months stay as recorded: an end corrected off a month boundary (`expiresAt`),
+    /// whose months the export rounds down, must survive a row that changes only the
+    /// reason. Other months (shorter than the list's default included, as
+    /// `correctListing` may set them) end the period that many months after the recorded
+    /// start.
     #[allow(clippy::type_complexity)]
     fn period(
         &self,
         e: &mut RowErrors<'_>,
         r: &ListingRow,
         rules: ListRules,
-        recorded_months: Option<u32>,
+        recorded: Option<RecordedPeriod>,
         cal: &WorkingCalendar,
     ) -> Option<(
         DateTime<Utc>,
@@ -1342,12 +1369,16 @@ impl Job<'_> {
         Option<DateTime<Utc>>,
         Option<NaiveDate>,
     )> {
-        let starts_at = match listing_rules::effective_from(r.decision_date, None, self.now) {
-            Ok(t) => t,
-            Err(rf) => {
-                e.refusal(&rf, "decisionDate");
-                return None;
-            }
+        let recorded_months = recorded.map(|p| p.months);
+        let starts_at = match recorded {
+            Some(p) => p.starts_at,
+            None => match listing_rules::effective_from(r.decision_date, None, self.now) {
+                Ok(t) => t,
+                Err(rf) => {
+                    e.refusal(&rf, "decisionDate");
+                    return None;
+                }
+            },
         };
         let months = match (r.period_months, recorded_months) {
             (None, Some(recorded)) => recorded,
@@ -1366,12 +1397,15 @@ impl Job<'_> {
                 }
             },
         };
-        let mut ends_at = match listing_rules::period_end(starts_at, months) {
-            Ok(t) => t,
-            Err(rf) => {
-                e.refusal(&rf, "periodMonths");
-                return None;
-            }
+        let mut ends_at = match recorded {
+            Some(p) if p.months == months => p.ends_at,
+            _ => match listing_rules::period_end(starts_at, months) {
+                Ok(t) => t,
+                Err(rf) => {
+                    e.refusal(&rf, "periodMonths");
+                    return None;
+                }
+            },
         };
         if recorded_months.is_some()
             && let Err(rf) = listing_rules::check_corrected_end(starts_at, ends_at)
@@ -1389,8 +1423,14 @@ impl Job<'_> {
         let mut publicity = None;
         if let Some((date, kind)) = r.removal {
             let at = china_midnight(date);
+            // A row names a day: a recorded start later than its midnight (a later
+            // `effectiveAt`) still allows a removal dated that day, as recorded.
+            let listed_from = match recorded {
+                Some(_) => china_midnight(china_date(starts_at)),
+                None => starts_at,
+            };
             if let Err(rf) =
-                listing_rules::removal_effective_at(Some(at), Some(starts_at), self.now)
+                listing_rules::removal_effective_at(Some(at), Some(listed_from), self.now)
             {
                 e.add(
                     "removedDate",
@@ -1399,6 +1439,8 @@ impl Job<'_> {
                 return None;
             }
             match kind {
+                // The recorded end's own day: the recorded end, to the instant.
+                RemovalKind::Expired if recorded.is_some() && date == china_date(ends_at) => {}
                 RemovalKind::Expired => {
                     if let Err(rf) = listing_rules::check_corrected_end(starts_at, at) {
                         e.add(
@@ -1467,6 +1509,15 @@ fn repair_minimum(listed_on: NaiveDate, min_months: u32, on: NaiveDate) -> Resul
             "removedDate {on}: {min_months} months after {listed_on} is beyond the calendar"
         )),
     }
+}
+
+/// A recorded listing's first period, which a row corrects (`Job::period`).
+#[derive(Clone, Copy)]
+struct RecordedPeriod {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    /// The months it applies (`listing_rules::recorded_period_months`).
+    months: u32,
 }
 
 /// Operator id, list id and a document number.
@@ -1808,8 +1859,8 @@ impl Job<'_> {
         // row only because its removal is the recorded one (`check_imported_removal`),
         // and the row names only its date, where the record has the instant and the
         // procedure's own reason.
+        // The start stays as recorded (`Job::period` keeps it: `t.starts_at` is it).
         let mut p: listing_period::ActiveModel = period.into();
-        p.starts_at = Set(t.starts_at);
         p.ends_at = Set(t.ends_at);
         p.update(tx).await?;
         let region = t.authority_region.clone();

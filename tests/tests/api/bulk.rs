@@ -1650,6 +1650,7 @@ async fn the_errors_kept_are_bounded(app: TestApp) {
 }
 
 on_both_backends!(
+    an_import_correction_keeps_the_recorded_period,
     the_errors_kept_are_bounded,
     a_resumed_import_plans_its_committed_rows_again,
     a_changed_list_default_does_not_change_recorded_periods,
@@ -1668,3 +1669,174 @@ on_both_backends!(
     a_file_with_bad_rows_is_refused_whole_unless_partial,
     gb18030_and_xlsx_files_import_the_same_listings,
 );
+
+/// `export listings` as CSV bytes.
+async fn export_listings(app: &TestApp) -> Vec<u8> {
+    use api::service::export::{self, ExportFilter, ExportKind};
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut sink = Sink::new(
+        OutputFormat::Csv,
+        Box::new(out.reopen().unwrap()),
+        export::columns_of(ExportKind::Listings),
+    )
+    .unwrap();
+    export::export(
+        &app.db,
+        ExportKind::Listings,
+        &ExportFilter::default(),
+        app.state.clock.now(),
+        &mut sink,
+        || async { Ok(()) },
+    )
+    .await
+    .unwrap();
+    sink.finish().unwrap();
+    std::fs::read(out.path()).unwrap()
+}
+
+/// The rows of a CSV export (header first), as text cells.
+fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let text = text.trim_start_matches('\u{feff}');
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+fn csv_of(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    w.into_inner().unwrap()
+}
+
+/// A row that corrects something else (the reason) keeps the recorded period: a start
+/// later than the decision date's midnight (`effectiveAt`) and an end corrected off a
+/// month boundary (`expiresAt`) are neither moved nor shortened; new months end the
+/// period from the recorded start; a decision date after the recorded start is refused
+/// as correctListing refuses it.
+async fn an_import_correction_keeps_the_recorded_period(app: TestApp) {
+    use super::listings::{decide, propose};
+    let who = actor(None);
+    // A: decided on 2026-03-05, in force from 2026-03-08 10:00 (Beijing).
+    let a = valid_code("441802", 7301);
+    app.create_operator(&a, "清远迟生效有限公司").await;
+    let p = propose(&app, &app.admin(), &a, "2026-03-02").await;
+    let id = p.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    decide(
+        &app,
+        &app.admin(),
+        &id,
+        1,
+        "2026-03-05",
+        Some(tests::at("2026-03-08T02:00:00Z")),
+    )
+    .await
+    .data();
+    // B: imported, its end corrected 20 days past 36 months.
+    let b = codes(1).remove(0);
+    let rows = vec![row(
+        &b,
+        "列-B",
+        "2026-02-02",
+        "2026-02-12",
+        "2026-03-02",
+        "",
+        "",
+        "",
+    )];
+    let r = run(&app, "b.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!(r.created, 1, "{:?}", r.errors);
+    let lb = listing_by_doc(&app, &b).await;
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+        json!({"i": {"id": lb["id"], "expectedVersion": 1, "reason": "法定期限",
+                     "expiresAt": "2029-03-21T16:00:00Z"}}),
+    )
+    .await
+    .data();
+    let before_a = listing_by_doc(&app, &a).await;
+    let before_b = listing_by_doc(&app, &b).await;
+    assert_eq!(before_a["listedAt"], "2026-03-08T02:00:00+00:00");
+    assert_eq!(before_a["expiresAt"], "2029-03-08T02:00:00+00:00");
+    assert_eq!(before_b["expiresAt"], "2029-03-21T16:00:00+00:00");
+    let exported = csv_rows(&export_listings(&app).await);
+    // Unchanged as exported.
+    let r = run(&app, "export.csv", &csv_of(&exported), &who, |_| {}).await;
+    assert_eq!(
+        (r.unchanged, r.updated, r.rejected),
+        (2, 0, 0),
+        "{:?}",
+        r.errors
+    );
+    // The reason changed on both rows: updated, the periods as they were.
+    let mut edited = exported.clone();
+    for r in edited.iter_mut().skip(1) {
+        r[7] = "更正后的列入事由".into();
+    }
+    let r = run(&app, "reason.csv", &csv_of(&edited), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (2, 0), "{:?}", r.errors);
+    for (code, before) in [(&a, &before_a), (&b, &before_b)] {
+        let after = listing_by_doc(&app, code).await;
+        assert_eq!(after["listedAt"], before["listedAt"], "{code}");
+        assert_eq!(after["expiresAt"], before["expiresAt"], "{code}");
+    }
+    // Still not in force before its effectiveAt.
+    let q = "query($u: String!, $t: DateTime) { check(uscc: $u, domain: PROCUREMENT, asOf: $t) { decision } }";
+    let r = app
+        .gql(
+            Some(&app.admin()),
+            q,
+            json!({"u": a, "t": "2026-03-06T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.data()["check"]["decision"], "CLEAR");
+    // New months: from the recorded start.
+    let months = edited[0]
+        .iter()
+        .position(|h| h == "列入期限（月）")
+        .unwrap();
+    let dates = edited[0].iter().position(|h| h == "列入日期").unwrap();
+    let row_a = edited.iter().position(|r| r[0] == a).unwrap();
+    let mut longer = edited.clone();
+    longer[row_a][months] = "48".into();
+    let r = run(&app, "longer.csv", &csv_of(&longer), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    let after = listing_by_doc(&app, &a).await;
+    assert_eq!(after["listedAt"], "2026-03-08T02:00:00+00:00");
+    assert_eq!(after["expiresAt"], "2030-03-08T02:00:00+00:00");
+    // A decision dated after the listing took effect: correctListing's refusal.
+    let mut late = longer.clone();
+    late[row_a][dates] = "2026-03-09".into();
+    let r = run(&app, "late.csv", &csv_of(&late), &who, |_| {}).await;
+    assert_eq!(r.rejected, 1, "{:?}", r.errors);
+    assert_eq!(
+        r.errors[0].column.as_deref(),
+        Some("列入日期"),
+        "{:?}",
+        r.errors
+    );
+    assert!(
+        r.errors[0]
+            .message
+            .contains("after the listing took effect"),
+        "{:?}",
+        r.errors
+    );
+    // An earlier decision date is a correction that keeps the start.
+    late[row_a][dates] = "2026-03-04".into();
+    let r = run(&app, "early.csv", &csv_of(&late), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    let after = listing_by_doc(&app, &a).await;
+    assert_eq!(after["decisionDate"], "2026-03-04");
+    assert_eq!(after["listedAt"], "2026-03-08T02:00:00+00:00");
+    assert_eq!(after["expiresAt"], "2030-03-08T02:00:00+00:00");
+}
