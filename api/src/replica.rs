@@ -55,10 +55,14 @@ pub struct ReplicaStatus {
 
 impl Replica {
     /// The standby's pools, when `database.replica_url` is set. Both URLs must be
-    /// PostgreSQL (checked when the settings load).
+    /// PostgreSQL (checked by `db::connect_replica`).
     pub async fn connect(settings: &Settings) -> anyhow::Result<Option<Arc<Self>>> {
-        let Some(url) = settings.database.replica_url.as_deref() else {
-            return Ok(None);
+        // A blank URL is no standby, as a blank `limits.shared_store_url` is no store: an
+        // environment that clears the variable (`REGISTRY_DATABASE__REPLICA_URL=`, which
+        // `deploy/cluster.sh` passes through) means "without", not "connect to ''".
+        let url = match settings.database.replica_url.as_deref().map(str::trim) {
+            None | Some("") => return Ok(None),
+            Some(url) => url,
         };
         let main = crate::db::connect_replica(url, settings, false).await?;
         let anonymous = crate::db::connect_replica(url, settings, true).await?;

@@ -143,3 +143,20 @@ async fn a_replica_needs_postgresql() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_blank_replica_url_means_no_standby() {
+    // `REGISTRY_DATABASE__REPLICA_URL=` (a cleared variable) loads as `Some("")`; it must
+    // start without a standby, not refuse to start (here: "needs PostgreSQL", on SQLite).
+    for blank in ["", "  "] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = tests::test_settings(
+            dir.path(),
+            format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display()),
+        );
+        settings.database.replica_url = Some(blank.into());
+        if let Err(err) = api::startup::Application::build(settings).await {
+            panic!("a blank replica_url {blank:?} stopped the start: {err:#}");
+        }
+    }
+}
