@@ -91,13 +91,92 @@ impl Report {
     }
 }
 
+/// The most a hash tile can hold: 256 hashes of 32 bytes (C2SP tlog-tiles).
+pub const MAX_TILE_BYTES: usize = TILE_WIDTH as usize * 32;
+/// The most an entry bundle can hold: 256 entries, each a big-endian uint16 length and
+/// at most 65,535 bytes (the tlog-tiles encoding cannot carry a longer entry), so about
+/// 16 MiB. A registry entry is a few kilobytes; the bound is the format's, not ours.
+pub const MAX_ENTRY_BUNDLE_BYTES: usize = TILE_WIDTH as usize * (2 + u16::MAX as usize);
+/// A checkpoint (a few hundred bytes, plus one line per cosignature) or a verifier key:
+/// the registry takes cosigned notes of at most 16 KiB; 1 MiB leaves room for any honest
+/// log and none for a hostile one to exhaust memory.
+pub const MAX_NOTE_BYTES: usize = 1024 * 1024;
+/// The public list (`/exports/public-list.jsonl`), compared by `verify-log`: about 1 KB
+/// per listing in force, so 1 GiB is a list of about a million listings.
+const MAX_PUBLIC_LIST_BYTES: usize = 1024 * 1024 * 1024;
+/// Leaf hashes reserved before the tiles arrive: at most a million (32 MiB). The size is
+/// the log's claim, and a checkpoint of size 2^40 would otherwise ask for 32 TiB at once
+/// (an abort, not a report); past this the vector grows only as tiles are served.
+const MAX_RESERVED_LEAVES: u64 = 1 << 20;
+
+/// A body longer than its cap: the log serves what no log following the specification
+/// serves (or tries to exhaust the verifier's memory), so reading stopped at the cap.
+#[derive(Debug, thiserror::Error)]
+#[error("{url} answered more than {cap} bytes, more than {what} can hold")]
+pub struct Oversized {
+    url: String,
+    cap: usize,
+    what: &'static str,
+}
+
+/// Reads a body of at most `cap` bytes: refused by its declared length, or stopped while
+/// reading one that runs past it (a chunked body declares none).
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    url: &str,
+    cap: usize,
+    what: &'static str,
+) -> anyhow::Result<Vec<u8>> {
+    let oversized = || Oversized {
+        url: url.to_string(),
+        cap,
+        what,
+    };
+    if resp
+        .content_length()
+        .is_some_and(|declared| declared > cap as u64)
+    {
+        return Err(oversized().into());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .with_context(|| format!("reading {url}"))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(oversized().into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A body over its cap is a problem of the log, reported with the others (`verify-log`
+/// exit status 1, the witness refuses); other failures (unreachable, a 404) stay errors.
+fn oversized_as_problem<T>(
+    report: &mut Report,
+    fetched: anyhow::Result<T>,
+) -> anyhow::Result<Option<T>> {
+    match fetched {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => match e.downcast_ref::<Oversized>() {
+            Some(oversized) => {
+                report.problems.push(oversized.to_string());
+                Ok(None)
+            }
+            None => Err(e),
+        },
+    }
+}
+
 struct Fetcher {
     client: reqwest::Client,
     base: String,
 }
 
 impl Fetcher {
-    async fn bytes(&self, url: &str) -> anyhow::Result<Vec<u8>> {
+    async fn bytes(&self, url: &str, cap: usize, what: &'static str) -> anyhow::Result<Vec<u8>> {
         let resp = self
             .client
             .get(url)
@@ -108,15 +187,17 @@ impl Fetcher {
         if !status.is_success() {
             bail!("{url} answered {status}");
         }
-        Ok(resp.bytes().await?.to_vec())
+        read_capped(resp, url, cap, what).await
     }
 
-    async fn log(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        self.bytes(&format!("{}/{path}", self.base)).await
+    async fn log(&self, path: &str, cap: usize, what: &'static str) -> anyhow::Result<Vec<u8>> {
+        self.bytes(&format!("{}/{path}", self.base), cap, what)
+            .await
     }
 
-    async fn text(&self, path: &str) -> anyhow::Result<String> {
-        String::from_utf8(self.log(path).await?).context("the answer is not UTF-8 text")
+    async fn text(&self, path: &str, what: &'static str) -> anyhow::Result<String> {
+        String::from_utf8(self.log(path, MAX_NOTE_BYTES, what).await?)
+            .context("the answer is not UTF-8 text")
     }
 }
 
@@ -453,7 +534,7 @@ async fn check_log_tree(
     let vkey = match &check.vkey {
         Some(text) => text.clone(),
         None => {
-            let text = fetch.text("vkey").await?;
+            let text = fetch.text("vkey", "a verifier key").await?;
             report.checked.push(format!(
                 "verifier key fetched from {base}/vkey (trust on first use: save it and pass --vkey from now on): {}",
                 text.trim()
@@ -462,7 +543,11 @@ async fn check_log_tree(
         }
     };
     let verifier = LogVerifier::parse(&vkey).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let note = fetch.text("checkpoint").await?;
+    let Some(note) =
+        oversized_as_problem(&mut report, fetch.text("checkpoint", "a checkpoint").await)?
+    else {
+        return Ok((report, None));
+    };
     let checkpoint = match verifier.verify_checkpoint(&note) {
         Ok(c) => c,
         Err(e) => {
@@ -485,7 +570,9 @@ async fn check_log_tree(
     );
 
     // Every leaf hash, from the level-0 tiles; the tree they make must be the checkpoint's.
-    let mut leaves = Vec::with_capacity(checkpoint.size as usize);
+    let mut leaves = Vec::with_capacity(
+        usize::try_from(checkpoint.size.min(MAX_RESERVED_LEAVES)).unwrap_or_default(),
+    );
     let tiles = checkpoint.size.div_ceil(TILE_WIDTH);
     for n in 0..tiles {
         let width = (checkpoint.size - n * TILE_WIDTH).min(TILE_WIDTH);
@@ -494,7 +581,16 @@ async fn check_log_tree(
             index: n,
             width,
         };
-        let bytes = fetch.log(&format!("tile/{}", tile.path())).await?;
+        let fetched = fetch
+            .log(
+                &format!("tile/{}", tile.path()),
+                MAX_TILE_BYTES,
+                "a hash tile",
+            )
+            .await;
+        let Some(bytes) = oversized_as_problem(&mut report, fetched)? else {
+            return Ok((report, None));
+        };
         let hashes =
             parse_tile(&bytes).map_err(|e| anyhow::anyhow!("tile {}: {e}", tile.path()))?;
         if hashes.len() as u64 != width {
@@ -768,7 +864,16 @@ async fn replay_registry(
             index: n,
             width,
         };
-        let bytes = fetch.log(&format!("tile/{}", tile.path())).await?;
+        let fetched = fetch
+            .log(
+                &format!("tile/{}", tile.path()),
+                MAX_ENTRY_BUNDLE_BYTES,
+                "an entry bundle",
+            )
+            .await;
+        let Some(bytes) = oversized_as_problem(report, fetched)? else {
+            return Ok(());
+        };
         let entries =
             parse_entry_bundle(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", tile.path()))?;
         if entries.len() as u64 != width {
@@ -856,7 +961,11 @@ async fn replay_registry(
         return Ok(());
     };
     let list = fetch
-        .bytes(&format!("{root}/exports/public-list.jsonl"))
+        .bytes(
+            &format!("{root}/exports/public-list.jsonl"),
+            MAX_PUBLIC_LIST_BYTES,
+            "the public list this verifier reads",
+        )
         .await?;
     let mut served: BTreeMap<String, String> = BTreeMap::new();
     for line in String::from_utf8(list)
@@ -890,6 +999,145 @@ async fn replay_registry(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A hostile log on loopback: each request (one per connection) is answered with the
+    /// raw response its path maps to, or 404. Returns the base URL.
+    fn hostile_log(routes: Vec<(String, Vec<u8>)>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                let path = text.split(' ').nth(1).unwrap_or_default().to_string();
+                let answer = routes
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_else(|| {
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_vec()
+                    });
+                // The client may stop reading at its cap and close: not an error here.
+                let _ = stream.write_all(&answer);
+            }
+        });
+        base
+    }
+
+    fn ok(headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut answer =
+            format!("HTTP/1.1 200 OK\r\n{headers}connection: close\r\n\r\n").into_bytes();
+        answer.extend_from_slice(body);
+        answer
+    }
+
+    fn sized(body: &[u8]) -> Vec<u8> {
+        ok(&format!("content-length: {}\r\n", body.len()), body)
+    }
+
+    /// A checkpoint of size 2^40 reserved 32 TiB of leaf hashes before any tile came (an
+    /// abort), and a tile body was read whole however long: now at most a million hashes
+    /// are reserved, and a hash tile of more than 8,192 bytes, sent without a declared
+    /// length, is a problem of the log.
+    #[tokio::test]
+    async fn a_huge_size_and_an_endless_tile_are_problems_not_aborts() {
+        let key = super::super::note::LogKey::new(
+            "hostile.test/logs/answers",
+            &ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
+        )
+        .unwrap();
+        let note = key
+            .sign_checkpoint(1 << 40, &super::super::Hash([1; 32]))
+            .unwrap();
+        let base = hostile_log(vec![
+            ("/logs/answers/checkpoint".into(), sized(note.as_bytes())),
+            // No content-length: the body runs until the connection closes.
+            (
+                "/logs/answers/tile/0/000".into(),
+                ok("", &vec![0u8; MAX_TILE_BYTES + 32]),
+            ),
+        ]);
+        let check = LogCheck {
+            url: format!("{base}/logs/answers"),
+            vkey: Some(key.vkey()),
+            ..Default::default()
+        };
+        let (report, checkpoint) = check_log(&check).await.unwrap();
+        assert!(checkpoint.is_none());
+        assert!(!report.ok(), "{}", report.text());
+        assert!(
+            report
+                .text()
+                .contains("more than 8192 bytes, more than a hash tile can hold"),
+            "{}",
+            report.text()
+        );
+    }
+
+    /// An entry bundle that declares more than 256 entries of the longest length can
+    /// hold is refused before its body is read; so is an oversized checkpoint.
+    #[tokio::test]
+    async fn an_oversized_entry_bundle_or_checkpoint_is_a_problem() {
+        let key = super::super::note::LogKey::new(
+            "hostile.test/logs/registry",
+            &ed25519_dalek::SigningKey::from_bytes(&[6; 32]),
+        )
+        .unwrap();
+        let leaf = record_hash(b"{}");
+        // A tree of one leaf: its root is the leaf's hash.
+        let note = key.sign_checkpoint(1, &leaf).unwrap();
+        let declared = format!("content-length: {}\r\n", MAX_ENTRY_BUNDLE_BYTES + 1);
+        let base = hostile_log(vec![
+            ("/logs/registry/checkpoint".into(), sized(note.as_bytes())),
+            ("/logs/registry/tile/0/000.p/1".into(), sized(&leaf.0)),
+            (
+                "/logs/registry/tile/entries/000.p/1".into(),
+                ok(&declared, b"\x00\x02{}"),
+            ),
+        ]);
+        let check = LogCheck {
+            url: format!("{base}/logs/registry"),
+            vkey: Some(key.vkey()),
+            status_map: true,
+            ..Default::default()
+        };
+        let (report, _) = check_log(&check).await.unwrap();
+        assert!(
+            report.text().contains(&format!(
+                "more than {MAX_ENTRY_BUNDLE_BYTES} bytes, more than an entry bundle can hold"
+            )),
+            "{}",
+            report.text()
+        );
+
+        let huge = format!("content-length: {}\r\n", MAX_NOTE_BYTES + 1);
+        let base = hostile_log(vec![(
+            "/logs/registry/checkpoint".into(),
+            ok(&huge, note.as_bytes()),
+        )]);
+        let (report, checkpoint) = check_log(&LogCheck {
+            url: format!("{base}/logs/registry"),
+            ..check
+        })
+        .await
+        .unwrap();
+        assert!(checkpoint.is_none());
+        assert!(
+            report.text().contains("more than a checkpoint can hold"),
+            "{}",
+            report.text()
+        );
+    }
 
     fn listing(id: &str, uscc: &str, measures: serde_json::Value) -> serde_json::Value {
         json!({"id": id, "uscc": uscc, "measures": measures})

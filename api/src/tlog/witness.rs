@@ -10,7 +10,7 @@
 //! The state file (JSON) keeps the log's verifier key (pinned on first use, or given with
 //! `--vkey`) and the last checkpoint cosigned.
 
-use super::client::{LogCheck, check_log};
+use super::client::{LogCheck, MAX_NOTE_BYTES, check_log, read_capped};
 use super::cosignature::WitnessKey;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -123,7 +123,11 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
         .await
         .with_context(|| format!("posting the cosignature to {log_url}/cosignature"))?;
     let status = answer.status();
-    let body = answer.text().await.unwrap_or_default();
+    let url = format!("{log_url}/cosignature");
+    let body = read_capped(answer, &url, MAX_NOTE_BYTES, "an answer to a cosignature")
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     if !status.is_success() {
         bail!(
             "the registry refused the cosignature ({status}): {}",
@@ -160,7 +164,8 @@ async fn fetch_text(url: &str) -> anyhow::Result<String> {
     if !resp.status().is_success() {
         bail!("{url} answered {}", resp.status());
     }
-    Ok(resp.text().await?)
+    let bytes = read_capped(resp, url, MAX_NOTE_BYTES, "a verifier key").await?;
+    String::from_utf8(bytes).with_context(|| format!("{url} is not UTF-8 text"))
 }
 
 /// Rounds every `interval` (or one with `once`). Returns the exit status: 0 when every
