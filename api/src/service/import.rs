@@ -1082,6 +1082,12 @@ impl Job<'_> {
                 format!("there is no violation category '{}'", r.category),
             );
         }
+        // The listing recorded here under the row's natural key, if any.
+        let matched = list.zip(existing_op.as_ref()).and_then(|((list, ..), op)| {
+            recorded
+                .by_doc
+                .get(&(op.id, list.id, r.decision_doc_no.clone()))
+        });
         let mut measure_ids = Vec::new();
         let mut measure_codes = Vec::new();
         match &r.measures {
@@ -1105,6 +1111,22 @@ impl Job<'_> {
                     );
                 }
             }
+            // A listing recorded here keeps its measures: the cell is empty in a file
+            // written before the list's defaults changed (or a default measure was
+            // deactivated), and the file still says what it said.
+            None if matched.is_some() => {
+                for c in matched
+                    .and_then(|l| recorded.measures.get(&l.id))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(m) = cat.measures.get(c) {
+                        measure_ids.push(m.id);
+                        measure_codes.push(m.code.clone());
+                    }
+                }
+            }
+            // A new listing: the list's defaults.
             None => {
                 if let Some((_, _, defaults)) = list {
                     for id in defaults {
@@ -1125,11 +1147,6 @@ impl Job<'_> {
             return Err(e.errors);
         };
         let rules = *rules;
-        let matched = existing_op.as_ref().and_then(|op| {
-            recorded
-                .by_doc
-                .get(&(op.id, list.id, r.decision_doc_no.clone()))
-        });
         // The matched listing's period as recorded, with the months it applies (not the
         // list's default, which may have changed since: `recorded_period_months` says why).
         let recorded_period = matched.and_then(|l| {

@@ -1650,6 +1650,7 @@ async fn the_errors_kept_are_bounded(app: TestApp) {
 }
 
 on_both_backends!(
+    an_empty_measures_cell_keeps_the_recorded_measures,
     an_import_correction_keeps_the_recorded_period,
     the_errors_kept_are_bounded,
     a_resumed_import_plans_its_committed_rows_again,
@@ -1839,4 +1840,54 @@ async fn an_import_correction_keeps_the_recorded_period(app: TestApp) {
     assert_eq!(after["decisionDate"], "2026-03-04");
     assert_eq!(after["listedAt"], "2026-03-08T02:00:00+00:00");
     assert_eq!(after["expiresAt"], "2030-03-08T02:00:00+00:00");
+}
+
+/// An empty 惩戒措施 cell is the list's defaults for a new listing only: re-running a
+/// file after the defaults changed leaves the recorded measures as they are.
+async fn an_empty_measures_cell_keeps_the_recorded_measures(app: TestApp) {
+    let c = codes(3);
+    let text = csv_text(&three(&c));
+    let who = actor(None);
+    let first = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(first.created, 3, "{:?}", first.errors);
+    let before = listing_by_doc(&app, &c[0]).await;
+    assert!(before["measures"].as_array().unwrap().len() > 1, "{before}");
+    let revisions = app.count("listing_revisions").await;
+    app.gql(
+        Some(&app.admin()),
+        "mutation { upsertList(input: {code: \"SAMR_SERIOUS_DISHONEST\", defaultMeasureCodes: [\"PROCUREMENT_RESTRICT\"]}) { code } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let r = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!(
+        (r.updated, r.unchanged, r.rejected),
+        (0, 3, 0),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(app.count("listing_revisions").await, revisions);
+    assert_eq!(
+        listing_by_doc(&app, &c[0]).await["measures"],
+        before["measures"]
+    );
+    // A new listing with an empty cell takes the defaults as they are now.
+    let new = valid_code("441802", 7401);
+    let rows = vec![row(
+        &new,
+        "列-N",
+        "2026-02-02",
+        "2026-02-12",
+        "2026-03-02",
+        "",
+        "",
+        "",
+    )];
+    let r = run(&app, "new.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!(r.created, 1, "{:?}", r.errors);
+    assert_eq!(
+        listing_by_doc(&app, &new).await["measures"],
+        json!([{"code": "PROCUREMENT_RESTRICT"}])
+    );
 }
