@@ -272,6 +272,77 @@ pub fn check_corrected_end_keeps_state(
     }
 }
 
+/// **A removed period's end stays after its removal.** The period was in force until it
+/// was removed (repaired, revoked); an end at or before that instant would make the
+/// record say the listing had expired first, so that the removal removed nothing, and
+/// flip valid-time answers for the days in between. Refused as a change of how the
+/// listing left the list, like the other state changes a corrected end may not make.
+pub fn check_corrected_end_after_removal(
+    removed_at: DateTime<Utc>,
+    new_end: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    if new_end > removed_at {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Reason::InvalidTransition,
+        format!(
+            "expiresAt {} is not after the listing's removal at {}: the record would say it expired before it was removed",
+            new_end.to_rfc3339(),
+            removed_at.to_rfc3339()
+        ),
+    )
+    .on("expiresAt")
+    .with("removedAt", removed_at.to_rfc3339()))
+}
+
+/// The end of the period a revoked repair restores from `at`. `RESTART` counts the
+/// listing's own months again, those its decision set (`recorded_period_months` of the
+/// first period, whose start and end the decision wrote): not the list's current
+/// default, which applies to decisions taken after it changed, and with no range check
+/// against it, since the listing's period was lawful when decided. `RESUME` gives the
+/// time the current period had left when it was removed (`last_end - removed_at`).
+/// Either way a restoration with no time to restore is refused rather than written as an
+/// empty or backwards period, which would show LISTED and restrict nobody.
+pub fn restored_end(
+    at: DateTime<Utc>,
+    restart: bool,
+    override_months: Option<i32>,
+    first: (DateTime<Utc>, DateTime<Utc>),
+    last: (DateTime<Utc>, Option<DateTime<Utc>>),
+) -> Result<DateTime<Utc>, Refusal> {
+    let nothing_left = |what: String| {
+        Refusal::new(
+            Reason::InvalidTransition,
+            format!(
+                "the repair cannot be revoked into a period: {what}; correct the listing's period first"
+            ),
+        )
+    };
+    if restart {
+        let months = recorded_period_months(override_months, first.0, first.1);
+        if months == 0 {
+            return Err(nothing_left(format!(
+                "the listing's recorded period ({} to {}) is not a whole month",
+                first.0.to_rfc3339(),
+                first.1.to_rfc3339()
+            )));
+        }
+        return period_end(at, months);
+    }
+    let (last_end, removed_at) = last;
+    let served_until = removed_at.unwrap_or(at);
+    let left = last_end - served_until;
+    if left <= chrono::Duration::zero() {
+        return Err(nothing_left(format!(
+            "the period ended at {}, not after its removal at {}, so no time was left to resume",
+            last_end.to_rfc3339(),
+            served_until.to_rfc3339()
+        )));
+    }
+    Ok(at + left)
+}
+
 /// A listing's dates as they would stand after a correction.
 #[derive(Clone, Copy, Debug)]
 pub struct CorrectedDates {
@@ -469,6 +540,55 @@ mod tests {
         // Removed early: the end decides nothing.
         assert!(check_corrected_end_keeps_state(later, past, true, now).is_ok());
         assert!(check_corrected_end_keeps_state(past, later, true, now).is_ok());
+    }
+
+    #[test]
+    fn a_removed_periods_end_stays_after_its_removal() {
+        let removed = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        assert!(check_corrected_end_after_removal(removed, removed + Duration::days(1)).is_ok());
+        for end in [removed, removed - Duration::days(31)] {
+            let e = check_corrected_end_after_removal(removed, end).unwrap_err();
+            assert_eq!(
+                (e.reason, e.field),
+                (Reason::InvalidTransition, Some("expiresAt"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_restored_period_is_the_listings_own_and_never_empty() {
+        let start = china_midnight(d(2025, 3, 3));
+        let first = (start, period_end(start, 36).unwrap());
+        let removed = china_midnight(d(2026, 6, 1));
+        let at = china_midnight(d(2026, 9, 1));
+        // RESTART: the decision's 36 months whatever the list says now, or its override.
+        assert_eq!(
+            restored_end(at, true, None, first, (first.1, Some(removed))).unwrap(),
+            period_end(at, 36).unwrap()
+        );
+        assert_eq!(
+            restored_end(at, true, Some(48), first, (first.1, Some(removed))).unwrap(),
+            period_end(at, 48).unwrap()
+        );
+        // RESUME: the time left at the removal.
+        assert_eq!(
+            restored_end(at, false, None, first, (first.1, Some(removed))).unwrap(),
+            at + (first.1 - removed)
+        );
+        // Nothing left: refused, not written backwards or empty.
+        for end in [removed, removed - Duration::days(31)] {
+            let e = restored_end(at, false, None, first, (end, Some(removed))).unwrap_err();
+            assert_eq!(e.reason, Reason::InvalidTransition);
+        }
+        let e = restored_end(
+            at,
+            true,
+            None,
+            (start, start + Duration::days(20)),
+            (first.1, None),
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::InvalidTransition);
     }
 
     #[test]

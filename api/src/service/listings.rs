@@ -687,6 +687,9 @@ pub async fn correct(
             current.removed_at.is_some(),
             at,
         )?;
+        if let Some(removed_at) = current.removed_at {
+            listing_rules::check_corrected_end_after_removal(removed_at, expires_at)?;
+        }
         let mut p: listing_period::ActiveModel = current.clone().into();
         p.ends_at = Set(expires_at);
         p.update(&tx).await?;
@@ -828,19 +831,18 @@ pub async fn restore_after_repair_revocation(
     reason: &str,
 ) -> AppResult<listing::Model> {
     let (l, periods) = load_for_repair(tx, listing_id, Action::RevokeRepair, at).await?;
-    let rules = list_rules(&list_of(tx, &l).await?)?;
-    let last = periods.last().ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!(
+    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
+        return Err(AppError::internal(anyhow::anyhow!(
             "repaired listing {listing_id} has no period"
-        ))
-    })?;
-    let ends_at = if restart {
-        let months = listing_rules::period_months(l.period_months_override, rules)?;
-        listing_rules::period_end(at, months)?
-    } else {
-        let served_until = last.removed_at.unwrap_or(at);
-        at + (last.ends_at - served_until)
+        )));
     };
+    let ends_at = listing_rules::restored_end(
+        at,
+        restart,
+        l.period_months_override,
+        (first.starts_at, first.ends_at),
+        (last.ends_at, last.removed_at),
+    )?;
     let before = snapshot(tx, &l).await?;
     listing_period::ActiveModel {
         listing_id: Set(l.id),

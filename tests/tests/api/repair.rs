@@ -823,7 +823,117 @@ async fn approval_judges_eligibility_again(app: TestApp) {
     assert_eq!(rejected["status"], "REJECTED");
 }
 
+async fn set_samr_list(app: &TestApp, fields: &str) {
+    app.gql(
+        Some(&app.admin()),
+        &format!("mutation {{ upsertList(input: {{code: \"SAMR_SERIOUS_DISHONEST\", {fields}}}) {{ code }} }}"),
+        json!({}),
+    )
+    .await
+    .data();
+}
+
+/// The second period of a listing whose repair was revoked: (start, end).
+async fn restored_period(app: &TestApp, listing_id: &str) -> (DateTime<Utc>, DateTime<Utc>) {
+    let l = listing(app, listing_id, None).await;
+    let periods = l["periods"].as_array().unwrap();
+    assert_eq!(periods.len(), 2, "{l}");
+    let t = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    (t(&periods[1]["startsAt"]), t(&periods[1]["endsAt"]))
+}
+
+/// RESTART counts the listing's own months again, whatever the list's default became
+/// since its decision (a default changed later applies to later decisions), and without
+/// refusing an override the new default would not allow.
+async fn a_restarted_period_is_the_listings_own(app: TestApp) {
+    // Decided on the default of 36 months, then the default lowered to 24.
+    let (listing_id, listed_on) = listed_a_year_ago(&app, "441802", 31).await;
+    let a = submit(&app, &listing_id, listed_on + Days::new(366)).await;
+    decide(&app, &id_of(&a), 1, true).await;
+    set_samr_list(&app, "defaultPeriodMonths: 24").await;
+    revoke(&app, &id_of(&a), None).await.data();
+    let (start, end) = restored_period(&app, &listing_id).await;
+    assert_eq!(end, start.checked_add_months(Months::new(36)).unwrap());
+
+    // Decided for 48 months (a longer statutory period), then the default raised to 60.
+    let code = valid_code("441802", 32);
+    app.create_operator(&code, "清远测试32有限公司").await;
+    let on = today() - Days::new(370);
+    let p = crate::listings::propose(&app, &app.admin(), &code, &on.to_string()).await;
+    let id = p.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: DecideListingInput!) { decideListing(input: $i) { id } }",
+        json!({"i": {"id": id, "expectedVersion": 1, "decisionDocNo": "清市监列〔2025〕32号",
+                     "decisionDate": on, "effectiveAt": beijing_morning(on), "periodMonths": 48,
+                     "defenceWaived": true}}),
+    )
+    .await
+    .data();
+    let a = submit(&app, &id, on + Days::new(366)).await;
+    assert_eq!(a["status"], "PENDING", "{a}");
+    decide(&app, &id_of(&a), 1, true).await;
+    set_samr_list(&app, "defaultPeriodMonths: 60").await;
+    let r = revoke(&app, &id_of(&a), None).await;
+    assert_eq!(r.data()["revokeRepair"]["status"], "REVOKED", "{}", r.body);
+    let (start, end) = restored_period(&app, &id).await;
+    assert_eq!(end, start.checked_add_months(Months::new(48)).unwrap());
+}
+
+/// A removed period's end cannot be corrected to before its removal (the record would say
+/// it expired before it was repaired), and RESUME never writes a period with no time left.
+async fn a_resumed_period_never_runs_backwards(app: TestApp) {
+    set_samr_list(&app, "repairRevocationPolicy: RESUME").await;
+    let (listing_id, listed_on) = listed_a_year_ago(&app, "441802", 33).await;
+    let a = submit(&app, &listing_id, listed_on + Days::new(366)).await;
+    decide(&app, &id_of(&a), 1, true).await;
+    let l = listing(&app, &listing_id, None).await;
+    let removed: DateTime<Utc> = l["periods"][0]["removedAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let version = l["version"].as_i64().unwrap();
+    let corrected = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+            json!({"i": {"id": listing_id, "expectedVersion": version, "reason": "期限更正",
+                         "expiresAt": removed - Duration::days(31)}}),
+        )
+        .await;
+    corrected.assert_error("BAD_USER_INPUT");
+    assert_eq!(
+        corrected.body["errors"][0]["extensions"]["details"]["reason"], "INVALID_TRANSITION",
+        "{}",
+        corrected.body
+    );
+    // A period recorded (before this rule) as ending when it was removed has nothing
+    // left to resume: refused, nothing written.
+    app.sql(&format!(
+        "UPDATE listing_periods SET ends_at = removed_at WHERE listing_id = {listing_id}"
+    ))
+    .await;
+    let events = app.count("audit_events").await;
+    let r = revoke(&app, &id_of(&a), None).await;
+    r.assert_error("BAD_USER_INPUT");
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["details"]["reason"], "INVALID_TRANSITION",
+        "{}",
+        r.body
+    );
+    assert_eq!(app.count("audit_events").await, events);
+    let l = listing(&app, &listing_id, None).await;
+    assert_eq!(l["status"], "REPAIRED");
+    assert_eq!(l["periods"].as_array().unwrap().len(), 1);
+}
+
 on_both_backends!(
+    a_restarted_period_is_the_listings_own,
+    a_resumed_period_never_runs_backwards,
     approval_judges_eligibility_again,
     a_year_means_a_full_year,
     every_failed_condition_is_answered,
