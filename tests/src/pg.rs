@@ -3,7 +3,8 @@
 //! 1. `TEST_DATABASE_URL` when it is set (and it must answer: if nothing listens there,
 //!    every PostgreSQL test fails at once with one line saying so);
 //! 2. otherwise the local default, `postgres://postgres@127.0.0.1:5432/postgres`, when
-//!    something answers there;
+//!    the tests can log in there (a port that answers is not enough: Debian's packaged
+//!    cluster wants a password over TCP);
 //! 3. otherwise a throwaway cluster this process starts itself (`initdb` on a free port in
 //!    a temporary folder, as the `postgres` user when running as root), shared by all of
 //!    the process's tests and removed by a watchdog once the process has exited (Rust's
@@ -38,27 +39,87 @@ pub fn admin_url() -> String {
 }
 
 fn choose_server() -> Result<String, String> {
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        return answers(&url).map(|()| url.clone()).map_err(|why| {
+    let why = match decide(std::env::var("TEST_DATABASE_URL").ok(), DEFAULT_URL)? {
+        Choice::Use(url) => return Ok(url),
+        Choice::Throwaway(why) => why,
+    };
+    let started = Instant::now();
+    let cluster = Cluster::init("test-pg-").map_err(|e| {
+        format!("the PostgreSQL tests found no server they can use ({why}) and TEST_DATABASE_URL is not set, and could not start one: {e}")
+    })?;
+    let url = cluster.admin_url();
+    cluster.remove_when_process_exits()?;
+    eprintln!(
+        "tests: {why}; started a throwaway cluster at {url} in {:.1} s (removed when this test process exits)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(url)
+}
+
+/// Which server the tests use.
+#[derive(Debug, PartialEq)]
+enum Choice {
+    Use(String),
+    /// Start a cluster of their own, for this reason.
+    Throwaway(String),
+}
+
+/// `TEST_DATABASE_URL` (`env_url`) if set; else `default_url` if the tests can log in
+/// there; else a throwaway cluster.
+fn decide(env_url: Option<String>, default_url: &str) -> Result<Choice, String> {
+    if let Some(url) = env_url {
+        return answers(&url).map(|()| Choice::Use(url.clone())).map_err(|why| {
             format!(
                 "TEST_DATABASE_URL={url}: {why}; start PostgreSQL there, or unset TEST_DATABASE_URL to let the tests start their own"
             )
         });
     }
-    if answers(DEFAULT_URL).is_ok() {
-        return Ok(DEFAULT_URL.to_string());
+    if let Err(why) = answers(default_url) {
+        return Ok(Choice::Throwaway(why));
     }
-    let started = Instant::now();
-    let cluster = Cluster::init("test-pg-").map_err(|why| {
-        format!("the PostgreSQL tests found no server on 127.0.0.1:5432 and TEST_DATABASE_URL is not set, and could not start one: {why}")
-    })?;
-    let url = cluster.admin_url();
-    cluster.remove_when_process_exits()?;
-    eprintln!(
-        "tests: no PostgreSQL on 127.0.0.1:5432; started a throwaway cluster at {url} in {:.1} s (removed when this test process exits)",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(url)
+    // An open port is not a usable server: Debian's packaged cluster listens on 5432 but
+    // wants a password over TCP, and something else may listen there. Only a real login
+    // tells; without it every PostgreSQL test would fail in `connect`.
+    match logs_in(default_url) {
+        Ok(()) => Ok(Choice::Use(default_url.to_string())),
+        Err(why) => Ok(Choice::Throwaway(format!(
+            "{default_url} answers but the tests cannot log in ({why})"
+        ))),
+    }
+}
+
+/// Connects to `url` and runs `SELECT 1`, within `CONNECT_TIMEOUT`. On a thread of its
+/// own with its own runtime: the server is chosen from synchronous code that may run
+/// inside a test's Tokio runtime, where blocking on another would panic.
+fn logs_in(url: &str) -> Result<(), String> {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("no runtime for the login probe: {e}"))?;
+        runtime.block_on(async move {
+            let mut options = ConnectOptions::new(url);
+            options
+                .max_connections(1)
+                .min_connections(0)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .sqlx_logging(false);
+            let db = Database::connect(options)
+                .await
+                .map_err(|e| e.to_string())?;
+            let result = db
+                .execute_unprepared("SELECT 1")
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let _ = db.close().await;
+            result
+        })
+    })
+    .join()
+    .map_err(|_| "the login probe panicked".to_string())?
 }
 
 /// Whether something accepts TCP connections at the URL's host and port (a URL
@@ -327,7 +388,36 @@ fn server_binaries() -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::host_and_port;
+    use super::{Choice, decide, host_and_port};
+
+    #[test]
+    fn a_port_that_is_not_a_usable_postgresql_gets_a_throwaway_cluster() {
+        // Something accepts TCP there, then closes at once: not a server to log in to.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        match decide(None, &url) {
+            Ok(Choice::Throwaway(why)) => assert!(why.contains("cannot log in"), "{why}"),
+            other => panic!("{url} was taken for a server: {other:?}"),
+        }
+        // Nothing listening at all.
+        let port = super::free_port();
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        match decide(None, &url) {
+            Ok(Choice::Throwaway(why)) => assert!(why.contains("nothing answers"), "{why}"),
+            other => panic!("{url} was taken for a server: {other:?}"),
+        }
+        // TEST_DATABASE_URL is used as given.
+        assert_eq!(
+            decide(Some("postgres:///x?host=/run/postgresql".into()), &url),
+            Ok(Choice::Use("postgres:///x?host=/run/postgresql".into()))
+        );
+    }
 
     #[test]
     fn the_probe_reads_host_and_port_from_the_url() {
