@@ -1458,6 +1458,24 @@ impl Job<'_> {
             match kind {
                 // The recorded end's own day: the recorded end, to the instant.
                 RemovalKind::Expired if recorded.is_some() && date == china_date(ends_at) => {}
+                // A new listing's period ends where its months end it: any other day
+                // would be an early removal without the repair minimum or a revocation
+                // (or a period longer than the months the row keeps).
+                RemovalKind::Expired if recorded.is_none() => {
+                    let end = china_date(ends_at);
+                    if date != end {
+                        e.add(
+                            "removedDate",
+                            format!(
+                                "removedDate {date} is not the end of the period ({months} months from {}, so {end}): an EXPIRED removal is the end of its period; a removal before it is REPAIRED or REVOKED",
+                                china_date(starts_at)
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                // A recorded listing's end corrected to another day, as correctListing's
+                // expiresAt may.
                 RemovalKind::Expired => {
                     if let Err(rf) = listing_rules::check_corrected_end(starts_at, at) {
                         e.add(

@@ -1650,6 +1650,7 @@ async fn the_errors_kept_are_bounded(app: TestApp) {
 }
 
 on_both_backends!(
+    an_expired_row_is_the_end_of_its_period,
     an_empty_measures_cell_keeps_the_recorded_measures,
     an_import_correction_keeps_the_recorded_period,
     the_errors_kept_are_bounded,
@@ -1889,5 +1890,102 @@ async fn an_empty_measures_cell_keeps_the_recorded_measures(app: TestApp) {
     assert_eq!(
         listing_by_doc(&app, &new).await["measures"],
         json!([{"code": "PROCUREMENT_RESTRICT"}])
+    );
+}
+
+/// An EXPIRED row of a new listing is the end of its period: an earlier day is an early
+/// removal (REPAIRED, with its minimum, or REVOKED) and is refused on 移出日期. A listing
+/// recorded here whose end was corrected off a month boundary still re-imports unchanged.
+async fn an_expired_row_is_the_end_of_its_period(app: TestApp) {
+    let who = actor(None);
+    let c = codes(2);
+    let early = vec![row(
+        &c[0],
+        "列-E",
+        "2025-05-06",
+        "2025-05-12",
+        "2025-06-03",
+        "",
+        "2025-07-01",
+        "EXPIRED",
+    )];
+    for partial in [false, true] {
+        let r = run(&app, "early.csv", csv_text(&early).as_bytes(), &who, |o| {
+            o.partial = partial
+        })
+        .await;
+        assert_eq!((r.created, r.rejected), (0, 1), "{:?}", r.errors);
+        assert_eq!(
+            r.errors[0].column.as_deref(),
+            Some("移出日期"),
+            "{:?}",
+            r.errors
+        );
+        assert!(
+            r.errors[0].message.contains("2028-06-03")
+                && r.errors[0].message.contains("REPAIRED or REVOKED"),
+            "{:?}",
+            r.errors
+        );
+    }
+    assert_eq!(app.count("listings").await, 0);
+    // On the day 36 months end it: accepted, and off the list from then.
+    let on_time = vec![row(
+        &c[1],
+        "列-F",
+        "2023-01-10",
+        "2023-02-01",
+        "2023-03-01",
+        "PROCUREMENT_RESTRICT",
+        "2026-03-01",
+        "EXPIRED",
+    )];
+    let r = run(
+        &app,
+        "on-time.csv",
+        csv_text(&on_time).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!(r.created, 1, "{:?}", r.errors);
+    let l = listing_by_doc(&app, &c[1]).await;
+    assert_eq!(l["status"], "EXPIRED");
+    assert_eq!(l["expiresAt"], "2026-02-28T16:00:00+00:00");
+    assert_eq!(
+        decision_at(&app, &c[1], Some("2026-02-28T15:00:00Z")).await,
+        "RESTRICTED"
+    );
+    assert_eq!(
+        decision_at(&app, &c[1], Some("2026-02-28T16:00:00Z")).await,
+        "CLEAR"
+    );
+    // Its end corrected (still in the past) off a month boundary: the export re-imports
+    // unchanged, and a reason-only change keeps the end.
+    app.gql(
+        Some(&app.admin()),
+        "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+        json!({"i": {"id": l["id"], "expectedVersion": 1, "reason": "更正期限",
+                     "expiresAt": "2026-03-21T05:00:00Z"}}),
+    )
+    .await
+    .data();
+    let exported = csv_rows(&export_listings(&app).await);
+    assert_eq!(exported[1][13], "2026-03-21", "{exported:?}");
+    assert_eq!(exported[1][14], "EXPIRED", "{exported:?}");
+    let r = run(&app, "export.csv", &csv_of(&exported), &who, |_| {}).await;
+    assert_eq!(
+        (r.unchanged, r.updated, r.rejected),
+        (1, 0, 0),
+        "{:?}",
+        r.errors
+    );
+    let mut edited = exported.clone();
+    edited[1][7] = "更正后的列入事由".into();
+    let r = run(&app, "reason.csv", &csv_of(&edited), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    assert_eq!(
+        listing_by_doc(&app, &c[1]).await["expiresAt"],
+        "2026-03-21T05:00:00+00:00"
     );
 }
