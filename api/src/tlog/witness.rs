@@ -8,7 +8,14 @@
 //! on refusing that history.
 //!
 //! The state file (JSON) keeps the log's verifier key (pinned on first use, or given with
-//! `--vkey`) and the last checkpoint cosigned.
+//! `--vkey`) and the last checkpoint cosigned. It is written, durably, before the
+//! cosignature is posted: a cosignature says "the largest consistent tree head I have
+//! seen" (C2SP tlog-cosignature), and once it is in a request body the registry has it,
+//! whatever it answers. Saved only after an accepted post, a registry that answered 503
+//! (or a witness that crashed before saving) could have had this witness cosign a second
+//! checkpoint of the same size that the first does not extend — a split view under the
+//! witness's own key. A failed post leaves the state advanced; the next round verifies
+//! from it and posts again.
 
 use super::client::{LogCheck, MAX_NOTE_BYTES, check_log, read_capped};
 use super::cosignature::WitnessKey;
@@ -48,12 +55,31 @@ impl State {
         }
     }
 
-    /// Written whole to a temporary file, then renamed: a crash never leaves half a state.
+    /// Written whole to a temporary file, synced, renamed, and the directory synced: a
+    /// crash never leaves half a state, and once this returns the state survives a power
+    /// loss (the witness is about to vouch for what it holds).
     fn write(&self, path: &Path) -> anyhow::Result<()> {
+        use std::io::Write;
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+        let mut file =
+            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        file.write_all(&serde_json::to_vec_pretty(self)?)
+            .and_then(|()| file.sync_all())
             .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        drop(file);
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        // The rename is durable only once the directory entry is on disk.
+        #[cfg(unix)]
+        {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("syncing the directory {}", dir.display()))?;
+        }
+        Ok(())
     }
 }
 
@@ -67,7 +93,7 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// One round: verify, cosign, post, remember.
+/// One round: verify, remember, cosign, post.
 pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Result<Outcome> {
     if crate::store::tlog_store::LogName::parse(&args.log).is_none() {
         bail!("--log must be registry or answers, not '{}'", args.log);
@@ -103,6 +129,12 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
         Some(checkpoint) if report.ok() => checkpoint,
         _ => return Ok(Outcome::Refused(report.problems.join("; "))),
     };
+    // Remembered before anything is signed: from here on this witness has seen this
+    // checkpoint, and refuses any history that does not extend it, whatever becomes of
+    // the post below (see the module's comment).
+    state.log_vkey = Some(vkey.clone());
+    state.checkpoint = Some(checkpoint.note.clone());
+    state.write(&args.state)?;
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     // Only the log's signature and this witness's go back: the served checkpoint may
     // carry other witnesses' lines, which are not this witness's to vouch for.
@@ -145,9 +177,6 @@ pub async fn witness_once(args: &WitnessArgs, key: &WitnessKey) -> anyhow::Resul
             body.trim()
         );
     }
-    state.log_vkey = Some(vkey);
-    state.checkpoint = Some(checkpoint.note.clone());
-    state.write(&args.state)?;
     Ok(Outcome::Cosigned {
         size: checkpoint.size,
     })

@@ -238,6 +238,163 @@ async fn a_forged_history_is_refused_by_the_witness(backend: Backend) {
     assert_eq!(body["code"], "UNKNOWN_CHECKPOINT", "{body}");
 }
 
+/// A registry that answers every cosignature with 503 and keeps it, in front of the
+/// upstream server it currently names (what a registry after a split view does): GETs
+/// are forwarded there, one request per connection.
+struct SplitView {
+    address: String,
+    upstream: std::sync::Arc<std::sync::Mutex<String>>,
+    posted: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn split_view(upstream: &str) -> SplitView {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let view = SplitView {
+        address: format!("http://{}", listener.local_addr().unwrap()),
+        upstream: std::sync::Arc::new(std::sync::Mutex::new(upstream.to_string())),
+        posted: Default::default(),
+    };
+    let (upstream, posted) = (view.upstream.clone(), view.posted.clone());
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let (upstream, posted) = (upstream.clone(), posted.clone());
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+                let mut words = head.split_whitespace();
+                let (method, path) = (
+                    words.next().unwrap_or_default(),
+                    words.next().unwrap_or_default(),
+                );
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (status, body) = if method == "POST" {
+                    let body = String::from_utf8_lossy(&request[head_end..]).to_string();
+                    posted.lock().unwrap().push(body);
+                    (
+                        "503 Service Unavailable".to_string(),
+                        b"unavailable".to_vec(),
+                    )
+                } else {
+                    let url = format!("{}{path}", upstream.lock().unwrap());
+                    let resp = reqwest::get(url).await.unwrap();
+                    let status = resp.status();
+                    (
+                        format!(
+                            "{} {}",
+                            status.as_u16(),
+                            status.canonical_reason().unwrap_or("")
+                        ),
+                        resp.bytes().await.unwrap().to_vec(),
+                    )
+                };
+                let mut answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                answer.extend_from_slice(&body);
+                let _ = tcp.write_all(&answer).await;
+            });
+        }
+    });
+    view
+}
+
+/// The witness remembers the checkpoint it cosigns before the cosignature leaves: a
+/// registry that keeps the cosignature and answers 503 finds the witness's state
+/// advanced, and a conflicting checkpoint of the same size (a second server with the
+/// same log key and other listings) served in the next round is refused as a rewrite,
+/// so the registry never holds this witness's cosignatures on two forks. (Before: the
+/// state stayed at the previous checkpoint, and the fork was cosigned too.)
+async fn a_cosignature_answered_503_still_binds_the_witness(backend: Backend) {
+    let witness = witness_key(26);
+    let genuine = witnessed_app(backend, &witness, None, 700, 2).await;
+    let key_dir = genuine.state.settings.log_key_dir();
+    let forked = witnessed_app(backend, &witness, Some(key_dir), 800, 2).await;
+    let vkey = genuine
+        .get("/logs/registry/vkey")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let log = LogVerifier::parse(&vkey).unwrap();
+    let genuine_note = checkpoint(&genuine, "registry").await;
+    let (a, b) = (
+        log.verify_checkpoint(&genuine_note).unwrap(),
+        log.verify_checkpoint(&checkpoint(&forked, "registry").await)
+            .unwrap(),
+    );
+    assert_eq!(a.size, b.size, "two histories of the same size");
+    assert_ne!(a.root, b.root, "that differ");
+
+    let view = split_view(&genuine.address).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("witness.json");
+    let round = WitnessArgs {
+        url: view.address.clone(),
+        ..args(&genuine, &state)
+    };
+    let err = witness_once(&round, &witness).await.unwrap_err();
+    assert!(err.to_string().contains("503"), "{err:#}");
+    assert_eq!(view.posted.lock().unwrap().len(), 1, "the cosignature left");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(saved["checkpoint"], genuine_note.as_str(), "{saved}");
+    assert_eq!(saved["log_vkey"], vkey.as_str(), "{saved}");
+
+    // The fork, served in the next round: refused as a rewrite, nothing posted.
+    *view.upstream.lock().unwrap() = forked.address.clone();
+    let outcome = witness_once(&round, &witness).await.unwrap();
+    let Outcome::Refused(why) = outcome else {
+        panic!("the fork was cosigned: {outcome:?}")
+    };
+    assert!(why.contains("rewrote history"), "{why}");
+    assert_eq!(
+        view.posted.lock().unwrap().len(),
+        1,
+        "nothing posted for the fork"
+    );
+
+    // Back on the genuine log, the next round verifies from the state and posts again.
+    *view.upstream.lock().unwrap() = genuine.address.clone();
+    assert!(witness_once(&round, &witness).await.is_err());
+    let posted = view.posted.lock().unwrap().clone();
+    assert_eq!(posted.len(), 2, "posted again");
+    let verifier = WitnessVerifier::parse(&witness.vkey()).unwrap();
+    for note in &posted {
+        assert_eq!(log.verify_checkpoint(note).unwrap().root, a.root);
+        assert_eq!(
+            verify_cosignatures(note, std::slice::from_ref(&verifier))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
 async fn cosignatures_of_unknown_witnesses_are_refused(backend: Backend) {
     let witness = witness_key(23);
     let app = witnessed_app(backend, &witness, None, 500, 1).await;
@@ -394,6 +551,7 @@ async fn a_status_map_that_does_not_follow_from_the_log_is_refused(backend: Back
 tests::on_both_backends_by_backend!(
     a_witness_cosigns_and_the_served_checkpoint_carries_it,
     a_forged_history_is_refused_by_the_witness,
+    a_cosignature_answered_503_still_binds_the_witness,
     cosignatures_of_unknown_witnesses_are_refused,
     a_receipt_can_require_cosignatures,
     a_status_map_that_does_not_follow_from_the_log_is_refused,
