@@ -192,6 +192,24 @@ pub fn period_months(requested: Option<i32>, rules: ListRules) -> Result<u32, Re
     }
 }
 
+/// **A decided listing applies at least one measure.** With none it would stay LISTED,
+/// on the public list and in the registry log, while every check in every domain
+/// answered CLEAR, now and for every past `asOf` (checks read the listing's measures as
+/// they stand): an early removal with no repair or revocation behind it. Domain.md's
+/// Order 44 measures apply to every listed operator. `from_defaults` names the cause when
+/// the set is the list's defaults (all of them inactive) rather than the caller's.
+pub fn check_measures_present(count: usize, from_defaults: bool) -> Result<(), Refusal> {
+    if count > 0 {
+        return Ok(());
+    }
+    let message = if from_defaults {
+        "the list has no active default measure: name the measures in measureCodes, or give the list active defaults (upsertList)"
+    } else {
+        "measureCodes is empty: a decided listing applies at least one measure (to end it early, use credit repair or revokeListing)"
+    };
+    Err(Refusal::new(Reason::NoMeasures, message).on("measureCodes"))
+}
+
 /// The end of a period that starts at `start` and lasts `months` calendar months of the
 /// Beijing calendar (a 29 February start ends on 28 February when the end year has none):
 /// see [`china_months_after`].
@@ -589,6 +607,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.reason, Reason::InvalidTransition);
+    }
+
+    #[test]
+    fn a_decided_listing_needs_a_measure() {
+        assert!(check_measures_present(1, false).is_ok());
+        for from_defaults in [false, true] {
+            let e = check_measures_present(0, from_defaults).unwrap_err();
+            assert_eq!(
+                (e.reason, e.field),
+                (Reason::NoMeasures, Some("measureCodes"))
+            );
+        }
     }
 
     #[test]

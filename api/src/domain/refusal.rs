@@ -39,6 +39,9 @@ pub enum Reason {
     /// A pending repair application that fails a condition when it is decided (a later
     /// listing since its submission, say): it can be rejected, not approved.
     NoLongerEligible,
+    /// A decided listing left with no measure (an explicitly empty set, or list defaults
+    /// that are all inactive): it would stay LISTED and public while restricting nobody.
+    NoMeasures,
 }
 
 impl Reason {
@@ -59,6 +62,7 @@ impl Reason {
             Self::InvalidDivisionCode => "INVALID_DIVISION_CODE",
             Self::InvalidDocumentNumber => "INVALID_DOCUMENT_NUMBER",
             Self::NoLongerEligible => "NO_LONGER_ELIGIBLE",
+            Self::NoMeasures => "NO_MEASURES",
         }
     }
 }
@@ -126,6 +130,8 @@ mod tests {
             (Reason::ListingNotInForce, "LISTING_NOT_IN_FORCE"),
             (Reason::NotDecided, "NOT_DECIDED"),
             (Reason::PageTooLarge, "PAGE_TOO_LARGE"),
+            (Reason::NoLongerEligible, "NO_LONGER_ELIGIBLE"),
+            (Reason::NoMeasures, "NO_MEASURES"),
         ];
         for (reason, text) in published {
             assert_eq!(reason.as_str(), text);

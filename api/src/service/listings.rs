@@ -478,6 +478,7 @@ pub async fn decide(
         Some(codes) => catalogue::measures_by_codes(&tx, codes).await?,
         None => catalogue::default_measures(&tx, list.id).await?,
     };
+    listing_rules::check_measures_present(measures.len(), input.measure_codes.is_none())?;
     listing_period::ActiveModel {
         listing_id: Set(l.id),
         starts_at: Set(effective),
@@ -672,6 +673,7 @@ pub async fn correct(
             ));
         }
         let measures = catalogue::measures_by_codes(&tx, codes).await?;
+        listing_rules::check_measures_present(measures.len(), false)?;
         replace_measures(&tx, l.id, &measures, at).await?;
         changed = true;
     }

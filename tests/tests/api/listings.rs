@@ -716,7 +716,103 @@ async fn a_measure_in_use_keeps_its_domain_and_effect(app: TestApp) {
     assert_eq!(renamed["firstUsedAt"], ours["firstUsedAt"]);
 }
 
+/// A decided listing always applies at least one measure: an empty set would leave it
+/// LISTED and public while every check answers CLEAR. Refused at decision (explicitly,
+/// or because the list's defaults are all inactive) and at correction.
+async fn a_decided_listing_keeps_a_measure(app: TestApp) {
+    let admin = app.admin();
+    let code = valid_code("441802", 61);
+    app.create_operator(&code, "清远措施61有限公司").await;
+    let p = propose(&app, &admin, &code, "2026-03-02").await;
+    let id = p.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decide_with = |id: String, measures: Option<Value>| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let mut input = json!({"id": id, "expectedVersion": 1, "decisionDocNo": "清市监列〔2026〕61号",
+                                   "decisionDate": "2026-03-16", "defenceWaived": true});
+            if let Some(m) = measures {
+                input["measureCodes"] = m;
+            }
+            app.gql(
+                Some(&admin),
+                &format!("mutation($i: DecideListingInput!) {{ decideListing(input: $i) {{ {LISTING_FIELDS} }} }}"),
+                json!({"i": input}),
+            )
+            .await
+        }
+    };
+    let details = |r: &Gql| r.body["errors"][0]["extensions"]["details"].clone();
+    let empty = decide_with(id.clone(), Some(json!([]))).await;
+    empty.assert_error("BAD_USER_INPUT");
+    assert_eq!(details(&empty)["reason"], "NO_MEASURES", "{}", empty.body);
+    assert_eq!(details(&empty)["field"], "measureCodes");
+    // Omitted: the list's defaults.
+    let d = decide_with(id.clone(), None).await;
+    let version = d.data()["decideListing"]["version"].as_i64().unwrap();
+    assert!(
+        !d.data()["decideListing"]["measures"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let restricted = |r: Gql| r.data()["check"]["decision"].clone();
+    assert_eq!(
+        restricted(crate::checks::check(&app, &admin, &code, "PROCUREMENT", None).await),
+        "RESTRICTED"
+    );
+    let c = app
+        .gql(
+            Some(&admin),
+            "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version } }",
+            json!({"i": {"id": id, "expectedVersion": version, "reason": "措施更正", "measureCodes": []}}),
+        )
+        .await;
+    c.assert_error("BAD_USER_INPUT");
+    assert_eq!(details(&c)["reason"], "NO_MEASURES", "{}", c.body);
+    assert_eq!(
+        restricted(crate::checks::check(&app, &admin, &code, "PROCUREMENT", None).await),
+        "RESTRICTED"
+    );
+
+    // A list whose only default measure was deactivated since.
+    app.gql(Some(&admin), "mutation { upsertMeasure(input: {code: \"ONLY_DEFAULT\", name: \"唯一默认措施\", domain: HONORS, effect: CONSIDER, legalBasis: \"测试依据\"}) { code } }", json!({}))
+        .await
+        .data();
+    app.gql(Some(&admin), "mutation { upsertList(input: {code: \"TAX_MAJOR_VIOLATION\", defaultMeasureCodes: [\"ONLY_DEFAULT\"]}) { code } }", json!({}))
+        .await
+        .data();
+    app.gql(Some(&admin), "mutation { upsertMeasure(input: {code: \"ONLY_DEFAULT\", name: \"唯一默认措施\", domain: HONORS, effect: CONSIDER, legalBasis: \"测试依据\", active: false}) { code } }", json!({}))
+        .await
+        .data();
+    let p = app
+        .gql(
+            Some(&admin),
+            PROPOSE,
+            json!({"i": {"uscc": code, "list": "TAX_MAJOR_VIOLATION", "authority": "国家税务总局清远市税务局",
+                "penaltyDocNo": "清税罚〔2026〕61号", "penaltyDate": "2026-02-10", "violationCategory": "CONSUMER_HARM",
+                "reason": "虚开发票", "legalBasis": "《重大税收违法失信主体信息公布管理办法》", "noticeDate": "2026-03-02"}}),
+        )
+        .await;
+    let tax = p.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let none_active = decide_with(tax, None).await;
+    none_active.assert_error("BAD_USER_INPUT");
+    assert_eq!(
+        details(&none_active)["reason"],
+        "NO_MEASURES",
+        "{}",
+        none_active.body
+    );
+}
+
 on_both_backends!(
+    a_decided_listing_keeps_a_measure,
     the_whole_lifecycle,
     refused_transitions_name_the_state,
     expiry_is_computed_at_the_three_year_boundary,
