@@ -256,6 +256,10 @@ pub struct Limits {
     /// `capacity_wait_ms`, then is refused with `SERVICE_UNAVAILABLE`.
     pub max_concurrent_audit_requests: usize,
     pub capacity_wait_ms: u64,
+    /// HTTP check-records exports (`GET /exports/check-records.csv`) streaming at once per
+    /// token subject (`role:subject`); 0 = no bound. An auditor's export also holds one
+    /// of the auditors' permits (`max_concurrent_audit_requests`) while it streams.
+    pub max_concurrent_exports_per_subject: usize,
     /// Bytes of a GraphQL multipart request (`importListings` uploads), which has its
     /// own cap: `max_body_bytes` bounds JSON requests.
     pub max_import_bytes: usize,
@@ -378,6 +382,7 @@ impl Default for Limits {
             rate_limited_max_held: 1_024,
             max_concurrent_audit_requests: 4,
             capacity_wait_ms: 250,
+            max_concurrent_exports_per_subject: 2,
             max_import_bytes: 64 * 1024 * 1024,
         }
     }

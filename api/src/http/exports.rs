@@ -9,7 +9,10 @@
 //!   bytes of the `.jsonl` with the same ETag, by the newest receipt key (JWKS at
 //!   `/.well-known/jwks.json`).
 //! - `GET /exports/check-records.csv?from=&to=` — a token: a partner gets its own
-//!   records, auditors and admins all; streamed a page at a time (`service::export`).
+//!   records, auditors and admins all; streamed a page at a time (`service::export`),
+//!   admitted by `graphql::capacity` for as long as it streams (503
+//!   `SERVICE_UNAVAILABLE`, `Retry-After: 1`, when the caller's exports or the auditors'
+//!   permits are all taken).
 
 use super::caller;
 use super::error_body;
@@ -22,7 +25,7 @@ use crate::service::export::{self, ExportFilter, ExportKind, PublicVersion};
 use crate::service::public_files::{self, Rendered};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ETAG, IF_NONE_MATCH, LAST_MODIFIED};
+use actix_web::http::header::{ETAG, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use base64::Engine;
 use std::io::Write;
@@ -359,6 +362,35 @@ pub async fn check_records(
         subject: (identity.role == Role::Partner).then(|| identity.subject.clone()),
         ..Default::default()
     };
+    // Admitted like the GraphQL reads it duplicates (`graphql::capacity`), for as long as
+    // it streams: one request otherwise read a whole table, as many times at once as its
+    // caller liked, on the pool partners' checks use.
+    let permit = match state
+        .capacity
+        .admit_export(identity.role, &caller::caller_key(&identity))
+        .await
+    {
+        Ok(permit) => permit,
+        Err(busy) => {
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((RETRY_AFTER, "1"))
+                .json(error_body("SERVICE_UNAVAILABLE", &busy.message()));
+        }
+    };
+    let body = stream(
+        &state,
+        state.heavy_reads(false).clone(),
+        ExportKind::CheckRecords,
+        filter,
+        OutputFormat::Csv,
+    );
+    // The permit lives in the body: it is given back when actix drops the stream (sent
+    // whole, or the client went away), not when the reading task has merely queued the
+    // last pages.
+    let body = futures_util::StreamExt::map(body, move |chunk| {
+        let _held = &permit;
+        chunk
+    });
     HttpResponse::Ok()
         .content_type(OutputFormat::Csv.content_type())
         .insert_header(("cache-control", "private, no-store"))
@@ -366,11 +398,5 @@ pub async fn check_records(
             "content-disposition",
             "attachment; filename=\"check-records.csv\"",
         ))
-        .streaming(stream(
-            &state,
-            state.heavy_reads(false).clone(),
-            ExportKind::CheckRecords,
-            filter,
-            OutputFormat::Csv,
-        ))
+        .streaming(body)
 }

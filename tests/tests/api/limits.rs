@@ -298,4 +298,173 @@ on_both_backends!(
 on_both_backends_with!(
     production_hides_the_schema => production,
     slow_requests_time_out => tiny_timeout,
+    check_record_exports_are_admitted_for_as_long_as_they_stream => one_export_each,
 );
+
+fn one_export_each(settings: &mut Settings) {
+    settings.limits.max_concurrent_audit_requests = 1;
+    settings.limits.max_concurrent_exports_per_subject = 1;
+    settings.limits.capacity_wait_ms = 100;
+}
+
+/// Writes `rows` check records of `subject` (a partner's), each with a reference of 4 KiB,
+/// so that an export of them is far larger than the sockets' buffers and stays open while
+/// its client does not read.
+async fn large_check_history(app: &TestApp, subject: &str, rows: usize) {
+    use entity::check_record;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let at = chrono::Utc::now();
+    let reference: String = "r".repeat(4096);
+    let models: Vec<check_record::ActiveModel> = (0..rows)
+        .map(|i| check_record::ActiveModel {
+            id: Set(format!("00000000-0000-0000-0000-{i:012}")),
+            subject: Set(subject.to_string()),
+            role: Set("partner".into()),
+            domain: Set(entity::measure::Domain::Procurement),
+            uscc: Set("91441802MA000000XX".into()),
+            operator_id: Set(None),
+            as_of: Set(at),
+            checked_at: Set(at),
+            reference: Set(Some(reference.clone())),
+            decision: Set(check_record::Decision::Clear),
+            hit_listing_ids: Set(json!([])),
+            warnings: Set(json!([])),
+            request_id: Set("large-history".into()),
+            batch_id: Set(None),
+            hit_measure_codes: Set(Some(json!([]))),
+            known_at: Set(None),
+        })
+        .collect();
+    for chunk in models.chunks(500) {
+        check_record::Entity::insert_many(chunk.to_vec())
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+}
+
+/// Starts a check-records export and reads its first chunk, then stops reading: the
+/// export stays open (its stream is held back by the client).
+async fn open_export(app: &TestApp, token: &str) -> reqwest::Response {
+    let mut response = app
+        .client
+        .get(format!("{}/exports/check-records.csv", app.address))
+        .bearer_auth(token)
+        // Uncompressed: the test needs the body larger than the sockets' buffers.
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.chunk().await.unwrap().is_some());
+    response
+}
+
+async fn export_status(app: &TestApp, token: &str) -> (u16, Option<String>, Value) {
+    let response = app
+        .client
+        .get(format!("{}/exports/check-records.csv", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = if status == 200 {
+        Value::Null
+    } else {
+        response.json().await.unwrap_or(Value::Null)
+    };
+    (status, retry, body)
+}
+
+/// An export is admitted like the GraphQL reads it duplicates, for as long as it streams:
+/// an auditor's holds one of the auditors' permits (here the only one: a second export and
+/// a GraphQL audit read are refused with 503), and a partner's exports are bounded per
+/// subject. A finished export gives its place back.
+async fn check_record_exports_are_admitted_for_as_long_as_they_stream(app: TestApp) {
+    use api::domain::measures::Domain;
+    let partner = app.partner("partner-x", &[Domain::Procurement]).await;
+    large_check_history(&app, "partner-x", 6_000).await;
+    let auditor = app.auditor();
+
+    let open = open_export(&app, &auditor).await;
+    let (status, retry, body) = export_status(&app, &auditor).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "SERVICE_UNAVAILABLE"
+    );
+    let audit = query(
+        &app,
+        Some(&auditor),
+        "{ auditEvents(first: 1) { edges { cursor } } }",
+    )
+    .await;
+    assert_refused(&audit, 503, "SERVICE_UNAVAILABLE");
+    // Another auditor is in the same class.
+    let other = app.token(api::auth::Role::Auditor, "auditor-2");
+    assert_eq!(export_status(&app, &other).await.0, 503);
+    // A partner is not an auditor: its own place, one of them.
+    let partners = open_export(&app, &partner).await;
+    let (status, _, body) = export_status(&app, &partner).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "SERVICE_UNAVAILABLE"
+    );
+    drop(partners);
+
+    // The clients went away: the permits come back once the server notices.
+    drop(open);
+    let audit_read = || {
+        query(
+            &app,
+            Some(&auditor),
+            "{ auditEvents(first: 1) { edges { cursor } } }",
+        )
+    };
+    assert!(
+        eventually(|| async { audit_read().await.status == 200 }).await,
+        "the auditor's export kept its permit"
+    );
+    // The partner's place too; and a whole export, read to the end, gives it back.
+    let whole = || async {
+        let response = app
+            .client
+            .get(format!("{}/exports/check-records.csv", app.address))
+            .bearer_auth(&partner)
+            .send()
+            .await
+            .unwrap();
+        response.status() == 200 && response.text().await.unwrap().lines().count() == 6_001
+    };
+    assert!(
+        eventually(whole).await,
+        "the partner's export kept its place"
+    );
+    assert!(
+        eventually(|| async { export_status(&app, &partner).await.0 == 200 }).await,
+        "a finished export kept its place"
+    );
+}
+
+/// Whether `f` comes true within five seconds (asked every 100 ms).
+async fn eventually<F, Fut>(f: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..50 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
