@@ -1070,10 +1070,8 @@ impl Job<'_> {
                 e.add("list", format!("there is no list with code '{}'", r.list));
                 None
             }
-            Some((l, ..)) if !l.active => {
-                e.add("list", format!("list {} is not active", l.code));
-                None
-            }
+            // An inactive list takes no new listing; its recorded ones are still
+            // compared and corrected (below), as correctListing corrects them.
             Some(found) => Some(found),
         };
         if !cat.categories.contains(&r.category) {
@@ -1088,6 +1086,20 @@ impl Job<'_> {
                 .by_doc
                 .get(&(op.id, list.id, r.decision_doc_no.clone()))
         });
+        if let Some((l, ..)) = list
+            && !l.active
+            && matched.is_none()
+        {
+            e.add("list", format!("list {} is not active", l.code));
+        }
+        // The rules that bind new decisions (an active list, active measures, the defence
+        // period by today's calendar) do not refuse a row that restates the record: an
+        // export of a retired list, of a deactivated measure or of a listing whose
+        // calendar year was reloaded since must re-import unchanged, and correctListing
+        // checks none of them either.
+        let recorded_codes: &[String] = matched
+            .and_then(|l| recorded.measures.get(&l.id))
+            .map_or(&[], Vec::as_slice);
         let mut measure_ids = Vec::new();
         let mut measure_codes = Vec::new();
         match &r.measures {
@@ -1095,7 +1107,7 @@ impl Job<'_> {
                 let mut unknown = Vec::new();
                 for c in codes {
                     match cat.measures.get(c) {
-                        Some(m) if m.active => {
+                        Some(m) if m.active || recorded_codes.contains(&m.code) => {
                             if !measure_ids.contains(&m.id) {
                                 measure_ids.push(m.id);
                                 measure_codes.push(m.code.clone());
@@ -1115,11 +1127,7 @@ impl Job<'_> {
             // written before the list's defaults changed (or a default measure was
             // deactivated), and the file still says what it said.
             None if matched.is_some() => {
-                for c in matched
-                    .and_then(|l| recorded.measures.get(&l.id))
-                    .into_iter()
-                    .flatten()
-                {
+                for c in recorded_codes {
                     if let Some(m) = cat.measures.get(c) {
                         measure_ids.push(m.id);
                         measure_codes.push(m.code.clone());
@@ -1165,16 +1173,31 @@ impl Job<'_> {
                 })
         });
         let recorded_months = recorded_period.map(|p| p.months);
-        let defence_deadline = match cat
-            .calendar
-            .add_working_days(r.notice_date, rules.defence_working_days)
-        {
-            Ok(d) => Some(d),
-            Err(err) => {
-                e.add("noticeDate", calendar::calendar_error(err).to_string());
-                None
-            }
+        // A recorded listing's notice date restated: its recorded deadline, which a
+        // calendar reloaded since must not move.
+        let recorded_deadline = matched
+            .filter(|l| l.notice_date == r.notice_date)
+            .map(|l| l.defence_deadline);
+        let defence_deadline = match recorded_deadline {
+            Some(d) => Some(d),
+            None => match cat
+                .calendar
+                .add_working_days(r.notice_date, rules.defence_working_days)
+            {
+                Ok(d) => Some(d),
+                Err(err) => {
+                    e.add("noticeDate", calendar::calendar_error(err).to_string());
+                    None
+                }
+            },
         };
+        // As correctListing: the dates are judged only when a row changes one, so a
+        // correction of other facts does not fail on how the record was decided.
+        let dates_as_recorded = matched.is_some_and(|l| {
+            l.penalty_date == r.penalty_date
+                && l.notice_date == r.notice_date
+                && l.decision_date == Some(r.decision_date)
+        });
         let mut period = None;
         if let Some(deadline) = defence_deadline {
             let proposal = Proposal {
@@ -1182,16 +1205,22 @@ impl Job<'_> {
                 defence_deadline: deadline,
             };
             let checked = match recorded_period {
+                Some(_) if dates_as_recorded => Ok(()),
                 // A correction of a listing recorded here: correctListing's rule, which
                 // also keeps the decision at or before the instant the listing took
-                // effect (the start stays as recorded, see `period`).
+                // effect (the start stays as recorded, see `period`). A decision inside
+                // the defence period may be kept (recorded so) or stated (the row's
+                // 放弃陈述申辩), as a decision may be taken with the waiver.
                 Some(p) => listing_rules::check_corrected_dates(
                     listing_rules::CorrectedDates {
                         penalty_date: r.penalty_date,
                         notice_date: r.notice_date,
                         defence_deadline: deadline,
                         decision_date: Some(r.decision_date),
-                        decided_inside_defence_period: r.defence_waived,
+                        decided_inside_defence_period: r.defence_waived
+                            || matched.is_some_and(|l| {
+                                l.decision_date.is_some_and(|d| d <= l.defence_deadline)
+                            }),
                         first_start: Some(p.starts_at),
                     },
                     today,
@@ -1505,8 +1534,10 @@ impl Job<'_> {
                     removed_at = Some(at);
                 }
             }
-            if kind == RemovalKind::Revoked {
-                // Publicity had to stop within the list's limit (Order 44 Art. 19).
+            if kind == RemovalKind::Revoked && recorded.is_none() {
+                // Publicity had to stop within the list's limit (Order 44 Art. 19). A
+                // recorded revocation keeps its own deadline (`update_listing` writes
+                // none), whatever the calendar says now.
                 match cal.add_working_days(date, rules.publicity_stop_working_days) {
                     Ok(d) => publicity = Some(d),
                     Err(err) => {

@@ -1650,6 +1650,7 @@ async fn the_errors_kept_are_bounded(app: TestApp) {
 }
 
 on_both_backends!(
+    a_retired_list_and_measure_re_import_unchanged,
     an_expired_row_is_the_end_of_its_period,
     an_empty_measures_cell_keeps_the_recorded_measures,
     an_import_correction_keeps_the_recorded_period,
@@ -1987,5 +1988,80 @@ async fn an_expired_row_is_the_end_of_its_period(app: TestApp) {
     assert_eq!(
         listing_by_doc(&app, &c[1]).await["expiresAt"],
         "2026-03-21T05:00:00+00:00"
+    );
+}
+
+/// A row that restates the record is unchanged even when the rules that bind new
+/// decisions would now refuse it: its list retired, one of its measures deactivated.
+/// New listings (and measures a row adds) are still held to them.
+async fn a_retired_list_and_measure_re_import_unchanged(app: TestApp) {
+    let c = codes(3);
+    let who = actor(None);
+    let first = run(
+        &app,
+        "list.csv",
+        csv_text(&three(&c)).as_bytes(),
+        &who,
+        |_| {},
+    )
+    .await;
+    assert_eq!(first.created, 3, "{:?}", first.errors);
+    let exported = csv_rows(&export_listings(&app).await);
+    let deactivate = "mutation { upsertMeasure(input: {code: \"BIDDING_RESTRICT\", name: \"限制参加工程招投标\", domain: BIDDING, effect: PROHIBIT, legalBasis: \"《企业信息公示暂行条例》第十八条；《中华人民共和国招标投标法实施条例》第六十七条、第六十八条\", active: false}) { code } }";
+    app.gql(Some(&app.admin()), deactivate, json!({}))
+        .await
+        .data();
+    app.gql(
+        Some(&app.admin()),
+        "mutation { upsertList(input: {code: \"SAMR_SERIOUS_DISHONEST\", active: false}) { code } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let revisions = app.count("listing_revisions").await;
+    let r = run(&app, "export.csv", &csv_of(&exported), &who, |_| {}).await;
+    assert_eq!(
+        (r.unchanged, r.updated, r.rejected),
+        (3, 0, 0),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(app.count("listing_revisions").await, revisions);
+    // A correction of another fact is still a correction.
+    let mut edited = exported.clone();
+    edited[1][7] = "更正后的列入事由".into();
+    let r = run(&app, "reason.csv", &csv_of(&edited), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    // A new listing on the retired list is refused, and so is the deactivated measure
+    // added to a listing that does not have it.
+    let new = valid_code("441802", 7501);
+    let rows = vec![row(
+        &new,
+        "列-N",
+        "2026-02-02",
+        "2026-02-12",
+        "2026-03-02",
+        "",
+        "",
+        "",
+    )];
+    let r = run(&app, "new.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!(r.rejected, 1, "{:?}", r.errors);
+    assert_eq!(
+        r.errors[0].column.as_deref(),
+        Some("名单"),
+        "{:?}",
+        r.errors
+    );
+    // c[2] has PROCUREMENT_RESTRICT alone; the others have BIDDING_RESTRICT by default.
+    let a = edited.iter().position(|r| r[0] == c[2]).unwrap();
+    edited[a][12] = "PROCUREMENT_RESTRICT;BIDDING_RESTRICT".into();
+    let r = run(&app, "added.csv", &csv_of(&edited), &who, |_| {}).await;
+    assert_eq!(r.rejected, 1, "{:?}", r.errors);
+    assert_eq!(
+        r.errors[0].column.as_deref(),
+        Some("惩戒措施"),
+        "{:?}",
+        r.errors
     );
 }
