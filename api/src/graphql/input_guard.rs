@@ -46,6 +46,27 @@ pub const PROSE_FIELDS: [&str; 9] = [
     "receipt",
 ];
 
+/// Arguments bounded by caps of their own instead of `limits.max_string_chars`, by root
+/// field and argument (a name alone would exempt any later argument that took it). Both
+/// are texts the registry produced and asks callers to paste back whole, so a length
+/// meant for typed input refuses genuine ones: a status proof embeds every logged entry
+/// of its code (one listing with a long reason, or a few listings, is past 10,000
+/// characters), and a receipt its logged payload and checkpoint. Each gets the cap its
+/// parser enforces (bytes, so the characters are bounded too), and the request body cap
+/// (`limits.max_body_bytes`) bounds them in turn. Control characters are still refused.
+pub const OWN_CAPS: [(&str, &str, usize); 2] = [
+    (
+        "verifyReceipt",
+        "receipt",
+        crate::tlog::proof::MAX_PROOF_TEXT,
+    ),
+    (
+        "verifyReceipt",
+        "statusProof",
+        crate::tlog::status_map::MAX_PROOF_TEXT,
+    ),
+];
+
 /// The extension factory registered on the schema.
 pub struct InputGuard {
     rules: InputRules,
@@ -238,6 +259,8 @@ struct Place<'p> {
     /// The argument or input field the value belongs to (a list's elements share it).
     name: &'p str,
     pos: Pos,
+    /// The argument's own cap in bytes ([`OWN_CAPS`]), in place of `max_string_chars`.
+    own_cap: Option<usize>,
 }
 
 enum Step<'p> {
@@ -273,10 +296,15 @@ impl Walk<'_> {
                     else {
                         continue;
                     };
+                    let root = parent == self.registry.query_type;
                     for (arg, value) in &field.arguments {
                         let Some(input) = meta.args.get(arg.node.as_str()) else {
                             continue;
                         };
+                        let own_cap = OWN_CAPS
+                            .iter()
+                            .find(|(f, a, _)| root && *f == name && *a == arg.node.as_str())
+                            .map(|(_, _, cap)| *cap);
                         let place = Place {
                             step: Step::Argument {
                                 field: name,
@@ -285,6 +313,7 @@ impl Walk<'_> {
                             parent: None,
                             name: arg.node.as_str(),
                             pos: value.pos,
+                            own_cap,
                         };
                         self.value(&input.ty, &value.node, &place)?;
                     }
@@ -327,6 +356,7 @@ impl Walk<'_> {
                             parent: Some(place),
                             name: place.name,
                             pos: place.pos,
+                            own_cap: place.own_cap,
                         };
                         self.value(inner, item, &element)?;
                     }
@@ -346,6 +376,7 @@ impl Walk<'_> {
                             parent: Some(place),
                             name: key.as_str(),
                             pos: place.pos,
+                            own_cap: None,
                         };
                         self.value(&input.ty, v, &field)?;
                     }
@@ -364,7 +395,24 @@ impl Walk<'_> {
         } else {
             TextKind::Line
         };
-        let checked = self.rules.text(text, kind).and_then(|()| match ty {
+        let rules = match place.own_cap {
+            Some(cap) if text.len() > cap => {
+                return Err(refusal(
+                    place,
+                    Refused {
+                        reason: crate::domain::input::Refusal::TooLong,
+                        message: format!("is {} bytes long; at most {cap} are allowed", text.len()),
+                    },
+                ));
+            }
+            // Within its cap in bytes, so in characters too.
+            Some(cap) => InputRules {
+                max_string_chars: cap,
+                ..*self.rules
+            },
+            None => *self.rules,
+        };
+        let checked = rules.text(text, kind).and_then(|()| match ty {
             // Parsed as async-graphql's scalars parse them; what they refuse, they refuse.
             "DateTime" => text
                 .parse::<DateTime<Utc>>()
@@ -548,6 +596,41 @@ mod tests {
         assert_eq!(
             refusal_of(q, json!({"n": "某某\n公司"})).await,
             refused("upsertOperator(input.name)", "CONTROL_CHARACTER")
+        );
+    }
+
+    /// `verifyReceipt`'s receipt and status proof are texts the registry made, longer
+    /// than typed input may be: bounded by their parsers' caps, not `max_string_chars`
+    /// (50 here), and still refused past those caps or with a control character.
+    #[tokio::test]
+    async fn a_receipt_and_a_status_proof_have_caps_of_their_own() {
+        let q = "query($r: String!, $s: String) { verifyReceipt(receipt: $r, statusProof: $s) { valid } }";
+        let long = "x".repeat(20_000);
+        assert_eq!(refusal_of(q, json!({"r": long, "s": long})).await, None);
+        let receipt_cap = crate::tlog::proof::MAX_PROOF_TEXT;
+        assert_eq!(
+            refusal_of(q, json!({"r": "x".repeat(receipt_cap + 1)})).await,
+            refused("verifyReceipt(receipt)", "TOO_LONG")
+        );
+        // Bytes, not characters: a cap's worth of three-byte characters is over it.
+        assert_eq!(
+            refusal_of(q, json!({"r": "清".repeat(receipt_cap / 3 + 1)})).await,
+            refused("verifyReceipt(receipt)", "TOO_LONG")
+        );
+        let proof_cap = crate::tlog::status_map::MAX_PROOF_TEXT;
+        assert_eq!(
+            refusal_of(q, json!({"r": "x", "s": "x".repeat(proof_cap + 1)})).await,
+            refused("verifyReceipt(statusProof)", "TOO_LONG")
+        );
+        assert_eq!(
+            refusal_of(q, json!({"r": "x", "s": "a\u{0}b"})).await,
+            refused("verifyReceipt(statusProof)", "CONTROL_CHARACTER")
+        );
+        // The exemption is by field and argument: other strings keep the limit.
+        let other = "query($u: String!) { check(uscc: $u, domain: BIDDING) { uscc } }";
+        assert_eq!(
+            refusal_of(other, json!({"u": "x".repeat(51)})).await,
+            refused("check(uscc)", "TOO_LONG")
         );
     }
 

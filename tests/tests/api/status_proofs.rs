@@ -423,7 +423,74 @@ async fn the_levels_between_come_back_when_their_migration_is_undone(app: TestAp
     assert_map_follows_from_the_log(&app).await;
 }
 
+/// A listing with a 3,000-character reason (within `reason`'s 5,000) gives a status
+/// proof of more than 10,000 characters, the limit of typed input: `verifyReceipt`
+/// takes it and proves the answer (it was refused `BAD_USER_INPUT` `TOO_LONG`). A
+/// receipt over its own cap is still refused, naming it.
+async fn verify_receipt_takes_a_status_proof_longer_than_typed_input(app: TestApp) {
+    let token = app
+        .partner(
+            "gov-procurement",
+            &[api::domain::measures::Domain::Procurement],
+        )
+        .await;
+    let code = tests::valid_code("441802", 171);
+    app.create_operator(&code, "清远长理由测试有限公司").await;
+    let start = Utc::now() - Duration::days(2);
+    let date = api::domain::china_date(start).to_string();
+    let reason = "收取预付款后卷款跑路".repeat(300);
+    assert_eq!(reason.chars().count(), 3_000);
+    let proposed = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id } }",
+            json!({"i": {
+                "uscc": code, "list": "SAMR_SERIOUS_DISHONEST", "authority": "清远市市场监督管理局",
+                "penaltyDocNo": "清市监罚〔2023〕171号", "penaltyDate": "2023-01-10",
+                "violationCategory": "CONSUMER_HARM", "reason": reason,
+                "legalBasis": "《市场监督管理严重违法失信名单管理办法》第八条", "noticeDate": date,
+            }}),
+        )
+        .await;
+    let id = proposed.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::listings::decide(&app, &app.admin(), &id, 1, &date, Some(start))
+        .await
+        .data();
+    app.state.logs.append_registry(&app.db).await.unwrap();
+
+    let (payload, receipt, proof) = checked(&app, &token, &code).await;
+    assert_ne!(payload.decision, Decision::Clear);
+    let max = app.state.settings.limits.max_string_chars;
+    assert!(
+        proof.chars().count() > max,
+        "{} characters",
+        proof.chars().count()
+    );
+    const VERIFY: &str = "query($r: String!, $s: String) { verifyReceipt(receipt: $r, statusProof: $s) { valid statusProven statusReason } }";
+    let resp = app
+        .gql(None, VERIFY, json!({"r": receipt, "s": proof}))
+        .await;
+    let v = &resp.data()["verifyReceipt"];
+    assert_eq!(v["valid"], json!(true), "{v}");
+    assert_eq!(v["statusProven"], json!(true), "{v}");
+
+    let too_long = "x".repeat(api::tlog::proof::MAX_PROOF_TEXT + 1);
+    let resp = app
+        .gql(None, VERIFY, json!({"r": too_long, "s": proof}))
+        .await;
+    resp.assert_error("BAD_USER_INPUT");
+    assert!(
+        resp.error_message().contains("verifyReceipt(receipt)"),
+        "{}",
+        resp.error_message()
+    );
+}
+
 on_both_backends!(
+    verify_receipt_takes_a_status_proof_longer_than_typed_input,
     the_levels_between_come_back_when_their_migration_is_undone,
     a_check_s_status_proof_proves_its_answer_offline,
     a_log_without_a_map_gets_one_at_its_next_append,
