@@ -52,11 +52,15 @@ impl Operator {
             mask_id_number,
         ))
     }
-    /// A natural person's address is personal data: masked for partners, absent for the public.
+    /// A natural person's address is personal data: for partners only the operator's
+    /// division and `****` (never the entered text), absent for the public.
     async fn address(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         let role = request(ctx)?.identity().role;
         if self.0.address_is_personal {
-            Ok(disclose(self.0.address.as_deref(), role, mask_address))
+            let region = &self.0.region_code;
+            Ok(disclose(self.0.address.as_deref(), role, |_| {
+                mask_address(region)
+            }))
         } else {
             Ok(self.0.address.clone())
         }

@@ -162,7 +162,43 @@ async fn personal_data_is_masked_by_role(app: TestApp) {
         masked.data()["operator"]["legalRepIdNumber"],
         "441802********1234"
     );
-    assert_eq!(masked.data()["operator"]["address"], "广东省清远市****");
+    assert_eq!(
+        masked.data()["operator"]["address"],
+        "广东省清远市清城区****"
+    );
+}
+
+/// Addresses are stored as entered, so the partner's form is built from the operator's
+/// division, never from the text: an address without the province once came out as
+/// `清城区某路1****` and a short one whole.
+async fn a_partner_sees_only_the_division_of_a_personal_address(app: TestApp) {
+    let partner = app.partner("gov-procurement", &[Domain::Procurement]).await;
+    let cases = [
+        ("441802", 11, "清城区某路1号", "广东省清远市清城区****"),
+        ("441802", 12, "某路1号", "广东省清远市清城区****"),
+        ("441881", 13, "凤城街道XX村3号", "广东省清远市英德市****"),
+        ("440103", 14, "某路1号", "广东省****"),
+    ];
+    for (region, n, address, expected) in cases {
+        let code = tests::valid_code(region, n);
+        app.gql(
+            Some(&app.admin()),
+            UPSERT,
+            json!({"i": {"uscc": code, "name": "个体户", "address": address, "addressIsPersonal": true}}),
+        )
+        .await
+        .data();
+        let q = format!("query {{ operator(uscc: \"{code}\") {{ address }} }}");
+        let masked = app.gql(Some(&partner), &q, json!({})).await;
+        let shown = masked.data()["operator"]["address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(shown, expected, "{address}");
+        assert!(!shown.contains("某路") && !shown.contains("村"), "{shown}");
+        let full = app.gql(Some(&app.auditor()), &q, json!({})).await;
+        assert_eq!(full.data()["operator"]["address"], address);
+    }
 }
 
 on_both_backends!(
@@ -172,4 +208,5 @@ on_both_backends!(
     only_admins_may_upsert,
     region_admins_act_in_their_region_only,
     personal_data_is_masked_by_role,
+    a_partner_sees_only_the_division_of_a_personal_address,
 );
