@@ -91,8 +91,24 @@ impl InputRules {
         Ok(())
     }
 
-    /// An instant whose UTC year lies in `min_year..=max_year`.
+    /// An instant whose UTC year lies in `min_year..=max_year`, and not a leap second.
+    ///
+    /// chrono (and so the GraphQL `DateTime` scalar) reads a second of 60 in any minute
+    /// as a "leap" instant it keeps apart from the next minute, while PostgreSQL stores
+    /// it as that next minute: a receipt's `asOf` would then differ from its record's,
+    /// and RFC 3339 tools elsewhere refuse the text. No partner means a leap second (the
+    /// registry's instants are UTC with fixed offsets), so it is refused as not an instant.
     pub fn instant(&self, t: DateTime<Utc>) -> Result<(), Refused> {
+        use chrono::Timelike;
+        if t.nanosecond() >= 1_000_000_000 {
+            return Err(Refused {
+                reason: Refusal::OutOfRange,
+                message: format!(
+                    "{} is a leap second (second 60), which the registry does not record: send the next minute's instant",
+                    t.to_rfc3339()
+                ),
+            });
+        }
         self.year(t.year(), &t.to_rfc3339())
     }
 
@@ -163,6 +179,21 @@ mod tests {
             reason(RULES.text("清远市某某公", TextKind::Line)),
             Some(Refusal::TooLong)
         );
+    }
+
+    #[test]
+    fn a_leap_second_is_not_an_instant() {
+        // chrono reads second 60 of any minute; PostgreSQL would store the next minute.
+        let leap: DateTime<Utc> = "2026-01-15T10:20:60Z".parse().unwrap();
+        let refused = RULES.instant(leap).unwrap_err();
+        assert_eq!(refused.reason, Refusal::OutOfRange);
+        assert!(
+            refused.message.contains("leap second"),
+            "{}",
+            refused.message
+        );
+        let next: DateTime<Utc> = "2026-01-15T10:21:00Z".parse().unwrap();
+        assert_eq!(reason(RULES.instant(next)), None);
     }
 
     #[test]

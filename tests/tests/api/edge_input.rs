@@ -99,6 +99,16 @@ async fn nul_bytes_and_year_zero_are_refused_everywhere_and_nothing_is_stored(ap
         )
         .await;
     assert_refused(&answer, "check(asOf)", "OUT_OF_RANGE", "asOf variable");
+    // A leap second: chrono keeps it apart from the next minute, PostgreSQL stores that
+    // minute, so its receipt would not match its record.
+    let answer = app
+        .gql(
+            Some(&partner),
+            CHECK,
+            json!({"u": code, "t": "2026-01-15T10:20:60Z"}),
+        )
+        .await;
+    assert_refused(&answer, "check(asOf)", "OUT_OF_RANGE", "leap-second asOf");
     let answer = app
         .gql(
             Some(&partner),
