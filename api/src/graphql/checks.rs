@@ -435,7 +435,11 @@ impl CheckQuery {
         let actor = request(ctx)?.actor();
         let state = state(ctx)?;
         let first = page_size(first, state.settings.limits.max_page_size)?;
-        let after = after.as_deref().map(RecordCursor::decode).transpose()?;
+        let rules = state.settings.limits.input_rules();
+        let after = after
+            .as_deref()
+            .map(|c| RecordCursor::decode(c, &rules))
+            .transpose()?;
         let filter = filter.unwrap_or_default();
         let uscc = filter
             .uscc

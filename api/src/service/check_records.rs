@@ -465,7 +465,15 @@ impl RecordCursor {
         ))
     }
 
-    pub fn decode(cursor: &str) -> AppResult<Self> {
+    /// The cursor [`encode`](Self::encode) made, or BAD_USER_INPUT.
+    ///
+    /// Its values are bound into the page query, and base64 hides them from the GraphQL
+    /// input guard: a NUL in the id, or an instant before 4713 BC, fails the statement on
+    /// PostgreSQL (SQLSTATE 22021 / 22008), which would reach the caller as INTERNAL. So
+    /// the id must be what a receipt id is (a UUID in its canonical text, as
+    /// `Uuid::now_v7().to_string()` makes it) and the instant must pass `rules`, the same
+    /// year bounds every instant a caller sends obeys.
+    pub fn decode(cursor: &str, rules: &crate::domain::input::InputRules) -> AppResult<Self> {
         use base64::Engine;
         let bad = || AppError::bad_input("`after` is not a cursor returned by checkRecords");
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -475,7 +483,9 @@ impl RecordCursor {
         let (micros, id) = text.split_once(':').ok_or_else(bad)?;
         let micros: i64 = micros.parse().map_err(|_| bad())?;
         let checked_at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-        if id.is_empty() {
+        rules.instant(checked_at).map_err(|_| bad())?;
+        let is_receipt_id = uuid::Uuid::parse_str(id).is_ok_and(|u| u.to_string() == id);
+        if !is_receipt_id {
             return Err(bad());
         }
         Ok(Self {
@@ -543,19 +553,49 @@ pub async fn find(db: &DatabaseConnection, id: &str) -> AppResult<Option<check_r
 mod tests {
     use super::*;
 
+    fn rules() -> crate::domain::input::InputRules {
+        crate::config::Limits::default().input_rules()
+    }
+
     #[test]
     fn cursors_round_trip() {
         let cursor = RecordCursor {
             checked_at: DateTime::from_timestamp_micros(1_780_000_000_123_456).unwrap(),
             id: "0192f0c4-0000-7000-8000-000000000001".into(),
         };
-        assert_eq!(RecordCursor::decode(&cursor.encode()).unwrap(), cursor);
+        assert_eq!(
+            RecordCursor::decode(&cursor.encode(), &rules()).unwrap(),
+            cursor
+        );
     }
 
     #[test]
     fn foreign_cursors_are_bad_input() {
-        for junk in ["", "!!", "bm90IGEgY3Vyc29y", "MTIzOg"] {
-            assert!(RecordCursor::decode(junk).is_err(), "{junk}");
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let id = "0192f0c4-0000-7000-8000-000000000001";
+        let forged = [
+            // A NUL in the id, and a year of about -5000: PostgreSQL fails on both.
+            b64("1700000000000000:a\u{0}b"),
+            b64(&format!("-220000000000000000:{id}")),
+            // Not a receipt id, or one not in its canonical text.
+            b64("1700000000000000:x"),
+            b64(&format!("1700000000000000:{}", id.to_uppercase())),
+            b64(&format!("1700000000000000:{{{id}}}")),
+            // Inside chrono's range, outside the configured years.
+            b64(&format!("253402300800000000:{id}")),
+        ];
+        for junk in ["", "!!", "bm90IGEgY3Vyc29y", "MTIzOg"]
+            .into_iter()
+            .map(String::from)
+            .chain(forged)
+        {
+            let e = RecordCursor::decode(&junk, &rules()).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("not a cursor returned by checkRecords"),
+                "{junk}: {e}"
+            );
         }
     }
 }

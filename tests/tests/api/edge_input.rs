@@ -512,7 +512,60 @@ async fn a_trickling_body_is_cut_off(app: TestApp) {
     .data();
 }
 
+/// A `checkRecords` cursor is base64, so the input guard never sees what it holds: a
+/// forged one with a NUL in its id or an instant near year -5000 failed the page query on
+/// PostgreSQL (INTERNAL). Every forged cursor is BAD_USER_INPUT with the message of any
+/// other foreign cursor, on both backends, and a real cursor still pages on.
+async fn forged_check_record_cursors_are_bad_input(app: TestApp) {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let partner = app.partner("gov-procurement", &[Domain::Procurement]).await;
+    let code = valid_code("441802", 1);
+    app.create_operator(&code, "清远市某某食品有限公司").await;
+    for _ in 0..2 {
+        let answer = app.gql(Some(&partner), CHECK, json!({"u": code})).await;
+        answer.data();
+    }
+    let records = "query($a: String) { checkRecords(first: 1, after: $a) { edges { cursor } pageInfo { hasNextPage endCursor } } }";
+    let first = app.gql(Some(&partner), records, json!({})).await;
+    let end = first.data()["checkRecords"]["pageInfo"]["endCursor"]
+        .as_str()
+        .map(String::from)
+        .expect("a cursor");
+    let next = app.gql(Some(&partner), records, json!({"a": end})).await;
+    assert_eq!(
+        next.data()["checkRecords"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let id = uuid::Uuid::now_v7().to_string();
+    for forged in [
+        b64("1700000000000000:a\u{0}b"),
+        b64(&format!("-220000000000000000:{id}")),
+        b64(&format!("253402300800000000:{id}")),
+        b64("1700000000000000:x"),
+        b64(&format!("1700000000000000:{}", id.to_uppercase())),
+    ] {
+        let answer = app.gql(Some(&partner), records, json!({"a": forged})).await;
+        assert_eq!(
+            answer.error_code(),
+            Some("BAD_USER_INPUT"),
+            "{forged}: {}",
+            answer.body
+        );
+        assert!(
+            answer
+                .error_message()
+                .contains("not a cursor returned by checkRecords"),
+            "{forged}: {}",
+            answer.body
+        );
+    }
+}
+
 on_both_backends!(
+    forged_check_record_cursors_are_bad_input,
     nul_bytes_and_year_zero_are_refused_everywhere_and_nothing_is_stored,
     a_bad_as_of_never_fails_another_partners_check,
     like_wildcards_in_search_text_match_themselves,
