@@ -38,10 +38,14 @@ pub const EXPIRED_SQL: &str = "SELECT o.region_code AS region, COUNT(*) AS n \
     WHERE p.removed_at IS NULL AND p.ends_at >= ? AND p.ends_at < ? AND p.ends_at <= ? \
     GROUP BY o.region_code";
 
+/// The year's checks are the checks partners made before a procedure: `check_records`
+/// also holds admins' and auditors' checks (tests, reviews) and `knownAt`
+/// reconstructions of past answers, dated when they were re-run, and neither is one.
 pub const CHECKS_SQL: &str = "SELECT COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)) AS region, \
     c.domain AS domain, c.decision AS decision, COUNT(*) AS n \
     FROM check_records c LEFT JOIN operators o ON o.id = c.operator_id \
     WHERE c.checked_at >= ? AND c.checked_at < ? \
+    AND c.role = 'partner' AND c.known_at IS NULL \
     GROUP BY COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)), c.domain, c.decision";
 
 pub const FEEDBACK_SQL: &str = "SELECT COALESCE(o.region_code, SUBSTR(c.uscc, 3, 6)) AS region, \

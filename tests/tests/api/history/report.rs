@@ -49,9 +49,34 @@ async fn repair_application(
     .unwrap();
 }
 
-/// A check record; returns its receipt id.
+/// A partner's check record; returns its receipt id.
 async fn check_record(
     app: &TestApp,
+    uscc: &str,
+    operator_id: Option<i64>,
+    domain: &str,
+    decision: &str,
+    checked_at: DateTime<Utc>,
+) -> String {
+    let by = Checker {
+        subject: "gov-procurement",
+        role: "partner",
+        known_at: None,
+    };
+    check_record_by(app, by, uscc, operator_id, domain, decision, checked_at).await
+}
+
+/// Who made a check, and the `knownAt` of a reconstruction.
+#[derive(Clone, Copy)]
+struct Checker {
+    subject: &'static str,
+    role: &'static str,
+    known_at: Option<DateTime<Utc>>,
+}
+
+async fn check_record_by(
+    app: &TestApp,
+    by: Checker,
     uscc: &str,
     operator_id: Option<i64>,
     domain: &str,
@@ -61,8 +86,8 @@ async fn check_record(
     let id = uuid::Uuid::new_v4().to_string();
     entity::check_record::ActiveModel {
         id: Set(id.clone()),
-        subject: Set("gov-procurement".into()),
-        role: Set("partner".into()),
+        subject: Set(by.subject.into()),
+        role: Set(by.role.into()),
         domain: Set(ActiveEnum::try_from_value(&domain.to_string()).unwrap()),
         uscc: Set(uscc.into()),
         operator_id: Set(operator_id),
@@ -75,7 +100,7 @@ async fn check_record(
         warnings: Set(json!([])),
         request_id: Set("r".into()),
         batch_id: Set(None),
-        known_at: Set(None),
+        known_at: Set(by.known_at),
     }
     .insert(&app.db)
     .await
@@ -422,4 +447,52 @@ async fn the_yearly_report_counts_the_records(app: TestApp) {
     assert!(csv.contains("2025,441802,清城区,repair,on_time_rate,0.3333\n"));
 }
 
-on_both_backends!(the_yearly_report_counts_the_records,);
+/// The year's checks are partners' checks before a procedure: an auditor re-running a
+/// past check with `knownAt`, an admin's test check, or a partner's own reconstruction,
+/// all dated in the year, are not among them (they counted, by the date they were re-run).
+async fn only_partners_checks_at_the_time_count_in_the_report(app: TestApp) {
+    let code = valid_code("441802", 998);
+    let in_2025 = utc(2025, 3, 10, 2, 0);
+    let reconstructing = Some(utc(2024, 6, 1, 2, 0));
+    check_record(&app, &code, None, "PROCUREMENT", "CLEAR", in_2025).await;
+    for by in [
+        Checker {
+            subject: "auditor-1",
+            role: "auditor",
+            known_at: reconstructing,
+        },
+        Checker {
+            subject: "admin-city",
+            role: "admin",
+            known_at: None,
+        },
+        Checker {
+            subject: "gov-procurement",
+            role: "partner",
+            known_at: reconstructing,
+        },
+    ] {
+        check_record_by(&app, by, &code, None, "PROCUREMENT", "RESTRICTED", in_2025).await;
+    }
+    let resp = app
+        .gql(Some(&app.auditor()), REPORT, json!({"y": 2025}))
+        .await;
+    let report = resp.data()["report"].clone();
+    let qc = report["divisions"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["regionCode"] == "441802"))
+        .cloned()
+        .unwrap();
+    assert_eq!(qc["checksTotal"], 1);
+    assert_eq!(
+        qc["checks"],
+        json!([{"domain": "PROCUREMENT", "decision": "CLEAR", "count": 1}])
+    );
+    assert_eq!(report["totals"]["checksTotal"], 1);
+    assert_eq!(app.count("check_records").await, 4);
+}
+
+on_both_backends!(
+    the_yearly_report_counts_the_records,
+    only_partners_checks_at_the_time_count_in_the_report,
+);
