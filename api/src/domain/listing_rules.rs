@@ -290,6 +290,41 @@ pub fn check_corrected_end_keeps_state(
     }
 }
 
+/// **A shortened end keeps a listing in force for at least the list's period.** A
+/// correction may lengthen a period or fix one recorded longer than its decision says,
+/// but a listing in force cut below the list's period (`period_months(None, rules)`,
+/// counted from the period's start) would leave the list early, a minute from now
+/// say, with no repair application or revocation document: the early removal that
+/// [`check_corrected_end_keeps_state`] refuses for an end before now, a moment later.
+/// An expired or removed period, and an end that does not shorten, are not concerned.
+pub fn check_shortened_end_keeps_minimum(
+    starts_at: DateTime<Utc>,
+    current_end: DateTime<Utc>,
+    new_end: DateTime<Utc>,
+    removed: bool,
+    rules: ListRules,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    if removed || current_end <= now || new_end >= current_end {
+        return Ok(());
+    }
+    let months = period_months(None, rules)?;
+    let minimum = period_end(starts_at, months)?;
+    if new_end >= minimum {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Reason::PeriodOutOfRange,
+        format!(
+            "expiresAt {} would shorten a listing in force below the list's period of {months} months from its start (to {}): a correction may fix an over-long record, not cut a period short; an early removal is credit repair or revocation",
+            new_end.to_rfc3339(),
+            minimum.to_rfc3339()
+        ),
+    )
+    .on("expiresAt")
+    .with("minimumEnd", minimum.to_rfc3339()))
+}
+
 /// **A removed period's end stays after its removal.** The period was in force until it
 /// was removed (repaired, revoked); an end at or before that instant would make the
 /// record say the listing had expired first, so that the removal removed nothing, and
@@ -619,6 +654,32 @@ mod tests {
                 (Reason::NoMeasures, Some("measureCodes"))
             );
         }
+    }
+
+    #[test]
+    fn a_shortened_end_keeps_the_lists_period() {
+        let start = china_midnight(d(2026, 3, 16));
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 0, 0, 0).unwrap();
+        let minimum = period_end(start, 36).unwrap();
+        let recorded = period_end(start, 48).unwrap();
+        let check = |current, new, removed| {
+            check_shortened_end_keeps_minimum(start, current, new, removed, rules(), now)
+        };
+        // An over-long record fixed down to the list's period, or lengthened: fine.
+        assert!(check(recorded, minimum, false).is_ok());
+        assert!(check(minimum, recorded, false).is_ok());
+        // Cut below it, a second or a day from now: refused.
+        for new in [now + Duration::seconds(1), minimum - Duration::days(1)] {
+            let e = check(recorded, new, false).unwrap_err();
+            assert_eq!(
+                (e.reason, e.field),
+                (Reason::PeriodOutOfRange, Some("expiresAt"))
+            );
+        }
+        // Not in force (expired or removed): the end decides no current answer.
+        let expired = now - Duration::days(1);
+        assert!(check(expired, expired - Duration::days(30), false).is_ok());
+        assert!(check(recorded, now + Duration::days(1), true).is_ok());
     }
 
     #[test]

@@ -692,6 +692,14 @@ pub async fn correct(
         if let Some(removed_at) = current.removed_at {
             listing_rules::check_corrected_end_after_removal(removed_at, expires_at)?;
         }
+        listing_rules::check_shortened_end_keeps_minimum(
+            current.starts_at,
+            current.ends_at,
+            expires_at,
+            current.removed_at.is_some(),
+            list_rules(&list_of(&tx, &l).await?)?,
+            at,
+        )?;
         let mut p: listing_period::ActiveModel = current.clone().into();
         p.ends_at = Set(expires_at);
         p.update(&tx).await?;

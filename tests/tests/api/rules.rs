@@ -539,7 +539,47 @@ async fn a_reloaded_calendar_year_replaces_its_notice(app: TestApp) {
     );
 }
 
+/// 9. A corrected end may fix an over-long record, never cut a listing in force below
+///    the list's period counted from its start (an early removal in all but name).
+async fn a_correction_keeps_the_lists_period(app: TestApp) {
+    let (_, id) = proposed(&app, 512, "2026-03-02").await;
+    let d = decide_without_waiver(&app, &id, "2026-03-16", None).await;
+    let mut version = d.data()["decideListing"]["version"].as_i64().unwrap();
+    let correct = |version: i64, end: String| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.gql(
+                Some(&app.admin()),
+                "mutation($i: CorrectListingInput!) { correctListing(input: $i) { version expiresAt } }",
+                json!({"i": {"id": id, "expectedVersion": version, "reason": "期限更正", "expiresAt": end}}),
+            )
+            .await
+        }
+    };
+    let a_minute_from_now = (app.state.clock.now() + Duration::minutes(1)).to_rfc3339();
+    // 36 months from 2026-03-16 (Beijing) end at 2029-03-15T16:00Z.
+    for end in [a_minute_from_now, "2029-03-14T16:00:00Z".to_string()] {
+        let resp = correct(version, end.clone()).await;
+        resp.assert_error("BAD_USER_INPUT");
+        assert_eq!(reason(&resp), "PERIOD_OUT_OF_RANGE", "{end}: {}", resp.body);
+        assert_eq!(
+            resp.body["errors"][0]["extensions"]["details"]["field"],
+            "expiresAt"
+        );
+    }
+    for end in ["2031-03-15T16:00:00Z", "2029-03-15T16:00:00Z"] {
+        let ok = correct(version, end.to_string()).await;
+        assert_eq!(
+            ok.data()["correctListing"]["expiresAt"],
+            end.replace('Z', "+00:00")
+        );
+        version = ok.data()["correctListing"]["version"].as_i64().unwrap();
+    }
+}
+
 on_both_backends!(
+    a_correction_keeps_the_lists_period,
     a_reloaded_calendar_year_replaces_its_notice,
     a_clear_answer_names_no_hits,
     a_listing_takes_effect_on_its_decision,
