@@ -11,7 +11,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    TransactionTrait,
+    DatabaseTransaction, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -283,52 +283,54 @@ pub fn redact_url(url: &str) -> String {
 /// Applies pending migrations, all in one transaction (each migration's own nests in it
 /// as a savepoint), so that an upgrade that fails half-way leaves the schema as it was
 /// (PostgreSQL's DDL is transactional, as SQLite's; no migration here needs to run
-/// outside a transaction). On PostgreSQL under the migration lock (`cluster::locks`): of
-/// several instances starting at once on an empty database one migrates, the others
-/// wait for it and then find nothing to do. What the transaction runs first is the
-/// backend's own (`MIGRATION_PRELUDE`).
+/// outside a transaction). What the transaction runs first is the backend's own
+/// (`migration_prelude`): on PostgreSQL that takes the migration lock
+/// (`cluster::locks`), so of several instances starting at once on an empty database
+/// one migrates, the others wait for it and then find nothing to do.
 pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
-    if db.get_database_backend() == DatabaseBackend::Sqlite {
-        return migrate_in_one_transaction(db, SQLITE_MIGRATION_PRELUDE).await;
-    }
-    crate::cluster::locks::with_migration_lock(
-        db,
-        migrate_in_one_transaction(db, POSTGRES_MIGRATION_PRELUDE),
-    )
-    .await
-}
-
-/// PostgreSQL: the pool's connections carry the request's statement timeout (10 s by
-/// default), and a migration of a large registry outlasts it: building an index over
-/// tens of millions of check records was cancelled, the instance refused to start, and
-/// so did every other one after it, each in turn. Lifted for the transaction only.
-const POSTGRES_MIGRATION_PRELUDE: (&str, &str) = (
-    "SET LOCAL statement_timeout = 0",
-    "lifting the statement timeout for the migrations",
-);
-
-/// SQLite: each connection keeps its own parsed copy of the schema and notices another
-/// connection's change only when it next reads; the pool's migrations otherwise run on
-/// whichever connection is free, and one that had not seen a column dropped refuses to
-/// add it again ("duplicate column name"). A first read refreshes the copy of the
-/// connection the transaction holds.
-const SQLITE_MIGRATION_PRELUDE: (&str, &str) = (
-    "SELECT count(*) FROM sqlite_master",
-    "reading the schema before the migrations",
-);
-
-/// Every pending migration on one connection, in one transaction that first runs
-/// `prelude` (the statement, and what it does for the error's context).
-async fn migrate_in_one_transaction(
-    db: &DatabaseConnection,
-    (prelude, doing): (&str, &'static str),
-) -> anyhow::Result<()> {
     let txn = db.begin().await.context("beginning the migrations")?;
-    txn.execute_unprepared(prelude).await.context(doing)?;
+    migration_prelude(&txn).await?;
+    // `Migrator::up` reads `seaql_migrations` (after creating it if missing) on this
+    // transaction, after the prelude: under the lock, and in READ COMMITTED with a fresh
+    // snapshot per statement, so a waiter sees what the instance before it committed.
     Migrator::up(&txn, None)
         .await
         .context("running migrations")?;
     txn.commit().await.context("committing the migrations")
+}
+
+/// What the migration transaction runs before `Migrator::up`.
+async fn migration_prelude(txn: &DatabaseTransaction) -> anyhow::Result<()> {
+    match txn.get_database_backend() {
+        // The pool's connections carry the request's statement timeout (10 s by
+        // default), and a migration of a large registry outlasts it: building an index
+        // over tens of millions of check records was cancelled, the instance refused to
+        // start, and so did every other one after it, each in turn. Lifted for the
+        // transaction only (and with it the wait for the lock).
+        //
+        // The lock is a transaction lock on the connection that migrates: it lives and
+        // dies with the migrations it protects. (A session lock on a second, idle
+        // connection was freed by anything that ends idle sessions, while the
+        // migrations went on, and the next instance migrated alongside them.)
+        DatabaseBackend::Postgres => {
+            txn.execute_unprepared("SET LOCAL statement_timeout = 0")
+                .await
+                .context("lifting the statement timeout for the migrations")?;
+            crate::cluster::locks::take_migration_lock(txn).await
+        }
+        // SQLite: each connection keeps its own parsed copy of the schema and notices
+        // another connection's change only when it next reads; the pool's migrations
+        // otherwise run on whichever connection is free, and one that had not seen a
+        // column dropped refuses to add it again ("duplicate column name"). A first read
+        // refreshes the copy of the connection the transaction holds.
+        DatabaseBackend::Sqlite => {
+            txn.execute_unprepared("SELECT count(*) FROM sqlite_master")
+                .await
+                .context("reading the schema before the migrations")?;
+            Ok(())
+        }
+        other => anyhow::bail!("no migrations for the {other:?} backend"),
+    }
 }
 
 /// `(name, applied)` for every known migration.

@@ -1,9 +1,11 @@
 //! Exactly one runner among instances, with PostgreSQL advisory locks (scoped to the
 //! database, so other databases on the same server never contend).
 //!
-//! - Migrations: a **session** lock held on one connection around `Migrator::up`. The
-//!   first instance migrates; the others block on the lock and then find nothing
-//!   pending. A migrating instance that dies ends its session, which frees the lock.
+//! - Migrations: a **transaction** lock taken first in the one transaction that runs
+//!   `Migrator::up` (`pg_advisory_xact_lock`, `db::migrate_up`). The first instance
+//!   migrates; the others block on the lock and then read `seaql_migrations` and find
+//!   nothing pending. The lock ends with the migrations' transaction, however it ends
+//!   (a lost connection rolls the migrations back as it frees the lock).
 //! - Background jobs: a **transaction** lock per tick (`pg_try_advisory_xact_lock`). The
 //!   instance that gets it runs the tick, the others skip theirs; it is released when the
 //!   tick's transaction ends, or with the session if the instance dies mid-tick, so
@@ -16,8 +18,8 @@
 use crate::error::AppResult;
 use anyhow::Context;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait,
-    sqlx::{self, Connection},
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement,
+    TransactionTrait,
 };
 
 /// The advisory locks the registry takes. The keys are arbitrary but fixed: every
@@ -49,50 +51,31 @@ impl Lock {
     }
 }
 
-/// Runs `migrate` holding the migration lock (PostgreSQL), waiting for another
-/// instance's migrations first. The lock's connection is taken from the pool, its
-/// statement timeout lifted (migrations of a large database may outlast it, and so may
-/// the wait), and closed afterwards rather than returned with that setting.
-pub async fn with_migration_lock<T>(
-    db: &DatabaseConnection,
-    migrate: impl Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
-    if db.get_database_backend() != DatabaseBackend::Postgres {
-        return migrate.await;
-    }
+/// Takes the migration lock in `txn`, the transaction that runs the migrations
+/// (PostgreSQL), waiting for another instance's migrations first. A transaction lock: it
+/// is released when the migrations commit or roll back, and when their connection is
+/// lost, which rolls them back too, so no instance can take it while another's
+/// migrations are still running. The caller has lifted the statement timeout (the wait
+/// lasts as long as the other instance's migrations).
+pub async fn take_migration_lock(txn: &DatabaseTransaction) -> anyhow::Result<()> {
     let key = Lock::Migrations.key();
-    let mut conn = db
-        .get_postgres_connection_pool()
-        .acquire()
-        .await
-        .context("a connection for the migration lock")?
-        .detach();
-    sqlx::query("SET statement_timeout = 0")
-        .execute(&mut conn)
-        .await
-        .context("lifting the migration lock's statement timeout")?;
-    let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-        .bind(key)
-        .fetch_one(&mut conn)
+    let locked =
+        |sql: &str| Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [key.into()]);
+    let row = txn
+        .query_one_raw(locked("SELECT pg_try_advisory_xact_lock($1) AS locked"))
         .await
         .context("taking the migration lock")?;
+    let got = match row {
+        Some(row) => row.try_get::<bool>("", "locked")?,
+        None => false,
+    };
     if !got {
         tracing::info!("another instance is running the migrations; waiting for it");
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(key)
-            .execute(&mut conn)
+        txn.execute_raw(locked("SELECT pg_advisory_xact_lock($1)"))
             .await
             .context("waiting for the migration lock")?;
     }
-    let result = migrate.await;
-    // Closing the session releases the lock whatever happened; unlocking first says so
-    // at once even if the close is slow.
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut conn)
-        .await;
-    let _ = conn.close().await;
-    result
+    Ok(())
 }
 
 /// Runs one tick of a background job if no other instance is running it now:

@@ -258,3 +258,84 @@ async fn a_failed_upgrade_of_sqlite_leaves_the_file_as_it_was() {
     assert!(pending(db.clone()).await.is_empty());
     assert_eq!(count(db.clone(), index).await, 1);
 }
+
+/// The migration lock lives and dies with the migrations it protects: when the session
+/// holding it ends mid-migration (an idle-session timeout, `pg_terminate_backend`, a
+/// proxy's timeout), those migrations end with it, and the instance that was waiting
+/// migrates alone. The lock used to be a session lock on a second, idle connection:
+/// losing it let the waiter migrate beside migrations that went on, and one of the two
+/// failed on the other's tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_that_loses_its_lock_ends_and_the_waiter_migrates_alone() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    use std::time::{Duration, Instant};
+    let (url, name) = tests::create_pg_database().await;
+    let admin = tests::pg::connect(&url).await;
+    // Holding seaql_migrations keeps the first instance inside its migrations, lock
+    // taken, until this test lets it go on.
+    Migrator::install(&admin).await.unwrap();
+    let holder = tests::pg::connect(&url).await;
+    let hold = holder.begin().await.unwrap();
+    hold.execute_unprepared("LOCK TABLE seaql_migrations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let key = api::cluster::locks::Lock::Migrations.key();
+    let lockers = |granted: bool| {
+        let admin = admin.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let rows = admin
+                    .query_all_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!(
+                            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 \
+                             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                             AND ((classid::bigint << 32) | objid::bigint) = {key} AND granted = {granted}"
+                        ),
+                    ))
+                    .await
+                    .unwrap();
+                if let Some(row) = rows.first() {
+                    return row.try_get::<i32>("", "pid").unwrap();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no session {} the migration lock",
+                    if granted { "holds" } else { "waits for" }
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let first_db = tests::pg::connect(&url).await;
+    let first = tokio::spawn(async move { api::db::migrate_up(&first_db).await });
+    let holding = lockers(true).await;
+    let next_db = tests::pg::connect(&url).await;
+    let next = tokio::spawn(async move { api::db::migrate_up(&next_db).await });
+    lockers(false).await;
+    admin
+        .execute_unprepared(&format!("SELECT pg_terminate_backend({holding})"))
+        .await
+        .unwrap();
+    hold.commit().await.unwrap();
+    let first = first.await.unwrap();
+    let next = next.await.unwrap();
+    assert!(
+        first.is_err(),
+        "the first instance's migrations went on after their lock was lost"
+    );
+    if let Err(err) = next {
+        panic!("the waiting instance did not migrate: {err:#}");
+    }
+    assert!(
+        Migrator::get_pending_migrations(&admin)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    admin.close().await.ok();
+    holder.close().await.ok();
+    tests::pg::drop_database(&tests::pg_admin_url(), &name).await;
+}
