@@ -323,6 +323,11 @@ async fn check(tender: &Tender<'_>, bidders: &Path, out: &Path) -> anyhow::Resul
         domain,
         status_proofs,
     } = tender;
+    // The registry trims the reference before it signs it; compare what it signs.
+    let reference = reference.trim();
+    if reference.is_empty() {
+        bail!("--reference is empty: the receipts must name the tender they were asked for");
+    }
     let codes = read_bidders(bidders)?;
     if codes.is_empty() {
         bail!("{} lists no bidder", bidders.display());
@@ -406,6 +411,11 @@ async fn check(tender: &Tender<'_>, bidders: &Path, out: &Path) -> anyhow::Resul
     let Some(results) = answer["data"]["checkBatch"].as_array() else {
         bail!("the answer has no checkBatch results: {answer}");
     };
+    // One answer per bidder, in the order asked: a missing bidder would leave the file
+    // without its evidence while every receipt present verifies.
+    if let Some(problem) = answers_do_not_cover(&codes, results) {
+        bail!("the registry's answer does not cover the bidders asked: {problem}");
+    }
 
     let mut rows = Vec::new();
     let mut tally = Tally::default();
@@ -428,7 +438,7 @@ async fn check(tender: &Tender<'_>, bidders: &Path, out: &Path) -> anyhow::Resul
         }
         // The receipt must be genuine and say what the answer said.
         let outcome = match verify_receipt(&receipt, &keys) {
-            Outcome::Valid { by, payload } => match mismatch(&payload, result, reference) {
+            Outcome::Valid { by, payload } => match mismatch(&payload, result, reference, domain) {
                 None => Outcome::Valid { by, payload },
                 Some(field) => {
                     Outcome::Invalid(format!("the receipt's {field} differs from the answer"))
@@ -520,13 +530,50 @@ fn receipt_file_name(reference: &str, uscc: &str, receipt_id: &str, extension: &
     )
 }
 
-/// The first field where the signed payload and the answer disagree.
-fn mismatch(payload: &Value, answer: &Value, reference: &str) -> Option<&'static str> {
+/// The code as the registry writes it (trimmed, upper case), for comparing answers.
+fn normalized_code(code: &str) -> String {
+    code.trim().to_uppercase()
+}
+
+/// Why `results` is not one answer per code of `codes`, position by position; `None`
+/// when it is.
+fn answers_do_not_cover(codes: &[String], results: &[Value]) -> Option<String> {
+    if results.len() != codes.len() {
+        return Some(format!(
+            "{} bidders asked, {} answers",
+            codes.len(),
+            results.len()
+        ));
+    }
+    codes
+        .iter()
+        .zip(results)
+        .enumerate()
+        .find_map(|(i, (code, result))| {
+            let answered = result["uscc"].as_str().unwrap_or_default();
+            (answered != normalized_code(code)).then(|| {
+                format!(
+                    "bidder {} is {}, but its answer is for {answered:?}",
+                    i + 1,
+                    normalized_code(code)
+                )
+            })
+        })
+}
+
+/// The first field where the signed payload and the answer (or the question) disagree.
+fn mismatch(
+    payload: &Value,
+    answer: &Value,
+    reference: &str,
+    domain: &str,
+) -> Option<&'static str> {
     for (name, expected) in [
         ("receiptId", answer["receiptId"].clone()),
         ("uscc", answer["uscc"].clone()),
         ("decision", answer["decision"].clone()),
         ("reference", Value::String(reference.to_string())),
+        ("domain", Value::String(domain.to_string())),
     ] {
         if payload[name] != expected {
             return Some(name);
@@ -662,6 +709,42 @@ mod tests {
             tally.count(&Outcome::Invalid("forged".into()));
             assert_eq!(tally.exit_code(), ExitCode::from(1));
         }
+    }
+
+    #[test]
+    fn an_answer_must_cover_every_bidder_in_order() {
+        let codes = vec![
+            "91441802MA4X0001AB ".to_string(),
+            "91441802ma4x0002cd".to_string(),
+        ];
+        let answer = |u: &str| json!({"uscc": u});
+        let both = [answer("91441802MA4X0001AB"), answer("91441802MA4X0002CD")];
+        assert_eq!(answers_do_not_cover(&codes, &both), None);
+        let missing = answers_do_not_cover(&codes, &both[..1]).unwrap();
+        assert!(missing.contains("2 bidders asked, 1 answers"), "{missing}");
+        let swapped = [both[1].clone(), both[0].clone()];
+        let problem = answers_do_not_cover(&codes, &swapped).unwrap();
+        assert!(problem.contains("bidder 1"), "{problem}");
+    }
+
+    #[test]
+    fn a_receipt_for_another_domain_or_reference_is_a_mismatch() {
+        let answer = json!({"receiptId": "r1", "uscc": "U", "decision": "CLEAR"});
+        let payload = |domain: &str, reference: &str| {
+            json!({"receiptId": "r1", "uscc": "U", "decision": "CLEAR",
+                   "reference": reference, "domain": domain})
+        };
+        let genuine = payload("PROCUREMENT", "QY-1");
+        assert_eq!(mismatch(&genuine, &answer, "QY-1", "PROCUREMENT"), None);
+        let other = payload("BIDDING", "QY-1");
+        assert_eq!(
+            mismatch(&other, &answer, "QY-1", "PROCUREMENT"),
+            Some("domain")
+        );
+        assert_eq!(
+            mismatch(&genuine, &answer, "QY-2", "PROCUREMENT"),
+            Some("reference")
+        );
     }
 
     #[test]
