@@ -5,7 +5,8 @@
 //!
 //! Everything is attributed to the division where the operator is registered
 //! (`operators.region_code`); a check on an unregistered code is attributed to the
-//! division in positions 3-8 of the code. The year is a Beijing calendar year.
+//! division in positions 3-8 of the code when that is a Qingyuan division, and otherwise
+//! to one row outside Qingyuan (`OUTSIDE`). The year is a Beijing calendar year.
 
 use crate::domain::region::{DivisionCode, QINGYUAN_DIVISIONS, scope_covers};
 use crate::domain::{china_date, china_midnight};
@@ -123,6 +124,33 @@ pub fn division_name(code: &str) -> String {
         .map_or_else(|| "（清远市外）".to_string(), |(_, n)| (*n).to_string())
 }
 
+/// The divisions of a report as the public statistics page shows them: every Qingyuan
+/// division, then at most one row (`OUTSIDE`, （清远市外）) summing every other row, and
+/// that only when it has a figure the page shows. The report's other rows are operators
+/// registered elsewhere and checks of codes from outside Qingyuan; one row each would tell
+/// the public which divisions partners checked, and a partner could add rows at will.
+pub fn public_divisions(report: &YearReport) -> Vec<DivisionReport> {
+    let known = |code: &str| QINGYUAN_DIVISIONS.iter().any(|(c, _)| *c == code);
+    let (mut rows, others): (Vec<DivisionReport>, Vec<DivisionReport>) = report
+        .divisions
+        .iter()
+        .cloned()
+        .partition(|d| known(&d.region_code));
+    let mut outside = finish(sum(&others));
+    outside.region_code = report_sql::OUTSIDE.to_string();
+    outside.region_name = division_name(report_sql::OUTSIDE);
+    let shown = outside.listings_decided
+        + outside.removed.expired
+        + outside.removed.repaired
+        + outside.removed.revoked
+        + outside.repair.received
+        + outside.repair.decided;
+    if shown > 0 {
+        rows.push(outside);
+    }
+    rows
+}
+
 /// Rows of `(region, key..., n)` from a grouped count.
 async fn grouped<C: ConnectionTrait>(
     db: &C,
@@ -228,7 +256,7 @@ pub async fn yearly<C: ConnectionTrait>(
     }
     for (r, k, n) in grouped(
         db,
-        report_sql::CHECKS_SQL,
+        &report_sql::CHECKS_SQL,
         instants(),
         &["domain", "decision"],
     )
@@ -244,7 +272,7 @@ pub async fn yearly<C: ConnectionTrait>(
             });
         }
     }
-    for (r, k, n) in grouped(db, report_sql::FEEDBACK_SQL, instants(), &["measure"]).await? {
+    for (r, k, n) in grouped(db, &report_sql::FEEDBACK_SQL, instants(), &["measure"]).await? {
         if let Some(d) = slot(&mut divisions, region.as_deref(), &r) {
             d.feedback_total += n;
             d.feedback.push(MeasureCount {
@@ -553,6 +581,48 @@ mod tests {
         assert_eq!(t.checks.len(), 2);
         assert_eq!(t.checks[1].count, 6);
         assert_eq!(t.repair.on_time_rate, Some(0.75));
+    }
+
+    #[test]
+    fn the_public_page_has_the_known_divisions_and_at_most_one_outside_row() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let row = |code: &str, listed: i64, checks: i64| DivisionReport {
+            region_code: code.into(),
+            region_name: division_name(code),
+            listings_decided: listed,
+            checks_total: checks,
+            ..Default::default()
+        };
+        let mut report = YearReport {
+            year: 2026,
+            region: None,
+            from: t,
+            to: t,
+            generated_at: t,
+            divisions: vec![
+                row("441802", 2, 1),
+                row("441881", 0, 0),
+                row("OUTSIDE", 0, 40),
+                row("440100", 0, 3),
+            ],
+            totals: DivisionReport::default(),
+        };
+        // Only checks outside Qingyuan: no outside row at all.
+        let codes = |r: &YearReport| -> Vec<String> {
+            public_divisions(r)
+                .into_iter()
+                .map(|d| d.region_code)
+                .collect()
+        };
+        assert_eq!(codes(&report), ["441802", "441881"]);
+        // Operators registered elsewhere with listings: one row, their sum.
+        report.divisions.push(row("110000", 1, 0));
+        report.divisions.push(row("440300", 2, 0));
+        let rows = public_divisions(&report);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[2].region_code, "OUTSIDE");
+        assert_eq!(rows[2].region_name, "（清远市外）");
+        assert_eq!(rows[2].listings_decided, 3);
     }
 
     #[test]

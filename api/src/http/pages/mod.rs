@@ -422,8 +422,9 @@ async fn statistics(
         .await
     {
         Ok(report) => {
-            let rows: Vec<DivisionRow> = report
-                .divisions
+            // Qingyuan's divisions and at most one outside row, never a row per code.
+            let divisions = crate::service::report::public_divisions(&report);
+            let rows: Vec<DivisionRow> = divisions
                 .iter()
                 .chain(std::iter::once(&report.totals))
                 .map(|d| DivisionRow {
@@ -440,8 +441,7 @@ async fn statistics(
                     repair_decided: d.repair.decided,
                 })
                 .collect();
-            let bars: Vec<(String, i64)> = report
-                .divisions
+            let bars: Vec<(String, i64)> = divisions
                 .iter()
                 .map(|d| (d.region_name.clone(), d.listings_decided))
                 .collect();

@@ -492,7 +492,85 @@ async fn only_partners_checks_at_the_time_count_in_the_report(app: TestApp) {
     assert_eq!(app.count("check_records").await, 4);
 }
 
+/// A check of an unregistered code counts for positions 3-8 only when they name a
+/// Qingyuan division; every other code (another city's division, letters) goes to one
+/// `OUTSIDE` row of the report. The public statistics page shows Qingyuan's divisions and
+/// at most one outside row, and none for checks alone: it shows no check counts, and a
+/// row per checked code told the public whom partners checked (and grew without bound).
+async fn unknown_divisions_of_checked_codes_make_one_outside_row(app: TestApp) {
+    let in_2025 = utc(2025, 3, 10, 2, 0);
+    let year = |y: i32| json!({"y": y});
+    let known = valid_code("441802", 997);
+    let guangzhou = valid_code("440100", 1);
+    let letters = valid_code("ABCDEF", 1);
+    let other_letters = valid_code("GHJKLM", 2);
+    for code in [&known, &guangzhou, &letters, &other_letters] {
+        let r = check_record(&app, code, None, "PROCUREMENT", "CLEAR", in_2025).await;
+        feedback(&app, &r, "PROCUREMENT_RESTRICT", in_2025).await;
+    }
+    let resp = app.gql(Some(&app.auditor()), REPORT, year(2025)).await;
+    let report = resp.data()["report"].clone();
+    let divisions = report["divisions"].as_array().cloned().unwrap_or_default();
+    let codes: Vec<&str> = divisions
+        .iter()
+        .filter_map(|d| d["regionCode"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            "441800", "441802", "441803", "441821", "441823", "441825", "441826", "441881",
+            "441882", "OUTSIDE"
+        ]
+    );
+    let outside = &divisions[9];
+    assert_eq!(outside["regionName"], "（清远市外）");
+    assert_eq!(outside["checksTotal"], 3);
+    assert_eq!(outside["feedbackTotal"], 3);
+    assert_eq!(divisions[1]["checksTotal"], 1);
+    assert_eq!(report["totals"]["checksTotal"], 4);
+    // A county report leaves the outside row out.
+    let county = app
+        .gql(
+            Some(&app.auditor()),
+            REPORT,
+            json!({"y": 2025, "r": "441802"}),
+        )
+        .await;
+    assert_eq!(county.data()["report"]["totals"]["checksTotal"], 1);
+
+    let outside_rows = |body: &str| {
+        body.matches("<td data-label=\"区划\">（清远市外）</td>")
+            .count()
+    };
+    let page = app.get("/statistics/2025").await;
+    assert_eq!(page.status().as_u16(), 200);
+    let body = page.text().await.unwrap();
+    assert_eq!(outside_rows(&body), 0, "{body}");
+    assert_eq!(
+        body.matches("<td data-label=\"区划\">").count(),
+        10,
+        "{body}"
+    );
+
+    // Listings of operators registered in two other cities: one outside row, their sum.
+    listed(&app, "110000", 1, in_2025).await;
+    listed(&app, "440300", 2, in_2025).await;
+    let page = app.get("/statistics/2025").await;
+    let body = page.text().await.unwrap();
+    assert_eq!(outside_rows(&body), 1, "{body}");
+    assert!(
+        body.contains("<td data-label=\"区划\">（清远市外）</td><td data-label=\"列入\">2</td>"),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("<td data-label=\"区划\">").count(),
+        11,
+        "{body}"
+    );
+}
+
 on_both_backends!(
     the_yearly_report_counts_the_records,
     only_partners_checks_at_the_time_count_in_the_report,
+    unknown_divisions_of_checked_codes_make_one_outside_row,
 );
