@@ -80,7 +80,9 @@ pub enum RepairCondition {
     ObligationsPerformed,
     /// The harm is corrected (applicant's statement).
     HarmCorrected,
-    /// No new listing of the same operator was decided after this one.
+    /// No new heavier penalty of the same operator since this listing: no other listing
+    /// (LISTED or REPAIRED) took effect after it, and none is proposed on a penalty
+    /// decided after it.
     NoNewListing,
     /// The four documents of an application were received.
     DocumentsComplete,
@@ -102,12 +104,24 @@ pub struct Statements {
     pub statutory_restriction_ended: Statement,
 }
 
-/// Another listing of the same operator that took effect after the one to repair.
+/// Another listing of the same operator that shows a new heavier penalty since the one
+/// to repair took effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaterListing {
     pub id: i64,
     pub list_code: String,
-    pub listed_on: NaiveDate,
+    pub since: LaterSince,
+}
+
+/// Why a later listing counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaterSince {
+    /// Decided, and took effect on this date (after the listing to repair).
+    Listed(NaiveDate),
+    /// Only proposed (the party is being heard), resting on a penalty decided on this
+    /// date, after the listing to repair took effect: the condition is about the
+    /// penalty, which exists whether or not its listing is decided yet.
+    Proposed { penalty_date: NaiveDate },
 }
 
 /// What eligibility is judged on.
@@ -240,10 +254,18 @@ pub fn assess(f: &Facts<'_>) -> Vec<ConditionResult> {
             let named: Vec<String> = f
                 .later_listings
                 .iter()
-                .map(|l| format!("listing {} on {} since {}", l.id, l.list_code, l.listed_on))
+                .map(|l| match l.since {
+                    LaterSince::Listed(on) => {
+                        format!("listing {} on {} since {on}", l.id, l.list_code)
+                    }
+                    LaterSince::Proposed { penalty_date } => format!(
+                        "listing {} on {} proposed for a penalty of {penalty_date}",
+                        l.id, l.list_code
+                    ),
+                })
                 .collect();
             format!(
-                "the operator was listed again for a heavier penalty since: {}",
+                "the operator received a new heavier penalty since: {}",
                 named.join("; ")
             )
         },
@@ -515,11 +537,20 @@ mod tests {
             harm_corrected: yes(),
             statutory_restriction_ended: Statement::default(),
         };
-        let later = [LaterListing {
-            id: 7,
-            list_code: "SAMR_SERIOUS_DISHONEST".into(),
-            listed_on: d(2025, 6, 1),
-        }];
+        let later = [
+            LaterListing {
+                id: 7,
+                list_code: "SAMR_SERIOUS_DISHONEST".into(),
+                since: LaterSince::Listed(d(2025, 6, 1)),
+            },
+            LaterListing {
+                id: 8,
+                list_code: "TAX_MAJOR_VIOLATION".into(),
+                since: LaterSince::Proposed {
+                    penalty_date: d(2025, 9, 1),
+                },
+            },
+        ];
         let r = assess(&facts(
             d(2025, 1, 1),
             d(2026, 2, 1),
@@ -546,7 +577,12 @@ mod tests {
                 .unwrap()
         };
         assert!(text(RepairCondition::ObligationsPerformed).contains("罚款尚未缴清"));
-        assert!(text(RepairCondition::NoNewListing).contains("listing 7"));
+        let no_new = text(RepairCondition::NoNewListing);
+        assert!(no_new.contains("listing 7 on SAMR_SERIOUS_DISHONEST since 2025-06-01"));
+        assert!(
+            no_new
+                .contains("listing 8 on TAX_MAJOR_VIOLATION proposed for a penalty of 2025-09-01")
+        );
         let docs = text(RepairCondition::DocumentsComplete);
         assert!(docs.contains("LEGAL_STATUS_PROOF") && docs.contains("PERFORMANCE_PROOF"));
         assert!(!docs.contains("CREDIT_COMMITMENT"), "{docs}");
@@ -574,7 +610,7 @@ mod tests {
         let later = [LaterListing {
             id: 9,
             list_code: "SAMR_SERIOUS_DISHONEST".into(),
-            listed_on: d(2026, 1, 10),
+            since: LaterSince::Listed(d(2026, 1, 10)),
         }];
         let now = reassess(
             &facts(listed, d(2026, 1, 5), &s, &later, &DocumentKind::REQUIRED),

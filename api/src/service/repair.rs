@@ -10,8 +10,8 @@ use crate::domain::listing_rules::ListRules;
 use crate::domain::refusal::{Reason, Refusal};
 use crate::domain::region::{DivisionCode, ScopeMatch, scope_match};
 use crate::domain::repair::{
-    self, ConditionResult, DocumentKind, Facts, LaterListing, OnTimeRate, RepairStatus, Statement,
-    Statements,
+    self, ConditionResult, DocumentKind, Facts, LaterListing, LaterSince, OnTimeRate, RepairStatus,
+    Statement, Statements,
 };
 use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
@@ -137,8 +137,12 @@ fn clean_documents(docs: Vec<Document>) -> AppResult<Vec<Document>> {
         .collect()
 }
 
-/// Other listings of the operator, decided (LISTED or REPAIRED, not revoked or merely
-/// proposed), that took effect after `since`: a new heavier penalty.
+/// Other listings of the operator that show a new heavier penalty since `since` (the
+/// listing's start): decided ones (LISTED or REPAIRED, not revoked) that took effect
+/// after it, and proposed ones whose penalty was decided after its Beijing date. A
+/// proposal is a penalty already decided whose listing waits for the party's defence;
+/// leaving it out let a listing be removed early although a heavier penalty had come
+/// since. A withdrawn proposal or a revoked listing does not count.
 async fn later_listings<C: ConnectionTrait>(
     db: &C,
     l: &listing::Model,
@@ -147,21 +151,33 @@ async fn later_listings<C: ConnectionTrait>(
     let others = listing::Entity::find()
         .filter(listing::Column::OperatorId.eq(l.operator_id))
         .filter(listing::Column::Id.ne(l.id))
-        .filter(listing::Column::Status.is_in([StoredStatus::Listed, StoredStatus::Repaired]))
+        .filter(listing::Column::Status.is_in([
+            StoredStatus::Listed,
+            StoredStatus::Repaired,
+            StoredStatus::Proposed,
+        ]))
         .order_by_asc(listing::Column::Id)
         .all(db)
         .await?;
+    let listed_on = china_date(since);
     let mut out = Vec::new();
     for other in others {
-        let Some(first) = listings::periods_of(db, other.id).await?.into_iter().next() else {
-            continue;
+        let counted = if other.status == StoredStatus::Proposed {
+            (other.penalty_date > listed_on).then_some(LaterSince::Proposed {
+                penalty_date: other.penalty_date,
+            })
+        } else {
+            let Some(first) = listings::periods_of(db, other.id).await?.into_iter().next() else {
+                continue;
+            };
+            (first.starts_at > since).then(|| LaterSince::Listed(china_date(first.starts_at)))
         };
-        if first.starts_at > since {
+        if let Some(since) = counted {
             let list = listings::list_of(db, &other).await?;
             out.push(LaterListing {
                 id: other.id,
                 list_code: list.code,
-                listed_on: china_date(first.starts_at),
+                since,
             });
         }
     }

@@ -931,7 +931,67 @@ async fn a_resumed_period_never_runs_backwards(app: TestApp) {
     assert_eq!(l["periods"].as_array().unwrap().len(), 1);
 }
 
+/// The operator `code` proposed (not decided) for another penalty of `penalty_date`.
+async fn proposed_again(
+    app: &TestApp,
+    code: &str,
+    penalty_doc_no: &str,
+    penalty_date: NaiveDate,
+) -> String {
+    let p = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($i: ProposeListingInput!) { proposeListing(input: $i) { id status } }",
+            json!({"i": {"uscc": code, "list": "TAX_MAJOR_VIOLATION", "authority": "国家税务总局清远市税务局",
+                "penaltyDocNo": penalty_doc_no, "penaltyDate": penalty_date, "violationCategory": "CONSUMER_HARM",
+                "reason": "虚开发票", "legalBasis": "《重大税收违法失信主体信息公布管理办法》",
+                "noticeDate": penalty_date}}),
+        )
+        .await;
+    assert_eq!(p.data()["proposeListing"]["status"], "PROPOSED");
+    p.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A new heavier penalty counts from its penalty decision, not from a listing decision
+/// that may still be pending (the party being heard): a proposal resting on a penalty
+/// after the listing's start fails NO_NEW_LISTING, at submission and at approval.
+async fn a_proposed_later_penalty_blocks_repair(app: TestApp) {
+    let (id, listed_on) = listed_a_year_ago(&app, "441802", 34).await;
+    let code = valid_code("441802", 34);
+    // A proposal for a penalty older than the listing does not count.
+    proposed_again(&app, &code, "清税罚〔2024〕1号", listed_on - Days::new(10)).await;
+    let later_id =
+        proposed_again(&app, &code, "清税罚〔2025〕34号", listed_on + Days::new(30)).await;
+    let r = submit(&app, &id, listed_on + Days::new(366)).await;
+    assert_eq!(r["status"], "INELIGIBLE", "{r}");
+    assert_eq!(r["failedConditions"], json!(["NO_NEW_LISTING"]));
+    let no_new = &r["eligibility"].as_array().unwrap()[5];
+    assert!(
+        no_new["explanation"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("listing {later_id}")),
+        "{no_new}"
+    );
+
+    // Proposed after the submission: the approval sees it.
+    let (id, listed_on) = listed_a_year_ago(&app, "441802", 35).await;
+    let a = submit(&app, &id, listed_on + Days::new(366)).await;
+    assert_eq!(a["status"], "PENDING");
+    let code = valid_code("441802", 35);
+    proposed_again(&app, &code, "清税罚〔2026〕35号", today() - Days::new(1)).await;
+    let refused = decide_as(&app, &app.admin(), &id_of(&a), 1, true, "已履行全部义务").await;
+    refused.assert_error("BAD_USER_INPUT");
+    let details = &refused.body["errors"][0]["extensions"]["details"];
+    assert_eq!(details["reason"], "NO_LONGER_ELIGIBLE", "{}", refused.body);
+    assert_eq!(details["failedConditions"], json!(["NO_NEW_LISTING"]));
+}
+
 on_both_backends!(
+    a_proposed_later_penalty_blocks_repair,
     a_restarted_period_is_the_listings_own,
     a_resumed_period_never_runs_backwards,
     approval_judges_eligibility_again,
