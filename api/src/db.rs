@@ -290,6 +290,10 @@ pub fn redact_url(url: &str) -> String {
 pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
     let txn = db.begin().await.context("beginning the migrations")?;
     migration_prelude(&txn).await?;
+    if schema_is_newer(&txn).await? {
+        // Nothing of this build's to apply: leave the schema to the newer build.
+        return txn.commit().await.context("ending the migrations");
+    }
     // `Migrator::up` reads `seaql_migrations` (after creating it if missing) on this
     // transaction, after the prelude: under the lock, and in READ COMMITTED with a fresh
     // snapshot per statement, so a waiter sees what the instance before it committed.
@@ -297,6 +301,54 @@ pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await
         .context("running migrations")?;
     txn.commit().await.context("committing the migrations")
+}
+
+/// Whether the database holds migrations this build does not know (a newer build
+/// migrated it: an older instance restarting during a rolling upgrade, or a rollback of
+/// the binary) while none of this build's is pending: then this build starts on it,
+/// warning once, instead of failing on sea-orm's "Migration file ... is missing". If
+/// some of this build's are pending as well, the two builds' migrations have diverged,
+/// and nothing is applied.
+async fn schema_is_newer(txn: &DatabaseTransaction) -> anyhow::Result<bool> {
+    let known: std::collections::HashSet<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    let applied: std::collections::HashSet<String> = Migrator::get_migration_models(txn)
+        .await
+        .context("reading the applied migrations")?
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    let mut unknown: Vec<&String> = applied.difference(&known).collect();
+    if unknown.is_empty() {
+        return Ok(false);
+    }
+    unknown.sort();
+    let mut pending: Vec<&String> = known.difference(&applied).collect();
+    pending.sort();
+    let list = |names: &[&String]| {
+        names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database holds {} migration(s) this build does not know ({}) and lacks {} of its own ({}): it was migrated by a build whose migrations differ from this one's; start the build that migrated it",
+            unknown.len(),
+            list(&unknown),
+            pending.len(),
+            list(&pending)
+        );
+    }
+    tracing::warn!(
+        unknown = %list(&unknown),
+        "the schema is newer than this build: {} migration(s) it does not know are applied; starting without migrating",
+        unknown.len()
+    );
+    Ok(true)
 }
 
 /// What the migration transaction runs before `Migrator::up`.

@@ -339,3 +339,35 @@ async fn a_migration_that_loses_its_lock_ends_and_the_waiter_migrates_alone() {
     holder.close().await.ok();
     tests::pg::drop_database(&tests::pg_admin_url(), &name).await;
 }
+
+/// A database a newer build migrated (an older instance restarting during a rolling
+/// upgrade, a rollback of the binary): with none of this build's migrations pending it
+/// starts on it; with some pending as well it refuses, naming both. sea-orm's own
+/// answer was "Migration file ... is missing" either way, and the old build could not
+/// restart.
+async fn a_schema_newer_than_the_build(app: TestApp) {
+    use migration::{Migrator, MigratorTrait};
+    app.sql(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000000_future', 0)",
+    )
+    .await;
+    if let Err(err) = api::db::migrate_up(&app.db).await {
+        panic!("refused a newer schema with nothing of its own pending: {err:#}");
+    }
+    // The newest of this build's marked pending (its row only: nothing is applied here).
+    let newest = Migrator::migrations().last().unwrap().name().to_string();
+    app.sql(&format!(
+        "DELETE FROM seaql_migrations WHERE version = '{newest}'"
+    ))
+    .await;
+    let err = match api::db::migrate_up(&app.db).await {
+        Ok(()) => panic!("migrated beside another build's migrations"),
+        Err(err) => format!("{err:#}"),
+    };
+    assert!(
+        err.contains("m20991231_000000_future") && err.contains(&newest),
+        "{err}"
+    );
+}
+
+on_both_backends!(a_schema_newer_than_the_build);
