@@ -7,6 +7,8 @@ use crate::error::AppError;
 use crate::graphql::guards::ADMIN;
 use crate::service::import::{self, ImportOptions};
 use async_graphql::{Context, Object, Result, SimpleObject, Upload};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// One refused row: its spreadsheet row number (the header is row 1), the column as the
 /// file names it, and why.
@@ -46,6 +48,13 @@ pub struct ImportReport {
     pub errors: Vec<ImportRowError>,
     /// Refusals found beyond those listed in `errors`.
     pub errors_omitted: u64,
+    /// Set when the answer comes before the import finished (the request timeout was
+    /// near): the import goes on to its end on the server, as the CLI's would, so a file
+    /// is never left written part-way because its request ran out of time. The counts are
+    /// then zero (not known yet) and `committed` false; `batchId` is set once the writing
+    /// pass has begun. Sending the same file again with `dryRun: true` shows what is left
+    /// (every row unchanged once it has finished).
+    pub message: Option<String>,
 }
 
 impl From<import::ImportReport> for ImportReport {
@@ -64,6 +73,7 @@ impl From<import::ImportReport> for ImportReport {
             committed: r.committed,
             resumed_after_row: r.resumed_after_row,
             errors_omitted: r.errors_omitted,
+            message: None,
             errors: r
                 .errors
                 .into_iter()
@@ -85,8 +95,10 @@ impl ImportMutation {
     /// Imports listings from an uploaded `.csv` (UTF-8 or GB18030) or `.xlsx` in the
     /// listing template (see the README): all or nothing, every refused row reported by
     /// row and column; `dryRun` validates and writes nothing. Admins; a region admin's
-    /// scope applies to every row. Runs under the request timeout: import large files
-    /// with `credit-registry import listings FILE` (an interrupted import resumes).
+    /// scope applies to every row. An import that does not finish within the request
+    /// timeout goes on to its end on the server and is answered before the timeout with
+    /// `committed: false` and a `message` (see `ImportReport.message`); a dry run is
+    /// stopped instead. Import large files with `credit-registry import listings FILE`.
     #[graphql(guard = "ADMIN")]
     async fn import_listings(
         &self,
@@ -94,6 +106,7 @@ impl ImportMutation {
         file: Upload,
         dry_run: Option<bool>,
     ) -> Result<ImportReport> {
+        let entered = Instant::now();
         let state = state(ctx)?;
         let actor = request(ctx)?.actor();
         let upload = file
@@ -106,7 +119,58 @@ impl ImportMutation {
         std::io::Write::write_all(&mut content, &upload.content).map_err(AppError::internal)?;
         drop(upload);
         let rules = state.settings.limits.input_rules();
-        let report = import::import(&state.services, &actor, rules, &content, &opts, None).await?;
-        Ok(report.into())
+        let started = Arc::new(import::Started::default());
+        opts.started = Some(started.clone());
+        let (file_name, dry) = (opts.file_name.clone(), opts.dry_run);
+        // The import commits a chunk per transaction, so the request timeout must not
+        // drop it between two chunks (that left part of the file written, the batch
+        // RUNNING and the client with a bare TIMEOUT): it runs on its own task, to its
+        // end, whatever becomes of the request.
+        let services = state.services.clone();
+        let mut task = tokio::spawn(async move {
+            import::import(&services, &actor, rules, &content, &opts, None).await
+        });
+        // Answer before the request timeout fires (it started a moment before this
+        // resolver): a fifth of it, at most 2 s, is left for the answer.
+        let limit = Duration::from_millis(state.settings.limits.request_timeout_ms);
+        let wait = limit
+            .saturating_sub((limit / 5).min(Duration::from_secs(2)))
+            .saturating_sub(entered.elapsed());
+        match tokio::time::timeout(wait, &mut task).await {
+            Ok(Ok(report)) => Ok(report?.into()),
+            Ok(Err(join)) => Err(AppError::internal(join).into()),
+            Err(_) => {
+                let message = if dry {
+                    // Nothing to finish: a dry run writes nothing, and its answer is lost.
+                    task.abort();
+                    "the dry run did not finish within the request timeout and was stopped; validate large files with `credit-registry import listings FILE --dry-run`".to_string()
+                } else {
+                    let batch = started.batch_id.get().map_or_else(
+                        || "it is still validating the file".to_string(),
+                        |id| format!("batch {id}"),
+                    );
+                    format!(
+                        "the import did not finish within the request timeout and goes on on the server ({batch}): it runs to its end as if it had been answered, all or nothing as ever; send the same file again with dryRun: true to see what is left (every row unchanged once it has finished). Import large files with `credit-registry import listings FILE`"
+                    )
+                };
+                Ok(ImportReport {
+                    batch_id: started.batch_id.get().cloned(),
+                    file_name,
+                    sha256: started.sha256.get().cloned().unwrap_or_default(),
+                    encoding: None,
+                    dry_run: dry,
+                    rows: 0,
+                    created: 0,
+                    updated: 0,
+                    unchanged: 0,
+                    rejected: 0,
+                    committed: false,
+                    resumed_after_row: None,
+                    errors: Vec::new(),
+                    errors_omitted: 0,
+                    message: Some(message),
+                })
+            }
+        }
     }
 }

@@ -73,6 +73,17 @@ pub struct ImportOptions {
     /// with a date in another format would otherwise be three million messages in
     /// memory, and in the GraphQL answer.
     pub max_errors: usize,
+    /// Told what the import makes known as it goes (its file's SHA-256, then its batch),
+    /// for a caller that stops waiting for it while it runs on: the upload answers before
+    /// the request timeout and the import runs to its end on its own task.
+    pub started: Option<std::sync::Arc<Started>>,
+}
+
+/// What a running import has made known so far ([`ImportOptions::started`]).
+#[derive(Debug, Default)]
+pub struct Started {
+    pub sha256: std::sync::OnceLock<String>,
+    pub batch_id: std::sync::OnceLock<String>,
 }
 
 /// Row errors a report keeps by default: enough to see every kind of mistake a file
@@ -89,6 +100,7 @@ impl ImportOptions {
             partial: false,
             chunk_rows: DEFAULT_CHUNK_ROWS,
             max_errors: DEFAULT_MAX_ERRORS,
+            started: None,
         }
     }
 }
@@ -157,6 +169,10 @@ pub async fn import(
     let io = |e: std::io::Error| AppError::bad_input(format!("the file cannot be read: {e}"));
     let clone = || file.try_clone().map_err(io);
     let print = read::fingerprint(std::io::BufReader::new(clone()?)).map_err(io)?;
+    if let Some(started) = &opts.started {
+        // Set once per import: a second value cannot arrive.
+        let _ = started.sha256.set(print.sha256.clone());
+    }
     let format = InputFormat::from_file_name(&opts.file_name);
     let encoding = read::detect_encoding(&print, opts.encoding);
     let mut report = ImportReport {
@@ -234,6 +250,9 @@ pub async fn import(
     let batch = job.open_batch(db, total).await?;
     let resume_after = u64::try_from(batch.last_committed_row).unwrap_or(0);
     report.batch_id = Some(batch.id.clone());
+    if let Some(started) = &opts.started {
+        let _ = started.batch_id.set(batch.id.clone());
+    }
     report.resumed_after_row = (resume_after > 1).then_some(resume_after);
     // The batch's totals (over every run of it) and this run's own.
     let mut counts = Counts::of(&batch);

@@ -2065,3 +2065,69 @@ async fn a_retired_list_and_measure_re_import_unchanged(app: TestApp) {
         r.errors
     );
 }
+
+fn short_request_timeout(s: &mut api::config::Settings) {
+    s.limits.request_timeout_ms = 300;
+}
+
+/// An upload that outlasts the request timeout is answered before it (committed false,
+/// a message saying it goes on) and runs to its end: never part of a file written under
+/// a bare TIMEOUT.
+async fn an_upload_past_the_request_timeout_runs_to_its_end(app: TestApp) {
+    let n = 2000u32;
+    let rows: Vec<Vec<String>> = (0..n)
+        .map(|i| {
+            row(
+                &valid_code("441802", 20_000 + i),
+                &format!("列-T{i}"),
+                "2026-02-02",
+                "2026-02-12",
+                "2026-03-02",
+                "",
+                "",
+                "",
+            )
+        })
+        .collect();
+    let text = csv_text(&rows);
+    let q = "mutation($file: Upload!) { importListings(file: $file) { batchId sha256 rows committed message } }";
+    let r = app
+        .post_graphql_upload(
+            Some(&app.admin()),
+            &json!({"query": q, "variables": {"file": null}}),
+            "big.csv",
+            text.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let report = &r.body["data"]["importListings"];
+    assert_eq!(report["committed"], false, "{}", r.body);
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("goes on on the server"),
+        "{}",
+        r.body
+    );
+    assert_eq!(report["sha256"].as_str().unwrap().len(), 64, "{}", r.body);
+    // It runs to its end: every row, once, and the batch done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while app.count_where("import_batches", "status = 'DONE'").await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.count("listings").await, i64::from(n));
+    assert_eq!(
+        app.count_where("import_batches", "status = 'RUNNING'")
+            .await,
+        0
+    );
+}
+
+tests::on_both_backends_with!(
+    an_upload_past_the_request_timeout_runs_to_its_end => short_request_timeout,
+);
