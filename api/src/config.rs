@@ -198,6 +198,11 @@ pub struct Limits {
     /// Public (anonymous) requests per second and burst per client address.
     pub public_rate_per_second: u32,
     pub public_rate_burst: u32,
+    /// Transparency-log tile requests (`GET /logs/*/tile/*`) per second and burst per
+    /// client address, a budget of their own: `verify-log` and witnesses fetch tiles one
+    /// after another, thousands for a large log, and do not retry a 429.
+    pub public_log_rate_per_second: u32,
+    pub public_log_rate_burst: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
     /// A Redis server (`redis://host:port[/db]`) where every instance keeps the rate
@@ -361,6 +366,8 @@ impl Default for Limits {
             rate_burst: 4_000,
             public_rate_per_second: 20,
             public_rate_burst: 40,
+            public_log_rate_per_second: 1_000,
+            public_log_rate_burst: 10_000,
             trusted_proxies: Vec::new(),
             shared_store_url: None,
             shared_store_prefix: "credit-registry:rate:".into(),

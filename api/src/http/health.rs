@@ -64,8 +64,19 @@ async fn pending_migrations(state: &AppState) -> Option<usize> {
     }
 }
 
-pub async fn schema_sdl() -> HttpResponse {
+/// `GET /schema.graphql`: anonymous, so rate limited per client address like any
+/// anonymous request; the SDL is rendered once (building the schema and printing it on
+/// every request cost a core to whoever looped on it), it cannot change in a process.
+pub async fn schema_sdl(
+    req: actix_web::HttpRequest,
+    limiter: web::Data<super::rate_limit::RateLimiter>,
+) -> HttpResponse {
+    static SDL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let key = super::rate_limit::RateKey::of_address(limiter.client_address(&req));
+    if let Err(wait) = limiter.check(&key, 1).await {
+        return super::graphql::rate_limited(wait, "-");
+    }
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .body(crate::graphql::sdl())
+        .body(SDL.get_or_init(crate::graphql::sdl).as_str())
 }

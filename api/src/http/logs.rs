@@ -7,7 +7,17 @@
 //! Witnesses (`logs.witnesses`) post their cosignatures of a checkpoint to
 //! `POST /logs/{log}/cosignature` (C2SP `tlog-cosignature`); the checkpoint is then served
 //! with their signature lines after the log's own.
+//!
+//! Every request here is anonymous and rate limited per client address: a checkpoint and
+//! a cosignature as any anonymous request (`limits.public_rate_*`), a tile on a budget of
+//! its own (`limits.public_log_rate_*`, large: a verifier replays a log tile after tile).
+//! The reads run on the primary's anonymous pool, not on the connections partners'
+//! checks use, and not on the read standby: a checkpoint and the tiles under it must come
+//! from one history, and a standby a little behind would answer 404 for a tile of the
+//! checkpoint the client was just given.
 
+use super::rate_limit::{RateKey, RateLimiter};
+use crate::auth::Identity;
 use crate::state::AppState;
 use crate::store::tlog_store::{self, LogName};
 use crate::tlog::TilePath;
@@ -36,12 +46,33 @@ fn log_of(name: &str) -> Option<LogName> {
     LogName::parse(name)
 }
 
+/// The 429 of an anonymous request `key`'s bucket refuses (the same answer as every
+/// anonymous HTTP endpoint's), or `None` when it is admitted.
+async fn refused_by_rate_limit(limiter: &RateLimiter, key: RateKey) -> Option<HttpResponse> {
+    let wait = limiter.check(&key, 1).await.err()?;
+    Some(super::graphql::rate_limited(wait, "-"))
+}
+
+/// The pool the logs are read on (see the module documentation).
+fn log_reads(state: &AppState) -> &sea_orm::DatabaseConnection {
+    state.pool_for(&Identity::anonymous())
+}
+
 /// `GET /logs/{log}/checkpoint`
-pub async fn checkpoint(path: web::Path<String>, state: web::Data<Arc<AppState>>) -> HttpResponse {
+pub async fn checkpoint(
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
+) -> HttpResponse {
+    let key = RateKey::of_address(limiter.client_address(&req));
+    if let Some(refused) = refused_by_rate_limit(&limiter, key).await {
+        return refused;
+    }
     let Some(log) = log_of(&path) else {
         return not_found("no such log");
     };
-    match state.logs.cosigned_checkpoint(&state.db, log).await {
+    match state.logs.cosigned_checkpoint(log_reads(&state), log).await {
         Ok(Some(note)) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .insert_header(("cache-control", SHORT_LIVED))
@@ -64,9 +95,15 @@ pub async fn vkey(path: web::Path<String>, state: web::Data<Arc<AppState>>) -> H
 
 /// `GET /logs/{log}/tile/{rest}`
 pub async fn tile(
+    req: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<Arc<AppState>>,
+    limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
+    let key = RateKey::of_log_reader(limiter.client_address(&req));
+    if let Some(refused) = refused_by_rate_limit(&limiter, key).await {
+        return refused;
+    }
     let (name, rest) = path.into_inner();
     let Some(log) = log_of(&name) else {
         return not_found("no such log");
@@ -77,15 +114,16 @@ pub async fn tile(
     if tile.level.is_none() && !log.entries_are_public() {
         return not_found("this log's entries are not public");
     }
-    let head = match tlog_store::head(&state.db, log).await {
+    let db = log_reads(&state);
+    let head = match tlog_store::head(db, log).await {
         Ok(Some(head)) => head,
         Ok(None) => return not_found("the log is empty"),
         Err(e) => return unavailable(&e),
     };
     let read = if tile.level.is_some() {
-        tlog_store::read_tile(&state.db, log, &tile, head.size).await
+        tlog_store::read_tile(db, log, &tile, head.size).await
     } else {
-        tlog_store::read_entry_bundle(&state.db, log, &tile, head.size).await
+        tlog_store::read_entry_bundle(db, log, &tile, head.size).await
     };
     match read {
         Ok(Some(bytes)) => HttpResponse::Ok()
@@ -114,13 +152,13 @@ pub async fn cosignature(
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<Arc<AppState>>,
-    limiter: web::Data<super::rate_limit::RateLimiter>,
+    limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
     use crate::service::logs::CosignatureRefusal;
     use actix_web::http::StatusCode;
-    let key = super::rate_limit::RateKey::of_address(limiter.client_address(&req));
-    if let Err(wait) = limiter.check(&key, 1).await {
-        return super::graphql::rate_limited(wait, "-");
+    let key = RateKey::of_address(limiter.client_address(&req));
+    if let Some(refused) = refused_by_rate_limit(&limiter, key).await {
+        return refused;
     }
     let Some(log) = log_of(&path) else {
         return not_found("no such log");

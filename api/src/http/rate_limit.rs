@@ -1,5 +1,7 @@
 //! Rate limits: an in-memory token bucket per token subject (authenticated callers) and
-//! per client address (anonymous callers and callers whose token is refused).
+//! per client address (anonymous callers and callers whose token is refused), and one
+//! more per client address for transparency-log tiles, which verifiers fetch by the
+//! thousand ([`RateKey::LogReader`], `limits.public_log_rate_*`).
 //!
 //! The client address is the TCP peer, unless the peer is one of `limits.trusted_proxies`:
 //! then it is the right-most `X-Forwarded-For` entry (all the header's lines, in order) that
@@ -183,12 +185,21 @@ pub enum RateKey {
     Subject(String),
     /// The client address of an anonymous caller, as [`RateKey::of_address`] groups it.
     Address(IpAddr),
+    /// The client address of a transparency-log tile reader ([`RateKey::of_log_reader`]):
+    /// a bucket of its own (`limits.public_log_rate_*`), since a verifier fetches
+    /// thousands of tiles in a row.
+    LogReader(IpAddr),
 }
 
 impl RateKey {
     /// An anonymous caller's key: its address as [`caller_network`] groups it.
     pub fn of_address(address: IpAddr) -> Self {
         Self::Address(caller_network(address))
+    }
+
+    /// A tile reader's key: its address grouped as [`RateKey::of_address`] groups it.
+    pub fn of_log_reader(address: IpAddr) -> Self {
+        Self::LogReader(caller_network(address))
     }
 }
 
@@ -223,6 +234,7 @@ pub fn tokens_for(cost: usize) -> u32 {
 pub struct RateLimiter {
     subjects: KeyedBuckets<String>,
     addresses: KeyedBuckets<IpAddr>,
+    log_readers: KeyedBuckets<IpAddr>,
     /// The buckets of all instances, when configured; the two above decide otherwise,
     /// and whenever the store does not answer.
     shared: Option<shared::SharedBuckets>,
@@ -256,6 +268,13 @@ impl RateLimiter {
                 Quota::new(limits.public_rate_per_second, limits.public_rate_burst),
                 MAX_KEYS,
             ),
+            log_readers: KeyedBuckets::new(
+                Quota::new(
+                    limits.public_log_rate_per_second,
+                    limits.public_log_rate_burst,
+                ),
+                MAX_KEYS,
+            ),
             shared,
             trusted_proxies,
         })
@@ -270,6 +289,7 @@ impl RateLimiter {
         match key {
             RateKey::Subject(s) => self.subjects.check(s, cost, now),
             RateKey::Address(a) => self.addresses.check(a, cost, now),
+            RateKey::LogReader(a) => self.log_readers.check(a, cost, now),
         }
     }
 
@@ -285,6 +305,7 @@ impl RateLimiter {
         let (quota, name) = match key {
             RateKey::Subject(s) => (self.subjects.quota?, format!("s:{s}")),
             RateKey::Address(a) => (self.addresses.quota?, format!("a:{a}")),
+            RateKey::LogReader(a) => (self.log_readers.quota?, format!("l:{a}")),
         };
         store.decide(&name, &quota, cost, mode).await
     }
@@ -313,6 +334,7 @@ impl RateLimiter {
         match key {
             RateKey::Subject(s) => self.subjects.owe(s, tokens, now),
             RateKey::Address(a) => self.addresses.owe(a, tokens, now),
+            RateKey::LogReader(a) => self.log_readers.owe(a, tokens, now),
         }
     }
 
@@ -352,6 +374,7 @@ impl RateLimiter {
         let quota = match key {
             RateKey::Subject(_) => self.subjects.quota,
             RateKey::Address(_) => self.addresses.quota,
+            RateKey::LogReader(_) => self.log_readers.quota,
         };
         // Bursts come from u32 settings.
         quota.map(|q| q.burst as u32)
@@ -526,6 +549,45 @@ mod tests {
         for _ in 0..10_000 {
             assert!(buckets.check(&1, 1, now).is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn tile_readers_have_a_budget_of_their_own() {
+        let limits = Limits {
+            public_rate_per_second: 1,
+            public_rate_burst: 1,
+            public_log_rate_per_second: 1,
+            public_log_rate_burst: 3,
+            ..Limits::default()
+        };
+        let limiter = RateLimiter::from_limits(&limits).unwrap();
+        let address: IpAddr = "203.0.113.7".parse().unwrap();
+        assert!(
+            limiter
+                .check(&RateKey::of_address(address), 1)
+                .await
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check(&RateKey::of_address(address), 1)
+                .await
+                .is_err()
+        );
+        for _ in 0..3 {
+            assert!(
+                limiter
+                    .check(&RateKey::of_log_reader(address), 1)
+                    .await
+                    .is_ok()
+            );
+        }
+        assert!(
+            limiter
+                .check(&RateKey::of_log_reader(address), 1)
+                .await
+                .is_err()
+        );
     }
 
     #[test]

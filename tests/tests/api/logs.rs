@@ -988,3 +988,45 @@ async fn answers_size(app: &TestApp) -> u64 {
 }
 
 on_both_backends!(an_independent_python_verifier_accepts_receipts_and_refuses_altered_ones);
+
+fn strict_log_limits(settings: &mut api::config::Settings) {
+    settings.limits.public_rate_per_second = 1;
+    settings.limits.public_rate_burst = 2;
+    settings.limits.public_log_rate_per_second = 1;
+    settings.limits.public_log_rate_burst = 3;
+}
+
+/// Checkpoints are anonymous reads, counted per client address like any (the third of a
+/// burst of two is refused with the same 429 as anonymous GraphQL); tiles have a budget
+/// of their own, so a verifier replaying a log is not refused for the checkpoints it
+/// read, and is refused in turn past its own burst.
+async fn checkpoints_and_tiles_are_rate_limited_per_address(app: TestApp) {
+    let start = Utc::now() - Duration::days(2);
+    crate::listings::listed(&app, "441802", 121, start).await;
+    app.state.logs.append_registry(&app.db).await.unwrap();
+    for _ in 0..2 {
+        let (status, body, _) = text(&app, "/logs/registry/checkpoint").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let refused = app.get("/logs/registry/checkpoint").await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().get("retry-after").is_some());
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{body}"
+    );
+    // Another log's checkpoint is the same address's bucket.
+    assert_eq!(app.get("/logs/answers/checkpoint").await.status(), 429);
+    for _ in 0..3 {
+        let status = app.get("/logs/registry/tile/0/000.p/1").await.status();
+        assert_ne!(status, 429);
+    }
+    let refused = app.get("/logs/registry/tile/0/000.p/1").await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().get("retry-after").is_some());
+}
+
+tests::on_both_backends_with!(
+    checkpoints_and_tiles_are_rate_limited_per_address => strict_log_limits,
+);

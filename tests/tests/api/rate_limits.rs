@@ -230,7 +230,25 @@ async fn a_refusal_is_held_for_its_retry_after(app: TestApp) {
     assert!(started.elapsed() >= Duration::from_millis(700));
 }
 
+/// `/schema.graphql` is an anonymous request like any: counted per client address.
+async fn the_schema_download_is_rate_limited(app: TestApp) {
+    let mut served = Vec::new();
+    for _ in 0..2 {
+        let resp = app.get("/schema.graphql").await;
+        assert_eq!(resp.status(), 200);
+        served.push(resp.text().await.unwrap());
+    }
+    assert!(served[0].contains("type Query"), "{}", served[0]);
+    assert_eq!(served[0], served[1]);
+    let refused = app.get("/schema.graphql").await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().get("retry-after").is_some());
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+}
+
 on_both_backends_with!(
+    the_schema_download_is_rate_limited => strict,
     a_refusal_is_held_for_its_retry_after => strict_and_held,
     a_document_refused_for_its_cost_is_charged_its_cost => small_burst,
     websocket_connections_are_rate_limited => strict,
