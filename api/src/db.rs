@@ -141,9 +141,16 @@ fn options(url: &str, settings: &Settings, pool: &PoolShape) -> anyhow::Result<C
             opt.max_connections(1).min_connections(1);
         }
         let busy = Duration::from_millis(db.sqlite_busy_timeout_ms);
+        // FULL, not WAL's usual NORMAL: under NORMAL a commit is not synced to the disk,
+        // so a power loss or OS crash rolls back transactions already answered. A check
+        // is answered only once its record, its answer-log leaf and the checkpoint
+        // covering it are durable; losing them would leave receipts naming a tree the
+        // log no longer has, and the log's key would then sign a second checkpoint of
+        // the same size (a fork every witness refuses). Commits are grouped, so the
+        // sync is paid per group of checks, not per check.
         opt.map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(busy)
                 .foreign_keys(true)
                 .create_if_missing(true)
@@ -405,6 +412,24 @@ pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_commits_are_synced_to_the_disk() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}/r.db?mode=rwc", dir.path().display());
+        let settings = Settings::default();
+        let db = connect_url(&url, &settings).await?;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "PRAGMA synchronous",
+            ))
+            .await?
+            .context("PRAGMA synchronous answered no row")?;
+        // 2 = FULL (1 would be NORMAL, which a power loss can roll back).
+        assert_eq!(row.try_get_by_index::<i32>(0)?, 2);
+        Ok(())
+    }
 
     #[test]
     fn passwords_are_redacted() {
