@@ -3,7 +3,9 @@
 //! Monday to Friday are working days and weekends are not, except where the State
 //! Council's yearly notice says otherwise: holidays on weekdays and weekend days
 //! turned into working days (调休). A date in a year without a calendar is an error,
-//! never a guess.
+//! never a guess, except for the bookkeeping deadlines of legal acts that cannot wait
+//! for next year's notice ([`WorkingCalendar::add_working_days_or_weekdays`]), which
+//! say which years they counted on the weekday rule.
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +26,14 @@ pub enum CalendarError {
     YearNotLoaded(i32),
     #[error("a time limit must be at least one working day")]
     NonPositive,
+}
+
+/// A date counted in working days, and the years without a loaded notice whose days
+/// were counted on the weekday rule (empty: the date is the notices' own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counted {
+    pub date: NaiveDate,
+    pub weekday_rule_years: Vec<i32>,
 }
 
 impl WorkingCalendar {
@@ -68,6 +78,48 @@ impl WorkingCalendar {
             }
         }
         Ok(day)
+    }
+
+    /// [`Self::add_working_days`] for a deadline that must be recorded even when it
+    /// reaches into a year whose notice is not loaded yet: a revocation's publicity stop,
+    /// a repair application's due date. Those legal acts are not refused because of the
+    /// bookkeeping (domain.md asks the registry to *say* when it has no calendar, not to
+    /// block a removal the law requires), so the days of such a year are counted on the
+    /// weekday rule (Monday to Friday work) and the years are returned for the caller to
+    /// flag. Loaded years count as usual.
+    pub fn add_working_days_or_weekdays(
+        &self,
+        start: NaiveDate,
+        n: u32,
+    ) -> Result<Counted, CalendarError> {
+        if n == 0 {
+            return Err(CalendarError::NonPositive);
+        }
+        let mut day = start;
+        let mut remaining = n;
+        let mut weekday_rule_years = Vec::new();
+        while remaining > 0 {
+            day = day
+                .succ_opt()
+                .ok_or(CalendarError::YearNotLoaded(day.year() + 1))?;
+            let working = match self.is_working_day(day) {
+                Ok(working) => working,
+                Err(CalendarError::YearNotLoaded(year)) => {
+                    if !weekday_rule_years.contains(&year) {
+                        weekday_rule_years.push(year);
+                    }
+                    !matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+                }
+                Err(e) => return Err(e),
+            };
+            if working {
+                remaining -= 1;
+            }
+        }
+        Ok(Counted {
+            date: day,
+            weekday_rule_years,
+        })
     }
 
     /// Working days strictly after `from` up to and including `to` (0 when `to <= from`).
@@ -172,6 +224,31 @@ mod tests {
         );
         assert_eq!(
             cal.add_working_days(d("2026-12-28"), 0),
+            Err(CalendarError::NonPositive)
+        );
+    }
+
+    #[test]
+    fn a_deadline_that_cannot_wait_counts_weekdays_in_an_unloaded_year() {
+        let cal = calendar_2026();
+        // Wed 30 Dec 2026: Thu 31 (1), then 2027 has no notice: Fri 1 Jan (2), Mon 4 (3).
+        assert_eq!(
+            cal.add_working_days_or_weekdays(d("2026-12-30"), 3),
+            Ok(Counted {
+                date: d("2027-01-04"),
+                weekday_rule_years: vec![2027],
+            })
+        );
+        // Inside loaded years it is the notices' own count.
+        assert_eq!(
+            cal.add_working_days_or_weekdays(d("2026-02-12"), 15),
+            Ok(Counted {
+                date: d("2026-03-11"),
+                weekday_rule_years: vec![],
+            })
+        );
+        assert_eq!(
+            cal.add_working_days_or_weekdays(d("2026-12-30"), 0),
             Err(CalendarError::NonPositive)
         );
     }

@@ -244,6 +244,24 @@ impl Listing {
     async fn publicity_stop_deadline(&self) -> Option<NaiveDate> {
         self.row.publicity_stop_deadline
     }
+    /// Whether `publicityStopDeadline` was counted without the holiday notice of a year
+    /// it reaches into (none was loaded when the listing was revoked, so Monday to Friday
+    /// counted as working days there, or the notice was loaded since): check it against
+    /// the notice. False without a deadline.
+    async fn publicity_stop_deadline_provisional(&self, ctx: &Context<'_>) -> Result<bool> {
+        let Some(deadline) = self.row.publicity_stop_deadline else {
+            return Ok(false);
+        };
+        let db = &state(ctx)?.db;
+        let counted_at = svc::revoked_at(db, self.row.id)
+            .await?
+            .unwrap_or(self.row.updated_at);
+        let from = crate::domain::china_date(counted_at);
+        Ok(
+            crate::service::calendar::counted_without_notice(db, from, deadline, counted_at)
+                .await?,
+        )
+    }
     /// The measures applied, optionally only those of one domain.
     async fn measures(&self, ctx: &Context<'_>, domain: Option<Domain>) -> Result<Vec<Measure>> {
         let all = self.measure_rows(ctx).await?;

@@ -97,6 +97,23 @@ impl RepairApplication {
     async fn due_date(&self) -> Option<NaiveDate> {
         self.0.row.due_date
     }
+    /// Whether `dueDate` was counted without the holiday notice of a year it reaches
+    /// into (none was loaded when the application was accepted, so Monday to Friday
+    /// counted as working days there, or the notice was loaded since): check it against
+    /// the notice. False without a due date.
+    async fn due_date_provisional(&self, ctx: &Context<'_>) -> Result<bool> {
+        let (Some(due), Some(accepted_at)) = (self.0.row.due_date, self.0.row.accepted_at) else {
+            return Ok(false);
+        };
+        let db = &state(ctx)?.db;
+        Ok(crate::service::calendar::counted_without_notice(
+            db,
+            self.0.row.received_date,
+            due,
+            accepted_at,
+        )
+        .await?)
+    }
     /// Still pending after the due date (Beijing), or decided after it.
     async fn overdue(&self, ctx: &Context<'_>) -> Result<bool> {
         Ok(self.0.overdue(china_date(state(ctx)?.clock.now())))

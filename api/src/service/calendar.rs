@@ -31,6 +31,53 @@ pub fn calendar_error(err: CalendarError) -> AppError {
     .into()
 }
 
+/// Counts a legal act's bookkeeping deadline (`add_working_days_or_weekdays`), logging a
+/// warning naming `what` when days of a year with no loaded notice were counted on the
+/// weekday rule: the act is recorded, and the deadline says so through
+/// [`counted_without_notice`].
+pub fn deadline_of_act(
+    cal: &WorkingCalendar,
+    start: NaiveDate,
+    working_days: u32,
+    what: &str,
+) -> AppResult<NaiveDate> {
+    let counted = cal
+        .add_working_days_or_weekdays(start, working_days)
+        .map_err(calendar_error)?;
+    if !counted.weekday_rule_years.is_empty() {
+        tracing::warn!(
+            deadline = %counted.date,
+            years = ?counted.weekday_rule_years,
+            "{what}: no holiday notice is loaded for the years named; their days were counted Monday to Friday (load the notice with loadCalendarYear and check this deadline)"
+        );
+    }
+    Ok(counted.date)
+}
+
+/// Whether a deadline counted at `counted_at` over `from..=to` was counted without the
+/// notice now loaded for one of the years it covers: the year has no notice, so the
+/// weekday rule stood in (`deadline_of_act`), or its notice was loaded (or replaced)
+/// after the count. Such a deadline is provisional: the stored date is not recounted.
+pub async fn counted_without_notice<C: ConnectionTrait>(
+    db: &C,
+    from: NaiveDate,
+    to: NaiveDate,
+    counted_at: DateTime<Utc>,
+) -> AppResult<bool> {
+    use chrono::Datelike;
+    let years: Vec<i32> = (from.year()..=to.year()).collect();
+    let loaded = calendar_year::Entity::find()
+        .filter(calendar_year::Column::Year.is_in(years.clone()))
+        .all(db)
+        .await?;
+    Ok(years.iter().any(|year| {
+        loaded
+            .iter()
+            .find(|y| y.year == *year)
+            .is_none_or(|y| y.loaded_at > counted_at)
+    }))
+}
+
 /// One exception day of a year's notice.
 #[derive(Clone, Debug)]
 pub struct CalendarDayInput {

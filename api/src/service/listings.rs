@@ -584,10 +584,15 @@ pub async fn revoke(
         at,
     )?;
     let rules = list_rules(&list_of(&tx, &l).await?)?;
+    // The revocation is the legal act and is recorded whatever the calendar holds; its
+    // publicity-stop deadline may have to be counted on weekdays (`deadline_of_act`).
     let cal = calendar::load(&tx).await?;
-    let deadline = cal
-        .add_working_days(china_date(at), rules.publicity_stop_working_days)
-        .map_err(calendar::calendar_error)?;
+    let deadline = calendar::deadline_of_act(
+        &cal,
+        china_date(at),
+        rules.publicity_stop_working_days,
+        &format!("listing {} revoked: publicity-stop deadline", l.id),
+    )?;
     end_open_periods(&tx, &periods, effective, "REVOKED").await?;
     let mut a = bump(l, at);
     a.status = Set(StoredStatus::Revoked);
@@ -605,6 +610,18 @@ pub async fn revoke(
         Some(reason),
     )
     .await
+}
+
+/// When listing `id` was revoked, the instant its publicity-stop deadline was counted
+/// at: the revision `revoke` wrote (`None` for a listing revoked otherwise, the import).
+pub async fn revoked_at<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<DateTime<Utc>>> {
+    Ok(listing_revision::Entity::find()
+        .filter(listing_revision::Column::ListingId.eq(id))
+        .filter(listing_revision::Column::Action.eq("listing.revoked"))
+        .order_by_desc(listing_revision::Column::RecordedAt)
+        .one(db)
+        .await?
+        .map(|r| r.recorded_at))
 }
 
 /// Ends every period still open at `at` (a period already over is left as it was).

@@ -317,10 +317,15 @@ pub async fn submit(
         documents: &kinds,
     });
     let (status, accepted_at, due_date) = if repair::is_eligible(&eligibility) {
+        // An eligible application is recorded whatever the calendar holds; its due date
+        // may have to be counted on weekdays (`deadline_of_act`, `dueDateProvisional`).
         let cal = calendar::load(&tx).await?;
-        let due = cal
-            .add_working_days(input.received_date, rules.repair_decision_working_days)
-            .map_err(calendar::calendar_error)?;
+        let due = calendar::deadline_of_act(
+            &cal,
+            input.received_date,
+            rules.repair_decision_working_days,
+            &format!("repair application for listing {}: due date", l.id),
+        )?;
         (RepairStatus::Pending, Some(at), Some(due))
     } else {
         (RepairStatus::Ineligible, None, None)

@@ -578,7 +578,118 @@ async fn a_correction_keeps_the_lists_period(app: TestApp) {
     }
 }
 
+/// `days` days after `from` that are Monday to Friday.
+fn weekdays_after(from: chrono::NaiveDate, days: u32) -> chrono::NaiveDate {
+    use chrono::{Datelike, Weekday};
+    let mut day = from;
+    let mut left = days;
+    while left > 0 {
+        day = day.succ_opt().unwrap();
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    day
+}
+
+/// 10. A revocation and a repair application are legal acts: recorded even when their
+///     bookkeeping deadline reaches into a year whose holiday notice is not loaded yet.
+///     The deadline is counted on the weekday rule there, and says so.
+async fn legal_acts_do_not_wait_for_next_years_calendar(app: TestApp) {
+    use chrono::{Datelike, TimeZone};
+    let clock = &app.state.clock;
+    let admin = app.admin();
+    let since = clock.now() - Duration::days(400);
+    let (code, revoked, version) = super::listings::listed(&app, "441802", 513, since).await;
+    let (_, repaired, _) = super::listings::listed(&app, "441802", 514, since).await;
+    let (_, later, later_version) = super::listings::listed(&app, "441802", 515, since).await;
+    // A few days before the year's end, with no notice for the next year.
+    let year = api::domain::china_date(clock.now()).year();
+    app.sql(&format!("DELETE FROM calendar_years WHERE year > {year}"))
+        .await;
+    let dec_30 = Utc.with_ymd_and_hms(year, 12, 30, 2, 0, 0).unwrap();
+    if dec_30 > clock.now() {
+        clock.advance(dec_30 - clock.now());
+    }
+    let today = api::domain::china_date(clock.now());
+    let revoke = |id: String, version: i64| {
+        let app = &app;
+        async move {
+            app.gql(
+                Some(&app.admin()),
+                "mutation($i: RevokeListingInput!) { revokeListing(input: $i) { status publicityStopDeadline publicityStopDeadlineProvisional } }",
+                json!({"i": {"id": id, "expectedVersion": version, "ground": "PENALTY_REVOKED",
+                             "revocationDocNo": "清市监撤〔2026〕9号", "reason": "行政复议撤销"}}),
+            )
+            .await
+        }
+    };
+    let r = revoke(revoked.clone(), version).await;
+    let r = &r.data()["revokeListing"];
+    assert_eq!(r["status"], "REVOKED");
+    assert_eq!(
+        r["publicityStopDeadline"],
+        weekdays_after(today, 3).to_string()
+    );
+    assert_eq!(r["publicityStopDeadlineProvisional"], true);
+    let answer = check(&app, &admin, &code, "PROCUREMENT", None).await;
+    assert_eq!(answer.data()["check"]["decision"], "CLEAR");
+
+    let kinds = [
+        "REPAIR_APPLICATION",
+        "CREDIT_COMMITMENT",
+        "LEGAL_STATUS_PROOF",
+        "PERFORMANCE_PROOF",
+    ];
+    let documents: Vec<Value> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| json!({"kind": k, "fileName": format!("{i}.pdf"), "sha256": format!("{:064x}", i + 1)}))
+        .collect();
+    let a = app
+        .gql(
+            Some(&admin),
+            "mutation($i: SubmitRepairApplicationInput!) { submitRepairApplication(input: $i) { id status dueDate dueDateProvisional } }",
+            json!({"i": {"listingId": repaired, "receivedDate": today, "documents": documents,
+                         "statements": {"obligationsPerformed": {"affirmed": true}, "harmCorrected": {"affirmed": true},
+                                        "statutoryRestrictionEnded": {"affirmed": true}}}}),
+        )
+        .await;
+    let a = a.data()["submitRepairApplication"].clone();
+    assert_eq!(a["status"], "PENDING", "{a}");
+    assert_eq!(a["dueDate"], weekdays_after(today, 15).to_string());
+    assert_eq!(a["dueDateProvisional"], true);
+
+    // The notice arrives: the deadlines counted without it still say so; one counted
+    // with it does not.
+    app.gql(
+        Some(&admin),
+        "mutation($y: Int!, $d: [CalendarDayInput!]!) { loadCalendarYear(year: $y, source: \"国务院办公厅通知\", days: $d) { year } }",
+        json!({"y": year + 1, "d": [{"date": format!("{}-01-01", year + 1), "kind": "HOLIDAY", "name": "元旦"}]}),
+    )
+    .await
+    .data();
+    let l = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!, $a: ID!) { listing(id: $id) { publicityStopDeadlineProvisional } repairApplication(id: $a) { dueDateProvisional } }",
+            json!({"id": revoked, "a": a["id"]}),
+        )
+        .await;
+    assert_eq!(
+        l.data()["listing"]["publicityStopDeadlineProvisional"],
+        true
+    );
+    assert_eq!(l.data()["repairApplication"]["dueDateProvisional"], true);
+    let r = revoke(later, later_version).await;
+    assert_eq!(
+        r.data()["revokeListing"]["publicityStopDeadlineProvisional"],
+        false
+    );
+}
+
 on_both_backends!(
+    legal_acts_do_not_wait_for_next_years_calendar,
     a_correction_keeps_the_lists_period,
     a_reloaded_calendar_year_replaces_its_notice,
     a_clear_answer_names_no_hits,
