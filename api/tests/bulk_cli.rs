@@ -138,6 +138,63 @@ fn the_cli_imports_and_exports_listings() {
     );
 }
 
+/// An `.xlsx` whose sheet cannot be read past a row (a value beyond the columns an
+/// import reads) is refused whole, with `--partial` too: the rows before it are not
+/// written and the report does not say committed, since the rows after it were never
+/// read.
+#[test]
+fn an_xlsx_unreadable_mid_sheet_is_refused_whole_even_with_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(run(d, &["migrate"]).status.success());
+    let t = run(d, &["import", "--template", "listings", "--out", "t.csv"]);
+    assert!(t.status.success(), "{t:?}");
+    let mut reader = csv::Reader::from_path(d.join("t.csv")).unwrap();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let example: Vec<String> = reader
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in headers.iter().enumerate() {
+        sheet
+            .write_string(0, c as u16, h.trim_start_matches('\u{feff}'))
+            .unwrap();
+    }
+    for (c, v) in example.iter().enumerate() {
+        sheet.write_string(1, c as u16, v).unwrap();
+    }
+    // Row 3 has a value in column 301; rows 4..11 follow it.
+    sheet.write_string(2, 0, "x").unwrap();
+    sheet.write_string(2, 300, "far").unwrap();
+    for r in 3..11 {
+        sheet.write_string(r, 0, "y").unwrap();
+    }
+    book.save(d.join("book.xlsx")).unwrap();
+    let partial = run(d, &["import", "listings", "book.xlsx", "--partial"]);
+    assert_eq!(partial.status.code(), Some(1), "{partial:?}");
+    let out = stdout(&partial);
+    assert!(out.contains("refused, nothing written"), "{out}");
+    let err = String::from_utf8_lossy(&partial.stderr);
+    assert!(
+        err.contains("row 3") && err.contains("cannot be read from row 3 on"),
+        "{err}"
+    );
+    // Nothing was written: the template's row is still new.
+    let dry = run(d, &["import", "listings", "t.csv", "--dry-run"]);
+    assert!(stdout(&dry).contains("created 1"), "{}", stdout(&dry));
+}
+
 /// Rows of the interrupted file, and rows per chunk: a hundred chunks, so that a kill
 /// after the first commit lands well before the last.
 const INTERRUPTED_ROWS: u32 = 10_000;

@@ -82,7 +82,26 @@ pub fn detect_encoding(print: &Fingerprint, forced: Option<Encoding>) -> Encodin
     })
 }
 
-type RowIter = Box<dyn Iterator<Item = Result<Vec<Cell>, String>> + Send>;
+/// Why a row could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// This row alone (a CSV record): the rows after it are read on.
+    Row(String),
+    /// The file from this row on (an `.xlsx` sheet whose XML stops making sense, a
+    /// value beyond the columns read): nothing after it can be read, so an import
+    /// refuses the file whole, even one that writes the valid rows.
+    File(String),
+}
+
+impl ReadError {
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Row(m) | Self::File(m) => m,
+        }
+    }
+}
+
+type RowIter = Box<dyn Iterator<Item = Result<Vec<Cell>, ReadError>> + Send>;
 
 /// A file's header and its data rows (the first data row is spreadsheet row 2).
 pub struct Rows {
@@ -137,7 +156,7 @@ fn open_csv<R: Read + Send + 'static>(input: R, encoding: Encoding) -> Result<Ro
                     })
                     .collect()
             })
-            .map_err(|e| format!("the row cannot be read as CSV: {e}"))
+            .map_err(|e| ReadError::Row(format!("the row cannot be read as CSV: {e}")))
     });
     Ok(Rows {
         headers,
@@ -213,7 +232,8 @@ fn open_xlsx<R: Read + Seek + Send + 'static>(input: R) -> Result<Rows, String> 
         if pending.is_none() {
             match receive.recv() {
                 Ok(Ok(row)) => pending = Some(row),
-                Ok(Err(e)) => return Some(Err(e)),
+                // The reader thread stopped at this error: the sheet ends here unread.
+                Ok(Err(e)) => return Some(Err(ReadError::File(e))),
                 Err(_) => return None,
             }
         }
@@ -440,10 +460,14 @@ mod tests {
             .rows;
         assert_eq!(rows.next().unwrap().unwrap(), vec![Cell::Text("A".into())]);
         let err = rows.next().unwrap().unwrap_err();
+        let ReadError::File(err) = err else {
+            panic!("a sheet that stops is the file's failure: {err:?}")
+        };
         assert!(
             err.contains("row 3") && err.contains("column 301") && err.contains("256"),
             "{err}"
         );
+        assert!(rows.next().is_none());
     }
 
     #[test]

@@ -231,6 +231,15 @@ pub async fn import(
             p(Phase::Validating, done, None);
         }
     }
+    if let Some(unreadable) = pass.unreadable.take() {
+        // A file read only in part is refused whole, with --partial too.
+        report.rejected += 1;
+        report.keep_errors(vec![unreadable], opts.max_errors);
+        report.created = 0;
+        report.updated = 0;
+        report.unchanged = 0;
+        return Ok(report);
+    }
     let total = done;
     // Pass 2 keeps its own keys: at a million rows each set is tens of MiB.
     drop(keys);
@@ -356,6 +365,12 @@ pub async fn import(
             p(Phase::Writing, last_row.saturating_sub(1), Some(total));
         }
     }
+    if let Some(unreadable) = pass.unreadable.take() {
+        // Pass 1 read the same bytes to their end, so this cannot happen; if it did, the
+        // batch stops as for a refusal only the writing pass found.
+        late_errors.push(unreadable);
+        job.fail_batch(db, &batch.id).await?;
+    }
     if late_errors.is_empty() {
         let tx = audit::begin_write(db).await?;
         job.save_batch(&tx, &batch.id, total + 1, &counts, ImportStatus::Done)
@@ -398,8 +413,11 @@ struct Job<'a> {
 struct Pass {
     header: Option<Header>,
     header_errors: Vec<RowError>,
-    rows: Box<dyn Iterator<Item = Result<Vec<Cell>, String>> + Send>,
+    rows: Box<dyn Iterator<Item = Result<Vec<Cell>, read::ReadError>> + Send>,
     next_row: u64,
+    /// The read error that ended the file before its end (`ReadError::File`): the rows
+    /// after it were never read.
+    unreadable: Option<RowError>,
     kind: Kind,
     rules: InputRules,
 }
@@ -414,12 +432,28 @@ type Chunk = Vec<(u64, Result<Parsed, Vec<RowError>>)>;
 
 impl Pass {
     fn next_chunk(&mut self, header: &Header, size: usize) -> Option<Chunk> {
+        if self.unreadable.is_some() {
+            return None;
+        }
         let mut chunk = Vec::with_capacity(size);
         for cells in self.rows.by_ref() {
             let row = self.next_row;
             self.next_row += 1;
             let parsed = match cells {
-                Err(message) => Err(vec![RowError::new(row, None, message)]),
+                Err(read::ReadError::File(message)) => {
+                    // Not one refused row: the rest of the file is unread, and a
+                    // `--partial` import that wrote the rows before it and reported
+                    // itself committed would drop the others silently.
+                    self.unreadable = Some(RowError::new(
+                        row,
+                        None,
+                        format!(
+                            "the file cannot be read from row {row} on ({message}): the whole file is refused, even with --partial, as nothing after this row could be read"
+                        ),
+                    ));
+                    break;
+                }
+                Err(read::ReadError::Row(message)) => Err(vec![RowError::new(row, None, message)]),
                 Ok(cells) if cells.iter().all(|c| matches!(c, Cell::Empty)) => {
                     // A blank line (spreadsheets leave them) is not a row.
                     continue;
@@ -810,6 +844,7 @@ impl Job<'_> {
             header_errors,
             rows: opened.rows,
             next_row: 2,
+            unreadable: None,
             kind: self.opts.kind,
             rules: self.rules,
         })
