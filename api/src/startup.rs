@@ -125,6 +125,8 @@ impl Application {
         let data_schema = web::Data::new(schema);
         let data_limiter = web::Data::new(limiter);
         let data_sockets = web::Data::new(http::Sockets::new(&settings.limits));
+        // One for all workers: the statistics pages' one-at-a-time permit and cache.
+        let data_statistics = web::Data::new(http::StatisticsPages::default());
         let data_hold = web::Data::new(http::refusal_hold::RefusalHold::from_limits(
             &settings.limits,
         ));
@@ -146,6 +148,7 @@ impl Application {
                 .app_data(data_schema.clone())
                 .app_data(data_limiter.clone())
                 .app_data(data_sockets.clone())
+                .app_data(data_statistics.clone())
                 .app_data(data_hold.clone())
                 .configure(http::routes)
         })

@@ -17,6 +17,7 @@ mod receipts;
 pub mod refusal_hold;
 mod ws;
 
+pub use pages::StatisticsPages;
 pub use ws::Sockets;
 
 use actix_web::web;

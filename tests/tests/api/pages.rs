@@ -196,4 +196,63 @@ on_both_backends!(
     typical_cases_and_statistics,
 );
 
-on_both_backends_with!(pages_are_rate_limited => tight_public_rate);
+on_both_backends_with!(
+    pages_are_rate_limited => tight_public_rate,
+    a_slow_statistics_page_does_not_hold_the_others => short_capacity_wait,
+);
+
+fn short_capacity_wait(settings: &mut api::config::Settings) {
+    settings.limits.capacity_wait_ms = 200;
+}
+
+/// One slow statistics page does not deny the others: a request that finds the page's
+/// one permit taken waits at most `limits.capacity_wait_ms`, then answers 503 with
+/// `Retry-After`; a year already rendered is served from its cache meanwhile, without
+/// the permit. (The permit is held by a render blocked on a lock of the listings table,
+/// standing for a slow aggregation: PostgreSQL only, SQLite readers are not blocked.)
+async fn a_slow_statistics_page_does_not_hold_the_others(app: TestApp) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use std::time::{Duration, Instant};
+    listed(&app, 81, "清远市统计示例有限公司").await;
+    let (status, cached, headers) = page(&app, "/statistics/2025").await;
+    assert_eq!(status, 200, "{cached}");
+    assert_eq!(headers["cache-control"], "public, max-age=60");
+    // Served again from the cache: the same page.
+    let (status, again, _) = page(&app, "/statistics/2025").await;
+    assert_eq!((status, &again), (200, &cached));
+    if app.backend != tests::Backend::Postgres {
+        return;
+    }
+    let held = app.db.begin().await.unwrap();
+    held.execute_unprepared("LOCK TABLE listings IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let slow = tokio::spawn({
+        let client = app.client.clone();
+        let url = format!("{}/statistics/2024", app.address);
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let refused = futures_util::future::join_all((2019..2024).map(|year| {
+        let app = &app;
+        async move { app.get(&format!("/statistics/{year}")).await }
+    }))
+    .await;
+    let waited = started.elapsed();
+    for resp in refused {
+        assert_eq!(resp.status().as_u16(), 503);
+        assert_eq!(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+    assert!(waited < Duration::from_secs(2), "answered after {waited:?}");
+    // The rendered year does not need the permit.
+    let (status, body, _) = page(&app, "/statistics/2025").await;
+    assert_eq!((status, &body), (200, &cached));
+    held.rollback().await.unwrap();
+    assert_eq!(slow.await.unwrap(), 200);
+}

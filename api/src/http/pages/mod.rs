@@ -398,8 +398,81 @@ pub fn bar_chart(bars: &[(String, i64)]) -> String {
     svg
 }
 
-/// Statistics pages computed at once, over all anonymous callers (see `statistics`).
-static STATISTICS_PAGES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+/// How long a rendered statistics page is served again: its `max-age`.
+const STATISTICS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What a rendered statistics page was computed from: the newest audit event (every
+/// change of a listing, an operator or a repair application is one) and the registry's
+/// clock to the minute (the figures depend on the time too: expiries).
+type StatisticsVersion = (i64, i64);
+
+/// The statistics pages of one server (`startup` makes one for all its workers): one
+/// yearly aggregation at a time for all anonymous callers, and each year's page, once
+/// rendered, served again for its max-age while nothing changed.
+pub struct StatisticsPages {
+    permit: tokio::sync::Semaphore,
+    /// Rendered pages by year; only years that rendered (the valid ones) are kept, so
+    /// the map is bounded by `limits.min_year..=max_year`.
+    rendered: std::sync::Mutex<
+        std::collections::HashMap<i32, (StatisticsVersion, std::time::Instant, web::Bytes)>,
+    >,
+}
+
+impl Default for StatisticsPages {
+    fn default() -> Self {
+        Self {
+            permit: tokio::sync::Semaphore::new(1),
+            rendered: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl StatisticsPages {
+    /// The year's page if it was rendered from `version` less than a max-age ago, with
+    /// the seconds it may still be cached.
+    fn cached(&self, year: i32, version: StatisticsVersion) -> Option<(web::Bytes, u64)> {
+        let rendered = self
+            .rendered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (at, since, body) = rendered.get(&year)?;
+        let age = since.elapsed();
+        (*at == version && age < STATISTICS_MAX_AGE)
+            .then(|| (body.clone(), (STATISTICS_MAX_AGE - age).as_secs().max(1)))
+    }
+
+    fn keep(&self, year: i32, version: StatisticsVersion, body: web::Bytes) {
+        self.rendered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(year, (version, std::time::Instant::now(), body));
+    }
+}
+
+/// The newest audit event's id (0 when none) and the registry's clock to the minute: a
+/// primary-key read backwards that stops at the first row.
+async fn statistics_version(state: &AppState) -> Result<StatisticsVersion, sea_orm::DbErr> {
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    let newest: Option<i64> = entity::audit_event::Entity::find()
+        .select_only()
+        .column(entity::audit_event::Column::Id)
+        .order_by_desc(entity::audit_event::Column::Id)
+        .limit(1)
+        .into_tuple()
+        .one(state.heavy_reads(true))
+        .await?;
+    Ok((
+        newest.unwrap_or(0),
+        state.clock.now().timestamp().div_euclid(60),
+    ))
+}
+
+fn statistics_page(body: web::Bytes, max_age: u64) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((CACHE_CONTROL, format!("public, max-age={max_age}")))
+        .body(body)
+}
 
 /// `GET /statistics/{year}`: the year's listing and repair figures by division, with a
 /// chart. (Partners' check counts stay in the admins' report: they describe partners.)
@@ -407,17 +480,37 @@ async fn statistics(
     _: Admitted,
     year: web::Path<String>,
     state: web::Data<Arc<AppState>>,
+    pages: web::Data<StatisticsPages>,
 ) -> HttpResponse {
     let Some(year) = year_of(&year) else {
         return plain(StatusCode::NOT_FOUND, "没有这一年度的数据");
     };
+    let version = match statistics_version(&state).await {
+        Ok(v) => v,
+        Err(err) => return failed(err.into()),
+    };
+    if let Some((body, max_age)) = pages.cached(year, version) {
+        return statistics_page(body, max_age);
+    }
     // The year's aggregation outlasts the anonymous pool's short statement timeout on a
     // large registry, so it runs on the main pool (or the standby), but one at a time
     // for all anonymous callers: a crawler walking the years waits for a permit instead
-    // of holding the connections partners' checks need.
-    let Ok(_permit) = STATISTICS_PAGES.acquire().await else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "暂时无法统计，请稍后再试");
+    // of holding the connections partners' checks need. It waits at most the capacity
+    // wait, as an auditor does: an unbounded queue behind one slow render let one
+    // client deny the page to everyone (HAProxy answered 504 after a minute).
+    let wait = std::time::Duration::from_millis(state.settings.limits.capacity_wait_ms);
+    let Ok(Ok(_permit)) = tokio::time::timeout(wait, pages.permit.acquire()).await else {
+        crate::metrics::refusal("SERVICE_UNAVAILABLE");
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header((RETRY_AFTER, "1"))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .body("暂时无法统计，请稍后再试");
     };
+    // Rendered by the request that held the permit before this one.
+    if let Some((body, max_age)) = pages.cached(year, version) {
+        return statistics_page(body, max_age);
+    }
     match crate::service::report::yearly(state.heavy_reads(false), state.clock.now(), year, None)
         .await
     {
@@ -450,7 +543,11 @@ async fn statistics(
                 chart: bar_chart(&bars),
                 rows,
             };
-            html(StatusCode::OK, CACHEABLE, page.render())
+            let rendered = page.render();
+            if let Ok(body) = &rendered {
+                pages.keep(year, version, web::Bytes::copy_from_slice(body.as_bytes()));
+            }
+            html(StatusCode::OK, CACHEABLE, rendered)
         }
         Err(err) => failed(err),
     }
