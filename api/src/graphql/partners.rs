@@ -1,9 +1,10 @@
-//! Partner systems: `partners`, `registerPartner`, `deactivatePartner`.
+//! Partner systems: `partners`, `registerPartner`, `updatePartner`, `deactivatePartner`,
+//! `reactivatePartner`.
 
 use super::{request, state};
 use crate::domain::measures::Domain;
 use crate::graphql::guards::{ADMIN_OR_AUDITOR, REGISTRY_ADMIN};
-use crate::service::partners::{self as svc, PartnerInput};
+use crate::service::partners::{self as svc, PartnerChange, PartnerInput};
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::partner;
@@ -51,6 +52,18 @@ pub struct RegisterPartnerInput {
     pub name: String,
     /// The domains it may check.
     pub domains: Vec<Domain>,
+}
+
+#[derive(InputObject)]
+pub struct UpdatePartnerInput {
+    /// The partner to change (its subject itself never changes).
+    pub subject: String,
+    /// A new name; omitted: unchanged.
+    pub name: Option<String>,
+    /// The domains it may check from now on; omitted: unchanged.
+    pub domains: Option<Vec<Domain>>,
+    /// Refused with CONFLICT unless the partner is at this version.
+    pub expected_version: i32,
 }
 
 #[derive(Default)]
@@ -109,6 +122,46 @@ impl PartnerMutation {
         let actor = request(ctx)?.actor();
         let state = state(ctx)?;
         let saved = svc::deactivate(&state.services, &actor, &subject, &reason).await?;
+        Ok(Partner(saved))
+    }
+
+    /// Makes a deactivated partner active again (admin), with the reason. Audited. Its
+    /// subject keeps its history, and its tokens are accepted again from its next request
+    /// on (other instances: at once on PostgreSQL, else within `auth.partner_cache_seconds`).
+    #[graphql(guard = "REGISTRY_ADMIN")]
+    async fn reactivate_partner(
+        &self,
+        ctx: &Context<'_>,
+        subject: String,
+        reason: String,
+    ) -> Result<Partner> {
+        let actor = request(ctx)?.actor();
+        let state = state(ctx)?;
+        let saved = svc::reactivate(&state.services, &actor, &subject, &reason).await?;
+        Ok(Partner(saved))
+    }
+
+    /// Changes a partner's name or the domains it may check (admin). Audited. Its next
+    /// check is judged on the new domains; a change to nothing writes nothing.
+    #[graphql(guard = "REGISTRY_ADMIN")]
+    async fn update_partner(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdatePartnerInput,
+    ) -> Result<Partner> {
+        let actor = request(ctx)?.actor();
+        let state = state(ctx)?;
+        let saved = svc::update(
+            &state.services,
+            &actor,
+            PartnerChange {
+                subject: input.subject,
+                name: input.name,
+                domains: input.domains,
+                expected_version: input.expected_version,
+            },
+        )
+        .await?;
         Ok(Partner(saved))
     }
 }

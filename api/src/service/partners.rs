@@ -1,4 +1,7 @@
-//! Partner department systems: registration and deactivation (admins, audited).
+//! Partner department systems: registration, changes to a registration, deactivation and
+//! reactivation (admins, audited). Every write bumps the partner's `version` and goes
+//! through `commit_partner_change`, so every instance drops its cached registration and
+//! judges the partner's next request on the new one.
 
 use super::Actor;
 use super::audit::{self, AuditEntry};
@@ -66,13 +69,9 @@ pub fn domains_of(m: &partner::Model) -> Vec<Domain> {
     stored_domains(&m.domains)
 }
 
-pub async fn register(
-    services: &super::Services,
-    actor: &Actor,
-    input: PartnerInput,
-) -> AppResult<partner::Model> {
-    let subject = validate_subject(&input.subject)?;
-    let name = input.name.trim().to_string();
+/// A partner's display name: trimmed, not empty, at most [`MAX_NAME`] characters.
+fn clean_name(name: &str) -> AppResult<String> {
+    let name = name.trim().to_string();
     if name.is_empty() {
         return Err(AppError::bad_input("name must not be empty"));
     }
@@ -81,6 +80,49 @@ pub async fn register(
             "name is longer than {MAX_NAME} characters"
         )));
     }
+    Ok(name)
+}
+
+/// The reason of a deactivation or reactivation (`what`: "deactivate", "reactivate").
+fn clean_reason(reason: &str, what: &str) -> AppResult<String> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::bad_input(format!(
+            "a reason is required to {what} a partner"
+        )));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(AppError::bad_input(format!(
+            "reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    Ok(reason.to_string())
+}
+
+/// The stored form of a domain list.
+fn domains_json(domains: &[Domain]) -> serde_json::Value {
+    json!(domains.iter().map(|d| d.code()).collect::<Vec<_>>())
+}
+
+/// The partner with `subject`, read in the write transaction.
+async fn find_for_update(
+    tx: &sea_orm::DatabaseTransaction,
+    subject: &str,
+) -> AppResult<partner::Model> {
+    partner::Entity::find()
+        .filter(partner::Column::Subject.eq(subject))
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no partner with subject '{subject}'")))
+}
+
+pub async fn register(
+    services: &super::Services,
+    actor: &Actor,
+    input: PartnerInput,
+) -> AppResult<partner::Model> {
+    let subject = validate_subject(&input.subject)?;
+    let name = clean_name(&input.name)?;
     let domains = normalize_domains(&input.domains)?;
 
     let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
@@ -102,7 +144,7 @@ pub async fn register(
     let saved = partner::ActiveModel {
         subject: Set(subject),
         name: Set(name),
-        domains: Set(json!(domains.iter().map(|d| d.code()).collect::<Vec<_>>())),
+        domains: Set(domains_json(&domains)),
         active: Set(true),
         deactivated_at: Set(None),
         version: Set(1),
@@ -130,23 +172,9 @@ pub async fn deactivate(
     reason: &str,
 ) -> AppResult<partner::Model> {
     let subject = subject.trim();
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(AppError::bad_input(
-            "a reason is required to deactivate a partner",
-        ));
-    }
-    if reason.chars().count() > MAX_REASON {
-        return Err(AppError::bad_input(format!(
-            "reason is longer than {MAX_REASON} characters"
-        )));
-    }
+    let reason = clean_reason(reason, "deactivate")?;
     let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
-    let current = partner::Entity::find()
-        .filter(partner::Column::Subject.eq(subject))
-        .one(&tx)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no partner with subject '{subject}'")))?;
+    let current = find_for_update(&tx, subject).await?;
     if !current.active {
         return Err(AppError::Conflict(format!(
             "partner '{subject}' is already deactivated"
@@ -166,7 +194,107 @@ pub async fn deactivate(
         AuditEntry::new("partner.deactivate", "partner", saved.id)
             .before(Some(before))
             .after(Some(snapshot(&saved)))
-            .reason(Some(reason.to_string())),
+            .reason(Some(reason)),
+    )
+    .await?;
+    services.commit_partner_change(tx, &saved.subject).await?;
+    Ok(saved)
+}
+
+/// Makes a deactivated partner active again, with the reason: its subject keeps its
+/// receipts, check records and feedback, and its tokens are accepted again from its next
+/// request on (they were refused by the registration, never revoked).
+pub async fn reactivate(
+    services: &super::Services,
+    actor: &Actor,
+    subject: &str,
+    reason: &str,
+) -> AppResult<partner::Model> {
+    let subject = subject.trim();
+    let reason = clean_reason(reason, "reactivate")?;
+    let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
+    let current = find_for_update(&tx, subject).await?;
+    if current.active {
+        return Err(AppError::Conflict(format!(
+            "partner '{subject}' is already active"
+        )));
+    }
+    let before = snapshot(&current);
+    let mut active: partner::ActiveModel = current.clone().into();
+    active.active = Set(true);
+    active.deactivated_at = Set(None);
+    active.version = Set(current.version + 1);
+    active.updated_at = Set(now);
+    let saved = active.update(&tx).await?;
+    audit::record(
+        &tx,
+        actor,
+        now,
+        AuditEntry::new("partner.reactivate", "partner", saved.id)
+            .before(Some(before))
+            .after(Some(snapshot(&saved)))
+            .reason(Some(reason)),
+    )
+    .await?;
+    services.commit_partner_change(tx, &saved.subject).await?;
+    Ok(saved)
+}
+
+/// A change to a partner's registration: what is `None` stays as it is.
+#[derive(Clone, Debug)]
+pub struct PartnerChange {
+    pub subject: String,
+    pub name: Option<String>,
+    pub domains: Option<Vec<Domain>>,
+    /// Refused with CONFLICT unless the partner is at this version.
+    pub expected_version: i32,
+}
+
+/// Changes a partner's name or domains (its subject is what its tokens carry and never
+/// changes). Narrowed domains hold from its next check on: a token may narrow the
+/// registration, never widen it. A change to nothing writes nothing.
+pub async fn update(
+    services: &super::Services,
+    actor: &Actor,
+    change: PartnerChange,
+) -> AppResult<partner::Model> {
+    let subject = change.subject.trim();
+    let name = change.name.as_deref().map(clean_name).transpose()?;
+    let domains = change
+        .domains
+        .as_deref()
+        .map(normalize_domains)
+        .transpose()?;
+    if name.is_none() && domains.is_none() {
+        return Err(AppError::bad_input("give a name or domains to change"));
+    }
+    let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
+    let current = find_for_update(&tx, subject).await?;
+    if current.version != change.expected_version {
+        return Err(AppError::Conflict(format!(
+            "partner '{subject}' is at version {}, not {}: reload and retry",
+            current.version, change.expected_version
+        )));
+    }
+    let name = name.unwrap_or_else(|| current.name.clone());
+    let domains = domains.map_or_else(|| current.domains.clone(), |d| domains_json(&d));
+    if name == current.name && domains == current.domains {
+        return Ok(current);
+    }
+    let before = snapshot(&current);
+    let mut active: partner::ActiveModel = current.clone().into();
+    active.name = Set(name);
+    active.domains = Set(domains);
+    active.version = Set(current.version + 1);
+    active.updated_at = Set(now);
+    let saved = active.update(&tx).await?;
+    audit::record(
+        &tx,
+        actor,
+        now,
+        AuditEntry::new("partner.update", "partner", saved.id)
+            .before(Some(before))
+            .after(Some(snapshot(&saved))),
     )
     .await?;
     services.commit_partner_change(tx, &saved.subject).await?;

@@ -213,6 +213,8 @@ fn rows(f: &Fixture) -> Vec<(&'static str, String, Value, &'static str)> {
          json!({}), "UAFFFFFF"),
         ("registerPartner", "mutation { registerPartner(input: {subject: \"matrix-new\", name: \"n\", domains: [HONORS]}) { subject } }".into(), json!({}), "UAFFFFFF"),
         ("deactivatePartner", "mutation { deactivatePartner(subject: \"matrix-spare\", reason: \"r\") { subject } }".into(), json!({}), "UAFFFFFF"),
+        ("reactivatePartner", "mutation { reactivatePartner(subject: \"matrix-spare\", reason: \"r\") { subject } }".into(), json!({}), "UAFFFFFF"),
+        ("updatePartner", "mutation { updatePartner(input: {subject: \"matrix-spare\", name: \"spare\", expectedVersion: 99}) { subject } }".into(), json!({}), "UAFFFFFF"),
         // Execution feedback: only the partner that made the check.
         ("reportMeasureApplied",
          "mutation($r: String!) { reportMeasureApplied(receiptId: $r, measureCode: \"PROCUREMENT_RESTRICT\", context: \"tender QY-2026-1\") { id } }".into(),
