@@ -143,6 +143,8 @@ impl Application {
                 // (refusals and preflights included) is logged and carries a request id.
                 .wrap(actix_web::middleware::Compress::default())
                 .wrap(http::cors::middleware(&cors))
+                // Security headers on every answer, refusals and preflights included.
+                .wrap(http::security_headers())
                 .wrap(actix_web::middleware::from_fn(http::access::access_log))
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())

@@ -869,5 +869,10 @@ pub async fn graphiql(state: web::Data<Arc<AppState>>) -> HttpResponse {
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
+        // Its own policy: the server-wide one forbids scripts.
+        .insert_header((
+            "content-security-policy",
+            super::GRAPHIQL_CONTENT_SECURITY_POLICY,
+        ))
         .body(super::graphiql::page())
 }

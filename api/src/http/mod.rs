@@ -65,6 +65,26 @@ async fn graphiql_or_subscribe(
     }
 }
 
+/// The policy every response carries unless it sets its own (GraphiQL does): the public
+/// pages have no script, their styles are inline (`templates/base.html`), the statistics
+/// chart is inline SVG, and their forms post to themselves. Nothing may frame them (the
+/// `/verify` form), nothing loads from elsewhere, and `<base>` cannot redirect links.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// GraphiQL's own policy (development only): its embedded scripts, stylesheet and fonts,
+/// its inline style, and requests (HTTP and the subscriptions' WebSocket) to this origin.
+pub const GRAPHIQL_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers added to every response that does not set them: the policy above, no MIME
+/// sniffing (plain-text errors and `.csv`/`.jsonl` exports are never run as something
+/// else), and no referrer sent from the pages.
+pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add(("content-security-policy", CONTENT_SECURITY_POLICY))
+        .add(("x-content-type-options", "nosniff"))
+        .add(("referrer-policy", "no-referrer"))
+}
+
 /// A GraphQL-shaped error body for refusals made before GraphQL runs.
 pub(crate) fn error_body(code: &str, message: &str) -> serde_json::Value {
     serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })

@@ -194,6 +194,7 @@ on_both_backends!(
     a_listing_shows_its_measures,
     receipts_are_verified,
     typical_cases_and_statistics,
+    pages_carry_security_headers,
 );
 
 on_both_backends_with!(
@@ -255,4 +256,51 @@ async fn a_slow_statistics_page_does_not_hold_the_others(app: TestApp) {
     assert_eq!((status, &body), (200, &cached));
     held.rollback().await.unwrap();
     assert_eq!(slow.await.unwrap(), 200);
+}
+
+/// The pages carry a policy that forbids scripts, framing and loads from elsewhere, and
+/// every answer (pages, their errors, the API, exports) says not to sniff its type.
+/// GraphiQL (development only) has a policy of its own that lets its embedded scripts
+/// run.
+async fn pages_carry_security_headers(app: TestApp) {
+    let (_, id) = listed(&app, 91, "清远市安全示例有限公司").await;
+    let policy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    for path in [
+        "/".to_string(),
+        "/verify".to_string(),
+        format!("/listings/{id}"),
+        "/statistics/2025".to_string(),
+        "/listings/999999".to_string(),
+    ] {
+        let (status, body, headers) = page(&app, &path).await;
+        assert!(status == 200 || status == 404, "{path}: {status} {body}");
+        assert_eq!(headers["content-security-policy"], policy, "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    for path in ["/exports/public-list.csv", "/healthz", "/schema.graphql"] {
+        let resp = app.get(path).await;
+        assert_eq!(
+            resp.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+    let answer = app
+        .post_graphql(None, &serde_json::json!({ "query": "{ __typename }" }), &[])
+        .await;
+    assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    let graphiql = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(graphiql.status(), 200);
+    let own = graphiql.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(own.contains("script-src 'self'"), "{own}");
+    assert!(own.contains("frame-ancestors 'none'"), "{own}");
 }
