@@ -200,12 +200,18 @@ pub enum Command {
         #[arg(long, default_value = WITNESS_NAME)]
         name: String,
     },
-    /// Recompute the audit log's hash chain; exits with status 1 and names the first
-    /// broken link when the chain does not hold.
+    /// Recompute the audit log's hash chain and print the head it verified
+    /// (`head ID HASH`); exits with status 1 and names the first broken link when the
+    /// chain does not hold, or when an expected head is not in it.
     VerifyAudit {
         /// Events read per query.
         #[arg(long, default_value_t = 1000)]
         page_size: u64,
+        /// A head printed by an earlier run and kept off this machine (`ID:HASH`, may be
+        /// repeated): event ID must still have HASH. A writer with the database can
+        /// recompute the whole chain; it cannot make an old head match a rewrite.
+        #[arg(long = "expect", value_name = "ID:HASH", value_parser = crate::service::audit_query::ExpectedHead::parse)]
+        expect: Vec<crate::service::audit_query::ExpectedHead>,
     },
     /// Import operators or listings from a CSV or .xlsx file, or print a template
     /// (`import --template listings`).

@@ -321,14 +321,24 @@ async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::VerifyAudit { page_size } => {
+        Command::VerifyAudit { page_size, expect } => {
             let db = api::db::connect(&settings).await?;
-            let report = api::service::audit_query::verify_chain(&db, page_size).await?;
+            let report =
+                api::service::audit_query::verify_chain_expecting(&db, page_size, &expect).await?;
             if report.ok {
                 println!(
                     "audit chain ok: {} events checked, last event {}",
                     report.checked_events,
                     report.last_event_id.unwrap_or(0)
+                );
+                for h in &expect {
+                    println!("expected head {} {} holds", h.event_id, h.hash);
+                }
+                // The line to keep off-box and pass back as `--expect ID:HASH` next time.
+                println!(
+                    "head {} {}",
+                    report.last_event_id.unwrap_or(0),
+                    report.last_hash.as_deref().unwrap_or_default()
                 );
                 Ok(())
             } else {

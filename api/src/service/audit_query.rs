@@ -75,6 +75,44 @@ pub struct ChainReport {
     pub first_broken_event_id: Option<i64>,
     pub problem: Option<String>,
     pub last_event_id: Option<i64>,
+    /// The hash of `last_event_id`: with it, the head this verification vouches for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_hash: Option<String>,
+}
+
+/// An `(event id, hash)` a verification saw earlier, kept outside the database (see
+/// `credit-registry verify-audit --expect`). The chain alone is recomputable by anyone
+/// who can write the database: only a head kept elsewhere catches a history rewritten
+/// up to it, because event `id` then no longer has `hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedHead {
+    pub event_id: i64,
+    /// Lower-case hex SHA-256, as `audit_events.hash` stores it.
+    pub hash: String,
+}
+
+impl ExpectedHead {
+    /// `ID:HASH`, as `verify-audit` prints it (`head ID HASH`): an event id of at least 1
+    /// and the full 64-digit hash (a prefix would be easier to match by a forger).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (id, hash) = text
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("'{text}' is not ID:HASH"))?;
+        let event_id: i64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id >= 1)
+            .ok_or_else(|| format!("'{id}' is not an audit event id"))?;
+        let hash = hash.trim().to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "'{hash}' is not a SHA-256 hash (64 hexadecimal digits)"
+            ));
+        }
+        Ok(Self { event_id, hash })
+    }
 }
 
 fn short(hash: &str) -> &str {
@@ -89,6 +127,8 @@ pub struct ChainVerifier {
     previous_id: Option<i64>,
     checked: u64,
     broken: Option<(i64, String)>,
+    /// Heads kept elsewhere that the verified chain must still contain.
+    expected: Vec<ExpectedHead>,
 }
 
 impl Default for ChainVerifier {
@@ -104,6 +144,15 @@ impl ChainVerifier {
             previous_id: None,
             checked: 0,
             broken: None,
+            expected: Vec::new(),
+        }
+    }
+
+    /// A verifier that also requires each of `heads` to be in the chain it verifies.
+    pub fn expecting(heads: &[ExpectedHead]) -> Self {
+        Self {
+            expected: heads.to_vec(),
+            ..Self::new()
         }
     }
 
@@ -159,6 +208,20 @@ impl ChainVerifier {
             ));
             return;
         }
+        if let Some(want) = self.expected.iter().find(|h| h.event_id == e.id)
+            && want.hash != e.hash
+        {
+            self.broken = Some((
+                e.id,
+                format!(
+                    "event {} has hash {}, not the expected {}: the history up to it was rewritten (the chain was recomputed)",
+                    e.id,
+                    short(&e.hash),
+                    short(&want.hash)
+                ),
+            ));
+            return;
+        }
         self.expected_prev = e.hash.clone();
         self.previous_id = Some(e.id);
         self.checked += 1;
@@ -175,6 +238,7 @@ impl ChainVerifier {
                 first_broken_event_id: Some(id),
                 problem: Some(problem),
                 last_event_id,
+                last_hash: None,
             };
         }
         let last_id = last_event_id.unwrap_or(0);
@@ -191,6 +255,23 @@ impl ChainVerifier {
                     short(&self.expected_prev)
                 )),
                 last_event_id,
+                last_hash: None,
+            };
+        }
+        // An expected head the chain never reached: its event is gone, or the head was
+        // moved back below it.
+        if let Some(missing) = self.expected.iter().find(|h| h.event_id > last_id) {
+            return ChainReport {
+                ok: false,
+                checked_events: self.checked,
+                first_broken_event_id: Some(missing.event_id),
+                problem: Some(format!(
+                    "expected event {} with hash {}, but the chain ends at event {last_id}: events were removed",
+                    missing.event_id,
+                    short(&missing.hash)
+                )),
+                last_event_id,
+                last_hash: None,
             };
         }
         ChainReport {
@@ -199,6 +280,7 @@ impl ChainVerifier {
             first_broken_event_id: None,
             problem: None,
             last_event_id,
+            last_hash: Some(self.expected_prev),
         }
     }
 }
@@ -206,11 +288,21 @@ impl ChainVerifier {
 /// Recomputes every hash from the stored fields, `page` events at a time, up to the
 /// event the head named when verification began (later events are not yet settled).
 pub async fn verify_chain<C: ConnectionTrait>(db: &C, page: u64) -> AppResult<ChainReport> {
+    verify_chain_expecting(db, page, &[]).await
+}
+
+/// [`verify_chain`], also requiring every one of `heads` (saved off-box from earlier
+/// runs) to be in the verified chain with its hash.
+pub async fn verify_chain_expecting<C: ConnectionTrait>(
+    db: &C,
+    page: u64,
+    heads: &[ExpectedHead],
+) -> AppResult<ChainReport> {
     let head = audit_head::Entity::find_by_id(1)
         .one(db)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit_head row is missing")))?;
-    let mut verifier = ChainVerifier::new();
+    let mut verifier = ChainVerifier::expecting(heads);
     let mut after = 0i64;
     loop {
         let rows = audit_event::Entity::find()
@@ -340,6 +432,103 @@ mod tests {
         let r = verify(&events, &head);
         assert_eq!(r.first_broken_event_id, Some(3));
         assert!(r.problem.unwrap().contains("event 1"));
+    }
+
+    /// What a writer with the database can do: recompute every hash and link from the
+    /// first edited event on, and move the head.
+    fn recompute(events: &mut [audit_event::Model]) {
+        let mut prev = genesis_hash();
+        for e in events.iter_mut() {
+            e.prev_hash = prev.clone();
+            e.hash = event_hash(
+                &prev,
+                &ChainedEvent {
+                    occurred_at: e.occurred_at,
+                    actor: &e.actor,
+                    role: &e.role,
+                    action: &e.action,
+                    entity_type: &e.entity_type,
+                    entity_id: &e.entity_id,
+                    before: e.before.as_ref(),
+                    after: e.after.as_ref(),
+                    reason: e.reason.as_deref(),
+                    request_id: &e.request_id,
+                },
+            );
+            prev = e.hash.clone();
+        }
+    }
+
+    fn verify_expecting(
+        events: &[audit_event::Model],
+        head: &audit_head::Model,
+        heads: &[ExpectedHead],
+    ) -> ChainReport {
+        let mut v = ChainVerifier::expecting(heads);
+        for e in events {
+            v.feed(e);
+        }
+        v.finish(head)
+    }
+
+    #[test]
+    fn a_recomputed_rewrite_passes_alone_and_fails_an_expected_head() {
+        let events = chain(5);
+        let saved = ExpectedHead {
+            event_id: 3,
+            hash: events[2].hash.clone(),
+        };
+        let r = verify_expecting(&events, &head_of(&events), std::slice::from_ref(&saved));
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.last_event_id, Some(5));
+        assert_eq!(r.last_hash.as_deref(), Some(events[4].hash.as_str()));
+
+        // Event 2 rewritten, the chain recomputed, the head moved: the chain holds.
+        let mut forged = events.clone();
+        forged[1].actor = "bob".into();
+        recompute(&mut forged);
+        let head = head_of(&forged);
+        assert!(verify(&forged, &head).ok);
+        // The head kept elsewhere does not.
+        let r = verify_expecting(&forged, &head, std::slice::from_ref(&saved));
+        assert!(!r.ok);
+        assert_eq!(r.first_broken_event_id, Some(3));
+        assert!(r.problem.unwrap().contains("rewritten"));
+        assert_eq!(r.last_hash, None);
+
+        // Events appended after the saved head are not caught by it: that is the limit.
+        let mut extended = chain(6);
+        extended[5].actor = "bob".into();
+        recompute(&mut extended);
+        let r = verify_expecting(&extended, &head_of(&extended), std::slice::from_ref(&saved));
+        assert!(r.ok);
+
+        // Events removed back below the saved head are.
+        let cut = &events[..2];
+        let r = verify_expecting(cut, &head_of(cut), &[saved]);
+        assert!(!r.ok);
+        assert_eq!(r.first_broken_event_id, Some(3));
+    }
+
+    #[test]
+    fn expected_heads_parse_as_printed() {
+        let hash = "a".repeat(64);
+        assert_eq!(
+            ExpectedHead::parse(&format!(" 12:{} ", hash.to_uppercase())),
+            Ok(ExpectedHead {
+                event_id: 12,
+                hash: hash.clone()
+            })
+        );
+        for bad in [
+            format!("12 {hash}"),
+            format!("0:{hash}"),
+            format!("x:{hash}"),
+            "12:abc".to_string(),
+            format!("12:{}", "g".repeat(64)),
+        ] {
+            assert!(ExpectedHead::parse(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

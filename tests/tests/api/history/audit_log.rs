@@ -208,7 +208,108 @@ async fn the_chain_verifier_catches_a_deleted_last_row(app: TestApp) {
     assert!(r["problem"].as_str().unwrap().contains("head"), "{r}");
 }
 
+/// `hash` of `e` linked to `prev`, as the registry computes it (and anyone can: it is
+/// unkeyed and documented).
+fn rehash(e: &entity::audit_event::Model, prev: &str) -> String {
+    api::domain::audit_chain::event_hash(
+        prev,
+        &api::domain::audit_chain::ChainedEvent {
+            occurred_at: e.occurred_at,
+            actor: &e.actor,
+            role: &e.role,
+            action: &e.action,
+            entity_type: &e.entity_type,
+            entity_id: &e.entity_id,
+            before: e.before.as_ref(),
+            after: e.after.as_ref(),
+            reason: e.reason.as_deref(),
+            request_id: &e.request_id,
+        },
+    )
+}
+
+/// The chain alone is recomputable by a writer with the database: an event appended with
+/// the triggers intact, or an old event rewritten with every later hash recomputed and the
+/// head moved, verifies `ok`. A head saved earlier and passed back (`verify-audit
+/// --expect ID:HASH`) catches the rewrite; it cannot catch events added after it.
+async fn an_expected_head_catches_a_recomputed_rewrite(app: TestApp) {
+    use api::service::audit_query::{ExpectedHead, verify_chain_expecting};
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
+    let events = some_history(&app).await;
+    let first = verify_chain_expecting(&app.db, 2, &[]).await.unwrap();
+    assert!(first.ok, "{first:?}");
+    let saved = ExpectedHead::parse(&format!(
+        "{}:{}",
+        first.last_event_id.unwrap(),
+        first.last_hash.clone().unwrap()
+    ))
+    .unwrap();
+    assert_eq!(saved.event_id, events);
+
+    // Triggers intact: a forged event framing "bob", linked to the head, the head moved on.
+    let head = entity::audit_head::Entity::find_by_id(1)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let all = entity::audit_event::Entity::find()
+        .order_by_asc(entity::audit_event::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap();
+    let mut forged = all.last().unwrap().clone();
+    forged.id = events + 1;
+    forged.actor = "bob".into();
+    forged.action = "listing.revoked".into();
+    forged.prev_hash = head.last_hash.clone();
+    forged.hash = rehash(&forged, &head.last_hash);
+    let mut row = forged.clone().into_active_model();
+    row.id = Set(forged.id);
+    row.reset_all().insert(&app.db).await.unwrap();
+    let mut h: entity::audit_head::ActiveModel = head.into();
+    h.last_event_id = Set(forged.id);
+    h.last_hash = Set(forged.hash.clone());
+    h.update(&app.db).await.unwrap();
+    let r = verify_chain_expecting(&app.db, 2, std::slice::from_ref(&saved))
+        .await
+        .unwrap();
+    assert!(r.ok, "an appended event is after the saved head: {r:?}");
+
+    // Triggers off: event 2 rewritten, every later hash recomputed, the head moved.
+    disable_audit_triggers(&app).await;
+    let mut chain = entity::audit_event::Entity::find()
+        .order_by_asc(entity::audit_event::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap();
+    chain[1].actor = "mallory".into();
+    let mut prev = chain[0].hash.clone();
+    for e in chain.iter_mut().skip(1) {
+        e.prev_hash = prev.clone();
+        e.hash = rehash(e, &prev);
+        prev = e.hash.clone();
+        let mut row: entity::audit_event::ActiveModel = e.clone().into();
+        row.actor = Set(e.actor.clone());
+        row.prev_hash = Set(e.prev_hash.clone());
+        row.hash = Set(e.hash.clone());
+        row.update(&app.db).await.unwrap();
+    }
+    app.sql(&format!(
+        "UPDATE audit_head SET last_hash = '{prev}' WHERE id = 1"
+    ))
+    .await;
+    let alone = verify(&app).await;
+    assert_eq!(alone["ok"], true, "the chain alone holds: {alone}");
+    let r = verify_chain_expecting(&app.db, 2, std::slice::from_ref(&saved))
+        .await
+        .unwrap();
+    assert!(!r.ok, "{r:?}");
+    assert_eq!(r.first_broken_event_id, Some(events));
+    assert!(r.problem.unwrap().contains("rewritten"));
+}
+
 on_both_backends!(
+    an_expected_head_catches_a_recomputed_rewrite,
     the_audit_log_is_append_only_and_searchable,
     the_chain_verifier_catches_an_altered_row,
     the_chain_verifier_catches_a_deleted_row,
