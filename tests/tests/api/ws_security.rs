@@ -718,4 +718,49 @@ on_both_backends_with!(
     operations_per_connection_are_bounded => few_subscriptions,
     connections_per_subject_and_address_are_bounded => few_connections,
     a_socket_flooded_after_its_close_is_dropped => short_linger,
+    a_socket_whose_token_key_is_removed_is_closed => token_key_directory,
 );
+
+fn token_key_directory(settings: &mut Settings) {
+    settings.auth.signing_key_dir = Some(settings.data_dir.join("token-keys"));
+    settings.auth.partner_cache_seconds = 2;
+}
+
+/// A token whose key is removed from the key directory stops working at once over HTTP;
+/// an admin's socket opened with it (admins have no registration to re-read) completes
+/// its running subscription and closes with 4403 within the re-check time (half the
+/// partner cache time, here 1 s).
+async fn a_socket_whose_token_key_is_removed_is_closed(app: TestApp) {
+    let admin = app.admin();
+    let old_kid = app.state.tokens.signing_kid().expect("a key directory");
+    let mut ws = connect(&app).await;
+    init(&mut ws, &admin).await;
+    subscribe(&mut ws, "feed", json!({"query": FEED})).await;
+    // Real time: the subscription must be running before the key goes.
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+
+    // The key is compromised: a new one is added and the old one deleted.
+    let dir = app.state.settings.auth.signing_key_dir.clone().unwrap();
+    api::service::receipts::add_key(&dir).unwrap();
+    std::fs::remove_file(dir.join(format!("{old_kid}.pem"))).unwrap();
+    app.state.tokens.reload().unwrap();
+    let refused = app
+        .post_graphql(Some(&admin), &json!({"query": "{ __typename }"}), &[])
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+
+    let started = Instant::now();
+    let mut completed = false;
+    let (code, reason) = loop {
+        match recv(&mut ws, 3 * SECOND).await {
+            Got::Text(msg) if msg["type"] == "complete" && msg["id"] == "feed" => completed = true,
+            Got::Text(msg) => panic!("expected the feed to complete, got {msg}"),
+            Got::Closed(Some(code), reason) => break (code, reason),
+            other => panic!("expected a close within 3 s, got {other:?}"),
+        }
+    };
+    assert!(completed, "the running subscription was not completed");
+    assert_eq!(code, 4403);
+    assert!(reason.contains("no longer accepted"), "{reason}");
+    assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
+}

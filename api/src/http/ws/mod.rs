@@ -8,9 +8,12 @@
 //! moment exactly like an HTTP request (`caller::authorise`: the token, the rate limit
 //! of its subject, the partner's registration), and a query or mutation runs like one
 //! (`graphql::execute`: the request timeout, the Idempotency-Key). Between operations:
-//! the socket is closed (4403) the moment its token expires; a partner connection
-//! re-reads its registration every half cache time and, once the partner is
-//! deactivated, ends its running operations with `FORBIDDEN` and refuses the next.
+//! the socket is closed (4403) the moment its token expires, and every half partner
+//! cache time its token is verified again, whatever its role, so a token the registry no
+//! longer accepts (its key removed from `auth.signing_key_dir`) closes it too (4403,
+//! running operations completed first); a partner connection also re-reads its
+//! registration then and, once the partner is deactivated, ends its running operations
+//! with `FORBIDDEN` and refuses the next.
 //!
 //! Before any of that, the socket's cost is bounded: messages (continuations included)
 //! beyond `limits.ws_max_message_bytes` close it (1009) before anything is buffered past
@@ -92,9 +95,10 @@ fn authorization_of(payload: &serde_json::Value) -> Option<&str> {
         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
 }
 
-/// How often a partner connection re-reads its registration, and how old a cached
-/// registration it accepts: half the cache time each, so a deactivation ends its
-/// operations within one cache time (at least every half second, also with no cache).
+/// How often a connection's token is verified again and a partner connection re-reads
+/// its registration, and how old a cached registration it accepts: half the cache time
+/// each, so a deactivation ends its operations within one cache time (at least every
+/// half second, also with no cache).
 fn partner_recheck(cache: Duration) -> Duration {
     (cache / 2).max(Duration::from_millis(500))
 }
@@ -265,6 +269,7 @@ impl Connection {
                     None => std::future::pending().await,
                 }
             };
+            let ready = matches!(self.phase, Phase::Ready(_));
             let watches_partner = matches!(
                 &self.phase,
                 Phase::Ready(r) if r.identity.role == Role::Partner
@@ -304,8 +309,16 @@ impl Connection {
                     self.complete_all().await;
                     break Some(Some((close::FORBIDDEN, "Forbidden: the token has expired".into())));
                 }
-                _ = partner_check.tick(), if watches_partner => {
-                    self.recheck_partner(recheck).await;
+                _ = partner_check.tick(), if ready => {
+                    // Every role: an admin's or auditor's socket is trusted no longer than
+                    // its token, as a partner's is.
+                    if !self.token_still_accepted() {
+                        self.complete_all().await;
+                        break Some(Some((close::FORBIDDEN, "Forbidden: the token is no longer accepted".into())));
+                    }
+                    if watches_partner {
+                        self.recheck_partner(recheck).await;
+                    }
                 }
                 _ = heartbeat.tick() => {
                     if last_seen.elapsed() > CLIENT_TIMEOUT {
@@ -580,6 +593,21 @@ impl Connection {
             running.abort.abort();
             let text = self.protocol.complete(&id);
             self.send(text).await;
+        }
+    }
+
+    /// Whether the registry still accepts the socket's token, as it would on a request
+    /// (`TokenService::verify`: a key removed from the directory refuses its tokens).
+    fn token_still_accepted(&self) -> bool {
+        let Phase::Ready(ready) = &self.phase else {
+            return true;
+        };
+        match self.state.tokens.verify(&ready.token) {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::info!(error = %err, request_id = %self.request_id, "a WebSocket's token is no longer accepted");
+                false
+            }
         }
     }
 
