@@ -109,19 +109,105 @@ pub struct Rows {
     pub rows: RowIter,
 }
 
-/// Opens the rows of `input` (rewound first).
+/// How much of an `.xlsx` a reader takes in, whatever the file claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// The most a zip part calamine reads whole (shared strings, styles, the workbook)
+    /// may inflate to; a worksheet, which is streamed, may also inflate to
+    /// [`WORKSHEET_INFLATION`] times its compressed size when that is more.
+    pub max_part_bytes: u64,
+    /// Characters in one cell.
+    pub max_cell_chars: usize,
+}
+
+/// The part cap for `max_import_bytes` (the upload's own cap): 8 times it, 512 MiB by
+/// default. Spreadsheet XML inflates about 5 to 20 times; deflate can make 1000 times,
+/// and calamine holds the shared-strings part and each cell's text whole in memory.
+pub fn max_part_bytes(max_import_bytes: usize) -> u64 {
+    u64::try_from(max_import_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(8)
+}
+
+/// How many times its compressed size a streamed worksheet may inflate to (a large
+/// export's sheet exceeds the part cap; its text inflates tens of times, not hundreds).
+pub const WORKSHEET_INFLATION: u64 = 100;
+
+/// Rows of a sheet (Excel's own limit).
+pub const MAX_SHEET_ROWS: u32 = 1_048_576;
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            max_part_bytes: max_part_bytes(64 * 1024 * 1024),
+            max_cell_chars: 10_000,
+        }
+    }
+}
+
+/// Opens the rows of `input` (rewound first), within the default [`ReadLimits`].
 pub fn open<R: Read + Seek + Send + 'static>(
+    input: R,
+    format: InputFormat,
+    encoding: Encoding,
+) -> Result<Rows, String> {
+    open_with(input, format, encoding, ReadLimits::default())
+}
+
+/// Opens the rows of `input` (rewound first).
+pub fn open_with<R: Read + Seek + Send + 'static>(
     mut input: R,
     format: InputFormat,
     encoding: Encoding,
+    limits: ReadLimits,
 ) -> Result<Rows, String> {
     input
         .seek(SeekFrom::Start(0))
         .map_err(|e| format!("cannot read the file: {e}"))?;
     match format {
         InputFormat::Csv => open_csv(input, encoding),
-        InputFormat::Xlsx => open_xlsx(input),
+        InputFormat::Xlsx => {
+            check_xlsx_parts(&mut input, limits)?;
+            input
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| format!("cannot read the file: {e}"))?;
+            open_xlsx(input, limits)
+        }
     }
+}
+
+/// Sizes every part of the workbook from its zip directory, before calamine inflates
+/// any (it reads the shared strings whole when it opens the book). The declared size is
+/// also what the zip reader lets a part inflate to: a part whose data inflates past it
+/// fails there ("larger than its declared uncompressed size"), so the declared sizes
+/// checked here bound what is actually inflated.
+fn check_xlsx_parts<R: Read + Seek>(input: &mut R, limits: ReadLimits) -> Result<(), String> {
+    let mut archive =
+        zip::ZipArchive::new(input).map_err(|e| format!("not an .xlsx workbook: {e}"))?;
+    for i in 0..archive.len() {
+        let part = archive
+            .by_index_raw(i)
+            .map_err(|e| format!("not an .xlsx workbook: {e}"))?;
+        let name = part
+            .name()
+            .map_err(|e| format!("not an .xlsx workbook: {e}"))?
+            .into_owned();
+        let bound = if name.starts_with("xl/worksheets/") {
+            limits
+                .max_part_bytes
+                .max(part.compressed_size().saturating_mul(WORKSHEET_INFLATION))
+        } else {
+            limits.max_part_bytes
+        };
+        if part.size() > bound {
+            return Err(format!(
+                "not an .xlsx workbook an import reads: its part {} inflates to {} bytes, more than the {bound} allowed (8 times limits.max_import_bytes; a worksheet also {WORKSHEET_INFLATION} times its compressed size)",
+                name,
+                part.size()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn open_csv<R: Read + Send + 'static>(input: R, encoding: Encoding) -> Result<Rows, String> {
@@ -210,11 +296,14 @@ type SheetRow = Result<(u32, Vec<Cell>), String>;
 /// follow with the numbers of their distance from it, empty rows included, so a row
 /// number in a report is the spreadsheet's row when the header is in row 1. Columns
 /// start at the header's first cell.
-fn open_xlsx<R: Read + Seek + Send + 'static>(input: R) -> Result<Rows, String> {
+fn open_xlsx<R: Read + Seek + Send + 'static>(
+    input: R,
+    limits: ReadLimits,
+) -> Result<Rows, String> {
     let (send, receive) = std::sync::mpsc::sync_channel::<SheetRow>(XLSX_ROWS_AHEAD);
     std::thread::Builder::new()
         .name("xlsx-reader".into())
-        .spawn(move || read_sheet(input, &send))
+        .spawn(move || read_sheet(input, limits, &send))
         .map_err(|e| format!("the sheet cannot be read: {e}"))?;
     let (header_index, header) = match receive.recv() {
         Ok(Ok(first)) => first,
@@ -261,7 +350,11 @@ pub const MAX_SHEET_COLUMNS: usize = 256;
 
 /// The reader thread: sends the first sheet's rows in order, or the error that stopped
 /// it; stops early when the import stops listening.
-fn read_sheet<R: Read + Seek>(input: R, send: &std::sync::mpsc::SyncSender<SheetRow>) {
+fn read_sheet<R: Read + Seek>(
+    input: R,
+    limits: ReadLimits,
+    send: &std::sync::mpsc::SyncSender<SheetRow>,
+) {
     use calamine::Reader;
     let failed = |e: String| {
         let _ = send.send(Err(e));
@@ -285,7 +378,25 @@ fn read_sheet<R: Read + Seek>(input: R, send: &std::sync::mpsc::SyncSender<Sheet
             Err(e) => return failed(format!("the sheet cannot be read: {e}")),
         };
         let (r, c) = cell.get_position();
+        if r >= MAX_SHEET_ROWS {
+            // The row number is the file's say (calamine takes any u32): `A4294967295`
+            // in a 1 KiB sheet would otherwise make four billion empty rows to skip.
+            return failed(format!(
+                "row {} is beyond the {MAX_SHEET_ROWS} rows of a sheet",
+                u64::from(r) + 1
+            ));
+        }
         let value = xlsx_cell(&calamine::Data::from(cell.get_value().clone()));
+        if let Cell::Text(t) = &value
+            && t.chars().nth(limits.max_cell_chars).is_some()
+        {
+            return failed(format!(
+                "row {}, column {}: a cell of more than {} characters",
+                u64::from(r) + 1,
+                c + 1,
+                limits.max_cell_chars
+            ));
+        }
         if row.as_ref().is_some_and(|(index, _)| *index != r)
             && let Some(done) = row.take()
             && send.send(Ok(done)).is_err()
@@ -468,6 +579,117 @@ mod tests {
             "{err}"
         );
         assert!(rows.next().is_none());
+    }
+
+    /// A workbook's parts rewritten, stored (uncompressed), through `edit`.
+    fn rewritten(bytes: Vec<u8>, edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for i in 0..archive.len() {
+            let mut part = archive.by_index(i).unwrap();
+            let name = part.name().unwrap().into_owned();
+            let mut data = Vec::new();
+            part.read_to_end(&mut data).unwrap();
+            out.start_file(name.as_str(), stored).unwrap();
+            std::io::Write::write_all(&mut out, &edit(&name, data)).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    fn two_rows(text: &str) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "名单").unwrap();
+        sheet.write_string(1, 0, text).unwrap();
+        book.save_to_buffer().unwrap()
+    }
+
+    fn read_all(bytes: Vec<u8>, limits: ReadLimits) -> Result<Vec<Vec<Cell>>, String> {
+        let rows = open_with(
+            Cursor::new(bytes),
+            InputFormat::Xlsx,
+            Encoding::Utf8,
+            limits,
+        )?;
+        rows.rows
+            .map(|r| r.map_err(|e| e.message().to_string()))
+            .collect()
+    }
+
+    /// A row number past a sheet's last is refused at once (not four billion empty rows
+    /// later); so is a cell longer than the input rules allow.
+    #[test]
+    fn a_row_beyond_a_sheet_and_an_over_long_cell_are_refused() {
+        let far = rewritten(two_rows("A"), |name, data| {
+            if name != "xl/worksheets/sheet1.xml" {
+                return data;
+            }
+            String::from_utf8(data)
+                .unwrap()
+                .replace("<row r=\"2\"", "<row r=\"2000000\"")
+                .replace("r=\"A2\"", "r=\"A2000000\"")
+                .into_bytes()
+        });
+        let started = std::time::Instant::now();
+        let err = read_all(far, ReadLimits::default()).unwrap_err();
+        assert!(
+            err.contains("row 2000000") && err.contains("1048576"),
+            "{err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let limits = ReadLimits {
+            max_cell_chars: 10,
+            ..ReadLimits::default()
+        };
+        assert_eq!(
+            read_all(two_rows("0123456789"), limits).unwrap(),
+            vec![vec![Cell::Text("0123456789".into())]]
+        );
+        let err = read_all(two_rows("0123456789X"), limits).unwrap_err();
+        assert!(
+            err.contains("row 2, column 1") && err.contains("10 characters"),
+            "{err}"
+        );
+    }
+
+    /// A part that inflates past the cap is refused before calamine reads it, by its
+    /// directory entry; one that inflates past the size its entry declares is stopped by
+    /// the zip reader.
+    #[test]
+    fn a_part_inflating_past_the_cap_or_its_declared_size_is_refused() {
+        let long = "长".repeat(4_000);
+        let limits = ReadLimits {
+            max_part_bytes: 8_000,
+            ..ReadLimits::default()
+        };
+        let err = read_all(two_rows(&long), limits).unwrap_err();
+        assert!(
+            err.starts_with("not an .xlsx workbook") && err.contains("xl/sharedStrings.xml"),
+            "{err}"
+        );
+        assert!(read_all(two_rows("A"), limits).is_ok());
+        // The shared strings' declared size cut to 100 bytes in both headers: within any
+        // cap, and still refused as it inflates to more.
+        let mut bytes = rewritten(two_rows(&long), |_, data| data);
+        let name = b"xl/sharedStrings.xml";
+        let mut patched = 0;
+        for at in 0..bytes.len().saturating_sub(46 + name.len()) {
+            // A local header's uncompressed size and name, or a central directory entry's.
+            let (size_at, name_at) = match &bytes[at..at + 4] {
+                b"PK\x03\x04" => (at + 22, at + 30),
+                b"PK\x01\x02" => (at + 24, at + 46),
+                _ => continue,
+            };
+            if &bytes[name_at..name_at + name.len()] == name {
+                bytes[size_at..size_at + 4].copy_from_slice(&100u32.to_le_bytes());
+                patched += 1;
+            }
+        }
+        assert_eq!(patched, 2);
+        let err = read_all(bytes, ReadLimits::default()).unwrap_err();
+        assert!(err.starts_with("not an .xlsx workbook"), "{err}");
     }
 
     #[test]

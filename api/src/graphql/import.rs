@@ -114,6 +114,8 @@ impl ImportMutation {
             .map_err(|e| AppError::bad_input(format!("the upload cannot be read: {e}")))?;
         let mut opts = ImportOptions::new(Kind::Listings, upload.filename.clone());
         opts.dry_run = dry_run.unwrap_or(false);
+        opts.max_xlsx_part_bytes =
+            crate::bulk::read::max_part_bytes(state.settings.limits.max_import_bytes);
         // The import reads the file three times (fingerprint, validation, writing).
         let mut content = tempfile::tempfile().map_err(AppError::internal)?;
         std::io::Write::write_all(&mut content, &upload.content).map_err(AppError::internal)?;

@@ -77,6 +77,9 @@ pub struct ImportOptions {
     /// for a caller that stops waiting for it while it runs on: the upload answers before
     /// the request timeout and the import runs to its end on its own task.
     pub started: Option<std::sync::Arc<Started>>,
+    /// The most an `.xlsx` part may inflate to (`read::max_part_bytes` of
+    /// `limits.max_import_bytes`; `read::ReadLimits` says what else bounds it).
+    pub max_xlsx_part_bytes: u64,
 }
 
 /// What a running import has made known so far ([`ImportOptions::started`]).
@@ -101,6 +104,9 @@ impl ImportOptions {
             chunk_rows: DEFAULT_CHUNK_ROWS,
             max_errors: DEFAULT_MAX_ERRORS,
             started: None,
+            max_xlsx_part_bytes: read::max_part_bytes(
+                crate::config::Limits::default().max_import_bytes,
+            ),
         }
     }
 }
@@ -833,7 +839,11 @@ impl Job<'_> {
         format: InputFormat,
         encoding: Encoding,
     ) -> AppResult<Pass> {
-        let opened = read::open(std::io::BufReader::new(file), format, encoding)
+        let limits = read::ReadLimits {
+            max_part_bytes: self.opts.max_xlsx_part_bytes,
+            max_cell_chars: self.rules.max_string_chars,
+        };
+        let opened = read::open_with(std::io::BufReader::new(file), format, encoding, limits)
             .map_err(AppError::bad_input)?;
         let (header, header_errors) = match Header::match_row(self.opts.kind, &opened.headers) {
             Ok(h) => (Some(h), Vec::new()),
