@@ -234,6 +234,7 @@ fn open_csv<R: Read + Send + 'static>(input: R, encoding: Encoding) -> Result<Ro
             .map(|r| {
                 r.iter()
                     .map(|s| {
+                        let s = unescape_formula(s);
                         if s.trim().is_empty() {
                             Cell::Empty
                         } else {
@@ -248,6 +249,16 @@ fn open_csv<R: Read + Send + 'static>(input: R, encoding: Encoding) -> Result<Ro
         headers,
         rows: Box::new(rows),
     })
+}
+
+/// A CSV cell as written before a CSV export quoted it: one leading `'` before a
+/// character a spreadsheet starts a formula with (after any further `'`s) is the
+/// export's (`write::csv_safe`), and comes off; any other `'` is the text's own.
+pub fn unescape_formula(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest) if super::write::starts_like_a_formula(rest) => rest,
+        _ => s,
+    }
 }
 
 /// An integer-valued number as a spreadsheet shows it (codes typed as numbers lose

@@ -53,7 +53,7 @@ impl OutCell {
     fn csv_text(&self) -> String {
         match self {
             Self::Empty => String::new(),
-            Self::Text(s) => s.clone(),
+            Self::Text(s) => csv_safe(s),
             Self::Date(d) => d.to_string(),
             Self::Int(i) => i.to_string(),
             Self::Bool(b) => if *b { "是" } else { "否" }.to_string(),
@@ -69,6 +69,31 @@ impl OutCell {
             Self::Bool(b) => (*b).into(),
         }
     }
+}
+
+/// What a spreadsheet takes a cell starting with for a formula (OWASP's CSV injection
+/// list): `=`, `+`, `-`, `@`, a tab, a carriage return.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell as a CSV export writes it: one starting like a formula gets a leading
+/// `'`, so that a spreadsheet opening the file (an auditor's check records, anyone's
+/// public list) shows the text instead of running it: a partner's check reference, an
+/// operator's name or a listing's reason is anyone's text. The import's CSV reader takes
+/// the `'` off again (`read::unescape_formula`), so an export re-imports unchanged; a
+/// text that itself starts with `'`s before such a character gets one more, to come
+/// back whole. `.xlsx` (string cells) and JSON lines need nothing.
+pub fn csv_safe(s: &str) -> String {
+    if starts_like_a_formula(s) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Whether a CSV export quotes `s` (`csv_safe`): a formula's first character, after any
+/// `'`s.
+pub fn starts_like_a_formula(s: &str) -> bool {
+    s.trim_start_matches('\'').starts_with(FORMULA_STARTS)
 }
 
 /// A column of an export: its JSON key and its header.
@@ -324,6 +349,44 @@ mod tests {
                 _ => assert_eq!(decision, &Cell::Text("2026-03-02".into())),
             }
         }
+    }
+
+    /// A text starting like a formula is written behind a `'` in CSV and read back as
+    /// it was; others, and the other formats, are written as they are.
+    #[test]
+    fn formula_like_text_is_quoted_in_csv_and_read_back_as_written() {
+        let texts = [
+            "=1+1", "+86 20", "-", "@SUM(A1)", "\tx", "\rx", "'=kept", "''-kept", "a=b", "'plain",
+        ];
+        let out = Shared::default();
+        let columns = vec![OutColumn {
+            key: "t",
+            header: "文本".into(),
+        }];
+        let mut sink = Sink::new(OutputFormat::Csv, Box::new(out.clone()), columns).unwrap();
+        for t in texts {
+            sink.row(&[OutCell::Text(t.to_string())]).unwrap();
+        }
+        sink.finish().unwrap();
+        let bytes = out.0.lock().unwrap().clone();
+        let raw = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            raw.contains("'=1+1") && raw.contains("'@SUM(A1)") && raw.contains("''=kept"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("\na=b\n") && raw.contains("\n'plain\n"),
+            "{raw}"
+        );
+        let rows = read::open(
+            std::io::Cursor::new(bytes),
+            InputFormat::Csv,
+            Encoding::Utf8,
+        )
+        .unwrap();
+        let back: Vec<Cell> = rows.rows.map(|r| r.unwrap().remove(0)).collect();
+        let expected: Vec<Cell> = texts.iter().map(|t| Cell::Text((*t).to_string())).collect();
+        assert_eq!(back, expected);
     }
 
     #[test]

