@@ -7,9 +7,10 @@ use super::state;
 use crate::domain::history::ChangeKind;
 use crate::domain::lifecycle::ListingStatus;
 use crate::graphql::guards::AUTHENTICATED;
+use crate::graphql::limits::CostCharge;
 use crate::service::feed::{self, ChangeEvent};
 use crate::service::public::PublicListing;
-use async_graphql::{Context, ID, Object, Result, SimpleObject, Subscription};
+use async_graphql::{Context, ErrorExtensions, ID, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use std::sync::Arc;
@@ -159,9 +160,59 @@ impl FeedSubscription {
     ) -> Result<impl Stream<Item = Result<ListingChange>> + use<>> {
         let st = state(ctx)?;
         let position = decode(after.as_deref())?;
-        Ok(feed::live(&st.feed, st.db.clone(), position).map(|item| {
-            item.map(ListingChange)
-                .map_err(crate::error::AppError::into_graphql)
-        }))
+        // Each page replayed (from `after`, or after falling behind the broadcast) is
+        // charged to the subscriber's bucket as `changes` charges its rows: one point per
+        // event plus its selection. The subscription itself was charged once, for one
+        // event's worth; without this a cursor of revision 0 read the whole history for
+        // one token.
+        let per_event = 1usize.saturating_add(selection_cost(ctx.field().selection_set()));
+        let charge = ctx
+            .data_opt::<CostCharge>()
+            .cloned()
+            .map(|charge| -> feed::ReplayCharge {
+                Arc::new(move |events| {
+                    let charge = charge.clone();
+                    let cost = events.saturating_mul(per_event);
+                    Box::pin(async move {
+                        let refused = charge.charge(cost).await;
+                        if refused.is_err() {
+                            // The page was read: its cost is owed, as a refused
+                            // document's is, so a resubscribe waits at the door.
+                            charge.charge_refused(cost).await;
+                        }
+                        refused
+                    })
+                })
+            });
+        Ok(
+            feed::live(&st.feed, st.db.clone(), position, charge).map(|item| {
+                item.map(ListingChange).map_err(|e| match e {
+                    feed::LiveError::Failed(e) => e.into_graphql(),
+                    feed::LiveError::RateLimited(wait) => replay_refused(wait),
+                })
+            }),
+        )
     }
+}
+
+/// One point per field of an event's selection, nested selections included (an event's
+/// lists are small and count once, as in `graphql::cost`).
+fn selection_cost<'a>(fields: impl Iterator<Item = async_graphql::SelectionField<'a>>) -> usize {
+    fields.fold(0usize, |total, field| {
+        total
+            .saturating_add(1)
+            .saturating_add(selection_cost(field.selection_set()))
+    })
+}
+
+/// `RATE_LIMITED` with `details.retryAfter` in seconds, as a refused operation has.
+fn replay_refused(wait: std::time::Duration) -> async_graphql::Error {
+    let seconds = crate::http::rate_limit::retry_after_seconds(wait);
+    async_graphql::Error::new(format!(
+        "too many requests: replaying the change feed costs more than the rate limit has left; retry in {seconds} s"
+    ))
+    .extend_with(|_, ext| {
+        ext.set("code", crate::graphql::limits::RATE_LIMITED);
+        ext.set("details", async_graphql::Value::from_json(serde_json::json!({ "retryAfter": seconds })).unwrap_or_default());
+    })
 }

@@ -334,8 +334,26 @@ pub async fn expiry_job(
     }
 }
 
+/// What a page read from the database costs its subscriber: called with the number of
+/// events a catch-up page read, before they are delivered; `Err(wait)` (the caller's
+/// budget is spent) ends the stream with [`LiveError::RateLimited`]. Over HTTP the same
+/// read is `changes(first: N)`, charged by its rows; a replay from an old cursor is the
+/// same work, however long the stream.
+pub type ReplayCharge = Arc<
+    dyn Fn(usize) -> futures_util::future::BoxFuture<'static, Result<(), Duration>> + Send + Sync,
+>;
+
+/// Why a live stream ended.
+#[derive(Debug)]
+pub enum LiveError {
+    Failed(AppError),
+    /// The subscriber's rate limit refused a catch-up page: retry after this long.
+    RateLimited(Duration),
+}
+
 struct LiveState {
     db: DatabaseConnection,
+    charge: Option<ReplayCharge>,
     rx: broadcast::Receiver<Arc<ChangeEvent>>,
     last: i64,
     backlog: VecDeque<Arc<ChangeEvent>>,
@@ -347,14 +365,20 @@ struct LiveState {
 /// stream first reads from the database what the broadcast cannot carry (a replay from
 /// a cursor, events the hub has not broadcast yet), and again whenever the subscriber
 /// falls too far behind the broadcast buffer.
+///
+/// The catch-up reads run on `db`, the primary: the broadcast carries what is committed
+/// there, so a standby behind it would leave a gap between its newest event and the
+/// first one broadcast. Each catch-up page that read events is paid through `charge`.
 pub fn live(
     hub: &FeedHub,
     db: DatabaseConnection,
     after: Option<i64>,
-) -> impl Stream<Item = AppResult<Arc<ChangeEvent>>> + use<> {
+    charge: Option<ReplayCharge>,
+) -> impl Stream<Item = Result<Arc<ChangeEvent>, LiveError>> + use<> {
     let (rx, position) = hub.subscribe();
     let state = LiveState {
         db,
+        charge,
         rx,
         last: after.unwrap_or(position),
         backlog: VecDeque::new(),
@@ -373,13 +397,20 @@ pub fn live(
             if s.catching_up {
                 match page(&s.db, Some(s.last), 500).await {
                     Ok(p) => {
+                        if let Some(charge) = &s.charge
+                            && !p.events.is_empty()
+                            && let Err(wait) = charge(p.events.len()).await
+                        {
+                            s.failed = true;
+                            return Some((Err(LiveError::RateLimited(wait)), s));
+                        }
                         s.catching_up = p.has_next;
                         s.backlog.extend(p.events.into_iter().map(Arc::new));
                         continue;
                     }
                     Err(e) => {
                         s.failed = true;
-                        return Some((Err(e), s));
+                        return Some((Err(LiveError::Failed(e)), s));
                     }
                 }
             }

@@ -719,6 +719,7 @@ on_both_backends_with!(
     connections_per_subject_and_address_are_bounded => few_connections,
     a_socket_flooded_after_its_close_is_dropped => short_linger,
     a_socket_whose_token_key_is_removed_is_closed => token_key_directory,
+    a_replay_is_charged_to_the_subscriber => replay_budget,
 );
 
 fn token_key_directory(settings: &mut Settings) {
@@ -763,4 +764,84 @@ async fn a_socket_whose_token_key_is_removed_is_closed(app: TestApp) {
     assert_eq!(code, 4403);
     assert!(reason.contains("no longer accepted"), "{reason}");
     assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
+}
+
+fn replay_budget(settings: &mut Settings) {
+    settings.limits.rate_per_second = 1;
+    settings.limits.rate_burst = 20;
+}
+
+/// A replay from an old cursor is paid like the `changes` pages it duplicates: each page
+/// of events read is charged to the subscriber's bucket by its events and their
+/// selection, and a replay the bucket cannot pay ends with `RATE_LIMITED` (here 20
+/// events of about 100 points each, more than the 17 tokens left of a burst of 20). The
+/// same replay with a small selection costs little and arrives whole.
+async fn a_replay_is_charged_to_the_subscriber(app: TestApp) {
+    let date = api::domain::china_date(chrono::Utc::now()).to_string();
+    for i in 0..20u32 {
+        // A subject per listing: each has its own bucket.
+        let admin = app.token(Role::Admin, &format!("seed-{i}"));
+        let code = valid_code("441802", 700 + i);
+        app.create_operator(&code, &format!("回放测试{i}有限公司"))
+            .await;
+        let proposed = crate::listings::propose(&app, &admin, &code, &date).await;
+        let id = proposed.data()["proposeListing"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        crate::listings::decide(&app, &admin, &id, 1, &date, None)
+            .await
+            .data();
+    }
+    let events = app.count("listing_revisions").await;
+    assert!(events >= 20, "{events}");
+
+    // The start of the feed: the cursor of revision 0.
+    let start = api::graphql::connection::encode_cursor("change", "0");
+    // Two points an event: the whole replay is paid for.
+    let mut ws = connect(&app).await;
+    init(&mut ws, &app.token(Role::Auditor, "mirror-small")).await;
+    subscribe(
+        &mut ws,
+        "small",
+        json!({
+            "query": "subscription($a: String) { registryChanged(after: $a) { cursor } }",
+            "variables": {"a": start},
+        }),
+    )
+    .await;
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        let msg = message_for(&mut ws, "small", 5 * SECOND).await;
+        got.push(msg.clone());
+        assert_eq!(msg["type"], "next", "{got:?}");
+    }
+
+    let heavy: String = (0..20)
+        .map(|i| format!("a{i}: listing {{ uscc operatorName reason legalBasis }} "))
+        .collect();
+    let mut ws = connect(&app).await;
+    init(&mut ws, &app.token(Role::Auditor, "mirror")).await;
+    subscribe(
+        &mut ws,
+        "replay",
+        json!({
+            "query": format!("subscription($a: String) {{ registryChanged(after: $a) {{ cursor {heavy} }} }}"),
+            "variables": {"a": start},
+        }),
+    )
+    .await;
+    // The first page is refused before any of its events is sent: the stream's error,
+    // then its end.
+    let msg = message_for(&mut ws, "replay", 5 * SECOND).await;
+    let error = &msg["payload"]["errors"][0];
+    assert_eq!(msg["type"], "next", "{msg}");
+    assert!(
+        msg["payload"]["data"].is_null(),
+        "no event may arrive unpaid: {msg}"
+    );
+    assert_eq!(error["extensions"]["code"], "RATE_LIMITED", "{msg}");
+    assert!(error["extensions"]["details"]["retryAfter"].as_u64() >= Some(1));
+    let msg = message_for(&mut ws, "replay", 5 * SECOND).await;
+    assert_eq!(msg["type"], "complete", "{msg}");
 }
