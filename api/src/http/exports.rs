@@ -217,10 +217,16 @@ pub async fn public_list(
     {
         return super::graphql::rate_limited(wait, "-");
     }
-    // One pool for the version and the file (a heavy read: the standby when in use).
+    // The version (a count over the list, once per change) on the anonymous pool, as
+    // an anonymous read; the file's render on the heavy-read pool (the standby when in
+    // use), once per version.
     let db = state.heavy_reads(false).clone();
     let now = state.clock.now();
-    let version = match state.public_files.version(&db, now).await {
+    let version = match state
+        .public_files
+        .version(state.heavy_reads(true), now)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return app_error(e),
     };

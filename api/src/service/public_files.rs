@@ -24,7 +24,11 @@
 //!   (a count over the list, which an expiry changes before the expiry job records it).
 //!   The count is reused for [`VERSION_TTL`] while the newest change stays the same:
 //!   an expiry shows in the `ETag` at most that much later, well inside the
-//!   `Cache-Control: max-age` the files are served with anyway.
+//!   `Cache-Control: max-age` the files are served with anyway. A new change is counted
+//!   once, whoever asks (single flight: the others wait for that count and take it),
+//!   on the pool the caller names (the anonymous pool for downloads), so that a burst of
+//!   changes (an import commits one a chunk) under many downloaders does not run a count
+//!   per request on the connections checks use.
 
 use super::export::{self, ExportFilter, ExportKind, PublicVersion};
 use crate::bulk::write::{OutputFormat, Sink};
@@ -148,6 +152,10 @@ struct CountedVersion {
 #[derive(Default)]
 pub struct PublicListFiles {
     version: Mutex<Option<CountedVersion>>,
+    /// Held while a version is counted: one count at a time, the waiters take its result.
+    counting: tokio::sync::Mutex<()>,
+    /// Versions counted (for tests and a reader of the cost).
+    counts: std::sync::atomic::AtomicU64,
     csv: tokio::sync::Mutex<Option<Arc<Rendered>>>,
     xlsx: tokio::sync::Mutex<Option<Arc<Rendered>>>,
     jsonl: tokio::sync::Mutex<Option<Arc<Rendered>>>,
@@ -172,11 +180,26 @@ impl PublicListFiles {
         if let Some(v) = self.cached_version(newest) {
             return Ok(v);
         }
+        let _counting = self.counting.lock().await;
+        // Counted by the caller this one waited for: that count, not another.
+        if let Some(v) = self.cached_version(newest) {
+            return Ok(v);
+        }
         let version = export::public_version(db, now).await?;
+        self.counts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.remember(&version);
         Ok(version)
     }
 
+    /// How many versions were counted so far.
+    pub fn versions_counted(&self) -> u64 {
+        self.counts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The remembered version, if it is of `newest_change` or later (a version counted
+    /// while this caller waited may be of a newer change: current all the same) and
+    /// counted less than [`VERSION_TTL`] ago.
     fn cached_version(&self, newest_change: i64) -> Option<PublicVersion> {
         let cached = self
             .version
@@ -184,7 +207,7 @@ impl PublicListFiles {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         cached
             .as_ref()
-            .filter(|c| c.version.change_id == newest_change && c.counted.elapsed() < VERSION_TTL)
+            .filter(|c| c.version.change_id >= newest_change && c.counted.elapsed() < VERSION_TTL)
             .map(|c| c.version.clone())
     }
 
@@ -340,6 +363,28 @@ mod tests {
             );
             assert_eq!(signed.kid, "k1");
         }
+    }
+
+    /// Concurrent callers asking for a version of a change not counted yet run one count
+    /// between them; later callers take it from the cache.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_change_is_counted_once_for_every_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        crate::db::migrate_up(&db).await.unwrap();
+        let files = Arc::new(PublicListFiles::default());
+        let now = Utc::now();
+        let mut callers = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (files, db) = (Arc::clone(&files), db.clone());
+            callers.spawn(async move { files.version(&db, now).await.unwrap() });
+        }
+        let versions = callers.join_all().await;
+        assert!(versions.iter().all(|v| *v == versions[0]));
+        assert_eq!(files.versions_counted(), 1);
+        files.version(&db, now).await.unwrap();
+        assert_eq!(files.versions_counted(), 1);
     }
 
     #[test]
