@@ -361,7 +361,11 @@ pub fn operator_row(
     let legal_rep_id_number = c.optional("legalRepIdNumber", Line, 500);
     let address = c.optional("address", Line, 500);
     let address_is_personal = c.boolean("addressIsPersonal");
-    let check_digit_override_reason = c.optional("checkDigitOverrideReason", Prose, 2000);
+    let check_digit_override_reason = c.optional(
+        "checkDigitOverrideReason",
+        Prose,
+        crate::service::operators::MAX_OVERRIDE_REASON_CHARS,
+    );
     c.finish(OperatorRow {
         row,
         uscc,

@@ -28,16 +28,26 @@ pub struct OperatorInput {
     pub expected_version: Option<i32>,
 }
 
+/// Characters in a `checkDigitOverrideReason`: the one bound `upsertOperator` and
+/// `import operators` both apply (an operator registered one way re-imports the other).
+pub const MAX_OVERRIDE_REASON_CHARS: usize = 2_000;
+
 /// Parses a code as admins must enter it, with a clear error for each failure.
 pub fn parse_admin_uscc(
     input: &str,
     override_reason: Option<&str>,
 ) -> AppResult<(Uscc, Option<String>)> {
     let code = Uscc::parse_format(input).map_err(uscc_error)?;
-    match (
-        code.check_digit_problem(),
-        override_reason.map(str::trim).filter(|r| !r.is_empty()),
-    ) {
+    let reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_OVERRIDE_REASON_CHARS) {
+        return Err(AppError::bad_input_with(
+            format!(
+                "checkDigitOverrideReason is longer than {MAX_OVERRIDE_REASON_CHARS} characters"
+            ),
+            json!({ "field": "checkDigitOverrideReason" }),
+        ));
+    }
+    match (code.check_digit_problem(), reason) {
         (None, _) => Ok((code, None)),
         (Some(_), Some(reason)) => Ok((code, Some(reason.to_string()))),
         (Some(problem), None) => Err(AppError::bad_input(format!(

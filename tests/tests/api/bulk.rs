@@ -1190,6 +1190,48 @@ async fn operators_import_like_upsert_operator(app: TestApp) {
         refused.errors[0].column.as_deref(),
         Some("统一社会信用代码")
     );
+    // One bound for checkDigitOverrideReason, both ways: 2,000 characters.
+    let mut code = valid_code("441802", 7601);
+    let last = if code.ends_with('0') { '1' } else { '0' };
+    code.pop();
+    code.push(last);
+    let upsert =
+        "mutation($i: UpsertOperatorInput!) { upsertOperator(input: $i) { checkDigitOverride } }";
+    let long = "旧".repeat(2_001);
+    let r = app
+        .gql(
+            Some(&app.admin()),
+            upsert,
+            json!({"i": {"uscc": code, "name": "清远旧码有限公司", "checkDigitOverrideReason": long}}),
+        )
+        .await;
+    r.assert_error("BAD_USER_INPUT");
+    assert!(
+        r.error_message().contains("2000 characters"),
+        "{:?}",
+        r.body
+    );
+    let file = |reason: &str| {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["统一社会信用代码", "市场主体名称", "校验码豁免理由"])
+            .unwrap();
+        w.write_record([code.as_str(), "清远旧码有限公司", reason])
+            .unwrap();
+        w.into_inner().unwrap()
+    };
+    let r = run(&app, "long.csv", &file(&long), &who, ops).await;
+    assert_eq!(r.rejected, 1, "{:?}", r.errors);
+    assert_eq!(r.errors[0].column.as_deref(), Some("校验码豁免理由"));
+    let fits = "旧".repeat(2_000);
+    app.gql(
+        Some(&app.admin()),
+        upsert,
+        json!({"i": {"uscc": code, "name": "清远旧码有限公司", "checkDigitOverrideReason": fits}}),
+    )
+    .await
+    .data();
+    let r = run(&app, "fits.csv", &file(&fits), &who, ops).await;
+    assert_eq!((r.unchanged, r.rejected), (1, 0), "{:?}", r.errors);
 }
 
 /// A chunk that mixes corrections and new listings writes their audit events in the
