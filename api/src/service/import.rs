@@ -1211,6 +1211,16 @@ impl Job<'_> {
             }
         }
         measure_codes.sort();
+        // A new listing applies at least one measure, as decideListing requires: with
+        // none it would be listed while every check answered CLEAR. (A recorded one keeps
+        // what it has; a row cannot name an empty set.)
+        if matched.is_none()
+            && list.is_some()
+            && let Err(rf) =
+                listing_rules::check_measures_present(measure_ids.len(), r.measures.is_none())
+        {
+            e.refusal(&rf, "measures");
+        }
         // The dates, by the mutations' rules.
         if let Err(rf) = listing_rules::check_proposal_dates(r.penalty_date, r.notice_date, today) {
             e.refusal(&rf, "noticeDate");
@@ -1436,6 +1446,27 @@ impl Job<'_> {
             last.ends_at,
             target.ends_at,
             last.removed_at.is_some(),
+            self.now,
+        ) {
+            let column = if target.row.removal.is_some() {
+                "removedDate"
+            } else {
+                "periodMonths"
+            };
+            return Err(vec![RowError::new(
+                target.row.row,
+                Some(header.name(column)),
+                rf.message,
+            )]);
+        }
+        // And correctListing's other end rule: a listing in force is not cut below the
+        // list's period (an early removal a moment after now, else).
+        if let Err(rf) = listing_rules::check_shortened_end_keeps_minimum(
+            last.starts_at,
+            last.ends_at,
+            target.ends_at,
+            last.removed_at.is_some(),
+            rules,
             self.now,
         ) {
             let column = if target.row.removal.is_some() {

@@ -1885,6 +1885,30 @@ async fn an_import_correction_keeps_the_recorded_period(app: TestApp) {
     assert_eq!(after["decisionDate"], "2026-03-04");
     assert_eq!(after["listedAt"], "2026-03-08T02:00:00+00:00");
     assert_eq!(after["expiresAt"], "2030-03-08T02:00:00+00:00");
+    // Back down to 40 months, still at least the list's 36: taken. To 30 months, ending
+    // in 2028 (in force until then): below the list's period, refused as correctListing
+    // refuses it.
+    late[row_a][months] = "40".into();
+    let r = run(&app, "forty.csv", &csv_of(&late), &who, |_| {}).await;
+    assert_eq!((r.updated, r.rejected), (1, 0), "{:?}", r.errors);
+    late[row_a][months] = "30".into();
+    let r = run(&app, "thirty.csv", &csv_of(&late), &who, |_| {}).await;
+    assert_eq!(r.rejected, 1, "{:?}", r.errors);
+    assert_eq!(
+        r.errors[0].column.as_deref(),
+        Some("列入期限（月）"),
+        "{:?}",
+        r.errors
+    );
+    assert!(
+        r.errors[0].message.contains("below the list's period"),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(
+        listing_by_doc(&app, &a).await["expiresAt"],
+        "2029-07-08T02:00:00+00:00"
+    );
 }
 
 /// An empty 惩戒措施 cell is the list's defaults for a new listing only: re-running a
@@ -1935,6 +1959,36 @@ async fn an_empty_measures_cell_keeps_the_recorded_measures(app: TestApp) {
         listing_by_doc(&app, &new).await["measures"],
         json!([{"code": "PROCUREMENT_RESTRICT"}])
     );
+    // Its only default deactivated, the list gives a new listing no measure: refused, as
+    // decideListing refuses it. The recorded listings still re-import unchanged.
+    app.gql(
+        Some(&app.admin()),
+        "mutation { upsertMeasure(input: {code: \"PROCUREMENT_RESTRICT\", name: \"限制参加政府采购活动\", domain: PROCUREMENT, effect: PROHIBIT, legalBasis: \"《企业信息公示暂行条例》第十八条；《中华人民共和国政府采购法》第二十二条第一款第(五)项\", active: false}) { code } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let none = valid_code("441802", 7402);
+    let rows = vec![row(
+        &none,
+        "列-M",
+        "2026-02-02",
+        "2026-02-12",
+        "2026-03-02",
+        "",
+        "",
+        "",
+    )];
+    let r = run(&app, "none.csv", csv_text(&rows).as_bytes(), &who, |_| {}).await;
+    assert_eq!(r.rejected, 1, "{:?}", r.errors);
+    assert_eq!(
+        r.errors[0].column.as_deref(),
+        Some("惩戒措施"),
+        "{:?}",
+        r.errors
+    );
+    let r = run(&app, "list.csv", text.as_bytes(), &who, |_| {}).await;
+    assert_eq!((r.unchanged, r.rejected), (3, 0), "{:?}", r.errors);
 }
 
 /// An EXPIRED row of a new listing is the end of its period: an earlier day is an early
