@@ -131,7 +131,8 @@ pub struct UpsertOperatorInput {
     pub uscc: String,
     pub name: String,
     pub entity_type: Option<String>,
-    /// Defaults to positions 3-8 of the code.
+    /// Defaults to positions 3-8 of the code for a new operator; an update without it
+    /// keeps the recorded division.
     pub region_code: Option<String>,
     pub legal_representative: Option<String>,
     pub legal_rep_id_number: Option<String>,

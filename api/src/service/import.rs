@@ -944,9 +944,12 @@ impl Job<'_> {
                 }
             };
         if let Some(code) = &code {
+            // An empty cell keeps a registered operator's division (as upsertOperator
+            // does); a new operator takes its code's.
             let region = r
                 .region_code
                 .clone()
+                .or_else(|| operators.get(code.as_str()).map(|o| o.region_code.clone()))
                 .unwrap_or_else(|| code.division().to_string());
             if !scope_covers(self.scope(), &region) {
                 e.add(

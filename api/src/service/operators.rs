@@ -121,6 +121,25 @@ pub async fn upsert_in(
     input: OperatorInput,
     note: Option<String>,
 ) -> AppResult<operator::Model> {
+    let mut input = input;
+    // An update keeps what it does not restate of the division and the override: the
+    // division an operator is registered in is often not its code's (it moved), and
+    // defaulting to the code's would move it to another county (or refuse its own
+    // county's admin); a code accepted with an override stays accepted.
+    if let Ok(code) = Uscc::parse_format(&input.uscc)
+        && let Some(current) = find_by_uscc(tx, code.as_str()).await?
+    {
+        if input.region_code.is_none() {
+            input.region_code = Some(current.region_code.clone());
+        }
+        if input
+            .check_digit_override_reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+        {
+            input.check_digit_override_reason = current.check_digit_override.clone();
+        }
+    }
     let expected_version = input.expected_version;
     let address_is_personal = input.address_is_personal;
     let Checked {

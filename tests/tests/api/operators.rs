@@ -201,7 +201,65 @@ async fn a_partner_sees_only_the_division_of_a_personal_address(app: TestApp) {
     }
 }
 
+/// An update that does not restate the division or the override keeps them: the
+/// division defaulted to the code's, which moved an operator registered elsewhere to
+/// another county (or refused its own county's admin), and an operator accepted with an
+/// override had to repeat the reason on every update.
+async fn an_update_keeps_the_recorded_division_and_override(app: TestApp) {
+    let city = app.region_admin("441800");
+    let yingde = app.region_admin("441881");
+    // Code of 清城 (441802), registered in 英德 (441881).
+    let moved = tests::valid_code("441802", 31);
+    let created = app
+        .gql(
+            Some(&city),
+            UPSERT,
+            json!({"i": {"uscc": moved, "name": "迁入公司", "regionCode": "441881"}}),
+        )
+        .await;
+    assert_eq!(created.data()["upsertOperator"]["regionCode"], "441881");
+    for (who, name) in [(&yingde, "迁入公司（英德）"), (&city, "迁入公司（改名）")]
+    {
+        let renamed = app
+            .gql(
+                Some(who),
+                UPSERT,
+                json!({"i": {"uscc": moved, "name": name}}),
+            )
+            .await;
+        assert_eq!(
+            renamed.data()["upsertOperator"]["regionCode"],
+            "441881",
+            "{}",
+            renamed.body
+        );
+    }
+    // A code accepted with an override is updated without restating it.
+    let admin = app.admin();
+    app.gql(
+        Some(&admin),
+        UPSERT,
+        json!({"i": {"uscc": "91310115MA1H8R7C6D", "name": "x", "checkDigitOverrideReason": "code printed on the 2015 licence"}}),
+    )
+    .await
+    .data();
+    let updated = app
+        .gql(
+            Some(&admin),
+            UPSERT,
+            json!({"i": {"uscc": "91310115MA1H8R7C6D", "name": "y"}}),
+        )
+        .await;
+    assert_eq!(
+        updated.data()["upsertOperator"]["checkDigitOverride"],
+        "code printed on the 2015 licence",
+        "{}",
+        updated.body
+    );
+}
+
 on_both_backends!(
+    an_update_keeps_the_recorded_division_and_override,
     admin_upserts_a_valid_code,
     bad_check_digit_is_refused_naming_it,
     format_errors_are_distinct,
