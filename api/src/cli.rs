@@ -458,6 +458,8 @@ pub async fn run_import(
     opts.dry_run = args.dry_run;
     opts.partial = args.partial;
     opts.chunk_rows = args.chunk_rows;
+    // The operator's own limits.max_import_bytes bounds a workbook's parts here too.
+    opts.max_xlsx_part_bytes = crate::bulk::read::max_part_bytes(settings.limits.max_import_bytes);
     opts.encoding = args.encoding.map(|e| match e {
         CliEncoding::Utf8 => crate::bulk::Encoding::Utf8,
         CliEncoding::Gb18030 => crate::bulk::Encoding::Gb18030,

@@ -52,8 +52,20 @@ async fn pending_migrations(state: &AppState) -> Option<usize> {
         crate::db::migration_status(&state.db),
     )
     .await;
-    let Ok(Ok(status)) = status else {
-        return None;
+    let status = match status {
+        Ok(Ok(status)) => status,
+        Ok(Err(err)) => {
+            // Not "pending", but not silent either: a schema this build cannot read its
+            // migrations from (e.g. one migrated by a newer build) is for the operator
+            // to know about. Once per process: /readyz is polled every few seconds.
+            static LOGGED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !LOGGED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(error = %format!("{err:#}"), "readiness could not read the migration status; answering ready on the ping alone");
+            }
+            return None;
+        }
+        Err(_) => return None,
     };
     let pending = status.iter().filter(|(_, applied)| !applied).count();
     if pending == 0 {
