@@ -115,6 +115,22 @@ impl ExpectedHead {
     }
 }
 
+/// What a stored event's hash covers (the chain's own fields of the row).
+pub fn chained(e: &audit_event::Model) -> ChainedEvent<'_> {
+    ChainedEvent {
+        occurred_at: e.occurred_at,
+        actor: &e.actor,
+        role: &e.role,
+        action: &e.action,
+        entity_type: &e.entity_type,
+        entity_id: &e.entity_id,
+        before: e.before.as_ref(),
+        after: e.after.as_ref(),
+        reason: e.reason.as_deref(),
+        request_id: &e.request_id,
+    }
+}
+
 fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
@@ -181,21 +197,7 @@ impl ChainVerifier {
             ));
             return;
         }
-        let recomputed = event_hash(
-            &e.prev_hash,
-            &ChainedEvent {
-                occurred_at: e.occurred_at,
-                actor: &e.actor,
-                role: &e.role,
-                action: &e.action,
-                entity_type: &e.entity_type,
-                entity_id: &e.entity_id,
-                before: e.before.as_ref(),
-                after: e.after.as_ref(),
-                reason: e.reason.as_deref(),
-                request_id: &e.request_id,
-            },
-        );
+        let recomputed = event_hash(&e.prev_hash, &chained(e));
         if recomputed != e.hash {
             self.broken = Some((
                 e.id,
@@ -440,21 +442,7 @@ mod tests {
         let mut prev = genesis_hash();
         for e in events.iter_mut() {
             e.prev_hash = prev.clone();
-            e.hash = event_hash(
-                &prev,
-                &ChainedEvent {
-                    occurred_at: e.occurred_at,
-                    actor: &e.actor,
-                    role: &e.role,
-                    action: &e.action,
-                    entity_type: &e.entity_type,
-                    entity_id: &e.entity_id,
-                    before: e.before.as_ref(),
-                    after: e.after.as_ref(),
-                    reason: e.reason.as_deref(),
-                    request_id: &e.request_id,
-                },
-            );
+            e.hash = event_hash(&prev, &chained(e));
             prev = e.hash.clone();
         }
     }

@@ -1443,46 +1443,37 @@ impl Job<'_> {
                 ),
             )]);
         }
-        // The same rule as correctListing's: a row may re-date the end, not take the
-        // listing off the list now nor put it back.
-        if let Err(rf) = listing_rules::check_corrected_end_keeps_state(
+        // correctListing's end rules: a row may re-date the end, not take the listing off
+        // the list now nor put it back, and not cut a listing in force below the list's
+        // period (an early removal a moment after now, else).
+        let column = if target.row.removal.is_some() {
+            "removedDate"
+        } else {
+            "periodMonths"
+        };
+        let refused = |message: String| {
+            vec![RowError::new(
+                target.row.row,
+                Some(header.name(column)),
+                message,
+            )]
+        };
+        listing_rules::check_corrected_end_keeps_state(
             last.ends_at,
             target.ends_at,
             last.removed_at.is_some(),
             self.now,
-        ) {
-            let column = if target.row.removal.is_some() {
-                "removedDate"
-            } else {
-                "periodMonths"
-            };
-            return Err(vec![RowError::new(
-                target.row.row,
-                Some(header.name(column)),
-                rf.message,
-            )]);
-        }
-        // And correctListing's other end rule: a listing in force is not cut below the
-        // list's period (an early removal a moment after now, else).
-        if let Err(rf) = listing_rules::check_shortened_end_keeps_minimum(
+        )
+        .map_err(|rf| refused(rf.message))?;
+        listing_rules::check_shortened_end_keeps_minimum(
             last.starts_at,
             last.ends_at,
             target.ends_at,
             last.removed_at.is_some(),
             rules,
             self.now,
-        ) {
-            let column = if target.row.removal.is_some() {
-                "removedDate"
-            } else {
-                "periodMonths"
-            };
-            return Err(vec![RowError::new(
-                target.row.row,
-                Some(header.name(column)),
-                rf.message,
-            )]);
-        }
+        )
+        .map_err(|rf| refused(rf.message))?;
         Ok(Plan::UpdateListing(Box::new((l.clone(), last, target))))
     }
 

@@ -171,34 +171,7 @@ pub async fn deactivate(
     subject: &str,
     reason: &str,
 ) -> AppResult<partner::Model> {
-    let subject = subject.trim();
-    let reason = clean_reason(reason, "deactivate")?;
-    let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
-    let current = find_for_update(&tx, subject).await?;
-    if !current.active {
-        return Err(AppError::Conflict(format!(
-            "partner '{subject}' is already deactivated"
-        )));
-    }
-    let before = snapshot(&current);
-    let mut active: partner::ActiveModel = current.clone().into();
-    active.active = Set(false);
-    active.deactivated_at = Set(Some(now));
-    active.version = Set(current.version + 1);
-    active.updated_at = Set(now);
-    let saved = active.update(&tx).await?;
-    audit::record(
-        &tx,
-        actor,
-        now,
-        AuditEntry::new("partner.deactivate", "partner", saved.id)
-            .before(Some(before))
-            .after(Some(snapshot(&saved)))
-            .reason(Some(reason)),
-    )
-    .await?;
-    services.commit_partner_change(tx, &saved.subject).await?;
-    Ok(saved)
+    set_active(services, actor, subject, reason, false).await
 }
 
 /// Makes a deactivated partner active again, with the reason: its subject keeps its
@@ -210,27 +183,44 @@ pub async fn reactivate(
     subject: &str,
     reason: &str,
 ) -> AppResult<partner::Model> {
+    set_active(services, actor, subject, reason, true).await
+}
+
+/// Deactivates (`active` false) or reactivates a partner, audited with the reason; every
+/// instance drops its cached registration at the commit.
+async fn set_active(
+    services: &super::Services,
+    actor: &Actor,
+    subject: &str,
+    reason: &str,
+    active: bool,
+) -> AppResult<partner::Model> {
+    let (verb, state, action) = if active {
+        ("reactivate", "active", "partner.reactivate")
+    } else {
+        ("deactivate", "deactivated", "partner.deactivate")
+    };
     let subject = subject.trim();
-    let reason = clean_reason(reason, "reactivate")?;
+    let reason = clean_reason(reason, verb)?;
     let (tx, now) = audit::begin_write_at(&services.db, &services.clock).await?;
     let current = find_for_update(&tx, subject).await?;
-    if current.active {
+    if current.active == active {
         return Err(AppError::Conflict(format!(
-            "partner '{subject}' is already active"
+            "partner '{subject}' is already {state}"
         )));
     }
     let before = snapshot(&current);
-    let mut active: partner::ActiveModel = current.clone().into();
-    active.active = Set(true);
-    active.deactivated_at = Set(None);
-    active.version = Set(current.version + 1);
-    active.updated_at = Set(now);
-    let saved = active.update(&tx).await?;
+    let mut model: partner::ActiveModel = current.clone().into();
+    model.active = Set(active);
+    model.deactivated_at = Set((!active).then_some(now));
+    model.version = Set(current.version + 1);
+    model.updated_at = Set(now);
+    let saved = model.update(&tx).await?;
     audit::record(
         &tx,
         actor,
         now,
-        AuditEntry::new("partner.reactivate", "partner", saved.id)
+        AuditEntry::new(action, "partner", saved.id)
             .before(Some(before))
             .after(Some(snapshot(&saved)))
             .reason(Some(reason)),

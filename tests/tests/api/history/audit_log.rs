@@ -211,21 +211,7 @@ async fn the_chain_verifier_catches_a_deleted_last_row(app: TestApp) {
 /// `hash` of `e` linked to `prev`, as the registry computes it (and anyone can: it is
 /// unkeyed and documented).
 fn rehash(e: &entity::audit_event::Model, prev: &str) -> String {
-    api::domain::audit_chain::event_hash(
-        prev,
-        &api::domain::audit_chain::ChainedEvent {
-            occurred_at: e.occurred_at,
-            actor: &e.actor,
-            role: &e.role,
-            action: &e.action,
-            entity_type: &e.entity_type,
-            entity_id: &e.entity_id,
-            before: e.before.as_ref(),
-            after: e.after.as_ref(),
-            reason: e.reason.as_deref(),
-            request_id: &e.request_id,
-        },
-    )
+    api::domain::audit_chain::event_hash(prev, &api::service::audit_query::chained(e))
 }
 
 /// The chain alone is recomputable by a writer with the database: an event appended with
