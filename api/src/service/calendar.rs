@@ -24,11 +24,18 @@ pub async fn load<C: ConnectionTrait>(db: &C) -> AppResult<WorkingCalendar> {
 }
 
 pub fn calendar_error(err: CalendarError) -> AppError {
-    crate::domain::refusal::Refusal::new(
-        crate::domain::refusal::Reason::CalendarMissing,
-        err.to_string(),
-    )
-    .into()
+    match err {
+        // Only a missing notice is CALENDAR_MISSING (clients load the year on it); a
+        // count of no days is the caller's input.
+        CalendarError::YearNotLoaded(_) => crate::domain::refusal::Refusal::new(
+            crate::domain::refusal::Reason::CalendarMissing,
+            err.to_string(),
+        )
+        .into(),
+        CalendarError::NonPositive => {
+            AppError::bad_input_with(err.to_string(), serde_json::json!({ "field": "days" }))
+        }
+    }
 }
 
 /// Counts a legal act's bookkeeping deadline (`add_working_days_or_weekdays`), logging a

@@ -473,6 +473,25 @@ async fn working_days_and_missing_calendars(app: TestApp) {
         )
         .await;
     assert_eq!(add.data()["addWorkingDays"], "2099-01-02");
+    // A count of no days is the caller's input, not a missing calendar.
+    let none = app
+        .gql(
+            Some(&app.auditor()),
+            "{ addWorkingDays(from: \"2098-12-30\", days: 0) }",
+            json!({}),
+        )
+        .await;
+    none.assert_error("BAD_USER_INPUT");
+    assert_eq!(
+        none.body["errors"][0]["extensions"]["details"]["field"], "days",
+        "{}",
+        none.body
+    );
+    assert_ne!(
+        none.body["errors"][0]["extensions"]["details"]["reason"], "CALENDAR_MISSING",
+        "{}",
+        none.body
+    );
 }
 
 async fn a_page_of_listings_costs_a_bounded_number_of_queries(app: TestApp) {
