@@ -29,6 +29,7 @@ use crate::bulk::columns::Header;
 use crate::bulk::read::{self, Cell};
 use crate::bulk::rows::{self, ListingRow, OperatorRow, RemovalKind};
 use crate::bulk::{Encoding, InputFormat, Kind, RowError};
+use crate::domain::document::DocumentNumber;
 use crate::domain::input::InputRules;
 use crate::domain::lifecycle::{EarlyRemoval, StoredStatus, check_imported_removal};
 use crate::domain::listing_rules::{self, ListRules, Proposal};
@@ -1010,11 +1011,13 @@ impl Job<'_> {
         // the operator, so only the listings of the chunk's registered operators can match:
         // one indexed lookup (none at all for a file of new operators).
         let mut docs: HashSet<&str> = HashSet::new();
-        let mut penalties: HashSet<&str> = HashSet::new();
+        // Penalty decisions by their matching key, as proposeListing finds the same one
+        // typed another way (DocumentNumber::matching_key).
+        let mut penalties: HashSet<String> = HashSet::new();
         for (_, p) in &chunk {
             if let Ok(Parsed::Listing(r)) = p {
                 docs.insert(r.decision_doc_no.as_str());
-                penalties.insert(r.penalty_doc_no.as_str());
+                penalties.insert(DocumentNumber::matching_key(&r.penalty_doc_no));
             }
         }
         let operator_ids: Vec<i64> = operators.values().map(|o| o.id).collect();
@@ -1030,9 +1033,10 @@ impl Job<'_> {
         let mut by_penalty: HashMap<ListingKey, Vec<listing::Model>> = HashMap::new();
         for l in of_operators {
             let open = matches!(l.status, StoredStatus::Proposed | StoredStatus::Listed);
-            if open && penalties.contains(l.penalty_doc_no.as_str()) {
+            let penalty_key = DocumentNumber::matching_key(&l.penalty_doc_no);
+            if open && penalties.contains(&penalty_key) {
                 by_penalty
-                    .entry((l.operator_id, l.list_id, l.penalty_doc_no.clone()))
+                    .entry((l.operator_id, l.list_id, penalty_key))
                     .or_default()
                     .push(l.clone());
             }
@@ -1328,7 +1332,11 @@ impl Job<'_> {
         );
         if !removed_early
             && let Some(first) = keys.penalties.insert(
-                digest(&[&r.list, &r.penalty_doc_no, &r.uscc]),
+                digest(&[
+                    &r.list,
+                    &DocumentNumber::matching_key(&r.penalty_doc_no),
+                    &r.uscc,
+                ]),
                 row_number(r.row),
             )
         {
@@ -1344,7 +1352,11 @@ impl Job<'_> {
             && !removed_early
             && let Some(other) = recorded
                 .by_penalty
-                .get(&(op.id, list.id, r.penalty_doc_no.clone()))
+                .get(&(
+                    op.id,
+                    list.id,
+                    DocumentNumber::matching_key(&r.penalty_doc_no),
+                ))
                 .and_then(|ls| ls.iter().find(|l| Some(l.id) != matched.map(|m| m.id)))
         {
             e.add(

@@ -382,17 +382,21 @@ pub async fn propose(
         Some(r) => DivisionCode::parse("authorityRegion", r)?.into_string(),
         None => op.region_code.clone(),
     };
+    // The same penalty decision however it was typed (brackets, widths, invisible
+    // characters): the operator's open listings on this list are few.
+    let penalty_key = DocumentNumber::matching_key(&penalty_doc_no);
     let duplicate = listing::Entity::find()
         .filter(listing::Column::OperatorId.eq(op.id))
         .filter(listing::Column::ListId.eq(list.id))
-        .filter(listing::Column::PenaltyDocNo.eq(&penalty_doc_no))
         .filter(listing::Column::Status.is_in([StoredStatus::Proposed, StoredStatus::Listed]))
-        .one(&tx)
-        .await?;
+        .all(&tx)
+        .await?
+        .into_iter()
+        .find(|l| DocumentNumber::matching_key(&l.penalty_doc_no) == penalty_key);
     if let Some(d) = duplicate {
         return Err(AppError::Conflict(format!(
-            "listing {} already rests on penalty decision {penalty_doc_no} for this operator and list",
-            d.id
+            "listing {} already rests on penalty decision {} for this operator and list",
+            d.id, d.penalty_doc_no
         )));
     }
     let rules = list_rules(&list)?;

@@ -830,7 +830,47 @@ async fn a_decided_listing_keeps_a_measure(app: TestApp) {
     );
 }
 
+/// One penalty decision typed another way (other brackets, full-width digits, a
+/// zero-width space pasted along) is the same decision: a second listing on it for the
+/// same operator and list is refused (the import matches penalty decisions by the same
+/// key, `DocumentNumber::matching_key`).
+async fn a_penalty_decision_typed_another_way_is_the_same_decision(app: TestApp) {
+    let admin = app.admin();
+    let code = valid_code("441802", 77);
+    app.create_operator(&code, "清远市某某商贸有限公司").await;
+    let notice = api::domain::china_date(Utc::now() - Duration::days(3)).to_string();
+    propose(&app, &admin, &code, &notice).await.data();
+    for spelling in [
+        format!("清市监罚[2023]{code}号"),
+        format!("清市监罚（２０２３）{code}号"),
+        format!("清市监罚〔2023〕\u{200B}{code}号"),
+    ] {
+        let again = app
+            .gql(
+                Some(&admin),
+                PROPOSE,
+                json!({"i": {
+                    "uscc": code, "list": "SAMR_SERIOUS_DISHONEST", "authority": "清远市市场监督管理局",
+                    "penaltyDocNo": spelling, "penaltyDate": "2023-01-10",
+                    "violationCategory": "CONSUMER_HARM", "reason": "收取预付款后卷款跑路",
+                    "legalBasis": "《市场监督管理严重违法失信名单管理办法》第八条", "noticeDate": notice,
+                }}),
+            )
+            .await;
+        again.assert_error("CONFLICT");
+        assert!(
+            again
+                .error_message()
+                .contains(&format!("清市监罚〔2023〕{code}号")),
+            "names the recorded spelling: {}",
+            again.body
+        );
+    }
+    assert_eq!(app.count("listings").await, 1);
+}
+
 on_both_backends!(
+    a_penalty_decision_typed_another_way_is_the_same_decision,
     a_decided_listing_keeps_a_measure,
     the_whole_lifecycle,
     refused_transitions_name_the_state,
