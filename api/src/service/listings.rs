@@ -455,6 +455,31 @@ pub struct DecideInput {
     pub defence_waived: bool,
 }
 
+/// A listing's natural key is its list, its decision document number and its operator's
+/// code: an import matches its rows by it, and an export re-imports through it, so two
+/// listings sharing it could not be told apart (the second row of such an export was
+/// refused as a duplicate, and which recorded listing the first corrected was chance).
+async fn ensure_decision_number_free(
+    tx: &DatabaseTransaction,
+    l: &listing::Model,
+    decision_doc_no: &str,
+) -> AppResult<()> {
+    let other = listing::Entity::find()
+        .filter(listing::Column::OperatorId.eq(l.operator_id))
+        .filter(listing::Column::ListId.eq(l.list_id))
+        .filter(listing::Column::DecisionDocNo.eq(decision_doc_no))
+        .filter(listing::Column::Id.ne(l.id))
+        .one(tx)
+        .await?;
+    match other {
+        Some(o) => Err(AppError::Conflict(format!(
+            "listing {} of this operator on this list already has decision {decision_doc_no}: a decision number names one listing",
+            o.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub async fn decide(
     services: &Services,
     actor: &Actor,
@@ -483,6 +508,7 @@ pub async fn decide(
         None => catalogue::default_measures(&tx, list.id).await?,
     };
     listing_rules::check_measures_present(measures.len(), input.measure_codes.is_none())?;
+    ensure_decision_number_free(&tx, &l, &doc).await?;
     listing_period::ActiveModel {
         listing_id: Set(l.id),
         starts_at: Set(effective),
@@ -775,7 +801,10 @@ pub async fn correct(
                 "violationCategory" => a.violation_category = Set(v),
                 "reason" => a.reason = Set(v),
                 "legalBasis" => a.legal_basis = Set(v),
-                _ => a.decision_doc_no = Set(Some(v)),
+                _ => {
+                    ensure_decision_number_free(&tx, &l, &v).await?;
+                    a.decision_doc_no = Set(Some(v));
+                }
             }
         }
     }

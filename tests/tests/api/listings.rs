@@ -869,7 +869,66 @@ async fn a_penalty_decision_typed_another_way_is_the_same_decision(app: TestApp)
     assert_eq!(app.count("listings").await, 1);
 }
 
+/// A decision number names one listing of an operator on a list (the import's natural
+/// key): a second decision, or a correction, giving another listing the same number is
+/// refused.
+async fn a_decision_number_names_one_listing(app: TestApp) {
+    let admin = app.admin();
+    let code = valid_code("441802", 78);
+    app.create_operator(&code, "清远市某某建材有限公司").await;
+    let date = api::domain::china_date(Utc::now() - Duration::days(2)).to_string();
+    let first = propose(&app, &admin, &code, &date).await;
+    let first = first.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    decide(&app, &admin, &first, 1, &date, None).await.data();
+    let second = app
+        .gql(
+            Some(&admin),
+            PROPOSE,
+            json!({"i": {
+                "uscc": code, "list": "SAMR_SERIOUS_DISHONEST", "authority": "清远市市场监督管理局",
+                "penaltyDocNo": "清市监罚〔2023〕第二号", "penaltyDate": "2023-01-10",
+                "violationCategory": "CONSUMER_HARM", "reason": "收取预付款后卷款跑路",
+                "legalBasis": "《市场监督管理严重违法失信名单管理办法》第八条", "noticeDate": date,
+            }}),
+        )
+        .await;
+    let second = second.data()["proposeListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // decide() numbers a decision by its date: the first listing's number.
+    let same = decide(&app, &admin, &second, 1, &date, None).await;
+    same.assert_error("CONFLICT");
+    assert!(
+        same.error_message().contains("decision number"),
+        "{}",
+        same.body
+    );
+    let other = app
+        .gql(
+            Some(&admin),
+            &format!("mutation($i: DecideListingInput!) {{ decideListing(input: $i) {{ {LISTING_FIELDS} }} }}"),
+            json!({"i": {"id": second, "expectedVersion": 1, "decisionDocNo": "清市监列〔2026〕2号",
+                          "decisionDate": date, "defenceWaived": true}}),
+        )
+        .await;
+    let version = other.data()["decideListing"]["version"].as_i64().unwrap();
+    let corrected = app
+        .gql(
+            Some(&admin),
+            "mutation($i: CorrectListingInput!) { correctListing(input: $i) { id } }",
+            json!({"i": {"id": second, "expectedVersion": version, "reason": "文号更正",
+                          "decisionDocNo": format!("清市监列〔{date}〕1号")}}),
+        )
+        .await;
+    corrected.assert_error("CONFLICT");
+}
+
 on_both_backends!(
+    a_decision_number_names_one_listing,
     a_penalty_decision_typed_another_way_is_the_same_decision,
     a_decided_listing_keeps_a_measure,
     the_whole_lifecycle,
