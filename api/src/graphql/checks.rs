@@ -19,18 +19,6 @@ use chrono::{DateTime, Utc};
 use entity::{check_record, partner_feedback};
 use std::sync::Arc;
 
-const DEFAULT_PAGE: i32 = 50;
-
-fn page_size(first: Option<i32>, max: u64) -> Result<u64, AppError> {
-    let first = first.unwrap_or(DEFAULT_PAGE);
-    if first < 1 || first as u64 > max {
-        return Err(AppError::bad_input(format!(
-            "first must be between 1 and {max}"
-        )));
-    }
-    Ok(first as u64)
-}
-
 /// A measure in force for the checked domain, with what it does and why.
 #[derive(SimpleObject)]
 pub struct HitMeasure {
@@ -434,7 +422,8 @@ impl CheckQuery {
     ) -> Result<Connection<String, CheckRecord>> {
         let actor = request(ctx)?.actor();
         let state = state(ctx)?;
-        let first = page_size(first, state.settings.limits.max_page_size)?;
+        let first =
+            crate::graphql::connection::page_size(first, state.settings.limits.max_page_size)?;
         let rules = state.settings.limits.input_rules();
         let after = after
             .as_deref()
@@ -557,7 +546,8 @@ impl CheckQuery {
     ) -> Result<Connection<String, PartnerFeedback>> {
         let actor = request(ctx)?.actor();
         let state = state(ctx)?;
-        let first = page_size(first, state.settings.limits.max_page_size)?;
+        let first =
+            crate::graphql::connection::page_size(first, state.settings.limits.max_page_size)?;
         let after_id = after
             .as_deref()
             .map(|a| {

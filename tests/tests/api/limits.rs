@@ -299,7 +299,39 @@ on_both_backends_with!(
     production_hides_the_schema => production,
     slow_requests_time_out => tiny_timeout,
     check_record_exports_are_admitted_for_as_long_as_they_stream => one_export_each,
+    every_list_pages_within_the_page_size => small_pages,
 );
+
+fn small_pages(settings: &mut Settings) {
+    settings.limits.max_page_size = 20;
+}
+
+/// checkRecords and partnerFeedback page like every other list: their default page fits a
+/// smaller limits.max_page_size (a fixed 50 refused a request without `first`), and a
+/// `first` past it is PAGE_TOO_LARGE with `details.max`.
+async fn every_list_pages_within_the_page_size(app: TestApp) {
+    let auditor = app.auditor();
+    for list in ["checkRecords", "partnerFeedback"] {
+        app.gql(
+            Some(&auditor),
+            &format!("{{ {list} {{ edges {{ cursor }} }} }}"),
+            json!({}),
+        )
+        .await
+        .data();
+        let big = app
+            .gql(
+                Some(&auditor),
+                &format!("{{ {list}(first: 21) {{ edges {{ cursor }} }} }}"),
+                json!({}),
+            )
+            .await;
+        big.assert_error("BAD_USER_INPUT");
+        let details = &big.body["errors"][0]["extensions"]["details"];
+        assert_eq!(details["reason"], "PAGE_TOO_LARGE", "{list}: {}", big.body);
+        assert_eq!(details["max"], 20, "{list}: {}", big.body);
+    }
+}
 
 fn one_export_each(settings: &mut Settings) {
     settings.limits.max_concurrent_audit_requests = 1;
