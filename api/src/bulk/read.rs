@@ -176,22 +176,21 @@ pub fn open_with<R: Read + Seek + Send + 'static>(
     }
 }
 
+/// The refusal of a file that is not a workbook an import can read, with why.
+fn not_xlsx(why: impl std::fmt::Display) -> String {
+    format!("not an .xlsx workbook: {why}")
+}
+
 /// Sizes every part of the workbook from its zip directory, before calamine inflates
 /// any (it reads the shared strings whole when it opens the book). The declared size is
 /// also what the zip reader lets a part inflate to: a part whose data inflates past it
 /// fails there ("larger than its declared uncompressed size"), so the declared sizes
 /// checked here bound what is actually inflated.
 fn check_xlsx_parts<R: Read + Seek>(input: &mut R, limits: ReadLimits) -> Result<(), String> {
-    let mut archive =
-        zip::ZipArchive::new(input).map_err(|e| format!("not an .xlsx workbook: {e}"))?;
+    let mut archive = zip::ZipArchive::new(input).map_err(not_xlsx)?;
     for i in 0..archive.len() {
-        let part = archive
-            .by_index_raw(i)
-            .map_err(|e| format!("not an .xlsx workbook: {e}"))?;
-        let name = part
-            .name()
-            .map_err(|e| format!("not an .xlsx workbook: {e}"))?
-            .into_owned();
+        let part = archive.by_index_raw(i).map_err(not_xlsx)?;
+        let name = part.name().map_err(not_xlsx)?.into_owned();
         let bound = if name.starts_with("xl/worksheets/") {
             limits
                 .max_part_bytes
@@ -372,7 +371,7 @@ fn read_sheet<R: Read + Seek>(
     };
     let mut book: calamine::Xlsx<R> = match calamine::open_workbook_from_rs(input) {
         Ok(b) => b,
-        Err(e) => return failed(format!("not an .xlsx workbook: {e}")),
+        Err(e) => return failed(not_xlsx(e)),
     };
     let Some(name) = book.sheet_names().first().cloned() else {
         return failed("the workbook has no sheet".into());

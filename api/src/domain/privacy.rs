@@ -94,21 +94,17 @@ const PROVINCES: &[(&str, &str)] = &[
 /// (`广东省清远市清城区****`); any other code only as far as it can be named reliably
 /// (its province, `广东省` for `440103`), and an unknown code gives `****` alone.
 pub fn mask_address(region_code: &str) -> String {
-    let qingyuan = crate::domain::region::QINGYUAN_DIVISIONS;
-    let city = crate::domain::region::CITY_CODE;
-    let city_name = qingyuan
-        .iter()
-        .find(|(c, _)| *c == city)
-        .map_or("", |(_, n)| *n);
-    let place = if !crate::domain::region::is_division_code(region_code) {
+    use crate::domain::region::{CITY_CODE, is_division_code, qingyuan_name, scope_covers};
+    let city_name = qingyuan_name(CITY_CODE).unwrap_or_default();
+    let place = if !is_division_code(region_code) {
         String::new()
-    } else if let Some((_, name)) = qingyuan.iter().find(|(c, _)| *c == region_code) {
-        if region_code == city {
+    } else if let Some(name) = qingyuan_name(region_code) {
+        if region_code == CITY_CODE {
             format!("广东省{name}")
         } else {
             format!("广东省{city_name}{name}")
         }
-    } else if region_code.starts_with(&city[..4]) {
+    } else if scope_covers(Some(CITY_CODE), region_code) {
         // A code of the city that is not one of its known counties: the city, no further.
         format!("广东省{city_name}")
     } else {

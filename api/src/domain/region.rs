@@ -50,6 +50,15 @@ impl DivisionCode {
 /// The city this registry serves (清远市).
 pub const CITY_CODE: &str = "441800";
 
+/// The name of a Qingyuan division (the city or one of its counties), `None` for any
+/// other code.
+pub fn qingyuan_name(code: &str) -> Option<&'static str> {
+    QINGYUAN_DIVISIONS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, n)| *n)
+}
+
 /// **Registry-wide administration** (catalogues, the calendar, partners): an admin with no
 /// region, or one scoped to the city itself. No other code is registry-wide, whatever it
 /// ends in (`441900` is another city, `000000` is no division at all).

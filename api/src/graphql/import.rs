@@ -142,12 +142,13 @@ impl ImportMutation {
             Ok(Ok(report)) => Ok(report?.into()),
             Ok(Err(join)) => Err(AppError::internal(join).into()),
             Err(_) => {
+                let batch_id = started.batch_id.get().cloned();
                 let message = if dry {
                     // Nothing to finish: a dry run writes nothing, and its answer is lost.
                     task.abort();
                     "the dry run did not finish within the request timeout and was stopped; validate large files with `credit-registry import listings FILE --dry-run`".to_string()
                 } else {
-                    let batch = started.batch_id.get().map_or_else(
+                    let batch = batch_id.as_ref().map_or_else(
                         || "it is still validating the file".to_string(),
                         |id| format!("batch {id}"),
                     );
@@ -155,23 +156,17 @@ impl ImportMutation {
                         "the import did not finish within the request timeout and goes on on the server ({batch}): it runs to its end as if it had been answered, all or nothing as ever; send the same file again with dryRun: true to see what is left (every row unchanged once it has finished). Import large files with `credit-registry import listings FILE`"
                     )
                 };
-                Ok(ImportReport {
-                    batch_id: started.batch_id.get().cloned(),
+                // Nothing is counted yet: every count zero, not committed.
+                let mut report: ImportReport = import::ImportReport {
+                    batch_id,
                     file_name,
                     sha256: started.sha256.get().cloned().unwrap_or_default(),
-                    encoding: None,
                     dry_run: dry,
-                    rows: 0,
-                    created: 0,
-                    updated: 0,
-                    unchanged: 0,
-                    rejected: 0,
-                    committed: false,
-                    resumed_after_row: None,
-                    errors: Vec::new(),
-                    errors_omitted: 0,
-                    message: Some(message),
-                })
+                    ..Default::default()
+                }
+                .into();
+                report.message = Some(message);
+                Ok(report)
             }
         }
     }

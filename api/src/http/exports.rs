@@ -211,11 +211,10 @@ pub async fn public_list(
         "jsonl.sig" => (OutputFormat::Jsonl, true),
         _ => return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such export"),
     };
-    if let Err(wait) = limiter
-        .check(&RateKey::of_address(limiter.client_address(&req)), 1)
-        .await
+    if let Some(refused) =
+        super::graphql::refused_by_address(&req, &limiter, RateKey::of_address).await
     {
-        return super::graphql::rate_limited(wait, "-");
+        return refused;
     }
     // The version (a count over the list, once per change) on the anonymous pool, as
     // an anonymous read; the file's render on the heavy-read pool (the standby when in

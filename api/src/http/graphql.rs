@@ -575,6 +575,18 @@ async fn read_body(
         .unwrap_or(Err(BodyRefusal::TooSlow))
 }
 
+/// The 429 for an anonymous HTTP request whose bucket (`key_of` its client address)
+/// refuses it, or `None` when it is admitted: the same answer as anonymous GraphQL's.
+pub(super) async fn refused_by_address(
+    req: &HttpRequest,
+    limiter: &RateLimiter,
+    key_of: fn(std::net::IpAddr) -> RateKey,
+) -> Option<HttpResponse> {
+    let key = key_of(limiter.client_address(req));
+    let wait = limiter.check(&key, 1).await.err()?;
+    Some(rate_limited(wait, "-"))
+}
+
 pub(super) fn rate_limited(wait: Duration, request_id: &str) -> HttpResponse {
     let seconds = retry_after_seconds(wait);
     crate::metrics::refusal("RATE_LIMITED");

@@ -84,9 +84,9 @@ pub async fn schema_sdl(
     limiter: web::Data<super::rate_limit::RateLimiter>,
 ) -> HttpResponse {
     static SDL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let key = super::rate_limit::RateKey::of_address(limiter.client_address(&req));
-    if let Err(wait) = limiter.check(&key, 1).await {
-        return super::graphql::rate_limited(wait, "-");
+    let of_address = super::rate_limit::RateKey::of_address;
+    if let Some(refused) = super::graphql::refused_by_address(&req, &limiter, of_address).await {
+        return refused;
     }
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")

@@ -16,6 +16,7 @@
 //! from one history, and a standby a little behind would answer 404 for a tile of the
 //! checkpoint the client was just given.
 
+use super::graphql::refused_by_address;
 use super::rate_limit::{RateKey, RateLimiter};
 use crate::auth::Identity;
 use crate::state::AppState;
@@ -46,13 +47,6 @@ fn log_of(name: &str) -> Option<LogName> {
     LogName::parse(name)
 }
 
-/// The 429 of an anonymous request `key`'s bucket refuses (the same answer as every
-/// anonymous HTTP endpoint's), or `None` when it is admitted.
-async fn refused_by_rate_limit(limiter: &RateLimiter, key: RateKey) -> Option<HttpResponse> {
-    let wait = limiter.check(&key, 1).await.err()?;
-    Some(super::graphql::rate_limited(wait, "-"))
-}
-
 /// The pool the logs are read on (see the module documentation).
 fn log_reads(state: &AppState) -> &sea_orm::DatabaseConnection {
     state.pool_for(&Identity::anonymous())
@@ -65,8 +59,7 @@ pub async fn checkpoint(
     state: web::Data<Arc<AppState>>,
     limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    let key = RateKey::of_address(limiter.client_address(&req));
-    if let Some(refused) = refused_by_rate_limit(&limiter, key).await {
+    if let Some(refused) = refused_by_address(&req, &limiter, RateKey::of_address).await {
         return refused;
     }
     let Some(log) = log_of(&path) else {
@@ -100,8 +93,7 @@ pub async fn tile(
     state: web::Data<Arc<AppState>>,
     limiter: web::Data<RateLimiter>,
 ) -> HttpResponse {
-    let key = RateKey::of_log_reader(limiter.client_address(&req));
-    if let Some(refused) = refused_by_rate_limit(&limiter, key).await {
+    if let Some(refused) = refused_by_address(&req, &limiter, RateKey::of_log_reader).await {
         return refused;
     }
     let (name, rest) = path.into_inner();
@@ -156,8 +148,7 @@ pub async fn cosignature(
 ) -> HttpResponse {
     use crate::service::logs::CosignatureRefusal;
     use actix_web::http::StatusCode;
-    let key = RateKey::of_address(limiter.client_address(&req));
-    if let Some(refused) = refused_by_rate_limit(&limiter, key).await {
+    if let Some(refused) = refused_by_address(&req, &limiter, RateKey::of_address).await {
         return refused;
     }
     let Some(log) = log_of(&path) else {

@@ -397,12 +397,25 @@ impl RateLimiter {
 /// would believe the client's own entry (a fresh rate bucket per request, or a victim's
 /// address spent). A line that is not visible ASCII is kept as an entry that does not
 /// parse, so the walk stops there as it does at any other garbage.
-fn forwarded_for(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
-    let lines: Vec<&str> = headers
+fn forwarded_for(
+    headers: &actix_web::http::header::HeaderMap,
+) -> Option<std::borrow::Cow<'_, str>> {
+    let mut lines = headers
         .get_all("x-forwarded-for")
-        .map(|v| v.to_str().unwrap_or("?"))
-        .collect();
-    (!lines.is_empty()).then(|| lines.join(","))
+        .map(|v| v.to_str().unwrap_or("?"));
+    let first = lines.next()?;
+    // One line (the usual case) is borrowed; only several are joined.
+    match lines.next() {
+        None => Some(std::borrow::Cow::Borrowed(first)),
+        Some(second) => {
+            let mut joined = format!("{first},{second}");
+            for line in lines {
+                joined.push(',');
+                joined.push_str(line);
+            }
+            Some(std::borrow::Cow::Owned(joined))
+        }
+    }
 }
 
 /// `10.0.0.0/8`, `::1/128` or a bare address.

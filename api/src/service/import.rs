@@ -146,6 +146,15 @@ pub struct ImportReport {
 
 impl ImportReport {
     /// Keeps `errors` up to `max` in all, and counts the rest.
+    /// The report of a file refused whole: nothing was created, updated or even
+    /// compared as unchanged.
+    fn refused_whole(mut self) -> Self {
+        self.created = 0;
+        self.updated = 0;
+        self.unchanged = 0;
+        self
+    }
+
     fn keep_errors(&mut self, errors: Vec<RowError>, max: usize) {
         let room = max.saturating_sub(self.errors.len());
         let omitted = errors.len().saturating_sub(room);
@@ -242,10 +251,7 @@ pub async fn import(
         // A file read only in part is refused whole, with --partial too.
         report.rejected += 1;
         report.keep_errors(vec![unreadable], opts.max_errors);
-        report.created = 0;
-        report.updated = 0;
-        report.unchanged = 0;
-        return Ok(report);
+        return Ok(report.refused_whole());
     }
     let total = done;
     // Pass 2 keeps its own keys: at a million rows each set is tens of MiB.
@@ -254,11 +260,7 @@ pub async fn import(
         return Ok(report);
     }
     if report.rejected > 0 && !opts.partial {
-        // Refused whole: nothing was created, updated or even compared as unchanged.
-        report.created = 0;
-        report.updated = 0;
-        report.unchanged = 0;
-        return Ok(report);
+        return Ok(report.refused_whole());
     }
 
     // Pass 2: write, a chunk per transaction, resuming an interrupted batch of this file.
@@ -1032,13 +1034,14 @@ impl Job<'_> {
         let mut by_doc: HashMap<ListingKey, listing::Model> = HashMap::new();
         let mut by_penalty: HashMap<ListingKey, Vec<listing::Model>> = HashMap::new();
         for l in of_operators {
-            let open = matches!(l.status, StoredStatus::Proposed | StoredStatus::Listed);
-            let penalty_key = DocumentNumber::matching_key(&l.penalty_doc_no);
-            if open && penalties.contains(&penalty_key) {
-                by_penalty
-                    .entry((l.operator_id, l.list_id, penalty_key))
-                    .or_default()
-                    .push(l.clone());
+            if matches!(l.status, StoredStatus::Proposed | StoredStatus::Listed) {
+                let penalty_key = DocumentNumber::matching_key(&l.penalty_doc_no);
+                if penalties.contains(&penalty_key) {
+                    by_penalty
+                        .entry((l.operator_id, l.list_id, penalty_key))
+                        .or_default()
+                        .push(l.clone());
+                }
             }
             if let Some(doc) = l.decision_doc_no.as_deref()
                 && docs.contains(doc)
@@ -1330,15 +1333,11 @@ impl Job<'_> {
             r.removal,
             Some((_, RemovalKind::Repaired | RemovalKind::Revoked))
         );
+        let penalty_key = DocumentNumber::matching_key(&r.penalty_doc_no);
         if !removed_early
-            && let Some(first) = keys.penalties.insert(
-                digest(&[
-                    &r.list,
-                    &DocumentNumber::matching_key(&r.penalty_doc_no),
-                    &r.uscc,
-                ]),
-                row_number(r.row),
-            )
+            && let Some(first) = keys
+                .penalties
+                .insert(digest(&[&r.list, &penalty_key, &r.uscc]), row_number(r.row))
         {
             e.add(
                 "penaltyDocNo",
@@ -1352,11 +1351,7 @@ impl Job<'_> {
             && !removed_early
             && let Some(other) = recorded
                 .by_penalty
-                .get(&(
-                    op.id,
-                    list.id,
-                    DocumentNumber::matching_key(&r.penalty_doc_no),
-                ))
+                .get(&(op.id, list.id, penalty_key))
                 .and_then(|ls| ls.iter().find(|l| Some(l.id) != matched.map(|m| m.id)))
         {
             e.add(

@@ -126,9 +126,12 @@ pub async fn upsert_in(
     // division an operator is registered in is often not its code's (it moved), and
     // defaulting to the code's would move it to another county (or refuse its own
     // county's admin); a code accepted with an override stays accepted.
-    if let Ok(code) = Uscc::parse_format(&input.uscc)
-        && let Some(current) = find_by_uscc(tx, code.as_str()).await?
-    {
+    let existing = match Uscc::parse_format(&input.uscc) {
+        Ok(code) => find_by_uscc(tx, code.as_str()).await?,
+        // check_input names the format error.
+        Err(_) => None,
+    };
+    if let Some(current) = &existing {
         if input.region_code.is_none() {
             input.region_code = Some(current.region_code.clone());
         }
@@ -152,7 +155,6 @@ pub async fn upsert_in(
         legal_rep_id,
         address,
     } = check_input(actor, input)?;
-    let existing = find_by_uscc(tx, code.as_str()).await?;
     let (saved, before, action) = match existing {
         Some(current) => {
             if let Some(expected) = expected_version

@@ -8,6 +8,7 @@ use super::audit::{self, AuditEntry};
 use crate::auth::partners::stored_domains;
 use crate::domain::measures::Domain;
 use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
 use entity::partner;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -209,10 +210,38 @@ async fn set_active(
             "partner '{subject}' is already {state}"
         )));
     }
+    let change = Audited {
+        action,
+        reason: Some(reason),
+    };
+    save_change(services, tx, actor, now, current, change, |model| {
+        model.active = Set(active);
+        model.deactivated_at = Set((!active).then_some(now));
+    })
+    .await
+}
+
+/// How a change to a partner's registration is audited.
+struct Audited {
+    action: &'static str,
+    reason: Option<String>,
+}
+
+/// Writes `current` with the fields `set` changes and its version bumped, audited with
+/// its state before and after, and commits: every instance drops its cached registration
+/// at the commit.
+async fn save_change(
+    services: &super::Services,
+    tx: sea_orm::DatabaseTransaction,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    current: partner::Model,
+    audited: Audited,
+    set: impl FnOnce(&mut partner::ActiveModel),
+) -> AppResult<partner::Model> {
     let before = snapshot(&current);
     let mut model: partner::ActiveModel = current.clone().into();
-    model.active = Set(active);
-    model.deactivated_at = Set((!active).then_some(now));
+    set(&mut model);
     model.version = Set(current.version + 1);
     model.updated_at = Set(now);
     let saved = model.update(&tx).await?;
@@ -220,10 +249,10 @@ async fn set_active(
         &tx,
         actor,
         now,
-        AuditEntry::new(action, "partner", saved.id)
+        AuditEntry::new(audited.action, "partner", saved.id)
             .before(Some(before))
             .after(Some(snapshot(&saved)))
-            .reason(Some(reason)),
+            .reason(audited.reason),
     )
     .await?;
     services.commit_partner_change(tx, &saved.subject).await?;
@@ -271,24 +300,15 @@ pub async fn update(
     if name == current.name && domains == current.domains {
         return Ok(current);
     }
-    let before = snapshot(&current);
-    let mut active: partner::ActiveModel = current.clone().into();
-    active.name = Set(name);
-    active.domains = Set(domains);
-    active.version = Set(current.version + 1);
-    active.updated_at = Set(now);
-    let saved = active.update(&tx).await?;
-    audit::record(
-        &tx,
-        actor,
-        now,
-        AuditEntry::new("partner.update", "partner", saved.id)
-            .before(Some(before))
-            .after(Some(snapshot(&saved))),
-    )
-    .await?;
-    services.commit_partner_change(tx, &saved.subject).await?;
-    Ok(saved)
+    let change = Audited {
+        action: "partner.update",
+        reason: None,
+    };
+    save_change(services, tx, actor, now, current, change, |model| {
+        model.name = Set(name);
+        model.domains = Set(domains);
+    })
+    .await
 }
 
 pub async fn list(db: &DatabaseConnection, active: Option<bool>) -> AppResult<Vec<partner::Model>> {

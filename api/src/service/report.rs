@@ -8,7 +8,7 @@
 //! division in positions 3-8 of the code when that is a Qingyuan division, and otherwise
 //! to one row outside Qingyuan (`OUTSIDE`). The year is a Beijing calendar year.
 
-use crate::domain::region::{DivisionCode, QINGYUAN_DIVISIONS, scope_covers};
+use crate::domain::region::{DivisionCode, QINGYUAN_DIVISIONS, qingyuan_name, scope_covers};
 use crate::domain::{china_date, china_midnight};
 use crate::error::{AppError, AppResult};
 use crate::store::report_sql;
@@ -118,10 +118,7 @@ pub fn decided_on_time(decided_at: DateTime<Utc>, due_date: Option<NaiveDate>) -
 }
 
 pub fn division_name(code: &str) -> String {
-    QINGYUAN_DIVISIONS
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or_else(|| "（清远市外）".to_string(), |(_, n)| (*n).to_string())
+    qingyuan_name(code).map_or_else(|| "（清远市外）".to_string(), str::to_string)
 }
 
 /// The divisions of a report as the public statistics page shows them: every Qingyuan
@@ -130,7 +127,7 @@ pub fn division_name(code: &str) -> String {
 /// registered elsewhere and checks of codes from outside Qingyuan; one row each would tell
 /// the public which divisions partners checked, and a partner could add rows at will.
 pub fn public_divisions(report: &YearReport) -> Vec<DivisionReport> {
-    let known = |code: &str| QINGYUAN_DIVISIONS.iter().any(|(c, _)| *c == code);
+    let known = |code: &str| qingyuan_name(code).is_some();
     let (mut rows, others): (Vec<DivisionReport>, Vec<DivisionReport>) = report
         .divisions
         .iter()

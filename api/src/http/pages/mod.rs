@@ -543,11 +543,14 @@ async fn statistics(
                 chart: bar_chart(&bars),
                 rows,
             };
-            let rendered = page.render();
-            if let Ok(body) = &rendered {
-                pages.keep(year, version, web::Bytes::copy_from_slice(body.as_bytes()));
+            match page.render() {
+                Ok(body) => {
+                    let body = web::Bytes::from(body);
+                    pages.keep(year, version, body.clone());
+                    statistics_page(body, STATISTICS_MAX_AGE.as_secs())
+                }
+                rendered => html(StatusCode::OK, CACHEABLE, rendered),
             }
-            html(StatusCode::OK, CACHEABLE, rendered)
         }
         Err(err) => failed(err),
     }
